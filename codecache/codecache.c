@@ -1,0 +1,318 @@
+/*
+ * codecache.c - the translation cache (see codecache.h for the vocabulary).
+ *
+ * Host code is bump-allocated in [CACHE_ADDR, CACHE_END); block records live in the
+ * monitor's heap, indexed by id, so ids grow with host addresses and cc_block_at() is
+ * a binary search. The indirect-branch table at LOOKUP_ADDR is direct-mapped by the
+ * low 16 bits of the guest EIP; an entry holds -eip and the host address so that the
+ * inline lookup can test a hit with LEA + JECXZ, without touching the guest's flags.
+ */
+#include "codecache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../monitor/stubs.h"
+#include "../monitor/vm.h"
+#include "../shadowmmu/mem.h"
+
+#define HASH_BITS 16
+
+struct lookup_entry {
+	uint32_t neg_eip;
+	uint32_t host;
+};
+
+struct codecache {
+	struct vm *vm;
+	uint32_t alloc;                 /* next free host address */
+	uint32_t reserved;              /* start of the open reservation */
+	struct block **blocks;          /* by id */
+	uint32_t nblocks, capblocks;
+	struct block *hash[1u << HASH_BITS];
+	struct block **page_head;       /* by guest physical page number */
+	uint32_t npages;
+	uint32_t generation;
+	struct lookup_entry *table;
+	uint32_t table_cs_base, table_mode;     /* the key the table serves */
+};
+
+static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
+{
+	uint32_t h = eip ^ (cs_base * 0x9e3779b1u) ^ (mode << 24);
+	h ^= h >> 16;
+	return h & ((1u << HASH_BITS) - 1);
+}
+
+void cc_clear_lookup(struct codecache *cc)
+{
+	uint32_t empty = stub_addr(tz_stub_empty_hit);
+	for (uint32_t i = 0; i < LOOKUP_ENTRIES; i++) {
+		cc->table[i].neg_eip = 1;       /* matches only 0xffffffff */
+		cc->table[i].host = empty;
+	}
+}
+
+void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t mode)
+{
+	if (cs_base == cc->table_cs_base && mode == cc->table_mode)
+		return;
+	cc->table_cs_base = cs_base;
+	cc->table_mode = mode;
+	cc_clear_lookup(cc);
+}
+
+struct codecache *cc_create(struct vm *vm)
+{
+	struct codecache *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return NULL;
+	cc->vm = vm;
+	cc->alloc = CACHE_ADDR;
+	cc->npages = (uint32_t)(vm->ram_size >> 12);
+	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
+	cc->capblocks = 4096;
+	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
+	if (!cc->page_head || !cc->blocks) {
+		free(cc->page_head);
+		free(cc->blocks);
+		free(cc);
+		errno = ENOMEM;
+		return NULL;
+	}
+	cc->table = (struct lookup_entry *)(uintptr_t)LOOKUP_ADDR;
+	cc->table_mode = ~0u;
+	cc_clear_lookup(cc);
+	return cc;
+}
+
+static void free_blocks(struct codecache *cc)
+{
+	for (uint32_t i = 0; i < cc->nblocks; i++) {
+		free(cc->blocks[i]->side);
+		free(cc->blocks[i]);
+	}
+	cc->nblocks = 0;
+}
+
+void cc_destroy(struct codecache *cc)
+{
+	if (!cc)
+		return;
+	free_blocks(cc);
+	free(cc->blocks);
+	free(cc->page_head);
+	free(cc);
+}
+
+uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
+
+struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode)
+{
+	cc->vm->stats.lookups++;
+	for (struct block *b = cc->hash[hash_key(eip, cs_base, mode)]; b; b = b->hash_next)
+		if (b->eip == eip && b->cs_base == cs_base && b->mode == mode)
+			return b;
+	return NULL;
+}
+
+uint8_t *cc_reserve(struct codecache *cc, uint32_t max)
+{
+	if (cc->alloc + max > CACHE_END || cc->nblocks == (1u << 27))
+		return NULL;
+	cc->reserved = cc->alloc;
+	return (uint8_t *)(uintptr_t)cc->alloc;
+}
+
+struct block *cc_new_block(struct codecache *cc)
+{
+	if (cc->nblocks == cc->capblocks) {
+		struct block **n = realloc(cc->blocks, 2 * cc->capblocks * sizeof(*n));
+		if (!n)
+			return NULL;
+		cc->blocks = n;
+		cc->capblocks *= 2;
+	}
+	struct block *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->id = cc->nblocks;
+	b->host = cc->reserved;
+	return b;
+}
+
+static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip)
+{
+	return &cc->table[eip & (LOOKUP_ENTRIES - 1)];
+}
+
+void cc_commit(struct codecache *cc, struct block *b)
+{
+	assert(b->host == cc->reserved && b->host_len > 0);
+	cc->alloc = b->host + ((b->host_len + 15) & ~15u);
+	cc->blocks[cc->nblocks++] = b;
+	b->valid = true;
+	unsigned h = hash_key(b->eip, b->cs_base, b->mode);
+	b->hash_next = cc->hash[h];
+	cc->hash[h] = b;
+	for (int i = 0; i < b->npages; i++) {
+		uint32_t p = b->page[i];
+		assert(p < cc->npages);
+		if (!cc->page_head[p])
+			mem_protect_code(cc->vm, p, true);
+		b->page_next[i] = cc->page_head[p];
+		cc->page_head[p] = b;
+	}
+	if (b->cs_base == cc->table_cs_base && b->mode == cc->table_mode) {
+		struct lookup_entry *e = table_slot(cc, b->eip);
+		e->neg_eip = -b->eip;
+		e->host = b->host;
+	}
+	cc->vm->stats.blocks++;
+	cc->vm->stats.host_bytes += b->host_len;
+	cc->vm->stats.guest_bytes += b->guest_len;
+	cc->vm->stats.guest_insns += b->ninsn;
+}
+
+static void patch_rel32(uint32_t field, uint32_t dest)
+{
+	int32_t rel = (int32_t)(dest - (field + 4));
+	memcpy((void *)(uintptr_t)field, &rel, 4);
+}
+
+void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to)
+{
+	struct exit_slot *x = &from->exit[slot];
+	if (!from->valid || !to->valid || x->to)
+		return;
+	patch_rel32(x->field, to->host);
+	x->to = to;
+	x->in_next = to->incoming;
+	to->incoming = (uintptr_t)from | (uintptr_t)slot;
+	cc->vm->stats.chained++;
+}
+
+struct block *cc_block(struct codecache *cc, uint32_t id)
+{
+	if (id >= cc->nblocks || !cc->blocks[id]->valid)
+		return NULL;
+	return cc->blocks[id];
+}
+
+struct block *cc_block_at(struct codecache *cc, uint32_t a)
+{
+	uint32_t lo = 0, hi = cc->nblocks;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		struct block *b = cc->blocks[mid];
+		if (a < b->host)
+			hi = mid;
+		else if (a >= b->host + b->host_len)
+			lo = mid + 1;
+		else
+			return b;
+	}
+	return NULL;
+}
+
+const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)
+{
+	uint32_t off = a - b->host;
+	const struct side_entry *best = NULL;
+	for (int i = 0; i < b->nside && b->side[i].hoff <= off; i++)
+		best = &b->side[i];
+	return best;
+}
+
+/* Remove b from the incoming list of the block its slot is chained to. */
+static void unlink_incoming(struct block *b, int slot)
+{
+	struct block *to = b->exit[slot].to;
+	uintptr_t *pp = &to->incoming;
+	uintptr_t me = (uintptr_t)b | (uintptr_t)slot;
+	while (*pp) {
+		struct block *f = (struct block *)(*pp & ~(uintptr_t)1);
+		int fs = (int)(*pp & 1);
+		if (*pp == me) {
+			*pp = f->exit[fs].in_next;
+			return;
+		}
+		pp = &f->exit[fs].in_next;
+	}
+	assert(!"chained slot missing from its target's incoming list");
+}
+
+static void invalidate(struct codecache *cc, struct block *b)
+{
+	/* 1. mark */
+	b->valid = false;
+	/* 2. unhash, and drop from the lookup table */
+	struct block **pp = &cc->hash[hash_key(b->eip, b->cs_base, b->mode)];
+	while (*pp != b)
+		pp = &(*pp)->hash_next;
+	*pp = b->hash_next;
+	struct lookup_entry *e = table_slot(cc, b->eip);
+	if (e->host == b->host) {
+		e->neg_eip = 1;
+		e->host = stub_addr(tz_stub_empty_hit);
+	}
+	/* 3. unlink from the page lists */
+	for (int i = 0; i < b->npages; i++) {
+		struct block **q = &cc->page_head[b->page[i]];
+		while (*q != b) {
+			int k = (*q)->page[0] == b->page[i] ? 0 : 1;
+			q = &(*q)->page_next[k];
+		}
+		*q = b->page_next[i];
+		if (!cc->page_head[b->page[i]])
+			mem_protect_code(cc->vm, b->page[i], false);
+	}
+	/* 4. unchain: incoming jumps go back to their exit stubs; our own chains too */
+	while (b->incoming) {
+		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)1);
+		int fs = (int)(b->incoming & 1);
+		b->incoming = f->exit[fs].in_next;
+		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
+		f->exit[fs].to = NULL;
+		cc->vm->stats.unchained++;
+	}
+	for (int s = 0; s < b->nexits; s++)
+		if (b->exit[s].to) {
+			unlink_incoming(b, s);
+			b->exit[s].to = NULL;
+		}
+	cc->vm->stats.invalidated_blocks++;
+}
+
+int cc_invalidate_page(struct codecache *cc, uint32_t ppn)
+{
+	int n = 0;
+	if (ppn >= cc->npages)
+		return 0;
+	while (cc->page_head[ppn]) {
+		invalidate(cc, cc->page_head[ppn]);
+		n++;
+	}
+	return n;
+}
+
+bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
+{
+	return ppn < cc->npages && cc->page_head[ppn];
+}
+
+void cc_flush(struct codecache *cc)
+{
+	for (uint32_t p = 0; p < cc->npages; p++)
+		if (cc->page_head[p]) {
+			cc->page_head[p] = NULL;
+			mem_protect_code(cc->vm, p, false);
+		}
+	free_blocks(cc);
+	memset(cc->hash, 0, sizeof(cc->hash));
+	cc_clear_lookup(cc);
+	cc->alloc = CACHE_ADDR;
+	cc->generation++;
+	cc->vm->stats.flushes++;
+}

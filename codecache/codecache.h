@@ -1,0 +1,100 @@
+/*
+ * codecache.h - translated blocks: allocation, lookup, chaining, invalidation, flush.
+ *
+ * A block is the translation of one guest basic block, keyed by its guest EIP, the
+ * guest CS base and the mode it was translated for (CPL, code size). Its host code
+ * lives in the code cache inside the monitor window. Each block has up to two direct
+ * exits (slots); a slot starts unchained (its jump leads to an exit stub that
+ * returns to the dispatcher) and is chained by patching the jump to the target's host
+ * code. Blocks are listed per guest physical page so a write to a page finds them.
+ *
+ * Invalidation has one routine and one order: mark invalid, unhash (and drop from the
+ * lookup table), unlink from the page lists, unchain incoming jumps. A full cache is
+ * flushed whole.
+ */
+#ifndef TRAPEZE_CODECACHE_H
+#define TRAPEZE_CODECACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+/* One entry of the side table: the guest instruction that starts at host offset hoff. */
+struct side_entry {
+	uint32_t eip;
+	uint16_t hoff;
+	uint8_t flags;
+};
+/* The instruction's emitted code keeps guest EAX/ECX in VC_SAVE_EAX/ECX. */
+#define SIDE_SCRATCH    0x01
+
+struct exit_slot {
+	uint32_t target;                /* guest EIP */
+	uint32_t field;                 /* host address of the jump's rel32 */
+	uint32_t stub;                  /* host address of the slot's exit stub */
+	struct block *to;               /* chained target, or NULL */
+	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
+};
+
+struct block {
+	uint32_t eip, cs_base, mode;
+	uint32_t page[2];               /* guest physical page numbers of the bytes */
+	uint8_t npages;
+	uint8_t nexits;
+	bool valid;
+	uint16_t guest_len;
+	uint16_t ninsn;
+	uint32_t id;
+	uint32_t host;                  /* host address of the code */
+	uint32_t host_len;
+	struct exit_slot exit[2];
+	uintptr_t incoming;             /* list of (block | slot) chained into this one */
+	struct block *hash_next;
+	struct block *page_next[2];
+	uint16_t nside;
+	struct side_entry *side;
+};
+
+struct codecache;
+
+/* Create the cache over the window's code area; NULL with errno on failure. */
+struct codecache *cc_create(struct vm *vm);
+void cc_destroy(struct codecache *cc);
+
+/* The block for (eip, cs_base, mode), or NULL. Counts a dispatcher lookup. */
+struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode);
+
+/* Room to emit up to max bytes at the returned host address; NULL when the cache is
+ * full (flush and retry). */
+uint8_t *cc_reserve(struct codecache *cc, uint32_t max);
+/* A new block whose code was emitted at the reserved address; the caller fills it in
+ * and then calls cc_commit(). */
+struct block *cc_new_block(struct codecache *cc);
+/* Make a filled-in block visible: hash it, list it on its pages (write-protecting
+ * them) and enter it in the lookup table. */
+void cc_commit(struct codecache *cc, struct block *b);
+
+/* Patch from's exit slot to jump straight to 'to'. */
+void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to);
+/* The block with a given id in the current generation, or NULL if invalid. */
+struct block *cc_block(struct codecache *cc, uint32_t id);
+/* The block whose host code contains host address a, or NULL. */
+struct block *cc_block_at(struct codecache *cc, uint32_t a);
+/* The side entry of the guest instruction containing host address a in b. */
+const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a);
+
+/* Invalidate every block with bytes on guest physical page ppn; returns how many. */
+int cc_invalidate_page(struct codecache *cc, uint32_t ppn);
+/* True if guest physical page ppn holds translated code. */
+bool cc_page_has_code(struct codecache *cc, uint32_t ppn);
+/* Drop every block. */
+void cc_flush(struct codecache *cc);
+/* Generation number; changes at every flush. */
+uint32_t cc_generation(struct codecache *cc);
+/* The lookup table serves one (cs_base, mode) at a time: switching empties it. */
+void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t mode);
+/* Empty the lookup table. */
+void cc_clear_lookup(struct codecache *cc);
+
+#endif

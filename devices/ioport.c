@@ -1,0 +1,61 @@
+/*
+ * ioport.c - a flat table of claimed port ranges; lookups are linear (a PC has a
+ * dozen devices).
+ */
+#include "ioport.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define IO_MAX 32
+
+struct io_range {
+	uint16_t base, len;
+	io_read_fn rd;
+	io_write_fn wr;
+	void *opaque;
+};
+
+struct iobus {
+	struct io_range r[IO_MAX];
+	int n;
+};
+
+struct iobus *io_create(void) { return calloc(1, sizeof(struct iobus)); }
+void io_destroy(struct iobus *io) { free(io); }
+
+int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io_write_fn wr,
+		void *opaque)
+{
+	if (io->n == IO_MAX)
+		return -ENOSPC;
+	for (int i = 0; i < io->n; i++)
+		if (base < io->r[i].base + io->r[i].len && io->r[i].base < base + len)
+			return -EBUSY;
+	io->r[io->n++] = (struct io_range){ base, len, rd, wr, opaque };
+	return 0;
+}
+
+static struct io_range *find(struct iobus *io, uint16_t port)
+{
+	for (int i = 0; i < io->n; i++)
+		if (port >= io->r[i].base && port < io->r[i].base + io->r[i].len)
+			return &io->r[i];
+	return NULL;
+}
+
+uint32_t io_in(struct iobus *io, uint16_t port, int size)
+{
+	struct io_range *r = find(io, port);
+	uint32_t ones = size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+	if (!r || !r->rd)
+		return ones;
+	return r->rd(r->opaque, port, size) & ones;
+}
+
+void io_out(struct iobus *io, uint16_t port, int size, uint32_t val)
+{
+	struct io_range *r = find(io, port);
+	if (r && r->wr)
+		r->wr(r->opaque, port, size, val);
+}

@@ -1,0 +1,38 @@
+/*
+ * ioport.h - the I/O port bus.
+ *
+ * A device registers a port range with a read and a write callback and an opaque
+ * pointer (its state). Ports nobody claims read as all ones and ignore writes, as on
+ * an ISA bus with nothing behind the address.
+ */
+#ifndef TRAPEZE_IOPORT_H
+#define TRAPEZE_IOPORT_H
+
+#include <stdint.h>
+
+struct iobus;
+
+typedef uint32_t (*io_read_fn)(void *opaque, uint16_t port, int size);
+typedef void (*io_write_fn)(void *opaque, uint16_t port, int size, uint32_t val);
+
+struct iobus *io_create(void);
+void io_destroy(struct iobus *io);
+/* Claim ports [base, base + len); negative errno if they overlap a claimed range. */
+int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io_write_fn wr,
+		void *opaque);
+uint32_t io_in(struct iobus *io, uint16_t port, int size);
+void io_out(struct iobus *io, uint16_t port, int size, uint32_t val);
+
+/* An interrupt line handed to a device; the device never knows who is behind it. */
+struct irq_line {
+	void (*set)(void *opaque, int irq, int level);
+	void *opaque;
+	int irq;
+};
+static inline void irq_set(const struct irq_line *l, int level)
+{
+	if (l->set)
+		l->set(l->opaque, l->irq, level);
+}
+
+#endif

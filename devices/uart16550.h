@@ -1,0 +1,19 @@
+/*
+ * uart16550.h - a 16550A UART (COM1 at 0x3f8, IRQ 4 on a PC).
+ *
+ * Transmitted bytes go to out_fd; received bytes are read from in_fd (-1 for none)
+ * when the guest looks for them. Interrupts go to the line given at creation.
+ */
+#ifndef TRAPEZE_UART16550_H
+#define TRAPEZE_UART16550_H
+
+#include <stdint.h>
+
+#include "ioport.h"
+
+struct uart;
+
+struct uart *uart_create(struct iobus *io, uint16_t base, struct irq_line irq, int in_fd, int out_fd);
+void uart_destroy(struct uart *u);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * cpu.c - the dispatcher: one loop, one switch over exit reasons (DynamoRIO's shape).
+ *
+ * Each turn delivers a pending exception, finds or translates the block at the
+ * guest's EIP, chains the block that exited to it when that exit was a direct branch,
+ * and enters it. Translated code comes back with an exit word (layout.h); a host
+ * signal in translated code comes back as EXIT_FAULT with vm->fault filled in.
+ */
+#include "cpu.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "emulate.h"
+#include "exceptions.h"
+#include "stubs.h"
+#include "vm.h"
+#include "../codecache/codecache.h"
+#include "../rewriter/rewriter.h"
+
+/* A host fault in translated code: a guest exception, a write to translated code,
+ * or an access the monitor cannot serve yet. */
+static void handle_fault(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	const typeof(vm->fault) *f = &vm->fault;
+	vm->stats.faults[f->trapno & 31]++;
+	if (vm->cfg.trace)
+		fprintf(stderr, "trapeze: host signal %d trap %d err %#x addr %#llx at eip %#x\n",
+			f->sig, f->trapno, f->err, (unsigned long long)f->addr, c->sh->eip);
+	switch (f->trapno) {
+	case -1:
+		vm_stop(vm, STOP_MONITOR_ERROR, 6,
+			"this host cannot enter 32-bit compatibility mode (signal %d at the entry); "
+			"trapeze needs IA32 emulation in the kernel", f->sig);
+		return;
+	case 14: {
+		uint64_t a = f->addr;
+		if (a >= MON_TOP && a - MON_TOP < vm->ram_size) {
+			uint32_t ppn = (uint32_t)((a - MON_TOP) >> 12);
+			if ((f->err & 2) && cc_page_has_code(vm->cc, ppn)) {
+				/* Self-modifying code: drop the page's blocks and redo the write. */
+				vm->stats.smc_invalidations++;
+				cc_invalidate_page(vm->cc, ppn);
+				return;
+			}
+		}
+		if (a >= MON_TOP && a < (1ull << 32)) {
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"eip %#x: guest access to linear %#llx, where there is no RAM "
+				"(device memory is not supported yet)", c->sh->eip,
+				(unsigned long long)(a - MON_TOP));
+			return;
+		}
+		break;
+	}
+	case 13:
+		exc_raise(vm, VEC_GP, true, 0);
+		return;
+	case 12:
+		exc_raise(vm, VEC_SS, true, 0);
+		return;
+	case 0:
+		exc_raise(vm, VEC_DE, false, 0);
+		return;
+	case 1:
+		exc_raise(vm, VEC_DB, false, 0);
+		return;
+	case 5:
+		exc_raise(vm, VEC_BR, false, 0);
+		return;
+	case 6:
+		exc_raise(vm, VEC_UD, false, 0);
+		return;
+	case 16:
+		exc_raise(vm, VEC_MF, false, 0);
+		return;
+	case 17:
+		exc_raise(vm, VEC_AC, true, 0);
+		return;
+	case 19:
+		exc_raise(vm, VEC_XM, false, 0);
+		return;
+	}
+	vm_stop(vm, STOP_MONITOR_ERROR, 6,
+		"unexpected host signal %d (trap %d, error %#x, address %#llx) at guest eip %#x",
+		f->sig, f->trapno, f->err, (unsigned long long)f->addr, c->sh->eip);
+}
+
+void cpu_run(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	struct block *from = NULL;
+	int from_slot = 0;
+	uint32_t from_gen = 0;
+
+	while (vm->stop == STOP_NONE) {
+		if (c->exc.pending) {
+			exc_deliver(vm);
+			from = NULL;
+			if (vm->stop != STOP_NONE)
+				break;
+		}
+		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
+		cc_set_table_key(vm->cc, base, mode);
+		struct block *b = cc_lookup(vm->cc, c->sh->eip, base, mode);
+		if (!b) {
+			b = rw_translate(vm->rw, c->sh->eip);
+			if (!b) {
+				from = NULL;
+				continue;
+			}
+		}
+		if (from && cc_generation(vm->cc) == from_gen && from->mode == b->mode &&
+		    from->cs_base == b->cs_base)
+			cc_chain(vm->cc, from, from_slot, b);
+		from = NULL;
+
+		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
+		uint32_t word = tz_enter(b->host);
+		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
+		vm->stats.exits[reason & 7]++;
+		switch (reason) {
+		case EXIT_CHAIN:
+			from = cc_block(vm->cc, info >> 1);
+			from_slot = (int)(info & 1);
+			from_gen = cc_generation(vm->cc);
+			break;
+		case EXIT_LOOKUP:
+			vm->stats.lookup_misses++;
+			break;
+		case EXIT_CALLOUT:
+			emulate_callout(vm);
+			break;
+		case EXIT_FAULT:
+			handle_fault(vm);
+			break;
+		default:
+			vm_stop(vm, STOP_MONITOR_ERROR, 6, "bad exit word %#x from host %#x", word,
+				b->host);
+		}
+	}
+}

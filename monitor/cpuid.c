@@ -1,0 +1,53 @@
+/*
+ * cpuid.c - CPUID as a consistent virtual CPU: the host's vendor, family, model and
+ * brand string, and only features trapeze really provides to a 32-bit guest.
+ *
+ * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, TSC, MSR, CX8, CMOV,
+ * CLFSH, MMX, FXSR, SSE, SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run
+ * natively. Held back until the monitor implements them: VME, DE, PSE, PAE, PGE,
+ * APIC, SEP, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode, NX and
+ * SYSCALL in the extended leaves. ECX bit 31 says a hypervisor is present.
+ */
+#include "cpuid.h"
+
+#include <cpuid.h>
+
+#include "vm.h"
+
+#define L1_EDX_OK 0x07888131u   /* FPU TSC MSR CX8 CMOV CLFSH MMX FXSR SSE SSE2 */
+#define L1_ECX_OK 0x02980203u   /* SSE3 PCLMUL SSSE3 SSE4.1 SSE4.2 POPCNT AES */
+#define HYPERVISOR (1u << 31)
+#define EXT_MAX   0x80000004u
+
+void cpuid_emulate(struct vm *vm, uint32_t regs[8])
+{
+	uint32_t leaf = regs[R_EAX], a = 0, b = 0, c = 0, d = 0;
+	(void)vm;
+	switch (leaf) {
+	case 0:
+		__cpuid(0, a, b, c, d);
+		a = 1;
+		break;
+	case 1:
+		__cpuid(1, a, b, c, d);
+		b = 8u << 8;                    /* CLFLUSH line 64 bytes, APIC id 0 */
+		c = (c & L1_ECX_OK) | HYPERVISOR;
+		d &= L1_EDX_OK;
+		break;
+	case 0x80000000:
+		a = EXT_MAX;
+		break;
+	case 0x80000001:
+		__cpuid(0x80000001, a, b, c, d);
+		a = b = d = 0;
+		c &= 1;                         /* LAHF/SAHF */
+		break;
+	case 0x80000002 ... EXT_MAX:
+		__cpuid(leaf, a, b, c, d);
+		break;
+	}
+	regs[R_EAX] = a;
+	regs[R_EBX] = b;
+	regs[R_ECX] = c;
+	regs[R_EDX] = d;
+}

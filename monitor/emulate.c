@@ -1,0 +1,902 @@
+/*
+ * emulate.c - the monitor's half of a callout: emulate one sensitive or privileged
+ * instruction against the virtual CPU.
+ *
+ * Called with cpu.sh->eip at the instruction. The instruction is decoded again here
+ * (callouts are rare enough that keeping no decode state in the cache pays). On
+ * success EIP moves past it (or to a control transfer's target); on a guest fault an
+ * exception is raised with EIP left at the instruction. Semantics from the SDM
+ * Vol. 2 pages of each instruction; what the later protection and paging work brings
+ * (rings 1-3, gates, tasks, paging, V86) stops the VM with a message saying so.
+ */
+#include "emulate.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <x86intrin.h>
+
+#include <capstone/capstone.h>
+
+#include "cpuid.h"
+#include "exceptions.h"
+#include "segments.h"
+#include "vm.h"
+#include "../devices/ioport.h"
+#include "../rewriter/rewriter.h"
+
+struct insn {
+	struct vm *vm;
+	struct cpu *c;
+	const cs_x86 *x;
+	const uint8_t *b;
+	const uint8_t *op;      /* first opcode byte */
+	int npfx, len;
+	uint8_t modrm;
+	int mod, reg, rm;
+	bool o16, a16, rep;
+	int seg;                /* segment override, or -1 */
+	uint32_t next;
+};
+
+#define REGS(i) ((i)->c->sh->regs)
+
+static uint32_t gpr_read(struct insn *i, int r, int size)
+{
+	uint32_t *regs = REGS(i);
+	if (size == 1)
+		return r < 4 ? regs[r] & 0xff : (regs[r - 4] >> 8) & 0xff;
+	return size == 2 ? regs[r] & 0xffff : regs[r];
+}
+
+static void gpr_write(struct insn *i, int r, int size, uint32_t v)
+{
+	uint32_t *regs = REGS(i);
+	if (size == 1) {
+		if (r < 4)
+			regs[r] = (regs[r] & ~0xffu) | (v & 0xff);
+		else
+			regs[r - 4] = (regs[r - 4] & ~0xff00u) | (v & 0xff) << 8;
+	} else if (size == 2) {
+		regs[r] = (regs[r] & ~0xffffu) | (v & 0xffff);
+	} else {
+		regs[r] = v;
+	}
+}
+
+static uint32_t capreg(struct insn *i, x86_reg r)
+{
+	static const x86_reg r32[] = { X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX,
+				       X86_REG_ESP, X86_REG_EBP, X86_REG_ESI, X86_REG_EDI };
+	static const x86_reg r16[] = { X86_REG_AX, X86_REG_CX, X86_REG_DX, X86_REG_BX,
+				       X86_REG_SP, X86_REG_BP, X86_REG_SI, X86_REG_DI };
+	for (int k = 0; k < 8; k++) {
+		if (r == r32[k])
+			return REGS(i)[k];
+		if (r == r16[k])
+			return REGS(i)[k] & 0xffff;
+	}
+	return 0;
+}
+
+/* Effective address and segment of the instruction's memory operand. */
+static void mem_operand(struct insn *i, int *sr, uint32_t *off)
+{
+	const cs_x86_op *m = NULL;
+	for (int k = 0; k < i->x->op_count; k++)
+		if (i->x->operands[k].type == X86_OP_MEM)
+			m = &i->x->operands[k];
+	assert(m);
+	uint32_t ea = (uint32_t)m->mem.disp;
+	if (m->mem.base != X86_REG_INVALID)
+		ea += capreg(i, m->mem.base);
+	if (m->mem.index != X86_REG_INVALID)
+		ea += capreg(i, m->mem.index) * (uint32_t)m->mem.scale;
+	if (i->a16)
+		ea &= 0xffff;
+	*off = ea;
+	if (i->seg >= 0)
+		*sr = i->seg;
+	else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
+		 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
+		*sr = SR_SS;
+	else
+		*sr = SR_DS;
+}
+
+static int rm_read(struct insn *i, int size, uint32_t *v)
+{
+	if (i->mod == 3) {
+		*v = gpr_read(i, i->rm, size);
+		return 0;
+	}
+	int sr;
+	uint32_t off;
+	mem_operand(i, &sr, &off);
+	*v = 0;
+	return seg_read(i->vm, sr, off, v, (uint32_t)size);
+}
+
+static int rm_write(struct insn *i, int size, uint32_t v)
+{
+	if (i->mod == 3) {
+		gpr_write(i, i->rm, size, v);
+		return 0;
+	}
+	int sr;
+	uint32_t off;
+	mem_operand(i, &sr, &off);
+	return seg_write(i->vm, sr, off, &v, (uint32_t)size);
+}
+
+static void set_zf(struct insn *i, bool z)
+{
+	if (z)
+		i->c->sh->eflags |= FL_ZF;
+	else
+		i->c->sh->eflags &= ~FL_ZF;
+}
+
+static int gp0(struct insn *i)
+{
+	exc_raise(i->vm, VEC_GP, true, 0);
+	return -1;
+}
+
+static int ud(struct insn *i)
+{
+	exc_raise(i->vm, VEC_UD, false, 0);
+	return -1;
+}
+
+static int unsupported(struct insn *i, const char *what)
+{
+	vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s not supported yet", i->c->sh->eip, what);
+	return -1;
+}
+
+static bool privileged(struct insn *i) { return i->c->cpl == 0; }
+static bool io_allowed(struct insn *i)
+{
+	return (unsigned)i->c->cpl <= ((i->c->vflags & FL_IOPL) >> 12);
+}
+
+/* ---- flags ---- */
+
+static int do_popf(struct insn *i)
+{
+	struct cpu *c = i->c;
+	uint32_t v, old = cpu_eflags(c);
+	if (stack_pop(i->vm, &v, i->o16 ? 2 : 4) < 0)
+		return -1;
+	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
+	if (c->cpl == 0)
+		mask |= FL_IOPL;
+	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
+		mask |= FL_IF;
+	if (i->o16)
+		mask &= 0xffff;
+	cpu_set_eflags(c, (old & ~mask) | (v & mask));
+	if (c->vflags & FL_TF)
+		return unsupported(i, "single-stepping (EFLAGS.TF)");
+	return 0;
+}
+
+/* ---- I/O ---- */
+
+static int io_size(struct insn *i)
+{
+	return (i->op[0] & 1) ? (i->o16 ? 2 : 4) : 1;
+}
+
+static int do_inout(struct insn *i)
+{
+	if (!io_allowed(i))
+		return unsupported(i, "I/O at CPL > IOPL (TSS I/O bitmap)");
+	int size = io_size(i);
+	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
+	if ((i->op[0] & 2) == 0)
+		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
+	else
+		io_out(i->vm->io, port, size, gpr_read(i, R_EAX, size));
+	return 0;
+}
+
+/* INS/OUTS, with REP: one element per iteration so a fault leaves ECX/ESI/EDI
+ * consistent for the restart, as on the real CPU. */
+static int do_string_io(struct insn *i)
+{
+	if (!io_allowed(i))
+		return unsupported(i, "I/O at CPL > IOPL (TSS I/O bitmap)");
+	int size = io_size(i);
+	bool out = i->op[0] & 2;
+	uint16_t port = (uint16_t)REGS(i)[R_EDX];
+	int idx = out ? R_ESI : R_EDI;
+	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
+	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
+	for (;;) {
+		if (i->rep && (REGS(i)[R_ECX] & amask) == 0)
+			break;
+		uint32_t off = REGS(i)[idx] & amask, v = 0;
+		if (out) {
+			if (seg_read(i->vm, i->seg >= 0 ? i->seg : SR_DS, off, &v, (uint32_t)size) < 0)
+				return -1;
+			io_out(i->vm->io, port, size, v);
+		} else {
+			v = io_in(i->vm->io, port, size);
+			if (seg_write(i->vm, SR_ES, off, &v, (uint32_t)size) < 0)
+				return -1;
+		}
+		REGS(i)[idx] = (REGS(i)[idx] & ~amask) | ((off + (uint32_t)step) & amask);
+		if (!i->rep)
+			break;
+		REGS(i)[R_ECX] = (REGS(i)[R_ECX] & ~amask) | ((REGS(i)[R_ECX] - 1) & amask);
+		if (i->vm->stop != STOP_NONE)
+			break;
+	}
+	return 0;
+}
+
+/* ---- control transfers ---- */
+
+static int far_jump(struct insn *i, uint16_t sel, uint32_t off)
+{
+	return seg_load_cs(i->vm, sel, off);
+}
+
+static int far_call(struct insn *i, uint16_t sel, uint32_t off)
+{
+	struct cpu *c = i->c;
+	uint32_t esp = REGS(i)[R_ESP];
+	uint16_t old_cs = c->seg[SR_CS].sel;
+	int size = i->o16 ? 2 : 4;
+	if (stack_push(i->vm, old_cs, size) < 0 || stack_push(i->vm, i->next, size) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	if (seg_load_cs(i->vm, sel, off) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	return 0;
+}
+
+static int far_ret(struct insn *i, uint16_t extra)
+{
+	uint32_t esp = REGS(i)[R_ESP], eip, cs;
+	int size = i->o16 ? 2 : 4;
+	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	if ((cs & 3) > (unsigned)i->c->cpl) {
+		REGS(i)[R_ESP] = esp;
+		return unsupported(i, "far return to an outer privilege level");
+	}
+	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	REGS(i)[R_ESP] += extra;
+	return 0;
+}
+
+static int do_iret(struct insn *i)
+{
+	struct cpu *c = i->c;
+	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
+	int size = i->o16 ? 2 : 4;
+	if (c->vflags & FL_NT)
+		return unsupported(i, "IRET with NT set (task return)");
+	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0 ||
+	    stack_pop(i->vm, &fl, size) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	if (fl & FL_VM && !i->o16 && c->cpl == 0) {
+		REGS(i)[R_ESP] = esp;
+		return unsupported(i, "IRET to virtual-8086 mode");
+	}
+	if ((cs & 3) > (unsigned)c->cpl) {
+		REGS(i)[R_ESP] = esp;
+		return unsupported(i, "IRET to an outer privilege level");
+	}
+	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	uint32_t old = cpu_eflags(c);
+	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID | FL_RF;
+	if (c->cpl == 0)
+		mask |= FL_IOPL | FL_VIF | FL_VIP;
+	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
+		mask |= FL_IF;
+	if (i->o16)
+		mask &= 0xffff;
+	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
+	if (c->vflags & FL_TF)
+		return unsupported(i, "single-stepping (EFLAGS.TF)");
+	return 0;
+}
+
+/* Read a far pointer m16:32 (or m16:16) at the memory operand: offset, then selector. */
+static int read_farptr(struct insn *i, uint16_t *sel, uint32_t *off)
+{
+	int sr;
+	uint32_t ea, o = 0;
+	uint16_t s;
+	int size = i->o16 ? 2 : 4;
+	mem_operand(i, &sr, &ea);
+	if (seg_read(i->vm, sr, ea, &o, (uint32_t)size) < 0 ||
+	    seg_read(i->vm, sr, ea + (uint32_t)size, &s, 2) < 0)
+		return -1;
+	*off = o;
+	*sel = s;
+	return 0;
+}
+
+/* ---- segment registers ---- */
+
+static int do_push_sreg(struct insn *i, int sr)
+{
+	return stack_push(i->vm, i->c->seg[sr].sel, i->o16 ? 2 : 4);
+}
+
+static int do_pop_sreg(struct insn *i, int sr)
+{
+	uint32_t esp = REGS(i)[R_ESP], v;
+	if (stack_pop(i->vm, &v, i->o16 ? 2 : 4) < 0)
+		return -1;
+	if (seg_load(i->vm, sr, (uint16_t)v) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
+	return 0;
+}
+
+/* LDS/LES/LFS/LGS/LSS r, m16:32 */
+static int do_lxs(struct insn *i, int sr)
+{
+	uint16_t sel;
+	uint32_t off;
+	if (i->mod == 3)
+		return ud(i);
+	if (read_farptr(i, &sel, &off) < 0 || seg_load(i->vm, sr, sel) < 0)
+		return -1;
+	gpr_write(i, i->reg, i->o16 ? 2 : 4, off);
+	return 0;
+}
+
+/* ---- descriptor-table instructions ---- */
+
+static int store_dtr(struct insn *i, const struct dtr *t)
+{
+	int sr;
+	uint32_t off;
+	if (i->mod == 3)
+		return ud(i);
+	mem_operand(i, &sr, &off);
+	uint8_t buf[6];
+	memcpy(buf, &t->limit, 2);
+	memcpy(buf + 2, &t->base, 4);
+	return seg_write(i->vm, sr, off, buf, 6);
+}
+
+static int load_dtr(struct insn *i, struct dtr *t)
+{
+	int sr;
+	uint32_t off;
+	uint8_t buf[6];
+	if (i->mod == 3)
+		return ud(i);
+	if (!privileged(i))
+		return gp0(i);
+	mem_operand(i, &sr, &off);
+	if (seg_read(i->vm, sr, off, buf, 6) < 0)
+		return -1;
+	memcpy(&t->limit, buf, 2);
+	memcpy(&t->base, buf + 2, 4);
+	if (i->o16)
+		t->base &= 0x00ffffff;
+	return 0;
+}
+
+/* LLDT and LTR: a system descriptor from the GDT. */
+static int load_system_seg(struct insn *i, bool tr)
+{
+	struct cpu *c = i->c;
+	uint32_t v, lin;
+	uint64_t d;
+	if (!privileged(i))
+		return gp0(i);
+	if (rm_read(i, 2, &v) < 0)
+		return -1;
+	uint16_t sel = (uint16_t)v;
+	if ((sel & ~3u) == 0) {
+		if (tr)
+			return gp0(i);
+		c->ldtr = (struct seg){ .sel = sel };
+		return 0;
+	}
+	if ((sel & 4) || !desc_fetch(i->vm, sel, &d, &lin)) {
+		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		return -1;
+	}
+	struct seg s;
+	seg_from_desc(&s, sel, d);
+	unsigned type = SEG_TYPE(s.attr);
+	bool ok = !(s.attr & SEG_S) && (tr ? (type == 1 || type == 9) : type == 2);
+	if (!ok) {
+		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		return -1;
+	}
+	if (!(s.attr & SEG_P)) {
+		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
+		return -1;
+	}
+	if (tr) {
+		uint8_t busy = (uint8_t)((d >> 40) | 2);    /* LTR marks the TSS busy */
+		lin_write(i->vm, lin + 5, &busy, 1);
+		s.attr |= 2;
+		c->tr = s;
+	} else {
+		c->ldtr = s;
+	}
+	return 0;
+}
+
+/*
+ * LAR, LSL, VERR, VERW: the descriptor of a selector, if visible from CPL and RPL
+ * (SDM Vol. 2). Returns false (ZF=0) for null, out-of-table, wrong type or privilege.
+ */
+static bool visible_desc(struct insn *i, uint16_t sel, uint64_t *d, bool lsl)
+{
+	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL))
+		return false;
+	uint16_t attr = (uint16_t)((*d >> 40) & 0xf0ff);
+	unsigned type = SEG_TYPE(attr), dpl = SEG_DPL(attr);
+	if (attr & SEG_S) {
+		if ((type & 0xc) == 0xc)        /* conforming code: no privilege check */
+			return true;
+	} else {
+		static const bool lar_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1,
+						 [9] = 1, [11] = 1, [12] = 1 };
+		static const bool lsl_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [9] = 1, [11] = 1 };
+		if (!(lsl ? lsl_ok : lar_ok)[type])
+			return false;
+	}
+	return dpl >= (unsigned)i->c->cpl && dpl >= (sel & 3u);
+}
+
+static int do_lar_lsl(struct insn *i, bool lsl)
+{
+	uint32_t v;
+	uint64_t d;
+	if (rm_read(i, 2, &v) < 0)
+		return -1;
+	if (!visible_desc(i, (uint16_t)v, &d, lsl)) {
+		set_zf(i, false);
+		return 0;
+	}
+	uint32_t r;
+	if (lsl) {
+		struct seg s;
+		seg_from_desc(&s, (uint16_t)v, d);
+		r = s.limit;
+	} else {
+		r = (uint32_t)(d >> 32) & 0x00f0ff00u;
+	}
+	gpr_write(i, i->reg, i->o16 ? 2 : 4, r);
+	set_zf(i, true);
+	return 0;
+}
+
+static int do_verr_verw(struct insn *i, bool write)
+{
+	uint32_t v;
+	uint64_t d;
+	if (rm_read(i, 2, &v) < 0)
+		return -1;
+	bool ok = visible_desc(i, (uint16_t)v, &d, false);
+	uint16_t attr = (uint16_t)((d >> 40) & 0xf0ff);
+	unsigned type = SEG_TYPE(attr);
+	if (ok && !(attr & SEG_S))
+		ok = false;
+	if (ok && write)
+		ok = !(type & 8) && (type & 2);
+	else if (ok)
+		ok = !(type & 8) || (type & 2);
+	/* VERR/VERW check privilege for conforming code too, unlike LAR. */
+	if (ok && !((type & 0xc) == 0xc && !write) &&
+	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < (v & 3u)))
+		ok = false;
+	set_zf(i, ok);
+	return 0;
+}
+
+static int group6(struct insn *i)          /* 0F 00 */
+{
+	struct cpu *c = i->c;
+	switch (i->reg) {
+	case 0:         /* SLDT */
+	case 1: {       /* STR */
+		uint16_t sel = i->reg == 0 ? c->ldtr.sel : c->tr.sel;
+		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel);
+	}
+	case 2:
+		return load_system_seg(i, false);
+	case 3:
+		return load_system_seg(i, true);
+	case 4:
+		return do_verr_verw(i, false);
+	case 5:
+		return do_verr_verw(i, true);
+	}
+	return ud(i);
+}
+
+static int do_lmsw(struct insn *i, uint32_t v)
+{
+	if (!privileged(i))
+		return gp0(i);
+	/* LMSW loads PE, MP, EM, TS and cannot clear PE. */
+	i->c->cr0 = (i->c->cr0 & ~0xeu) | (v & 0xf) | (i->c->cr0 & CR0_PE);
+	return 0;
+}
+
+static int group7(struct insn *i)          /* 0F 01 */
+{
+	struct cpu *c = i->c;
+	if (i->mod == 3) {
+		if (i->reg == 4)
+			return rm_write(i, i->o16 ? 2 : 4, i->o16 ? c->cr0 & 0xffff : c->cr0);
+		if (i->reg == 6)
+			return do_lmsw(i, gpr_read(i, i->rm, 2));
+		return ud(i);       /* monitor, mwait, xgetbv, rdtscp...: not advertised */
+	}
+	switch (i->reg) {
+	case 0:
+		return store_dtr(i, &c->gdtr);
+	case 1:
+		return store_dtr(i, &c->idtr);
+	case 2:
+		return load_dtr(i, &c->gdtr);
+	case 3:
+		return load_dtr(i, &c->idtr);
+	case 4:
+		return rm_write(i, 2, c->cr0 & 0xffff);
+	case 6: {
+		uint32_t v;
+		if (rm_read(i, 2, &v) < 0)
+			return -1;
+		return do_lmsw(i, v);
+	}
+	case 7:         /* INVLPG: nothing cached until the guest has paging */
+		return privileged(i) ? 0 : gp0(i);
+	}
+	return ud(i);
+}
+
+/* ---- control registers, MSRs, time ---- */
+
+#define CR4_TSD         0x00000004u
+#define CR4_KNOWN       0x00000600u     /* OSFXSR, OSXMMEXCPT */
+
+static int mov_cr(struct insn *i, bool to_cr)
+{
+	struct cpu *c = i->c;
+	int n = i->reg;
+	if (!privileged(i))
+		return gp0(i);
+	if (n == 1 || n > 4)
+		return ud(i);
+	if (!to_cr) {
+		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->cr2 : n == 3 ? c->cr3 : c->cr4;
+		REGS(i)[i->rm] = v;
+		return 0;
+	}
+	uint32_t v = REGS(i)[i->rm];
+	switch (n) {
+	case 0:
+		if ((v & CR0_PG) && !(v & CR0_PE))
+			return gp0(i);
+		if ((v & CR0_NW) && !(v & CR0_CD))
+			return gp0(i);
+		if (v & CR0_PG)
+			return unsupported(i, "paging (CR0.PG)");
+		if (!(v & CR0_PE))
+			return unsupported(i, "a return to real mode (CR0.PE = 0)");
+		c->cr0 = v | CR0_ET;
+		return 0;
+	case 2:
+		c->cr2 = v;
+		return 0;
+	case 3:
+		c->cr3 = v;
+		return 0;
+	case 4:
+		if (v & ~(CR4_KNOWN | CR4_TSD))
+			return gp0(i);
+		c->cr4 = v;
+		return 0;
+	}
+	return ud(i);
+}
+
+static int mov_dr(struct insn *i, bool to_dr)
+{
+	struct cpu *c = i->c;
+	int n = i->reg;
+	if (!privileged(i))
+		return gp0(i);
+	if (n == 4 || n == 5)
+		n += 2;         /* aliases of DR6/DR7 while CR4.DE is clear */
+	if (to_dr)
+		c->dr[n] = REGS(i)[i->rm];
+	else
+		REGS(i)[i->rm] = n == 6 ? c->dr[6] | 0xffff0ff0u : n == 7 ? c->dr[7] | 0x400 : c->dr[n];
+	return 0;
+}
+
+static uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
+
+#define MSR_TSC                 0x10
+#define MSR_SYSENTER_CS         0x174
+#define MSR_SYSENTER_ESP        0x175
+#define MSR_SYSENTER_EIP        0x176
+
+static int do_msr(struct insn *i, bool write)
+{
+	struct cpu *c = i->c;
+	uint32_t idx = REGS(i)[R_ECX];
+	uint64_t v = (uint64_t)REGS(i)[R_EDX] << 32 | REGS(i)[R_EAX];
+	if (!privileged(i))
+		return gp0(i);
+	switch (idx) {
+	case MSR_TSC:
+		if (write)
+			c->tsc_base = __rdtsc() - v;
+		else
+			v = guest_tsc(c);
+		break;
+	case MSR_SYSENTER_CS:
+		if (write)
+			c->sysenter_cs = (uint32_t)v;
+		v = c->sysenter_cs;
+		break;
+	case MSR_SYSENTER_ESP:
+		if (write)
+			c->sysenter_esp = (uint32_t)v;
+		v = c->sysenter_esp;
+		break;
+	case MSR_SYSENTER_EIP:
+		if (write)
+			c->sysenter_eip = (uint32_t)v;
+		v = c->sysenter_eip;
+		break;
+	default:
+		return gp0(i);
+	}
+	if (!write) {
+		REGS(i)[R_EAX] = (uint32_t)v;
+		REGS(i)[R_EDX] = (uint32_t)(v >> 32);
+	}
+	return 0;
+}
+
+static int do_sysenter(struct insn *i)
+{
+	struct cpu *c = i->c;
+	uint16_t cs = (uint16_t)c->sysenter_cs;
+	if ((cs & 0xfffc) == 0)
+		return gp0(i);
+	/* SDM Vol. 2, SYSENTER: flat CPL-0 CS and SS = CS + 8, IF/VM/RF cleared. */
+	c->cpl = 0;
+	seg_set(i->vm, SR_CS, cs & 0xfffc, 0, 0xffffffff, 0xc09b);
+	seg_set(i->vm, SR_SS, (uint16_t)((cs & 0xfffc) + 8), 0, 0xffffffff, 0xc093);
+	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
+	REGS(i)[R_ESP] = c->sysenter_esp;
+	c->sh->eip = c->sysenter_eip;
+	return 1;
+}
+
+/* ---- dispatch ---- */
+
+/* Emulate; 0 = done (EIP to next), 1 = done with EIP set, -1 = exception or stop. */
+static int emulate(struct insn *i)
+{
+	struct vm *vm = i->vm;
+	struct cpu *c = i->c;
+	const uint8_t *op = i->op;
+
+	switch (op[0]) {
+	case 0xfa:
+	case 0xfb:
+		if (!io_allowed(i))
+			return gp0(i);
+		if (op[0] == 0xfa)
+			c->vflags &= ~FL_IF;
+		else
+			c->vflags |= FL_IF;
+		return 0;
+	case 0x9c:
+		return stack_push(vm, cpu_eflags(c) & ~(FL_VM | FL_RF), i->o16 ? 2 : 4);
+	case 0x9d:
+		return do_popf(i);
+	case 0xe4 ... 0xe7:
+	case 0xec ... 0xef:
+		return do_inout(i);
+	case 0x6c ... 0x6f:
+		return do_string_io(i);
+	case 0xcc:
+		intr_soft(vm, VEC_BP, i->next, false);
+		return 1;
+	case 0xcd:
+		intr_soft(vm, op[1], i->next, true);
+		return 1;
+	case 0xce:
+		if (!(c->sh->eflags & FL_OF))
+			return 0;
+		intr_soft(vm, VEC_OF, i->next, false);
+		return 1;
+	case 0xf1:
+		intr_soft(vm, VEC_DB, i->next, false);
+		return 1;
+	case 0xf4:
+		if (!privileged(i))
+			return gp0(i);
+		c->sh->eip = i->next;
+		if (!(c->vflags & FL_IF))
+			vm_stop(vm, STOP_GUEST_DEAD, 4,
+				"guest halted with interrupts disabled at eip %#x", i->next - 1);
+		else
+			vm_stop(vm, STOP_GUEST_DEAD, 4,
+				"guest halted at eip %#x and no device can wake it", i->next - 1);
+		return 1;
+	case 0xcf:
+		return do_iret(i) < 0 ? -1 : 1;
+	case 0xea: {
+		uint32_t off;
+		uint16_t sel;
+		memcpy(&off, op + 1, 4);
+		memcpy(&sel, op + 5, 2);
+		return far_jump(i, sel, off) < 0 ? -1 : 1;
+	}
+	case 0x9a: {
+		uint32_t off;
+		uint16_t sel;
+		memcpy(&off, op + 1, 4);
+		memcpy(&sel, op + 5, 2);
+		return far_call(i, sel, off) < 0 ? -1 : 1;
+	}
+	case 0xca:
+	case 0xcb: {
+		uint16_t extra = 0;
+		if (op[0] == 0xca)
+			memcpy(&extra, op + 1, 2);
+		return far_ret(i, extra) < 0 ? -1 : 1;
+	}
+	case 0xff: {
+		uint16_t sel;
+		uint32_t off;
+		if (i->mod == 3)
+			return ud(i);
+		if (read_farptr(i, &sel, &off) < 0)
+			return -1;
+		if (i->reg == 3)
+			return far_call(i, sel, off) < 0 ? -1 : 1;
+		return far_jump(i, sel, off) < 0 ? -1 : 1;
+	}
+	case 0x8c:
+		if (i->reg > 5)
+			return ud(i);
+		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, c->seg[i->reg].sel);
+	case 0x8e: {
+		uint32_t v;
+		if (i->reg == SR_CS || i->reg > 5)
+			return ud(i);
+		if (rm_read(i, 2, &v) < 0)
+			return -1;
+		return seg_load(vm, i->reg, (uint16_t)v);
+	}
+	case 0x06: return do_push_sreg(i, SR_ES);
+	case 0x0e: return do_push_sreg(i, SR_CS);
+	case 0x16: return do_push_sreg(i, SR_SS);
+	case 0x1e: return do_push_sreg(i, SR_DS);
+	case 0x07: return do_pop_sreg(i, SR_ES);
+	case 0x17: return do_pop_sreg(i, SR_SS);
+	case 0x1f: return do_pop_sreg(i, SR_DS);
+	case 0xc4: return do_lxs(i, SR_ES);
+	case 0xc5: return do_lxs(i, SR_DS);
+	case 0x0f:
+		break;
+	default:
+		return unsupported(i, "this instruction form (e.g. a 16-bit operand-size branch)");
+	}
+
+	switch (op[1]) {
+	case 0x00: return group6(i);
+	case 0x01: return group7(i);
+	case 0x02: return do_lar_lsl(i, false);
+	case 0x03: return do_lar_lsl(i, true);
+	case 0x06:
+		if (!privileged(i))
+			return gp0(i);
+		c->cr0 &= ~CR0_TS;
+		return 0;
+	case 0x08:
+	case 0x09:
+		return privileged(i) ? 0 : gp0(i);
+	case 0x20: return mov_cr(i, false);
+	case 0x22: return mov_cr(i, true);
+	case 0x21: return mov_dr(i, false);
+	case 0x23: return mov_dr(i, true);
+	case 0x30: return do_msr(i, true);
+	case 0x32: return do_msr(i, false);
+	case 0x31: {
+		if ((c->cr4 & CR4_TSD) && c->cpl)
+			return gp0(i);
+		uint64_t t = guest_tsc(c);
+		REGS(i)[R_EAX] = (uint32_t)t;
+		REGS(i)[R_EDX] = (uint32_t)(t >> 32);
+		return 0;
+	}
+	case 0x33: return gp0(i);       /* RDPMC: no counters */
+	case 0x34: return do_sysenter(i);
+	case 0x35:
+		if (!privileged(i) || (c->sysenter_cs & 0xfffc) == 0)
+			return gp0(i);
+		return unsupported(i, "SYSEXIT to ring 3");
+	case 0xa2:
+		cpuid_emulate(vm, REGS(i));
+		return 0;
+	case 0xa0: return do_push_sreg(i, SR_FS);
+	case 0xa8: return do_push_sreg(i, SR_GS);
+	case 0xa1: return do_pop_sreg(i, SR_FS);
+	case 0xa9: return do_pop_sreg(i, SR_GS);
+	case 0xb2: return do_lxs(i, SR_SS);
+	case 0xb4: return do_lxs(i, SR_FS);
+	case 0xb5: return do_lxs(i, SR_GS);
+	}
+	/* SYSCALL/SYSRET (not in a 32-bit CPU's features), UD0/1/2, RSM, GETSEC, VMX,
+	 * RDPID, MOV to/from TR: all #UD here. */
+	return ud(i);
+}
+
+void emulate_callout(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	uint8_t bytes[16];
+	int truncated;
+	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated);
+	if (!in) {
+		exc_raise(vm, truncated ? VEC_GP : VEC_UD, truncated, 0);
+		return;
+	}
+	struct insn i = { .vm = vm, .c = c, .x = &in->detail->x86, .b = bytes, .len = in->size,
+			  .seg = -1, .next = c->sh->eip + in->size };
+	i.npfx = rw_prefix_len(bytes, i.len);
+	i.op = bytes + i.npfx;
+	for (int k = 0; k < i.npfx; k++) {
+		static const int segpfx[] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
+					      [0x3e] = SR_DS + 1, [0x64] = SR_FS + 1, [0x65] = SR_GS + 1 };
+		uint8_t p = bytes[k];
+		if (p < 0x70 && segpfx[p])
+			i.seg = segpfx[p] - 1;
+		i.o16 |= p == 0x66;
+		i.a16 |= p == 0x67;
+		i.rep |= p == 0xf3 || p == 0xf2;
+	}
+	int mpos = i.op[0] == 0x0f ? 2 : 1;
+	if (mpos < i.len - i.npfx) {
+		i.modrm = i.op[mpos];
+		i.mod = i.modrm >> 6;
+		i.reg = (i.modrm >> 3) & 7;
+		i.rm = i.modrm & 7;
+	}
+	if (vm->cfg.trace)
+		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, in->mnemonic, in->op_str);
+	if (in->id < STATS_INSN_IDS)
+		vm->stats.callouts[in->id]++;
+	if (emulate(&i) == 0)
+		c->sh->eip = i.next;
+}

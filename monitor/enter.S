@@ -1,0 +1,177 @@
+/*
+ * enter.S - the mode switches between the 64-bit monitor and 32-bit guest code.
+ *
+ * tz_enter(host_eip) loads the guest's registers and segment shadows from the vCPU
+ * block and irets into translated code (compatibility mode, CPL 3). Translated code
+ * leaves by a far jump through gs:VC_FARPTR to stub_exit64, which saves the guest's
+ * registers and returns from tz_enter with the exit word. A signal taken in translated
+ * code comes back through tz_fault_return on the same path. tz_sigtramp wraps every
+ * signal handler: it restores the host FS base (glibc's TLS) before any C runs.
+ *
+ * Upper halves of the general registers do not survive a mode switch: nothing of the
+ * monitor is kept there.
+ */
+#include "layout.h"
+
+#define VC(off) (VCPU_ADDR + (off))
+
+/* Restore the host FS base; clobbers rax (and rcx, r11, rdi, rsi without FSGSBASE). */
+.macro restore_host_fs
+	xorl	%eax, %eax
+	movl	%eax, %fs
+	cmpl	$0, VC(VC_HAVE_FSGS)
+	je	99f
+	movq	VC(VC_HOST_FSBASE), %rax
+	wrfsbase %rax
+	jmp	98f
+99:	movl	$158, %eax		/* arch_prctl(ARCH_SET_FS, base) */
+	movl	$0x1002, %edi
+	movq	VC(VC_HOST_FSBASE), %rsi
+	syscall
+98:
+.endm
+
+	.text
+	.globl	tz_enter
+	.type	tz_enter, @function
+tz_enter:
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	movq	%rsp, VC(VC_HOST_RSP)
+	fxrstor64 VC(VC_FX)
+	movzwl	VC(VC_HSEL + 0), %eax
+	movl	%eax, %es
+	movzwl	VC(VC_HSEL + 6), %eax
+	movl	%eax, %ds
+	movzwl	VC(VC_HSEL + 8), %eax
+	movl	%eax, %fs
+	movzwl	VC(VC_HSEL + 10), %eax
+	movl	%eax, %gs
+	movzwl	VC(VC_HSEL + 4), %eax
+	pushq	%rax			/* SS */
+	movl	VC(VC_ESP), %eax
+	pushq	%rax			/* ESP */
+	movl	VC(VC_EFLAGS), %eax
+	pushq	%rax			/* EFLAGS */
+	pushq	$SEL_MCODE		/* CS */
+	movl	%edi, %edi
+	pushq	%rdi			/* EIP */
+	movl	VC(0), %eax
+	movl	VC(4), %ecx
+	movl	VC(8), %edx
+	movl	VC(12), %ebx
+	movl	VC(20), %ebp
+	movl	VC(24), %esi
+	movl	VC(28), %edi
+	.globl	tz_enter_iret
+tz_enter_iret:
+	iretq
+	.size	tz_enter, . - tz_enter
+
+/* Reached from stub_exit64 with the guest's EAX already saved. */
+	.globl	tz_exit64
+	.type	tz_exit64, @function
+tz_exit64:
+	movl	%ecx, VC(4)
+	movl	%edx, VC(8)
+	movl	%ebx, VC(12)
+	movl	%esp, VC(16)
+	movl	%ebp, VC(20)
+	movl	%esi, VC(24)
+	movl	%edi, VC(28)
+	movq	VC(VC_HOST_RSP), %rsp
+	pushfq
+	popq	%rax
+	movl	%eax, VC(VC_EFLAGS)
+	/* fall through */
+	.globl	tz_fault_return
+tz_fault_return:
+	cld
+	movl	$HOST_DS, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %ss
+	restore_host_fs
+	xorl	%eax, %eax
+	movl	%eax, %gs
+	fxsave64 VC(VC_FX)
+	fxrstor64 VC(VC_HOSTFX)
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
+	movl	VC(VC_EXIT), %eax
+	ret
+	.size	tz_exit64, . - tz_exit64
+
+/* Signal trampoline: sig in rdi, info in rsi, ucontext in rdx (kept for tz_signal). */
+	.globl	tz_sigtramp
+	.type	tz_sigtramp, @function
+tz_sigtramp:
+	movl	%fs, %eax
+	pushq	%rax			/* the interrupted FS selector; aligns the stack */
+	pushq	%rdi
+	pushq	%rsi
+	pushq	%rdx
+	restore_host_fs
+	popq	%rdx
+	popq	%rsi
+	popq	%rdi
+	call	tz_signal		/* returns 1 when resuming translated code */
+	popq	%rcx
+	testl	%eax, %eax
+	jz	1f
+	movl	%ecx, %fs		/* back to the guest's FS shadow */
+1:	ret
+	.size	tz_sigtramp, . - tz_sigtramp
+
+/*
+ * Stub template, copied to STUB_ADDR by the monitor. Offsets inside it are fixed
+ * by the STUB_* symbols' distance from tz_stubs_start.
+ */
+	.section .data.tz_stubs, "aw"
+	.globl	tz_stubs_start, tz_stubs_end
+	.globl	tz_stub_far_exit, tz_stub_lookup, tz_stub_empty_hit, tz_stub_exit64
+tz_stubs_start:
+	.code32
+tz_stub_far_exit:
+	ljmp	*%gs:VC(VC_FARPTR)
+
+/* Indirect branch: guest target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. */
+tz_stub_lookup:
+	movzwl	%ax, %ecx
+	movl	%gs:LOOKUP_ADDR(, %ecx, 8), %ecx	/* -eip of the entry */
+	leal	(%ecx, %eax), %ecx			/* zero on a hit; flags untouched */
+	jecxz	1f
+	movl	%eax, %gs:VC(VC_EIP)
+	movl	%gs:VC(VC_SAVE_EAX), %eax
+	movl	%gs:VC(VC_SAVE_ECX), %ecx
+	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
+	ljmp	*%gs:VC(VC_FARPTR)
+1:	movzwl	%ax, %ecx
+	movl	%gs:LOOKUP_ADDR + 4(, %ecx, 8), %ecx
+	movl	%ecx, %gs:VC(VC_TMP)
+	movl	%gs:VC(VC_SAVE_EAX), %eax
+	movl	%gs:VC(VC_SAVE_ECX), %ecx
+	jmp	*%gs:VC(VC_TMP)
+
+/* Host address of every empty table entry: only target 0xffffffff can reach it. */
+tz_stub_empty_hit:
+	movl	$0xffffffff, %gs:VC(VC_EIP)
+	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
+	ljmp	*%gs:VC(VC_FARPTR)
+
+	.code64
+	.balign	16
+tz_stub_exit64:
+	movl	%eax, VC(0)
+	movabsq	$tz_exit64, %rax
+	jmp	*%rax
+tz_stubs_end:
+	.section .note.GNU-stack, "", @progbits

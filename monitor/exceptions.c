@@ -1,0 +1,151 @@
+/*
+ * exceptions.c - delivery through interrupt and trap gates (SDM Vol. 3, 6.12).
+ *
+ * Same-privilege delivery is complete; a gate into a more privileged level, task
+ * gates and 16-bit gates stop the VM with a clear message until the protection work
+ * brings rings and the TSS.
+ */
+#include "exceptions.h"
+
+#include <stdio.h>
+
+#include "segments.h"
+#include "vm.h"
+
+static bool contributory(int v)
+{
+	return v == VEC_DE || (v >= VEC_TS && v <= VEC_GP);
+}
+
+static bool has_error_code(int v)
+{
+	return v == VEC_DF || (v >= VEC_TS && v <= VEC_PF) || v == VEC_AC;
+}
+
+void exc_raise(struct vm *vm, int vector, bool has_err, uint32_t err)
+{
+	struct cpu *c = &vm->cpu;
+	int first = c->exc.pending ? c->exc.vector : c->delivering;
+
+	if (first >= 0) {
+		if (first == VEC_DF) {
+			vm_stop(vm, STOP_TRIPLE_FAULT, 4,
+				"triple fault: vector %d while delivering #DF at eip %#x", vector,
+				c->sh->eip);
+			return;
+		}
+		if ((contributory(first) && contributory(vector)) ||
+		    (first == VEC_PF && (vector == VEC_PF || contributory(vector)))) {
+			vector = VEC_DF;
+			has_err = true;
+			err = 0;
+		}
+	}
+	c->exc = (struct pending_exc){ .pending = true, .vector = (uint8_t)vector,
+				       .has_err = has_err, .err = err };
+}
+
+/*
+ * Deliver vector through the IDT. ext: the event is not an INT n (error codes get
+ * EXT, gate DPL is not checked). Returns 0, or -1 with a new exception raised.
+ */
+static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t err)
+{
+	struct cpu *c = &vm->cpu;
+	uint32_t ext = soft ? 0 : 1, gerr = (uint32_t)vector * 8 + 2 + ext;
+	uint64_t gate;
+
+	if ((uint32_t)vector * 8 + 7 > c->idtr.limit) {
+		exc_raise(vm, VEC_GP, true, gerr);
+		return -1;
+	}
+	lin_read(vm, c->idtr.base + (uint32_t)vector * 8, &gate, 8);
+	unsigned type = (gate >> 40) & 0x1f, dpl = (gate >> 45) & 3;
+	bool present = gate & (1ull << 47);
+	if (type != 0xe && type != 0xf && type != 0x5 && type != 0x6 && type != 0x7) {
+		exc_raise(vm, VEC_GP, true, gerr);
+		return -1;
+	}
+	if (soft && dpl < (unsigned)c->cpl) {
+		exc_raise(vm, VEC_GP, true, gerr);
+		return -1;
+	}
+	if (!present) {
+		exc_raise(vm, VEC_NP, true, gerr);
+		return -1;
+	}
+	if (type != 0xe && type != 0xf) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: %s gates not supported yet", vector,
+			type == 5 ? "task" : "16-bit");
+		return -1;
+	}
+	uint16_t sel = (uint16_t)(gate >> 16);
+	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 48) << 16;
+	uint64_t d;
+	uint16_t serr = (sel & 0xfffc) | ext;
+	if ((sel & ~3u) == 0 || !desc_fetch(vm, sel, &d, NULL)) {
+		exc_raise(vm, VEC_GP, true, serr);
+		return -1;
+	}
+	struct seg cs;
+	seg_from_desc(&cs, sel, d);
+	if (!(cs.attr & SEG_S) || !(SEG_TYPE(cs.attr) & 8) || SEG_DPL(cs.attr) > (unsigned)c->cpl) {
+		exc_raise(vm, VEC_GP, true, serr);
+		return -1;
+	}
+	if (!(cs.attr & SEG_P)) {
+		exc_raise(vm, VEC_NP, true, serr);
+		return -1;
+	}
+	if (!(SEG_TYPE(cs.attr) & 4) && SEG_DPL(cs.attr) < (unsigned)c->cpl) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6,
+			"vector %d: interrupt to a more privileged ring not supported yet", vector);
+		return -1;
+	}
+	if (off > cs.limit) {
+		exc_raise(vm, VEC_GP, true, ext);
+		return -1;
+	}
+	uint32_t esp = c->sh->regs[R_ESP], flags = cpu_eflags(c);
+	if (stack_push(vm, flags, 4) < 0 || stack_push(vm, c->seg[SR_CS].sel, 4) < 0 ||
+	    stack_push(vm, c->sh->eip, 4) < 0 || (has_err && stack_push(vm, err, 4) < 0)) {
+		c->sh->regs[R_ESP] = esp;
+		return -1;
+	}
+	cs.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
+	c->seg[SR_CS] = cs;
+	seg_sync(vm, SR_CS);
+	flags &= ~(FL_TF | FL_NT | FL_RF | FL_VM);
+	if (type == 0xe)
+		flags &= ~FL_IF;
+	cpu_set_eflags(c, flags);
+	c->sh->eip = off;
+	vm->stats.exceptions[vector & 31]++;
+	return 0;
+}
+
+void exc_deliver(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	while (c->exc.pending && vm->stop == STOP_NONE) {
+		struct pending_exc e = c->exc;
+		c->exc.pending = false;
+		c->delivering = e.vector;
+		if (vm->cfg.trace)
+			fprintf(stderr, "trapeze: exception %d err %#x at eip %#x\n", e.vector,
+				e.has_err ? e.err : 0, c->sh->eip);
+		deliver(vm, e.vector, false, e.has_err && has_error_code(e.vector), e.err);
+		c->delivering = -1;
+	}
+}
+
+void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool is_intn)
+{
+	struct cpu *c = &vm->cpu;
+	uint32_t eip = c->sh->eip;
+	c->sh->eip = next_eip;
+	/* Not an exception for #DF purposes: a fault here is delivered on its own. */
+	if (deliver(vm, vector, is_intn, false, 0) < 0)
+		c->sh->eip = eip;       /* a fault in delivery reports the INT itself */
+	exc_deliver(vm);
+}

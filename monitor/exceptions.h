@@ -1,0 +1,24 @@
+/*
+ * exceptions.h - exceptions and software interrupts delivered through the guest IDT.
+ *
+ * exc_raise() records an exception for the instruction at cpu.sh->eip (the caller sets
+ * the EIP the guest must see: the faulting instruction for faults, the next one for
+ * traps). The dispatcher calls exc_deliver() before it runs the guest again. Nested
+ * faults during delivery become #DF, and a fault while delivering #DF stops the VM
+ * with a triple fault (SDM Vol. 3, 6.15, "Interrupt 8").
+ */
+#ifndef TRAPEZE_EXCEPTIONS_H
+#define TRAPEZE_EXCEPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+void exc_raise(struct vm *vm, int vector, bool has_err, uint32_t err);
+/* Deliver the pending exception, if any. */
+void exc_deliver(struct vm *vm);
+/* INT n / INT3 / INTO: a software interrupt whose return EIP is next_eip. */
+void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool is_intn);
+
+#endif

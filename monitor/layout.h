@@ -1,0 +1,65 @@
+/*
+ * layout.h - the host address space of one VM and the vCPU block.
+ *
+ * Guest linear address L lives at host address MON_TOP + L. Below MON_TOP lies the
+ * monitor window: the vCPU block that translated code reads and writes through GS,
+ * the shared stubs, the indirect-branch lookup table and the code cache. The window
+ * is reachable only through the monitor's own selectors (SEL_MCODE, SEL_MDATA).
+ *
+ * The VC_* offsets are shared by C (struct vcpu_shared, checked with static_assert)
+ * and by the assembly in monitor/enter.S and the translator's emitted code.
+ */
+#ifndef TRAPEZE_LAYOUT_H
+#define TRAPEZE_LAYOUT_H
+
+#define MON_TOP         0x02000000u     /* 32 MiB: window size and guest offset */
+#define MON_BASE        0x00010000u     /* vm.mmap_min_addr: nothing can live lower */
+#define VCPU_ADDR       0x00010000u     /* struct vcpu_shared, 8 KiB */
+#define STUB_ADDR       0x00012000u     /* shared stubs (compat and 64-bit code) */
+#define STUB_SIZE       0x00001000u
+#define LOOKUP_ADDR     0x00020000u     /* indirect-branch table, LOOKUP_ENTRIES x 8 bytes */
+#define LOOKUP_BITS     16
+#define LOOKUP_ENTRIES  (1u << LOOKUP_BITS)
+#define CACHE_ADDR      0x00200000u     /* code cache: CACHE_ADDR .. MON_TOP */
+#define CACHE_END       MON_TOP
+
+/* Host LDT selectors (TI=1, RPL=3). Indices from LDT_POOL_FIRST shadow guest segments. */
+#define SEL_MCODE       0x0f            /* LDT 1: 32-bit code, base 0, covers the window */
+#define SEL_MDATA       0x17            /* LDT 2: data, base 0, covers the window (GS) */
+#define LDT_POOL_FIRST  3
+#define LDT_ENTRIES     8192
+
+/* Host GDT selectors of x86-64 Linux user space. */
+#define HOST_CS64       0x33
+#define HOST_DS         0x2b
+
+/* vCPU block offsets. Registers in x86 encoding order (EAX=0 .. EDI=7). */
+#define VC_REGS         0
+#define VC_ESP          16
+#define VC_EFLAGS       32      /* host EFLAGS image: guest arithmetic flags on exit/entry */
+#define VC_EIP          36      /* guest EIP an exit refers to */
+#define VC_EXIT         40      /* exit word: reason << 28 | info */
+#define VC_SAVE_EAX     44      /* scratch saves of emitted sequences */
+#define VC_SAVE_ECX     48
+#define VC_TMP          52      /* host target of an indirect jump */
+#define VC_FARPTR       56      /* m16:32 far pointer to the 64-bit exit stub */
+#define VC_HOST_RSP     64
+#define VC_HOST_FSBASE  72
+#define VC_HSEL         80      /* u16[6] host selectors ES CS SS DS FS GS to load on entry;
+                                   CS's slot holds guest CS as data (for cs: prefixes) */
+#define VC_HSEL_GGS     92      /* u16 host selector of guest GS (for gs: prefixes) */
+#define VC_GSEL         96      /* u16[6] guest-visible selectors ES CS SS DS FS GS */
+#define VC_LOOKUP       112     /* u32 base of the lookup table in use */
+#define VC_HAVE_FSGS    116     /* u32: wrfsbase usable */
+#define VC_FX           512     /* guest fxsave image, 512 bytes */
+#define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
+
+/* Exit reasons (top 4 bits of the exit word). */
+#define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 1 | slot */
+#define EXIT_LOOKUP     2u      /* indirect branch missed the table: target in VC_EIP */
+#define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor */
+#define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
+#define EXIT_SHIFT      28
+#define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
+
+#endif

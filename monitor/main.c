@@ -1,0 +1,150 @@
+/*
+ * main.c - the command line: trapeze run [options] KERNEL.
+ *
+ * Exit status: the guest's debug-exit status ((v << 1) | 1, odd); 0 when the guest
+ * powers off or resets; 2 for bad input; 4 when the guest dies (triple fault, HLT
+ * with nothing to wake it); 6 for a monitor error (unsupported or internal).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cpu.h"
+#include "multiboot.h"
+#include "seccomp.h"
+#include "vm.h"
+#include "../shadowmmu/mem.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: trapeze run [--mem SIZE] [--append STR] [--serial stdio|FILE]\n"
+		"                   [--stats] [--trace] KERNEL\n"
+		"  KERNEL        a multiboot (v1) kernel\n"
+		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
+		"  --append STR  kernel command line\n"
+		"  --serial DEST COM1 output: stdio (default) or a file\n"
+		"  --stats       print monitor statistics at exit\n"
+		"  --trace       log translations, callouts, exceptions and faults to stderr\n",
+		(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
+}
+
+/* "128M", "1G", "65536K", or bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	int shift = 20;         /* bare numbers are MiB, as in QEMU's -m */
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end || v > (1ull << (64 - shift)) - 1)
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mem", required_argument, 0, 'm' },
+		{ "append", required_argument, 0, 'a' },
+		{ "serial", required_argument, 0, 's' },
+		{ "stats", no_argument, 0, 'S' },
+		{ "trace", no_argument, 0, 't' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
+
+	if (argc < 2 || strcmp(argv[1], "run") != 0) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (parse_size(optarg, &cfg.mem_size) < 0) {
+				fprintf(stderr, "trapeze: --mem %s: not a size (try 64M or 1G)\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a': cfg.append = optarg; break;
+		case 's': cfg.serial = optarg; break;
+		case 'S': cfg.stats = true; break;
+		case 't': cfg.trace = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cfg.kernel = argv[optind];
+	if (cfg.mem_size < MEM_MIN || cfg.mem_size > MEM_MAX || (cfg.mem_size & 0xfff)) {
+		fprintf(stderr, "trapeze: --mem must be a multiple of 4K between %lluM and %lluM\n",
+			(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
+		return EXIT_USAGE;
+	}
+	struct stat st;
+	if (stat(cfg.kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "trapeze: %s: %s\n", cfg.kernel,
+			errno ? strerror(errno) : "not a regular file");
+		return EXIT_USAGE;
+	}
+
+	static struct vm vm;
+	if (vm_create(&vm, &cfg) < 0)
+		return 6;
+	char err[512];
+	if (mb_load(&vm, cfg.kernel, cfg.append, err, sizeof(err)) < 0) {
+		fprintf(stderr, "trapeze: %s\n", err);
+		vm_destroy(&vm);
+		return EXIT_USAGE;
+	}
+	int r = sandbox_enter();
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
+		vm_destroy(&vm);
+		return 6;
+	}
+	cpu_run(&vm);
+
+	struct cpu *c = &vm.cpu;
+	if (vm.stop != STOP_DEBUG_EXIT && vm.stop != STOP_POWEROFF)
+		fprintf(stderr, "trapeze: %s\n", vm.stop_msg);
+	if (vm.stop == STOP_TRIPLE_FAULT || vm.stop == STOP_GUEST_DEAD || vm.stop == STOP_MONITOR_ERROR) {
+		const uint32_t *g = c->sh->regs;
+		fprintf(stderr,
+			"trapeze: guest eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
+			"trapeze:       eip=%08x eflags=%08x cs=%04x ss=%04x ds=%04x cr0=%08x\n",
+			g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], c->sh->eip, cpu_eflags(c),
+			c->seg[SR_CS].sel, c->seg[SR_SS].sel, c->seg[SR_DS].sel, c->cr0);
+	}
+	if (cfg.stats)
+		vm_print_stats(&vm);
+	fflush(stdout);
+	int status = vm.exit_status;
+	vm_destroy(&vm);
+	return status;
+}

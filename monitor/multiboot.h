@@ -1,0 +1,16 @@
+/*
+ * multiboot.h - load a Multiboot (v1) kernel: ELF32, or any image with the header's
+ * address fields, into guest RAM and set the CPU to the state the specification
+ * promises (EAX = 0x2badb002, EBX = the information structure, flat segments).
+ */
+#ifndef TRAPEZE_MULTIBOOT_H
+#define TRAPEZE_MULTIBOOT_H
+
+#include <stddef.h>
+
+struct vm;
+
+/* Load the kernel file; 0, or -1 with a one-line reason in err. */
+int mb_load(struct vm *vm, const char *path, const char *append, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,14 @@
+/*
+ * seccomp.h - the monitor's sandbox.
+ *
+ * After start-up the monitor needs a few dozen 64-bit system calls. The filter allows
+ * those and traps everything else, and every i386-ABI call (int 0x80 or sysenter from
+ * compatibility mode), with SIGSYS; the handler reports the call and ends the VM.
+ */
+#ifndef TRAPEZE_SECCOMP_H
+#define TRAPEZE_SECCOMP_H
+
+/* Install the filter for the calling thread and its children; negative errno. */
+int sandbox_enter(void);
+
+#endif

@@ -1,0 +1,449 @@
+/*
+ * segments.c - guest segmentation on host LDT shadows (see segments.h).
+ *
+ * Checks follow SDM Vol. 2, MOV (to a segment register), and Vol. 3, 5.5-5.8.
+ * Host LDT entries are allocated by content from a pool and never change while in
+ * use; when the pool is full it is reset and the live registers are re-shadowed.
+ */
+#define _GNU_SOURCE
+#include "segments.h"
+
+#include <asm/ldt.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "exceptions.h"
+#include "vm.h"
+#include "../shadowmmu/mem.h"
+
+#define POOL_HASH 16384
+
+struct shadow_key {
+	uint32_t base, limit;
+	uint32_t kind;          /* attr bits that matter, and whether it is "empty" */
+};
+
+struct segshadow {
+	struct shadow_key key[POOL_HASH];
+	uint16_t idx[POOL_HASH];        /* LDT index, 0 = free slot */
+	uint16_t next_idx;
+};
+
+static int write_ldt(struct user_desc *d)
+{
+	if (syscall(SYS_modify_ldt, 0x11, d, sizeof(*d)) != 0)
+		return -errno;
+	return 0;
+}
+
+int shadow_init(struct vm *vm)
+{
+	struct user_desc d = {
+		.entry_number = SEL_MCODE >> 3, .base_addr = 0,
+		.limit = (MON_TOP >> 12) - 1, .seg_32bit = 1,
+		.contents = MODIFY_LDT_CONTENTS_CODE, .limit_in_pages = 1, .useable = 1,
+	};
+	int r = write_ldt(&d);
+	if (r < 0)
+		return r;
+	d.entry_number = SEL_MDATA >> 3;
+	d.contents = MODIFY_LDT_CONTENTS_DATA;
+	r = write_ldt(&d);
+	if (r < 0)
+		return r;
+	vm->shadow = calloc(1, sizeof(*vm->shadow));
+	if (!vm->shadow)
+		return -ENOMEM;
+	vm->shadow->next_idx = LDT_POOL_FIRST;
+	return 0;
+}
+
+void shadow_exit(struct vm *vm)
+{
+	free(vm->shadow);
+	vm->shadow = NULL;
+}
+
+/*
+ * The host descriptor for guest segment s used as data. Guest offset o reaches host
+ * linear MON_TOP + base + o, wrapping at 4 GiB; the host limit is cut so that no
+ * offset the host accepts wraps into the monitor window.
+ */
+static void host_desc(const struct seg *s, struct user_desc *d, struct shadow_key *k)
+{
+	uint64_t room = (uint64_t)1 << 32;
+	room = s->base < room - MON_TOP ? room - MON_TOP - s->base : 0;
+	uint32_t type = SEG_TYPE(s->attr);
+	bool code = type & 8, expand_down = !code && (type & 4);
+	bool writable = !code && (type & 2);
+	uint64_t hl;
+	bool empty = false;
+
+	memset(d, 0, sizeof(*d));
+	d->base_addr = s->base + MON_TOP;
+	d->seg_32bit = !!(s->attr & SEG_DB);
+	d->read_exec_only = !writable;
+	d->useable = 1;
+	if (expand_down) {
+		/* Valid offsets (limit, top]. Raising the bound to 4 GiB - 1 - base makes
+		 * every accepted offset wrap back below base, inside the guest's space. */
+		uint64_t top = d->seg_32bit ? 0xffffffffull : 0xffff;
+		hl = s->limit;
+		if (d->seg_32bit) {
+			if (hl < 0xffffffffull - s->base)
+				hl = 0xffffffffull - s->base;
+		} else if ((uint64_t)s->base + top >= room) {
+			empty = true;
+		}
+		d->contents = MODIFY_LDT_CONTENTS_STACK;
+		if (hl > 0xfffff) {
+			d->limit_in_pages = 1;
+			hl >>= 12;      /* rounds the lower bound up */
+		}
+	} else {
+		hl = s->limit;
+		if (room == 0)
+			empty = true;
+		else if (hl > room - 1)
+			hl = room - 1;
+		d->contents = MODIFY_LDT_CONTENTS_DATA;
+		if (hl > 0xfffff) {
+			d->limit_in_pages = 1;
+			hl = ((hl + 1) >> 12) - 1;      /* rounds the limit down */
+		}
+	}
+	if (empty) {
+		/* No offset valid: expand-down with the largest limit. */
+		d->contents = MODIFY_LDT_CONTENTS_STACK;
+		d->seg_32bit = 1;
+		d->limit_in_pages = 1;
+		hl = 0xfffff;
+	}
+	d->limit = (unsigned)hl;
+	k->base = d->base_addr;
+	k->limit = d->limit;
+	k->kind = 1u | d->seg_32bit << 1 | d->contents << 2 | d->read_exec_only << 4 |
+		  d->limit_in_pages << 5;
+}
+
+static void pool_reset(struct vm *vm);
+
+/* The host selector shadowing guest segment s as data; 0 if s is unusable. */
+static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
+{
+	struct segshadow *sh = vm->shadow;
+	struct user_desc d;
+	struct shadow_key k;
+
+	if (!seg_usable(s))
+		return 0;
+	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
+		return 0;
+	host_desc(s, &d, &k);
+	uint32_t h = (k.base * 0x9e3779b1u ^ k.limit * 0x85ebca6bu ^ k.kind) % POOL_HASH;
+	for (;;) {
+		if (!sh->idx[h])
+			break;
+		if (!memcmp(&sh->key[h], &k, sizeof(k)))
+			return (uint16_t)(sh->idx[h] << 3 | 7);
+		h = (h + 1) % POOL_HASH;
+	}
+	if (sh->next_idx >= LDT_ENTRIES) {
+		pool_reset(vm);
+		return shadow_sel(vm, s);
+	}
+	d.entry_number = sh->next_idx;
+	if (write_ldt(&d) < 0) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "modify_ldt failed for a guest segment: %s",
+			strerror(errno));
+		return 0;
+	}
+	sh->key[h] = k;
+	sh->idx[h] = sh->next_idx++;
+	vm->stats.ldt_shadows++;
+	return (uint16_t)(sh->idx[h] << 3 | 7);
+}
+
+static void pool_reset(struct vm *vm)
+{
+	memset(vm->shadow->idx, 0, sizeof(vm->shadow->idx));
+	vm->shadow->next_idx = LDT_POOL_FIRST;
+	for (int sr = 0; sr < SR_COUNT; sr++)
+		seg_sync(vm, sr);
+}
+
+void seg_sync(struct vm *vm, int sr)
+{
+	struct cpu *c = &vm->cpu;
+	uint16_t h = shadow_sel(vm, &c->seg[sr]);
+	c->sh->gsel[sr] = c->seg[sr].sel;
+	/* CS and GS themselves are always the monitor's: their slots hold the data
+	 * views that translated code swaps into FS for cs: and gs: prefixes. */
+	if (sr == SR_GS)
+		c->sh->hsel_ggs = h;
+	else
+		c->sh->hsel[sr] = h;
+	c->sh->hsel[SR_GS] = SEL_MDATA;
+}
+
+void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d)
+{
+	s->sel = sel;
+	s->base = (uint32_t)((d >> 16) & 0xffffff) | (uint32_t)((d >> 56) & 0xff) << 24;
+	s->limit = (uint32_t)(d & 0xffff) | (uint32_t)((d >> 48) & 0xf) << 16;
+	s->attr = (uint16_t)((d >> 40) & 0xf0ff);
+	if (s->attr & SEG_G)
+		s->limit = s->limit << 12 | 0xfff;
+}
+
+void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit, uint16_t attr)
+{
+	struct seg *s = &vm->cpu.seg[sr];
+	s->sel = sel;
+	s->base = base;
+	s->limit = limit;
+	s->attr = attr;
+	seg_sync(vm, sr);
+}
+
+void lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len)
+{
+	uint8_t *p = mem_phys(vm, lin, len);
+	if (p) {
+		memcpy(buf, p, len);
+		return;
+	}
+	for (uint32_t i = 0; i < len; i++) {
+		p = mem_phys(vm, (uint32_t)(lin + i), 1);
+		((uint8_t *)buf)[i] = p ? *p : 0xff;
+	}
+}
+
+void lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len)
+{
+	if (mem_write_phys(vm, lin, buf, len))
+		return;
+	for (uint32_t i = 0; i < len; i++)
+		mem_write_phys(vm, (uint32_t)(lin + i), (const uint8_t *)buf + i, 1);
+}
+
+bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin)
+{
+	struct cpu *c = &vm->cpu;
+	uint32_t base, limit, off = sel & ~7u;
+	if (sel & 4) {
+		if (!seg_usable(&c->ldtr))
+			return false;
+		base = c->ldtr.base;
+		limit = c->ldtr.limit;
+	} else {
+		base = c->gdtr.base;
+		limit = c->gdtr.limit;
+	}
+	if (off + 7 > limit)
+		return false;
+	lin_read(vm, base + off, d, 8);
+	if (lin)
+		*lin = base + off;
+	return true;
+}
+
+/* Set the accessed bit of a descriptor in guest memory, as the CPU does on a load. */
+static void mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin)
+{
+	if (*d & (1ull << 40))
+		return;
+	*d |= 1ull << 40;
+	uint8_t b = (uint8_t)(*d >> 40);
+	lin_write(vm, lin + 5, &b, 1);
+}
+
+int seg_load(struct vm *vm, int sr, uint16_t sel)
+{
+	struct cpu *c = &vm->cpu;
+	uint64_t d;
+	uint32_t lin;
+	uint16_t err = sel & 0xfffc;
+
+	assert(sr != SR_CS);
+	if ((sel & ~3u) == 0) {
+		if (sr == SR_SS) {
+			exc_raise(vm, VEC_GP, true, 0);
+			return -1;
+		}
+		c->seg[sr] = (struct seg){ .sel = sel };
+		seg_sync(vm, sr);
+		return 0;
+	}
+	if (!desc_fetch(vm, sel, &d, &lin)) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	struct seg s;
+	seg_from_desc(&s, sel, d);
+	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr), rpl = sel & 3;
+	bool code = type & 8;
+	if (!(s.attr & SEG_S)) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	if (sr == SR_SS) {
+		if (rpl != (unsigned)c->cpl || dpl != (unsigned)c->cpl || code || !(type & 2)) {
+			exc_raise(vm, VEC_GP, true, err);
+			return -1;
+		}
+		if (!(s.attr & SEG_P)) {
+			exc_raise(vm, VEC_SS, true, err);
+			return -1;
+		}
+	} else {
+		if (code && !(type & 2)) {
+			exc_raise(vm, VEC_GP, true, err);
+			return -1;
+		}
+		/* data and non-conforming code: privilege check */
+		if ((!code || !(type & 4)) && (rpl > dpl || (unsigned)c->cpl > dpl)) {
+			exc_raise(vm, VEC_GP, true, err);
+			return -1;
+		}
+		if (!(s.attr & SEG_P)) {
+			exc_raise(vm, VEC_NP, true, err);
+			return -1;
+		}
+	}
+	mark_accessed(vm, &d, lin);
+	s.attr |= 1;
+	c->seg[sr] = s;
+	seg_sync(vm, sr);
+	return 0;
+}
+
+int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
+{
+	struct cpu *c = &vm->cpu;
+	uint64_t d;
+	uint32_t lin;
+	uint16_t err = sel & 0xfffc;
+
+	if ((sel & ~3u) == 0 || !desc_fetch(vm, sel, &d, &lin)) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	struct seg s;
+	seg_from_desc(&s, sel, d);
+	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr), rpl = sel & 3;
+	if (!(s.attr & SEG_S)) {
+		/* Call gates, task gates and TSS descriptors come with the protection work. */
+		vm_stop(vm, STOP_MONITOR_ERROR, 6,
+			"far transfer through system descriptor %#x (type %u) not supported yet",
+			sel, type);
+		return -1;
+	}
+	if (!(type & 8)) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	if (type & 4) {                         /* conforming */
+		if (dpl > (unsigned)c->cpl) {
+			exc_raise(vm, VEC_GP, true, err);
+			return -1;
+		}
+	} else if (rpl > (unsigned)c->cpl || dpl != (unsigned)c->cpl) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	if (!(s.attr & SEG_P)) {
+		exc_raise(vm, VEC_NP, true, err);
+		return -1;
+	}
+	if (eip > s.limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (!(s.attr & SEG_DB)) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit code segment %#x not supported yet", sel);
+		return -1;
+	}
+	mark_accessed(vm, &d, lin);
+	s.attr |= 1;
+	s.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
+	c->seg[SR_CS] = s;
+	seg_sync(vm, SR_CS);
+	c->sh->eip = eip;
+	return 0;
+}
+
+/* Check an access of len bytes at offset off through s; the vector to raise or -1. */
+static int seg_check(const struct seg *s, int sr, uint32_t off, uint32_t len, bool write)
+{
+	int vec = sr == SR_SS ? VEC_SS : VEC_GP;
+	unsigned type = SEG_TYPE(s->attr);
+	if (!seg_usable(s))
+		return vec;
+	if (type & 8) {
+		if (write || !(type & 2))
+			return vec;
+	} else if (write && !(type & 2)) {
+		return vec;
+	}
+	uint64_t last = (uint64_t)off + len - 1;
+	if (!(type & 8) && (type & 4)) {
+		uint64_t top = (s->attr & SEG_DB) ? 0xffffffffull : 0xffff;
+		if (off <= s->limit || last > top)
+			return vec;
+	} else if (last > s->limit) {
+		return vec;
+	}
+	return -1;
+}
+
+int seg_read(struct vm *vm, int sr, uint32_t off, void *buf, uint32_t len)
+{
+	const struct seg *s = &vm->cpu.seg[sr];
+	int vec = seg_check(s, sr, off, len, false);
+	if (vec >= 0) {
+		exc_raise(vm, vec, true, 0);
+		return -1;
+	}
+	lin_read(vm, s->base + off, buf, len);
+	return 0;
+}
+
+int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len)
+{
+	const struct seg *s = &vm->cpu.seg[sr];
+	int vec = seg_check(s, sr, off, len, true);
+	if (vec >= 0) {
+		exc_raise(vm, vec, true, 0);
+		return -1;
+	}
+	lin_write(vm, s->base + off, buf, len);
+	return 0;
+}
+
+int stack_push(struct vm *vm, uint32_t v, int size)
+{
+	struct cpu *c = &vm->cpu;
+	bool big = c->seg[SR_SS].attr & SEG_DB;
+	uint32_t esp = c->sh->regs[R_ESP];
+	uint32_t nsp = big ? esp - size : (esp & 0xffff0000u) | ((esp - size) & 0xffff);
+	if (seg_write(vm, SR_SS, big ? nsp : nsp & 0xffff, &v, size) < 0)
+		return -1;
+	c->sh->regs[R_ESP] = nsp;
+	return 0;
+}
+
+int stack_pop(struct vm *vm, uint32_t *v, int size)
+{
+	struct cpu *c = &vm->cpu;
+	bool big = c->seg[SR_SS].attr & SEG_DB;
+	uint32_t esp = c->sh->regs[R_ESP];
+	*v = 0;
+	if (seg_read(vm, SR_SS, big ? esp : esp & 0xffff, v, size) < 0)
+		return -1;
+	c->sh->regs[R_ESP] = big ? esp + size : (esp & 0xffff0000u) | ((esp + size) & 0xffff);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * segments.h - guest segmentation: descriptor tables, segment loads and their checks,
+ * guest memory access through segments, and the host LDT entries that shadow them.
+ *
+ * The guest's segment registers are virtual (struct cpu.seg). For each one the
+ * monitor loads a host LDT selector whose descriptor has the guest's base + MON_TOP
+ * and a limit cut so no offset reaches past the guest's linear space (DESIGN.md).
+ * Host descriptors are shared by content: a flat guest uses one for DS, ES, SS, FS.
+ * Functions returning int give 0 on success or -1 after raising a guest exception.
+ */
+#ifndef TRAPEZE_SEGMENTS_H
+#define TRAPEZE_SEGMENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct seg;
+
+/* Install the monitor's own LDT entries; negative errno if modify_ldt fails. */
+int shadow_init(struct vm *vm);
+void shadow_exit(struct vm *vm);
+
+/* Recompute the host selectors and guest-visible selectors of register sr. */
+void seg_sync(struct vm *vm, int sr);
+
+/* Decode descriptor d into s (selector sel). */
+void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d);
+/* Read the descriptor of sel into *d (and its linear address); false if sel is
+ * outside its table. */
+bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin);
+
+/* MOV/POP/Lxx to a data or stack segment register, with the SDM's checks. */
+int seg_load(struct vm *vm, int sr, uint16_t sel);
+/* Far transfer to sel:eip at the same privilege (code segment checks, no gates). */
+int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip);
+/* Set a register without checks (reset and boot state). */
+void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit, uint16_t attr);
+
+/* Guest linear memory (paging off: physical). Unbacked addresses read as all ones
+ * and drop writes, as on an empty bus. */
+void lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
+void lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
+
+/* Memory access through segment register sr, with limit and type checks. */
+int seg_read(struct vm *vm, int sr, uint32_t off, void *buf, uint32_t len);
+int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len);
+
+/* Push and pop on the guest stack (SS:ESP, 32- or 16-bit operand). */
+int stack_push(struct vm *vm, uint32_t v, int size);
+int stack_pop(struct vm *vm, uint32_t *v, int size);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * signals.c - fault handling for translated code (see signals.h).
+ */
+#define _GNU_SOURCE
+#include "signals.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "stubs.h"
+#include "vm.h"
+#include "../codecache/codecache.h"
+
+#ifndef UC_STRICT_RESTORE_SS
+#define UC_STRICT_RESTORE_SS 0x4
+#endif
+
+/* The VM of this thread, for the signal handlers only. */
+static __thread struct vm *signal_vm;
+
+static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS };
+
+static void die(const char *what, int sig, const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	/* Async-signal-safe enough: we are leaving. */
+	dprintf(2, "trapeze: internal error: %s (signal %d, rip %#llx, cs %#llx, trap %lld, addr %#llx)\n",
+		what, sig, (unsigned long long)g[REG_RIP], (unsigned long long)(g[REG_CSGSFS] & 0xffff),
+		(long long)g[REG_TRAPNO], (unsigned long long)g[REG_CR2]);
+	_exit(6);
+}
+
+/* Redirect the interrupted context to tz_fault_return: 64-bit code on the host stack. */
+static void return_to_monitor(struct vm *vm, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	g[REG_RIP] = (greg_t)(uintptr_t)tz_fault_return;
+	g[REG_RSP] = (greg_t)vm->cpu.sh->host_rsp;
+	g[REG_EFL] = FL_IF | FL_1;
+	g[REG_CSGSFS] = (g[REG_CSGSFS] & 0x0000ffffffff0000ll) | HOST_CS64 | (greg_t)HOST_DS << 48;
+	uc->uc_flags |= UC_STRICT_RESTORE_SS;
+	vm->cpu.sh->exit = EXIT_FAULT << EXIT_SHIFT;
+}
+
+/* Called by tz_sigtramp; returns 1 to resume translated code (reload guest FS). */
+int tz_signal(int sig, siginfo_t *si, ucontext_t *uc);
+int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
+{
+	struct vm *vm = signal_vm;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint16_t cs = (uint16_t)(g[REG_CSGSFS] & 0xffff);
+	uint64_t rip = (uint64_t)g[REG_RIP];
+
+	if (!vm)
+		die("signal without a VM", sig, uc);
+	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {
+		struct vcpu_shared *sh = vm->cpu.sh;
+		struct block *b = cc_block_at(vm->cc, (uint32_t)rip);
+		const struct side_entry *se = b ? cc_side_lookup(b, (uint32_t)rip) : NULL;
+		if (!se)
+			die("fault in the code cache outside any block", sig, uc);
+		if (sig == SIGSYS)
+			die("a host system call from translated code", sig, uc);
+		static const int order[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+					      REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+		for (int r = 0; r < 8; r++)
+			sh->regs[r] = (uint32_t)g[order[r]];
+		if (se->flags & SIDE_SCRATCH) {
+			sh->regs[R_EAX] = sh->save_eax;
+			sh->regs[R_ECX] = sh->save_ecx;
+		}
+		sh->eflags = (uint32_t)g[REG_EFL];
+		sh->eip = se->eip;
+		vm->fault.sig = sig;
+		vm->fault.code = si->si_code;
+		vm->fault.trapno = (int)g[REG_TRAPNO];
+		vm->fault.err = (uint32_t)g[REG_ERR];
+		vm->fault.addr = (uint64_t)(uintptr_t)si->si_addr;
+		vm->fault.host_eip = (uint32_t)rip;
+		return_to_monitor(vm, uc);
+		return 0;
+	}
+	if (rip == (uint64_t)(uintptr_t)tz_enter_iret) {
+		/* The very entry into compatibility mode failed. */
+		vm->fault.sig = sig;
+		vm->fault.trapno = -1;
+		return_to_monitor(vm, uc);
+		return 0;
+	}
+	if (sig == SIGSYS) {
+		dprintf(2, "trapeze: internal error: the sandbox refused system call %d (arch %#x)\n",
+			si->si_syscall, si->si_arch);
+		_exit(6);
+	}
+	die(cs == SEL_MCODE ? "fault in a monitor stub" : "fault in the monitor", sig, uc);
+	return 0;
+}
+
+int signals_init(struct vm *vm)
+{
+	size_t size = getauxval(AT_MINSIGSTKSZ);
+	if (size < (size_t)SIGSTKSZ)
+		size = SIGSTKSZ;
+	size = size * 4 + 65536;
+	vm->altstack = malloc(size);
+	if (!vm->altstack)
+		return -ENOMEM;
+	stack_t ss = { .ss_sp = vm->altstack, .ss_size = size };
+	if (sigaltstack(&ss, NULL) < 0)
+		return -errno;
+	signal_vm = vm;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = (void (*)(int, siginfo_t *, void *))tz_sigtramp;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
+		if (sigaction(fault_signals[i], &sa, NULL) < 0)
+			return -errno;
+	return 0;
+}
+
+void signals_exit(struct vm *vm)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
+		sigaction(fault_signals[i], &sa, NULL);
+	stack_t ss = { .ss_flags = SS_DISABLE };
+	sigaltstack(&ss, NULL);
+	free(vm->altstack);
+	vm->altstack = NULL;
+	signal_vm = NULL;
+}

@@ -1,0 +1,204 @@
+/*
+ * vm.c - create, stop and destroy a VM; its statistics.
+ *
+ * vm_create() builds the address space (mem.c), the vCPU block and stubs in the
+ * window, the host LDT, the code cache and translator, the devices and the signal
+ * handlers, and puts the CPU in the state a boot loader starts from.
+ */
+#define _GNU_SOURCE
+#include "vm.h"
+
+#include <asm/prctl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <capstone/capstone.h>
+
+#include "segments.h"
+#include "signals.h"
+#include "stubs.h"
+#include "../codecache/codecache.h"
+#include "../devices/board.h"
+#include "../devices/ioport.h"
+#include "../devices/uart16550.h"
+#include "../rewriter/rewriter.h"
+#include "../shadowmmu/mem.h"
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
+
+static void init_vcpu_block(struct vm *vm)
+{
+	struct vcpu_shared *sh = (struct vcpu_shared *)(uintptr_t)VCPU_ADDR;
+	unsigned long fsbase = 0;
+
+	vm->cpu.sh = sh;
+	memcpy((void *)(uintptr_t)STUB_ADDR, tz_stubs_start, (size_t)(tz_stubs_end - tz_stubs_start));
+	sh->farptr_off = stub_addr(tz_stub_exit64);
+	sh->farptr_sel = HOST_CS64;
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &fsbase);
+	sh->host_fsbase = fsbase;
+	sh->have_fsgs = !!(getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE);
+	__asm__ volatile("fxsave64 %0" : "=m"(sh->hostfx));
+	/* The guest's FPU starts as after FNINIT, with SSE exceptions masked. */
+	memset(sh->fx, 0, sizeof(sh->fx));
+	uint16_t fcw = 0x037f;
+	uint32_t mxcsr = 0x1f80;
+	memcpy(sh->fx, &fcw, 2);
+	memcpy(sh->fx + 24, &mxcsr, 4);
+}
+
+static void reset_cpu(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	c->cr0 = CR0_PE | CR0_ET;
+	c->vflags = FL_1;
+	c->sh->eflags = FL_IF | FL_1;
+	c->cpl = 0;
+	c->delivering = -1;
+	c->idtr.limit = 0x3ff;
+	c->tsc_base = __rdtsc();
+	for (int sr = 0; sr < SR_COUNT; sr++)
+		seg_set(vm, sr, 0, 0, 0, 0);
+}
+
+int vm_create(struct vm *vm, const struct config *cfg)
+{
+	int r;
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->ram_size = cfg->mem_size;
+	vm->ram_fd = -1;
+
+	r = mem_init(vm);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot set up the address space: %s\n", strerror(-r));
+		return r;
+	}
+	init_vcpu_block(vm);
+	r = shadow_init(vm);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: this host cannot create LDT segments (modify_ldt: %s); "
+			"trapeze needs CONFIG_MODIFY_LDT_SYSCALL\n", strerror(-r));
+		goto err;
+	}
+	r = -ENOMEM;
+	vm->cc = cc_create(vm);
+	vm->rw = rw_create(vm);
+	vm->io = io_create();
+	if (!vm->cc || !vm->rw || !vm->io) {
+		fprintf(stderr, "trapeze: out of memory\n");
+		goto err;
+	}
+	int out = 1;
+	if (strcmp(cfg->serial, "stdio") != 0) {
+		out = open(cfg->serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out < 0) {
+			r = -errno;
+			fprintf(stderr, "trapeze: cannot open serial output %s: %s\n", cfg->serial,
+				strerror(errno));
+			goto err;
+		}
+	}
+	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ 0 }, 0, out);
+	if (!vm->com1 || debugports_create(vm->io, vm) < 0 || i8042_create(vm->io, vm) < 0) {
+		fprintf(stderr, "trapeze: cannot create the devices\n");
+		goto err;
+	}
+	r = signals_init(vm);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot install signal handlers: %s\n", strerror(-r));
+		goto err;
+	}
+	reset_cpu(vm);
+	return 0;
+err:
+	vm_destroy(vm);
+	return r;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->altstack)
+		signals_exit(vm);
+	uart_destroy(vm->com1);
+	io_destroy(vm->io);
+	rw_destroy(vm->rw);
+	cc_destroy(vm->cc);
+	if (vm->shadow)
+		shadow_exit(vm);
+	mem_exit(vm);
+	vm->com1 = NULL;
+	vm->io = NULL;
+	vm->rw = NULL;
+	vm->cc = NULL;
+}
+
+void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
+{
+	if (vm->stop != STOP_NONE)
+		return;
+	vm->stop = why;
+	vm->exit_status = status;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+	va_end(ap);
+}
+
+static const char *const exit_names[8] = {
+	[EXIT_CHAIN] = "branch (unchained)", [EXIT_LOOKUP] = "indirect lookup miss",
+	[EXIT_CALLOUT] = "callout", [EXIT_FAULT] = "host fault",
+};
+
+void vm_print_stats(struct vm *vm)
+{
+	const struct stats *s = &vm->stats;
+	FILE *f = stderr;
+	uint64_t total = 0;
+	for (int i = 0; i < 8; i++)
+		total += s->exits[i];
+	fprintf(f, "trapeze stats:\n  monitor exits            %llu\n", (unsigned long long)total);
+	for (int i = 0; i < 8; i++)
+		if (s->exits[i])
+			fprintf(f, "    %-22s %llu\n", exit_names[i] ? exit_names[i] : "?",
+				(unsigned long long)s->exits[i]);
+	csh cs;
+	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
+	for (int i = 0; i < STATS_INSN_IDS; i++)
+		if (s->callouts[i])
+			fprintf(f, "      callout %-13s %llu\n", names ? cs_insn_name(cs, (unsigned)i) : "?",
+				(unsigned long long)s->callouts[i]);
+	if (names)
+		cs_close(&cs);
+	fprintf(f, "  blocks translated        %llu\n", (unsigned long long)s->blocks);
+	fprintf(f, "  guest instructions       %llu\n", (unsigned long long)s->guest_insns);
+	fprintf(f, "  guest bytes translated   %llu\n", (unsigned long long)s->guest_bytes);
+	fprintf(f, "  translated bytes         %llu\n", (unsigned long long)s->host_bytes);
+	if (s->guest_insns)
+		fprintf(f, "  cycles per guest insn    %llu (translation)\n",
+			(unsigned long long)(s->translate_cycles / s->guest_insns));
+	fprintf(f, "  chained jumps            %llu\n", (unsigned long long)s->chained);
+	fprintf(f, "  unchained jumps          %llu\n", (unsigned long long)s->unchained);
+	fprintf(f, "  dispatcher lookups       %llu\n", (unsigned long long)s->lookups);
+	fprintf(f, "  indirect lookup misses   %llu\n", (unsigned long long)s->lookup_misses);
+	fprintf(f, "  SMC invalidations        %llu (%llu blocks)\n",
+		(unsigned long long)s->smc_invalidations, (unsigned long long)s->invalidated_blocks);
+	fprintf(f, "  cache flushes            %llu\n", (unsigned long long)s->flushes);
+	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
+	for (int i = 0; i < 32; i++)
+		if (s->faults[i])
+			fprintf(f, "  host faults, trap %-6d %llu\n", i, (unsigned long long)s->faults[i]);
+	for (int i = 0; i < 32; i++)
+		if (s->exceptions[i])
+			fprintf(f, "  guest exceptions, vec %-2d %llu\n", i,
+				(unsigned long long)s->exceptions[i]);
+}

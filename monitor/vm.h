@@ -1,0 +1,234 @@
+/*
+ * vm.h - one virtual machine: its configuration, its vCPU and its subsystems.
+ *
+ * A struct vm is created by vm_create(), loaded by a boot loader, run by cpu_run()
+ * and torn down by vm_destroy(). Every subsystem takes the vm explicitly; the only
+ * global is the per-thread pointer the signal handlers use to find their VM
+ * (signals.c).
+ */
+#ifndef TRAPEZE_VM_H
+#define TRAPEZE_VM_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+/* Segment register numbers in x86 encoding order. */
+enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_COUNT };
+enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
+
+/* EFLAGS bits (SDM Vol. 1, 3.4.3). */
+#define FL_CF   0x00000001u
+#define FL_1    0x00000002u
+#define FL_PF   0x00000004u
+#define FL_AF   0x00000010u
+#define FL_ZF   0x00000040u
+#define FL_SF   0x00000080u
+#define FL_TF   0x00000100u
+#define FL_IF   0x00000200u
+#define FL_DF   0x00000400u
+#define FL_OF   0x00000800u
+#define FL_IOPL 0x00003000u
+#define FL_NT   0x00004000u
+#define FL_RF   0x00010000u
+#define FL_VM   0x00020000u
+#define FL_AC   0x00040000u
+#define FL_VIF  0x00080000u
+#define FL_VIP  0x00100000u
+#define FL_ID   0x00200000u
+/* Flags that run natively in the host's EFLAGS; the rest are virtual. */
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF | FL_DF)
+
+#define CR0_PE  0x00000001u
+#define CR0_MP  0x00000002u
+#define CR0_EM  0x00000004u
+#define CR0_TS  0x00000008u
+#define CR0_ET  0x00000010u
+#define CR0_NE  0x00000020u
+#define CR0_WP  0x00010000u
+#define CR0_AM  0x00040000u
+#define CR0_NW  0x20000000u
+#define CR0_CD  0x40000000u
+#define CR0_PG  0x80000000u
+
+/* Exception vectors (SDM Vol. 3, 6.3.1). */
+enum {
+	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5,
+	VEC_UD = 6, VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12,
+	VEC_GP = 13, VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19,
+};
+
+/* The part of the vCPU that translated code reads and writes, at VCPU_ADDR. */
+struct vcpu_shared {
+	uint32_t regs[8];
+	uint32_t eflags;
+	uint32_t eip;
+	uint32_t exit;
+	uint32_t save_eax, save_ecx, tmp;
+	uint32_t farptr_off;
+	uint16_t farptr_sel, pad0;
+	uint64_t host_rsp;
+	uint64_t host_fsbase;
+	uint16_t hsel[SR_COUNT];
+	uint16_t hsel_ggs, pad1;
+	uint16_t gsel[SR_COUNT];
+	uint32_t pad2;
+	uint32_t lookup;
+	uint32_t have_fsgs;
+	uint8_t pad3[VC_FX - 120];
+	uint8_t fx[512] __attribute__((aligned(16)));
+	uint8_t hostfx[512] __attribute__((aligned(16)));
+};
+static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
+static_assert(offsetof(struct vcpu_shared, save_eax) == VC_SAVE_EAX, "VC_SAVE_EAX");
+static_assert(offsetof(struct vcpu_shared, tmp) == VC_TMP, "VC_TMP");
+static_assert(offsetof(struct vcpu_shared, farptr_off) == VC_FARPTR, "VC_FARPTR");
+static_assert(offsetof(struct vcpu_shared, host_rsp) == VC_HOST_RSP, "VC_HOST_RSP");
+static_assert(offsetof(struct vcpu_shared, host_fsbase) == VC_HOST_FSBASE, "VC_HOST_FSBASE");
+static_assert(offsetof(struct vcpu_shared, hsel) == VC_HSEL, "VC_HSEL");
+static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
+static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
+static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
+static_assert(offsetof(struct vcpu_shared, have_fsgs) == VC_HAVE_FSGS, "VC_HAVE_FSGS");
+static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
+static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
+
+/* A segment register's hidden part. attr holds descriptor bits 40..55: the access
+ * byte (type, S, DPL, P) in bits 0..7 and AVL, L, D/B, G in bits 12..15. */
+struct seg {
+	uint16_t sel;
+	uint16_t attr;
+	uint32_t base;
+	uint32_t limit;         /* in bytes, granularity applied */
+};
+#define SEG_P           0x0080u
+#define SEG_S           0x0010u
+#define SEG_DB          0x4000u
+#define SEG_G           0x8000u
+#define SEG_DPL(a)      (((a) >> 5) & 3)
+#define SEG_TYPE(a)     ((a) & 0xf)
+#define SEG_UNUSABLE    0x10000u        /* never in attr; see seg_usable() */
+
+struct dtr {
+	uint32_t base;
+	uint16_t limit;
+};
+
+/* The exception the monitor will deliver before the guest runs again. */
+struct pending_exc {
+	bool pending;
+	uint8_t vector;
+	bool has_err;
+	uint32_t err;
+};
+
+struct cpu {
+	struct vcpu_shared *sh;         /* = (void *)VCPU_ADDR */
+	struct seg seg[SR_COUNT];
+	struct dtr gdtr, idtr;
+	struct seg ldtr, tr;
+	uint32_t cr0, cr2, cr3, cr4;
+	uint32_t dr[8];
+	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH, bit 1 included */
+	int cpl;
+	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
+	struct pending_exc exc;
+	int delivering;                 /* nesting of exception delivery, for #DF */
+	bool halted;
+};
+
+/* Why the VM stopped; the process exit status is derived from it (main.c). */
+enum vm_stop {
+	STOP_NONE,
+	STOP_DEBUG_EXIT,        /* port 0xf4: status (v << 1) | 1 */
+	STOP_POWEROFF,          /* status 0 */
+	STOP_RESET,             /* i8042 reset: like QEMU -no-reboot, status 0 */
+	STOP_TRIPLE_FAULT,      /* status 4 */
+	STOP_GUEST_DEAD,        /* e.g. HLT with interrupts off, status 4 */
+	STOP_MONITOR_ERROR,     /* unsupported or internal, status 6 */
+};
+
+struct config {
+	const char *kernel;
+	const char *append;
+	const char *serial;     /* "stdio" or a file name */
+	uint64_t mem_size;
+	bool stats;
+	bool trace;
+};
+
+#define STATS_INSN_IDS 2048
+
+struct stats {
+	uint64_t exits[8];              /* by EXIT_* reason */
+	uint64_t callouts[STATS_INSN_IDS];      /* by Capstone instruction id */
+	uint64_t blocks;
+	uint64_t guest_insns;
+	uint64_t guest_bytes;
+	uint64_t host_bytes;
+	uint64_t chained, unchained;
+	uint64_t lookups, lookup_misses;
+	uint64_t smc_invalidations;
+	uint64_t invalidated_blocks;
+	uint64_t flushes;
+	uint64_t faults[32];            /* host faults in guest code, by trap number */
+	uint64_t exceptions[32];        /* exceptions delivered to the guest */
+	uint64_t ldt_shadows;
+	uint64_t translate_cycles;
+};
+
+struct codecache;
+struct rewriter;
+struct iobus;
+struct segshadow;
+struct uart;
+
+struct vm {
+	struct config cfg;
+	struct cpu cpu;
+	uint8_t *ram;                   /* guest physical 0 in the monitor's physmap */
+	uint64_t ram_size;
+	int ram_fd;
+	struct codecache *cc;
+	struct rewriter *rw;
+	struct iobus *io;
+	struct segshadow *shadow;
+	struct uart *com1;
+	void *altstack;                 /* signal stack of the vCPU thread */
+	struct stats stats;
+	enum vm_stop stop;
+	int exit_status;
+	char stop_msg[256];
+	/* The last signal taken in guest code (signals.c fills it in). */
+	struct {
+		int sig, code, trapno;
+		uint32_t err;
+		uint64_t addr;
+		uint32_t host_eip;
+	} fault;
+};
+
+/* vm.c */
+int vm_create(struct vm *vm, const struct config *cfg);
+void vm_destroy(struct vm *vm);
+void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void vm_print_stats(struct vm *vm);
+
+/* The guest's full EFLAGS and setting it (virtual bits kept in cpu.vflags). */
+static inline uint32_t cpu_eflags(const struct cpu *c)
+{
+	return (c->sh->eflags & FL_ARITH) | c->vflags;
+}
+static inline void cpu_set_eflags(struct cpu *c, uint32_t f)
+{
+	c->sh->eflags = (f & FL_ARITH) | FL_IF | FL_1;
+	c->vflags = (f & ~FL_ARITH) | FL_1;
+}
+static inline bool seg_usable(const struct seg *s) { return s->attr & SEG_P; }
+
+#endif

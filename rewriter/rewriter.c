@@ -1,0 +1,506 @@
+/*
+ * rewriter.c - decode a guest block with Capstone and emit its translation.
+ *
+ * Emitted code runs in compatibility mode with the guest's registers in the host's,
+ * the guest's stack as the host stack (SS is the guest's shadow), and GS as the
+ * monitor's data segment. Nothing emitted here changes the arithmetic flags: a guest
+ * block may leave them live for the next one. Any instruction the translation cannot
+ * reproduce exactly at CPL 3 is a callout (the monitor emulates it and resumes at the
+ * next instruction).
+ *
+ * Every guest memory access in emitted code happens before the sequence changes any
+ * guest-visible state, or with the state recoverable from the side table, so a host
+ * fault inside it is a precise guest fault (see signals.c).
+ */
+#include "rewriter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <x86intrin.h>
+
+#include "../codecache/codecache.h"
+#include "../monitor/exceptions.h"
+#include "../monitor/segments.h"
+#include "../monitor/stubs.h"
+#include "../monitor/vm.h"
+#include "../shadowmmu/mem.h"
+
+#define MAX_INSNS       64
+#define MAX_HOST        8192            /* reserve per block; far above any real block */
+#define FETCH_MAX       (4096 + 16)
+
+struct rewriter {
+	struct vm *vm;
+	csh cs;
+	cs_insn *insn;
+	struct side_entry side[MAX_INSNS];
+};
+
+struct rewriter *rw_create(struct vm *vm)
+{
+	struct rewriter *rw = calloc(1, sizeof(*rw));
+	if (!rw)
+		return NULL;
+	rw->vm = vm;
+	if (cs_open(CS_ARCH_X86, CS_MODE_32, &rw->cs) != CS_ERR_OK) {
+		free(rw);
+		return NULL;
+	}
+	cs_option(rw->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	rw->insn = cs_malloc(rw->cs);
+	return rw;
+}
+
+void rw_destroy(struct rewriter *rw)
+{
+	if (!rw)
+		return;
+	cs_free(rw->insn, 1);
+	cs_close(&rw->cs);
+	free(rw);
+}
+
+uint32_t rw_mode(struct vm *vm)
+{
+	return (uint32_t)vm->cpu.cpl | ((vm->cpu.seg[SR_CS].attr & SEG_DB) ? 4u : 0u);
+}
+
+int rw_prefix_len(const uint8_t *p, int n)
+{
+	int i = 0;
+	while (i < n) {
+		switch (p[i]) {
+		case 0xf0: case 0xf2: case 0xf3: case 0x2e: case 0x36: case 0x3e:
+		case 0x26: case 0x64: case 0x65: case 0x66: case 0x67:
+			i++;
+			continue;
+		}
+		break;
+	}
+	return i;
+}
+
+static bool has_prefix(const uint8_t *p, int npfx, uint8_t v)
+{
+	for (int i = 0; i < npfx; i++)
+		if (p[i] == v)
+			return true;
+	return false;
+}
+
+/* ---- emitters ---- */
+
+struct emit {
+	uint8_t *start, *p;
+};
+
+static uint32_t here(const struct emit *e) { return (uint32_t)(uintptr_t)e->p; }
+
+static void put8(struct emit *e, uint8_t v) { *e->p++ = v; }
+static void put32(struct emit *e, uint32_t v) { memcpy(e->p, &v, 4); e->p += 4; }
+static void putn(struct emit *e, const void *s, int n) { memcpy(e->p, s, n); e->p += n; }
+
+/* jmp rel32 (or 0F 8x jcc rel32) to dest; returns the address of the rel32. */
+static uint32_t jmp32(struct emit *e, uint8_t op2, uint32_t dest)
+{
+	if (op2) {
+		put8(e, 0x0f);
+		put8(e, op2);
+	} else {
+		put8(e, 0xe9);
+	}
+	uint32_t field = here(e);
+	put32(e, dest - (field + 4));
+	return field;
+}
+
+/* mov dword gs:[abs], imm32 */
+static void mov_gs_imm(struct emit *e, uint32_t abs, uint32_t imm)
+{
+	put8(e, 0x65);
+	put8(e, 0xc7);
+	put8(e, 0x05);
+	put32(e, abs);
+	put32(e, imm);
+}
+
+/* mov gs:[abs], r32 / mov r32, gs:[abs] */
+static void mov_gs_from_reg(struct emit *e, uint32_t abs, int reg)
+{
+	put8(e, 0x65);
+	put8(e, 0x89);
+	put8(e, (uint8_t)(0x05 | reg << 3));
+	put32(e, abs);
+}
+
+/* mov fs, gs:[abs] */
+static void mov_fs_gs(struct emit *e, uint32_t abs)
+{
+	put8(e, 0x65);
+	put8(e, 0x8e);
+	put8(e, 0x25);
+	put32(e, abs);
+}
+
+static void rel32_retarget(uint32_t field, uint32_t dest)
+{
+	int32_t rel = (int32_t)(dest - (field + 4));
+	memcpy((void *)(uintptr_t)field, &rel, 4);
+}
+
+/* Exit to the monitor with an exit word, resuming the guest at eip. */
+static void emit_exit(struct emit *e, uint32_t eip, uint32_t word)
+{
+	mov_gs_imm(e, VCPU_ADDR + VC_EIP, eip);
+	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, word);
+	jmp32(e, 0, stub_addr(tz_stub_far_exit));
+}
+
+/* ---- classification ---- */
+
+enum kind {
+	K_IDENT,
+	K_JCC,          /* jcc rel8/rel32 */
+	K_LOOP,         /* loop/loope/loopne/jecxz rel8 */
+	K_JMP,          /* jmp rel */
+	K_CALL,         /* call rel32 */
+	K_CALL_IND,     /* call r/m32 */
+	K_JMP_IND,      /* jmp r/m32 */
+	K_RET,          /* ret [imm16] */
+	K_SREG_READ,    /* mov r32/r16, sreg */
+	K_CALLOUT,      /* the monitor emulates it */
+};
+
+/* The kind of the instruction whose opcode starts at op (after npfx prefixes). */
+static enum kind classify(const uint8_t *b, int npfx, int len)
+{
+	const uint8_t *op = b + npfx;
+	int rest = len - npfx;
+	bool opsize = has_prefix(b, npfx, 0x66);
+	uint8_t modrm = rest > 1 ? op[1] : 0;
+	int reg = (modrm >> 3) & 7;
+
+	switch (op[0]) {
+	case 0x70 ... 0x7f:
+		return opsize ? K_CALLOUT : K_JCC;
+	case 0xe0 ... 0xe3:
+		return opsize ? K_CALLOUT : K_LOOP;
+	case 0xeb: case 0xe9:
+		return opsize ? K_CALLOUT : K_JMP;
+	case 0xe8:
+		return opsize ? K_CALLOUT : K_CALL;
+	case 0xc2: case 0xc3:
+		return opsize ? K_CALLOUT : K_RET;
+	case 0xff:
+		if (reg == 2 || reg == 4)
+			return opsize ? K_CALLOUT : (reg == 2 ? K_CALL_IND : K_JMP_IND);
+		if (reg == 3 || reg == 5)
+			return K_CALLOUT;               /* far call/jmp m16:32 */
+		return K_IDENT;
+	case 0x8c:                                      /* mov r/m, sreg */
+		return (modrm >> 6) == 3 && reg < 6 ? K_SREG_READ : K_CALLOUT;
+	case 0xc4: case 0xc5:                           /* LES/LDS, or a VEX prefix */
+		return (modrm >> 6) == 3 ? K_IDENT : K_CALLOUT;
+	case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
+	case 0x8e:                                      /* segment register loads/stores */
+	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
+	case 0xcf:                                      /* iret */
+	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */
+	case 0x9c: case 0x9d:                           /* pushf, popf */
+	case 0xfa: case 0xfb: case 0xf4:                /* cli, sti, hlt */
+	case 0xe4 ... 0xe7: case 0xec ... 0xef:         /* in, out */
+	case 0x6c ... 0x6f:                             /* ins, outs */
+		return K_CALLOUT;
+	case 0x0f:
+		if (rest < 2)
+			return K_CALLOUT;
+		switch (op[1]) {
+		case 0x80 ... 0x8f:
+			return opsize ? K_CALLOUT : K_JCC;
+		case 0x00: case 0x01:   /* sldt str lldt ltr verr verw / sgdt sidt lgdt ... */
+		case 0x02: case 0x03:   /* lar, lsl */
+		case 0x05: case 0x07:   /* syscall, sysret */
+		case 0x06: case 0x08: case 0x09: case 0x0b:     /* clts invd wbinvd ud2 */
+		case 0x20 ... 0x23:     /* mov cr/dr */
+		case 0x24: case 0x26:   /* mov tr (old) */
+		case 0x30 ... 0x35:     /* wrmsr rdtsc rdmsr rdpmc sysenter sysexit */
+		case 0x37:              /* getsec */
+		case 0xa0: case 0xa1: case 0xa8: case 0xa9:     /* push/pop fs/gs */
+		case 0xa2:              /* cpuid */
+		case 0xaa:              /* rsm */
+		case 0xb2: case 0xb4: case 0xb5:                /* lss lfs lgs */
+		case 0xff: case 0xb9:   /* ud0, ud1 */
+			return K_CALLOUT;
+		case 0xc7:              /* rdpid is F3 0F C7 /7 (register form) */
+			return rest > 2 && (op[2] >> 6) == 3 && ((op[2] >> 3) & 7) == 7 &&
+			       has_prefix(b, npfx, 0xf3) ? K_CALLOUT : K_IDENT;
+		case 0x78: case 0x79:   /* vmread/vmwrite */
+			return K_CALLOUT;
+		}
+		return K_IDENT;
+	}
+	return K_IDENT;
+}
+
+/* ---- translation ---- */
+
+/* Copy an IDENT instruction; a cs: or gs: prefix is redirected through FS. */
+static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
+{
+	int swap = -1;
+	for (int i = 0; i < npfx; i++)
+		if (b[i] == 0x2e || b[i] == 0x65)
+			swap = i;
+	if (swap < 0) {
+		putn(e, b, len);
+		return;
+	}
+	mov_fs_gs(e, VCPU_ADDR + (b[swap] == 0x65 ? VC_HSEL_GGS : VC_HSEL + 2 * SR_CS));
+	uint8_t *at = e->p;
+	putn(e, b, len);
+	at[swap] = 0x64;
+	mov_fs_gs(e, VCPU_ADDR + VC_HSEL + 2 * SR_FS);
+}
+
+/* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
+static void emit_save_scratch(struct emit *e)
+{
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+}
+
+/* FF /2 or FF /4 r/m32 becomes 8B /0: mov eax, r/m32 (same addressing). */
+static void emit_load_target(struct emit *e, const uint8_t *b, int npfx, int len)
+{
+	uint8_t tmp[16];
+	memcpy(tmp, b, len);
+	tmp[npfx] = 0x8b;
+	tmp[npfx + 1] &= 0xc7;
+	emit_ident(e, tmp, npfx, len);
+}
+
+struct pending_slot {
+	uint32_t field;
+	uint32_t target;
+};
+
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated)
+{
+	struct vm *vm = rw->vm;
+	const struct seg *cs = &vm->cpu.seg[SR_CS];
+	uint32_t avail = 15;
+	*truncated = 0;
+	if (eip > cs->limit)
+		avail = 0;
+	else if (cs->limit - eip < 15)
+		avail = cs->limit - eip + 1;
+	lin_read(vm, cs->base + eip, bytes, avail);
+	const uint8_t *code = bytes;
+	size_t size = avail;
+	uint64_t addr = eip;
+	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
+		*truncated = avail < 15;
+		return NULL;
+	}
+	return rw->insn;
+}
+
+struct block *rw_translate(struct rewriter *rw, uint32_t eip)
+{
+	struct vm *vm = rw->vm;
+	struct cpu *c = &vm->cpu;
+	const struct seg *cs = &c->seg[SR_CS];
+	uint64_t t0 = __rdtsc();
+
+	if (eip > cs->limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return NULL;
+	}
+	uint32_t lin = cs->base + eip;
+	uint32_t page_end = (lin | 0xfff) + 1;   /* wraps to 0 at the top: handled below */
+	uint64_t want = (uint64_t)(page_end ? page_end : 0x100000000ull) - lin + 15;
+	if (want > (uint64_t)cs->limit - eip + 1)
+		want = (uint64_t)cs->limit - eip + 1;
+	const uint8_t *src = mem_phys(vm, lin, 1);
+	if (!src) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6,
+			"guest jumped to eip %#x (linear %#x): no RAM there", eip, lin);
+		return NULL;
+	}
+	if (lin + want > vm->ram_size)
+		want = vm->ram_size - lin;
+
+	uint8_t *host = cc_reserve(vm->cc, MAX_HOST);
+	if (!host) {
+		cc_flush(vm->cc);
+		host = cc_reserve(vm->cc, MAX_HOST);
+	}
+	struct block *blk = cc_new_block(vm->cc);
+	if (!blk) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for translations");
+		return NULL;
+	}
+	struct emit e = { host, host };
+	struct pending_slot slots[2];
+	int nslots = 0, ninsn = 0;
+	const uint8_t *code = src;
+	size_t size = want;
+	uint64_t addr = eip;
+	uint32_t next = eip;
+	bool ended = false;
+
+	while (!ended && ninsn < MAX_INSNS) {
+		/* A new instruction starts only on the first page; one may run into the next. */
+		if (ninsn > 0 && ((cs->base + next) >> 12) != (lin >> 12))
+			break;
+		const uint8_t *b = code;
+		struct side_entry *se = &rw->side[ninsn];
+		se->eip = next;
+		se->hoff = (uint16_t)(e.p - e.start);
+		se->flags = 0;
+		ninsn++;
+		if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
+			/* Undecodable or cut off: the monitor raises #UD or #GP for it. */
+			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
+			ended = true;
+			break;
+		}
+		int len = rw->insn->size;
+		int npfx = rw_prefix_len(b, len);
+		uint32_t after = next + (uint32_t)len;
+		enum kind k = classify(b, npfx, len);
+		const uint8_t *op = b + npfx;
+
+		switch (k) {
+		case K_IDENT:
+			emit_ident(&e, b, npfx, len);
+			break;
+		case K_SREG_READ: {
+			int sreg = (op[1] >> 3) & 7, dst = op[1] & 7;
+			if (has_prefix(b, npfx, 0x66)) {        /* mov r16, gs:[gsel] */
+				put8(&e, 0x66);
+				put8(&e, 0x65);
+				put8(&e, 0x8b);
+			} else {                                /* movzx r32, word gs:[gsel] */
+				put8(&e, 0x65);
+				put8(&e, 0x0f);
+				put8(&e, 0xb7);
+			}
+			put8(&e, (uint8_t)(0x05 | dst << 3));
+			put32(&e, VCPU_ADDR + VC_GSEL + 2 * (uint32_t)sreg);
+			break;
+		}
+		case K_JCC: {
+			uint32_t target;
+			uint8_t cc;
+			if (op[0] == 0x0f) {
+				cc = op[1] & 0xf;
+				target = after + rd32(op + 2);
+			} else {
+				cc = op[0] & 0xf;
+				target = after + (uint32_t)(int8_t)op[1];
+			}
+			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0x80 | cc, 0), target };
+			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), after };
+			ended = true;
+			break;
+		}
+		case K_LOOP: {
+			/* loopX/jecxz +5 over the fall-through jump, then the taken jump */
+			if (has_prefix(b, npfx, 0x67))
+				put8(&e, 0x67);
+			put8(&e, op[0]);
+			put8(&e, 5);
+			uint32_t ft = jmp32(&e, 0, 0);
+			uint32_t tk = jmp32(&e, 0, 0);
+			slots[nslots++] = (struct pending_slot){ tk, after + (uint32_t)(int8_t)op[1] };
+			slots[nslots++] = (struct pending_slot){ ft, after };
+			ended = true;
+			break;
+		}
+		case K_JMP: {
+			uint32_t target = op[0] == 0xeb ? after + (uint32_t)(int8_t)op[1]
+							: after + rd32(op + 1);
+			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), target };
+			ended = true;
+			break;
+		}
+		case K_CALL:
+			put8(&e, 0x68);                 /* push imm32: the guest return address */
+			put32(&e, after);
+			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), after + rd32(op + 1) };
+			ended = true;
+			break;
+		case K_CALL_IND:
+		case K_JMP_IND:
+			se->flags = SIDE_SCRATCH;
+			emit_save_scratch(&e);
+			emit_load_target(&e, b, npfx, len);
+			if (k == K_CALL_IND) {
+				put8(&e, 0x68);
+				put32(&e, after);
+			}
+			jmp32(&e, 0, stub_addr(tz_stub_lookup));
+			ended = true;
+			break;
+		case K_RET:
+			se->flags = SIDE_SCRATCH;
+			emit_save_scratch(&e);
+			put8(&e, 0x58);                 /* pop eax */
+			if (op[0] == 0xc2) {            /* lea esp, [esp + imm16] */
+				uint16_t imm;
+				memcpy(&imm, op + 1, 2);
+				put8(&e, 0x8d);
+				put8(&e, 0xa4);
+				put8(&e, 0x24);
+				put32(&e, imm);
+			}
+			jmp32(&e, 0, stub_addr(tz_stub_lookup));
+			ended = true;
+			break;
+		case K_CALLOUT:
+			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
+			ended = true;
+			break;
+		}
+		next = after;
+	}
+	if (!ended)
+		slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), next };
+
+	/* Exit stubs of the chainable slots. */
+	blk->nexits = (uint8_t)nslots;
+	for (int s = 0; s < nslots; s++) {
+		struct exit_slot *x = &blk->exit[s];
+		x->target = slots[s].target;
+		x->field = slots[s].field;
+		x->stub = here(&e);
+		rel32_retarget(x->field, x->stub);
+		emit_exit(&e, x->target, EXIT_CHAIN << EXIT_SHIFT | blk->id << 1 | (uint32_t)s);
+	}
+	assert(e.p - e.start < MAX_HOST);
+
+	uint32_t last = lin + (next - eip) - 1;
+	blk->eip = eip;
+	blk->cs_base = cs->base;
+	blk->mode = rw_mode(vm);
+	blk->guest_len = (uint16_t)(next - eip);
+	blk->ninsn = (uint16_t)ninsn;
+	blk->page[0] = lin >> 12;
+	blk->npages = 1;
+	if (blk->guest_len && (last >> 12) != (lin >> 12))
+		blk->page[blk->npages++] = last >> 12;
+	blk->host_len = (uint32_t)(e.p - e.start);
+	blk->nside = (uint16_t)ninsn;
+	blk->side = malloc(ninsn * sizeof(*blk->side));
+	memcpy(blk->side, rw->side, ninsn * sizeof(*blk->side));
+	cc_commit(vm->cc, blk);
+	vm->stats.translate_cycles += __rdtsc() - t0;
+	if (vm->cfg.trace)
+		fprintf(stderr, "trapeze: translate eip %#x: %d insns, %u guest bytes -> %u host bytes at %#x\n",
+			eip, ninsn, blk->guest_len, blk->host_len, blk->host);
+	return blk;
+}

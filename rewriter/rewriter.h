@@ -1,0 +1,40 @@
+/*
+ * rewriter.h - the binary translator: one guest basic block in, host code out.
+ *
+ * rw_translate() decodes guest code with Capstone from the current EIP and emits a
+ * block into the code cache: most instructions are copied verbatim (IDENT), direct
+ * branches become chainable exits, call pushes the guest return address, ret and
+ * indirect branches go through the inline lookup, and every sensitive or privileged
+ * instruction becomes a callout to the monitor (emulate.c).
+ */
+#ifndef TRAPEZE_REWRITER_H
+#define TRAPEZE_REWRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <capstone/capstone.h>
+
+struct vm;
+struct block;
+struct rewriter;
+
+/* Open the decoder; NULL on failure. */
+struct rewriter *rw_create(struct vm *vm);
+void rw_destroy(struct rewriter *rw);
+
+/* The mode word blocks are keyed by: CPL and code size. */
+uint32_t rw_mode(struct vm *vm);
+
+/* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
+ * raised (or the VM was stopped) instead. Flushes the cache when it is full. */
+struct block *rw_translate(struct rewriter *rw, uint32_t eip);
+
+/* Decode the one instruction at CS:eip into the rewriter's scratch instruction
+ * (valid until the next call). NULL if the bytes do not decode. */
+const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
+
+/* Length of the legacy prefixes at p. */
+int rw_prefix_len(const uint8_t *p, int n);
+
+#endif
