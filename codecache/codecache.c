@@ -175,6 +175,14 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->vm->stats.guest_insns += b->ninsn;
 }
 
+void cc_commit_oneshot(struct codecache *cc, struct block *b)
+{
+	assert(b->host == cc->reserved && b->host_len > 0);
+	cc->alloc = b->host + ((b->host_len + 15) & ~15u);
+	cc->blocks[cc->nblocks++] = b;
+	b->valid = false;
+}
+
 static void patch_rel32(uint32_t field, uint32_t dest)
 {
 	int32_t rel = (int32_t)(dest - (field + 4));

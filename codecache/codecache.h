@@ -75,6 +75,10 @@ struct block *cc_new_block(struct codecache *cc);
  * them) and enter it in the lookup table. */
 void cc_commit(struct codecache *cc, struct block *b);
 
+/* Keep a block that runs once and is never looked up, chained or listed on its
+ * pages (so its pages stay writable while it runs). Its side table still serves. */
+void cc_commit_oneshot(struct codecache *cc, struct block *b);
+
 /* Patch from's exit slot to jump straight to 'to'. */
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to);
 /* The block with a given id in the current generation, or NULL if invalid. */

@@ -42,6 +42,7 @@ static void handle_fault(struct vm *vm)
 				/* Self-modifying code: drop the page's blocks and redo the write. */
 				vm->stats.smc_invalidations++;
 				cc_invalidate_page(vm->cc, ppn);
+				vm->smc_step = true;
 				return;
 			}
 		}
@@ -103,9 +104,21 @@ void cpu_run(struct vm *vm)
 		}
 		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
 		cc_set_table_key(vm->cc, base, mode);
-		struct block *b = cc_lookup(vm->cc, c->sh->eip, base, mode);
+		struct block *b = NULL;
+		if (vm->smc_step) {
+			/* Redo a write into translated code: the write may land in the very
+			 * block it belongs to, so run it alone with its page writable. */
+			vm->smc_step = false;
+			b = rw_translate(vm->rw, c->sh->eip, true);
+			if (!b) {
+				from = NULL;
+				continue;
+			}
+		} else {
+			b = cc_lookup(vm->cc, c->sh->eip, base, mode);
+		}
 		if (!b) {
-			b = rw_translate(vm->rw, c->sh->eip);
+			b = rw_translate(vm->rw, c->sh->eip, false);
 			if (!b) {
 				from = NULL;
 				continue;

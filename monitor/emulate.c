@@ -148,6 +148,12 @@ static int ud(struct insn *i)
 	return -1;
 }
 
+static int nm(struct insn *i)
+{
+	exc_raise(i->vm, VEC_NM, false, 0);
+	return -1;
+}
+
 static int unsupported(struct insn *i, const char *what)
 {
 	vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s not supported yet", i->c->sh->eip, what);
@@ -260,6 +266,35 @@ static int far_call(struct insn *i, uint16_t sel, uint32_t off)
 	return 0;
 }
 
+/*
+ * A return (RET far, IRET) to an outer level: the checks of the code selector that
+ * come first in the SDM's pseudocode, then a stop until rings arrive.
+ */
+static int outer_return(struct insn *i, uint16_t sel)
+{
+	uint64_t d;
+	if ((sel & ~3u) == 0) {
+		exc_raise(i->vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (!desc_fetch(i->vm, sel, &d, NULL)) {
+		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		return -1;
+	}
+	struct seg s;
+	seg_from_desc(&s, sel, d);
+	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr);
+	if (!(s.attr & SEG_S) || !(type & 8) || ((type & 4) ? dpl > (sel & 3u) : dpl != (sel & 3u))) {
+		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		return -1;
+	}
+	if (!(s.attr & SEG_P)) {
+		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
+		return -1;
+	}
+	return unsupported(i, "a return to an outer privilege level");
+}
+
 static int far_ret(struct insn *i, uint16_t extra)
 {
 	uint32_t esp = REGS(i)[R_ESP], eip, cs;
@@ -270,7 +305,7 @@ static int far_ret(struct insn *i, uint16_t extra)
 	}
 	if ((cs & 3) > (unsigned)i->c->cpl) {
 		REGS(i)[R_ESP] = esp;
-		return unsupported(i, "far return to an outer privilege level");
+		return outer_return(i, (uint16_t)cs);
 	}
 	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
 		REGS(i)[R_ESP] = esp;
@@ -298,7 +333,7 @@ static int do_iret(struct insn *i)
 	}
 	if ((cs & 3) > (unsigned)c->cpl) {
 		REGS(i)[R_ESP] = esp;
-		return unsupported(i, "IRET to an outer privilege level");
+		return outer_return(i, (uint16_t)cs);
 	}
 	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
 		REGS(i)[R_ESP] = esp;
@@ -708,6 +743,20 @@ static int emulate(struct insn *i)
 	struct cpu *c = i->c;
 	const uint8_t *op = i->op;
 
+	/* Only translated as a callout while CR0.TS or CR0.EM is set (rewriter.c);
+	 * SDM Vol. 3, Table 2-2: x87 faults #NM, MMX/SSE #UD under EM, WAIT only
+	 * with TS and MP. */
+	if (rw_is_fpu(op, i->len - i->npfx)) {
+		if (op[0] == 0x9b)
+			return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? nm(i) : 0;
+		if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
+			return ud(i);
+		if (c->cr0 & (CR0_EM | CR0_TS))
+			return nm(i);
+		/* Translated before the guest cleared TS/EM: run it natively. */
+		return unsupported(i, "an FPU instruction callout with CR0.TS and EM clear");
+	}
+
 	switch (op[0]) {
 	case 0xfa:
 	case 0xfb:
@@ -877,10 +926,10 @@ void emulate_callout(struct vm *vm)
 	i.npfx = rw_prefix_len(bytes, i.len);
 	i.op = bytes + i.npfx;
 	for (int k = 0; k < i.npfx; k++) {
-		static const int segpfx[] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
+		static const int segpfx[256] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
 					      [0x3e] = SR_DS + 1, [0x64] = SR_FS + 1, [0x65] = SR_GS + 1 };
 		uint8_t p = bytes[k];
-		if (p < 0x70 && segpfx[p])
+		if (segpfx[p])
 			i.seg = segpfx[p] - 1;
 		i.o16 |= p == 0x66;
 		i.a16 |= p == 0x67;

@@ -200,6 +200,7 @@ struct vm {
 	struct uart *com1;
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;
+	bool smc_step;                  /* run the next instruction as a one-shot block */
 	enum vm_stop stop;
 	int exit_status;
 	char stop_msg[256];

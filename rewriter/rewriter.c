@@ -61,9 +61,28 @@ void rw_destroy(struct rewriter *rw)
 	free(rw);
 }
 
+#define MODE_FPU_TRAP   ((CR0_EM | CR0_TS) << 2)
+
 uint32_t rw_mode(struct vm *vm)
 {
-	return (uint32_t)vm->cpu.cpl | ((vm->cpu.seg[SR_CS].attr & SEG_DB) ? 4u : 0u);
+	return (uint32_t)vm->cpu.cpl | ((vm->cpu.seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
+	       (vm->cpu.cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2;
+}
+
+bool rw_is_fpu(const uint8_t *op, int rest)
+{
+	if ((op[0] >= 0xd8 && op[0] <= 0xdf) || op[0] == 0x9b)
+		return true;
+	if ((op[0] == 0xc4 || op[0] == 0xc5) && rest > 1 && (op[1] >> 6) == 3)
+		return true;                    /* VEX: AVX */
+	if (op[0] != 0x0f || rest < 2)
+		return false;
+	uint8_t b = op[1];
+	if (b == 0xae)                          /* fxsave fxrstor ldmxcsr stmxcsr */
+		return rest > 2 && (op[2] >> 6) != 3 && ((op[2] >> 3) & 7) < 4;
+	return (b >= 0x10 && b <= 0x17) || (b >= 0x28 && b <= 0x2f) || (b >= 0x50 && b <= 0x7f) ||
+	       b == 0xc2 || (b >= 0xc4 && b <= 0xc6) || (b >= 0xd0 && b <= 0xfe) ||
+	       b == 0x38 || b == 0x3a;
 }
 
 int rw_prefix_len(const uint8_t *p, int n)
@@ -308,7 +327,7 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	return rw->insn;
 }
 
-struct block *rw_translate(struct rewriter *rw, uint32_t eip)
+struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 {
 	struct vm *vm = rw->vm;
 	struct cpu *c = &vm->cpu;
@@ -351,8 +370,9 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip)
 	uint64_t addr = eip;
 	uint32_t next = eip;
 	bool ended = false;
+	uint32_t mode = rw_mode(vm);
 
-	while (!ended && ninsn < MAX_INSNS) {
+	while (!ended && ninsn < (oneshot ? 1 : MAX_INSNS)) {
 		/* A new instruction starts only on the first page; one may run into the next. */
 		if (ninsn > 0 && ((cs->base + next) >> 12) != (lin >> 12))
 			break;
@@ -373,6 +393,9 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip)
 		uint32_t after = next + (uint32_t)len;
 		enum kind k = classify(b, npfx, len);
 		const uint8_t *op = b + npfx;
+		/* With CR0.TS or EM set, FPU, MMX and SSE instructions fault (#NM/#UD). */
+		if ((mode & MODE_FPU_TRAP) && k == K_IDENT && rw_is_fpu(op, len - npfx))
+			k = K_CALLOUT;
 
 		switch (k) {
 		case K_IDENT:
@@ -486,7 +509,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip)
 	uint32_t last = lin + (next - eip) - 1;
 	blk->eip = eip;
 	blk->cs_base = cs->base;
-	blk->mode = rw_mode(vm);
+	blk->mode = mode;
 	blk->guest_len = (uint16_t)(next - eip);
 	blk->ninsn = (uint16_t)ninsn;
 	blk->page[0] = lin >> 12;
@@ -497,7 +520,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip)
 	blk->nside = (uint16_t)ninsn;
 	blk->side = malloc(ninsn * sizeof(*blk->side));
 	memcpy(blk->side, rw->side, ninsn * sizeof(*blk->side));
-	cc_commit(vm->cc, blk);
+	if (oneshot)
+		cc_commit_oneshot(vm->cc, blk);
+	else
+		cc_commit(vm->cc, blk);
 	vm->stats.translate_cycles += __rdtsc() - t0;
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: translate eip %#x: %d insns, %u guest bytes -> %u host bytes at %#x\n",

@@ -23,16 +23,21 @@ struct rewriter;
 struct rewriter *rw_create(struct vm *vm);
 void rw_destroy(struct rewriter *rw);
 
-/* The mode word blocks are keyed by: CPL and code size. */
+/* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS. */
 uint32_t rw_mode(struct vm *vm);
 
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
- * raised (or the VM was stopped) instead. Flushes the cache when it is full. */
-struct block *rw_translate(struct rewriter *rw, uint32_t eip);
+ * raised (or the VM was stopped) instead. Flushes the cache when it is full.
+ * oneshot: translate just one instruction, for one run, without write-protecting its
+ * page (how a write into the running block makes progress). */
+struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
 
 /* Decode the one instruction at CS:eip into the rewriter's scratch instruction
  * (valid until the next call). NULL if the bytes do not decode. */
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
+
+/* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */
+bool rw_is_fpu(const uint8_t *op, int rest);
 
 /* Length of the legacy prefixes at p. */
 int rw_prefix_len(const uint8_t *p, int n);
