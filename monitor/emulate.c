@@ -613,8 +613,7 @@ static int group7(struct insn *i)          /* 0F 01 */
 
 /* ---- control registers, MSRs, time ---- */
 
-#define CR4_TSD         0x00000004u
-#define CR4_KNOWN       0x00000600u     /* OSFXSR, OSXMMEXCPT */
+#define CR4_KNOWN       (CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 static int mov_cr(struct insn *i, bool to_cr)
 {
@@ -737,7 +736,7 @@ static int do_sysenter(struct insn *i)
 /* ---- dispatch ---- */
 
 /* Emulate; 0 = done (EIP to next), 1 = done with EIP set, -1 = exception or stop. */
-static int emulate(struct insn *i)
+static int emulate(struct insn *i, const cs_insn *in)
 {
 	struct vm *vm = i->vm;
 	struct cpu *c = i->c;
@@ -746,6 +745,8 @@ static int emulate(struct insn *i)
 	/* Only translated as a callout while CR0.TS or CR0.EM is set (rewriter.c);
 	 * SDM Vol. 3, Table 2-2: x87 faults #NM, MMX/SSE #UD under EM, WAIT only
 	 * with TS and MP. */
+	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(in))
+		return ud(i);
 	if (rw_is_fpu(op, i->len - i->npfx)) {
 		if (op[0] == 0x9b)
 			return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? nm(i) : 0;
@@ -946,6 +947,6 @@ void emulate_callout(struct vm *vm)
 		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, in->mnemonic, in->op_str);
 	if (in->id < STATS_INSN_IDS)
 		vm->stats.callouts[in->id]++;
-	if (emulate(&i) == 0)
+	if (emulate(&i, in) == 0)
 		c->sh->eip = i.next;
 }

@@ -54,6 +54,10 @@ enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
 #define CR0_CD  0x40000000u
 #define CR0_PG  0x80000000u
 
+#define CR4_TSD         0x00000004u
+#define CR4_OSFXSR      0x00000200u
+#define CR4_OSXMMEXCPT  0x00000400u
+
 /* Exception vectors (SDM Vol. 3, 6.3.1). */
 enum {
 	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5,

@@ -62,11 +62,27 @@ void rw_destroy(struct rewriter *rw)
 }
 
 #define MODE_FPU_TRAP   ((CR0_EM | CR0_TS) << 2)
+#define MODE_NO_SSE     0x40u           /* CR4.OSFXSR clear: SSE instructions #UD */
 
 uint32_t rw_mode(struct vm *vm)
 {
 	return (uint32_t)vm->cpu.cpl | ((vm->cpu.seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
-	       (vm->cpu.cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2;
+	       (vm->cpu.cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
+	       ((vm->cpu.cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE);
+}
+
+bool rw_is_sse(const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	const uint8_t *op = x->opcode;
+	if (op[0] == 0x0f && op[1] == 0xae && (x->modrm >> 6) != 3 &&
+	    (((x->modrm >> 3) & 7) == 2 || ((x->modrm >> 3) & 7) == 3))
+		return true;                    /* ldmxcsr, stmxcsr */
+	for (int k = 0; k < x->op_count; k++)
+		if (x->operands[k].type == X86_OP_REG && x->operands[k].reg >= X86_REG_XMM0 &&
+		    x->operands[k].reg <= X86_REG_XMM31)
+			return true;
+	return false;
 }
 
 bool rw_is_fpu(const uint8_t *op, int rest)
@@ -395,6 +411,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		const uint8_t *op = b + npfx;
 		/* With CR0.TS or EM set, FPU, MMX and SSE instructions fault (#NM/#UD). */
 		if ((mode & MODE_FPU_TRAP) && k == K_IDENT && rw_is_fpu(op, len - npfx))
+			k = K_CALLOUT;
+		if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(rw->insn))
 			k = K_CALLOUT;
 
 		switch (k) {

@@ -23,7 +23,7 @@ struct rewriter;
 struct rewriter *rw_create(struct vm *vm);
 void rw_destroy(struct rewriter *rw);
 
-/* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS. */
+/* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS, CR4.OSFXSR. */
 uint32_t rw_mode(struct vm *vm);
 
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
@@ -38,6 +38,9 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 
 /* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */
 bool rw_is_fpu(const uint8_t *op, int rest);
+
+/* Does the instruction use SSE state (XMM registers or MXCSR)? */
+bool rw_is_sse(const cs_insn *in);
 
 /* Length of the legacy prefixes at p. */
 int rw_prefix_len(const uint8_t *p, int n);

@@ -1,0 +1,267 @@
+/*
+ * lib.c - COM1 output, printf, the PASS/FAIL protocol, GDT and IDT helpers and
+ * the exception dispatcher of the guest test library.
+ */
+#include "guest.h"
+
+#define COM1 0x3f8
+
+int failures;
+uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(8)));
+uint64_t idt[IDT_ENTRIES] __attribute__((aligned(8)));
+volatile struct exc_record exc_last;
+static exc_hook_t hooks[IDT_ENTRIES];
+extern volatile uint32_t rec_armed;
+__attribute__((noreturn)) void exc_recover(void);
+
+/* ---- memory (gcc may emit calls to these even when freestanding) ---- */
+void *memset(void *d, int c, size_t n)
+{
+	void *r = d;
+	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+	return r;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	void *r = d;
+	__asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) :: "memory");
+	return r;
+}
+
+void *memmove(void *d, const void *s, size_t n)
+{
+	if ((uintptr_t)d <= (uintptr_t)s || (uintptr_t)d >= (uintptr_t)s + n)
+		return memcpy(d, s, n);
+	char *dd = (char *)d + n - 1;
+	const char *ss = (const char *)s + n - 1;
+	__asm__ volatile("std; rep movsb; cld" : "+D"(dd), "+S"(ss), "+c"(n) :: "memory");
+	return d;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+	for (; n; n--, x++, y++)
+		if (*x != *y)
+			return *x - *y;
+	return 0;
+}
+
+/* ---- output: polled 16550 (no initialisation needed by QEMU or trapeze) ---- */
+void putchar_serial(char c)
+{
+	while (!(inb(COM1 + 5) & 0x20))
+		;
+	outb(COM1, c);
+}
+
+static void puts_serial(const char *s)
+{
+	while (*s)
+		putchar_serial(*s++);
+}
+
+static void put_num(uint32_t v, unsigned base, int width, char pad, int neg)
+{
+	char buf[12];
+	int i = 0;
+	do {
+		buf[i++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	if (neg)
+		buf[i++] = '-';
+	while (width-- > i)
+		putchar_serial(pad);
+	while (i)
+		putchar_serial(buf[--i]);
+}
+
+void vprintf(const char *fmt, va_list ap)
+{
+	for (; *fmt; fmt++) {
+		if (*fmt != '%') {
+			putchar_serial(*fmt);
+			continue;
+		}
+		char pad = ' ';
+		int width = 0;
+		if (*++fmt == '0')
+			pad = '0';
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + *fmt++ - '0';
+		switch (*fmt) {
+		case 'x': put_num(va_arg(ap, uint32_t), 16, width, pad, 0); break;
+		case 'u': put_num(va_arg(ap, uint32_t), 10, width, pad, 0); break;
+		case 'd': {
+			int v = va_arg(ap, int);
+			put_num(v < 0 ? -(uint32_t)v : (uint32_t)v, 10, width, pad, v < 0);
+			break;
+		}
+		case 's': puts_serial(va_arg(ap, const char *)); break;
+		case 'c': putchar_serial((char)va_arg(ap, int)); break;
+		case '%': putchar_serial('%'); break;
+		default: return;
+		}
+	}
+}
+
+void printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+void pass(const char *name)
+{
+	printf("PASS %s\n", name);
+}
+
+void fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	failures++;
+	printf("FAIL %s ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar_serial('\n');
+}
+
+void check(int cond, const char *name)
+{
+	if (cond)
+		pass(name);
+	else
+		fail(name, "condition false");
+}
+
+void check_eq(const char *name, uint32_t got, uint32_t want)
+{
+	if (got == want)
+		pass(name);
+	else
+		fail(name, "got %08x want %08x", got, want);
+}
+
+void guest_exit(int code)
+{
+	outb(0xf4, code);
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+void guest_finish(void)
+{
+	guest_exit(failures ? 1 : 0);
+}
+
+/* ---- GDT ---- */
+uint64_t gdt_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
+{
+	return (limit & 0xffffull) | (uint64_t)(base & 0xffffff) << 16 |
+	       (uint64_t)access << 40 | (uint64_t)((limit >> 16) & 0xf) << 48 |
+	       (uint64_t)(flags & 0xf) << 52 | (uint64_t)(base >> 24) << 56;
+}
+
+void gdt_set(int idx, uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
+{
+	gdt[idx] = gdt_desc(base, limit, access, flags);
+}
+
+void gdt_load(int n)
+{
+	struct dtr d = { (uint16_t)(n * 8 - 1), (uint32_t)gdt };
+	__asm__ volatile("lgdt %0\n\t"
+			 "ljmp $0x08, $1f\n"
+			 "1:\tmov %1, %%ds\n\t"
+			 "mov %1, %%es\n\t"
+			 "mov %1, %%fs\n\t"
+			 "mov %1, %%gs\n\t"
+			 "mov %1, %%ss"
+			 :: "m"(d), "r"(SEL_DATA) : "memory");
+}
+
+/* ---- IDT ---- */
+void idt_set(int vec, uint32_t handler, uint16_t sel, uint8_t type_attr)
+{
+	idt[vec] = (handler & 0xffff) | (uint64_t)sel << 16 |
+		   (uint64_t)type_attr << 40 | (uint64_t)(handler >> 16) << 48;
+}
+
+void idt_init(void)
+{
+	static const int soft[] = { 0x30, 0x80, 0x81 };
+	memset(idt, 0, sizeof(idt));
+	for (int v = 0; v < 32; v++)
+		idt_set(v, isr_stubs[v], SEL_CODE, 0x8e);
+	for (unsigned i = 0; i < sizeof(soft) / sizeof(soft[0]); i++)
+		idt_set(soft[i], isr_stubs[soft[i]], SEL_CODE, 0x8e);
+	struct dtr d = { sizeof(idt) - 1, (uint32_t)idt };
+	__asm__ volatile("lidt %0" :: "m"(d));
+}
+
+void exc_set_hook(int vec, exc_hook_t hook)
+{
+	hooks[vec] = hook;
+}
+
+void exc_clear(void)
+{
+	exc_last.vector = -1;
+	exc_last.count = 0;
+}
+
+void exc_untry(void)
+{
+	rec_armed = 0;
+}
+
+void exc_dispatch(struct frame *f)
+{
+	exc_last.vector = f->vector;
+	exc_last.count++;
+	exc_last.error = f->error;
+	exc_last.eip = f->eip;
+	exc_last.cs = f->cs & 0xffff;
+	exc_last.eflags = f->eflags;
+	exc_last.esp = (uint32_t)(&f->eflags + 1);
+	exc_last.eax = f->eax;
+	exc_last.handler_eflags = read_eflags();
+	if (hooks[f->vector]) {
+		hooks[f->vector](f);
+		return;
+	}
+	if (rec_armed)
+		exc_recover();
+	if (f->vector >= 32)
+		return;
+	printf("FAIL unexpected-exception vector %u error %x eip %08x\n",
+	       f->vector, f->error, f->eip);
+	guest_exit(1);
+}
+
+void expect_exc(const char *name, int got, int vec, int err)
+{
+	if (got != vec)
+		fail(name, "exception %d want %d", got, vec);
+	else if (err >= 0 && exc_last.error != (uint32_t)err)
+		fail(name, "error code %x want %x", exc_last.error, err);
+	else
+		pass(name);
+}
+
+void guest_init(void)
+{
+	putchar_serial('\n');  /* SeaBIOS leaves "Booting from ROM.." unterminated */
+	memset(gdt, 0, sizeof(gdt));
+	gdt_set(1, 0, 0xfffff, ACC_CODE, GRAN_4K32);
+	gdt_set(2, 0, 0xfffff, ACC_DATA, GRAN_4K32);
+	gdt_load(GDT_ENTRIES);
+	idt_init();
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+}

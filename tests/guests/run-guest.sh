@@ -1,0 +1,67 @@
+#!/bin/bash
+# run-guest.sh TRAPEZE ELF     run a guest under QEMU and under trapeze; pass when both
+#                              print the same PASS/FAIL lines, both exit with status 1,
+#                              at least one line is PASS and none is FAIL.
+# run-guest.sh --qemu-only ELF the same requirements against QEMU alone.
+# Exit status: 0 pass, 1 fail, 2 usage.
+set -u
+
+usage() { echo "usage: $0 TRAPEZE ELF | $0 --qemu-only ELF" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+trapeze=$1
+elf=$2
+name=$(basename "$elf" .elf)
+[ -f "$elf" ] || { echo "run-guest: no such guest: $elf" >&2; exit 2; }
+
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+
+# Guest status: isa-debug-exit makes it (code << 1) | 1; 124 is a timeout.
+timeout -k 5 30 qemu-system-i386 -kernel "$elf" -nographic -no-reboot -display none \
+	-monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-m 128 </dev/null >"$tmp/qemu.out" 2>"$tmp/qemu.err" &
+qpid=$!
+if [ "$trapeze" != --qemu-only ]; then
+	timeout -k 5 30 "$trapeze" run --mem 128M "$elf" </dev/null \
+		>"$tmp/trapeze.out" 2>"$tmp/trapeze.err" &
+	tpid=$!
+fi
+wait $qpid
+qstatus=$?
+[ "$trapeze" = --qemu-only ] || { wait $tpid; tstatus=$?; }
+
+lines() { tr -d '\r' <"$1" | grep -aE '^(PASS|FAIL)( |$)'; }
+show() {
+	echo "---- $1 stdout (status $2) ----"
+	tr -d '\r' <"$tmp/$1.out"
+	echo "---- $1 stderr ----"
+	cat "$tmp/$1.err"
+}
+
+lines "$tmp/qemu.out" >"$tmp/qemu.lines"
+bad=""
+[ $qstatus -eq 1 ] || bad="$bad; qemu exit status $qstatus, want 1"
+if [ "$trapeze" != --qemu-only ]; then
+	lines "$tmp/trapeze.out" >"$tmp/trapeze.lines"
+	[ $tstatus -eq 1 ] || bad="$bad; trapeze exit status $tstatus, want 1"
+	cmp -s "$tmp/qemu.lines" "$tmp/trapeze.lines" || bad="$bad; qemu and trapeze lines differ"
+fi
+grep -q '^PASS' "$tmp/qemu.lines" || bad="$bad; no PASS line"
+grep -q '^FAIL' "$tmp/qemu.lines" && bad="$bad; qemu printed FAIL"
+[ "$trapeze" != --qemu-only ] && grep -q '^FAIL' "$tmp/trapeze.lines" &&
+	bad="$bad; trapeze printed FAIL"
+
+npass=$(grep -c '^PASS' "$tmp/qemu.lines")
+if [ -z "$bad" ]; then
+	cat "$tmp/qemu.lines"
+	echo "run-guest: PASS $name ($npass checks)"
+	exit 0
+fi
+show qemu $qstatus
+if [ "$trapeze" != --qemu-only ]; then
+	show trapeze $tstatus
+	echo "---- diff qemu trapeze ----"
+	diff "$tmp/qemu.lines" "$tmp/trapeze.lines"
+fi
+echo "run-guest: FAIL $name${bad/#;/:}"
+exit 1
