@@ -43,6 +43,7 @@ struct block {
 	uint8_t npages;
 	uint8_t nexits;
 	bool valid;
+	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
 	uint32_t id;

@@ -128,6 +128,12 @@ void cpu_run(struct vm *vm)
 		    from->cs_base == b->cs_base)
 			cc_chain(vm->cc, from, from_slot, b);
 		from = NULL;
+		if (b->callout_first) {
+			/* Nothing to run before the callout: skip the round trip. */
+			vm->stats.direct_callouts++;
+			emulate_callout(vm);
+			continue;
+		}
 
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		uint32_t word = tz_enter(b->host);

@@ -170,6 +170,7 @@ struct config {
 struct stats {
 	uint64_t exits[8];              /* by EXIT_* reason */
 	uint64_t callouts[STATS_INSN_IDS];      /* by Capstone instruction id */
+	uint64_t direct_callouts;       /* callouts emulated without entering guest code */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;

@@ -401,6 +401,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
 			/* Undecodable or cut off: the monitor raises #UD or #GP for it. */
 			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
+			blk->callout_first = ninsn == 1;
 			ended = true;
 			break;
 		}
@@ -504,6 +505,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			break;
 		case K_CALLOUT:
 			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
+			blk->callout_first = ninsn == 1;
 			ended = true;
 			break;
 		}
