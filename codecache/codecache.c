@@ -27,6 +27,7 @@ struct lookup_entry {
 struct codecache {
 	struct vm *vm;
 	uint32_t alloc;                 /* next free host address */
+	uint32_t end;                   /* end of the usable cache */
 	uint32_t reserved;              /* start of the open reservation */
 	struct block **blocks;          /* by id */
 	uint32_t nblocks, capblocks;
@@ -70,6 +71,9 @@ struct codecache *cc_create(struct vm *vm)
 		return NULL;
 	cc->vm = vm;
 	cc->alloc = CACHE_ADDR;
+	cc->end = CACHE_END;
+	if (vm->cfg.cache_size && vm->cfg.cache_size < CACHE_END - CACHE_ADDR)
+		cc->end = CACHE_ADDR + vm->cfg.cache_size;
 	cc->npages = (uint32_t)(vm->ram_size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->capblocks = 4096;
@@ -119,7 +123,7 @@ struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, ui
 
 uint8_t *cc_reserve(struct codecache *cc, uint32_t max)
 {
-	if (cc->alloc + max > CACHE_END || cc->nblocks == (1u << 27))
+	if (cc->alloc + max > cc->end || cc->nblocks == (1u << 27))
 		return NULL;
 	cc->reserved = cc->alloc;
 	return (uint8_t *)(uintptr_t)cc->alloc;

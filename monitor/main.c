@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"  --append STR  kernel command line\n"
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
 		"  --stats       print monitor statistics at exit\n"
-		"  --trace       log translations, callouts, exceptions and faults to stderr\n",
+		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
+		"  --cache-size SIZE  limit the code cache (default and maximum 30M)\n",
 		(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
 }
 
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
 		{ "serial", required_argument, 0, 's' },
 		{ "stats", no_argument, 0, 'S' },
 		{ "trace", no_argument, 0, 't' },
+		{ "cache-size", required_argument, 0, 'c' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -88,6 +90,15 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'c': {
+			uint64_t v;
+			if (parse_size(optarg, &v) < 0 || v < (16 << 10) || v > (1u << 30)) {
+				fprintf(stderr, "trapeze: --cache-size %s: want 16K..30M\n", optarg);
+				return EXIT_USAGE;
+			}
+			cfg.cache_size = (uint32_t)v;
+			break;
+		}
 		case 'a': cfg.append = optarg; break;
 		case 's': cfg.serial = optarg; break;
 		case 'S': cfg.stats = true; break;

@@ -161,6 +161,7 @@ struct config {
 	const char *append;
 	const char *serial;     /* "stdio" or a file name */
 	uint64_t mem_size;
+	uint32_t cache_size;    /* code cache bytes; 0 = all of the window's cache area */
 	bool stats;
 	bool trace;
 };

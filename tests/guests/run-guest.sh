@@ -3,6 +3,7 @@
 #                              print the same PASS/FAIL lines, both exit with status 1,
 #                              at least one line is PASS and none is FAIL.
 # run-guest.sh --qemu-only ELF the same requirements against QEMU alone.
+# TRAPEZE_ARGS in the environment: extra options for trapeze run.
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u
 
