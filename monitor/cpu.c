@@ -56,10 +56,10 @@ static void handle_fault(struct vm *vm)
 		break;
 	}
 	case 13:
-		exc_raise(vm, VEC_GP, true, 0);
+		emulate_host_gp(vm, VEC_GP);
 		return;
 	case 12:
-		exc_raise(vm, VEC_SS, true, 0);
+		emulate_host_gp(vm, VEC_SS);
 		return;
 	case 0:
 		exc_raise(vm, VEC_DE, false, 0);

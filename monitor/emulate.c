@@ -912,36 +912,47 @@ static int emulate(struct insn *i, const cs_insn *in)
 	return ud(i);
 }
 
+/* Decode the instruction at the guest's EIP into i; NULL if it does not decode. */
+static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], int *truncated)
+{
+	struct cpu *c = &vm->cpu;
+	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, truncated);
+	if (!in)
+		return NULL;
+	*i = (struct insn){ .vm = vm, .c = c, .x = &in->detail->x86, .b = bytes, .len = in->size,
+			    .seg = -1, .next = c->sh->eip + in->size };
+	i->npfx = rw_prefix_len(bytes, i->len);
+	i->op = bytes + i->npfx;
+	for (int k = 0; k < i->npfx; k++) {
+		static const int segpfx[256] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
+						 [0x3e] = SR_DS + 1, [0x64] = SR_FS + 1, [0x65] = SR_GS + 1 };
+		uint8_t p = bytes[k];
+		if (segpfx[p])
+			i->seg = segpfx[p] - 1;
+		i->o16 |= p == 0x66;
+		i->a16 |= p == 0x67;
+		i->rep |= p == 0xf3 || p == 0xf2;
+	}
+	int mpos = i->op[0] == 0x0f ? 2 : 1;
+	if (mpos < i->len - i->npfx) {
+		i->modrm = i->op[mpos];
+		i->mod = i->modrm >> 6;
+		i->reg = (i->modrm >> 3) & 7;
+		i->rm = i->modrm & 7;
+	}
+	return in;
+}
+
 void emulate_callout(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
 	uint8_t bytes[16];
 	int truncated;
-	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated);
+	struct insn i;
+	const cs_insn *in = decode(vm, &i, bytes, &truncated);
 	if (!in) {
 		exc_raise(vm, truncated ? VEC_GP : VEC_UD, truncated, 0);
 		return;
-	}
-	struct insn i = { .vm = vm, .c = c, .x = &in->detail->x86, .b = bytes, .len = in->size,
-			  .seg = -1, .next = c->sh->eip + in->size };
-	i.npfx = rw_prefix_len(bytes, i.len);
-	i.op = bytes + i.npfx;
-	for (int k = 0; k < i.npfx; k++) {
-		static const int segpfx[256] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
-					      [0x3e] = SR_DS + 1, [0x64] = SR_FS + 1, [0x65] = SR_GS + 1 };
-		uint8_t p = bytes[k];
-		if (segpfx[p])
-			i.seg = segpfx[p] - 1;
-		i.o16 |= p == 0x66;
-		i.a16 |= p == 0x67;
-		i.rep |= p == 0xf3 || p == 0xf2;
-	}
-	int mpos = i.op[0] == 0x0f ? 2 : 1;
-	if (mpos < i.len - i.npfx) {
-		i.modrm = i.op[mpos];
-		i.mod = i.modrm >> 6;
-		i.reg = (i.modrm >> 3) & 7;
-		i.rm = i.modrm & 7;
 	}
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, in->mnemonic, in->op_str);
@@ -949,4 +960,62 @@ void emulate_callout(struct vm *vm)
 		vm->stats.callouts[in->id]++;
 	if (emulate(&i, in) == 0)
 		c->sh->eip = i.next;
+}
+
+static const int capseg[] = {
+	[X86_REG_ES] = SR_ES + 1, [X86_REG_CS] = SR_CS + 1, [X86_REG_SS] = SR_SS + 1,
+	[X86_REG_DS] = SR_DS + 1, [X86_REG_FS] = SR_FS + 1, [X86_REG_GS] = SR_GS + 1,
+};
+
+void emulate_host_gp(struct vm *vm, int vector)
+{
+	struct cpu *c = &vm->cpu;
+	uint8_t bytes[16];
+	int truncated;
+	struct insn i;
+	const cs_insn *in = decode(vm, &i, bytes, &truncated);
+	if (!in) {
+		exc_raise(vm, vector, true, 0);
+		return;
+	}
+	for (int k = 0; k < i.x->op_count; k++) {
+		const cs_x86_op *m = &i.x->operands[k];
+		if (m->type != X86_OP_MEM)
+			continue;
+		int sr;
+		uint32_t off;
+		uint32_t ea = (uint32_t)m->mem.disp;
+		if (m->mem.base != X86_REG_INVALID)
+			ea += capreg(&i, m->mem.base);
+		if (m->mem.index != X86_REG_INVALID)
+			ea += capreg(&i, m->mem.index) * (uint32_t)m->mem.scale;
+		off = i.a16 ? ea & 0xffff : ea;
+		if (m->mem.segment != X86_REG_INVALID && m->mem.segment < X86_REG_ENDING &&
+		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
+			sr = capseg[m->mem.segment] - 1;
+		else if (i.seg >= 0)
+			sr = i.seg;
+		else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
+			 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
+			sr = SR_SS;
+		else
+			sr = SR_DS;
+		uint32_t size = m->size ? m->size : 1;
+		int v = seg_check(&c->seg[sr], sr, off, size, m->access & CS_AC_WRITE);
+		if (v >= 0) {
+			exc_raise(vm, v, true, 0);      /* the guest's own segment says no */
+			return;
+		}
+		uint64_t lin = (uint64_t)c->seg[sr].base + off;
+		if (lin + size > (1ull << 32) - MON_TOP) {
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"eip %#x: guest access to linear %#llx, in the top %u MiB of the "
+				"address space (%s %s): not supported yet", c->sh->eip,
+				(unsigned long long)(lin & 0xffffffffu), MON_TOP >> 20, in->mnemonic,
+				in->op_str);
+			return;
+		}
+	}
+	/* Not a segment matter the monitor made: alignment, or the like. */
+	exc_raise(vm, vector, true, 0);
 }

@@ -10,4 +10,9 @@ struct vm;
  * exception it causes, or stop the VM if trapeze cannot emulate it yet. */
 void emulate_callout(struct vm *vm);
 
+/* A host #GP or #SS (vector) in translated code at the guest's EIP: deliver the guest
+ * exception when the guest's own segments refuse the access; an access they allow
+ * that lands in the top MON_TOP of linear space stops the VM instead. */
+void emulate_host_gp(struct vm *vm, int vector);
+
 #endif

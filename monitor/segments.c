@@ -376,8 +376,7 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 	return 0;
 }
 
-/* Check an access of len bytes at offset off through s; the vector to raise or -1. */
-static int seg_check(const struct seg *s, int sr, uint32_t off, uint32_t len, bool write)
+int seg_check(const struct seg *s, int sr, uint32_t off, uint32_t len, bool write)
 {
 	int vec = sr == SR_SS ? VEC_SS : VEC_GP;
 	unsigned type = SEG_TYPE(s->attr);

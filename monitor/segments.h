@@ -42,6 +42,10 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 void lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
 void lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 
+/* Check an access of len bytes at offset off through s (register sr): the vector
+ * the CPU raises (#GP or #SS), or -1 if the access is allowed. */
+int seg_check(const struct seg *s, int sr, uint32_t off, uint32_t len, bool write);
+
 /* Memory access through segment register sr, with limit and type checks. */
 int seg_read(struct vm *vm, int sr, uint32_t off, void *buf, uint32_t len);
 int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len);
