@@ -146,6 +146,13 @@ struct block *cc_new_block(struct codecache *cc)
 	return b;
 }
 
+void cc_abandon(struct codecache *cc, struct block *b)
+{
+	(void)cc;
+	free(b->side);
+	free(b);
+}
+
 static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip)
 {
 	return &cc->table[eip & (LOOKUP_ENTRIES - 1)];

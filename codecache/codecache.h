@@ -72,6 +72,8 @@ uint8_t *cc_reserve(struct codecache *cc, uint32_t max);
 /* A new block whose code was emitted at the reserved address; the caller fills it in
  * and then calls cc_commit(). */
 struct block *cc_new_block(struct codecache *cc);
+/* Drop a block from cc_new_block() that will not be committed. */
+void cc_abandon(struct codecache *cc, struct block *b);
 /* Make a filled-in block visible: hash it, list it on its pages (write-protecting
  * them) and enter it in the lookup table. */
 void cc_commit(struct codecache *cc, struct block *b);

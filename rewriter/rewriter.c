@@ -13,6 +13,7 @@
  * fault inside it is a precise guest fault (see signals.c).
  */
 #include "rewriter.h"
+#include "x86len.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,6 +416,17 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			k = K_CALLOUT;
 		if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(rw->insn))
 			k = K_CALLOUT;
+		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
+		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
+			/* Copying bytes whose length the CPU may see otherwise is how a guest
+			 * would smuggle an unclassified instruction past the rewriter. */
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"eip %#x: decoders disagree on the instruction's length (Capstone %d, "
+				"trapeze %d): %s %s", next, len, x86_insn_len(b, (int)(size + (size_t)len)),
+				rw->insn->mnemonic, rw->insn->op_str);
+			cc_abandon(vm->cc, blk);
+			return NULL;
+		}
 
 		switch (k) {
 		case K_IDENT:

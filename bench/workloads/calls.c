@@ -6,8 +6,8 @@
  */
 #include "workloads.h"
 
-#define FIB_N       BENCH_SIZE(32, 24)
-#define CALL_LOOPS  BENCH_SIZE(8u << 20, 256u << 10)
+#define FIB_N       BENCH_SIZE(35, 24)
+#define CALL_LOOPS  BENCH_SIZE(24u << 20, 256u << 10)
 
 BENCH_NOINLINE uint32_t wl_fib(uint32_t n)
 {

@@ -6,7 +6,7 @@
  */
 #include "workloads.h"
 
-#define INTERP_ITERS BENCH_SIZE(3000000u, 100000u)
+#define INTERP_ITERS BENCH_SIZE(5000000u, 100000u)
 
 enum {
 	OP_HALT, OP_PUSH, OP_LOAD, OP_STORE, OP_ADD, OP_SUB, OP_MUL, OP_AND, OP_OR,

@@ -6,7 +6,7 @@
  */
 #include "workloads.h"
 
-#define SORT_N BENCH_SIZE(2u << 20, 64u << 10)   /* 2 Mi / 64 Ki elements */
+#define SORT_N BENCH_SIZE(4u << 20, 64u << 10)   /* 4 Mi / 64 Ki elements */
 
 static uint32_t sort_a[SORT_N];
 
