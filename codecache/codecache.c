@@ -39,6 +39,8 @@ struct codecache {
 	uint32_t table_cs_base, table_mode;     /* the key the table serves */
 };
 
+static void unlink_incoming(struct block *b, int slot);
+
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 {
 	uint32_t h = eip ^ (cs_base * 0x9e3779b1u) ^ (mode << 24);
@@ -210,6 +212,17 @@ void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
 	cc->vm->stats.chained++;
+}
+
+void cc_unchain_exits(struct codecache *cc, struct block *b)
+{
+	for (int s = 0; s < b->nexits; s++)
+		if (b->exit[s].to) {
+			unlink_incoming(b, s);
+			patch_rel32(b->exit[s].field, b->exit[s].stub);
+			b->exit[s].to = NULL;
+			cc->vm->stats.unchained++;
+		}
 }
 
 struct block *cc_block(struct codecache *cc, uint32_t id)

@@ -84,6 +84,9 @@ void cc_commit_oneshot(struct codecache *cc, struct block *b);
 
 /* Patch from's exit slot to jump straight to 'to'. */
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to);
+/* Point b's chained exits back at their exit stubs, so b leaves the code cache at
+ * its next direct branch. Safe in a signal handler that interrupted translated code. */
+void cc_unchain_exits(struct codecache *cc, struct block *b);
 /* The block with a given id in the current generation, or NULL if invalid. */
 struct block *cc_block(struct codecache *cc, uint32_t id);
 /* The block whose host code contains host address a, or NULL. */

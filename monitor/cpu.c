@@ -96,6 +96,12 @@ void cpu_run(struct vm *vm)
 	uint32_t from_gen = 0;
 
 	while (vm->stop == STOP_NONE) {
+		c->sh->run = 1;
+		if (vm->async_signal) {
+			vm_stop(vm, STOP_SIGNAL, 128 + vm->async_signal, "stopped by signal %d at eip %#x",
+				vm->async_signal, c->sh->eip);
+			break;
+		}
 		if (c->exc.pending) {
 			exc_deliver(vm);
 			from = NULL;
@@ -136,7 +142,9 @@ void cpu_run(struct vm *vm)
 		}
 
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
+		vm->entering = b;
 		uint32_t word = tz_enter(b->host);
+		vm->entering = NULL;
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 		vm->stats.exits[reason & 7]++;
 		switch (reason) {

@@ -123,9 +123,11 @@ tz_sigtramp:
 	popq	%rdx
 	popq	%rsi
 	popq	%rdi
-	call	tz_signal		/* returns 1 when resuming translated code */
+	call	tz_signal		/* 0: the context now returns to the monitor */
 	popq	%rcx
 	testl	%eax, %eax
+	jz	1f
+	testl	%ecx, %ecx		/* the monitor's own FS selector is always 0 */
 	jz	1f
 	movl	%ecx, %fs		/* back to the guest's FS shadow */
 1:	ret
@@ -149,7 +151,7 @@ tz_stub_lookup:
 	movl	%gs:LOOKUP_ADDR(, %ecx, 8), %ecx	/* -eip of the entry */
 	leal	(%ecx, %eax), %ecx			/* zero on a hit; flags untouched */
 	jecxz	1f
-	movl	%eax, %gs:VC(VC_EIP)
+2:	movl	%eax, %gs:VC(VC_EIP)
 	movl	%gs:VC(VC_SAVE_EAX), %eax
 	movl	%gs:VC(VC_SAVE_ECX), %ecx
 	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
@@ -157,6 +159,8 @@ tz_stub_lookup:
 1:	movzwl	%ax, %ecx
 	movl	%gs:LOOKUP_ADDR + 4(, %ecx, 8), %ecx
 	movl	%ecx, %gs:VC(VC_TMP)
+	movl	%gs:VC(VC_RUN), %ecx			/* the monitor wants the CPU back */
+	jecxz	2b
 	movl	%gs:VC(VC_SAVE_EAX), %eax
 	movl	%gs:VC(VC_SAVE_ECX), %ecx
 	jmp	*%gs:VC(VC_TMP)

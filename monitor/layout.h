@@ -51,6 +51,7 @@
 #define VC_GSEL         96      /* u16[6] guest-visible selectors ES CS SS DS FS GS */
 #define VC_LOOKUP       112     /* u32 base of the lookup table in use */
 #define VC_HAVE_FSGS    116     /* u32: wrfsbase usable */
+#define VC_RUN          120     /* u32: 0 asks translated code to leave at its next branch */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 #define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
 

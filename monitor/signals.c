@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,28 @@
 /* The VM of this thread, for the signal handlers only. */
 static __thread struct vm *signal_vm;
 
-static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS };
+static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+				     SIGINT, SIGTERM, SIGHUP };
+
+static bool is_async(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
+
+/*
+ * Ask the guest to come back to the dispatcher soon: translated code checks VC_RUN at
+ * every indirect branch, and the block it is in (or is about to enter) loses its
+ * chains, so its next direct branch exits too. Every loop in translated code passes
+ * through one or the other.
+ */
+static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
+{
+	vm->cpu.sh->run = 0;
+	struct block *b = NULL;
+	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END)
+		b = cc_block_at(vm->cc, (uint32_t)rip);
+	else if (rip >= (uint64_t)(uintptr_t)tz_enter && rip <= (uint64_t)(uintptr_t)tz_enter_iret)
+		b = vm->entering;
+	if (b)
+		cc_unchain_exits(vm->cc, b);
+}
 
 static void die(const char *what, int sig, const ucontext_t *uc)
 {
@@ -59,6 +81,11 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 
 	if (!vm)
 		die("signal without a VM", sig, uc);
+	if (is_async(sig)) {
+		vm->async_signal = sig;
+		kick(vm, cs, rip);
+		return 1;
+	}
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {
 		struct vcpu_shared *sh = vm->cpu.sh;
 		struct block *b = cc_block_at(vm->cc, (uint32_t)rip);

@@ -82,7 +82,8 @@ struct vcpu_shared {
 	uint32_t pad2;
 	uint32_t lookup;
 	uint32_t have_fsgs;
-	uint8_t pad3[VC_FX - 120];
+	uint32_t run;
+	uint8_t pad3[VC_FX - 124];
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
@@ -97,6 +98,7 @@ static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
 static_assert(offsetof(struct vcpu_shared, have_fsgs) == VC_HAVE_FSGS, "VC_HAVE_FSGS");
+static_assert(offsetof(struct vcpu_shared, run) == VC_RUN, "VC_RUN");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 
@@ -154,6 +156,7 @@ enum vm_stop {
 	STOP_TRIPLE_FAULT,      /* status 4 */
 	STOP_GUEST_DEAD,        /* e.g. HLT with interrupts off, status 4 */
 	STOP_MONITOR_ERROR,     /* unsupported or internal, status 6 */
+	STOP_SIGNAL,            /* SIGINT/SIGTERM/SIGHUP: status 128 + signal */
 };
 
 struct config {
@@ -207,6 +210,8 @@ struct vm {
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;
 	bool smc_step;                  /* run the next instruction as a one-shot block */
+	struct block *entering;         /* the block tz_enter is starting, for signals */
+	volatile int async_signal;      /* SIGINT/SIGTERM/SIGHUP taken, 0 if none */
 	enum vm_stop stop;
 	int exit_status;
 	char stop_msg[256];

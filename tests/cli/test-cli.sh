@@ -43,6 +43,19 @@ expect kernel-beyond-memory 2 'outside guest memory' -- run --mem 2M "$guests/bi
 expect debug-exit-status 1 '' -- run "$guests/compute.elf"
 expect stats 1 'blocks translated' -- run --stats "$guests/compute.elf"
 
+# A guest that never stops ends with SIGINT/SIGTERM: status 128 + signal, stats printed.
+for sig in INT TERM; do
+	timeout --preserve-status -s $sig 1 "$trapeze" run --stats "$guests/spin.elf" </dev/null >"$tmp/out" 2>"$tmp/err"
+	st=$?
+	want=$((128 + $(kill -l $sig)))
+	if [ $st -eq $want ] && grep -q 'stopped by signal' "$tmp/err" &&
+		grep -q 'blocks translated' "$tmp/err"; then
+		ok "stop-on-sig$sig"
+	else
+		bad "stop-on-sig$sig" "status $st, want $want; $(head -c 300 "$tmp/err")"
+	fi
+done
+
 # A multiboot header in a truncated ELF.
 head -c 4200 "$guests/compute.elf" >"$tmp/truncated.elf"
 expect truncated-elf 2 'outside|malformed|nothing to load|multiboot' -- run "$tmp/truncated.elf"
