@@ -139,7 +139,7 @@ tz_sigtramp:
  */
 	.section .data.tz_stubs, "aw"
 	.globl	tz_stubs_start, tz_stubs_end
-	.globl	tz_stub_far_exit, tz_stub_lookup, tz_stub_empty_hit, tz_stub_exit64
+	.globl	tz_stub_far_exit, tz_stub_lookup, tz_stub_lookup_miss, tz_stub_empty_hit, tz_stub_exit64
 tz_stubs_start:
 	.code32
 tz_stub_far_exit:
@@ -151,6 +151,7 @@ tz_stub_lookup:
 	movl	%gs:LOOKUP_ADDR(, %ecx, 8), %ecx	/* -eip of the entry */
 	leal	(%ecx, %eax), %ecx			/* zero on a hit; flags untouched */
 	jecxz	1f
+tz_stub_lookup_miss:
 2:	movl	%eax, %gs:VC(VC_EIP)
 	movl	%gs:VC(VC_SAVE_EAX), %eax
 	movl	%gs:VC(VC_SAVE_ECX), %ecx

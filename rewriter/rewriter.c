@@ -306,6 +306,49 @@ static void emit_save_scratch(struct emit *e)
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
 }
 
+/*
+ * The indirect-branch lookup, inline so that every guest branch site has its own host
+ * indirect jump (and its own branch prediction). Guest target in EAX, guest EAX/ECX
+ * in the save slots. No instruction here writes the arithmetic flags: the entry holds
+ * -eip, so LEA makes ECX zero on a hit and JECXZ tests it.
+ */
+static void emit_lookup(struct emit *e)
+{
+	static const uint8_t probe[] = {
+		0x0f, 0xb7, 0xc8,                               /* movzx ecx, ax */
+		0x65, 0x8b, 0x0c, 0xcd,                         /* mov ecx, gs:[ecx*8 + table] */
+	};
+	static const uint8_t probe2[] = {
+		0x8d, 0x0c, 0x01,                               /* lea ecx, [ecx + eax] */
+		0xe3, 0x05,                                     /* jecxz hit */
+	};
+	putn(e, probe, sizeof(probe));
+	put32(e, LOOKUP_ADDR);
+	putn(e, probe2, sizeof(probe2));
+	uint8_t *miss = e->p;
+	jmp32(e, 0, stub_addr(tz_stub_lookup_miss));
+	putn(e, probe, sizeof(probe));                  /* hit: the host address */
+	put32(e, LOOKUP_ADDR + 4);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_TMP, R_ECX);
+	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_RUN);
+	put8(e, 0xe3);                                  /* jecxz miss: the monitor asks */
+	put8(e, (uint8_t)(miss - (e->p + 1)));
+	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
+	put8(e, 0xa1);
+	put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	put8(e, 0x65);                                  /* jmp gs:[VC_TMP] */
+	put8(e, 0xff);
+	put8(e, 0x25);
+	put32(e, VCPU_ADDR + VC_TMP);
+}
+
 /* FF /2 or FF /4 r/m32 becomes 8B /0: mov eax, r/m32 (same addressing). */
 static void emit_load_target(struct emit *e, const uint8_t *b, int npfx, int len)
 {
@@ -497,7 +540,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put8(&e, 0x68);
 				put32(&e, after);
 			}
-			jmp32(&e, 0, stub_addr(tz_stub_lookup));
+			emit_lookup(&e);
 			ended = true;
 			break;
 		case K_RET:
@@ -512,7 +555,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put8(&e, 0x24);
 				put32(&e, imm);
 			}
-			jmp32(&e, 0, stub_addr(tz_stub_lookup));
+			emit_lookup(&e);
 			ended = true;
 			break;
 		case K_CALLOUT:
