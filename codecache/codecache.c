@@ -31,15 +31,17 @@ struct codecache {
 	uint32_t reserved;              /* start of the open reservation */
 	struct block **blocks;          /* by id */
 	uint32_t nblocks, capblocks;
-	struct block *hash[1u << HASH_BITS];
+	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
 	uint32_t npages;
 	uint32_t generation;
 	struct lookup_entry *table;
 	uint32_t table_cs_base, table_mode;     /* the key the table serves */
+	uint32_t cs_limit;                      /* ... and the CS limit of its blocks */
 };
 
 static void unlink_incoming(struct block *b, int slot);
+static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip);
 
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 {
@@ -57,12 +59,13 @@ void cc_clear_lookup(struct codecache *cc)
 	}
 }
 
-void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t mode)
+void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode)
 {
-	if (cs_base == cc->table_cs_base && mode == cc->table_mode)
+	if (cs_base == cc->table_cs_base && mode == cc->table_mode && cs_limit == cc->cs_limit)
 		return;
 	cc->table_cs_base = cs_base;
 	cc->table_mode = mode;
+	cc->cs_limit = cs_limit;
 	cc_clear_lookup(cc);
 }
 
@@ -96,6 +99,7 @@ struct codecache *cc_create(struct vm *vm)
 static void free_blocks(struct codecache *cc)
 {
 	for (uint32_t i = 0; i < cc->nblocks; i++) {
+		free(cc->blocks[i]->entries);
 		free(cc->blocks[i]->side);
 		free(cc->blocks[i]);
 	}
@@ -114,12 +118,31 @@ void cc_destroy(struct codecache *cc)
 
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
-struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode)
+const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
+				    uint32_t mode)
 {
 	cc->vm->stats.lookups++;
-	for (struct block *b = cc->hash[hash_key(eip, cs_base, mode)]; b; b = b->hash_next)
-		if (b->eip == eip && b->cs_base == cs_base && b->mode == mode)
-			return b;
+	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
+		if (e->eip == eip && e->block->cs_base == cs_base && e->block->mode == mode &&
+		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit) {
+			/* Refill the lookup table: it may have been emptied since. */
+			if (cs_base == cc->table_cs_base && mode == cc->table_mode &&
+			    e->block->cs_limit == cc->cs_limit) {
+				struct lookup_entry *t = table_slot(cc, eip);
+				t->neg_eip = -eip;
+				t->host = e->host;
+			}
+			return e;
+		}
+	return NULL;
+}
+
+struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode)
+{
+	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
+		if (e->eip == eip && e == &e->block->entries[0] && e->block->cs_base == cs_base &&
+		    e->block->mode == mode && e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit)
+			return e->block;
 	return NULL;
 }
 
@@ -151,6 +174,7 @@ struct block *cc_new_block(struct codecache *cc)
 void cc_abandon(struct codecache *cc, struct block *b)
 {
 	(void)cc;
+	free(b->entries);
 	free(b->side);
 	free(b);
 }
@@ -162,13 +186,17 @@ static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip)
 
 void cc_commit(struct codecache *cc, struct block *b)
 {
-	assert(b->host == cc->reserved && b->host_len > 0);
-	cc->alloc = b->host + ((b->host_len + 15) & ~15u);
+	assert(b->host == cc->reserved && b->host_len > 0 && b->nentries > 0);
+	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
-	unsigned h = hash_key(b->eip, b->cs_base, b->mode);
-	b->hash_next = cc->hash[h];
-	cc->hash[h] = b;
+	for (int i = 0; i < b->nentries; i++) {
+		struct entry *e = &b->entries[i];
+		unsigned h = hash_key(e->eip, b->cs_base, b->mode);
+		e->block = b;
+		e->hash_next = cc->hash[h];
+		cc->hash[h] = e;
+	}
 	for (int i = 0; i < b->npages; i++) {
 		uint32_t p = b->page[i];
 		assert(p < cc->npages);
@@ -177,11 +205,13 @@ void cc_commit(struct codecache *cc, struct block *b)
 		b->page_next[i] = cc->page_head[p];
 		cc->page_head[p] = b;
 	}
-	if (b->cs_base == cc->table_cs_base && b->mode == cc->table_mode) {
-		struct lookup_entry *e = table_slot(cc, b->eip);
-		e->neg_eip = -b->eip;
-		e->host = b->host;
-	}
+	if (b->cs_base == cc->table_cs_base && b->mode == cc->table_mode &&
+	    b->cs_limit == cc->cs_limit)
+		for (int i = b->nentries - 1; i >= 0; i--) {
+			struct lookup_entry *e = table_slot(cc, b->entries[i].eip);
+			e->neg_eip = -b->entries[i].eip;
+			e->host = b->entries[i].host;
+		}
 	cc->vm->stats.blocks++;
 	cc->vm->stats.host_bytes += b->host_len;
 	cc->vm->stats.guest_bytes += b->guest_len;
@@ -191,7 +221,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 void cc_commit_oneshot(struct codecache *cc, struct block *b)
 {
 	assert(b->host == cc->reserved && b->host_len > 0);
-	cc->alloc = b->host + ((b->host_len + 15) & ~15u);
+	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = false;
 }
@@ -204,10 +234,16 @@ static void patch_rel32(uint32_t field, uint32_t dest)
 
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to)
 {
+	cc_chain_entry(cc, from, slot, &to->entries[0]);
+}
+
+void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const struct entry *en)
+{
 	struct exit_slot *x = &from->exit[slot];
+	struct block *to = en->block;
 	if (!from->valid || !to->valid || x->to)
 		return;
-	patch_rel32(x->field, to->host);
+	patch_rel32(x->field, en->host);
 	x->to = to;
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
@@ -264,8 +300,8 @@ static void unlink_incoming(struct block *b, int slot)
 	uintptr_t *pp = &to->incoming;
 	uintptr_t me = (uintptr_t)b | (uintptr_t)slot;
 	while (*pp) {
-		struct block *f = (struct block *)(*pp & ~(uintptr_t)1);
-		int fs = (int)(*pp & 1);
+		struct block *f = (struct block *)(*pp & ~(uintptr_t)(MAX_EXITS - 1));
+		int fs = (int)(*pp & (MAX_EXITS - 1));
 		if (*pp == me) {
 			*pp = f->exit[fs].in_next;
 			return;
@@ -280,14 +316,17 @@ static void invalidate(struct codecache *cc, struct block *b)
 	/* 1. mark */
 	b->valid = false;
 	/* 2. unhash, and drop from the lookup table */
-	struct block **pp = &cc->hash[hash_key(b->eip, b->cs_base, b->mode)];
-	while (*pp != b)
-		pp = &(*pp)->hash_next;
-	*pp = b->hash_next;
-	struct lookup_entry *e = table_slot(cc, b->eip);
-	if (e->host == b->host) {
-		e->neg_eip = 1;
-		e->host = stub_addr(tz_stub_empty_hit);
+	for (int i = 0; i < b->nentries; i++) {
+		struct entry *en = &b->entries[i];
+		struct entry **pp = &cc->hash[hash_key(en->eip, b->cs_base, b->mode)];
+		while (*pp != en)
+			pp = &(*pp)->hash_next;
+		*pp = en->hash_next;
+		struct lookup_entry *e = table_slot(cc, en->eip);
+		if (e->host == en->host) {
+			e->neg_eip = 1;
+			e->host = stub_addr(tz_stub_empty_hit);
+		}
 	}
 	/* 3. unlink from the page lists */
 	for (int i = 0; i < b->npages; i++) {
@@ -302,8 +341,8 @@ static void invalidate(struct codecache *cc, struct block *b)
 	}
 	/* 4. unchain: incoming jumps go back to their exit stubs; our own chains too */
 	while (b->incoming) {
-		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)1);
-		int fs = (int)(b->incoming & 1);
+		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)(MAX_EXITS - 1));
+		int fs = (int)(b->incoming & (MAX_EXITS - 1));
 		b->incoming = f->exit[fs].in_next;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;

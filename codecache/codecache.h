@@ -37,8 +37,21 @@ struct exit_slot {
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
 };
 
+/*
+ * Where translated code may be entered: the block's start, and the instruction after
+ * each direct call in it (the call's return lands there).
+ */
+struct entry {
+	uint32_t eip;
+	uint32_t host;
+	struct block *block;
+	struct entry *hash_next;
+};
+#define MAX_EXITS       8       /* direct exits per block; exit info is id << 3 | slot */
+#define SLOT_BITS       3
+
 struct block {
-	uint32_t eip, cs_base, mode;
+	uint32_t eip, cs_base, cs_limit, mode;
 	uint32_t page[2];               /* guest physical page numbers of the bytes */
 	uint8_t npages;
 	uint8_t nexits;
@@ -49,9 +62,10 @@ struct block {
 	uint32_t id;
 	uint32_t host;                  /* host address of the code */
 	uint32_t host_len;
-	struct exit_slot exit[2];
+	struct exit_slot exit[MAX_EXITS];
 	uintptr_t incoming;             /* list of (block | slot) chained into this one */
-	struct block *hash_next;
+	uint8_t nentries;
+	struct entry *entries;          /* [0] is the start; then call continuations */
 	struct block *page_next[2];
 	uint16_t nside;
 	struct side_entry *side;
@@ -63,14 +77,19 @@ struct codecache;
 struct codecache *cc_create(struct vm *vm);
 void cc_destroy(struct codecache *cc);
 
-/* The block for (eip, cs_base, mode), or NULL. Counts a dispatcher lookup. */
+/* The block starting at (eip, cs_base, mode), or NULL. Blocks are also keyed by the
+ * CS limit they were translated under: lookups match the guest's current one. */
 struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode);
+/* Any entry point for (eip, cs_base, mode): a block start or a call continuation.
+ * Counts a dispatcher lookup. */
+const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
+				    uint32_t mode);
 
 /* Room to emit up to max bytes at the returned host address; NULL when the cache is
  * full (flush and retry). */
 uint8_t *cc_reserve(struct codecache *cc, uint32_t max);
-/* A new block whose code was emitted at the reserved address; the caller fills it in
- * and then calls cc_commit(). */
+/* A new block whose code was emitted at the reserved address; the caller fills it
+ * in, entries included, and then calls cc_commit(). */
 struct block *cc_new_block(struct codecache *cc);
 /* Drop a block from cc_new_block() that will not be committed. */
 void cc_abandon(struct codecache *cc, struct block *b);
@@ -82,8 +101,10 @@ void cc_commit(struct codecache *cc, struct block *b);
  * pages (so its pages stay writable while it runs). Its side table still serves. */
 void cc_commit_oneshot(struct codecache *cc, struct block *b);
 
-/* Patch from's exit slot to jump straight to 'to'. */
+/* Patch from's exit slot to jump straight to 'to' (its start). */
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to);
+/* The same, to any entry point. */
+void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const struct entry *to);
 /* Point b's chained exits back at their exit stubs, so b leaves the code cache at
  * its next direct branch. Safe in a signal handler that interrupted translated code. */
 void cc_unchain_exits(struct codecache *cc, struct block *b);
@@ -102,8 +123,9 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn);
 void cc_flush(struct codecache *cc);
 /* Generation number; changes at every flush. */
 uint32_t cc_generation(struct codecache *cc);
-/* The lookup table serves one (cs_base, mode) at a time: switching empties it. */
-void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t mode);
+/* The lookup table, and lookups, serve one (CS base, CS limit, mode) at a time:
+ * switching empties the table. Blocks are translated for one CS limit. */
+void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
 /* Empty the lookup table. */
 void cc_clear_lookup(struct codecache *cc);
 

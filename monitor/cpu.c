@@ -109,8 +109,9 @@ void cpu_run(struct vm *vm)
 				break;
 		}
 		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
-		cc_set_table_key(vm->cc, base, mode);
-		struct block *b = NULL;
+		cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
+		const struct entry *en = NULL;
+		struct block *b;
 		if (vm->smc_step) {
 			/* Redo a write into translated code: the write may land in the very
 			 * block it belongs to, so run it alone with its page writable. */
@@ -121,20 +122,20 @@ void cpu_run(struct vm *vm)
 				continue;
 			}
 		} else {
-			b = cc_lookup(vm->cc, c->sh->eip, base, mode);
-		}
-		if (!b) {
-			b = rw_translate(vm->rw, c->sh->eip, false);
+			en = cc_lookup_entry(vm->cc, c->sh->eip, base, mode);
+			b = en ? en->block : rw_translate(vm->rw, c->sh->eip, false);
 			if (!b) {
 				from = NULL;
 				continue;
 			}
 		}
+		if (!en)
+			en = &b->entries[0];
 		if (from && cc_generation(vm->cc) == from_gen && from->mode == b->mode &&
 		    from->cs_base == b->cs_base)
-			cc_chain(vm->cc, from, from_slot, b);
+			cc_chain_entry(vm->cc, from, from_slot, en);
 		from = NULL;
-		if (b->callout_first) {
+		if (b->callout_first && en == &b->entries[0]) {
 			/* Nothing to run before the callout: skip the round trip. */
 			vm->stats.direct_callouts++;
 			emulate_callout(vm);
@@ -143,14 +144,17 @@ void cpu_run(struct vm *vm)
 
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->entering = b;
-		uint32_t word = tz_enter(b->host);
+		uint32_t word = tz_enter(en->host);
 		vm->entering = NULL;
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 		vm->stats.exits[reason & 7]++;
+		if (vm->cfg.trace)
+			fprintf(stderr, "trapeze: exit %u info %#x eip %#x (entered %#x at %#x)\n", reason,
+				info, c->sh->eip, en->eip, en->host);
 		switch (reason) {
 		case EXIT_CHAIN:
-			from = cc_block(vm->cc, info >> 1);
-			from_slot = (int)(info & 1);
+			from = cc_block(vm->cc, info >> SLOT_BITS);
+			from_slot = (int)(info & (MAX_EXITS - 1));
 			from_gen = cc_generation(vm->cc);
 			break;
 		case EXIT_LOOKUP:

@@ -859,11 +859,22 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xc5: return do_lxs(i, SR_DS);
 	case 0x0f:
 		break;
+	case 0x70 ... 0x7f:
+	case 0xe0 ... 0xe3:
+	case 0xe8 ... 0xe9:
+	case 0xeb:
+		if (branch_target(op, i->next) > c->seg[SR_CS].limit)
+			return gp0(i);          /* translated as a callout for this alone */
+		return unsupported(i, "this branch form (16-bit operand size)");
 	default:
-		return unsupported(i, "this instruction form (e.g. a 16-bit operand-size branch)");
+		return unsupported(i, "this instruction form");
 	}
 
 	switch (op[1]) {
+	case 0x80 ... 0x8f:
+		if (branch_target(op, i->next) > c->seg[SR_CS].limit)
+			return gp0(i);
+		return unsupported(i, "this branch form (16-bit operand size)");
 	case 0x00: return group6(i);
 	case 0x01: return group7(i);
 	case 0x02: return do_lar_lsl(i, false);

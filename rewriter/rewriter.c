@@ -364,7 +364,25 @@ struct pending_slot {
 	uint32_t target;
 };
 
+#define MAX_ENTRIES MAX_EXITS
+
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+uint32_t branch_target(const uint8_t *op, uint32_t after)
+{
+	switch (op[0]) {
+	case 0x70 ... 0x7f:
+	case 0xe0 ... 0xe3:
+	case 0xeb:
+		return after + (uint32_t)(int8_t)op[1];
+	case 0xe8:
+	case 0xe9:
+		return after + rd32(op + 1);
+	case 0x0f:
+		return after + rd32(op + 2);
+	}
+	return after;
+}
 
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated)
 {
@@ -423,8 +441,11 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		return NULL;
 	}
 	struct emit e = { host, host };
-	struct pending_slot slots[2];
-	int nslots = 0, ninsn = 0;
+	struct pending_slot slots[MAX_EXITS];
+	struct entry entries[MAX_ENTRIES];
+	int nslots = 0, ninsn = 0, nentries = 0;
+	bool stop = false;
+	entries[nentries++] = (struct entry){ .eip = eip, .host = here(&e) };
 	const uint8_t *code = src;
 	size_t size = want;
 	uint64_t addr = eip;
@@ -432,7 +453,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	bool ended = false;
 	uint32_t mode = rw_mode(vm);
 
-	while (!ended && ninsn < (oneshot ? 1 : MAX_INSNS)) {
+	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS)) {
 		/* A new instruction starts only on the first page; one may run into the next. */
 		if (ninsn > 0 && ((cs->base + next) >> 12) != (lin >> 12))
 			break;
@@ -454,6 +475,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		uint32_t after = next + (uint32_t)len;
 		enum kind k = classify(b, npfx, len);
 		const uint8_t *op = b + npfx;
+		/* A direct branch past the CS limit faults at the branch (#GP(0)). */
+		if ((k == K_JCC || k == K_LOOP || k == K_JMP || k == K_CALL) &&
+		    branch_target(op, after) > cs->limit)
+			k = K_CALLOUT;
 		/* With CR0.TS or EM set, FPU, MMX and SSE instructions fault (#NM/#UD). */
 		if ((mode & MODE_FPU_TRAP) && k == K_IDENT && rw_is_fpu(op, len - npfx))
 			k = K_CALLOUT;
@@ -526,31 +551,41 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			break;
 		}
 		case K_CALL:
-			put8(&e, 0x68);                 /* push imm32: the guest return address */
+			/* Push the guest return address and jump (chained) to the callee;
+			 * translation goes on after the call, where the ret will come back:
+			 * another entry point of this block. */
+			put8(&e, 0x68);
 			put32(&e, after);
 			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), after + rd32(op + 1) };
-			ended = true;
+			entries[nentries++] = (struct entry){ .eip = after, .host = here(&e) };
+			if (nslots >= MAX_EXITS - 2 || nentries == MAX_ENTRIES)
+				stop = true;
 			break;
 		case K_CALL_IND:
+			se->flags = SIDE_SCRATCH;
+			emit_save_scratch(&e);
+			emit_load_target(&e, b, npfx, len);
+			put8(&e, 0x68);                 /* push the guest return address */
+			put32(&e, after);
+			emit_lookup(&e);
+			ended = true;
+			break;
 		case K_JMP_IND:
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
-			if (k == K_CALL_IND) {
-				put8(&e, 0x68);
-				put32(&e, after);
-			}
 			emit_lookup(&e);
 			ended = true;
 			break;
-		case K_RET:
+		case K_RET: {
+			uint16_t imm = 0;
+			if (op[0] == 0xc2)
+				memcpy(&imm, op + 1, 2);
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
-			put8(&e, 0x58);                 /* pop eax */
-			if (op[0] == 0xc2) {            /* lea esp, [esp + imm16] */
-				uint16_t imm;
-				memcpy(&imm, op + 1, 2);
-				put8(&e, 0x8d);
+			put8(&e, 0x58);                         /* pop eax */
+			if (imm) {
+				put8(&e, 0x8d);                 /* lea esp, [esp + n] */
 				put8(&e, 0xa4);
 				put8(&e, 0x24);
 				put32(&e, imm);
@@ -558,6 +593,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			emit_lookup(&e);
 			ended = true;
 			break;
+		}
 		case K_CALLOUT:
 			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
 			blk->callout_first = ninsn == 1;
@@ -566,8 +602,14 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		}
 		next = after;
 	}
-	if (!ended)
+	if (!ended) {
+		/* A call's continuation that got no code is no entry point. */
+		if (nentries > 1 && entries[nentries - 1].host == here(&e))
+			nentries--;
 		slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), next };
+	}
+
+	assert(nslots <= MAX_EXITS);
 
 	/* Exit stubs of the chainable slots. */
 	blk->nexits = (uint8_t)nslots;
@@ -577,13 +619,14 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		x->field = slots[s].field;
 		x->stub = here(&e);
 		rel32_retarget(x->field, x->stub);
-		emit_exit(&e, x->target, EXIT_CHAIN << EXIT_SHIFT | blk->id << 1 | (uint32_t)s);
+		emit_exit(&e, x->target, EXIT_CHAIN << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)s);
 	}
 	assert(e.p - e.start < MAX_HOST);
 
 	uint32_t last = lin + (next - eip) - 1;
 	blk->eip = eip;
 	blk->cs_base = cs->base;
+	blk->cs_limit = cs->limit;
 	blk->mode = mode;
 	blk->guest_len = (uint16_t)(next - eip);
 	blk->ninsn = (uint16_t)ninsn;
@@ -593,6 +636,9 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		blk->page[blk->npages++] = last >> 12;
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->nside = (uint16_t)ninsn;
+	blk->nentries = (uint8_t)nentries;
+	blk->entries = malloc(nentries * sizeof(*blk->entries));
+	memcpy(blk->entries, entries, nentries * sizeof(*blk->entries));
 	blk->side = malloc(ninsn * sizeof(*blk->side));
 	memcpy(blk->side, rw->side, ninsn * sizeof(*blk->side));
 	if (oneshot)

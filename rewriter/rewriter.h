@@ -42,6 +42,10 @@ bool rw_is_fpu(const uint8_t *op, int rest);
 /* Does the instruction use SSE state (XMM registers or MXCSR)? */
 bool rw_is_sse(const cs_insn *in);
 
+/* The target of the direct near branch whose opcode starts at op; after = the EIP
+ * of the next instruction. */
+uint32_t branch_target(const uint8_t *op, uint32_t after);
+
 /* Length of the legacy prefixes at p. */
 int rw_prefix_len(const uint8_t *p, int n);
 
