@@ -525,9 +525,11 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				cc = op[0] & 0xf;
 				target = after + (uint32_t)(int8_t)op[1];
 			}
+			/* The taken side leaves the block; translation goes on with the
+			 * fall-through, which stays in line. */
 			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0x80 | cc, 0), target };
-			slots[nslots++] = (struct pending_slot){ jmp32(&e, 0, 0), after };
-			ended = true;
+			if (nslots >= MAX_EXITS - 2)
+				stop = true;
 			break;
 		}
 		case K_LOOP: {

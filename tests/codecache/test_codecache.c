@@ -194,14 +194,18 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_uint_eq(a->exit[0].in_next, 0);
 	ck_assert_uint_eq(vm.stats.chained, 2);
 
-	/* A jcc block: slot 0 is the taken target, slot 1 the fall-through. */
+	/* A jcc: slot 0 is the taken target; the fall-through stays in the block, so
+	 * slot 1 is the jmp after it (j, a block of its own at the same address, is
+	 * never jumped to). */
 	ck_assert_uint_eq(d->nexits, 2);
+	ck_assert_uint_eq(d->ninsn, 3);
 	ck_assert_uint_eq(d->exit[0].target, AB_A);
-	ck_assert_uint_eq(d->exit[1].target, AB_D + 5);
-	cc_chain(vm.cc, d, 1, j);
-	ck_assert_uint_eq(j->incoming, slot_ref(d, 1));
-	ck_assert_uint_eq(rel32_dest(d->exit[1].field), j->host);
+	ck_assert_uint_eq(d->exit[1].target, AB_C);
+	cc_chain(vm.cc, d, 1, c);
+	ck_assert_uint_eq(c->incoming, slot_ref(d, 1));
+	ck_assert_uint_eq(rel32_dest(d->exit[1].field), c->host);
 	ck_assert_uint_eq(rel32_dest(d->exit[0].field), d->exit[0].stub);
+	ck_assert_uint_eq(j->incoming, 0);
 
 	/* Run a -> b: no chain exit, only the callout. */
 	ck_assert_int_eq(tvm_run(&vm, AB_A), TVM_EXIT(3));
