@@ -42,6 +42,7 @@ struct codecache {
 
 static void unlink_incoming(struct block *b, int slot);
 static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip);
+static void patch_rel32(uint32_t field, uint32_t dest);
 
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 {
@@ -230,6 +231,19 @@ static void patch_rel32(uint32_t field, uint32_t dest)
 {
 	int32_t rel = (int32_t)(dest - (field + 4));
 	memcpy((void *)(uintptr_t)field, &rel, 4);
+}
+
+void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target)
+{
+	struct exit_slot *x = &from->exit[slot];
+	uint32_t neg = -target;
+	(void)cc;
+	if (!x->ic_imm || x->to)
+		return;
+	memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
+	memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
+	x->target = target;
+	patch_rel32(x->ic_route, x->ic_table);  /* later misses: the lookup table */
 }
 
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to)

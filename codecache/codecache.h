@@ -33,6 +33,13 @@ struct exit_slot {
 	uint32_t target;                /* guest EIP */
 	uint32_t field;                 /* host address of the jump's rel32 */
 	uint32_t stub;                  /* host address of the slot's exit stub */
+	/* An inline cache of an indirect branch (rewriter.c, emit_ic): the slot's target
+	 * is the one guest EIP the site remembers, set at its first run. */
+	uint32_t ic_imm;                /* host address of the compare's -target, or 0 */
+	uint32_t ic_route;              /* rel32 that leads misses to the fill exit, then
+					   to ic_table */
+	uint32_t ic_table;              /* the site's lookup-table code */
+	uint32_t stub_eip;              /* host address of the stub's EIP immediate */
 	struct block *to;               /* chained target, or NULL */
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
 };
@@ -96,6 +103,9 @@ void cc_abandon(struct codecache *cc, struct block *b);
 /* Make a filled-in block visible: hash it, list it on its pages (write-protecting
  * them) and enter it in the lookup table. */
 void cc_commit(struct codecache *cc, struct block *b);
+
+/* Set the inline cache of from's slot to guest target (its first run). */
+void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target);
 
 /* Keep a block that runs once and is never looked up, chained or listed on its
  * pages (so its pages stay writable while it runs). Its side table still serves. */

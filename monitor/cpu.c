@@ -160,6 +160,17 @@ void cpu_run(struct vm *vm)
 		case EXIT_LOOKUP:
 			vm->stats.lookup_misses++;
 			break;
+		case EXIT_IC_FILL:
+			/* An indirect branch's first run (or a request to leave at one): it
+			 * remembers this target, chained below like a direct branch. */
+			from = cc_block(vm->cc, info >> SLOT_BITS);
+			from_slot = (int)(info & (MAX_EXITS - 1));
+			from_gen = cc_generation(vm->cc);
+			if (from)
+				cc_fill_ic(vm->cc, from, from_slot, c->sh->eip);
+			if (from && from->exit[from_slot].target != c->sh->eip)
+				from = NULL;
+			break;
 		case EXIT_CALLOUT:
 			emulate_callout(vm);
 			break;

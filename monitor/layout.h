@@ -60,6 +60,7 @@
 #define EXIT_LOOKUP     2u      /* indirect branch missed the table: target in VC_EIP */
 #define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor */
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
+#define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
 #define EXIT_SHIFT      28
 #define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
 

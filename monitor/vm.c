@@ -157,6 +157,7 @@ void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
 static const char *const exit_names[8] = {
 	[EXIT_CHAIN] = "branch (unchained)", [EXIT_LOOKUP] = "indirect lookup miss",
 	[EXIT_CALLOUT] = "callout", [EXIT_FAULT] = "host fault",
+	[EXIT_IC_FILL] = "indirect branch, first",
 };
 
 void vm_print_stats(struct vm *vm)

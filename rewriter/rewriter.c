@@ -349,6 +349,71 @@ static void emit_lookup(struct emit *e)
 	put32(e, VCPU_ADDR + VC_TMP);
 }
 
+struct pending_slot {
+	uint32_t field;
+	uint32_t target;
+};
+
+/*
+ * An indirect branch with a one-entry inline cache in front of the lookup: the site
+ * compares the target with the one it remembers and, on a hit, jumps to it directly
+ * through an exit slot (chained like a direct branch: no indirect jump to predict).
+ * Its first run leaves through a fill exit that sets the remembered target; from then
+ * on a different target takes the lookup table. Guest target in EAX, EAX/ECX saved.
+ */
+static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slots, int *nslots,
+		    struct exit_slot *ic)
+{
+	int slot = (*nslots)++;
+	put8(e, 0x8d);                                  /* lea ecx, [eax + -target] */
+	put8(e, 0x88);
+	ic->ic_imm = here(e);
+	put32(e, 1);                                    /* matches no target yet */
+	put8(e, 0xe3);                                  /* jecxz hit */
+	uint8_t *to_hit = e->p;
+	put8(e, 0);
+	ic->ic_route = jmp32(e, 0, 0);                  /* to fill, later to the table */
+	ic->ic_table = here(e);
+	emit_lookup(e);
+	uint8_t *fill = e->p;
+	rel32_retarget(ic->ic_route, here(e));
+	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
+	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
+	put8(e, 0xa1);
+	put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
+	jmp32(e, 0, stub_addr(tz_stub_far_exit));
+	*to_hit = (uint8_t)(e->p - (to_hit + 1));      /* hit */
+	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_RUN);
+	put8(e, 0xe3);                                  /* jecxz fill: the monitor asks */
+	put8(e, (uint8_t)(fill - (e->p + 1)));
+	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
+	put8(e, 0xa1);
+	put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0 };
+}
+
+/* A memory operand with an index register: jmp [table + reg*4]. */
+static bool jump_table(const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	for (int k = 0; k < x->op_count; k++)
+		if (x->operands[k].type == X86_OP_MEM && x->operands[k].mem.index != X86_REG_INVALID)
+			return true;
+	return false;
+}
+
 /* FF /2 or FF /4 r/m32 becomes 8B /0: mov eax, r/m32 (same addressing). */
 static void emit_load_target(struct emit *e, const uint8_t *b, int npfx, int len)
 {
@@ -359,10 +424,6 @@ static void emit_load_target(struct emit *e, const uint8_t *b, int npfx, int len
 	emit_ident(e, tmp, npfx, len);
 }
 
-struct pending_slot {
-	uint32_t field;
-	uint32_t target;
-};
 
 #define MAX_ENTRIES MAX_EXITS
 
@@ -569,14 +630,19 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			emit_load_target(&e, b, npfx, len);
 			put8(&e, 0x68);                 /* push the guest return address */
 			put32(&e, after);
-			emit_lookup(&e);
+			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
 			ended = true;
 			break;
 		case K_JMP_IND:
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
-			emit_lookup(&e);
+			/* A jump through an indexed table (a switch) has many targets: an
+			 * inline cache would mostly miss. */
+			if (jump_table(rw->insn))
+				emit_lookup(&e);
+			else
+				emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
 			ended = true;
 			break;
 		case K_RET: {
@@ -592,7 +658,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put8(&e, 0x24);
 				put32(&e, imm);
 			}
-			emit_lookup(&e);
+			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
 			ended = true;
 			break;
 		}
@@ -620,6 +686,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		x->target = slots[s].target;
 		x->field = slots[s].field;
 		x->stub = here(&e);
+		x->stub_eip = x->stub + 7;              /* mov gs:[VC_EIP], imm32 */
 		rel32_retarget(x->field, x->stub);
 		emit_exit(&e, x->target, EXIT_CHAIN << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)s);
 	}

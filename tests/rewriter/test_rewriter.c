@@ -392,6 +392,51 @@ static const uint8_t fact[] = {
 	0xc3,                                    /* 10001c  ret */
 };
 
+/* A ret site remembers its first target (the inline cache): 1000 calls from one site
+ * run without leaving the cache after the first, through a chained slot; returns to
+ * other targets (a second call site, a pushed address) take the lookup table. */
+#define IC_F 0x10001fu
+#define IC_R1 0x10000cu
+static const uint8_t retic[] = {
+	/* start: */
+	0x31, 0xdb,                              /* 100000  xor ebx,ebx */
+	0xb9, 0xe8, 0x03, 0x00, 0x00,            /* 100002  mov ecx,1000 */
+	/* loop: */
+	0xe8, 0x13, 0x00, 0x00, 0x00,            /* 100007  call f */
+	/* r1: */
+	0x49,                                    /* 10000c  dec ecx */
+	0x75, 0xf8,                              /* 10000d  jnz loop */
+	0xe8, 0x0b, 0x00, 0x00, 0x00,            /* 10000f  call f */
+	0x68, 0x1b, 0x00, 0x10, 0x00,            /* 100014  push back */
+	0xeb, 0x04,                              /* 100019  jmp f */
+	/* back: */
+	0x89, 0xd8,                              /* 10001b  mov eax,ebx */
+	0xe6, 0xf4,                              /* 10001d  out 0xf4,al */
+	/* f: */
+	0x43,                                    /* 10001f  inc ebx */
+	0xc3,                                    /* 100020  ret */
+};
+
+START_TEST(ret_inline_cache)
+{
+	RUN(retic);
+	tvm_assert_exit(&vm, 1002 & 0xff);
+	ck_assert_uint_eq(REG(R_EBX), 1002);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
+	ck_assert_uint_eq(vm.stats.exits[EXIT_IC_FILL], 1);
+	ck_assert_uint_lt(tvm_exits(&vm), 20);
+	struct block *f = cc_lookup(vm.cc, IC_F, 0, rw_mode(&vm));
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->nexits, 1);
+	ck_assert_uint_ne(f->exit[0].ic_imm, 0);
+	ck_assert_uint_eq(f->exit[0].target, IC_R1);
+	ck_assert_ptr_nonnull(f->exit[0].to);
+	uint32_t imm;
+	memcpy(&imm, (void *)(uintptr_t)f->exit[0].ic_imm, 4);
+	ck_assert_uint_eq(imm, -IC_R1);
+}
+END_TEST
+
 START_TEST(recursive_calls)
 {
 	RUN(fact);
@@ -1020,7 +1065,7 @@ static Suite *rewriter_suite(void)
 		{ "branches", { jcc_taken_and_not_taken, loop_loope_loopne_jecxz,
 				hot_loop_is_chained } },
 		{ "calls", { call_pushes_guest_address, recursive_calls, call_indirect_register,
-			     call_indirect_memory, jmp_through_table, ret_imm16 } },
+			     call_indirect_memory, jmp_through_table, ret_imm16, ret_inline_cache } },
 		{ "segments", { mov_from_segment_register, gs_prefix_nonzero_base, cs_prefix_flat,
 				cs_prefix_nonzero_base } },
 		{ "smc", { smc_next_instruction, smc_own_block_in_loop } },
