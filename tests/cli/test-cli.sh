@@ -42,6 +42,9 @@ expect mem-garbage 2 'not a size' -- run --mem lots "$guests/compute.elf"
 expect kernel-beyond-memory 2 'outside guest memory' -- run --mem 2M "$guests/big.elf"
 expect debug-exit-status 1 '' -- run "$guests/compute.elf"
 expect stats 1 'blocks translated' -- run --stats "$guests/compute.elf"
+expect triple-fault 4 'triple fault' -- run "$guests/triple.elf"
+expect triple-fault-registers 4 'esi=1234abcd' -- run "$guests/triple.elf"
+expect halt-with-interrupts-off 4 'halted with interrupts disabled' -- run "$guests/halt.elf"
 
 # A guest that never stops ends with SIGINT/SIGTERM: status 128 + signal, stats printed.
 for sig in INT TERM; do
