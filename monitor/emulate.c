@@ -745,6 +745,8 @@ static int emulate(struct insn *i, const cs_insn *in)
 	/* Only translated as a callout while CR0.TS or CR0.EM is set (rewriter.c);
 	 * SDM Vol. 3, Table 2-2: x87 faults #NM, MMX/SSE #UD under EM, WAIT only
 	 * with TS and MP. */
+	if (rw_always_ud(i->b, i->npfx, i->len))
+		return ud(i);
 	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(in))
 		return ud(i);
 	if (rw_is_fpu(op, i->len - i->npfx)) {
@@ -1018,7 +1020,15 @@ void emulate_host_gp(struct vm *vm, int vector)
 			return;
 		}
 		uint64_t lin = (uint64_t)c->seg[sr].base + off;
-		if (lin + size > (1ull << 32) - MON_TOP) {
+		if (lin >= 1ull << 32 && (uint32_t)lin + (uint64_t)size <= (1ull << 32) - MON_TOP) {
+			/* A 32-bit expand-down segment whose wrap the shadow cannot express. */
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"eip %#x: guest access at %cs:%#x wraps around 4 GiB to linear "
+				"%#x (%s %s): not supported yet", c->sh->eip, "ecsdfg"[sr], off,
+				(uint32_t)lin, in->mnemonic, in->op_str);
+			return;
+		}
+		if ((uint32_t)lin + (uint64_t)size > (1ull << 32) - MON_TOP) {
 			vm_stop(vm, STOP_MONITOR_ERROR, 6,
 				"eip %#x: guest access to linear %#llx, in the top %u MiB of the "
 				"address space (%s %s): not supported yet", c->sh->eip,

@@ -93,9 +93,13 @@ static void host_desc(const struct seg *s, struct user_desc *d, struct shadow_ke
 		uint64_t top = d->seg_32bit ? 0xffffffffull : 0xffff;
 		hl = s->limit;
 		if (d->seg_32bit) {
+			/* The accepted offsets then reach guest linear [.., base - 1],
+			 * which must stay below the hole: base <= 4 GiB - MON_TOP. */
 			if (hl < 0xffffffffull - s->base)
 				hl = 0xffffffffull - s->base;
-		} else if ((uint64_t)s->base + top >= room) {
+			if (s->base > ((uint64_t)1 << 32) - MON_TOP)
+				empty = true;
+		} else if (top >= room) {
 			empty = true;
 		}
 		d->contents = MODIFY_LDT_CONTENTS_STACK;

@@ -102,6 +102,50 @@ bool rw_is_fpu(const uint8_t *op, int rest)
 	       b == 0x38 || b == 0x3a;
 }
 
+static bool has_prefix(const uint8_t *p, int npfx, uint8_t v)
+{
+	for (int i = 0; i < npfx; i++)
+		if (p[i] == v)
+			return true;
+	return false;
+}
+
+bool rw_always_ud(const uint8_t *b, int npfx, int len)
+{
+	const uint8_t *op = b + npfx;
+	int rest = len - npfx;
+	if (rest < 2)
+		return false;
+	uint8_t modrm = op[1];
+	int mod = modrm >> 6, reg = (modrm >> 3) & 7;
+	switch (op[0]) {
+	case 0xc4: case 0xc5: case 0x62:        /* VEX, EVEX (LES/LDS/BOUND need mod != 3) */
+		return mod == 3;
+	case 0x8f:                              /* XOP (POP r/m needs reg 0) */
+		return reg != 0;
+	case 0xc6: case 0xc7:                   /* XABORT, XBEGIN */
+		return modrm == 0xf8;
+	case 0x0f:
+		break;
+	default:
+		return false;
+	}
+	if (rest < 3)
+		return false;
+	modrm = op[2];
+	mod = modrm >> 6;
+	reg = (modrm >> 3) & 7;
+	switch (op[1]) {
+	case 0xae:                              /* XSAVE, XRSTOR, XSAVEOPT (66: CLWB) */
+		return mod != 3 && reg >= 4 && reg <= 6 && !has_prefix(b, npfx, 0x66);
+	case 0xc7:                              /* XRSTORS XSAVEC XSAVES, VMPTRLD/ST... */
+		return mod != 3 && reg >= 3;
+	case 0x78: case 0x79:                   /* VMREAD/VMWRITE (66/F2: SSE4a) */
+		return !has_prefix(b, npfx, 0x66) && !has_prefix(b, npfx, 0xf2);
+	}
+	return false;
+}
+
 int rw_prefix_len(const uint8_t *p, int n)
 {
 	int i = 0;
@@ -115,14 +159,6 @@ int rw_prefix_len(const uint8_t *p, int n)
 		break;
 	}
 	return i;
-}
-
-static bool has_prefix(const uint8_t *p, int npfx, uint8_t v)
-{
-	for (int i = 0; i < npfx; i++)
-		if (p[i] == v)
-			return true;
-	return false;
 }
 
 /* ---- emitters ---- */
@@ -217,6 +253,8 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 	uint8_t modrm = rest > 1 ? op[1] : 0;
 	int reg = (modrm >> 3) & 7;
 
+	if (rw_always_ud(b, npfx, len))
+		return K_CALLOUT;
 	switch (op[0]) {
 	case 0x70 ... 0x7f:
 		return opsize ? K_CALLOUT : K_JCC;
@@ -271,8 +309,6 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 		case 0xc7:              /* rdpid is F3 0F C7 /7 (register form) */
 			return rest > 2 && (op[2] >> 6) == 3 && ((op[2] >> 3) & 7) == 7 &&
 			       has_prefix(b, npfx, 0xf3) ? K_CALLOUT : K_IDENT;
-		case 0x78: case 0x79:   /* vmread/vmwrite */
-			return K_CALLOUT;
 		}
 		return K_IDENT;
 	}
@@ -460,7 +496,8 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	size_t size = avail;
 	uint64_t addr = eip;
 	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
-		*truncated = avail < 15;
+		/* SDM Vol. 2, 2.3.11: an instruction longer than 15 bytes is #GP(0). */
+		*truncated = avail < 15 || x86_insn_len(bytes, 15) < 0;
 		return NULL;
 	}
 	return rw->insn;
@@ -534,7 +571,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		int len = rw->insn->size;
 		int npfx = rw_prefix_len(b, len);
 		uint32_t after = next + (uint32_t)len;
-		enum kind k = classify(b, npfx, len);
+		enum kind k = len > 15 ? K_CALLOUT : classify(b, npfx, len);
 		const uint8_t *op = b + npfx;
 		/* A direct branch past the CS limit faults at the branch (#GP(0)). */
 		if ((k == K_JCC || k == K_LOOP || k == K_JMP || k == K_CALL) &&

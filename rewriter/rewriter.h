@@ -33,11 +33,17 @@ uint32_t rw_mode(struct vm *vm);
 struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
 
 /* Decode the one instruction at CS:eip into the rewriter's scratch instruction
- * (valid until the next call). NULL if the bytes do not decode. */
+ * (valid until the next call). NULL if the bytes do not decode; *truncated then says
+ * the fault is #GP (past the CS limit or longer than 15 bytes), not #UD. */
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
 
 /* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */
 bool rw_is_fpu(const uint8_t *op, int rest);
+
+/* Is it an instruction of a feature the virtual CPU does not have (AVX and the other
+ * VEX/EVEX/XOP encodings, XSAVE, TSX, VMX), which the guest must see #UD for although
+ * the host would run it? b: the instruction, npfx prefixes, len bytes. */
+bool rw_always_ud(const uint8_t *b, int npfx, int len);
 
 /* Does the instruction use SSE state (XMM registers or MXCSR)? */
 bool rw_is_sse(const cs_insn *in);

@@ -13,7 +13,7 @@ enum { S_NP_DATA = 3, S_XONLY, S_NP_CODE, S_SMALLCODE, S_DATA2 };
 uint32_t esp_before;    /* ESP just before a faulting instruction */
 #define SAVE_ESP "movl %%esp, esp_before\n\t"
 
-extern char de_div[], de_div8[], ud_ud2[], ud_lock[], bp_after[], bp2_after[], of_after[],
+extern char de_div[], de_div8[], ud_ud2[], ud_xbegin[], gp_long[], ud_lock[], bp_after[], bp2_after[], of_after[],
 	br_bound[], gp_load[], gp_ljmp[], np_int[], nm_fld[];
 
 static void test_divide(void)
@@ -86,11 +86,38 @@ static void test_traps(void)
 
 static void test_ud_nm(void)
 {
+	int v;
 	EXPECT_EXC("ud2", 6, 0, __asm__ volatile(ASM_LABEL(ud_ud2) "ud2"));
 	check_eq("ud2-eip", exc_last.eip, (uint32_t)ud_ud2);
 	EXPECT_EXC("lock-nop", 6, 0, __asm__ volatile(ASM_LABEL(ud_lock) ".byte 0xf0, 0x90"));
 	check_eq("lock-nop-eip", exc_last.eip, (uint32_t)ud_lock);
 	EXPECT_EXC("lock-register-add", 6, 0, __asm__ volatile(".byte 0xf0, 0x01, 0xc0" ::: "eax", "cc"));
+
+	/* Features this CPU does not report (CPUID leaf 1: no XSAVE, AVX, RTM, VMX) are
+	 * #UD although the host would run them. */
+	static uint8_t area[1024] __attribute__((aligned(64)));
+	/* QEMU TCG decodes XBEGIN/XABORT whatever its CPUID says. */
+	v = EXC(__asm__ volatile(ASM_LABEL(ud_xbegin) ".byte 0xc7, 0xf8; .long 0" ::: "memory"));
+	expect_exc_sdm("xbegin", v, 6, 0, "qemu-runs-xbegin-without-rtm");
+	if (under_qemu())
+		printf("SKIP xbegin-eip qemu-runs-xbegin-without-rtm\n");
+	else
+		check_eq("xbegin-eip", exc_last.eip, (uint32_t)ud_xbegin);
+	v = EXC(__asm__ volatile(".byte 0xc6, 0xf8, 0x01" ::: "memory"));
+	expect_exc_sdm("xabort", v, 6, 0, "qemu-runs-xabort-without-rtm");
+	EXPECT_EXC("xsave", 6, 0, __asm__ volatile("xsave (%0)" :: "r"(area), "a"(3), "d"(0) : "memory"));
+	EXPECT_EXC("xrstor", 6, 0, __asm__ volatile("xrstor (%0)" :: "r"(area), "a"(3), "d"(0) : "memory"));
+	EXPECT_EXC("xsavec", 6, 0, __asm__ volatile("xsavec (%0)" :: "r"(area), "a"(3), "d"(0) : "memory"));
+	EXPECT_EXC("xgetbv", 6, 0, __asm__ volatile("xgetbv" :: "c"(0) : "eax", "edx"));
+	EXPECT_EXC("vmread", 6, 0, __asm__ volatile(".byte 0x0f, 0x78, 0xc0" ::: "eax"));
+	EXPECT_EXC("vex-vaddps", 6, 0, __asm__ volatile(".byte 0xc5, 0xf8, 0x58, 0xc0"));
+	EXPECT_EXC("vex-vzeroupper", 6, 0, __asm__ volatile(".byte 0xc5, 0xf8, 0x77"));
+	/* SDM Vol. 2, 2.3.11: more than 15 bytes is #GP(0), at the instruction. */
+	EXPECT_EXC("sixteen-bytes", 13, 0,
+		   __asm__ volatile(ASM_LABEL(gp_long) ".fill 15, 1, 0x66; nop"));
+	check_eq("sixteen-bytes-eip", exc_last.eip, (uint32_t)gp_long);
+	v = EXC(__asm__ volatile(".fill 14, 1, 0x66; nop"));
+	check_eq("fifteen-bytes-run", v, -1);
 
 	uint32_t cr0 = read_cr0();
 	write_cr0((cr0 & ~4) | 8);
@@ -99,7 +126,7 @@ static void test_ud_nm(void)
 	write_cr0(cr0 | 4);
 	EXPECT_EXC("fpu-with-em", 7, 0, __asm__ volatile("fld1; fstp %%st(0)" ::: "memory"));
 	write_cr0(cr0 & ~0xc);
-	int v = EXC(__asm__ volatile("fninit; fld1; fstp %%st(0)" ::: "memory"));
+	v = EXC(__asm__ volatile("fninit; fld1; fstp %%st(0)" ::: "memory"));
 	check_eq("fpu-enabled", v, -1);
 	write_cr0(cr0);
 }

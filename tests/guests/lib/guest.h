@@ -137,6 +137,12 @@ void exc_clear(void);
 #define EXPECT_EXC(name, vec, err, ...) \
 	expect_exc((name), EXC(__VA_ARGS__), (vec), (err))
 void expect_exc(const char *name, int got, int vec, int err);
+/* As expect_exc, for a check QEMU is known to get wrong: under QEMU it prints
+ * `SKIP name why` instead (see ../README.md); the SDM decides it under trapeze. */
+void expect_exc_sdm(const char *name, int got, int vec, int err, const char *why);
+
+/* Does the CPU's brand string say QEMU? */
+int under_qemu(void);
 
 /* Define a global label at the current point of inline asm. */
 #define ASM_LABEL(l) ".globl " #l "\n" #l ":\n"

@@ -1,0 +1,30 @@
+/* wrapdown.S - a 32-bit expand-down data segment with base 0xffff0000: offset
+ * 0xfe020000 wraps to linear 0xfe010000, inside the top MON_TOP bytes, where the host
+ * keeps the monitor window. The read must never reach the monitor: trapeze stops with
+ * "top ... MiB" (status 6) until the hole is emulated; a read that succeeded exits 1. */
+	.text
+	.globl _start
+	.align 4
+	.long 0x1BADB002, 0, -0x1BADB002
+_start:
+	lgdt gdtr
+	ljmp $0x08, $1f
+1:	movl $0x10, %eax
+	movl %eax, %ds
+	movl %eax, %ss
+	movl $0x80000, %esp
+	movl $0x18, %eax
+	movl %eax, %fs
+	movl %fs:0xfe020000, %eax       /* linear 0xfe010000 */
+	movl %eax, %fs:0xfe020000
+	xorl %eax, %eax
+	outb %al, $0xf4                 /* exit status 1: the access went through */
+	hlt
+
+	.align 8
+gdt:	.quad 0
+	.quad 0x00cf9b000000ffff        /* 0x08 flat code */
+	.quad 0x00cf93000000ffff        /* 0x10 flat data */
+	.quad 0xff4097ff00000000        /* 0x18 expand-down, B=1, base 0xffff0000, limit 0 */
+gdtr:	.word gdtr - gdt - 1
+	.long gdt
