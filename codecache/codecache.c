@@ -238,11 +238,13 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
 	struct exit_slot *x = &from->exit[slot];
 	uint32_t neg = -target;
 	(void)cc;
-	if (!x->ic_imm || x->to)
+	if (!x->ic_imm)
 		return;
-	memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
-	memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
-	x->target = target;
+	if (!x->to) {   /* else already chained to 0xffffffff, the unfilled compare's */
+		memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
+		memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
+		x->target = target;
+	}
 	patch_rel32(x->ic_route, x->ic_table);  /* later misses: the lookup table */
 }
 

@@ -244,6 +244,108 @@ static int do_string_io(struct insn *i)
 
 /* ---- control transfers ---- */
 
+/* Is condition cc (the low nibble of a Jcc opcode) true? SDM Vol. 1, Appendix B. */
+static bool cond_true(uint32_t fl, int cc)
+{
+	bool sf_ne_of = !(fl & FL_SF) != !(fl & FL_OF), r;
+	switch (cc >> 1) {
+	case 0: r = fl & FL_OF; break;
+	case 1: r = fl & FL_CF; break;
+	case 2: r = fl & FL_ZF; break;
+	case 3: r = fl & (FL_CF | FL_ZF); break;
+	case 4: r = fl & FL_SF; break;
+	case 5: r = fl & FL_PF; break;
+	case 6: r = sf_ne_of; break;
+	default: r = (fl & FL_ZF) || sf_ne_of; break;
+	}
+	return r != (cc & 1);
+}
+
+static int32_t rel_operand(struct insn *i, const uint8_t *p)
+{
+	if (i->o16)
+		return (int16_t)(p[0] | p[1] << 8);
+	int32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/*
+ * Near JMP/CALL/RET, Jcc, LOOP/JCXZ in the forms translated as callouts: 16-bit
+ * operand size, a target past the CS limit, or a checked indirect branch. The limit
+ * check comes before any other effect (SDM Vol. 2, JMP, CALL, RET, LOOP: #GP(0)
+ * when the target is outside the code segment); a branch not taken never faults.
+ * Returns 0 (not taken), 1 (EIP set) or -1.
+ */
+static int do_near_branch(struct insn *i)
+{
+	const uint8_t *op = i->op;
+	struct cpu *c = i->c;
+	uint32_t fl = c->sh->eflags, esp = REGS(i)[R_ESP], target = 0;
+	int size = i->o16 ? 2 : 4, asz = i->a16 ? 2 : 4;
+	uint32_t count = gpr_read(i, R_ECX, asz);
+	bool taken = true, call = false, loop = false;
+	uint16_t extra = 0;
+
+	switch (op[0]) {
+	case 0x70 ... 0x7f:
+		taken = cond_true(fl, op[0] & 15);
+		target = i->next + (uint32_t)(int8_t)op[1];
+		break;
+	case 0x0f:
+		taken = cond_true(fl, op[1] & 15);
+		target = i->next + (uint32_t)rel_operand(i, op + 2);
+		break;
+	case 0xe0 ... 0xe2:
+		loop = true;
+		count = (count - 1) & (i->a16 ? 0xffffu : 0xffffffffu);
+		taken = count && (op[0] == 0xe2 || !(fl & FL_ZF) == (op[0] == 0xe0));
+		target = i->next + (uint32_t)(int8_t)op[1];
+		break;
+	case 0xe3:
+		taken = count == 0;
+		target = i->next + (uint32_t)(int8_t)op[1];
+		break;
+	case 0xeb:
+		target = i->next + (uint32_t)(int8_t)op[1];
+		break;
+	case 0xe8:
+	case 0xe9:
+		call = op[0] == 0xe8;
+		target = i->next + (uint32_t)rel_operand(i, op + 1);
+		break;
+	case 0xc2:
+	case 0xc3:
+		if (op[0] == 0xc2)
+			memcpy(&extra, op + 1, 2);
+		if (stack_pop(i->vm, &target, size) < 0)
+			return -1;
+		break;
+	case 0xff:
+		call = i->reg == 2;
+		if (rm_read(i, size, &target) < 0)
+			return -1;
+		break;
+	default:
+		return unsupported(i, "this branch");
+	}
+	if (taken) {
+		if (i->o16)
+			target &= 0xffff;
+		if (target > c->seg[SR_CS].limit) {
+			REGS(i)[R_ESP] = esp;
+			return gp0(i);
+		}
+		if (call && stack_push(i->vm, i->next, size) < 0)
+			return -1;
+		c->sh->eip = target;
+	}
+	if (loop)
+		gpr_write(i, R_ECX, asz, count);
+	stack_adjust(i->vm, extra);
+	return taken ? 1 : 0;
+}
+
 static int far_jump(struct insn *i, uint16_t sel, uint32_t off)
 {
 	return seg_load_cs(i->vm, sel, off);
@@ -311,7 +413,7 @@ static int far_ret(struct insn *i, uint16_t extra)
 		REGS(i)[R_ESP] = esp;
 		return -1;
 	}
-	REGS(i)[R_ESP] += extra;
+	stack_adjust(i->vm, extra);
 	return 0;
 }
 
@@ -806,18 +908,15 @@ static int emulate(struct insn *i, const cs_insn *in)
 		return 1;
 	case 0xcf:
 		return do_iret(i) < 0 ? -1 : 1;
-	case 0xea: {
-		uint32_t off;
+	case 0xea:
+	case 0x9a: {            /* ptr16:32, or ptr16:16 with an operand-size prefix */
+		uint32_t off = 0;
 		uint16_t sel;
-		memcpy(&off, op + 1, 4);
-		memcpy(&sel, op + 5, 2);
-		return far_jump(i, sel, off) < 0 ? -1 : 1;
-	}
-	case 0x9a: {
-		uint32_t off;
-		uint16_t sel;
-		memcpy(&off, op + 1, 4);
-		memcpy(&sel, op + 5, 2);
+		int n = i->o16 ? 2 : 4;
+		memcpy(&off, op + 1, n);
+		memcpy(&sel, op + 1 + n, 2);
+		if (op[0] == 0xea)
+			return far_jump(i, sel, off) < 0 ? -1 : 1;
 		return far_call(i, sel, off) < 0 ? -1 : 1;
 	}
 	case 0xca:
@@ -830,6 +929,8 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xff: {
 		uint16_t sel;
 		uint32_t off;
+		if (i->reg == 2 || i->reg == 4)
+			return do_near_branch(i);
 		if (i->mod == 3)
 			return ud(i);
 		if (read_farptr(i, &sel, &off) < 0)
@@ -865,18 +966,16 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xe0 ... 0xe3:
 	case 0xe8 ... 0xe9:
 	case 0xeb:
-		if (branch_target(op, i->next) > c->seg[SR_CS].limit)
-			return gp0(i);          /* translated as a callout for this alone */
-		return unsupported(i, "this branch form (16-bit operand size)");
+	case 0xc2:
+	case 0xc3:
+		return do_near_branch(i);
 	default:
 		return unsupported(i, "this instruction form");
 	}
 
 	switch (op[1]) {
 	case 0x80 ... 0x8f:
-		if (branch_target(op, i->next) > c->seg[SR_CS].limit)
-			return gp0(i);
-		return unsupported(i, "this branch form (16-bit operand size)");
+		return do_near_branch(i);
 	case 0x00: return group6(i);
 	case 0x01: return group7(i);
 	case 0x02: return do_lar_lsl(i, false);

@@ -450,3 +450,11 @@ int stack_pop(struct vm *vm, uint32_t *v, int size)
 	c->sh->regs[R_ESP] = big ? esp + size : (esp & 0xffff0000u) | ((esp + size) & 0xffff);
 	return 0;
 }
+
+void stack_adjust(struct vm *vm, uint32_t delta)
+{
+	struct cpu *c = &vm->cpu;
+	uint32_t esp = c->sh->regs[R_ESP];
+	c->sh->regs[R_ESP] = (c->seg[SR_SS].attr & SEG_DB) ? esp + delta
+				: (esp & 0xffff0000u) | ((esp + delta) & 0xffff);
+}

@@ -53,5 +53,7 @@ int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len
 /* Push and pop on the guest stack (SS:ESP, 32- or 16-bit operand). */
 int stack_push(struct vm *vm, uint32_t v, int size);
 int stack_pop(struct vm *vm, uint32_t *v, int size);
+/* Add delta to ESP, or to SP alone on a 16-bit stack (SS.B clear). */
+void stack_adjust(struct vm *vm, uint32_t delta);
 
 #endif

@@ -317,22 +317,40 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 
 /* ---- translation ---- */
 
-/* Copy an IDENT instruction; a cs: or gs: prefix is redirected through FS. */
+static bool is_seg_prefix(uint8_t p)
+{
+	return p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e || p == 0x64 || p == 0x65;
+}
+
+/*
+ * Copy an IDENT instruction; a cs: or gs: prefix is redirected through FS. Of several
+ * segment prefixes the last one counts (as on the CPU and in QEMU); the others become
+ * copies of it, so that no cs: or gs: is left for the host to apply.
+ */
 static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
 {
-	int swap = -1;
+	int last = -1;
+	bool other = false;
 	for (int i = 0; i < npfx; i++)
-		if (b[i] == 0x2e || b[i] == 0x65)
-			swap = i;
-	if (swap < 0) {
+		if (is_seg_prefix(b[i])) {
+			other |= last >= 0;
+			last = i;
+		}
+	if (last < 0 || (!other && b[last] != 0x2e && b[last] != 0x65)) {
 		putn(e, b, len);
 		return;
 	}
-	mov_fs_gs(e, VCPU_ADDR + (b[swap] == 0x65 ? VC_HSEL_GGS : VC_HSEL + 2 * SR_CS));
+	bool swap = b[last] == 0x2e || b[last] == 0x65;
+	if (swap)
+		mov_fs_gs(e, VCPU_ADDR + (b[last] == 0x65 ? VC_HSEL_GGS : VC_HSEL + 2 * SR_CS));
 	uint8_t *at = e->p;
 	putn(e, b, len);
-	at[swap] = 0x64;
-	mov_fs_gs(e, VCPU_ADDR + VC_HSEL + 2 * SR_FS);
+	uint8_t seg = swap ? 0x64 : b[last];
+	for (int i = 0; i < npfx; i++)
+		if (is_seg_prefix(b[i]))
+			at[i] = seg;
+	if (swap)
+		mov_fs_gs(e, VCPU_ADDR + VC_HSEL + 2 * SR_FS);
 }
 
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
@@ -340,6 +358,31 @@ static void emit_save_scratch(struct emit *e)
 {
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+}
+
+/*
+ * In a code segment with a limit: an indirect target past it leaves, with the guest's
+ * state as before the branch (undo_pop: push EAX back), through a callout at the
+ * branch, which raises #GP(0) there. Guest target in EAX, EAX/ECX in the save slots.
+ */
+static void emit_limit_check(struct emit *e, uint32_t limit, bool undo_pop, uint32_t eip)
+{
+	if (limit == 0xffffffffu)
+		return;
+	put8(e, 0x3d);                                  /* cmp eax, limit */
+	put32(e, limit);
+	uint32_t ok = jmp32(e, 0x86, 0);                /* jbe ok */
+	if (undo_pop)
+		put8(e, 0x50);                          /* push eax */
+	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
+	put8(e, 0xa1);
+	put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	emit_exit(e, eip, EXIT_CALLOUT << EXIT_SHIFT);
+	rel32_retarget(ok, here(e));
 }
 
 /*
@@ -437,7 +480,8 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	put8(e, 0x8b);
 	put8(e, 0x0d);
 	put32(e, VCPU_ADDR + VC_SAVE_ECX);
-	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0 };
+	/* The unfilled compare (+1) hits for target 0xffffffff: so that is the slot's. */
+	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
 }
 
 /* A memory operand with an index register: jmp [table + reg*4]. */
@@ -665,6 +709,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
+			emit_limit_check(&e, cs->limit, false, next);
 			put8(&e, 0x68);                 /* push the guest return address */
 			put32(&e, after);
 			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
@@ -674,6 +719,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
+			emit_limit_check(&e, cs->limit, false, next);
 			/* A jump through an indexed table (a switch) has many targets: an
 			 * inline cache would mostly miss. */
 			if (jump_table(rw->insn))
@@ -689,6 +735,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			put8(&e, 0x58);                         /* pop eax */
+			emit_limit_check(&e, cs->limit, true, next);
 			if (imm) {
 				put8(&e, 0x8d);                 /* lea esp, [esp + n] */
 				put8(&e, 0xa4);
