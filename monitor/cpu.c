@@ -142,8 +142,23 @@ void cpu_run(struct vm *vm)
 			continue;
 		}
 
+		if (!(c->seg[SR_SS].attr & SEG_DB)) {
+			/* IRETQ to a 16-bit stack segment loads SP only: ESP[31:16] would come
+			 * from the monitor's stack pointer (the leak espfix closes in Linux). */
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"eip %#x: a 16-bit stack segment (ss %#x) is not supported yet",
+				c->sh->eip, c->seg[SR_SS].sel);
+			break;
+		}
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->entering = b;
+		/* A signal that came after the check at the top found no block to unchain
+		 * unless it came after entering was set: look again. */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (vm->async_signal) {
+			vm->entering = NULL;
+			continue;
+		}
 		uint32_t word = tz_enter(en->host);
 		vm->entering = NULL;
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;

@@ -207,8 +207,14 @@ static int do_inout(struct insn *i)
 	return 0;
 }
 
+/* Elements one REP INS/OUTS callout moves before it lets the dispatcher look at
+ * signals and interrupts; the instruction then resumes, as REP string instructions
+ * do after an interrupt (SDM Vol. 2, REP). */
+#define REP_IO_BATCH 4096
+
 /* INS/OUTS, with REP: one element per iteration so a fault leaves ECX/ESI/EDI
- * consistent for the restart, as on the real CPU. */
+ * consistent for the restart, as on the real CPU. Returns 0 when done, 1 when
+ * interrupted with ECX left (EIP stays at the instruction). */
 static int do_string_io(struct insn *i)
 {
 	if (!io_allowed(i))
@@ -219,9 +225,11 @@ static int do_string_io(struct insn *i)
 	int idx = out ? R_ESI : R_EDI;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
-	for (;;) {
+	for (int n = 0;; n++) {
 		if (i->rep && (REGS(i)[R_ECX] & amask) == 0)
 			break;
+		if (n == REP_IO_BATCH)
+			return 1;
 		uint32_t off = REGS(i)[idx] & amask, v = 0;
 		if (out) {
 			if (seg_read(i->vm, i->seg >= 0 ? i->seg : SR_DS, off, &v, (uint32_t)size) < 0)

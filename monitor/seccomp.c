@@ -19,7 +19,7 @@ static const int allowed[] = {
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 	SCMP_SYS(gettimeofday), SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(tgkill), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(getrandom),
-	SCMP_SYS(sched_yield), SCMP_SYS(sysinfo),
+	SCMP_SYS(sched_yield), SCMP_SYS(sysinfo), SCMP_SYS(timer_settime), SCMP_SYS(timer_delete),
 };
 
 int sandbox_enter(void)

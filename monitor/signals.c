@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -26,15 +27,20 @@
 static __thread struct vm *signal_vm;
 
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
-				     SIGINT, SIGTERM, SIGHUP };
+				     SIGINT, SIGTERM, SIGHUP, SIGALRM };
 
 static bool is_async(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
+
+/* How long after a kick that could not find the running block it is tried again. */
+#define KICK_RETRY_NS 100000
 
 /*
  * Ask the guest to come back to the dispatcher soon: translated code checks VC_RUN at
  * every indirect branch, and the block it is in (or is about to enter) loses its
  * chains, so its next direct branch exits too. Every loop in translated code passes
- * through one or the other.
+ * through one or the other. A signal that lands between an indirect branch's VC_RUN
+ * test and its jump (in a stub, outside every block) finds no block to unchain: the
+ * kick timer then tries again, until the dispatcher has the CPU back (VC_RUN = 1).
  */
 static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 {
@@ -42,10 +48,16 @@ static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 	struct block *b = NULL;
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END)
 		b = cc_block_at(vm->cc, (uint32_t)rip);
-	else if (rip >= (uint64_t)(uintptr_t)tz_enter && rip <= (uint64_t)(uintptr_t)tz_enter_iret)
-		b = vm->entering;
 	if (b)
 		cc_unchain_exits(vm->cc, b);
+	/* The dispatcher may be about to enter this block: rip is in tz_enter or before. */
+	if (vm->entering && vm->entering != b)
+		cc_unchain_exits(vm->cc, vm->entering);
+	if (!b && vm->entering && vm->kick_timer_ok) {
+		struct itimerspec its = { .it_value.tv_nsec = KICK_RETRY_NS };
+		timer_settime(vm->kick_timer, 0, &its, NULL);
+		vm->stats.kick_retries++;
+	}
 }
 
 static void die(const char *what, int sig, const ucontext_t *uc)
@@ -84,6 +96,11 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 	if (is_async(sig)) {
 		vm->async_signal = sig;
 		kick(vm, cs, rip);
+		return 1;
+	}
+	if (sig == SIGALRM) {
+		if (vm->cpu.sh->run == 0)
+			kick(vm, cs, rip);
 		return 1;
 	}
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {
@@ -145,16 +162,25 @@ int signals_init(struct vm *vm)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = (void (*)(int, siginfo_t *, void *))tz_sigtramp;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigfillset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
 		if (sigaction(fault_signals[i], &sa, NULL) < 0)
 			return -errno;
+	/* SIGALRM to this thread: the kick's retry. */
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->kick_timer) < 0)
+		return -errno;
+	vm->kick_timer_ok = true;
 	return 0;
 }
 
 void signals_exit(struct vm *vm)
 {
+	if (vm->kick_timer_ok)
+		timer_delete(vm->kick_timer);
+	vm->kick_timer_ok = false;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;

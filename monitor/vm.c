@@ -173,6 +173,7 @@ void vm_print_stats(struct vm *vm)
 			fprintf(f, "    %-22s %llu\n", exit_names[i] ? exit_names[i] : "?",
 				(unsigned long long)s->exits[i]);
 	fprintf(f, "  callouts without entry   %llu\n", (unsigned long long)s->direct_callouts);
+	fprintf(f, "  kick retries             %llu\n", (unsigned long long)s->kick_retries);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

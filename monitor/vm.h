@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "layout.h"
 
@@ -175,6 +176,7 @@ struct stats {
 	uint64_t exits[8];              /* by EXIT_* reason */
 	uint64_t callouts[STATS_INSN_IDS];      /* by Capstone instruction id */
 	uint64_t direct_callouts;       /* callouts emulated without entering guest code */
+	uint64_t kick_retries;          /* kicks that landed outside every block */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;
@@ -212,6 +214,8 @@ struct vm {
 	bool smc_step;                  /* run the next instruction as a one-shot block */
 	struct block *entering;         /* the block tz_enter is starting, for signals */
 	volatile int async_signal;      /* SIGINT/SIGTERM/SIGHUP taken, 0 if none */
+	timer_t kick_timer;             /* SIGALRM: a kick tried again (signals.c) */
+	bool kick_timer_ok;
 	enum vm_stop stop;
 	int exit_status;
 	char stop_msg[256];

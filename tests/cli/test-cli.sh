@@ -46,6 +46,7 @@ expect triple-fault 4 'triple fault' -- run "$guests/triple.elf"
 expect triple-fault-registers 4 'esi=1234abcd' -- run "$guests/triple.elf"
 expect halt-with-interrupts-off 4 'halted with interrupts disabled' -- run "$guests/halt.elf"
 expect expand-down-wrap-to-window 6 'top [0-9]+ MiB' -- run "$guests/wrapdown.elf"
+expect stack16-refused 6 '16-bit stack segment' -- run "$guests/ss16.elf"
 
 # A guest that never stops ends with SIGINT/SIGTERM: status 128 + signal, stats printed.
 for sig in INT TERM; do
@@ -59,6 +60,15 @@ for sig in INT TERM; do
 		bad "stop-on-sig$sig" "status $st, want $want; $(head -c 300 "$tmp/err")"
 	fi
 done
+
+# ... also in the middle of a REP OUTS of 4 GiB, which the monitor emulates.
+timeout -k 5 --preserve-status -s TERM 1 "$trapeze" run "$guests/repio.elf" </dev/null >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st -eq $((128 + 15)) ] && grep -q 'stopped by signal' "$tmp/err"; then
+	ok stop-on-signal-in-rep-outs
+else
+	bad stop-on-signal-in-rep-outs "status $st, want 143; $(head -c 300 "$tmp/err")"
+fi
 
 # A multiboot header in a truncated ELF.
 head -c 4200 "$guests/compute.elf" >"$tmp/truncated.elf"
