@@ -35,13 +35,14 @@ struct codecache {
 	struct block **page_head;       /* by guest physical page number */
 	uint32_t npages;
 	uint32_t generation;
-	struct lookup_entry *table;
-	uint32_t table_cs_base, table_mode;     /* the key the table serves */
-	uint32_t cs_limit;                      /* ... and the CS limit of its blocks */
+	/* One lookup table per privilege class (layout.h), each serving one key. */
+	struct table_key {
+		uint32_t cs_base, mode, cs_limit;
+	} key[LOOKUP_TABLES];
 };
 
 static void unlink_incoming(struct block *b, int slot);
-static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip);
+static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip);
 static void patch_rel32(uint32_t field, uint32_t dest);
 
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
@@ -51,23 +52,34 @@ static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 	return h & ((1u << HASH_BITS) - 1);
 }
 
-void cc_clear_lookup(struct codecache *cc)
+static int table_of(uint32_t mode) { return (mode & 3) ? 1 : 0; }
+
+static void clear_table(int t)
 {
+	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE((uint32_t)t);
 	uint32_t empty = stub_addr(tz_stub_empty_hit);
 	for (uint32_t i = 0; i < LOOKUP_ENTRIES; i++) {
-		cc->table[i].neg_eip = 1;       /* matches only 0xffffffff */
-		cc->table[i].host = empty;
+		e[i].neg_eip = 1;               /* matches only 0xffffffff */
+		e[i].host = empty;
+	}
+}
+
+void cc_clear_lookup(struct codecache *cc)
+{
+	for (int t = 0; t < LOOKUP_TABLES; t++) {
+		clear_table(t);
+		cc->key[t].mode = ~0u;
 	}
 }
 
 void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode)
 {
-	if (cs_base == cc->table_cs_base && mode == cc->table_mode && cs_limit == cc->cs_limit)
+	int t = table_of(mode);
+	struct table_key *k = &cc->key[t];
+	if (cs_base == k->cs_base && mode == k->mode && cs_limit == k->cs_limit)
 		return;
-	cc->table_cs_base = cs_base;
-	cc->table_mode = mode;
-	cc->cs_limit = cs_limit;
-	cc_clear_lookup(cc);
+	*k = (struct table_key){ cs_base, mode, cs_limit };
+	clear_table(t);
 }
 
 struct codecache *cc_create(struct vm *vm)
@@ -91,8 +103,6 @@ struct codecache *cc_create(struct vm *vm)
 		errno = ENOMEM;
 		return NULL;
 	}
-	cc->table = (struct lookup_entry *)(uintptr_t)LOOKUP_ADDR;
-	cc->table_mode = ~0u;
 	cc_clear_lookup(cc);
 	return cc;
 }
@@ -127,9 +137,8 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 		if (e->eip == eip && e->block->cs_base == cs_base && e->block->mode == mode &&
 		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit) {
 			/* Refill the lookup table: it may have been emptied since. */
-			if (cs_base == cc->table_cs_base && mode == cc->table_mode &&
-			    e->block->cs_limit == cc->cs_limit) {
-				struct lookup_entry *t = table_slot(cc, eip);
+			struct lookup_entry *t = table_entry(cc, e->block, eip);
+			if (t) {
 				t->neg_eip = -eip;
 				t->host = e->host;
 			}
@@ -180,9 +189,15 @@ void cc_abandon(struct codecache *cc, struct block *b)
 	free(b);
 }
 
-static struct lookup_entry *table_slot(struct codecache *cc, uint32_t eip)
+/* The table entry for eip of block b, if a table serves b's key; else NULL. */
+static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip)
 {
-	return &cc->table[eip & (LOOKUP_ENTRIES - 1)];
+	int t = table_of(b->mode);
+	const struct table_key *k = &cc->key[t];
+	if (b->cs_base != k->cs_base || b->mode != k->mode || b->cs_limit != k->cs_limit)
+		return NULL;
+	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE(b->mode);
+	return &e[eip & (LOOKUP_ENTRIES - 1)];
 }
 
 void cc_commit(struct codecache *cc, struct block *b)
@@ -206,13 +221,13 @@ void cc_commit(struct codecache *cc, struct block *b)
 		b->page_next[i] = cc->page_head[p];
 		cc->page_head[p] = b;
 	}
-	if (b->cs_base == cc->table_cs_base && b->mode == cc->table_mode &&
-	    b->cs_limit == cc->cs_limit)
-		for (int i = b->nentries - 1; i >= 0; i--) {
-			struct lookup_entry *e = table_slot(cc, b->entries[i].eip);
+	for (int i = b->nentries - 1; i >= 0; i--) {
+		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
+		if (e) {
 			e->neg_eip = -b->entries[i].eip;
 			e->host = b->entries[i].host;
 		}
+	}
 	cc->vm->stats.blocks++;
 	cc->vm->stats.host_bytes += b->host_len;
 	cc->vm->stats.guest_bytes += b->guest_len;
@@ -338,8 +353,8 @@ static void invalidate(struct codecache *cc, struct block *b)
 		while (*pp != en)
 			pp = &(*pp)->hash_next;
 		*pp = en->hash_next;
-		struct lookup_entry *e = table_slot(cc, en->eip);
-		if (e->host == en->host) {
+		struct lookup_entry *e = table_entry(cc, b, en->eip);
+		if (e && e->host == en->host) {
 			e->neg_eip = 1;
 			e->host = stub_addr(tz_stub_empty_hit);
 		}

@@ -19,6 +19,7 @@
 
 #include "cpuid.h"
 #include "exceptions.h"
+#include "privilege.h"
 #include "segments.h"
 #include "vm.h"
 #include "../devices/ioport.h"
@@ -196,10 +197,10 @@ static int io_size(struct insn *i)
 
 static int do_inout(struct insn *i)
 {
-	if (!io_allowed(i))
-		return unsupported(i, "I/O at CPL > IOPL (TSS I/O bitmap)");
 	int size = io_size(i);
 	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
+	if (!io_permitted(i->vm, port, size))
+		return gp0(i);
 	if ((i->op[0] & 2) == 0)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
@@ -217,11 +218,11 @@ static int do_inout(struct insn *i)
  * interrupted with ECX left (EIP stays at the instruction). */
 static int do_string_io(struct insn *i)
 {
-	if (!io_allowed(i))
-		return unsupported(i, "I/O at CPL > IOPL (TSS I/O bitmap)");
 	int size = io_size(i);
 	bool out = i->op[0] & 2;
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
+	if (!io_permitted(i->vm, port, size))
+		return gp0(i);
 	int idx = out ? R_ESI : R_EDI;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
@@ -354,14 +355,29 @@ static int do_near_branch(struct insn *i)
 	return taken ? 1 : 0;
 }
 
+/* Is sel a call gate? Then *gate holds it. Other selectors go to seg_load_cs. */
+static bool call_gate(struct insn *i, uint16_t sel, uint64_t *gate)
+{
+	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, gate, NULL))
+		return false;
+	unsigned type = (*gate >> 40) & 0x1f;   /* S and type */
+	return type == 0x04 || type == 0x0c;
+}
+
 static int far_jump(struct insn *i, uint16_t sel, uint32_t off)
 {
+	uint64_t gate;
+	if (call_gate(i, sel, &gate))
+		return far_via_call_gate(i->vm, sel, gate, false, i->next);
 	return seg_load_cs(i->vm, sel, off);
 }
 
 static int far_call(struct insn *i, uint16_t sel, uint32_t off)
 {
 	struct cpu *c = i->c;
+	uint64_t gate;
+	if (call_gate(i, sel, &gate))
+		return far_via_call_gate(i->vm, sel, gate, true, i->next);
 	uint32_t esp = REGS(i)[R_ESP];
 	uint16_t old_cs = c->seg[SR_CS].sel;
 	int size = i->o16 ? 2 : 4;
@@ -377,32 +393,59 @@ static int far_call(struct insn *i, uint16_t sel, uint32_t off)
 }
 
 /*
- * A return (RET far, IRET) to an outer level: the checks of the code selector that
- * come first in the SDM's pseudocode, then a stop until rings arrive.
+ * A return (RET far, IRET) to an outer level (SDM Vol. 2, RET "RETURN-TO-OUTER-
+ * PRIVILEGE-LEVEL", IRET "RETURN-OUTER-PRIVILEGE-LEVEL"). ESP points past the popped
+ * CS (and EFLAGS); extra: RET n's byte count, released on both stacks. On success the
+ * CPL is the RPL of sel, SS:ESP popped, and fl (IRET) still to be applied by the caller
+ * with the old CPL's rules, which it read before.
  */
-static int outer_return(struct insn *i, uint16_t sel)
+static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t extra)
 {
+	struct vm *vm = i->vm;
+	struct cpu *c = i->c;
 	uint64_t d;
+	int size = i->o16 ? 2 : 4;
 	if ((sel & ~3u) == 0) {
-		exc_raise(i->vm, VEC_GP, true, 0);
+		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	if (!desc_fetch(i->vm, sel, &d, NULL)) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+	if (!desc_fetch(vm, sel, &d, NULL)) {
+		exc_raise(vm, VEC_GP, true, sel & 0xfffc);
 		return -1;
 	}
-	struct seg s;
-	seg_from_desc(&s, sel, d);
-	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr);
-	if (!(s.attr & SEG_S) || !(type & 8) || ((type & 4) ? dpl > (sel & 3u) : dpl != (sel & 3u))) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+	struct seg cs;
+	seg_from_desc(&cs, sel, d);
+	unsigned type = SEG_TYPE(cs.attr), dpl = SEG_DPL(cs.attr), rpl = sel & 3u;
+	if (!(cs.attr & SEG_S) || !(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl)) {
+		exc_raise(vm, VEC_GP, true, sel & 0xfffc);
 		return -1;
 	}
-	if (!(s.attr & SEG_P)) {
-		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
+	if (!(cs.attr & SEG_P)) {
+		exc_raise(vm, VEC_NP, true, sel & 0xfffc);
 		return -1;
 	}
-	return unsupported(i, "a return to an outer privilege level");
+	uint32_t nesp = 0, nss = 0;
+	stack_adjust(vm, extra);
+	if (stack_pop(vm, &nesp, size) < 0 || stack_pop(vm, &nss, size) < 0)
+		return -1;
+	struct seg ss;
+	if (stack_seg_check(vm, (uint16_t)nss, (int)rpl, &ss, VEC_GP, 0) < 0)
+		return -1;
+	if (eip > cs.limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (!(cs.attr & SEG_DB)) {
+		return unsupported(i, "a return to a 16-bit code segment");
+	}
+	cs.attr |= 1;
+	if (!(ss.attr & SEG_DB))
+		nesp &= 0xffff;
+	priv_switch(vm, &cs, (int)rpl, &ss, i->o16 ? (c->sh->regs[R_ESP] & ~0xffffu) | nesp : nesp);
+	stack_adjust(vm, extra);
+	c->sh->eip = eip;
+	priv_drop_data_segs(vm);
+	return 0;
 }
 
 static int far_ret(struct insn *i, uint16_t extra)
@@ -414,8 +457,11 @@ static int far_ret(struct insn *i, uint16_t extra)
 		return -1;
 	}
 	if ((cs & 3) > (unsigned)i->c->cpl) {
-		REGS(i)[R_ESP] = esp;
-		return outer_return(i, (uint16_t)cs);
+		if (outer_return(i, (uint16_t)cs, eip, extra) < 0) {
+			REGS(i)[R_ESP] = esp;
+			return -1;
+		}
+		return 0;
 	}
 	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
 		REGS(i)[R_ESP] = esp;
@@ -441,20 +487,22 @@ static int do_iret(struct insn *i)
 		REGS(i)[R_ESP] = esp;
 		return unsupported(i, "IRET to virtual-8086 mode");
 	}
-	if ((cs & 3) > (unsigned)c->cpl) {
-		REGS(i)[R_ESP] = esp;
-		return outer_return(i, (uint16_t)cs);
-	}
-	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
-		REGS(i)[R_ESP] = esp;
-		return -1;
-	}
+	/* Which flags IRET may change depends on the CPL before it (SDM Vol. 2, IRET). */
 	uint32_t old = cpu_eflags(c);
 	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID | FL_RF;
 	if (c->cpl == 0)
 		mask |= FL_IOPL | FL_VIF | FL_VIP;
 	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
 		mask |= FL_IF;
+	if ((cs & 3) > (unsigned)c->cpl) {
+		if (outer_return(i, (uint16_t)cs, eip, 0) < 0) {
+			REGS(i)[R_ESP] = esp;
+			return -1;
+		}
+	} else if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return -1;
+	}
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
@@ -843,6 +891,21 @@ static int do_sysenter(struct insn *i)
 	return 1;
 }
 
+static int do_sysexit(struct insn *i)
+{
+	struct cpu *c = i->c;
+	uint16_t cs = (uint16_t)c->sysenter_cs;
+	if (!privileged(i) || (cs & 0xfffc) == 0)
+		return gp0(i);
+	/* SDM Vol. 2, SYSEXIT: flat CPL-3 CS = SYSENTER_CS + 16, SS = + 24, RPL 3. */
+	c->cpl = 3;
+	seg_set(i->vm, SR_CS, (uint16_t)(((cs & 0xfffc) + 16) | 3), 0, 0xffffffff, 0xc0fb);
+	seg_set(i->vm, SR_SS, (uint16_t)(((cs & 0xfffc) + 24) | 3), 0, 0xffffffff, 0xc0f3);
+	REGS(i)[R_ESP] = REGS(i)[R_ECX];
+	c->sh->eip = REGS(i)[R_EDX];
+	return 1;
+}
+
 /* ---- dispatch ---- */
 
 /* Emulate; 0 = done (EIP to next), 1 = done with EIP set, -1 = exception or stop. */
@@ -1013,9 +1076,7 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0x33: return gp0(i);       /* RDPMC: no counters */
 	case 0x34: return do_sysenter(i);
 	case 0x35:
-		if (!privileged(i) || (c->sysenter_cs & 0xfffc) == 0)
-			return gp0(i);
-		return unsupported(i, "SYSEXIT to ring 3");
+		return do_sysexit(i);
 	case 0xa2:
 		cpuid_emulate(vm, REGS(i));
 		return 0;

@@ -139,32 +139,20 @@ tz_sigtramp:
  */
 	.section .data.tz_stubs, "aw"
 	.globl	tz_stubs_start, tz_stubs_end
-	.globl	tz_stub_far_exit, tz_stub_lookup, tz_stub_lookup_miss, tz_stub_empty_hit, tz_stub_exit64
+	.globl	tz_stub_far_exit, tz_stub_lookup_miss, tz_stub_empty_hit, tz_stub_exit64
 tz_stubs_start:
 	.code32
 tz_stub_far_exit:
 	ljmp	*%gs:VC(VC_FARPTR)
 
-/* Indirect branch: guest target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. */
-tz_stub_lookup:
-	movzwl	%ax, %ecx
-	movl	%gs:LOOKUP_ADDR(, %ecx, 8), %ecx	/* -eip of the entry */
-	leal	(%ecx, %eax), %ecx			/* zero on a hit; flags untouched */
-	jecxz	1f
+/* An inline lookup (rewriter.c) missed, or the monitor wants the CPU back: guest
+ * target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. */
 tz_stub_lookup_miss:
-2:	movl	%eax, %gs:VC(VC_EIP)
+	movl	%eax, %gs:VC(VC_EIP)
 	movl	%gs:VC(VC_SAVE_EAX), %eax
 	movl	%gs:VC(VC_SAVE_ECX), %ecx
 	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
 	ljmp	*%gs:VC(VC_FARPTR)
-1:	movzwl	%ax, %ecx
-	movl	%gs:LOOKUP_ADDR + 4(, %ecx, 8), %ecx
-	movl	%ecx, %gs:VC(VC_TMP)
-	movl	%gs:VC(VC_RUN), %ecx			/* the monitor wants the CPU back */
-	jecxz	2b
-	movl	%gs:VC(VC_SAVE_EAX), %eax
-	movl	%gs:VC(VC_SAVE_ECX), %ecx
-	jmp	*%gs:VC(VC_TMP)
 
 /* Host address of every empty table entry: only target 0xffffffff can reach it. */
 tz_stub_empty_hit:

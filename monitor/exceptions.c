@@ -1,14 +1,14 @@
 /*
  * exceptions.c - delivery through interrupt and trap gates (SDM Vol. 3, 6.12).
  *
- * Same-privilege delivery is complete; a gate into a more privileged level, task
- * gates and 16-bit gates stop the VM with a clear message until the protection work
- * brings rings and the TSS.
+ * Interrupt and trap gates to the same or a more privileged level (the stack from the
+ * TSS); task gates and 16-bit gates stop the VM with a clear message.
  */
 #include "exceptions.h"
 
 #include <stdio.h>
 
+#include "privilege.h"
 #include "segments.h"
 #include "vm.h"
 
@@ -97,24 +97,42 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		exc_raise(vm, VEC_NP, true, serr);
 		return -1;
 	}
-	if (!(SEG_TYPE(cs.attr) & 4) && SEG_DPL(cs.attr) < (unsigned)c->cpl) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6,
-			"vector %d: interrupt to a more privileged ring not supported yet", vector);
+	if (!(cs.attr & SEG_DB)) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: 16-bit code segment %#x not supported yet",
+			vector, sel);
 		return -1;
 	}
 	if (off > cs.limit) {
 		exc_raise(vm, VEC_GP, true, ext);
 		return -1;
 	}
-	uint32_t esp = c->sh->regs[R_ESP], flags = cpu_eflags(c);
-	if (stack_push(vm, flags, 4) < 0 || stack_push(vm, c->seg[SR_CS].sel, 4) < 0 ||
-	    stack_push(vm, c->sh->eip, 4) < 0 || (has_err && stack_push(vm, err, 4) < 0)) {
-		c->sh->regs[R_ESP] = esp;
-		return -1;
+	uint32_t flags = cpu_eflags(c);
+	if (!(SEG_TYPE(cs.attr) & 4) && SEG_DPL(cs.attr) < (unsigned)c->cpl) {
+		/* To a more privileged level: the stack from the TSS, with the
+		 * interrupted SS:ESP on it (SDM Vol. 3, 6.12.1, Figure 6-4). */
+		int ncpl = (int)SEG_DPL(cs.attr);
+		uint16_t nss;
+		uint32_t nesp;
+		struct seg ss;
+		if (tss_ring_stack(vm, ncpl, &nss, &nesp, ext) < 0 ||
+		    stack_seg_check(vm, nss, ncpl, &ss, VEC_TS, ext) < 0)
+			return -1;
+		uint32_t frame[6] = { c->seg[SR_SS].sel, c->sh->regs[R_ESP], flags,
+				      c->seg[SR_CS].sel, c->sh->eip, err };
+		if (push_frame(vm, &ss, &nesp, frame, has_err ? 6 : 5, 4, (nss & 0xfffc) | ext) < 0)
+			return -1;
+		priv_switch(vm, &cs, ncpl, &ss, nesp);
+	} else {
+		uint32_t esp = c->sh->regs[R_ESP];
+		if (stack_push(vm, flags, 4) < 0 || stack_push(vm, c->seg[SR_CS].sel, 4) < 0 ||
+		    stack_push(vm, c->sh->eip, 4) < 0 || (has_err && stack_push(vm, err, 4) < 0)) {
+			c->sh->regs[R_ESP] = esp;
+			return -1;
+		}
+		cs.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
+		c->seg[SR_CS] = cs;
+		seg_sync(vm, SR_CS);
 	}
-	cs.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
-	c->seg[SR_CS] = cs;
-	seg_sync(vm, SR_CS);
 	flags &= ~(FL_TF | FL_NT | FL_RF | FL_VM);
 	if (type == 0xe)
 		flags &= ~FL_IF;

@@ -17,9 +17,11 @@
 #define VCPU_ADDR       0x00010000u     /* struct vcpu_shared, 8 KiB */
 #define STUB_ADDR       0x00012000u     /* shared stubs (compat and 64-bit code) */
 #define STUB_SIZE       0x00001000u
-#define LOOKUP_ADDR     0x00020000u     /* indirect-branch table, LOOKUP_ENTRIES x 8 bytes */
+#define LOOKUP_ADDR     0x00020000u     /* indirect-branch tables, LOOKUP_ENTRIES x 8 bytes */
 #define LOOKUP_BITS     16
 #define LOOKUP_ENTRIES  (1u << LOOKUP_BITS)
+#define LOOKUP_TABLES   2               /* one for CPL 0, one for CPL 1-3 */
+#define LOOKUP_TABLE(mode) (LOOKUP_ADDR + (((mode) & 3) ? LOOKUP_ENTRIES * 8 : 0))
 #define CACHE_ADDR      0x00200000u     /* code cache: CACHE_ADDR .. MON_TOP */
 #define CACHE_END       MON_TOP
 

@@ -12,7 +12,7 @@
 #include "layout.h"
 
 extern char tz_stubs_start[], tz_stubs_end[];
-extern char tz_stub_far_exit[], tz_stub_lookup[], tz_stub_lookup_miss[], tz_stub_empty_hit[], tz_stub_exit64[];
+extern char tz_stub_far_exit[], tz_stub_lookup_miss[], tz_stub_empty_hit[], tz_stub_exit64[];
 extern char tz_enter_iret[], tz_fault_return[];
 
 uint32_t tz_enter(uint32_t host_eip);

@@ -165,6 +165,7 @@ int rw_prefix_len(const uint8_t *p, int n)
 
 struct emit {
 	uint8_t *start, *p;
+	uint32_t mode;          /* the mode word the block is translated for */
 };
 
 static uint32_t here(const struct emit *e) { return (uint32_t)(uintptr_t)e->p; }
@@ -402,12 +403,12 @@ static void emit_lookup(struct emit *e)
 		0xe3, 0x05,                                     /* jecxz hit */
 	};
 	putn(e, probe, sizeof(probe));
-	put32(e, LOOKUP_ADDR);
+	put32(e, LOOKUP_TABLE(e->mode));
 	putn(e, probe2, sizeof(probe2));
 	uint8_t *miss = e->p;
 	jmp32(e, 0, stub_addr(tz_stub_lookup_miss));
 	putn(e, probe, sizeof(probe));                  /* hit: the host address */
-	put32(e, LOOKUP_ADDR + 4);
+	put32(e, LOOKUP_TABLE(e->mode) + 4);
 	mov_gs_from_reg(e, VCPU_ADDR + VC_TMP, R_ECX);
 	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
 	put8(e, 0x8b);
@@ -582,7 +583,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for translations");
 		return NULL;
 	}
-	struct emit e = { host, host };
+	struct emit e = { host, host, rw_mode(vm) };
 	struct pending_slot slots[MAX_EXITS];
 	struct entry entries[MAX_ENTRIES];
 	int nslots = 0, ninsn = 0, nentries = 0;

@@ -1,0 +1,250 @@
+/*
+ * privilege.c - transfers between privilege levels (see privilege.h).
+ *
+ * The order of the checks and the error codes follow the pseudocode of INT n, CALL,
+ * IRET and RET in SDM Vol. 2 and "Privilege Level Checking When Accessing Data
+ * Segments / Transferring Program Control" in Vol. 3, 5.6-5.8.
+ */
+#include "privilege.h"
+
+#include "exceptions.h"
+#include "segments.h"
+#include "vm.h"
+
+static bool tss32(const struct seg *tr)
+{
+	unsigned type = SEG_TYPE(tr->attr);
+	return type == 9 || type == 11;
+}
+
+int tss_ring_stack(struct vm *vm, int n, uint16_t *ss, uint32_t *esp, uint32_t ext)
+{
+	const struct seg *tr = &vm->cpu.tr;
+	/* 32-bit TSS: ESPn at 4 + 8n, SSn at 8 + 8n; 16-bit: SPn at 2 + 4n, SSn at 4 + 4n. */
+	bool big = tss32(tr);
+	uint32_t sp_off = big ? 4 + 8 * (uint32_t)n : 2 + 4 * (uint32_t)n;
+	uint32_t ss_off = sp_off + (big ? 4 : 2);
+	if (!seg_usable(tr) || ss_off + 1 > tr->limit) {
+		exc_raise(vm, VEC_TS, true, (tr->sel & 0xfffc) | ext);
+		return -1;
+	}
+	uint32_t v = 0;
+	uint16_t s = 0;
+	lin_read(vm, tr->base + sp_off, &v, big ? 4 : 2);
+	lin_read(vm, tr->base + ss_off, &s, 2);
+	*esp = v;
+	*ss = s;
+	return 0;
+}
+
+int stack_seg_check(struct vm *vm, uint16_t sel, int cpl, struct seg *out, int vec, uint32_t ext)
+{
+	uint64_t d;
+	uint32_t lin;
+	uint32_t err = (sel & 0xfffc) | ext;
+	if ((sel & ~3u) == 0) {
+		exc_raise(vm, vec, true, ext);
+		return -1;
+	}
+	if (!desc_fetch(vm, sel, &d, &lin) || (sel & 3u) != (unsigned)cpl) {
+		exc_raise(vm, vec, true, err);
+		return -1;
+	}
+	seg_from_desc(out, sel, d);
+	unsigned type = SEG_TYPE(out->attr);
+	if (!(out->attr & SEG_S) || (type & 8) || !(type & 2) || SEG_DPL(out->attr) != (unsigned)cpl) {
+		exc_raise(vm, vec, true, err);
+		return -1;
+	}
+	if (!(out->attr & SEG_P)) {
+		exc_raise(vm, VEC_SS, true, err);
+		return -1;
+	}
+	if (!(d & (1ull << 40))) {              /* the accessed bit, as a load sets it */
+		uint8_t b = (uint8_t)(d >> 40) | 1;
+		lin_write(vm, lin + 5, &b, 1);
+	}
+	out->attr |= 1;
+	return 0;
+}
+
+int push_frame(struct vm *vm, const struct seg *ss, uint32_t *esp, const uint32_t *v, int n,
+	       int size, uint32_t err)
+{
+	bool big = ss->attr & SEG_DB;
+	uint32_t mask = big ? 0xffffffffu : 0xffffu;
+	uint32_t top = *esp;
+	for (int k = 0; k < n; k++) {
+		uint32_t off = (top - (uint32_t)((k + 1) * size)) & mask;
+		if (seg_check(ss, SR_SS, off, (uint32_t)size, true) >= 0) {
+			exc_raise(vm, VEC_SS, true, err);
+			return -1;
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		uint32_t off = (top - (uint32_t)((k + 1) * size)) & mask;
+		lin_write(vm, ss->base + off, &v[k], (uint32_t)size);
+	}
+	*esp = big ? top - (uint32_t)(n * size) : (top & ~0xffffu) | ((top - (uint32_t)(n * size)) & 0xffff);
+	return 0;
+}
+
+void priv_switch(struct vm *vm, const struct seg *cs, int cpl, const struct seg *ss, uint32_t esp)
+{
+	struct cpu *c = &vm->cpu;
+	c->cpl = cpl;
+	c->seg[SR_CS] = *cs;
+	c->seg[SR_CS].sel = (uint16_t)((cs->sel & ~3u) | (unsigned)cpl);
+	seg_sync(vm, SR_CS);
+	c->seg[SR_SS] = *ss;
+	seg_sync(vm, SR_SS);
+	c->sh->regs[R_ESP] = esp;
+}
+
+void priv_drop_data_segs(struct vm *vm)
+{
+	static const int regs[] = { SR_ES, SR_DS, SR_FS, SR_GS };
+	struct cpu *c = &vm->cpu;
+	for (int k = 0; k < 4; k++) {
+		struct seg *s = &c->seg[regs[k]];
+		unsigned type = SEG_TYPE(s->attr);
+		bool conforming_code = (type & 0xc) == 0xc;
+		if (seg_usable(s) && !conforming_code && SEG_DPL(s->attr) < (unsigned)c->cpl) {
+			*s = (struct seg){ .sel = 0 };
+			seg_sync(vm, regs[k]);
+		}
+	}
+}
+
+/* The code segment a gate names, checked for a transfer from CPL (SDM Vol. 2, CALL). */
+static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
+{
+	uint64_t d;
+	uint32_t lin;
+	uint32_t err = csel & 0xfffc;
+	if ((csel & ~3u) == 0) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (!desc_fetch(vm, csel, &d, &lin)) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	seg_from_desc(cs, csel, d);
+	if (!(cs->attr & SEG_S) || !(SEG_TYPE(cs->attr) & 8) ||
+	    SEG_DPL(cs->attr) > (unsigned)vm->cpu.cpl) {
+		exc_raise(vm, VEC_GP, true, err);
+		return -1;
+	}
+	if (!(cs->attr & SEG_P)) {
+		exc_raise(vm, VEC_NP, true, err);
+		return -1;
+	}
+	if (!(d & (1ull << 40))) {
+		uint8_t b = (uint8_t)(d >> 40) | 1;
+		lin_write(vm, lin + 5, &b, 1);
+	}
+	cs->attr |= 1;
+	return 0;
+}
+
+int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next)
+{
+	struct cpu *c = &vm->cpu;
+	unsigned gdpl = (gate >> 45) & 3, type = (gate >> 40) & 0xf;
+	uint32_t gerr = sel & 0xfffc;
+	if (gdpl < (unsigned)c->cpl || gdpl < (sel & 3u)) {
+		exc_raise(vm, VEC_GP, true, gerr);
+		return -1;
+	}
+	if (!(gate & (1ull << 47))) {
+		exc_raise(vm, VEC_NP, true, gerr);
+		return -1;
+	}
+	if (type == 4) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit call gate %#x not supported yet", sel);
+		return -1;
+	}
+	struct seg cs;
+	uint16_t csel = (uint16_t)(gate >> 16);
+	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 48) << 16;
+	if (gate_target(vm, csel, &cs) < 0)
+		return -1;
+	if (!(cs.attr & SEG_DB)) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit code segment %#x not supported yet", csel);
+		return -1;
+	}
+	unsigned dpl = SEG_DPL(cs.attr);
+	bool conforming = SEG_TYPE(cs.attr) & 4;
+	if (!call && !(conforming ? dpl <= (unsigned)c->cpl : dpl == (unsigned)c->cpl)) {
+		exc_raise(vm, VEC_GP, true, csel & 0xfffc);
+		return -1;
+	}
+	if (call && !conforming && dpl < (unsigned)c->cpl) {
+		/* To a more privileged level: its stack from the TSS, the caller's SS:ESP
+		 * and the gate's parameter count of dwords copied over, then CS:EIP. */
+		uint16_t nss;
+		uint32_t nesp;
+		struct seg ss;
+		if (tss_ring_stack(vm, (int)dpl, &nss, &nesp, 0) < 0 ||
+		    stack_seg_check(vm, nss, (int)dpl, &ss, VEC_TS, 0) < 0)
+			return -1;
+		int nparam = (int)((gate >> 32) & 0x1f);
+		uint32_t frame[4 + 31];
+		int n = 0;
+		frame[n++] = c->seg[SR_SS].sel;
+		frame[n++] = c->sh->regs[R_ESP];
+		for (int k = nparam - 1; k >= 0; k--) {
+			uint32_t v = 0;
+			if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
+				return -1;
+			frame[n++] = v;
+		}
+		frame[n++] = c->seg[SR_CS].sel;
+		frame[n++] = next;
+		if (off > cs.limit) {
+			exc_raise(vm, VEC_GP, true, 0);
+			return -1;
+		}
+		if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & 0xfffc) < 0)
+			return -1;
+		priv_switch(vm, &cs, (int)dpl, &ss, nesp);
+		c->sh->eip = off;
+		return 0;
+	}
+	if (off > cs.limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (call) {
+		uint32_t esp = c->sh->regs[R_ESP];
+		if (stack_push(vm, c->seg[SR_CS].sel, 4) < 0 || stack_push(vm, next, 4) < 0) {
+			c->sh->regs[R_ESP] = esp;
+			return -1;
+		}
+	}
+	cs.sel = (uint16_t)((csel & ~3u) | (unsigned)c->cpl);
+	c->seg[SR_CS] = cs;
+	seg_sync(vm, SR_CS);
+	c->sh->eip = off;
+	return 0;
+}
+
+bool io_permitted(struct vm *vm, uint16_t port, int size)
+{
+	struct cpu *c = &vm->cpu;
+	if ((unsigned)c->cpl <= ((c->vflags & FL_IOPL) >> 12))
+		return true;
+	const struct seg *tr = &c->tr;
+	if (!seg_usable(tr) || !tss32(tr) || tr->limit < 0x67)
+		return false;
+	uint16_t base = 0, bits = 0;
+	lin_read(vm, tr->base + 0x66, &base, 2);
+	/* The CPU reads two bytes of the bitmap; both must lie inside the TSS limit. */
+	uint32_t at = (uint32_t)base + port / 8;
+	if (at + 1 > tr->limit)
+		return false;
+	lin_read(vm, tr->base + at, &bits, 2);
+	uint32_t want = ((1u << size) - 1) << (port % 8);
+	return (bits & want) == 0;
+}
