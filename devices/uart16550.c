@@ -206,3 +206,10 @@ struct uart *uart_create(struct iobus *io, uint16_t base, struct irq_line irq, i
 }
 
 void uart_destroy(struct uart *u) { free(u); }
+
+int uart_poll(struct uart *u)
+{
+	rx_poll(u);
+	update_irq(u);
+	return (u->in_fd >= 0 && !(u->mcr & MCR_LOOP) && u->rx_count <= RX_SIZE / 2) ? u->in_fd : -1;
+}

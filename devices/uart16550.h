@@ -15,5 +15,8 @@ struct uart;
 
 struct uart *uart_create(struct iobus *io, uint16_t base, struct irq_line irq, int in_fd, int out_fd);
 void uart_destroy(struct uart *u);
+/* Take what the host has typed (raising the interrupt if enabled); the descriptor to
+ * wait on for more input, or -1 if the UART does not want any now. */
+int uart_poll(struct uart *u);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "emulate.h"
 #include "exceptions.h"
+#include "interrupts.h"
 #include "stubs.h"
 #include "vm.h"
 #include "../codecache/codecache.h"
@@ -42,7 +43,7 @@ static void handle_fault(struct vm *vm)
 				/* Self-modifying code: drop the page's blocks and redo the write. */
 				vm->stats.smc_invalidations++;
 				cc_invalidate_page(vm->cc, ppn);
-				vm->smc_step = true;
+				vm->one_step = true;
 				return;
 			}
 		}
@@ -108,14 +109,32 @@ void cpu_run(struct vm *vm)
 			if (vm->stop != STOP_NONE)
 				break;
 		}
+		switch (intr_check(vm)) {
+		case INTR_NONE:
+			break;
+		case INTR_STEP:
+			vm->one_step = true;
+			break;
+		case INTR_DELIVERED:
+			from = NULL;
+			if (vm->stop != STOP_NONE)
+				continue;
+			break;
+		}
+		if (c->halted) {
+			intr_halt(vm);
+			from = NULL;
+			continue;
+		}
 		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
 		cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
 		const struct entry *en = NULL;
 		struct block *b;
-		if (vm->smc_step) {
-			/* Redo a write into translated code: the write may land in the very
-			 * block it belongs to, so run it alone with its page writable. */
-			vm->smc_step = false;
+		if (vm->one_step) {
+			/* Redo a write into translated code (the write may land in the very
+			 * block it belongs to: run it alone with its page writable), or run
+			 * the instruction in an interrupt shadow before the interrupt. */
+			vm->one_step = false;
 			b = rw_translate(vm->rw, c->sh->eip, true);
 			if (!b) {
 				from = NULL;

@@ -201,6 +201,7 @@ static int do_inout(struct insn *i)
 	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
+	i->vm->io_dirty = true;
 	if ((i->op[0] & 2) == 0)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
@@ -223,6 +224,7 @@ static int do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
+	i->vm->io_dirty = true;
 	int idx = out ? R_ESI : R_EDI;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
@@ -938,10 +940,12 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xfb:
 		if (!io_allowed(i))
 			return gp0(i);
-		if (op[0] == 0xfa)
-			c->vflags &= ~FL_IF;
-		else
-			c->vflags |= FL_IF;
+		if (op[0] == 0xfa) {
+			c->sh->vif = 0;
+		} else if (!cpu_if(c)) {
+			c->sh->vif = FL_IF;
+			c->intr_shadow = true;
+		}
 		return 0;
 	case 0x9c:
 		return stack_push(vm, cpu_eflags(c) & ~(FL_VM | FL_RF), i->o16 ? 2 : 4);
@@ -970,12 +974,11 @@ static int emulate(struct insn *i, const cs_insn *in)
 		if (!privileged(i))
 			return gp0(i);
 		c->sh->eip = i->next;
-		if (!(c->vflags & FL_IF))
+		if (!cpu_if(c))                /* only NMI or reset would wake it */
 			vm_stop(vm, STOP_GUEST_DEAD, 4,
 				"guest halted with interrupts disabled at eip %#x", i->next - 1);
 		else
-			vm_stop(vm, STOP_GUEST_DEAD, 4,
-				"guest halted at eip %#x and no device can wake it", i->next - 1);
+			c->halted = true;
 		return 1;
 	case 0xcf:
 		return do_iret(i) < 0 ? -1 : 1;
@@ -1018,16 +1021,21 @@ static int emulate(struct insn *i, const cs_insn *in)
 		uint32_t v;
 		if (i->reg == SR_CS || i->reg > 5)
 			return ud(i);
-		if (rm_read(i, 2, &v) < 0)
+		if (rm_read(i, 2, &v) < 0 || seg_load(vm, i->reg, (uint16_t)v) < 0)
 			return -1;
-		return seg_load(vm, i->reg, (uint16_t)v);
+		c->intr_shadow |= i->reg == SR_SS;
+		return 0;
 	}
 	case 0x06: return do_push_sreg(i, SR_ES);
 	case 0x0e: return do_push_sreg(i, SR_CS);
 	case 0x16: return do_push_sreg(i, SR_SS);
 	case 0x1e: return do_push_sreg(i, SR_DS);
 	case 0x07: return do_pop_sreg(i, SR_ES);
-	case 0x17: return do_pop_sreg(i, SR_SS);
+	case 0x17:
+		if (do_pop_sreg(i, SR_SS) < 0)
+			return -1;
+		c->intr_shadow = true;
+		return 0;
 	case 0x1f: return do_pop_sreg(i, SR_DS);
 	case 0xc4: return do_lxs(i, SR_ES);
 	case 0xc5: return do_lxs(i, SR_DS);

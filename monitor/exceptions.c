@@ -167,3 +167,9 @@ void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool is_intn)
 		c->sh->eip = eip;       /* a fault in delivery reports the INT itself */
 	exc_deliver(vm);
 }
+
+void intr_external(struct vm *vm, int vector)
+{
+	deliver(vm, vector, false, false, 0);
+	exc_deliver(vm);
+}

@@ -99,8 +99,11 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		return 1;
 	}
 	if (sig == SIGALRM) {
-		if (vm->cpu.sh->run == 0)
-			kick(vm, cs, rip);
+		/* A device deadline, or a kick tried again: either way the dispatcher
+		 * looks at the devices next and arms the timer anew. */
+		vm->timer_fired = 1;
+		vm->timer_deadline = 0;
+		kick(vm, cs, rip);
 		return 1;
 	}
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "vm.h"
+#include "interrupts.h"
 
 #include <asm/prctl.h>
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "stubs.h"
 #include "../codecache/codecache.h"
 #include "../devices/board.h"
+#include "../devices/pic8259.h"
 #include "../devices/ioport.h"
 #include "../devices/uart16550.h"
 #include "../rewriter/rewriter.h"
@@ -108,7 +110,12 @@ int vm_create(struct vm *vm, const struct config *cfg)
 			goto err;
 		}
 	}
-	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ 0 }, 0, out);
+	r = intr_init(vm);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot create the interrupt controller and timers\n");
+		goto err;
+	}
+	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ pic_set_irq, vm->pic, 4 }, 0, out);
 	if (!vm->com1 || debugports_create(vm->io, vm) < 0 || i8042_create(vm->io, vm) < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices\n");
 		goto err;
@@ -130,6 +137,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->altstack)
 		signals_exit(vm);
 	uart_destroy(vm->com1);
+	intr_exit(vm);
 	io_destroy(vm->io);
 	rw_destroy(vm->rw);
 	cc_destroy(vm->cc);
@@ -174,6 +182,8 @@ void vm_print_stats(struct vm *vm)
 				(unsigned long long)s->exits[i]);
 	fprintf(f, "  callouts without entry   %llu\n", (unsigned long long)s->direct_callouts);
 	fprintf(f, "  kick retries             %llu\n", (unsigned long long)s->kick_retries);
+	fprintf(f, "  interrupts delivered     %llu\n", (unsigned long long)s->interrupts);
+	fprintf(f, "  sleeps in HLT            %llu\n", (unsigned long long)s->halt_sleeps);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "layout.h"
+#include "../devices/clock.h"
 
 /* Segment register numbers in x86 encoding order. */
 enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_COUNT };
@@ -84,7 +85,9 @@ struct vcpu_shared {
 	uint32_t lookup;
 	uint32_t have_fsgs;
 	uint32_t run;
-	uint8_t pad3[VC_FX - 124];
+	uint32_t vif;
+	uint32_t irq;
+	uint8_t pad3[VC_FX - 132];
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
@@ -100,6 +103,8 @@ static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GG
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
 static_assert(offsetof(struct vcpu_shared, have_fsgs) == VC_HAVE_FSGS, "VC_HAVE_FSGS");
 static_assert(offsetof(struct vcpu_shared, run) == VC_RUN, "VC_RUN");
+static_assert(offsetof(struct vcpu_shared, vif) == VC_VIF, "VC_VIF");
+static_assert(offsetof(struct vcpu_shared, irq) == VC_IRQ, "VC_IRQ");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 
@@ -139,13 +144,15 @@ struct cpu {
 	struct seg ldtr, tr;
 	uint32_t cr0, cr2, cr3, cr4;
 	uint32_t dr[8];
-	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH, bit 1 included */
+	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH and IF, bit 1 included */
 	int cpl;
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
-	bool halted;
+	bool halted;                    /* in HLT, waiting for an interrupt */
+	bool intr_shadow;               /* after STI or MOV SS: no interrupt before the next
+					   instruction (SDM Vol. 2, STI; Vol. 3, 6.8.3) */
 };
 
 /* Why the VM stopped; the process exit status is derived from it (main.c). */
@@ -177,6 +184,8 @@ struct stats {
 	uint64_t callouts[STATS_INSN_IDS];      /* by Capstone instruction id */
 	uint64_t direct_callouts;       /* callouts emulated without entering guest code */
 	uint64_t kick_retries;          /* kicks that landed outside every block */
+	uint64_t interrupts;            /* external interrupts delivered */
+	uint64_t halt_sleeps;           /* host sleeps in HLT */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;
@@ -197,6 +206,9 @@ struct rewriter;
 struct iobus;
 struct segshadow;
 struct uart;
+struct pic;
+struct pit;
+struct rtc;
 
 struct vm {
 	struct config cfg;
@@ -211,11 +223,18 @@ struct vm {
 	struct uart *com1;
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;
-	bool smc_step;                  /* run the next instruction as a one-shot block */
+	bool one_step;                  /* run the next instruction as a one-shot block */
 	struct block *entering;         /* the block tz_enter is starting, for signals */
 	volatile int async_signal;      /* SIGINT/SIGTERM/SIGHUP taken, 0 if none */
-	timer_t kick_timer;             /* SIGALRM: a kick tried again (signals.c) */
+	timer_t kick_timer;             /* SIGALRM: device deadlines, kicks tried again */
 	bool kick_timer_ok;
+	uint64_t timer_deadline;        /* what kick_timer is armed for (vclock ns) */
+	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
+	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
+	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
+	struct pic *pic;
+	struct pit *pit;
+	struct rtc *rtc;
 	enum vm_stop stop;
 	int exit_status;
 	char stop_msg[256];
@@ -235,16 +254,19 @@ void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void vm_print_stats(struct vm *vm);
 
-/* The guest's full EFLAGS and setting it (virtual bits kept in cpu.vflags). */
+/* The guest's full EFLAGS and setting it: arithmetic flags in the host's EFLAGS image,
+ * IF in the vCPU block (translated CLI/STI write it), the rest in cpu.vflags. */
 static inline uint32_t cpu_eflags(const struct cpu *c)
 {
-	return (c->sh->eflags & FL_ARITH) | c->vflags;
+	return (c->sh->eflags & FL_ARITH) | c->sh->vif | c->vflags;
 }
 static inline void cpu_set_eflags(struct cpu *c, uint32_t f)
 {
 	c->sh->eflags = (f & FL_ARITH) | FL_IF | FL_1;
-	c->vflags = (f & ~FL_ARITH) | FL_1;
+	c->sh->vif = f & FL_IF;
+	c->vflags = (f & ~(FL_ARITH | FL_IF)) | FL_1;
 }
+static inline bool cpu_if(const struct cpu *c) { return c->sh->vif != 0; }
 static inline bool seg_usable(const struct seg *s) { return s->attr & SEG_P; }
 
 #endif

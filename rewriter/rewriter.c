@@ -64,12 +64,15 @@ void rw_destroy(struct rewriter *rw)
 
 #define MODE_FPU_TRAP   ((CR0_EM | CR0_TS) << 2)
 #define MODE_NO_SSE     0x40u           /* CR4.OSFXSR clear: SSE instructions #UD */
+#define MODE_IO_OK      0x80u           /* CPL <= IOPL: CLI and STI are allowed */
 
 uint32_t rw_mode(struct vm *vm)
 {
-	return (uint32_t)vm->cpu.cpl | ((vm->cpu.seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
-	       (vm->cpu.cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
-	       ((vm->cpu.cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE);
+	const struct cpu *c = &vm->cpu;
+	return (uint32_t)c->cpl | ((c->seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
+	       (c->cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
+	       ((c->cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE) |
+	       ((unsigned)c->cpl <= ((c->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0);
 }
 
 bool rw_is_sse(const cs_insn *in)
@@ -242,6 +245,8 @@ enum kind {
 	K_JMP_IND,      /* jmp r/m32 */
 	K_RET,          /* ret [imm16] */
 	K_SREG_READ,    /* mov r32/r16, sreg */
+	K_CLI,          /* cli, where CPL <= IOPL */
+	K_STI,          /* sti, where CPL <= IOPL */
 	K_CALLOUT,      /* the monitor emulates it */
 };
 
@@ -277,13 +282,17 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 		return (modrm >> 6) == 3 && reg < 6 ? K_SREG_READ : K_CALLOUT;
 	case 0xc4: case 0xc5:                           /* LES/LDS, or a VEX prefix */
 		return (modrm >> 6) == 3 ? K_IDENT : K_CALLOUT;
+	case 0xfa:
+		return K_CLI;
+	case 0xfb:
+		return K_STI;
 	case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
 	case 0x8e:                                      /* segment register loads/stores */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
 	case 0xcf:                                      /* iret */
 	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */
 	case 0x9c: case 0x9d:                           /* pushf, popf */
-	case 0xfa: case 0xfb: case 0xf4:                /* cli, sti, hlt */
+	case 0xf4:                                      /* hlt */
 	case 0xe4 ... 0xe7: case 0xec ... 0xef:         /* in, out */
 	case 0x6c ... 0x6f:                             /* ins, outs */
 		return K_CALLOUT;
@@ -627,6 +636,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			k = K_CALLOUT;
 		if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(rw->insn))
 			k = K_CALLOUT;
+		if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
+			k = K_CALLOUT;          /* #GP(0) */
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
 		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest
@@ -745,6 +756,34 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			}
 			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
 			ended = true;
+			break;
+		}
+		case K_CLI:
+			mov_gs_imm(&e, VCPU_ADDR + VC_VIF, 0);
+			break;
+		case K_STI: {
+			/* With an interrupt waiting, STI is a callout: the monitor then
+			 * runs the next instruction alone and delivers. EFLAGS untouched. */
+			se->flags = SIDE_SCRATCH;
+			mov_gs_from_reg(&e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+			put8(&e, 0x65);                 /* mov ecx, gs:[VC_IRQ] */
+			put8(&e, 0x8b);
+			put8(&e, 0x0d);
+			put32(&e, VCPU_ADDR + VC_IRQ);
+			put8(&e, 0xe3);                 /* jecxz quiet */
+			uint8_t *quiet = e.p;
+			put8(&e, 0);
+			put8(&e, 0x65);                 /* mov ecx, gs:[save_ecx] */
+			put8(&e, 0x8b);
+			put8(&e, 0x0d);
+			put32(&e, VCPU_ADDR + VC_SAVE_ECX);
+			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
+			*quiet = (uint8_t)(e.p - (quiet + 1));
+			put8(&e, 0x65);                 /* mov ecx, gs:[save_ecx] */
+			put8(&e, 0x8b);
+			put8(&e, 0x0d);
+			put32(&e, VCPU_ADDR + VC_SAVE_ECX);
+			mov_gs_imm(&e, VCPU_ADDR + VC_VIF, FL_IF);
 			break;
 		}
 		case K_CALLOUT:
