@@ -956,8 +956,8 @@ static int emulate(struct insn *i, const cs_insn *in)
 		return do_inout(i);
 	case 0x6c ... 0x6f:
 		return do_string_io(i);
-	case 0xcc:
-		intr_soft(vm, VEC_BP, i->next, false);
+	case 0xcc:      /* INT3 and INTO check the gate's DPL as INT n does; INT1 not */
+		intr_soft(vm, VEC_BP, i->next, true);
 		return 1;
 	case 0xcd:
 		intr_soft(vm, op[1], i->next, true);
@@ -965,7 +965,7 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xce:
 		if (!(c->sh->eflags & FL_OF))
 			return 0;
-		intr_soft(vm, VEC_OF, i->next, false);
+		intr_soft(vm, VEC_OF, i->next, true);
 		return 1;
 	case 0xf1:
 		intr_soft(vm, VEC_DB, i->next, false);

@@ -157,13 +157,13 @@ void exc_deliver(struct vm *vm)
 	}
 }
 
-void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool is_intn)
+void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool soft)
 {
 	struct cpu *c = &vm->cpu;
 	uint32_t eip = c->sh->eip;
 	c->sh->eip = next_eip;
 	/* Not an exception for #DF purposes: a fault here is delivered on its own. */
-	if (deliver(vm, vector, is_intn, false, 0) < 0)
+	if (deliver(vm, vector, soft, false, 0) < 0)
 		c->sh->eip = eip;       /* a fault in delivery reports the INT itself */
 	exc_deliver(vm);
 }

@@ -20,7 +20,8 @@ void exc_raise(struct vm *vm, int vector, bool has_err, uint32_t err);
 void exc_deliver(struct vm *vm);
 /* An external interrupt (from the 8259) at the current EIP. */
 void intr_external(struct vm *vm, int vector);
-/* INT n / INT3 / INTO: a software interrupt whose return EIP is next_eip. */
-void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool is_intn);
+/* INT n / INT3 / INTO (soft: the gate's DPL is checked, no EXT bit) or INT1: an
+ * interrupt whose return EIP is next_eip. */
+void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool soft);
 
 #endif
