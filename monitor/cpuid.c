@@ -2,11 +2,11 @@
  * cpuid.c - CPUID as a consistent virtual CPU: the host's vendor, family, model and
  * brand string, and only features trapeze really provides to a 32-bit guest.
  *
- * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, TSC, MSR, CX8, CMOV,
- * CLFSH, MMX, FXSR, SSE, SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run
- * natively. Held back until the monitor implements them: VME, DE, PSE, PAE, PGE,
- * APIC, SEP, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode, NX and
- * SYSCALL in the extended leaves. ECX bit 31 says a hypervisor is present.
+ * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, TSC, MSR, CX8, SEP
+ * (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR, SSE, SSE2 and the
+ * SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively. Held back until the
+ * monitor implements them: VME, DE, PSE, PAE, PGE, APIC, MTRR, PAT, XSAVE/AVX (XCR0 is
+ * the host's), and long mode, NX and SYSCALL in the extended leaves. ECX bit 31 says a hypervisor is present.
  */
 #include "cpuid.h"
 
@@ -14,7 +14,7 @@
 
 #include "vm.h"
 
-#define L1_EDX_OK 0x07888131u   /* FPU TSC MSR CX8 CMOV CLFSH MMX FXSR SSE SSE2 */
+#define L1_EDX_OK 0x07888931u   /* FPU TSC MSR CX8 SEP CMOV CLFSH MMX FXSR SSE SSE2 */
 #define L1_ECX_OK 0x02980203u   /* SSE3 PCLMUL SSSE3 SSE4.1 SSE4.2 POPCNT AES */
 #define HYPERVISOR (1u << 31)
 #define EXT_MAX   0x80000004u

@@ -21,6 +21,7 @@
 #include "exceptions.h"
 #include "privilege.h"
 #include "segments.h"
+#include "task.h"
 #include "vm.h"
 #include "../devices/ioport.h"
 #include "../rewriter/rewriter.h"
@@ -357,29 +358,57 @@ static int do_near_branch(struct insn *i)
 	return taken ? 1 : 0;
 }
 
-/* Is sel a call gate? Then *gate holds it. Other selectors go to seg_load_cs. */
-static bool call_gate(struct insn *i, uint16_t sel, uint64_t *gate)
+/* The system descriptor sel names (S clear): its type, or -1 for anything else. */
+static int system_desc(struct insn *i, uint16_t sel, uint64_t *d)
 {
-	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, gate, NULL))
-		return false;
-	unsigned type = (*gate >> 40) & 0x1f;   /* S and type */
-	return type == 0x04 || type == 0x0c;
+	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL) || (*d & (1ull << 44)))
+		return -1;
+	return (int)((*d >> 40) & 0xf);
+}
+
+/* Far JMP/CALL to a TSS or through a task gate (SDM Vol. 3, 7.3): DPL checks, then
+ * the switch. */
+static int far_to_task(struct insn *i, uint16_t sel, uint64_t d, int type, bool call)
+{
+	unsigned dpl = (d >> 45) & 3;
+	if (dpl < (unsigned)i->c->cpl || dpl < (sel & 3u)) {
+		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		return -1;
+	}
+	if (!(d & (1ull << 47))) {
+		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
+		return -1;
+	}
+	uint16_t tss = type == 5 ? (uint16_t)(d >> 16) : sel;
+	return task_switch(i->vm, tss, call ? TASK_CALL : TASK_JMP, i->next, false, 0);
+}
+
+/* A far JMP or CALL to a gate or TSS; 1 if sel is none of those. */
+static int far_system(struct insn *i, uint16_t sel, bool call)
+{
+	uint64_t d;
+	int type = system_desc(i, sel, &d);
+	if (type == 4 || type == 12)
+		return far_via_call_gate(i->vm, sel, d, call, i->next);
+	if (type == 5 || type == 9)
+		return far_to_task(i, sel, d, type, call);
+	return 1;
 }
 
 static int far_jump(struct insn *i, uint16_t sel, uint32_t off)
 {
-	uint64_t gate;
-	if (call_gate(i, sel, &gate))
-		return far_via_call_gate(i->vm, sel, gate, false, i->next);
+	int r = far_system(i, sel, false);
+	if (r <= 0)
+		return r;
 	return seg_load_cs(i->vm, sel, off);
 }
 
 static int far_call(struct insn *i, uint16_t sel, uint32_t off)
 {
 	struct cpu *c = i->c;
-	uint64_t gate;
-	if (call_gate(i, sel, &gate))
-		return far_via_call_gate(i->vm, sel, gate, true, i->next);
+	int r = far_system(i, sel, true);
+	if (r <= 0)
+		return r;
 	uint32_t esp = REGS(i)[R_ESP];
 	uint16_t old_cs = c->seg[SR_CS].sel;
 	int size = i->o16 ? 2 : 4;
@@ -479,7 +508,7 @@ static int do_iret(struct insn *i)
 	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
 	int size = i->o16 ? 2 : 4;
 	if (c->vflags & FL_NT)
-		return unsupported(i, "IRET with NT set (task return)");
+		return task_return(i->vm, i->next);
 	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0 ||
 	    stack_pop(i->vm, &fl, size) < 0) {
 		REGS(i)[R_ESP] = esp;

@@ -10,6 +10,7 @@
 
 #include "privilege.h"
 #include "segments.h"
+#include "task.h"
 #include "vm.h"
 
 static bool contributory(int v)
@@ -74,9 +75,14 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		exc_raise(vm, VEC_NP, true, gerr);
 		return -1;
 	}
+	if (type == 5) {        /* a task gate: the handler is a task (how #DF gets a stack) */
+		if (task_switch(vm, (uint16_t)(gate >> 16), TASK_INT, c->sh->eip, has_err, err) < 0)
+			return -1;
+		vm->stats.exceptions[vector & 31]++;
+		return 0;
+	}
 	if (type != 0xe && type != 0xf) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: %s gates not supported yet", vector,
-			type == 5 ? "task" : "16-bit");
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: 16-bit gates not supported yet", vector);
 		return -1;
 	}
 	uint16_t sel = (uint16_t)(gate >> 16);
