@@ -165,7 +165,7 @@ static int unsupported(struct insn *i, const char *what)
 static bool privileged(struct insn *i) { return i->c->cpl == 0; }
 static bool io_allowed(struct insn *i)
 {
-	return (unsigned)i->c->cpl <= ((i->c->vflags & FL_IOPL) >> 12);
+	return (unsigned)i->c->cpl <= ((i->c->sh->vflags & FL_IOPL) >> 12);
 }
 
 /* ---- flags ---- */
@@ -184,7 +184,7 @@ static int do_popf(struct insn *i)
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (v & mask));
-	if (c->vflags & FL_TF)
+	if (c->sh->vflags & FL_TF)
 		return unsupported(i, "single-stepping (EFLAGS.TF)");
 	return 0;
 }
@@ -507,7 +507,7 @@ static int do_iret(struct insn *i)
 	struct cpu *c = i->c;
 	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
 	int size = i->o16 ? 2 : 4;
-	if (c->vflags & FL_NT)
+	if (c->sh->vflags & FL_NT)
 		return task_return(i->vm, i->next);
 	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0 ||
 	    stack_pop(i->vm, &fl, size) < 0) {
@@ -537,7 +537,7 @@ static int do_iret(struct insn *i)
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
-	if (c->vflags & FL_TF)
+	if (c->sh->vflags & FL_TF)
 		return unsupported(i, "single-stepping (EFLAGS.TF)");
 	return 0;
 }

@@ -56,6 +56,7 @@
 #define VC_RUN          120     /* u32: 0 asks translated code to leave at its next branch */
 #define VC_VIF          124     /* u32: the guest's EFLAGS.IF (0 or 0x200) */
 #define VC_IRQ          128     /* u32: nonzero while the 8259 asserts INTR (an STI must exit) */
+#define VC_VFLAGS       132     /* u32: the guest's other virtual EFLAGS bits (IOPL, TF, NT, AC, ID) */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 #define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
 

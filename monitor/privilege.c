@@ -233,7 +233,7 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 bool io_permitted(struct vm *vm, uint16_t port, int size)
 {
 	struct cpu *c = &vm->cpu;
-	if ((unsigned)c->cpl <= ((c->vflags & FL_IOPL) >> 12))
+	if ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12))
 		return true;
 	const struct seg *tr = &c->tr;
 	if (!seg_usable(tr) || !tss32(tr) || tr->limit < 0x67)

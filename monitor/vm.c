@@ -62,7 +62,7 @@ static void reset_cpu(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
 	c->cr0 = CR0_PE | CR0_ET;
-	c->vflags = FL_1;
+	c->sh->vflags = FL_1;
 	c->sh->eflags = FL_IF | FL_1;
 	c->cpl = 0;
 	c->delivering = -1;

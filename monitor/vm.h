@@ -87,7 +87,8 @@ struct vcpu_shared {
 	uint32_t run;
 	uint32_t vif;
 	uint32_t irq;
-	uint8_t pad3[VC_FX - 132];
+	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH and IF, bit 1 included */
+	uint8_t pad3[VC_FX - 136];
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
@@ -105,6 +106,7 @@ static_assert(offsetof(struct vcpu_shared, have_fsgs) == VC_HAVE_FSGS, "VC_HAVE_
 static_assert(offsetof(struct vcpu_shared, run) == VC_RUN, "VC_RUN");
 static_assert(offsetof(struct vcpu_shared, vif) == VC_VIF, "VC_VIF");
 static_assert(offsetof(struct vcpu_shared, irq) == VC_IRQ, "VC_IRQ");
+static_assert(offsetof(struct vcpu_shared, vflags) == VC_VFLAGS, "VC_VFLAGS");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 
@@ -144,7 +146,6 @@ struct cpu {
 	struct seg ldtr, tr;
 	uint32_t cr0, cr2, cr3, cr4;
 	uint32_t dr[8];
-	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH and IF, bit 1 included */
 	int cpl;
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
@@ -255,16 +256,16 @@ void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
 void vm_print_stats(struct vm *vm);
 
 /* The guest's full EFLAGS and setting it: arithmetic flags in the host's EFLAGS image,
- * IF in the vCPU block (translated CLI/STI write it), the rest in cpu.vflags. */
+ * IF and the rest in the vCPU block (translated CLI/STI/PUSHF/POPF use them). */
 static inline uint32_t cpu_eflags(const struct cpu *c)
 {
-	return (c->sh->eflags & FL_ARITH) | c->sh->vif | c->vflags;
+	return (c->sh->eflags & FL_ARITH) | c->sh->vif | c->sh->vflags;
 }
 static inline void cpu_set_eflags(struct cpu *c, uint32_t f)
 {
 	c->sh->eflags = (f & FL_ARITH) | FL_IF | FL_1;
 	c->sh->vif = f & FL_IF;
-	c->vflags = (f & ~(FL_ARITH | FL_IF)) | FL_1;
+	c->sh->vflags = (f & ~(FL_ARITH | FL_IF)) | FL_1;
 }
 static inline bool cpu_if(const struct cpu *c) { return c->sh->vif != 0; }
 static inline bool seg_usable(const struct seg *s) { return s->attr & SEG_P; }

@@ -72,7 +72,7 @@ uint32_t rw_mode(struct vm *vm)
 	return (uint32_t)c->cpl | ((c->seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
 	       (c->cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
 	       ((c->cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE) |
-	       ((unsigned)c->cpl <= ((c->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0);
+	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0);
 }
 
 bool rw_is_sse(const cs_insn *in)
@@ -247,6 +247,8 @@ enum kind {
 	K_SREG_READ,    /* mov r32/r16, sreg */
 	K_CLI,          /* cli, where CPL <= IOPL */
 	K_STI,          /* sti, where CPL <= IOPL */
+	K_PUSHF,        /* pushfd */
+	K_POPF,         /* popfd */
 	K_CALLOUT,      /* the monitor emulates it */
 };
 
@@ -286,12 +288,15 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 		return K_CLI;
 	case 0xfb:
 		return K_STI;
+	case 0x9c:
+		return opsize ? K_CALLOUT : K_PUSHF;
+	case 0x9d:
+		return opsize ? K_CALLOUT : K_POPF;
 	case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
 	case 0x8e:                                      /* segment register loads/stores */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
 	case 0xcf:                                      /* iret */
 	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */
-	case 0x9c: case 0x9d:                           /* pushf, popf */
 	case 0xf4:                                      /* hlt */
 	case 0xe4 ... 0xe7: case 0xec ... 0xef:         /* in, out */
 	case 0x6c ... 0x6f:                             /* ins, outs */
@@ -368,6 +373,107 @@ static void emit_save_scratch(struct emit *e)
 {
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+}
+
+/* mov r32, gs:[abs] (r32 = EAX: the short form) */
+static void mov_reg_gs(struct emit *e, int reg, uint32_t abs)
+{
+	put8(e, 0x65);
+	if (reg == R_EAX) {
+		put8(e, 0xa1);
+	} else {
+		put8(e, 0x8b);
+		put8(e, (uint8_t)(0x05 | reg << 3));
+	}
+	put32(e, abs);
+}
+
+/*
+ * PUSHFD: the guest's EFLAGS image is the host's arithmetic flags with the virtual
+ * IF and other bits from the vCPU block. The host flags go to the guest's slot and,
+ * once more, below it, to be restored after the arithmetic that builds the image.
+ * A store probes the page of the second push first, so a fault leaves ESP as it
+ * was (the word below the slot is scratch, as on any push sequence). EAX is saved
+ * before anything can fault (SIDE_SCRATCH restores it from there).
+ */
+static void emit_pushf(struct emit *e)
+{
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
+	static const uint8_t head[] = {
+		0x89, 0x44, 0x24, 0xf8,                 /* mov [esp-8], eax (probe) */
+		0x9c, 0x9c,                             /* pushfd; pushfd */
+	};
+	putn(e, head, sizeof(head));
+	static const uint8_t load[] = { 0x8b, 0x44, 0x24, 0x04 };  /* mov eax, [esp+4] */
+	putn(e, load, sizeof(load));
+	put8(e, 0x25);                                  /* and eax, FL_ARITH | FL_1 */
+	put32(e, FL_ARITH | FL_1);
+	put8(e, 0x65);                                  /* or eax, gs:[VC_VIF] */
+	put8(e, 0x0b);
+	put8(e, 0x05);
+	put32(e, VCPU_ADDR + VC_VIF);
+	put8(e, 0x65);                                  /* or eax, gs:[VC_VFLAGS] */
+	put8(e, 0x0b);
+	put8(e, 0x05);
+	put32(e, VCPU_ADDR + VC_VFLAGS);
+	static const uint8_t store[] = { 0x89, 0x44, 0x24, 0x04 }; /* mov [esp+4], eax */
+	putn(e, store, sizeof(store));
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	put8(e, 0x9d);                                  /* popfd: the host flags again */
+}
+
+/*
+ * POPFD: inline when it changes nothing but the arithmetic flags and (where CPL <=
+ * IOPL) IF, and TF, NT and AC stay clear, so the host's own POPFD can load the
+ * arithmetic flags; IF goes to the vCPU block (an IF set while an interrupt waits
+ * leaves through the callout). Everything else is a callout at the instruction.
+ */
+static void emit_popf(struct emit *e, uint32_t eip, bool io_ok)
+{
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+	static const uint8_t load[] = { 0x8b, 0x04, 0x24, 0x89, 0xc1 }; /* mov eax,[esp]; mov ecx,eax */
+	putn(e, load, sizeof(load));
+	const uint32_t other = FL_TF | FL_IOPL | FL_NT | FL_AC | FL_ID;
+	put8(e, 0x65);                                  /* xor ecx, gs:[VC_VFLAGS] */
+	put8(e, 0x33);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_VFLAGS);
+	put8(e, 0x81);                                  /* and ecx, other */
+	put8(e, 0xe1);
+	put32(e, other);
+	uint32_t slow1 = jmp32(e, 0x85, 0);             /* jnz slow */
+	put8(e, 0xa9);                                  /* test eax, TF | NT | AC */
+	put32(e, FL_TF | FL_NT | FL_AC);
+	uint32_t slow2 = jmp32(e, 0x85, 0);             /* jnz slow */
+	uint32_t slow3 = 0;
+	if (io_ok) {
+		put8(e, 0x25);                          /* and eax, FL_IF */
+		put32(e, FL_IF);
+		put8(e, 0x74);                          /* jz set_if */
+		uint8_t *set_if = e->p;
+		put8(e, 0);
+		mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_IRQ);
+		put8(e, 0x85);                          /* test ecx, ecx */
+		put8(e, 0xc9);
+		slow3 = jmp32(e, 0x85, 0);              /* jnz slow: an interrupt waits */
+		*set_if = (uint8_t)(e->p - (set_if + 1));
+		mov_gs_from_reg(e, VCPU_ADDR + VC_VIF, R_EAX);
+	}
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	put8(e, 0x9d);                                  /* popfd */
+	put8(e, 0xeb);                                  /* jmp done */
+	uint8_t *done = e->p;
+	put8(e, 0);
+	rel32_retarget(slow1, here(e));
+	rel32_retarget(slow2, here(e));
+	if (slow3)
+		rel32_retarget(slow3, here(e));
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	emit_exit(e, eip, EXIT_CALLOUT << EXIT_SHIFT);
+	*done = (uint8_t)(e->p - (done + 1));
 }
 
 /*
@@ -760,6 +866,14 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		}
 		case K_CLI:
 			mov_gs_imm(&e, VCPU_ADDR + VC_VIF, 0);
+			break;
+		case K_PUSHF:
+			se->flags = SIDE_SCRATCH;
+			emit_pushf(&e);
+			break;
+		case K_POPF:
+			se->flags = SIDE_SCRATCH;
+			emit_popf(&e, next, mode & MODE_IO_OK);
 			break;
 		case K_STI: {
 			/* With an interrupt waiting, STI is a callout: the monitor then
