@@ -10,5 +10,7 @@ struct vm;
 
 /* CPUID with the leaf in regs[EAX] (subleaf in regs[ECX]); results into EAX..EDX. */
 void cpuid_emulate(struct vm *vm, uint32_t regs[8]);
+/* Ask the host once, at start-up, for the leaves the virtual CPU is built from. */
+void cpuid_init(struct vm *vm);
 
 #endif

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "vm.h"
 #include "interrupts.h"
+#include "cpuid.h"
 
 #include <asm/prctl.h>
 #include <errno.h>
@@ -125,6 +126,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		fprintf(stderr, "trapeze: cannot install signal handlers: %s\n", strerror(-r));
 		goto err;
 	}
+	cpuid_init(vm);
 	reset_cpu(vm);
 	return 0;
 err:

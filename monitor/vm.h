@@ -179,6 +179,7 @@ struct config {
 };
 
 #define STATS_INSN_IDS 2048
+#define CPUID_HOST_LEAVES 6
 
 struct stats {
 	uint64_t exits[8];              /* by EXIT_* reason */
@@ -236,6 +237,7 @@ struct vm {
 	struct pic *pic;
 	struct pit *pit;
 	struct rtc *rtc;
+	uint32_t host_cpuid[CPUID_HOST_LEAVES][4];      /* cpuid.c */
 	enum vm_stop stop;
 	int exit_status;
 	char stop_msg[256];
