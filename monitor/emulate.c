@@ -19,6 +19,7 @@
 
 #include "cpuid.h"
 #include "exceptions.h"
+#include "interrupts.h"
 #include "privilege.h"
 #include "segments.h"
 #include "task.h"
@@ -202,7 +203,7 @@ static int do_inout(struct insn *i)
 	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
-	i->vm->io_dirty = true;
+	intr_port_io(i->vm, port);
 	if ((i->op[0] & 2) == 0)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
@@ -225,7 +226,7 @@ static int do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
-	i->vm->io_dirty = true;
+	intr_port_io(i->vm, port);
 	int idx = out ? R_ESI : R_EDI;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;

@@ -135,6 +135,12 @@ enum intr_result intr_check(struct vm *vm)
 	return INTR_DELIVERED;
 }
 
+void intr_port_io(struct vm *vm, uint16_t port)
+{
+	if ((port >= 0x40 && port <= 0x43) || port == 0x61 || port == 0x70 || port == 0x71)
+		vm->io_dirty = true;
+}
+
 void intr_halt(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;

@@ -17,6 +17,7 @@
 #define TRAPEZE_INTERRUPTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 
@@ -34,6 +35,10 @@ enum intr_result {
 /* Bring the devices up to date if time passed or the guest did I/O, re-arm the host
  * timer, and deliver a pending interrupt if the guest can take one now. */
 enum intr_result intr_check(struct vm *vm);
+
+/* The guest accessed port: if it belongs to a timed device (PIT, port 0x61, RTC), its
+ * deadline may have moved, and the next intr_check() looks at the clock again. */
+void intr_port_io(struct vm *vm, uint16_t port);
 
 /* HLT with EFLAGS.IF set: sleep until a device interrupts (or a signal comes). */
 void intr_halt(struct vm *vm);

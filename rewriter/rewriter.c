@@ -31,11 +31,25 @@
 #define MAX_HOST        8192            /* reserve per block; far above any real block */
 #define FETCH_MAX       (4096 + 16)
 
+/* Instructions the monitor emulates again and again (a port read in a driver's loop,
+ * IRET, a system call) are decoded once: Capstone costs about 1000 cycles an
+ * instruction here, as much as the rest of a callout. An entry is used only if the
+ * bytes are still the same. */
+#define DECODE_CACHE 64
+struct decoded {
+	uint32_t eip, lin, avail;
+	uint8_t bytes[15];
+	bool valid;
+	cs_insn insn;
+	cs_detail detail;
+};
+
 struct rewriter {
 	struct vm *vm;
 	csh cs;
 	cs_insn *insn;
 	struct side_entry side[MAX_INSNS];
+	struct decoded dcache[DECODE_CACHE];
 };
 
 struct rewriter *rw_create(struct vm *vm)
@@ -651,7 +665,12 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 		avail = 0;
 	else if (cs->limit - eip < 15)
 		avail = cs->limit - eip + 1;
-	lin_read(vm, cs->base + eip, bytes, avail);
+	uint32_t lin = cs->base + eip;
+	lin_read(vm, lin, bytes, avail);
+	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
+	if (d->valid && d->eip == eip && d->lin == lin && d->avail == avail &&
+	    !memcmp(d->bytes, bytes, avail))
+		return &d->insn;
 	const uint8_t *code = bytes;
 	size_t size = avail;
 	uint64_t addr = eip;
@@ -660,7 +679,12 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 		*truncated = avail < 15 || x86_insn_len(bytes, 15) < 0;
 		return NULL;
 	}
-	return rw->insn;
+	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = avail, .valid = true };
+	memcpy(d->bytes, bytes, avail);
+	d->insn = *rw->insn;
+	d->detail = *rw->insn->detail;
+	d->insn.detail = &d->detail;
+	return &d->insn;
 }
 
 struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
