@@ -1,0 +1,77 @@
+/*
+ * nano_guest.c - the multiboot guest of the nanobenchmarks (nano.h): runs every loop of
+ * nano_loops.S at the ring NANO_OPS gives it, timed with RDTSC around the whole loop,
+ * right after the empty loop with the same count at the same ring, and prints
+ *
+ *     NANO <name> <(cycles(op loop) - cycles(empty loop)) / n, one decimal>
+ *
+ * then `NANO-DONE`, and exits through port 0xf4 with 0 (process status 1 under QEMU and
+ * trapeze). NANO_SMALL=1 divides the counts by NANO_SMALL_DIV (the smoke test).
+ *
+ * The kernel side is as small as an OS's fast paths can be: INT 0x80 goes through a DPL-3
+ * interrupt gate to a handler that is one IRET, #DE to one that steps EIP over the 2-byte
+ * DIV and IRETs. Ring 3 is ring.h's: user_run() IRETs to the loop, INT 0x81 comes back.
+ */
+#include "guest.h"
+#include "ring.h"
+#include "nano.h"
+
+#ifndef NANO_SMALL
+#define NANO_SMALL 0
+#endif
+
+#define FL_USER3 (0x2u | EFL_IF)   /* ring 3 runs with interrupts on, as in an OS */
+
+void nano_sys_entry(void);
+void nano_de_entry(void);
+__asm__(".text\n"
+	".p2align 4\n"
+	".globl nano_sys_entry\n"
+	"nano_sys_entry:\n\t"
+	"iret\n"
+	".p2align 4\n"
+	".globl nano_de_entry\n"
+	"nano_de_entry:\n\t"
+	"addl $2, (%esp)\n\t"      /* #DE is a fault: the saved EIP is the DIV's */
+	"iret\n");
+
+static const struct {
+	const char *name;
+	void (*loop)(uint32_t);
+	uint32_t n;
+	int ring;
+} ops[] = {
+#define NANO_ENTRY(name, n, ring, native) \
+	{ #name, nano_##name, NANO_SMALL ? (n) / NANO_SMALL_DIV : (n), ring },
+	NANO_OPS(NANO_ENTRY)
+#undef NANO_ENTRY
+};
+
+/* Cycles for loop(n) at CPL `ring`; the way in and out of ring 3 is inside, but it
+ * happens once per call and is also inside the baseline. */
+static uint64_t timed(void (*loop)(uint32_t), uint32_t n, int ring)
+{
+	uint64_t t0 = nano_rdtsc();
+	if (ring == 3)
+		user_run((uint32_t)loop, n, FL_USER3);
+	else
+		loop(n);
+	return nano_rdtsc() - t0;
+}
+
+void test_main(void)
+{
+	guest_init();
+	ring_init();
+	idt_set(0x80, (uint32_t)nano_sys_entry, SEL_CODE, 0xee);   /* DPL 3 interrupt gate */
+	idt_set(0, (uint32_t)nano_de_entry, SEL_CODE, 0x8e);
+	printf("NANO-START guest size=%s\n", NANO_SMALL ? "small" : "full");
+	for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		uint64_t base = timed(nano_empty, ops[i].n, ops[i].ring);
+		uint64_t t = timed(ops[i].loop, ops[i].n, ops[i].ring);
+		int neg;
+		uint32_t x = nano_tenths(t, base, ops[i].n, &neg);
+		printf("NANO %s %s%u.%u\n", ops[i].name, neg ? "-" : "", x / 10, x % 10);
+	}
+	printf("NANO-DONE\n");
+}

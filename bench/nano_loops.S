@@ -1,0 +1,57 @@
+/*
+ * nano_loops.S - the nanobenchmark loops (nano.h), assembled once per harness from this
+ * one file, so the guest and the native program run the same instructions.
+ *
+ * void nano_<op>(uint32_t n), cdecl: runs the operation n (> 0) times. The counter lives
+ * in EBP, so a body may use EAX, ECX and EDX; the loop is `body; dec %ebp; jnz 1b`,
+ * 16-byte aligned, and nano_empty is that loop with no body. Callee-saved registers
+ * are kept, so a loop can be called from C at CPL 0 or be user_run()'s ring-3 routine.
+ *
+ * What each body needs from its environment:
+ *   syscall   an INT 0x80 gate with DPL 3 (guest) or a Linux kernel (EAX = __NR_getpid)
+ *   divzero   a #DE handler that resumes 2 bytes on (DIV ECX is F7 F1)
+ *   in        CPL <= IOPL; port 0x21 (8259 mask: reading it has no side effect)
+ *   clisti    CPL <= IOPL; leaves EFLAGS.IF as it found it
+ */
+	.set NR_GETPID, 20       /* i386 number: arch/x86/entry/syscalls/syscall_32.tbl */
+
+	.macro LOOP name, setup, body, teardown
+	.text
+	.p2align 4
+	.globl \name
+	.type \name, @function
+\name:
+	pushl %ebp
+	pushl %ebx
+	pushl %esi
+	pushl %edi
+	movl 20(%esp), %ebp
+	\setup
+	.p2align 4
+1:
+	\body
+	decl %ebp
+	jnz 1b
+	\teardown
+	popl %edi
+	popl %esi
+	popl %ebx
+	popl %ebp
+	ret
+	.size \name, . - \name
+	.endm
+
+	LOOP nano_empty, , ,
+	LOOP nano_syscall, , "movl $NR_GETPID, %eax; int $0x80",
+	LOOP nano_in, , "inb $0x21, %al",
+	LOOP nano_clisti, pushfl, "cli; sti", popfl
+	LOOP nano_pushfpopf, , "pushfl; popfl",
+	LOOP nano_callret, , "call nano_ret",
+	LOOP nano_divzero, "xorl %ecx, %ecx; xorl %edx, %edx", "divl %ecx",
+
+	/* The callee of nano_callret: out of line, so nothing can inline or drop the call. */
+	.p2align 4
+nano_ret:
+	ret
+
+	.section .note.GNU-stack, "", @progbits
