@@ -1,0 +1,512 @@
+/*
+ * test_walk.c - the guest page-table walker (shadowmmu/walk.c) on tables written into
+ * guest RAM of a test VM: 4 KiB and 4 MiB translations, not-present and protection
+ * error codes, CR0.WP, reserved bits, accessed/dirty bits, walk_peek(), tables at the
+ * edge of RAM and beyond it, and A/D writes invalidating translated code.
+ *
+ * Tables: the page directory at PD, page tables at PT_LO (linear 0-4 MiB) and PT_HI
+ * (linear 0xc0000000-0xc03fffff). Guest RAM is TVM_MEM (4 MiB) and starts zeroed.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../common/testvm.h"
+#include "../../codecache/codecache.h"
+#include "../../rewriter/rewriter.h"
+#include "../../shadowmmu/walk.h"
+
+static struct vm vm;
+
+#define PD      0x200000u
+#define PT_LO   0x201000u
+#define PT_HI   0x202000u
+
+#define P       PTE_P
+#define RW      PTE_RW
+#define US      PTE_US
+#define PS      PTE_PS
+#define G       PTE_G
+#define A       PTE_A
+#define D       PTE_D
+
+#define RD      0u
+#define WR      PF_ACC_WRITE
+#define USR     PF_ACC_USER
+
+static void setup(void)
+{
+	tvm_create(&vm);
+	vm.cpu.cr0 = CR0_PE | CR0_PG;
+	vm.cpu.cr3 = PD;
+	vm.cpu.cr4 = 0;
+}
+static void teardown(void) { vm_destroy(&vm); }
+
+static uint32_t pde_at(uint32_t lin) { return PD + (lin >> 22) * 4; }
+static uint32_t pte_at(uint32_t pt, uint32_t lin) { return pt + ((lin >> 12) & 0x3ff) * 4; }
+static void set_pde(uint32_t lin, uint32_t v) { tvm_wr32(&vm, pde_at(lin), v); }
+static void set_pte(uint32_t pt, uint32_t lin, uint32_t v) { tvm_wr32(&vm, pte_at(pt, lin), v); }
+
+/* lin in the low 4 MiB mapped to pa with the given PDE and PTE flags. */
+static void map_lo(uint32_t lin, uint32_t pa, uint32_t pde_flags, uint32_t pte_flags)
+{
+	set_pde(lin, PT_LO | pde_flags);
+	set_pte(PT_LO, lin, (pa & ~0xfffu) | pte_flags);
+}
+
+static void walk_ok(uint32_t lin, unsigned acc, struct walk *w)
+{
+	uint32_t r = walk(&vm, lin, acc, w);
+	ck_assert_msg(r == 0, "walk(%#x, acc %#x) faulted with %#x", lin, acc, r);
+}
+
+#define ck_fault(lin, acc, err) do {                                                  \
+	struct walk w_ = { .pa = 0x5a5a5a5a };                                            \
+	uint32_t r_ = walk(&vm, (lin), (acc), &w_);                                       \
+	ck_assert_msg(r_ == (PF_FAULT | (err)), "walk(%#x, acc %#x) = %#x, want %#x",     \
+		      (unsigned)(lin), (unsigned)(acc), r_, PF_FAULT | (err));             \
+	ck_assert_uint_eq(w_.pa, 0x5a5a5a5a);   /* *w untouched on a fault */          \
+} while (0)
+
+/* ---- translations ---- */
+
+START_TEST(identity_4k)
+{
+	map_lo(0x123456, 0x123000, P | RW | US, P | RW | US);
+	struct walk w;
+	walk_ok(0x123456, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x123456);
+	ck_assert_uint_eq(w.page, 0x123000);
+	ck_assert_uint_eq(w.size, 4096);
+	ck_assert(w.writable);
+	ck_assert(w.user);
+	ck_assert(!w.global);
+	ck_assert(!w.dirty);
+	ck_assert_uint_eq(w.pde_pa, PD);
+	ck_assert_uint_eq(w.pte_pa, PT_LO + 0x123 * 4);
+	/* Another page of the same table, not mapped: not present. */
+	ck_fault(0x124000, RD, 0);
+}
+END_TEST
+
+START_TEST(higher_half)
+{
+	set_pde(0xc0000000, PT_HI | P | RW);
+	set_pte(PT_HI, 0xc0001000, 0x1000 | P | RW);
+	struct walk w;
+	walk_ok(0xc0001abc, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x1abc);
+	ck_assert_uint_eq(w.page, 0x1000);
+	ck_assert_uint_eq(w.pde_pa, PD + 0x300 * 4);
+	ck_assert_uint_eq(w.pte_pa, PT_HI + 1 * 4);
+	ck_assert(w.writable);
+	ck_assert(!w.user);
+	/* The low half is not mapped by the same entries. */
+	ck_fault(0x00001abc, RD, 0);
+	/* CR3's low 12 bits (PWT, PCD, ignored ones) do not move the directory. */
+	vm.cpu.cr3 = PD | 0x018;
+	walk_ok(0xc0001abc, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x1abc);
+}
+END_TEST
+
+START_TEST(pse_4m_page)
+{
+	vm.cpu.cr4 = CR4_PSE;
+	set_pde(0x00c00000, 0x00000000 | P | RW | US | PS);
+	struct walk w;
+	walk_ok(0x00c05123, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x00005123);
+	ck_assert_uint_eq(w.page, 0);
+	ck_assert_uint_eq(w.size, 4u << 20);
+	ck_assert_uint_eq(w.pde_pa, PD + 3 * 4);
+	ck_assert_uint_eq(w.pte_pa, w.pde_pa);
+	ck_assert(w.writable && w.user);
+	/* A frame above RAM is still a translation (a device's range, say). */
+	set_pde(0x01000000, 0xffc00000 | P | PS);
+	walk_ok(0x013fffff, RD, &w);
+	ck_assert_uint_eq(w.pa, 0xffffffff);
+	ck_assert_uint_eq(w.page, 0xffc00000);
+	ck_assert(w.writable && !w.user);       /* supervisor, CR0.WP = 0 */
+	vm.cpu.cr0 |= CR0_WP;
+	walk_ok(0x013fffff, RD, &w);
+	ck_assert(!w.writable);
+}
+END_TEST
+
+/* With CR4.PSE = 0 the PS bit is ignored: the PDE points to a page table, here at 0. */
+START_TEST(ps_ignored_without_pse)
+{
+	set_pde(0x00c00000, 0x00000000 | P | RW | US | PS);
+	tvm_wr32(&vm, 5 * 4, 0x345000 | P | RW | US);
+	struct walk w;
+	walk_ok(0x00c05123, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x345123);
+	ck_assert_uint_eq(w.size, 4096);
+	ck_assert_uint_eq(w.pte_pa, 5 * 4);
+	ck_assert_uint_eq(tvm_rd32(&vm, 5 * 4) & A, A);
+	/* The same PDE with PSE on is a 4 MiB page. */
+	vm.cpu.cr4 = CR4_PSE;
+	walk_ok(0x00c05123, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x5123);
+	ck_assert_uint_eq(w.size, 4u << 20);
+}
+END_TEST
+
+START_TEST(paging_off_is_identity)
+{
+	vm.cpu.cr0 = CR0_PE;
+	struct walk w;
+	ck_assert_uint_eq(walk(&vm, 0xfee00abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(w.pa, 0xfee00abc);
+	ck_assert_uint_eq(w.page, 0xfee00000);
+	ck_assert_uint_eq(w.size, 4096);
+	ck_assert(w.writable && w.user && w.dirty);
+}
+END_TEST
+
+/* ---- not present ---- */
+
+START_TEST(pde_not_present)
+{
+	ck_fault(0x00400000, RD, 0);
+	ck_fault(0x00400000, WR, 2);
+	ck_fault(0x00400000, USR, 4);
+	ck_fault(0x00400000, USR | WR, 6);
+	/* Fetches do not set I/D (no NX, no SMEP). */
+	ck_fault(0x00400000, PF_ACC_FETCH | USR, 4);
+	/* Every other bit set does not make it present, even with PSE. */
+	vm.cpu.cr4 = CR4_PSE;
+	set_pde(0x00400000, 0xfffffffe);
+	ck_fault(0x00400000, USR | WR, 6);
+	ck_assert_uint_eq(tvm_rd32(&vm, pde_at(0x00400000)), 0xfffffffe);
+}
+END_TEST
+
+START_TEST(pte_not_present)
+{
+	set_pde(0x5000, PT_LO | P | RW | US);
+	set_pte(PT_LO, 0x5000, 0xfffffffe);
+	ck_fault(0x5000, RD, 0);
+	ck_fault(0x5000, WR, 2);
+	ck_fault(0x5000, USR, 4);
+	ck_fault(0x5fff, USR | WR, 6);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW | US);     /* no PDE.A */
+}
+END_TEST
+
+/* ---- rights ---- */
+
+START_TEST(user_needs_us_at_both_levels)
+{
+	struct walk w;
+	map_lo(0x7000, 0x7000, P | RW, P | RW | US);
+	ck_fault(0x7000, USR, 5);
+	ck_fault(0x7000, USR | WR, 7);
+	walk_ok(0x7000, RD, &w);                /* supervisor reads anything present */
+	ck_assert(!w.user);
+
+	map_lo(0x7000, 0x7000, P | RW | US, P | RW);
+	ck_fault(0x7000, USR, 5);
+	walk_ok(0x7000, WR, &w);
+	ck_assert(!w.user);
+
+	map_lo(0x7000, 0x7000, P | RW | US, P | RW | US);
+	walk_ok(0x7000, USR, &w);
+	ck_assert(w.user && w.writable);
+}
+END_TEST
+
+START_TEST(user_write_needs_rw_at_both_levels)
+{
+	struct walk w;
+	map_lo(0x8000, 0x8000, P | US, P | RW | US);
+	ck_fault(0x8000, USR | WR, 7);
+	walk_ok(0x8000, USR, &w);
+	ck_assert(w.user && !w.writable);
+
+	map_lo(0x8000, 0x8000, P | RW | US, P | US);
+	ck_fault(0x8000, USR | WR, 7);
+	walk_ok(0x8000, USR, &w);
+	ck_assert(!w.writable);
+
+	/* CR0.WP does not matter to user accesses. */
+	vm.cpu.cr0 &= ~CR0_WP;
+	ck_fault(0x8000, USR | WR, 7);
+
+	map_lo(0x8000, 0x8000, P | RW | US, P | RW | US);
+	walk_ok(0x8000, USR | WR, &w);
+	ck_assert(w.writable);
+}
+END_TEST
+
+START_TEST(supervisor_write_and_cr0_wp)
+{
+	struct walk w;
+	map_lo(0x9000, 0x9000, P | RW, P);
+	vm.cpu.cr0 &= ~CR0_WP;
+	walk_ok(0x9000, RD, &w);
+	ck_assert(w.writable);                  /* WP = 0: supervisor may write anyway */
+	walk_ok(0x9000, WR, &w);
+	ck_assert(w.writable && w.dirty);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0x9000)), 0x9000 | P | A | D);
+
+	vm.cpu.cr0 |= CR0_WP;
+	ck_fault(0x9000, WR, 3);
+	walk_ok(0x9000, RD, &w);
+	ck_assert(!w.writable);
+
+	/* Read-only at the PDE level only. */
+	map_lo(0x9000, 0x9000, P, P | RW);
+	ck_fault(0x9000, WR, 3);
+	vm.cpu.cr0 &= ~CR0_WP;
+	walk_ok(0x9000, WR, &w);
+
+	/* 4 MiB page, read-only. */
+	vm.cpu.cr4 = CR4_PSE;
+	set_pde(0x00800000, 0x00400000 | P | PS);
+	walk_ok(0x00800000, WR, &w);
+	vm.cpu.cr0 |= CR0_WP;
+	ck_fault(0x00800000, WR, 3);
+}
+END_TEST
+
+/* ---- reserved bits ---- */
+
+START_TEST(rsvd_in_4m_pde)
+{
+	vm.cpu.cr4 = CR4_PSE;
+	set_pde(0x00400000, 0x00402000 | P | RW | US | PS);    /* bit 13 */
+	ck_fault(0x00400000, RD, 0x9);
+	ck_fault(0x00400000, WR, 0xb);
+	ck_fault(0x00400000, USR | WR, 0xf);
+	ck_assert_uint_eq(tvm_rd32(&vm, pde_at(0x00400000)) & A, 0);
+	set_pde(0x00400000, 0x00600000 | P | RW | US | PS);    /* bit 21 */
+	ck_fault(0x00400000, RD, 0x9);
+	/* Bit 12 is PAT, not reserved. */
+	set_pde(0x00400000, 0x00401000 | P | RW | US | PS);
+	struct walk w;
+	walk_ok(0x00400234, RD, &w);
+	ck_assert_uint_eq(w.page, 0x00400000);
+	ck_assert_uint_eq(w.pa, 0x00400234);
+	/* Without PSE the same bits are a page-table address. */
+	vm.cpu.cr4 = 0;
+	set_pde(0x00400000, 0x00202000 | P | RW | US | PS);
+	tvm_wr32(&vm, 0x00202000, 0x3000 | P);
+	walk_ok(0x00400000, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x3000);
+}
+END_TEST
+
+/* ---- accessed and dirty ---- */
+
+START_TEST(accessed_after_success_only)
+{
+	struct walk w;
+	map_lo(0xa000, 0xa000, P | RW, P | RW);
+	ck_fault(0xa000, USR, 5);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xa000)), 0xa000 | P | RW);
+
+	walk_ok(0xa000, RD, &w);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW | A);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xa000)), 0xa000 | P | RW | A);
+	ck_assert(!w.dirty);
+
+	/* Only the entries used: the next PTE stays as it was. */
+	set_pte(PT_LO, 0xb000, 0xb000 | P);
+	walk_ok(0xa000, RD, &w);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xb000)), 0xb000 | P);
+}
+END_TEST
+
+START_TEST(dirty_on_write_final_entry)
+{
+	struct walk w;
+	map_lo(0xc000, 0xc000, P | RW, P | RW);
+	walk_ok(0xc000, RD, &w);
+	ck_assert(!w.dirty);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xc000)) & D, 0);
+	walk_ok(0xc000, WR, &w);
+	ck_assert(w.dirty);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xc000)), 0xc000 | P | RW | A | D);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW | A);     /* no D in the PDE */
+	walk_ok(0xc000, RD, &w);
+	ck_assert(w.dirty);                     /* reported as found */
+
+	/* A faulting write sets nothing. */
+	vm.cpu.cr0 |= CR0_WP;
+	set_pte(PT_LO, 0xd000, 0xd000 | P);
+	ck_fault(0xd000, WR, 3);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xd000)), 0xd000 | P);
+
+	/* A 4 MiB page: A and D in the PDE. */
+	vm.cpu.cr4 = CR4_PSE;
+	set_pde(0x00400000, 0x00400000 | P | RW | PS);
+	walk_ok(0x00400010, RD, &w);
+	ck_assert_uint_eq(tvm_rd32(&vm, pde_at(0x00400000)), 0x00400000 | P | RW | PS | A);
+	ck_assert(!w.dirty);
+	walk_ok(0x00400010, WR, &w);
+	ck_assert(w.dirty);
+	ck_assert_uint_eq(tvm_rd32(&vm, pde_at(0x00400000)), 0x00400000 | P | RW | PS | A | D);
+}
+END_TEST
+
+START_TEST(peek_changes_nothing)
+{
+	struct walk w, p;
+	map_lo(0xe000, 0xe000, P | RW | US, P | RW | US);
+	ck_assert_uint_eq(walk_peek(&vm, 0xe123, USR | WR, &p), 0);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW | US);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xe000)), 0xe000 | P | RW | US);
+	ck_assert(!p.dirty);
+	walk_ok(0xe123, USR | WR, &w);
+	ck_assert_uint_eq(w.pa, p.pa);
+	ck_assert_uint_eq(w.pte_pa, p.pte_pa);
+	ck_assert(w.writable == p.writable && w.user == p.user);
+	ck_assert(w.dirty);
+	ck_assert_uint_eq(walk_peek(&vm, 0xe123, RD, &p), 0);
+	ck_assert(p.dirty);
+
+	/* Same faults as walk(). */
+	set_pte(PT_LO, 0xe000, 0xe000 | P);
+	vm.cpu.cr0 |= CR0_WP;
+	ck_assert_uint_eq(walk_peek(&vm, 0xe000, USR, &p), PF_FAULT | 5);
+	ck_assert_uint_eq(walk_peek(&vm, 0xe000, WR, &p), PF_FAULT | 3);
+	ck_assert_uint_eq(walk_peek(&vm, 0xf000, RD, &p), PF_FAULT | 0);
+	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xe000)), 0xe000 | P);
+}
+END_TEST
+
+/* ---- global ---- */
+
+START_TEST(global_bit)
+{
+	struct walk w;
+	map_lo(0x3000, 0x3000, P | RW, P | RW | G);
+	walk_ok(0x3000, RD, &w);
+	ck_assert(w.global);
+	vm.cpu.cr4 = CR4_PGE;
+	walk_ok(0x3000, RD, &w);
+	ck_assert(w.global);
+	/* G in a PDE that points to a page table is ignored. */
+	map_lo(0x3000, 0x3000, P | RW | G, P | RW);
+	walk_ok(0x3000, RD, &w);
+	ck_assert(!w.global);
+	/* The 4 MiB PDE is the final entry. */
+	vm.cpu.cr4 = CR4_PSE | CR4_PGE;
+	set_pde(0xc0000000, 0 | P | RW | PS | G);
+	walk_ok(0xc0000000, RD, &w);
+	ck_assert(w.global);
+	set_pde(0xc0000000, 0 | P | RW | PS);
+	walk_ok(0xc0000000, RD, &w);
+	ck_assert(!w.global);
+}
+END_TEST
+
+/* ---- tables at the edge of RAM ---- */
+
+START_TEST(tables_at_top_of_ram)
+{
+	uint32_t pd = TVM_MEM - 0x1000, pt = TVM_MEM - 0x2000;
+	vm.cpu.cr3 = pd;
+	tvm_wr32(&vm, pd + 0x3ff * 4, pt | P | RW | US);
+	tvm_wr32(&vm, pt + 0x3ff * 4, 0x2000 | P | RW | US);
+	struct walk w;
+	walk_ok(0xfffff004, USR | WR, &w);
+	ck_assert_uint_eq(w.pa, 0x2004);
+	ck_assert_uint_eq(w.pde_pa, TVM_MEM - 4);
+	ck_assert_uint_eq(w.pte_pa, TVM_MEM - 0x1004);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_MEM - 4), pt | P | RW | US | A);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_MEM - 0x1004), 0x2000 | P | RW | US | A | D);
+}
+END_TEST
+
+START_TEST(tables_outside_ram)
+{
+	/* A page table just past the end of RAM reads as not present. */
+	set_pde(0x1000, TVM_MEM | P | RW | US);
+	ck_fault(0x1000, RD, 0);
+	ck_fault(0x1000, USR | WR, 6);
+	ck_assert_uint_eq(tvm_rd32(&vm, PD), TVM_MEM | P | RW | US);
+	set_pde(0x1000, 0xfffff000 | P | RW | US);
+	ck_fault(0x1000, WR, 2);
+	/* So does a directory there. */
+	vm.cpu.cr3 = 0x80000000;
+	ck_fault(0x1000, RD, 0);
+	vm.cpu.cr3 = 0xfffff000;
+	ck_fault(0xffffffff, USR, 4);
+}
+END_TEST
+
+/* ---- A/D writes and translated code ---- */
+
+/* A page table sharing a page with translated code: setting A/D bits is a write to
+ * that page and must invalidate the code, once; a peek must not. */
+START_TEST(ad_write_invalidates_code)
+{
+	static const uint8_t code[] = { 0xe6, 0xf4 };          /* out 0xf4,al */
+	tvm_load(&vm, TVM_CODE, code, sizeof(code));
+	uint32_t pt = TVM_CODE;                                 /* entries from 0x800 on */
+	uint32_t lin = 0x200 << 12;
+	set_pde(lin, pt | P | RW);
+	set_pte(pt, lin, 0x5000 | P | RW);
+	uint32_t saved_cr0 = vm.cpu.cr0;
+	vm.cpu.cr0 = CR0_PE;
+	ck_assert_ptr_nonnull(rw_translate(vm.rw, TVM_CODE, false));
+	vm.cpu.cr0 = saved_cr0;
+	ck_assert(cc_page_has_code(vm.cc, TVM_CODE >> 12));
+	uint64_t smc = vm.stats.smc_invalidations;
+
+	struct walk w;
+	ck_assert_uint_eq(walk_peek(&vm, lin, WR, &w), 0);
+	ck_assert(cc_page_has_code(vm.cc, TVM_CODE >> 12));
+	walk_ok(lin, WR, &w);
+	ck_assert_uint_eq(w.pte_pa, pt + 0x200 * 4);
+	ck_assert(!cc_page_has_code(vm.cc, TVM_CODE >> 12));
+	ck_assert_uint_eq(vm.stats.smc_invalidations, smc + 1);
+
+	/* A and D already set: no write, the new translation stays. */
+	vm.cpu.cr0 = CR0_PE;
+	ck_assert_ptr_nonnull(rw_translate(vm.rw, TVM_CODE, false));
+	vm.cpu.cr0 = saved_cr0;
+	walk_ok(lin, WR, &w);
+	ck_assert(cc_page_has_code(vm.cc, TVM_CODE >> 12));
+	ck_assert_uint_eq(vm.stats.smc_invalidations, smc + 1);
+}
+END_TEST
+
+static Suite *walk_suite(void)
+{
+	Suite *s = suite_create("walk");
+	struct { const char *name; const TTest *t[8]; } groups[] = {
+		{ "translate", { identity_4k, higher_half, pse_4m_page, ps_ignored_without_pse,
+				 paging_off_is_identity } },
+		{ "faults", { pde_not_present, pte_not_present, user_needs_us_at_both_levels,
+			      user_write_needs_rw_at_both_levels, supervisor_write_and_cr0_wp,
+			      rsvd_in_4m_pde } },
+		{ "accessed", { accessed_after_success_only, dirty_on_write_final_entry,
+				peek_changes_nothing, global_bit } },
+		{ "edges", { tables_at_top_of_ram, tables_outside_ram, ad_write_invalidates_code } },
+	};
+	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
+	for (size_t g = 0; g < ngroups; g++) {
+		TCase *tc = tcase_create(groups[g].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 30);
+		for (int i = 0; i < 8 && groups[g].t[i]; i++)
+			tcase_add_test(tc, groups[g].t[i]);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(walk_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
