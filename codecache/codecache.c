@@ -15,6 +15,8 @@
 
 #include "../monitor/stubs.h"
 #include "../monitor/vm.h"
+#include "../shadowmmu/mmu.h"
+#include "../shadowmmu/walk.h"
 #include "../shadowmmu/mem.h"
 
 #define HASH_BITS 16
@@ -133,9 +135,27 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				    uint32_t mode)
 {
 	cc->vm->stats.lookups++;
+	/* A block is the one for eip only while eip's page (and the next, for a block
+	 * that runs into it) map the physical pages it was translated from. */
+	uint32_t lin = cs_base + eip, pa, ppn1 = ~0u;
+	unsigned acc = PF_ACC_FETCH | ((mode & 3) == 3 ? PF_ACC_USER : 0);
+	if (mmu_peek(cc->vm, lin, acc, &pa) < 0)
+		return NULL;
+	bool have_next = false;
 	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
 		if (e->eip == eip && e->block->cs_base == cs_base && e->block->mode == mode &&
-		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit) {
+		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit &&
+		    e->block->page[0] == pa >> 12) {
+			if (e->block->npages > 1) {
+				if (!have_next) {
+					uint32_t pa1;
+					if (mmu_peek(cc->vm, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
+						ppn1 = pa1 >> 12;
+					have_next = true;
+				}
+				if (e->block->page[1] != ppn1)
+					continue;
+			}
 			/* Refill the lookup table: it may have been emptied since. */
 			struct lookup_entry *t = table_entry(cc, e->block, eip);
 			if (t) {
@@ -402,6 +422,15 @@ int cc_invalidate_page(struct codecache *cc, uint32_t ppn)
 bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
 {
 	return ppn < cc->npages && cc->page_head[ppn];
+}
+
+void cc_flush_linear(struct codecache *cc)
+{
+	for (uint32_t i = 0; i < cc->nblocks; i++)
+		if (cc->blocks[i]->valid)
+			cc_unchain_exits(cc, cc->blocks[i]);
+	cc_clear_lookup(cc);
+	cc->generation++;
 }
 
 void cc_flush(struct codecache *cc)

@@ -131,6 +131,10 @@ int cc_invalidate_page(struct codecache *cc, uint32_t ppn);
 bool cc_page_has_code(struct codecache *cc, uint32_t ppn);
 /* Drop every block. */
 void cc_flush(struct codecache *cc);
+/* The guest's linear-to-physical mapping changed (CR3, INVLPG, paging on or off):
+ * unchain every block and empty the lookup tables, which go by linear address; the
+ * blocks stay, found again by the dispatcher, which checks their physical pages. */
+void cc_flush_linear(struct codecache *cc);
 /* Generation number; changes at every flush. */
 uint32_t cc_generation(struct codecache *cc);
 /* The lookup table, and lookups, serve one (CS base, CS limit, mode) at a time:

@@ -14,10 +14,12 @@
 #include "emulate.h"
 #include "exceptions.h"
 #include "interrupts.h"
+#include "segments.h"
 #include "stubs.h"
 #include "vm.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
+#include "../shadowmmu/mmu.h"
 
 /* A host fault in translated code: a guest exception, a write to translated code,
  * or an access the monitor cannot serve yet. */
@@ -37,6 +39,10 @@ static void handle_fault(struct vm *vm)
 		return;
 	case 14: {
 		uint64_t a = f->addr;
+		if (mmu_paging(vm) && a >= MON_TOP && a < (1ull << 32)) {
+			mmu_fault(vm, (uint32_t)(a - MON_TOP), f->err & 2);
+			return;
+		}
 		if (a >= MON_TOP && a - MON_TOP < vm->ram_size) {
 			uint32_t ppn = (uint32_t)((a - MON_TOP) >> 12);
 			if ((f->err & 2) && cc_page_has_code(vm->cc, ppn)) {
@@ -169,6 +175,15 @@ void cpu_run(struct vm *vm)
 				c->sh->eip, c->seg[SR_SS].sel);
 			break;
 		}
+		/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's
+		 * pages (mmu.h): compute them again when the CPL or that line moved. */
+		if (vm->segs_stale || (c->cpl != vm->shadow_cpl &&
+				       mmu_user_top(vm) < (1ull << 32) - MON_TOP)) {
+			for (int sr = 0; sr < SR_COUNT; sr++)
+				seg_sync(vm, sr);
+			vm->segs_stale = false;
+		}
+		vm->shadow_cpl = c->cpl;
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->entering = b;
 		/* A signal that came after the check at the top found no block to unchain

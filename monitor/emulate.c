@@ -26,6 +26,7 @@
 #include "vm.h"
 #include "../devices/ioport.h"
 #include "../rewriter/rewriter.h"
+#include "../shadowmmu/mmu.h"
 
 struct insn {
 	struct vm *vm;
@@ -795,15 +796,22 @@ static int group7(struct insn *i)          /* 0F 01 */
 			return -1;
 		return do_lmsw(i, v);
 	}
-	case 7:         /* INVLPG: nothing cached until the guest has paging */
-		return privileged(i) ? 0 : gp0(i);
+	case 7: {       /* INVLPG */
+		if (!privileged(i))
+			return gp0(i);
+		int sr;
+		uint32_t off;
+		mem_operand(i, &sr, &off);
+		mmu_invlpg(i->vm, c->seg[sr].base + off);
+		return 0;
+	}
 	}
 	return ud(i);
 }
 
 /* ---- control registers, MSRs, time ---- */
 
-#define CR4_KNOWN       (CR4_OSFXSR | CR4_OSXMMEXCPT)
+#define CR4_KNOWN       (CR4_PSE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 static int mov_cr(struct insn *i, bool to_cr)
 {
@@ -820,28 +828,35 @@ static int mov_cr(struct insn *i, bool to_cr)
 	}
 	uint32_t v = REGS(i)[i->rm];
 	switch (n) {
-	case 0:
+	case 0: {
 		if ((v & CR0_PG) && !(v & CR0_PE))
 			return gp0(i);
 		if ((v & CR0_NW) && !(v & CR0_CD))
 			return gp0(i);
-		if (v & CR0_PG)
-			return unsupported(i, "paging (CR0.PG)");
 		if (!(v & CR0_PE))
 			return unsupported(i, "a return to real mode (CR0.PE = 0)");
+		uint32_t old = c->cr0;
 		c->cr0 = v | CR0_ET;
+		if ((old ^ c->cr0) & (CR0_PG | CR0_WP))
+			mmu_paging_changed(i->vm);
 		return 0;
+	}
 	case 2:
 		c->cr2 = v;
 		return 0;
 	case 3:
 		c->cr3 = v;
+		mmu_flush_tlb(i->vm);   /* SDM Vol. 3, 4.10.4.1: all but global pages */
 		return 0;
-	case 4:
+	case 4: {
 		if (v & ~(CR4_KNOWN | CR4_TSD))
 			return gp0(i);
+		uint32_t old = c->cr4;
 		c->cr4 = v;
+		if ((old ^ v) & (CR4_PSE | CR4_PGE))
+			mmu_paging_changed(i->vm);
 		return 0;
+	}
 	}
 	return ud(i);
 }
@@ -1170,7 +1185,8 @@ void emulate_callout(struct vm *vm)
 	struct insn i;
 	const cs_insn *in = decode(vm, &i, bytes, &truncated);
 	if (!in) {
-		exc_raise(vm, truncated ? VEC_GP : VEC_UD, truncated, 0);
+		if (truncated >= 0)     /* else the fetch raised #PF */
+			exc_raise(vm, truncated ? VEC_GP : VEC_UD, truncated, 0);
 		return;
 	}
 	if (vm->cfg.trace)
@@ -1194,7 +1210,8 @@ void emulate_host_gp(struct vm *vm, int vector)
 	struct insn i;
 	const cs_insn *in = decode(vm, &i, bytes, &truncated);
 	if (!in) {
-		exc_raise(vm, vector, true, 0);
+		if (truncated >= 0)
+			exc_raise(vm, vector, true, 0);
 		return;
 	}
 	for (int k = 0; k < i.x->op_count; k++) {

@@ -17,6 +17,8 @@
 
 #include "exceptions.h"
 #include "vm.h"
+#include "../shadowmmu/mmu.h"
+#include "../shadowmmu/walk.h"
 #include "../shadowmmu/mem.h"
 
 #define POOL_HASH 16384
@@ -70,12 +72,14 @@ void shadow_exit(struct vm *vm)
 /*
  * The host descriptor for guest segment s used as data. Guest offset o reaches host
  * linear MON_TOP + base + o, wrapping at 4 GiB; the host limit is cut so that no
- * offset the host accepts wraps into the monitor window.
+ * offset the host accepts wraps into the monitor window, and, for a guest at CPL 3
+ * with paging, so that none reaches a page mapped for its supervisor (top: the
+ * linear address it must stay below).
  */
-static void host_desc(const struct seg *s, struct user_desc *d, struct shadow_key *k)
+static void host_desc(const struct seg *s, uint64_t top, struct user_desc *d,
+		      struct shadow_key *k)
 {
-	uint64_t room = (uint64_t)1 << 32;
-	room = s->base < room - MON_TOP ? room - MON_TOP - s->base : 0;
+	uint64_t room = s->base < top ? top - s->base : 0;
 	uint32_t type = SEG_TYPE(s->attr);
 	bool code = type & 8, expand_down = !code && (type & 4);
 	bool writable = !code && (type & 2);
@@ -90,16 +94,16 @@ static void host_desc(const struct seg *s, struct user_desc *d, struct shadow_ke
 	if (expand_down) {
 		/* Valid offsets (limit, top]. Raising the bound to 4 GiB - 1 - base makes
 		 * every accepted offset wrap back below base, inside the guest's space. */
-		uint64_t top = d->seg_32bit ? 0xffffffffull : 0xffff;
+		uint64_t max_off = d->seg_32bit ? 0xffffffffull : 0xffff;
 		hl = s->limit;
 		if (d->seg_32bit) {
 			/* The accepted offsets then reach guest linear [.., base - 1],
-			 * which must stay below the hole: base <= 4 GiB - MON_TOP. */
+			 * which must stay below the top: base <= top. */
 			if (hl < 0xffffffffull - s->base)
 				hl = 0xffffffffull - s->base;
-			if (s->base > ((uint64_t)1 << 32) - MON_TOP)
+			if (s->base > top)
 				empty = true;
-		} else if (top >= room) {
+		} else if (max_off >= room) {
 			empty = true;
 		}
 		d->contents = MODIFY_LDT_CONTENTS_STACK;
@@ -146,7 +150,10 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 		return 0;
 	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
 		return 0;
-	host_desc(s, &d, &k);
+	uint64_t top = ((uint64_t)1 << 32) - MON_TOP;
+	if (vm->cpu.cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
+		top = mmu_user_top(vm);
+	host_desc(s, top, &d, &k);
 	uint32_t h = (k.base * 0x9e3779b1u ^ k.limit * 0x85ebca6bu ^ k.kind) % POOL_HASH;
 	for (;;) {
 		if (!sh->idx[h])
@@ -213,25 +220,71 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 	seg_sync(vm, sr);
 }
 
-void lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len)
+/* Guest physical memory for the monitor: unbacked addresses read as all ones and
+ * drop writes, as on an empty bus. */
+static void phys_read(struct vm *vm, uint32_t pa, void *buf, uint32_t len)
 {
-	uint8_t *p = mem_phys(vm, lin, len);
+	uint8_t *p = mem_phys(vm, pa, len);
 	if (p) {
 		memcpy(buf, p, len);
 		return;
 	}
 	for (uint32_t i = 0; i < len; i++) {
-		p = mem_phys(vm, (uint32_t)(lin + i), 1);
+		p = mem_phys(vm, (uint32_t)(pa + i), 1);
 		((uint8_t *)buf)[i] = p ? *p : 0xff;
 	}
 }
 
-void lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len)
+static void phys_write(struct vm *vm, uint32_t pa, const void *buf, uint32_t len)
 {
-	if (mem_write_phys(vm, lin, buf, len))
+	if (mem_write_phys(vm, pa, buf, len))
 		return;
 	for (uint32_t i = 0; i < len; i++)
-		mem_write_phys(vm, (uint32_t)(lin + i), (const uint8_t *)buf + i, 1);
+		mem_write_phys(vm, (uint32_t)(pa + i), (const uint8_t *)buf + i, 1);
+}
+
+int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned acc)
+{
+	/* Translate every page first, so that a #PF leaves memory as it was. */
+	uint32_t pa[4];
+	uint32_t npages = len ? (((lin & 0xfff) + len - 1) >> 12) + 1 : 0;
+	if (npages > 4) {           /* long accesses: page by page */
+		for (uint32_t done = 0; done < len;) {
+			uint32_t n = 4096 - ((lin + done) & 0xfff);
+			if (n > len - done)
+				n = len - done;
+			if (lin_access(vm, lin + done, (uint8_t *)buf + done, n, acc) < 0)
+				return -1;
+			done += n;
+		}
+		return 0;
+	}
+	for (uint32_t k = 0; k < npages; k++) {
+		uint32_t at = k ? ((lin & ~0xfffu) + (k << 12)) : lin;
+		if (mmu_translate(vm, at, acc, &pa[k]) < 0)
+			return -1;
+	}
+	for (uint32_t k = 0, done = 0; k < npages; k++) {
+		uint32_t n = 4096 - (pa[k] & 0xfff);
+		if (n > len - done)
+			n = len - done;
+		if (acc & PF_ACC_WRITE)
+			phys_write(vm, pa[k], (const uint8_t *)buf + done, n);
+		else
+			phys_read(vm, pa[k], (uint8_t *)buf + done, n);
+		done += n;
+	}
+	return 0;
+}
+
+int lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len)
+{
+	return lin_access(vm, lin, buf, len, 0);
+}
+
+int lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len)
+{
+	return lin_access(vm, lin, (void *)buf, len, PF_ACC_WRITE);
 }
 
 bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin)
@@ -406,8 +459,7 @@ int seg_read(struct vm *vm, int sr, uint32_t off, void *buf, uint32_t len)
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	lin_read(vm, s->base + off, buf, len);
-	return 0;
+	return lin_access(vm, s->base + off, buf, len, vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
 }
 
 int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len)
@@ -418,8 +470,8 @@ int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	lin_write(vm, s->base + off, buf, len);
-	return 0;
+	return lin_access(vm, s->base + off, (void *)buf, len,
+			  PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0));
 }
 
 int stack_push(struct vm *vm, uint32_t v, int size)

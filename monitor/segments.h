@@ -37,10 +37,13 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip);
 /* Set a register without checks (reset and boot state). */
 void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit, uint16_t attr);
 
-/* Guest linear memory (paging off: physical). Unbacked addresses read as all ones
- * and drop writes, as on an empty bus. */
-void lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
-void lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
+/* Guest linear memory, through the guest's page tables when paging is on (acc: the
+ * PF_ACC_* bits of shadowmmu/walk.h). 0, or -1 with #PF raised and nothing written.
+ * Physical addresses without RAM read as all ones and drop writes (an empty bus).
+ * lin_read/lin_write are supervisor accesses (descriptor tables, the TSS). */
+int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned acc);
+int lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
+int lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 
 /* Check an access of len bytes at offset off through s (register sr): the vector
  * the CPU raises (#GP or #SS), or -1 if the access is allowed. */

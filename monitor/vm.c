@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "vm.h"
 #include "interrupts.h"
+#include "../shadowmmu/mmu.h"
 #include "cpuid.h"
 
 #include <asm/prctl.h>
@@ -87,6 +88,11 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		return r;
 	}
 	init_vcpu_block(vm);
+	r = mmu_init(vm);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: out of memory\n");
+		goto err;
+	}
 	r = shadow_init(vm);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: this host cannot create LDT segments (modify_ldt: %s); "
@@ -145,6 +151,7 @@ void vm_destroy(struct vm *vm)
 	cc_destroy(vm->cc);
 	if (vm->shadow)
 		shadow_exit(vm);
+	mmu_exit(vm);
 	mem_exit(vm);
 	vm->com1 = NULL;
 	vm->io = NULL;
@@ -186,6 +193,11 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  kick retries             %llu\n", (unsigned long long)s->kick_retries);
 	fprintf(f, "  interrupts delivered     %llu\n", (unsigned long long)s->interrupts);
 	fprintf(f, "  sleeps in HLT            %llu\n", (unsigned long long)s->halt_sleeps);
+	if (s->pages_mapped || s->tlb_flushes)
+		fprintf(f, "  paging: pages mapped %llu, host faults served %llu, guest #PF %llu, "
+			"TLB flushes %llu\n", (unsigned long long)s->pages_mapped,
+			(unsigned long long)s->shadow_faults, (unsigned long long)s->guest_page_faults,
+			(unsigned long long)s->tlb_flushes);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

@@ -57,6 +57,8 @@ enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
 #define CR0_PG  0x80000000u
 
 #define CR4_TSD         0x00000004u
+#define CR4_PSE         0x00000010u
+#define CR4_PGE         0x00000080u
 #define CR4_OSFXSR      0x00000200u
 #define CR4_OSXMMEXCPT  0x00000400u
 
@@ -188,6 +190,10 @@ struct stats {
 	uint64_t kick_retries;          /* kicks that landed outside every block */
 	uint64_t interrupts;            /* external interrupts delivered */
 	uint64_t halt_sleeps;           /* host sleeps in HLT */
+	uint64_t shadow_faults;         /* host page faults served by mapping a guest page */
+	uint64_t guest_page_faults;     /* #PF delivered to the guest */
+	uint64_t pages_mapped;
+	uint64_t tlb_flushes;           /* CR3 loads and paging changes that dropped mappings */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;
@@ -211,6 +217,7 @@ struct uart;
 struct pic;
 struct pit;
 struct rtc;
+struct mmu;
 
 struct vm {
 	struct config cfg;
@@ -222,6 +229,9 @@ struct vm {
 	struct rewriter *rw;
 	struct iobus *io;
 	struct segshadow *shadow;
+	struct mmu *mmu;                /* shadowmmu/mmu.c */
+	bool segs_stale;                /* the segment shadows must be computed again */
+	int shadow_cpl;                 /* the CPL the segment shadows were made for */
 	struct uart *com1;
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;

@@ -21,6 +21,8 @@
 #include <x86intrin.h>
 
 #include "../codecache/codecache.h"
+#include "../shadowmmu/mmu.h"
+#include "../shadowmmu/walk.h"
 #include "../monitor/exceptions.h"
 #include "../monitor/segments.h"
 #include "../monitor/stubs.h"
@@ -50,6 +52,7 @@ struct rewriter {
 	cs_insn *insn;
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
+	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
 };
 
 struct rewriter *rw_create(struct vm *vm)
@@ -666,7 +669,11 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	else if (cs->limit - eip < 15)
 		avail = cs->limit - eip + 1;
 	uint32_t lin = cs->base + eip;
-	lin_read(vm, lin, bytes, avail);
+	unsigned acc = PF_ACC_FETCH | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	if (lin_access(vm, lin, bytes, avail, acc) < 0) {
+		*truncated = -1;        /* #PF raised */
+		return NULL;
+	}
 	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
 	if (d->valid && d->eip == eip && d->lin == lin && d->avail == avail &&
 	    !memcmp(d->bytes, bytes, avail))
@@ -698,19 +705,35 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		exc_raise(vm, VEC_GP, true, 0);
 		return NULL;
 	}
+	/* The bytes: the rest of this page, and up to 15 of the next if it is there (an
+	 * instruction cut off at the page end becomes a callout, whose fetch raises the
+	 * #PF). The two pages need not be contiguous in guest physical memory. */
 	uint32_t lin = cs->base + eip;
-	uint32_t page_end = (lin | 0xfff) + 1;   /* wraps to 0 at the top: handled below */
-	uint64_t want = (uint64_t)(page_end ? page_end : 0x100000000ull) - lin + 15;
+	unsigned acc = PF_ACC_FETCH | (c->cpl == 3 ? PF_ACC_USER : 0);
+	uint32_t pa, pa_next = 0;
+	if (mmu_translate(vm, lin, acc, &pa) < 0)
+		return NULL;
+	uint32_t in_page = 4096 - (lin & 0xfff);
+	uint64_t want = (uint64_t)in_page + 15;
 	if (want > (uint64_t)cs->limit - eip + 1)
 		want = (uint64_t)cs->limit - eip + 1;
-	const uint8_t *src = mem_phys(vm, lin, 1);
-	if (!src) {
+	const uint8_t *first = mem_phys(vm, pa, want < in_page ? want : in_page);
+	if (!first) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
-			"guest jumped to eip %#x (linear %#x): no RAM there", eip, lin);
+			"guest jumped to eip %#x (linear %#x, physical %#x): no RAM there", eip, lin, pa);
 		return NULL;
 	}
-	if (lin + want > vm->ram_size)
-		want = vm->ram_size - lin;
+	memcpy(rw->code, first, want < in_page ? want : in_page);
+	if (want > in_page) {
+		const uint8_t *second = NULL;
+		if (mmu_peek(vm, lin + in_page, acc, &pa_next) == 0)
+			second = mem_phys(vm, pa_next, want - in_page);
+		if (second)
+			memcpy(rw->code + in_page, second, want - in_page);
+		else
+			want = in_page;
+	}
+	const uint8_t *src = rw->code;
 
 	uint8_t *host = cc_reserve(vm->cc, MAX_HOST);
 	if (!host) {
@@ -961,10 +984,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	blk->mode = mode;
 	blk->guest_len = (uint16_t)(next - eip);
 	blk->ninsn = (uint16_t)ninsn;
-	blk->page[0] = lin >> 12;
+	blk->page[0] = pa >> 12;
 	blk->npages = 1;
 	if (blk->guest_len && (last >> 12) != (lin >> 12))
-		blk->page[blk->npages++] = last >> 12;
+		blk->page[blk->npages++] = pa_next >> 12;
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->nside = (uint16_t)ninsn;
 	blk->nentries = (uint8_t)nentries;

@@ -34,7 +34,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
 
 /* Decode the one instruction at CS:eip into the rewriter's scratch instruction
  * (valid until the next call). NULL if the bytes do not decode; *truncated then says
- * the fault is #GP (past the CS limit or longer than 15 bytes), not #UD. */
+ * the fault is #GP (past the CS limit or longer than 15 bytes), not #UD, or is -1
+ * when the fetch itself raised a #PF. */
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
 
 /* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */

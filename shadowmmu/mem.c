@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mmu.h"
 #include "../codecache/codecache.h"
 #include "../monitor/vm.h"
 
@@ -73,6 +74,10 @@ void *mem_phys(struct vm *vm, uint64_t pa, uint64_t len)
 
 void mem_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
 {
+	if (vm->mmu && mmu_paging(vm)) {
+		mmu_protect_code(vm, ppn, readonly);
+		return;
+	}
 	void *host = (void *)(uintptr_t)(MON_TOP + ((uint64_t)ppn << 12));
 	int r = mprotect(host, 4096, readonly ? PROT_READ : PROT_READ | PROT_WRITE);
 	assert(r == 0);

@@ -1,0 +1,321 @@
+/*
+ * mmu.c - the shadow MMU (see mmu.h).
+ *
+ * Book-keeping per guest linear page (1 Mi entries, allocated when paging first turns
+ * on): what it is mapped to, where it sits in the list of mapped pages (for flushes
+ * and the budget), and the next linear page mapping the same physical page (so that
+ * translated code can be write-protected through every alias).
+ */
+#define _GNU_SOURCE
+#include "mmu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "mem.h"
+#include "walk.h"
+#include "../codecache/codecache.h"
+#include "../monitor/exceptions.h"
+#include "../monitor/vm.h"
+
+#define NPAGES    (1u << 20)
+#define NONE      0xffffffffu
+#define FOUR_GIB  (1ull << 32)
+
+/* map[] entry: physical page << 12 | flags; 0 = not mapped. */
+#define M_MAPPED  0x001u
+#define M_WRITE   0x002u        /* the host mapping is writable */
+#define M_USER    0x004u        /* the guest lets CPL 3 use it */
+#define M_GLOBAL  0x008u        /* a global page (kept by CR3 loads with CR4.PGE) */
+#define M_LARGE   0x010u        /* part of a 4 MiB page */
+
+struct mmu {
+	uint32_t *map;
+	uint32_t *pos;          /* index in list[] of a mapped page */
+	uint32_t *alias;        /* next linear page with the same physical page */
+	uint32_t *alias_head;   /* per physical page: first linear page mapping it */
+	uint32_t *list;         /* the mapped linear pages */
+	uint32_t n;
+	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
+	bool paging;
+};
+
+static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)(MON_TOP + ((uint64_t)lpn << 12)); }
+
+/* The guest's linear pages that have a host address (the rest is the top hole). */
+static bool mappable(uint32_t lpn) { return (uint64_t)MON_TOP + ((uint64_t)lpn << 12) < FOUR_GIB; }
+
+int mmu_init(struct vm *vm)
+{
+	vm->mmu = calloc(1, sizeof(*vm->mmu));
+	return vm->mmu ? 0 : -ENOMEM;
+}
+
+void mmu_exit(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	if (!m)
+		return;
+	free(m->map);
+	free(m->pos);
+	free(m->alias);
+	free(m->alias_head);
+	free(m->list);
+	free(m);
+	vm->mmu = NULL;
+}
+
+static int alloc_tables(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	if (m->map)
+		return 0;
+	uint32_t nppn = (uint32_t)(vm->ram_size >> 12);
+	m->map = calloc(NPAGES, sizeof(uint32_t));
+	m->pos = calloc(NPAGES, sizeof(uint32_t));
+	m->alias = calloc(NPAGES, sizeof(uint32_t));
+	m->alias_head = malloc(nppn * sizeof(uint32_t));
+	m->list = calloc(MMU_BUDGET, sizeof(uint32_t));
+	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list)
+		return -ENOMEM;
+	memset(m->alias_head, 0xff, nppn * sizeof(uint32_t));
+	return 0;
+}
+
+/* Make the whole guest range PROT_NONE again and forget every mapping. */
+static void drop_all(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	void *p = mmap(host_of(0), FOUR_GIB - MON_TOP, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot reset the guest mappings: %s", strerror(errno));
+	for (uint32_t k = 0; k < m->n; k++) {
+		uint32_t lpn = m->list[k];
+		m->alias_head[m->map[lpn] >> 12] = NONE;
+		m->map[lpn] = 0;
+	}
+	m->n = 0;
+	m->sup_low = NPAGES;
+	vm->stats.tlb_flushes++;
+}
+
+static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
+{
+	uint32_t *p = &m->alias_head[ppn];
+	while (*p != NONE && *p != lpn)
+		p = &m->alias[*p];
+	if (*p == lpn)
+		*p = m->alias[lpn];
+}
+
+static void unmap_page(struct vm *vm, uint32_t lpn)
+{
+	struct mmu *m = vm->mmu;
+	uint32_t e = m->map[lpn];
+	if (!e)
+		return;
+	mmap(host_of(lpn), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+	     -1, 0);
+	alias_remove(m, lpn, e >> 12);
+	uint32_t k = m->pos[lpn], last = m->list[--m->n];
+	m->list[k] = last;
+	m->pos[last] = k;
+	m->map[lpn] = 0;
+}
+
+/* Map linear page lpn to physical page ppn with flags (M_*). */
+static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
+{
+	struct mmu *m = vm->mmu;
+	if (m->map[lpn])
+		unmap_page(vm, lpn);
+	if (m->n == MMU_BUDGET)
+		drop_all(vm);
+	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
+	void *p = mmap(host_of(lpn), 4096, prot, MAP_SHARED | MAP_FIXED, vm->ram_fd,
+		       (off_t)ppn << 12);
+	if (p == MAP_FAILED) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest page %#x: %s", lpn << 12,
+			strerror(errno));
+		return -1;
+	}
+	m->map[lpn] = ppn << 12 | flags | M_MAPPED;
+	m->pos[lpn] = m->n;
+	m->list[m->n++] = lpn;
+	m->alias[lpn] = m->alias_head[ppn];
+	m->alias_head[ppn] = lpn;
+	if (!(flags & M_USER) && lpn < m->sup_low) {
+		m->sup_low = lpn;
+		vm->segs_stale = true;          /* a CPL-3 guest's segments must shrink */
+	}
+	vm->stats.pages_mapped++;
+	return 0;
+}
+
+static void identity_map(struct vm *vm)
+{
+	void *p = mmap(host_of(0), vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd, 0);
+	if (p == MAP_FAILED)
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest RAM: %s", strerror(errno));
+}
+
+void mmu_paging_changed(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	bool on = vm->cpu.cr0 & CR0_PG;
+	if (on && alloc_tables(vm) < 0) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for the shadow MMU");
+		return;
+	}
+	if (m->map)
+		drop_all(vm);
+	m->paging = on;
+	if (!on) {
+		identity_map(vm);
+		/* Translated code keeps its pages read-only in the new mappings too. */
+		for (uint32_t p = 0; p < vm->ram_size >> 12; p++)
+			if (cc_page_has_code(vm->cc, p))
+				mem_protect_code(vm, p, true);
+	}
+	vm->segs_stale = true;
+	cc_flush_linear(vm->cc);
+}
+
+void mmu_flush_tlb(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	if (!m->paging)
+		return;
+	bool keep_global = vm->cpu.cr4 & CR4_PGE;
+	bool any_global = false;
+	for (uint32_t k = 0; k < m->n && keep_global && !any_global; k++)
+		any_global = m->map[m->list[k]] & M_GLOBAL;
+	if (!any_global) {
+		drop_all(vm);
+	} else {
+		for (uint32_t k = m->n; k-- > 0;) {
+			uint32_t lpn = m->list[k];
+			if (!(m->map[lpn] & M_GLOBAL))
+				unmap_page(vm, lpn);
+		}
+		vm->stats.tlb_flushes++;
+	}
+	cc_flush_linear(vm->cc);
+}
+
+void mmu_invlpg(struct vm *vm, uint32_t lin)
+{
+	struct mmu *m = vm->mmu;
+	if (!m->paging)
+		return;
+	uint32_t lpn = lin >> 12;
+	if (m->map[lpn] & M_LARGE) {
+		/* The whole 4 MiB translation goes (SDM Vol. 3, 4.10.4.1). */
+		for (uint32_t p = lpn & ~0x3ffu; p < (lpn | 0x3ff) + 1; p++)
+			if (m->map[p] & M_LARGE)
+				unmap_page(vm, p);
+	} else {
+		unmap_page(vm, lpn);
+	}
+	cc_flush_linear(vm->cc);
+}
+
+static void page_fault(struct vm *vm, uint32_t lin, uint32_t err)
+{
+	vm->cpu.cr2 = lin;
+	exc_raise(vm, VEC_PF, true, err & ~PF_FAULT);
+}
+
+int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa)
+{
+	struct mmu *m = vm->mmu;
+	if (!m || !m->paging) {
+		*pa = lin;
+		return 0;
+	}
+	struct walk w;
+	uint32_t r = walk(vm, lin, acc, &w);
+	if (r & PF_FAULT) {
+		page_fault(vm, lin, r);
+		return -1;
+	}
+	*pa = w.pa;
+	return 0;
+}
+
+int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa)
+{
+	struct mmu *m = vm->mmu;
+	if (!m || !m->paging) {
+		*pa = lin;
+		return 0;
+	}
+	struct walk w;
+	if (walk_peek(vm, lin, acc, &w) & PF_FAULT)
+		return -1;
+	*pa = w.pa;
+	return 0;
+}
+
+int mmu_fault(struct vm *vm, uint32_t lin, bool write)
+{
+	struct walk w;
+	unsigned acc = (write ? PF_ACC_WRITE : 0) | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	uint32_t r = walk(vm, lin, acc, &w);
+	if (r & PF_FAULT) {
+		vm->stats.guest_page_faults++;
+		page_fault(vm, lin, r);
+		return 0;
+	}
+	uint32_t lpn = lin >> 12, ppn = w.pa >> 12;
+	if ((uint64_t)ppn << 12 >= vm->ram_size) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x, physical %#x: no RAM "
+			"there (device memory is not supported yet)", lin, w.pa);
+		return -1;
+	}
+	if (!mappable(lpn)) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x in the top %u MiB: not "
+			"supported yet", lin, MON_TOP >> 20);
+		return -1;
+	}
+	if (write && cc_page_has_code(vm->cc, ppn)) {
+		/* Self-modifying code: drop the page's blocks; the dispatcher redoes the
+		 * write alone (one_step), with the page writable. */
+		vm->stats.smc_invalidations++;
+		cc_invalidate_page(vm->cc, ppn);
+		vm->one_step = true;
+	}
+	uint32_t flags = (w.user ? M_USER : 0) | (w.global ? M_GLOBAL : 0) |
+			 (w.size > 4096 ? M_LARGE : 0);
+	/* Read-only until the dirty bit is set; code pages stay read-only. */
+	if (w.writable && w.dirty && !cc_page_has_code(vm->cc, ppn))
+		flags |= M_WRITE;
+	vm->stats.shadow_faults++;
+	return map_page(vm, lpn, ppn, flags) < 0 ? -1 : 1;
+}
+
+uint64_t mmu_user_top(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	return m && m->paging ? (uint64_t)m->sup_low << 12 : FOUR_GIB;
+}
+
+void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
+{
+	struct mmu *m = vm->mmu;
+	for (uint32_t lpn = m->alias_head[ppn]; lpn != NONE; lpn = m->alias[lpn]) {
+		uint32_t *e = &m->map[lpn];
+		if (readonly && (*e & M_WRITE)) {
+			mprotect(host_of(lpn), 4096, PROT_READ);
+			*e &= ~M_WRITE;
+		}
+		/* Released pages become writable again at their next write fault, which
+		 * checks the guest's rights and dirty bit. */
+	}
+}
+
+bool mmu_paging(struct vm *vm) { return vm->mmu && vm->mmu->paging; }

@@ -1,0 +1,66 @@
+/*
+ * mmu.h - the shadow MMU: the guest's virtual memory on host mappings of its RAM.
+ *
+ * With paging off the guest's linear space is its RAM, mapped once at MON_TOP. With
+ * CR0.PG set, the range [MON_TOP, 4 GiB) starts empty (PROT_NONE) and each guest page
+ * is mapped at MON_TOP + linear when the guest first touches it (a host fault, then a
+ * walk of the guest's page tables): the memfd page of its physical address, read-only
+ * until the guest's dirty bit is set or while the page holds translated code. The
+ * mappings play the part of the TLB: INVLPG drops one, a CR3 load the non-global ones
+ * (the guest's page tables are not traced), and a budget below vm.max_map_count is
+ * kept by dropping everything when it runs out.
+ *
+ * User/supervisor: the mappings do not know the CPL. At CPL 3 the guest's data
+ * segment shadows are cut below the lowest supervisor page mapped (mmu_user_top()),
+ * so a user access to a supervisor page faults in the host and is checked by the
+ * monitor; user pages above that line are reached through emulation. A guest that
+ * keeps its kernel at the top of the address space (Linux) pays nothing for this.
+ *
+ * Interface: mmu_init() at VM creation; mmu_paging_changed() after a write to CR0 or
+ * CR4; mmu_flush_tlb() after a CR3 load; mmu_invlpg(); mmu_fault() for a host page
+ * fault at a guest address; mmu_translate() for the monitor's own accesses.
+ */
+#ifndef TRAPEZE_MMU_H
+#define TRAPEZE_MMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+/* Largest number of guest pages mapped at once (each may be a host VMA). */
+#define MMU_BUDGET 32768
+
+int mmu_init(struct vm *vm);
+void mmu_exit(struct vm *vm);
+
+/* CR0.PG, CR0.WP, CR4.PSE or CR4.PGE changed: start over from the guest's tables. */
+void mmu_paging_changed(struct vm *vm);
+/* A CR3 load: drop every mapping but global ones (CR4.PGE). */
+void mmu_flush_tlb(struct vm *vm);
+/* INVLPG lin. */
+void mmu_invlpg(struct vm *vm, uint32_t lin);
+
+/* A host page fault at guest linear lin (write: a write access) in translated code.
+ * Returns 1 if the page is now mapped and the access can be retried, 0 if the guest
+ * gets a #PF (raised, CR2 set), -1 if the monitor cannot serve it (VM stopped). */
+int mmu_fault(struct vm *vm, uint32_t lin, bool write);
+
+/* Guest linear to physical for an access by the monitor on the guest's behalf
+ * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3): 0, or -1 with #PF
+ * raised. Sets accessed and dirty bits as the CPU would. */
+int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
+
+/* As mmu_translate, but neither raising #PF nor setting accessed or dirty bits. */
+int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
+
+/* The linear address below which a CPL-3 guest's data segment shadows must stay. */
+uint64_t mmu_user_top(struct vm *vm);
+
+/* Physical page ppn now holds translated code: map its aliases read-only. */
+void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly);
+
+/* Is the guest's paging on? */
+bool mmu_paging(struct vm *vm);
+
+#endif
