@@ -2,11 +2,12 @@
  * cpuid.c - CPUID as a consistent virtual CPU: the host's vendor, family, model and
  * brand string, and only features trapeze really provides to a 32-bit guest.
  *
- * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, TSC, MSR, CX8, SEP
- * (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR, SSE, SSE2 and the
- * SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively. Held back until the
- * monitor implements them: VME, DE, PSE, PAE, PGE, APIC, MTRR, PAT, XSAVE/AVX (XCR0 is
- * the host's), and long mode, NX and SYSCALL in the extended leaves. ECX bit 31 says a hypervisor is present.
+ * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, PSE and PGE (the shadow
+ * MMU), TSC, MSR, CX8, SEP (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR, SSE,
+ * SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively. Held back
+ * until the monitor implements them: VME, DE, PAE, PSE-36, APIC, MTRR, PAT,
+ * XSAVE/AVX (XCR0 is the host's), and long mode, NX and SYSCALL in the extended
+ * leaves. ECX bit 31 says a hypervisor is present.
  */
 #include "cpuid.h"
 
