@@ -95,6 +95,19 @@ static void handle_fault(struct vm *vm)
 		f->sig, f->trapno, f->err, (unsigned long long)f->addr, c->sh->eip);
 }
 
+/* An indirect branch in a limited code segment left for a target past the limit:
+ * #GP(0) at the branch, ESP as before it (the site noted both: rewriter.c). */
+static bool branch_past_limit(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	if (c->sh->eip <= c->seg[SR_CS].limit)
+		return false;
+	c->sh->regs[R_ESP] -= (uint32_t)c->sh->br_delta;
+	c->sh->eip = c->sh->br_eip;
+	exc_raise(vm, VEC_GP, true, 0);
+	return true;
+}
+
 void cpu_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -189,7 +202,7 @@ void cpu_run(struct vm *vm)
 		/* A signal that came after the check at the top found no block to unchain
 		 * unless it came after entering was set: look again. */
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (vm->async_signal) {
+		if (vm->async_signal || vm->timer_fired) {
 			vm->entering = NULL;
 			continue;
 		}
@@ -208,10 +221,13 @@ void cpu_run(struct vm *vm)
 			break;
 		case EXIT_LOOKUP:
 			vm->stats.lookup_misses++;
+			branch_past_limit(vm);
 			break;
 		case EXIT_IC_FILL:
 			/* An indirect branch's first run (or a request to leave at one): it
 			 * remembers this target, chained below like a direct branch. */
+			if (branch_past_limit(vm))
+				break;
 			from = cc_block(vm->cc, info >> SLOT_BITS);
 			from_slot = (int)(info & (MAX_EXITS - 1));
 			from_gen = cc_generation(vm->cc);

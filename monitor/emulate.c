@@ -496,6 +496,11 @@ static int far_ret(struct insn *i, uint16_t extra)
 		}
 		return 0;
 	}
+	if ((cs & 3) < (unsigned)i->c->cpl) {  /* SDM Vol. 2, RET: RPL < CPL is #GP */
+		REGS(i)[R_ESP] = esp;
+		exc_raise(i->vm, VEC_GP, true, cs & 0xfffc);
+		return -1;
+	}
 	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
 		REGS(i)[R_ESP] = esp;
 		return -1;
@@ -532,6 +537,10 @@ static int do_iret(struct insn *i)
 			REGS(i)[R_ESP] = esp;
 			return -1;
 		}
+	} else if ((cs & 3) < (unsigned)c->cpl) {      /* SDM Vol. 2, IRET: #GP(sel) */
+		REGS(i)[R_ESP] = esp;
+		exc_raise(i->vm, VEC_GP, true, cs & 0xfffc);
+		return -1;
 	} else if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
 		REGS(i)[R_ESP] = esp;
 		return -1;

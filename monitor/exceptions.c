@@ -76,7 +76,8 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		return -1;
 	}
 	if (type == 5) {        /* a task gate: the handler is a task (how #DF gets a stack) */
-		if (task_switch(vm, (uint16_t)(gate >> 16), TASK_INT, c->sh->eip, has_err, err) < 0)
+		/* A fault after the switch belongs to the new task: delivered, not undone. */
+		if (task_switch(vm, (uint16_t)(gate >> 16), TASK_INT, c->sh->eip, has_err, err) == -1)
 			return -1;
 		vm->stats.exceptions[vector & 31]++;
 		return 0;

@@ -9,8 +9,11 @@
 #include "interrupts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "exceptions.h"
 #include "vm.h"
@@ -53,6 +56,7 @@ static void cmos_memory(struct vm *vm)
 int intr_init(struct vm *vm)
 {
 	vm->clock = (struct vclock){ monotonic_ns, NULL };
+	vm->async_fd = -1;
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	int64_t epoch = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
@@ -77,8 +81,24 @@ int intr_init(struct vm *vm)
 	return 0;
 }
 
+void intr_watch_input(struct vm *vm, int fd)
+{
+	struct f_owner_ex own = { F_OWNER_TID, gettid() };
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETOWN_EX, &own) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+		return;                 /* a file, /dev/null: polled at timer ticks and in HLT */
+	vm->async_fd = fd;
+}
+
 void intr_exit(struct vm *vm)
 {
+	if (vm->async_fd >= 0) {
+		int fl = fcntl(vm->async_fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(vm->async_fd, F_SETFL, fl & ~O_ASYNC);
+		vm->async_fd = -1;
+	}
 	rtc_destroy(vm->rtc);
 	pit_destroy(vm->pit);
 	pic_destroy(vm->pic);
@@ -121,8 +141,11 @@ enum intr_result intr_check(struct vm *vm)
 		vm->io_dirty = false;
 		devices_update(vm);
 	}
-	bool shadow = c->intr_shadow;
+	/* A shadow from an emulated STI or MOV SS, or from an inline STI right before
+	 * the exit (translated code notes where its next instruction is). */
+	bool shadow = c->intr_shadow || (c->sh->sti_eip && c->sh->sti_eip == c->sh->eip);
 	c->intr_shadow = false;
+	c->sh->sti_eip = 0;
 	c->sh->irq = pic_intr(vm->pic);
 	if (!cpu_if(c) || c->exc.pending || !c->sh->irq)
 		return INTR_NONE;

@@ -25,6 +25,9 @@ struct vm;
  * Negative errno on failure. */
 int intr_init(struct vm *vm);
 void intr_exit(struct vm *vm);
+/* Have input on fd (COM1's) signal the vCPU thread (SIGIO), so that a receive
+ * interrupt comes while the guest computes; restored by intr_exit(). */
+void intr_watch_input(struct vm *vm, int fd);
 
 enum intr_result {
 	INTR_NONE,              /* nothing to deliver */

@@ -57,6 +57,9 @@
 #define VC_VIF          124     /* u32: the guest's EFLAGS.IF (0 or 0x200) */
 #define VC_IRQ          128     /* u32: nonzero while the 8259 asserts INTR (an STI must exit) */
 #define VC_VFLAGS       132     /* u32: the guest's other virtual EFLAGS bits (IOPL, TF, NT, AC, ID) */
+#define VC_BR_EIP       136     /* u32: the indirect branch that left for the dispatcher ... */
+#define VC_BR_DELTA     140     /* s32: ... and what it did to ESP (limited code segments) */
+#define VC_STI_EIP      144     /* u32: EIP after the last inline STI that set IF (its shadow) */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 #define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
 

@@ -27,7 +27,7 @@
 static __thread struct vm *signal_vm;
 
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
-				     SIGINT, SIGTERM, SIGHUP, SIGALRM };
+				     SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGIO };
 
 static bool is_async(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
 
@@ -39,8 +39,8 @@ static bool is_async(int sig) { return sig == SIGINT || sig == SIGTERM || sig ==
  * every indirect branch, and the block it is in (or is about to enter) loses its
  * chains, so its next direct branch exits too. Every loop in translated code passes
  * through one or the other. A signal that lands between an indirect branch's VC_RUN
- * test and its jump (in a stub, outside every block) finds no block to unchain: the
- * kick timer then tries again, until the dispatcher has the CPU back (VC_RUN = 1).
+ * test and its jump finds the wrong block (the one it leaves): so while the guest
+ * runs, the kick timer tries again until the dispatcher has the CPU back.
  */
 static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 {
@@ -53,9 +53,10 @@ static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 	/* The dispatcher may be about to enter this block: rip is in tz_enter or before. */
 	if (vm->entering && vm->entering != b)
 		cc_unchain_exits(vm->cc, vm->entering);
-	if (!b && vm->entering && vm->kick_timer_ok) {
+	if (vm->entering && vm->kick_timer_ok) {
 		struct itimerspec its = { .it_value.tv_nsec = KICK_RETRY_NS };
 		timer_settime(vm->kick_timer, 0, &its, NULL);
+		vm->timer_deadline = 0;         /* the dispatcher arms it anew */
 		vm->stats.kick_retries++;
 	}
 }
@@ -98,12 +99,13 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		kick(vm, cs, rip);
 		return 1;
 	}
-	if (sig == SIGALRM) {
-		/* A device deadline, or a kick tried again: either way the dispatcher
+	if (sig == SIGALRM || sig == SIGIO) {
+		/* A device deadline, COM1 input, or a kick tried again: the dispatcher
 		 * looks at the devices next and arms the timer anew. */
 		vm->timer_fired = 1;
 		vm->timer_deadline = 0;
-		kick(vm, cs, rip);
+		if (vm->entering)
+			kick(vm, cs, rip);
 		return 1;
 	}
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {

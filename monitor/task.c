@@ -169,25 +169,25 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 		struct seg ls;
 		if ((ldt & 4) || !desc_fetch(vm, ldt, &ld, NULL)) {
 			exc_raise(vm, VEC_TS, true, ldt & 0xfffc);
-			return -1;
+			return -2;
 		}
 		seg_from_desc(&ls, ldt, ld);
 		if ((ls.attr & SEG_S) || SEG_TYPE(ls.attr) != 2 || !(ls.attr & SEG_P)) {
 			exc_raise(vm, VEC_TS, true, ldt & 0xfffc);
-			return -1;
+			return -2;
 		}
 		c->ldtr = ls;
 	}
 	static const int order[] = { SR_CS, SR_SS, SR_DS, SR_ES, SR_FS, SR_GS };
 	for (int k = 0; k < SR_COUNT; k++)
 		if (task_load_seg(vm, order[k], segs[order[k]], c->cpl) < 0)
-			return -1;
+			return -2;
 	if (c->sh->eip > c->seg[SR_CS].limit) {
 		exc_raise(vm, VEC_GP, true, 0);
-		return -1;
+		return -2;
 	}
 	if (has_err && stack_push(vm, err, 4) < 0)
-		return -1;
+		return -2;
 	return 0;
 }
 

@@ -18,8 +18,9 @@ struct vm;
 enum task_reason { TASK_JMP, TASK_CALL, TASK_INT, TASK_IRET };
 
 /* Switch to the task of TSS selector sel. The outgoing task resumes at ret_eip.
- * TASK_INT with has_err pushes err on the new task's stack. Returns 0, or -1 with a
- * guest exception raised (or the VM stopped). */
+ * TASK_INT with has_err pushes err on the new task's stack. Returns 0; -1 with a
+ * guest exception raised (or the VM stopped) before the switch; -2 with one raised
+ * after it, in the new task (its EIP is the new task's). */
 int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_eip,
 		bool has_err, uint32_t err);
 

@@ -123,6 +123,8 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		goto err;
 	}
 	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ pic_set_irq, vm->pic, 4 }, 0, out);
+	if (vm->com1)
+		intr_watch_input(vm, 0);
 	if (!vm->com1 || debugports_create(vm->io, vm) < 0 || i8042_create(vm->io, vm) < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices\n");
 		goto err;

@@ -90,7 +90,10 @@ struct vcpu_shared {
 	uint32_t vif;
 	uint32_t irq;
 	uint32_t vflags;                /* EFLAGS bits outside FL_ARITH and IF, bit 1 included */
-	uint8_t pad3[VC_FX - 136];
+	uint32_t br_eip;
+	int32_t br_delta;
+	uint32_t sti_eip;
+	uint8_t pad3[VC_FX - 148];
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
@@ -109,6 +112,9 @@ static_assert(offsetof(struct vcpu_shared, run) == VC_RUN, "VC_RUN");
 static_assert(offsetof(struct vcpu_shared, vif) == VC_VIF, "VC_VIF");
 static_assert(offsetof(struct vcpu_shared, irq) == VC_IRQ, "VC_IRQ");
 static_assert(offsetof(struct vcpu_shared, vflags) == VC_VFLAGS, "VC_VFLAGS");
+static_assert(offsetof(struct vcpu_shared, br_eip) == VC_BR_EIP, "VC_BR_EIP");
+static_assert(offsetof(struct vcpu_shared, br_delta) == VC_BR_DELTA, "VC_BR_DELTA");
+static_assert(offsetof(struct vcpu_shared, sti_eip) == VC_STI_EIP, "VC_STI_EIP");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 
@@ -243,6 +249,7 @@ struct vm {
 	uint64_t timer_deadline;        /* what kick_timer is armed for (vclock ns) */
 	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
 	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
+	int async_fd;                   /* COM1 input that raises SIGIO, or -1 */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	struct pic *pic;
 	struct pit *pit;
@@ -277,7 +284,7 @@ static inline void cpu_set_eflags(struct cpu *c, uint32_t f)
 {
 	c->sh->eflags = (f & FL_ARITH) | FL_IF | FL_1;
 	c->sh->vif = f & FL_IF;
-	c->sh->vflags = (f & ~(FL_ARITH | FL_IF)) | FL_1;
+	c->sh->vflags = (f & ~(FL_ARITH | FL_IF | FL_RF | FL_VM)) | FL_1;
 }
 static inline bool cpu_if(const struct cpu *c) { return c->sh->vif != 0; }
 static inline bool seg_usable(const struct seg *s) { return s->attr & SEG_P; }

@@ -30,7 +30,11 @@
 #include "../shadowmmu/mem.h"
 
 #define MAX_INSNS       64
-#define MAX_HOST        8192            /* reserve per block; far above any real block */
+#define MAX_HOST        8192            /* reserve per block */
+/* Room kept free while a block grows: the code of any one instruction (an indirect
+ * call with its inline cache and lookup is the largest, about 250 bytes) and the exit
+ * stubs of MAX_EXITS slots. */
+#define HOST_MARGIN     1024
 #define FETCH_MAX       (4096 + 16)
 
 /* Instructions the monitor emulates again and again (a port read in a driver's loop,
@@ -186,6 +190,9 @@ int rw_prefix_len(const uint8_t *p, int n)
 struct emit {
 	uint8_t *start, *p;
 	uint32_t mode;          /* the mode word the block is translated for */
+	bool limited;           /* the CS limit is below 4 GiB */
+	uint32_t site_eip;      /* the indirect branch being translated ... */
+	int32_t site_delta;     /* ... and what it has done to ESP before its lookup */
 };
 
 static uint32_t here(const struct emit *e) { return (uint32_t)(uintptr_t)e->p; }
@@ -407,22 +414,24 @@ static void mov_reg_gs(struct emit *e, int reg, uint32_t abs)
 
 /*
  * PUSHFD: the guest's EFLAGS image is the host's arithmetic flags with the virtual
- * IF and other bits from the vCPU block. The host flags go to the guest's slot and,
- * once more, below it, to be restored after the arithmetic that builds the image.
- * A store probes the page of the second push first, so a fault leaves ESP as it
- * was (the word below the slot is scratch, as on any push sequence). EAX is saved
- * before anything can fault (SIDE_SCRATCH restores it from there).
+ * IF and other bits from the vCPU block. The host's PUSHFD writes the guest's slot
+ * (the only memory the instruction touches; if it faults, nothing has changed); the
+ * image is built in EAX and stored over it, the flags that building clobbers are
+ * kept in ECX by LAHF/SETO and put back by ADD AL, 0x7F (OF) and SAHF. DF is never
+ * touched.
  */
 static void emit_pushf(struct emit *e)
 {
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
 	static const uint8_t head[] = {
-		0x89, 0x44, 0x24, 0xf8,                 /* mov [esp-8], eax (probe) */
-		0x9c, 0x9c,                             /* pushfd; pushfd */
+		0x9c,                                   /* pushfd */
+		0x9f,                                   /* lahf */
+		0x0f, 0x90, 0xc0,                       /* seto al */
+		0x89, 0xc1,                             /* mov ecx, eax */
+		0x8b, 0x04, 0x24,                       /* mov eax, [esp] */
 	};
 	putn(e, head, sizeof(head));
-	static const uint8_t load[] = { 0x8b, 0x44, 0x24, 0x04 };  /* mov eax, [esp+4] */
-	putn(e, load, sizeof(load));
 	put8(e, 0x25);                                  /* and eax, FL_ARITH | FL_1 */
 	put32(e, FL_ARITH | FL_1);
 	put8(e, 0x65);                                  /* or eax, gs:[VC_VIF] */
@@ -433,10 +442,15 @@ static void emit_pushf(struct emit *e)
 	put8(e, 0x0b);
 	put8(e, 0x05);
 	put32(e, VCPU_ADDR + VC_VFLAGS);
-	static const uint8_t store[] = { 0x89, 0x44, 0x24, 0x04 }; /* mov [esp+4], eax */
-	putn(e, store, sizeof(store));
+	static const uint8_t tail[] = {
+		0x89, 0x04, 0x24,                       /* mov [esp], eax */
+		0x89, 0xc8,                             /* mov eax, ecx */
+		0x04, 0x7f,                             /* add al, 0x7f: OF = saved OF */
+		0x9e,                                   /* sahf: SF ZF AF PF CF */
+	};
+	putn(e, tail, sizeof(tail));
 	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
-	put8(e, 0x9d);                                  /* popfd: the host flags again */
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
 }
 
 /*
@@ -494,28 +508,19 @@ static void emit_popf(struct emit *e, uint32_t eip, bool io_ok)
 }
 
 /*
- * In a code segment with a limit: an indirect target past it leaves, with the guest's
- * state as before the branch (undo_pop: push EAX back), through a callout at the
- * branch, which raises #GP(0) there. Guest target in EAX, EAX/ECX in the save slots.
+ * In a code segment with a limit below 4 GiB, the ways out of an indirect branch to
+ * the dispatcher (a lookup miss, the inline cache's fill) note the branch's EIP and
+ * what it did to ESP: a target past the limit then faults at the branch with the
+ * state before it (cpu.c). No lookup or inline cache holds such a target (nothing is
+ * translated past the limit), so the check costs nothing on the hit paths, and
+ * nothing here touches the guest's flags.
  */
-static void emit_limit_check(struct emit *e, uint32_t limit, bool undo_pop, uint32_t eip)
+static void emit_site_note(struct emit *e)
 {
-	if (limit == 0xffffffffu)
+	if (!e->limited)
 		return;
-	put8(e, 0x3d);                                  /* cmp eax, limit */
-	put32(e, limit);
-	uint32_t ok = jmp32(e, 0x86, 0);                /* jbe ok */
-	if (undo_pop)
-		put8(e, 0x50);                          /* push eax */
-	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
-	put8(e, 0xa1);
-	put32(e, VCPU_ADDR + VC_SAVE_EAX);
-	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_SAVE_ECX);
-	emit_exit(e, eip, EXIT_CALLOUT << EXIT_SHIFT);
-	rel32_retarget(ok, here(e));
+	mov_gs_imm(e, VCPU_ADDR + VC_BR_EIP, e->site_eip);
+	mov_gs_imm(e, VCPU_ADDR + VC_BR_DELTA, (uint32_t)e->site_delta);
 }
 
 /*
@@ -532,13 +537,16 @@ static void emit_lookup(struct emit *e)
 	};
 	static const uint8_t probe2[] = {
 		0x8d, 0x0c, 0x01,                               /* lea ecx, [ecx + eax] */
-		0xe3, 0x05,                                     /* jecxz hit */
+		0xe3, 0x00,                                     /* jecxz hit */
 	};
 	putn(e, probe, sizeof(probe));
 	put32(e, LOOKUP_TABLE(e->mode));
 	putn(e, probe2, sizeof(probe2));
+	uint8_t *to_hit = e->p - 1;
 	uint8_t *miss = e->p;
+	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_lookup_miss));
+	*to_hit = (uint8_t)(e->p - (to_hit + 1));
 	putn(e, probe, sizeof(probe));                  /* hit: the host address */
 	put32(e, LOOKUP_TABLE(e->mode) + 4);
 	mov_gs_from_reg(e, VCPU_ADDR + VC_TMP, R_ECX);
@@ -598,6 +606,7 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	put8(e, 0x0d);
 	put32(e, VCPU_ADDR + VC_SAVE_ECX);
 	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
+	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
 	*to_hit = (uint8_t)(e->p - (to_hit + 1));      /* hit */
 	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
@@ -745,7 +754,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for translations");
 		return NULL;
 	}
-	struct emit e = { host, host, rw_mode(vm) };
+	struct emit e = { host, host, rw_mode(vm), cs->limit != 0xffffffffu, 0, 0 };
 	struct pending_slot slots[MAX_EXITS];
 	struct entry entries[MAX_ENTRIES];
 	int nslots = 0, ninsn = 0, nentries = 0;
@@ -758,7 +767,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	bool ended = false;
 	uint32_t mode = rw_mode(vm);
 
-	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS)) {
+	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS) &&
+	       e.p - e.start < MAX_HOST - HOST_MARGIN) {
 		/* A new instruction starts only on the first page; one may run into the next. */
 		if (ninsn > 0 && ((cs->base + next) >> 12) != (lin >> 12))
 			break;
@@ -874,9 +884,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
-			emit_limit_check(&e, cs->limit, false, next);
 			put8(&e, 0x68);                 /* push the guest return address */
 			put32(&e, after);
+			e.site_eip = next;
+			e.site_delta = -4;
 			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
 			ended = true;
 			break;
@@ -884,7 +895,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			emit_load_target(&e, b, npfx, len);
-			emit_limit_check(&e, cs->limit, false, next);
+			e.site_eip = next;
+			e.site_delta = 0;
 			/* A jump through an indexed table (a switch) has many targets: an
 			 * inline cache would mostly miss. */
 			if (jump_table(rw->insn))
@@ -900,7 +912,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
 			put8(&e, 0x58);                         /* pop eax */
-			emit_limit_check(&e, cs->limit, true, next);
+			e.site_eip = next;
+			e.site_delta = 4 + imm;
 			if (imm) {
 				put8(&e, 0x8d);                 /* lea esp, [esp + n] */
 				put8(&e, 0xa4);
@@ -945,6 +958,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			put8(&e, 0x0d);
 			put32(&e, VCPU_ADDR + VC_SAVE_ECX);
 			mov_gs_imm(&e, VCPU_ADDR + VC_VIF, FL_IF);
+			/* Its shadow, for an exit right after it (the block's end). */
+			mov_gs_imm(&e, VCPU_ADDR + VC_STI_EIP, after);
 			break;
 		}
 		case K_CALLOUT:

@@ -107,6 +107,18 @@ static void test_rel8_past_limit(void)
 	check_eq("loop-taken-past-limit-ecx", hook_ecx, 2);
 }
 
+/* The limit checks of ret and jmp r/m in a limited code segment keep the flags. */
+static void test_flags_in_limited_cs(void)
+{
+	uint32_t cf = 0, zf = 0;
+	__asm__ volatile(IN_LIMITED_CS("call 3f; jmp 4f\n3:\tstc; ret\n4:\tsetc %b0")
+			 : "+q"(cf) :: "memory", "cc");
+	check_eq("ret-keeps-cf-in-limited-cs", cf & 0xff, 1);
+	__asm__ volatile(IN_LIMITED_CS("movl $3f, %%edx; xorl %%eax, %%eax; jmp *%%edx\n3:\tsetz %b0")
+			 : "+q"(zf) :: "eax", "edx", "memory", "cc");
+	check_eq("jmp-reg-keeps-zf-in-limited-cs", zf & 0xff, 1);
+}
+
 static void test_operand_size(void)
 {
 	/* At LOW: mov eax, 1; jmp ebx. */
@@ -184,6 +196,7 @@ void test_main(void)
 		test_past_limit();
 		test_rel8_past_limit();
 	}
+	test_flags_in_limited_cs();
 	test_operand_size();
 	test_call_ffffffff();
 	test_segment_prefixes();
