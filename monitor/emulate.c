@@ -20,6 +20,7 @@
 #include "cpuid.h"
 #include "exceptions.h"
 #include "interrupts.h"
+#include "memop.h"
 #include "privilege.h"
 #include "segments.h"
 #include "task.h"
@@ -1223,6 +1224,11 @@ void emulate_host_gp(struct vm *vm, int vector)
 			exc_raise(vm, vector, true, 0);
 		return;
 	}
+	uint64_t top = (1ull << 32) - MON_TOP;
+	if (c->cpl == 3 && mmu_user_top(vm) < top)
+		top = mmu_user_top(vm);
+	bool ours = false;
+	uint32_t at = 0;
 	for (int k = 0; k < i.x->op_count; k++) {
 		const cs_x86_op *m = &i.x->operands[k];
 		if (m->type != X86_OP_MEM)
@@ -1251,24 +1257,25 @@ void emulate_host_gp(struct vm *vm, int vector)
 			exc_raise(vm, v, true, 0);      /* the guest's own segment says no */
 			return;
 		}
+		/* The guest's segment allows it: did the shadow's cut refuse it? (a wrap
+		 * around 4 GiB, the top MON_TOP bytes, a CPL-3 access above the line
+		 * under the supervisor's pages). Then the access is emulated. */
 		uint64_t lin = (uint64_t)c->seg[sr].base + off;
-		if (lin >= 1ull << 32 && (uint32_t)lin + (uint64_t)size <= (1ull << 32) - MON_TOP) {
-			/* A 32-bit expand-down segment whose wrap the shadow cannot express. */
-			vm_stop(vm, STOP_MONITOR_ERROR, 6,
-				"eip %#x: guest access at %cs:%#x wraps around 4 GiB to linear "
-				"%#x (%s %s): not supported yet", c->sh->eip, "ecsdfg"[sr], off,
-				(uint32_t)lin, in->mnemonic, in->op_str);
-			return;
-		}
-		if ((uint32_t)lin + (uint64_t)size > (1ull << 32) - MON_TOP) {
-			vm_stop(vm, STOP_MONITOR_ERROR, 6,
-				"eip %#x: guest access to linear %#llx, in the top %u MiB of the "
-				"address space (%s %s): not supported yet", c->sh->eip,
-				(unsigned long long)(lin & 0xffffffffu), MON_TOP >> 20, in->mnemonic,
-				in->op_str);
-			return;
-		}
+		if (lin >= 1ull << 32 || lin + size > top)
+			ours = true;
+		if (!ours)
+			at = (uint32_t)lin;
+		else if (!at)
+			at = (uint32_t)lin;
 	}
-	/* Not a segment matter the monitor made: alignment, or the like. */
-	exc_raise(vm, vector, true, 0);
+	if (!ours) {
+		/* Not a segment matter the monitor made: alignment, or the like. */
+		exc_raise(vm, vector, true, 0);
+		return;
+	}
+	if (memop_emulate(vm) == 0)
+		vm_stop(vm, STOP_MONITOR_ERROR, 6,
+			"eip %#x: guest access to linear %#x that the monitor must emulate (the top "
+			"%u MiB, or above a CPL-3 guest's supervisor pages): %s %s is not supported "
+			"yet", c->sh->eip, at, MON_TOP >> 20, in->mnemonic, in->op_str);
 }

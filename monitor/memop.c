@@ -25,6 +25,8 @@
 #include "segments.h"
 #include "vm.h"
 #include "../rewriter/rewriter.h"
+#include "../shadowmmu/mmu.h"
+#include "../shadowmmu/walk.h"
 
 struct mop {
 	struct vm *vm;
@@ -275,15 +277,22 @@ static int mwrite(struct mop *m, struct mref r, int size, uint32_t v)
 	return seg_write(m->vm, r.sr, r.off, &v, (uint32_t)size);
 }
 
-/* The read of a read-modify-write: the write is checked first. With paging, the
- * write probe must cover the page's protection too. */
+/* The read of a read-modify-write: the write is checked first, the segment and then
+ * the page tables, as the CPU's read with write intent does (its #PF has W set). */
 static int rmw_read(struct mop *m, struct mref r, int size, uint32_t *v)
 {
-	int vec = seg_check(&m->vm->cpu.seg[r.sr], r.sr, r.off, (uint32_t)size, true);
+	struct vm *vm = m->vm;
+	const struct seg *s = &vm->cpu.seg[r.sr];
+	int vec = seg_check(s, r.sr, r.off, (uint32_t)size, true);
 	if (vec >= 0) {
-		exc_raise(m->vm, vec, true, 0);
+		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
+	uint32_t lin = s->base + r.off, pa;
+	unsigned acc = PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	if (mmu_translate(vm, lin, acc, &pa) < 0 ||
+	    mmu_translate(vm, lin + (uint32_t)size - 1, acc, &pa) < 0)
+		return -1;
 	return mread(m, r, size, v);
 }
 
@@ -698,15 +707,15 @@ static int dispatch(struct mop *m)
 	return 0;
 }
 
-/* Decode the instruction at the guest's EIP into m; false if it does not decode or
- * uses a 16-bit address size. */
-static bool decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
+/* Decode the instruction at the guest's EIP into m: 1, or 0 if it does not decode or
+ * uses a 16-bit address size, or -1 if fetching it raised a #PF. */
+static int decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
 {
 	struct cpu *c = &vm->cpu;
 	int truncated;
 	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated);
 	if (!in)
-		return false;
+		return truncated < 0 ? -1 : 0;
 	int npfx = rw_prefix_len(bytes, in->size);
 	*m = (struct mop){ .vm = vm, .regs = c->sh->regs, .x = &in->detail->x86,
 			   .op = bytes + npfx, .end = bytes + in->size, .osize = 4, .seg = -1,
@@ -720,7 +729,7 @@ static bool decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
 		case 0x64: m->seg = SR_FS; break;
 		case 0x65: m->seg = SR_GS; break;
 		case 0x66: m->osize = 2; break;
-		case 0x67: return false;
+		case 0x67: return 0;
 		case 0xf0: m->lock = true; break;
 		case 0xf2:
 		case 0xf3: m->rep = bytes[k]; break;
@@ -731,16 +740,17 @@ static bool decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
 		m->mod = m->op[mpos] >> 6;
 		m->reg = (m->op[mpos] >> 3) & 7;
 	}
-	return true;
+	return 1;
 }
 
 int memop_emulate(struct vm *vm)
 {
 	uint8_t bytes[16];
 	struct mop m;
-	if (!decode(vm, &m, bytes))
-		return 0;
-	int r = dispatch(&m);
+	int r = decode(vm, &m, bytes);
+	if (r <= 0)
+		return r;
+	r = dispatch(&m);
 	if (r == 1)
 		vm->cpu.sh->eip = m.next;
 	return r == MOP_AGAIN ? 1 : r;

@@ -14,9 +14,10 @@
 struct vm;
 
 /* Emulate the instruction at the guest's CS:EIP and advance EIP. Returns 1 if
- * emulated, 0 if memop does not handle this instruction (nothing changed, no
- * exception raised), -1 if a guest exception was raised: state as before the
- * instruction, except that a REP string instruction stops between elements with
+ * emulated, 0 if memop does not handle this instruction or its bytes do not decode
+ * (nothing changed, no exception raised; a 16-bit address size is one of these),
+ * -1 if a guest exception was raised (#PF fetching it included): state as before
+ * the instruction, except that a REP string instruction stops between elements with
  * ECX/ESI/EDI consistent, as the CPU does. A long REP string instruction also
  * returns 1 with EIP still at it after MEMOP_REP_BATCH elements: running it again
  * resumes it, as after an interrupt. */

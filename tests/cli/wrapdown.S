@@ -1,7 +1,9 @@
 /* wrapdown.S - a 32-bit expand-down data segment with base 0xffff0000: offset
  * 0xfe020000 wraps to linear 0xfe010000, inside the top MON_TOP bytes, where the host
- * keeps the monitor window. The read must never reach the monitor: trapeze stops with
- * "top ... MiB" (status 6) until the hole is emulated; a read that succeeded exits 1. */
+ * keeps the monitor window. The access must never reach the monitor: trapeze emulates
+ * it against guest memory, where nothing is at that address (an empty bus: reads all
+ * ones, writes dropped). Exit status 1 when the read and a read after a write both
+ * give all ones, 3 when anything else came back. */
 	.text
 	.globl _start
 	.align 4
@@ -16,9 +18,16 @@ _start:
 	movl $0x18, %eax
 	movl %eax, %fs
 	movl %fs:0xfe020000, %eax       /* linear 0xfe010000 */
-	movl %eax, %fs:0xfe020000
+	cmpl $0xffffffff, %eax
+	jne 1f
+	movl $0x12345678, %fs:0xfe020000
+	movl %fs:0xfe020000, %eax
+	cmpl $0xffffffff, %eax
+	jne 1f
 	xorl %eax, %eax
-	outb %al, $0xf4                 /* exit status 1: the access went through */
+	outb %al, $0xf4                 /* exit status 1 */
+1:	movb $1, %al
+	outb %al, $0xf4                 /* exit status 3 */
 	hlt
 
 	.align 8
