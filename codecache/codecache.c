@@ -146,14 +146,14 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 		if (e->eip == eip && e->block->cs_base == cs_base && e->block->mode == mode &&
 		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit &&
 		    e->block->page[0] == pa >> 12) {
-			if (e->block->npages > 1) {
+			if (e->block->npages > 1 || e->block->cut) {
 				if (!have_next) {
 					uint32_t pa1;
 					if (mmu_peek(cc->vm, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
 						ppn1 = pa1 >> 12;
 					have_next = true;
 				}
-				if (e->block->page[1] != ppn1)
+				if (e->block->cut ? ppn1 != ~0u : e->block->page[1] != ppn1)
 					continue;
 			}
 			/* Refill the lookup table: it may have been emptied since. */

@@ -63,6 +63,7 @@ struct block {
 	uint8_t npages;
 	uint8_t nexits;
 	bool valid;
+	bool cut;                       /* its last instruction ran into an absent page */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;

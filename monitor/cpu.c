@@ -190,6 +190,8 @@ void cpu_run(struct vm *vm)
 		}
 		/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's
 		 * pages (mmu.h): compute them again when the CPL or that line moved. */
+		if (c->cpl == 3 && vm->shadow_cpl != 3)
+			mmu_enter_user(vm);
 		if (vm->segs_stale || (c->cpl != vm->shadow_cpl &&
 				       mmu_user_top(vm) < (1ull << 32) - MON_TOP)) {
 			for (int sr = 0; sr < SR_COUNT; sr++)

@@ -200,6 +200,7 @@ struct stats {
 	uint64_t guest_page_faults;     /* #PF delivered to the guest */
 	uint64_t pages_mapped;
 	uint64_t tlb_flushes;           /* CR3 loads and paging changes that dropped mappings */
+	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;

@@ -720,6 +720,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	uint32_t lin = cs->base + eip;
 	unsigned acc = PF_ACC_FETCH | (c->cpl == 3 ? PF_ACC_USER : 0);
 	uint32_t pa, pa_next = 0;
+	bool next_missing = false;
 	if (mmu_translate(vm, lin, acc, &pa) < 0)
 		return NULL;
 	uint32_t in_page = 4096 - (lin & 0xfff);
@@ -741,6 +742,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			memcpy(rw->code + in_page, second, want - in_page);
 		else
 			want = in_page;
+		next_missing = !second;
 	}
 	const uint8_t *src = rw->code;
 
@@ -779,9 +781,12 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		se->flags = 0;
 		ninsn++;
 		if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
-			/* Undecodable or cut off: the monitor raises #UD or #GP for it. */
+			/* Undecodable or cut off: the monitor raises #UD or #GP for it
+			 * (or the #PF of the next page). A block whose last instruction was
+			 * cut off by a missing page is good only while that page is. */
 			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
 			blk->callout_first = ninsn == 1;
+			blk->cut = next_missing && size < 15;
 			ended = true;
 			break;
 		}

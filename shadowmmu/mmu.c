@@ -39,6 +39,8 @@ struct mmu {
 	uint32_t *list;         /* the mapped linear pages */
 	uint32_t n;
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
+	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
+	uint8_t *large;         /* per 4 MiB region: some page mapped from a 4 MiB page */
 	bool paging;
 };
 
@@ -63,6 +65,7 @@ void mmu_exit(struct vm *vm)
 	free(m->alias);
 	free(m->alias_head);
 	free(m->list);
+	free(m->large);
 	free(m);
 	vm->mmu = NULL;
 }
@@ -78,7 +81,8 @@ static int alloc_tables(struct vm *vm)
 	m->alias = calloc(NPAGES, sizeof(uint32_t));
 	m->alias_head = malloc(nppn * sizeof(uint32_t));
 	m->list = calloc(MMU_BUDGET, sizeof(uint32_t));
-	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list)
+	m->large = calloc(NPAGES >> 10, 1);
+	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->large)
 		return -ENOMEM;
 	memset(m->alias_head, 0xff, nppn * sizeof(uint32_t));
 	return 0;
@@ -99,6 +103,8 @@ static void drop_all(struct vm *vm)
 	}
 	m->n = 0;
 	m->sup_low = NPAGES;
+	m->user_high = 0;
+	memset(m->large, 0, NPAGES >> 10);
 	vm->stats.tlb_flushes++;
 }
 
@@ -151,6 +157,10 @@ static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
 		m->sup_low = lpn;
 		vm->segs_stale = true;          /* a CPL-3 guest's segments must shrink */
 	}
+	if ((flags & M_USER) && lpn >= m->user_high)
+		m->user_high = lpn + 1;
+	if (flags & M_LARGE)
+		m->large[lpn >> 10] = 1;
 	vm->stats.pages_mapped++;
 	return 0;
 }
@@ -213,14 +223,15 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	if (!m->paging)
 		return;
 	uint32_t lpn = lin >> 12;
-	if (m->map[lpn] & M_LARGE) {
-		/* The whole 4 MiB translation goes (SDM Vol. 3, 4.10.4.1). */
+	if (m->large[lpn >> 10]) {
+		/* Pages from a 4 MiB page here: the whole translation goes, whichever of
+		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
 		for (uint32_t p = lpn & ~0x3ffu; p < (lpn | 0x3ff) + 1; p++)
 			if (m->map[p] & M_LARGE)
 				unmap_page(vm, p);
-	} else {
-		unmap_page(vm, lpn);
+		m->large[lpn >> 10] = 0;
 	}
+	unmap_page(vm, lpn);
 	cc_flush_linear(vm->cc);
 }
 
@@ -296,6 +307,23 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 		flags |= M_WRITE;
 	vm->stats.shadow_faults++;
 	return map_page(vm, lpn, ppn, flags) < 0 ? -1 : 1;
+}
+
+void mmu_enter_user(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	if (!m || !m->paging || m->sup_low >= m->user_high)
+		return;
+	/* Supervisor pages below user ones: no segment cut can hide them, so they go
+	 * (the kernel faults them back in). Linux never gets here. */
+	for (uint32_t k = m->n; k-- > 0;) {
+		uint32_t lpn = m->list[k];
+		if (!(m->map[lpn] & M_USER))
+			unmap_page(vm, lpn);
+	}
+	m->sup_low = NPAGES;
+	vm->segs_stale = true;
+	vm->stats.user_unmaps++;
 }
 
 uint64_t mmu_user_top(struct vm *vm)

@@ -54,6 +54,10 @@ int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
 /* As mmu_translate, but neither raising #PF nor setting accessed or dirty bits. */
 int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
 
+/* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop
+ * them (a segment cut cannot hide them). */
+void mmu_enter_user(struct vm *vm);
+
 /* The linear address below which a CPL-3 guest's data segment shadows must stay. */
 uint64_t mmu_user_top(struct vm *vm);
 
