@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bzimage.h"
 #include "cpu.h"
 #include "multiboot.h"
 #include "seccomp.h"
@@ -23,9 +24,10 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: trapeze run [--mem SIZE] [--append STR] [--serial stdio|FILE]\n"
+		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
 		"                   [--stats] [--trace] KERNEL\n"
-		"  KERNEL        a multiboot (v1) kernel\n"
+		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
+		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
 		"  --append STR  kernel command line\n"
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
@@ -57,11 +59,47 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A Linux bzImage (by its setup header) or else a multiboot kernel. */
+static int load_kernel(struct vm *vm, const char *path, const char *append, const char *initrd,
+		       char *err, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, n, "cannot open kernel %s: %s", path, strerror(errno));
+		return -1;
+	}
+	uint8_t head[0x300];
+	size_t got = fread(head, 1, sizeof(head), f);
+	if (!bz_probe(head, got)) {
+		fclose(f);
+		if (initrd) {
+			snprintf(err, n, "--initrd is for Linux kernels; %s is not one", path);
+			return -1;
+		}
+		return mb_load(vm, path, append, err, n);
+	}
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *img = size > 0 && size < (1l << 30) ? malloc((size_t)size) : NULL;
+	if (!img || fread(img, 1, (size_t)size, f) != (size_t)size) {
+		snprintf(err, n, "cannot read kernel %s", path);
+		free(img);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	int r = bz_load(vm, img, (size_t)size, append, initrd, err, n);
+	free(img);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "mem", required_argument, 0, 'm' },
 		{ "append", required_argument, 0, 'a' },
+		{ "initrd", required_argument, 0, 'i' },
 		{ "serial", required_argument, 0, 's' },
 		{ "stats", no_argument, 0, 'S' },
 		{ "trace", no_argument, 0, 't' },
@@ -70,6 +108,7 @@ int main(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
+	const char *initrd = NULL;
 
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -100,6 +139,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'a': cfg.append = optarg; break;
+		case 'i': initrd = optarg; break;
 		case 's': cfg.serial = optarg; break;
 		case 'S': cfg.stats = true; break;
 		case 't': cfg.trace = true; break;
@@ -128,7 +168,8 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg) < 0)
 		return 6;
 	char err[512];
-	if (mb_load(&vm, cfg.kernel, cfg.append, err, sizeof(err)) < 0) {
+	int loaded = load_kernel(&vm, cfg.kernel, cfg.append, initrd, err, sizeof(err));
+	if (loaded < 0) {
 		fprintf(stderr, "trapeze: %s\n", err);
 		vm_destroy(&vm);
 		return EXIT_USAGE;
