@@ -35,6 +35,7 @@ struct codecache {
 	uint32_t nblocks, capblocks;
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
+	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
 	uint32_t npages;
 	uint32_t generation;
 	/* One lookup table per privilege class (layout.h), each serving one key. */
@@ -96,9 +97,11 @@ struct codecache *cc_create(struct vm *vm)
 		cc->end = CACHE_ADDR + vm->cfg.cache_size;
 	cc->npages = (uint32_t)(vm->ram_size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
+	cc->code_lin = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
-	if (!cc->page_head || !cc->blocks) {
+	if (!cc->page_head || !cc->blocks || !cc->code_lin) {
+		free(cc->code_lin);
 		free(cc->page_head);
 		free(cc->blocks);
 		free(cc);
@@ -126,6 +129,7 @@ void cc_destroy(struct codecache *cc)
 	free_blocks(cc);
 	free(cc->blocks);
 	free(cc->page_head);
+	free(cc->code_lin);
 	free(cc);
 }
 
@@ -226,6 +230,10 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
+	for (int i = 0; i < b->npages; i++) {
+		uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
+		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+	}
 	for (int i = 0; i < b->nentries; i++) {
 		struct entry *e = &b->entries[i];
 		unsigned h = hash_key(e->eip, b->cs_base, b->mode);
@@ -424,13 +432,46 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
 	return ppn < cc->npages && cc->page_head[ppn];
 }
 
-void cc_flush_linear(struct codecache *cc)
+/* Unchain b both ways and take its entries out of the lookup tables. */
+static void detach(struct codecache *cc, struct block *b)
 {
-	for (uint32_t i = 0; i < cc->nblocks; i++)
-		if (cc->blocks[i]->valid)
-			cc_unchain_exits(cc, cc->blocks[i]);
-	cc_clear_lookup(cc);
+	while (b->incoming) {
+		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)(MAX_EXITS - 1));
+		int fs = (int)(b->incoming & (MAX_EXITS - 1));
+		b->incoming = f->exit[fs].in_next;
+		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
+		f->exit[fs].to = NULL;
+		cc->vm->stats.unchained++;
+	}
+	cc_unchain_exits(cc, b);
+	for (int i = 0; i < b->nentries; i++) {
+		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
+		if (e && e->host == b->entries[i].host) {
+			e->neg_eip = 1;
+			e->host = stub_addr(tz_stub_empty_hit);
+		}
+	}
+}
+
+void cc_flush_linear(struct codecache *cc, bool keep_global)
+{
+	cc->vm->stats.linear_flushes++;
+	if (!keep_global) {
+		for (uint32_t i = 0; i < cc->nblocks; i++)
+			if (cc->blocks[i]->valid)
+				cc_unchain_exits(cc, cc->blocks[i]);
+		cc_clear_lookup(cc);
+	} else {
+		for (uint32_t i = 0; i < cc->nblocks; i++)
+			if (cc->blocks[i]->valid && !cc->blocks[i]->global)
+				detach(cc, cc->blocks[i]);
+	}
 	cc->generation++;
+}
+
+bool cc_linear_has_code(struct codecache *cc, uint32_t lpn)
+{
+	return cc->code_lin[lpn >> 3] & (1u << (lpn & 7));
 }
 
 void cc_flush(struct codecache *cc)
@@ -442,6 +483,7 @@ void cc_flush(struct codecache *cc)
 		}
 	free_blocks(cc);
 	memset(cc->hash, 0, sizeof(cc->hash));
+	memset(cc->code_lin, 0, 1u << 17);
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
 	cc->generation++;

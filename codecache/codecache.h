@@ -64,6 +64,7 @@ struct block {
 	uint8_t nexits;
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
+	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
@@ -133,9 +134,13 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn);
 /* Drop every block. */
 void cc_flush(struct codecache *cc);
 /* The guest's linear-to-physical mapping changed (CR3, INVLPG, paging on or off):
- * unchain every block and empty the lookup tables, which go by linear address; the
- * blocks stay, found again by the dispatcher, which checks their physical pages. */
-void cc_flush_linear(struct codecache *cc);
+ * unchain the blocks and empty the lookup tables, which go by linear address; the
+ * blocks stay, found again by the dispatcher, which checks their physical pages.
+ * keep_global: only blocks whose pages are not global change (a CR3 load with
+ * CR4.PGE). */
+void cc_flush_linear(struct codecache *cc, bool keep_global);
+/* Did blocks come from guest linear page lpn (since the last flush)? */
+bool cc_linear_has_code(struct codecache *cc, uint32_t lpn);
 /* Generation number; changes at every flush. */
 uint32_t cc_generation(struct codecache *cc);
 /* The lookup table, and lookups, serve one (CS base, CS limit, mode) at a time:

@@ -837,6 +837,7 @@ static int mov_cr(struct insn *i, bool to_cr)
 		return 0;
 	}
 	uint32_t v = REGS(i)[i->rm];
+	i->vm->stats.cr_writes[n]++;
 	switch (n) {
 	case 0: {
 		if ((v & CR0_PG) && !(v & CR0_PE))

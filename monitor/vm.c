@@ -69,7 +69,7 @@ static void reset_cpu(struct vm *vm)
 	c->cpl = 0;
 	c->delivering = -1;
 	c->idtr.limit = 0x3ff;
-	c->tsc_base = __rdtsc();
+	c->tsc_base = 0;        /* the guest reads the host's TSC natively until it sets one */
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		seg_set(vm, sr, 0, 0, 0, 0);
 }
@@ -195,6 +195,11 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  kick retries             %llu\n", (unsigned long long)s->kick_retries);
 	fprintf(f, "  interrupts delivered     %llu\n", (unsigned long long)s->interrupts);
 	fprintf(f, "  sleeps in HLT            %llu\n", (unsigned long long)s->halt_sleeps);
+	if (s->cr_writes[0] || s->cr_writes[3] || s->cr_writes[4])
+		fprintf(f, "  CR writes: CR0 %llu, CR3 %llu, CR4 %llu; translations unchained for "
+			"mapping changes %llu\n", (unsigned long long)s->cr_writes[0],
+			(unsigned long long)s->cr_writes[3], (unsigned long long)s->cr_writes[4],
+			(unsigned long long)s->linear_flushes);
 	if (s->pages_mapped || s->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu, host faults served %llu, guest #PF %llu, "
 			"TLB flushes %llu\n", (unsigned long long)s->pages_mapped,

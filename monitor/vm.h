@@ -201,6 +201,8 @@ struct stats {
 	uint64_t pages_mapped;
 	uint64_t tlb_flushes;           /* CR3 loads and paging changes that dropped mappings */
 	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
+	uint64_t cr_writes[5];          /* MOV to CR0..CR4 */
+	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;

@@ -86,6 +86,7 @@ void rw_destroy(struct rewriter *rw)
 #define MODE_FPU_TRAP   ((CR0_EM | CR0_TS) << 2)
 #define MODE_NO_SSE     0x40u           /* CR4.OSFXSR clear: SSE instructions #UD */
 #define MODE_IO_OK      0x80u           /* CPL <= IOPL: CLI and STI are allowed */
+#define MODE_TSC        0x100u          /* RDTSC runs natively: no TSD trap, no TSC offset */
 
 uint32_t rw_mode(struct vm *vm)
 {
@@ -93,7 +94,8 @@ uint32_t rw_mode(struct vm *vm)
 	return (uint32_t)c->cpl | ((c->seg[SR_CS].attr & SEG_DB) ? 4u : 0u) |
 	       (c->cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
 	       ((c->cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE) |
-	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0);
+	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0) |
+	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0);
 }
 
 bool rw_is_sse(const cs_insn *in)
@@ -271,6 +273,7 @@ enum kind {
 	K_SREG_READ,    /* mov r32/r16, sreg */
 	K_CLI,          /* cli, where CPL <= IOPL */
 	K_STI,          /* sti, where CPL <= IOPL */
+	K_RDTSC,        /* rdtsc, natively where the mode allows */
 	K_PUSHF,        /* pushfd */
 	K_POPF,         /* popfd */
 	K_CALLOUT,      /* the monitor emulates it */
@@ -329,6 +332,8 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 		if (rest < 2)
 			return K_CALLOUT;
 		switch (op[1]) {
+		case 0x31:
+			return K_RDTSC;
 		case 0x80 ... 0x8f:
 			return opsize ? K_CALLOUT : K_JCC;
 		case 0x00: case 0x01:   /* sldt str lldt ltr verr verw / sgdt sidt lgdt ... */
@@ -337,7 +342,7 @@ static enum kind classify(const uint8_t *b, int npfx, int len)
 		case 0x06: case 0x08: case 0x09: case 0x0b:     /* clts invd wbinvd ud2 */
 		case 0x20 ... 0x23:     /* mov cr/dr */
 		case 0x24: case 0x26:   /* mov tr (old) */
-		case 0x30 ... 0x35:     /* wrmsr rdtsc rdmsr rdpmc sysenter sysexit */
+		case 0x30: case 0x32 ... 0x35:  /* wrmsr rdmsr rdpmc sysenter sysexit */
 		case 0x37:              /* getsec */
 		case 0xa0: case 0xa1: case 0xa8: case 0xa9:     /* push/pop fs/gs */
 		case 0xa2:              /* cpuid */
@@ -806,6 +811,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			k = K_CALLOUT;
 		if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
 			k = K_CALLOUT;          /* #GP(0) */
+		if (k == K_RDTSC && !(mode & MODE_TSC))
+			k = K_CALLOUT;          /* #GP(0) under CR4.TSD, or a TSC offset */
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
 		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest
@@ -932,6 +939,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		case K_CLI:
 			mov_gs_imm(&e, VCPU_ADDR + VC_VIF, 0);
 			break;
+		case K_RDTSC:
+			put8(&e, 0x0f);
+			put8(&e, 0x31);
+			break;
 		case K_PUSHF:
 			se->flags = SIDE_SCRATCH;
 			emit_pushf(&e);
@@ -1008,6 +1019,9 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	blk->npages = 1;
 	if (blk->guest_len && (last >> 12) != (lin >> 12))
 		blk->page[blk->npages++] = pa_next >> 12;
+	/* On global pages (CR4.PGE) the block survives CR3 loads. */
+	blk->global = mmu_global(vm, lin) &&
+		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000));
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->nside = (uint16_t)ninsn;
 	blk->nentries = (uint8_t)nentries;

@@ -192,7 +192,7 @@ void mmu_paging_changed(struct vm *vm)
 				mem_protect_code(vm, p, true);
 	}
 	vm->segs_stale = true;
-	cc_flush_linear(vm->cc);
+	cc_flush_linear(vm->cc, false);
 }
 
 void mmu_flush_tlb(struct vm *vm)
@@ -214,7 +214,7 @@ void mmu_flush_tlb(struct vm *vm)
 		}
 		vm->stats.tlb_flushes++;
 	}
-	cc_flush_linear(vm->cc);
+	cc_flush_linear(vm->cc, keep_global);
 }
 
 void mmu_invlpg(struct vm *vm, uint32_t lin)
@@ -223,16 +223,21 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	if (!m->paging)
 		return;
 	uint32_t lpn = lin >> 12;
+	/* Only code translated from a page depends on its mapping. */
+	bool code = cc_linear_has_code(vm->cc, lpn);
 	if (m->large[lpn >> 10]) {
 		/* Pages from a 4 MiB page here: the whole translation goes, whichever of
 		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
 		for (uint32_t p = lpn & ~0x3ffu; p < (lpn | 0x3ff) + 1; p++)
-			if (m->map[p] & M_LARGE)
+			if (m->map[p] & M_LARGE) {
+				code |= cc_linear_has_code(vm->cc, p);
 				unmap_page(vm, p);
+			}
 		m->large[lpn >> 10] = 0;
 	}
 	unmap_page(vm, lpn);
-	cc_flush_linear(vm->cc);
+	if (code)
+		cc_flush_linear(vm->cc, false);
 }
 
 static void page_fault(struct vm *vm, uint32_t lin, uint32_t err)
@@ -347,3 +352,11 @@ void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
 }
 
 bool mmu_paging(struct vm *vm) { return vm->mmu && vm->mmu->paging; }
+
+bool mmu_global(struct vm *vm, uint32_t lin)
+{
+	struct walk w;
+	if (!mmu_paging(vm) || !(vm->cpu.cr4 & CR4_PGE))
+		return false;
+	return !(walk_peek(vm, lin, 0, &w) & PF_FAULT) && w.global;
+}

@@ -67,4 +67,7 @@ void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly);
 /* Is the guest's paging on? */
 bool mmu_paging(struct vm *vm);
 
+/* Is lin mapped by a global page (with CR4.PGE), which CR3 loads leave alone? */
+bool mmu_global(struct vm *vm, uint32_t lin);
+
 #endif
