@@ -70,8 +70,11 @@ kvm_probe_limit=10
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
+# Guest RAM in MiB, the same for every engine: the paging ops use frames up to 96 MiB.
+mem=256
+
 qemu_cmd() {   # qemu_cmd ACCEL ELF
-	echo qemu-system-i386 -accel "$1" -kernel "$2" -nographic -no-reboot -display none \
+	echo qemu-system-i386 -accel "$1" -kernel "$2" -m $mem -nographic -no-reboot -display none \
 		-monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04
 }
 
@@ -80,7 +83,7 @@ run() {
 	local e=$1 i=$2 lim=$3 elf=${4:-$guest} out=$tmp/$1.$2
 	case $e in
 	native) timeout -k 5 "$lim" "$native" $native_arg ;;
-	trapeze) timeout -k 5 "$lim" "$trapeze" run "$elf" ;;
+	trapeze) timeout -k 5 "$lim" "$trapeze" run --mem ${mem}M "$elf" ;;
 	qemu) timeout -k 5 "$lim" $(qemu_cmd tcg "$elf") ;;
 	kvm) timeout -k 5 "$lim" $(qemu_cmd kvm "$elf") ;;
 	esac </dev/null >"$out.raw" 2>"$out.err"
@@ -233,7 +236,10 @@ echo
 	done
 } | awk -v kvm=$(has kvm && echo 1 || echo 0) '
 	function num(x) { return x ~ /^-?[0-9]/ }
-	function r(a, b) { return (num(a) && num(b) && b > 0 && a >= 0) ? sprintf("%.2fx", a / b) : "-" }
+	function r(a, b) {     # three decimals below 0.1x, so that a small ratio is not 0.00x
+		if (!(num(a) && num(b) && b > 0 && a >= 0)) return "-"
+		return sprintf(a / b < 0.095 ? "%.3fx" : "%.2fx", a / b)
+	}
 	BEGIN {
 		printf "%-10s %10s %10s %10s", "op", "native", "trapeze", "QEMU-TCG"
 		if (kvm) printf " %10s", "QEMU-KVM"
