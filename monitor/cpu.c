@@ -14,6 +14,7 @@
 #include "emulate.h"
 #include "exceptions.h"
 #include "interrupts.h"
+#include "memop.h"
 #include "segments.h"
 #include "stubs.h"
 #include "vm.h"
@@ -40,7 +41,11 @@ static void handle_fault(struct vm *vm)
 	case 14: {
 		uint64_t a = f->addr;
 		if (mmu_paging(vm) && a >= MON_TOP && a < (1ull << 32)) {
-			mmu_fault(vm, (uint32_t)(a - MON_TOP), f->err & 2);
+			if (mmu_fault(vm, (uint32_t)(a - MON_TOP), f->err & 2) == 2 &&
+			    memop_emulate(vm) == 0)
+				vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear "
+					"%#llx, where there is no RAM: this instruction is not "
+					"emulated yet", c->sh->eip, (unsigned long long)(a - MON_TOP));
 			return;
 		}
 		if (a >= MON_TOP && a - MON_TOP < vm->ram_size) {

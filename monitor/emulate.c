@@ -1269,6 +1269,13 @@ void emulate_host_gp(struct vm *vm, int vector)
 		else if (!at)
 			at = (uint32_t)lin;
 	}
+	if (!ours && vector == VEC_SS) {
+		/* A stack the host cannot reach (PUSH, CALL, RET...): the emulator checks
+		 * the guest's SS itself. */
+		ours = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP] + 16 > top ||
+		       (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP] < 16;
+		at = c->seg[SR_SS].base + c->sh->regs[R_ESP];
+	}
 	if (!ours) {
 		/* Not a segment matter the monitor made: alignment, or the like. */
 		exc_raise(vm, vector, true, 0);

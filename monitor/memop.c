@@ -496,6 +496,137 @@ static int pop_mem(struct mop *m)
 	return 1;
 }
 
+/*
+ * Instructions whose only memory operand is the stack (run in the emulator when the
+ * stack lies where the host cannot reach it: the top MON_TOP bytes, or above a CPL-3
+ * guest's supervisor pages). Returns 1 (EIP to m->next, which a transfer changes),
+ * 0 if not one of them, -1 after a fault with the state as before.
+ */
+static int stack_op(struct mop *m)
+{
+	struct vm *vm = m->vm;
+	const uint8_t *op = m->op;
+	uint32_t esp = m->regs[R_ESP], v = 0;
+	int size = m->osize;
+	switch (op[0]) {
+	case 0x50 ... 0x57:                     /* PUSH r (ESP pushes its old value) */
+		return stack_push(vm, gpr_read(m, op[0] & 7, size), size) < 0 ? -1 : 1;
+	case 0x58 ... 0x5f:                     /* POP r */
+		if (stack_pop(vm, &v, size) < 0)
+			return -1;
+		gpr_write(m, op[0] & 7, size, v);
+		return 1;
+	case 0x68:
+		return stack_push(vm, imm(m, size), size) < 0 ? -1 : 1;
+	case 0x6a:
+		return stack_push(vm, (uint32_t)(int8_t)imm(m, 1), size) < 0 ? -1 : 1;
+	case 0x60: {                            /* PUSHA */
+		uint32_t saved[8];
+		memcpy(saved, m->regs, sizeof(saved));
+		for (int r = 0; r < 8; r++)
+			if (stack_push(vm, r == R_ESP ? esp : saved[r], size) < 0) {
+				m->regs[R_ESP] = esp;
+				return -1;
+			}
+		return 1;
+	}
+	case 0x61: {                            /* POPA: the ESP slot is skipped */
+		uint32_t vals[8];
+		for (int r = 7; r >= 0; r--)
+			if (stack_pop(vm, &vals[r], size) < 0) {
+				m->regs[R_ESP] = esp;
+				return -1;
+			}
+		for (int r = 0; r < 8; r++)
+			if (r != R_ESP)
+				gpr_write(m, r, size, vals[r]);
+		return 1;
+	}
+	case 0xc9:                              /* LEAVE */
+		m->regs[R_ESP] = m->regs[R_EBP];
+		if (stack_pop(vm, &v, size) < 0) {
+			m->regs[R_ESP] = esp;
+			return -1;
+		}
+		gpr_write(m, R_EBP, size, v);
+		return 1;
+	case 0xe8: {                            /* CALL rel */
+		int32_t rel;
+		if (size == 4) {
+			memcpy(&rel, m->end - 4, 4);
+		} else {
+			int16_t r16;
+			memcpy(&r16, m->end - 2, 2);
+			rel = r16;
+		}
+		uint32_t target = m->next + (uint32_t)rel;
+		if (size == 2)
+			target &= 0xffff;
+		if (target > vm->cpu.seg[SR_CS].limit) {
+			exc_raise(vm, VEC_GP, true, 0);
+			return -1;
+		}
+		if (stack_push(vm, m->next, size) < 0)
+			return -1;
+		m->next = target;
+		return 1;
+	}
+	case 0xc2:
+	case 0xc3: {                            /* RET [imm16] */
+		if (stack_pop(vm, &v, size) < 0)
+			return -1;
+		if (size == 2)
+			v &= 0xffff;
+		if (v > vm->cpu.seg[SR_CS].limit) {
+			m->regs[R_ESP] = esp;
+			exc_raise(vm, VEC_GP, true, 0);
+			return -1;
+		}
+		if (op[0] == 0xc2)
+			stack_adjust(vm, imm(m, 2));
+		m->next = v;
+		return 1;
+	}
+	case 0x9c:                              /* PUSHF: the guest's image (no VM, RF) */
+		return stack_push(vm, cpu_eflags(&vm->cpu) & ~(FL_VM | FL_RF), size) < 0 ? -1 : 1;
+	case 0x9d: {                            /* POPF, with the CPL and IOPL rules */
+		struct cpu *c = &vm->cpu;
+		uint32_t old = cpu_eflags(c);
+		uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
+		if (c->cpl == 0)
+			mask |= FL_IOPL;
+		if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
+			mask |= FL_IF;
+		if (size == 2)
+			mask &= 0xffff;
+		if (stack_pop(vm, &v, size) < 0)
+			return -1;
+		if (v & mask & FL_TF) {
+			m->regs[R_ESP] = esp;
+			return 0;               /* single-stepping: not here */
+		}
+		cpu_set_eflags(c, (old & ~mask) | (v & mask));
+		return 1;
+	}
+	case 0xff:                              /* CALL r/m */
+		if (m->reg != 2)
+			return 0;
+		if (m->mod == 3)
+			v = gpr_read(m, op[1] & 7, size);
+		else if (mread(m, ea(m), size, &v) < 0)
+			return -1;
+		if (v > vm->cpu.seg[SR_CS].limit) {
+			exc_raise(vm, VEC_GP, true, 0);
+			return -1;
+		}
+		if (stack_push(vm, m->next, size) < 0)
+			return -1;
+		m->next = v;
+		return 1;
+	}
+	return 0;
+}
+
 static int setcc(struct mop *m)
 {
 	uint32_t v = cond_true(cpu_eflags(&m->vm->cpu), m->op[1] & 15);
@@ -643,6 +774,9 @@ static int dispatch(struct mop *m)
 	int size = (op[0] & 1) ? m->osize : 1;
 	bool no_modrm = op[0] >= 0xa0 && op[0] <= 0xaf && op[0] != 0xa8 && op[0] != 0xa9;
 
+	int r = stack_op(m);
+	if (r != 0)
+		return r;
 	if (!no_modrm && m->mod == 3)
 		return 0;               /* no memory operand */
 	if (m->lock && lock_ud(m)) {

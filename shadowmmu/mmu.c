@@ -288,11 +288,8 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 		return 0;
 	}
 	uint32_t lpn = lin >> 12, ppn = w.pa >> 12;
-	if ((uint64_t)ppn << 12 >= vm->ram_size) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x, physical %#x: no RAM "
-			"there (device memory is not supported yet)", lin, w.pa);
-		return -1;
-	}
+	if ((uint64_t)ppn << 12 >= vm->ram_size)
+		return 2;               /* no RAM there: never mapped, the access is emulated */
 	if (!mappable(lpn)) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x in the top %u MiB: not "
 			"supported yet", lin, MON_TOP >> 20);

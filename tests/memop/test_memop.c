@@ -943,6 +943,60 @@ START_TEST(paging_faults)
 }
 END_TEST
 
+/* Instructions whose only memory operand is the stack. */
+START_TEST(stack_instructions)
+{
+	REG(R_ESP) = TVM_STACK;
+	REG(R_EAX) = 0x11111111;
+	REG(R_EBX) = 0x22222222;
+	OK(0x50);                                       /* push eax */
+	OK(0x6a, 0xfe);                                 /* push -2 */
+	OK(0x68, 0x78, 0x56, 0x34, 0x12);               /* push 0x12345678 */
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK - 12);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 8), 0xfffffffe);
+	OK(0x5b);                                       /* pop ebx */
+	ck_assert_uint_eq(REG(R_EBX), 0x12345678);
+	OK(0x5b);
+	OK(0x5b);
+	ck_assert_uint_eq(REG(R_EBX), 0x11111111);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
+	/* pusha/popa: ESP's slot holds the old ESP and is skipped by popa */
+	REG(R_ECX) = 3;
+	OK(0x60);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK - 32);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 20), TVM_STACK);
+	REG(R_ECX) = 0;
+	OK(0x61);
+	ck_assert_uint_eq(REG(R_ECX), 3);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
+	/* call rel32 and ret imm16 */
+	SH->eip = TVM_CODE;
+	tvm_load(&vm, TVM_CODE, (const uint8_t[]){ 0xe8, 0x10, 0x00, 0x00, 0x00 }, 5);
+	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_uint_eq(SH->eip, TVM_CODE + 0x15);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 4), TVM_CODE + 5);
+	tvm_load(&vm, TVM_CODE + 0x15, (const uint8_t[]){ 0xc2, 0x08, 0x00 }, 3);
+	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_uint_eq(SH->eip, TVM_CODE + 5);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK + 8);
+	/* pushfd/popfd: the guest's image and IF at CPL 0 */
+	REG(R_ESP) = TVM_STACK;
+	SH->vif = FL_IF;
+	OK(0x9c);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 4) & FL_IF, FL_IF);
+	tvm_wr32(&vm, TVM_STACK - 4, FL_1 | FL_CF);
+	OK(0x9d);
+	ck_assert_uint_eq(SH->vif, 0);
+	ck_assert_uint_eq(SH->eflags & FL_CF, FL_CF);
+	/* leave */
+	REG(R_EBP) = TVM_STACK - 16;
+	tvm_wr32(&vm, TVM_STACK - 16, 0xabcdef01);
+	OK(0xc9);
+	ck_assert_uint_eq(REG(R_EBP), 0xabcdef01);
+	ck_assert_uint_eq(REG(R_ESP), TVM_STACK - 12);
+}
+END_TEST
+
 /* ---- what memop leaves to its caller ---- */
 
 START_TEST(unsupported_returns_0)
@@ -956,7 +1010,7 @@ START_TEST(unsupported_returns_0)
 		{ 2, 0x01, 0xd8 },                              /* add eax, ebx: no memory */
 		{ 3, 0x67, 0x8b, 0x07 },                        /* 16-bit address size */
 		{ 1, 0x90 },
-		{ 2, 0xff, 0x13 },                              /* call [ebx] */
+		{ 2, 0xff, 0x2b },                              /* jmp far [ebx] */
 		{ 4, 0xf0, 0x0f, 0xc7, 0x0b },                  /* lock cmpxchg8b [ebx] */
 		{ 2, 0x0f, 0x0b },                              /* ud2 */
 		{ 4, 0x0f, 0xba, 0x1b, 0x01 },                  /* 0F BA /3: undefined */
@@ -1002,7 +1056,7 @@ static Suite *memop_suite(void)
 		{ "alu", { alu_hand_computed, alu_all_forms, test_inc_dec_not_neg,
 			   xchg_cmpxchg_xadd } },
 		{ "bits", { bit_ops, shifts_rotates, setcc } },
-		{ "stack", { push_pop_memory } },
+		{ "stack", { push_pop_memory, stack_instructions } },
 		{ "strings", { rep_movsb_both_directions, repe_cmpsb_stops_at_mismatch,
 			       strings_all_forms, rep_batches } },
 		{ "faults", { segment_limit_faults, read_only_and_stack_faults, rep_fault_midway,
