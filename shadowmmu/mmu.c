@@ -357,3 +357,10 @@ bool mmu_global(struct vm *vm, uint32_t lin)
 		return false;
 	return !(walk_peek(vm, lin, 0, &w) & PF_FAULT) && w.global;
 }
+
+uint32_t mmu_mapped_count(struct vm *vm) { return vm->mmu->n; }
+bool mmu_mapped(struct vm *vm, uint32_t lin) { return vm->mmu->map && vm->mmu->map[lin >> 12]; }
+bool mmu_mapped_writable(struct vm *vm, uint32_t lin)
+{
+	return vm->mmu->map && (vm->mmu->map[lin >> 12] & M_WRITE);
+}

@@ -65,6 +65,11 @@ uint64_t mmu_user_top(struct vm *vm);
 /* Physical page ppn now holds translated code: map its aliases read-only. */
 void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly);
 
+/* For tests: how many pages are mapped; is lin mapped; is it mapped writable. */
+uint32_t mmu_mapped_count(struct vm *vm);
+bool mmu_mapped(struct vm *vm, uint32_t lin);
+bool mmu_mapped_writable(struct vm *vm, uint32_t lin);
+
 /* Is the guest's paging on? */
 bool mmu_paging(struct vm *vm);
 

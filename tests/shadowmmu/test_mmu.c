@@ -1,0 +1,145 @@
+/*
+ * test_mmu.c - the shadow MMU's book-keeping: pages mapped on demand, the budget
+ * below vm.max_map_count (everything dropped when it runs out, never a failure),
+ * CR3 loads that keep global pages, INVLPG.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "../common/testvm.h"
+#include "../../shadowmmu/mmu.h"
+#include "../../shadowmmu/walk.h"
+#include "../../monitor/vm.h"
+
+#define PD      0x10000u        /* page directory; page tables follow */
+#define PT0     0x11000u
+#define FRAMES  0x200000u       /* the frames the mappings point at (2 MiB of them) */
+#define NTABLES 33              /* 132 MiB of linear space: past the budget */
+
+static struct vm vm;
+
+/* Map linear [0, NTABLES * 4 MiB) to FRAMES + (linear mod 2 MiB), 4 KiB pages. */
+static void build_tables(bool global)
+{
+	for (uint32_t t = 0; t < NTABLES; t++) {
+		tvm_wr32(&vm, PD + 4 * t, (PT0 + t * 0x1000) | 7);
+		for (uint32_t i = 0; i < 1024; i++)
+			tvm_wr32(&vm, PT0 + t * 0x1000 + 4 * i,
+				 (FRAMES + (i & 0x1ff) * 0x1000) | 7 | (global ? 0x100 : 0));
+	}
+}
+
+static void setup(void)
+{
+	tvm_create(&vm);
+	vm.cpu.cr3 = PD;
+	vm.cpu.cr0 |= CR0_PG;
+	mmu_paging_changed(&vm);
+}
+
+static void teardown(void) { vm_destroy(&vm); }
+
+static bool mapped(uint32_t lin) { return mmu_mapped(&vm, lin); }
+
+START_TEST(fault_maps_page)
+{
+	build_tables(false);
+	ck_assert(!mapped(0x5000));
+	ck_assert_int_eq(mmu_fault(&vm, 0x5000, false), 1);
+	ck_assert(mapped(0x5000));
+	ck_assert_uint_eq(*(volatile uint8_t *)(uintptr_t)(MON_TOP + 0x5000), 0);
+	tvm_wr32(&vm, FRAMES + 0x5000, 0xabcd1234);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(MON_TOP + 0x5000), 0xabcd1234);
+	/* a not-present page: #PF, nothing mapped */
+	tvm_wr32(&vm, PT0 + 4 * 6, 0);
+	ck_assert_int_eq(mmu_fault(&vm, 0x6000, true), 0);
+	ck_assert(vm.cpu.exc.pending);
+	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
+	ck_assert_uint_eq(vm.cpu.cr2, 0x6000);
+	ck_assert(!mapped(0x6000));
+}
+END_TEST
+
+START_TEST(budget_drops_everything_when_full)
+{
+	build_tables(false);
+	uint32_t n = MMU_BUDGET + 100;
+	ck_assert_uint_le(n, NTABLES * 1024u);
+	for (uint32_t p = 0; p < n; p++) {
+		ck_assert_int_eq(mmu_fault(&vm, p << 12, false), 1);
+		ck_assert_uint_le(mmu_mapped_count(&vm), MMU_BUDGET);
+	}
+	/* The budget ran out once: the first pages are gone, the last ones there. */
+	ck_assert_uint_eq(mmu_mapped_count(&vm), 100);
+	ck_assert(!mapped(0));
+	ck_assert(mapped((n - 1) << 12));
+	ck_assert_uint_ge(vm.stats.tlb_flushes, 2);
+}
+END_TEST
+
+START_TEST(cr3_load_keeps_global_pages)
+{
+	build_tables(false);
+	tvm_wr32(&vm, PT0 + 4 * 1, (FRAMES + 0x1000) | 7 | 0x100);     /* page 1 global */
+	vm.cpu.cr4 |= CR4_PGE;
+	mmu_paging_changed(&vm);
+	ck_assert_int_eq(mmu_fault(&vm, 0x1000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x2000, false), 1);
+	mmu_flush_tlb(&vm);
+	ck_assert(mapped(0x1000));
+	ck_assert(!mapped(0x2000));
+	/* without PGE a CR3 load drops it too */
+	vm.cpu.cr4 &= ~CR4_PGE;
+	mmu_paging_changed(&vm);
+	ck_assert_int_eq(mmu_fault(&vm, 0x1000, false), 1);
+	mmu_flush_tlb(&vm);
+	ck_assert(!mapped(0x1000));
+}
+END_TEST
+
+START_TEST(invlpg_drops_one_page)
+{
+	build_tables(false);
+	ck_assert_int_eq(mmu_fault(&vm, 0x3000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x4000, false), 1);
+	mmu_invlpg(&vm, 0x3123);
+	ck_assert(!mapped(0x3000));
+	ck_assert(mapped(0x4000));
+}
+END_TEST
+
+START_TEST(read_only_until_dirty)
+{
+	build_tables(false);
+	ck_assert_int_eq(mmu_fault(&vm, 0x7000, false), 1);
+	ck_assert(!mmu_mapped_writable(&vm, 0x7000));
+	ck_assert_uint_eq(tvm_rd32(&vm, PT0 + 4 * 7) & 0x40, 0);       /* D clear */
+	ck_assert_int_eq(mmu_fault(&vm, 0x7000, true), 1);
+	ck_assert(mmu_mapped_writable(&vm, 0x7000));
+	ck_assert_uint_eq(tvm_rd32(&vm, PT0 + 4 * 7) & 0x40, 0x40);    /* D set */
+}
+END_TEST
+
+static Suite *mmu_suite(void)
+{
+	Suite *s = suite_create("mmu");
+	TCase *tc = tcase_create("mmu");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, fault_maps_page);
+	tcase_add_test(tc, budget_drops_everything_when_full);
+	tcase_add_test(tc, cr3_load_keeps_global_pages);
+	tcase_add_test(tc, invlpg_drops_one_page);
+	tcase_add_test(tc, read_only_until_dirty);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(mmu_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
