@@ -141,7 +141,8 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 	cc->vm->stats.lookups++;
 	/* A block is the one for eip only while eip's page (and the next, for a block
 	 * that runs into it) map the physical pages it was translated from. */
-	uint32_t lin = cs_base + eip, pa, ppn1 = ~0u;
+	uint32_t lin = cs_base + eip, ppn1 = ~0u;
+	uint64_t pa;
 	unsigned acc = PF_ACC_FETCH | ((mode & 3) == 3 ? PF_ACC_USER : 0);
 	if (mmu_peek(cc->vm, lin, acc, &pa) < 0)
 		return NULL;
@@ -152,9 +153,9 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 		    e->block->page[0] == pa >> 12) {
 			if (e->block->npages > 1 || e->block->cut) {
 				if (!have_next) {
-					uint32_t pa1;
+					uint64_t pa1;
 					if (mmu_peek(cc->vm, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
-						ppn1 = pa1 >> 12;
+						ppn1 = (uint32_t)(pa1 >> 12);
 					have_next = true;
 				}
 				if (e->block->cut ? ppn1 != ~0u : e->block->page[1] != ppn1)

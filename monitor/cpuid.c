@@ -2,23 +2,27 @@
  * cpuid.c - CPUID as a consistent virtual CPU: the host's vendor, family, model and
  * brand string, and only features trapeze really provides to a 32-bit guest.
  *
- * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, PSE and PGE (the shadow
- * MMU), TSC, MSR, CX8, SEP (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR, SSE,
- * SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively. Held back
- * until the monitor implements them: VME, DE, PAE, PSE-36, APIC, MTRR, PAT,
- * XSAVE/AVX (XCR0 is the host's), and long mode, NX and SYSCALL in the extended
- * leaves. ECX bit 31 says a hypervisor is present.
+ * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, PSE, PAE and PGE (the
+ * shadow MMU), TSC, MSR, CX8, SEP (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR,
+ * SSE, SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively; NX
+ * (EFER.NXE, the walker's XD bit) in leaf 0x80000001; 36 physical and 32 linear
+ * address bits in leaf 0x80000008 (MAXPHYADDR, which fixes the reserved bits of PAE
+ * entries: walk.h). Held back until the monitor implements them: VME, DE, PSE-36,
+ * APIC, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode and SYSCALL in the
+ * extended leaves. ECX bit 31 says a hypervisor is present.
  */
 #include "cpuid.h"
 
 #include <cpuid.h>
 
 #include "vm.h"
+#include "../shadowmmu/walk.h"
 
-#define L1_EDX_OK 0x0788a939u   /* FPU PSE TSC MSR CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
+#define L1_EDX_OK 0x0788a979u   /* FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
 #define L1_ECX_OK 0x02980203u   /* SSE3 PCLMUL SSSE3 SSE4.1 SSE4.2 POPCNT AES */
 #define HYPERVISOR (1u << 31)
-#define EXT_MAX   0x80000004u
+#define EXT_MAX   0x80000008u
+#define EXT1_NX   (1u << 20)
 
 static const uint32_t host_leaves[CPUID_HOST_LEAVES] = {
 	0, 1, 0x80000001, 0x80000002, 0x80000003, 0x80000004
@@ -68,11 +72,15 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		break;
 	case 0x80000001:
 		host_cpuid(vm, 0x80000001, &a, &b, &c, &d);
-		a = b = d = 0;
+		a = b = 0;
 		c &= 1;                         /* LAHF/SAHF */
+		d = EXT1_NX;                    /* the walker's, whatever the host has */
 		break;
-	case 0x80000002 ... EXT_MAX:
+	case 0x80000002 ... 0x80000004:
 		host_cpuid(vm, leaf, &a, &b, &c, &d);
+		break;
+	case 0x80000008:
+		a = 32u << 8 | WALK_MAXPHYADDR;
 		break;
 	}
 	regs[R_EAX] = a;

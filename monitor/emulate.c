@@ -26,8 +26,10 @@
 #include "task.h"
 #include "vm.h"
 #include "../devices/ioport.h"
+#include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
 #include "../shadowmmu/mmu.h"
+#include "../shadowmmu/walk.h"
 
 struct insn {
 	struct vm *vm;
@@ -821,7 +823,7 @@ static int group7(struct insn *i)          /* 0F 01 */
 
 /* ---- control registers, MSRs, time ---- */
 
-#define CR4_KNOWN       (CR4_PSE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+#define CR4_KNOWN       (CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 static int mov_cr(struct insn *i, bool to_cr)
 {
@@ -846,9 +848,14 @@ static int mov_cr(struct insn *i, bool to_cr)
 			return gp0(i);
 		if (!(v & CR0_PE))
 			return unsupported(i, "a return to real mode (CR0.PE = 0)");
-		uint32_t old = c->cr0;
-		c->cr0 = v | CR0_ET;
-		if ((old ^ c->cr0) & (CR0_PG | CR0_WP))
+		uint32_t old = c->cr0, new = v | CR0_ET;
+		/* PAE paging in use after a change of PG, CD or NW: the PDPTEs are loaded
+		 * from CR3, and a bad one fails the MOV (SDM Vol. 3, 4.4.1). */
+		if ((new & CR0_PG) && (c->cr4 & CR4_PAE) &&
+		    ((old ^ new) & (CR0_PG | CR0_CD | CR0_NW)) && !walk_load_pdptes(i->vm, c->cr3))
+			return gp0(i);
+		c->cr0 = new;
+		if ((old ^ new) & (CR0_PG | CR0_WP))
 			mmu_paging_changed(i->vm);
 		return 0;
 	}
@@ -856,15 +863,23 @@ static int mov_cr(struct insn *i, bool to_cr)
 		c->cr2 = v;
 		return 0;
 	case 3:
-		c->cr3 = v;
-		mmu_flush_tlb(i->vm);   /* SDM Vol. 3, 4.10.4.1: all but global pages */
+		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the
+		 * PDPTEs are loaded first, and a bad one fails the MOV (4.4.1). */
+		if (mmu_load_cr3(i->vm, v) < 0)
+			return gp0(i);
 		return 0;
 	case 4: {
 		if (v & ~(CR4_KNOWN | CR4_TSD))
 			return gp0(i);
 		uint32_t old = c->cr4;
+		/* Paging on, PAE after the write and PAE, PGE or PSE changed: the PDPTEs
+		 * are loaded (4.4.1); the change between 32-bit and PAE paging is allowed
+		 * with CR0.PG = 1 outside IA-32e mode (4.1.2). */
+		if ((c->cr0 & CR0_PG) && (v & CR4_PAE) &&
+		    ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE)) && !walk_load_pdptes(i->vm, c->cr3))
+			return gp0(i);
 		c->cr4 = v;
-		if ((old ^ v) & (CR4_PSE | CR4_PGE))
+		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
 			mmu_paging_changed(i->vm);
 		return 0;
 	}
@@ -893,6 +908,7 @@ static uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_SYSENTER_CS         0x174
 #define MSR_SYSENTER_ESP        0x175
 #define MSR_SYSENTER_EIP        0x176
+#define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
 
 static int do_msr(struct insn *i, bool write)
 {
@@ -922,6 +938,19 @@ static int do_msr(struct insn *i, bool write)
 		if (write)
 			c->sysenter_eip = (uint32_t)v;
 		v = c->sysenter_eip;
+		break;
+	case MSR_EFER:
+		/* Only NXE: SCE, LME and the rest are reserved for a CPU without SYSCALL
+		 * and long mode, and setting one is #GP(0) (SDM Vol. 4, IA32_EFER). */
+		if (write) {
+			if (v & ~(uint64_t)EFER_NXE)
+				return gp0(i);
+			uint64_t old = c->efer;
+			c->efer = v;
+			if (((old ^ v) & EFER_NXE) && (c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE))
+				mmu_paging_changed(i->vm);      /* XD means something else now */
+		}
+		v = c->efer;
 		break;
 	default:
 		return gp0(i);
@@ -1228,7 +1257,7 @@ void emulate_host_gp(struct vm *vm, int vector)
 	uint64_t top = (1ull << 32) - MON_TOP;
 	if (c->cpl == 3 && mmu_user_top(vm) < top)
 		top = mmu_user_top(vm);
-	bool ours = false;
+	bool ours = false, wrap_gs = false;
 	uint32_t at = 0;
 	for (int k = 0; k < i.x->op_count; k++) {
 		const cs_x86_op *m = &i.x->operands[k];
@@ -1264,6 +1293,7 @@ void emulate_host_gp(struct vm *vm, int vector)
 		uint64_t lin = (uint64_t)c->seg[sr].base + off;
 		if (lin >= 1ull << 32 || lin + size > top)
 			ours = true;
+		wrap_gs |= sr == SR_GS && lin >= 1ull << 32;
 		if (!ours)
 			at = (uint32_t)lin;
 		else if (!at)
@@ -1280,6 +1310,13 @@ void emulate_host_gp(struct vm *vm, int vector)
 		/* Not a segment matter the monitor made: alignment, or the like. */
 		exc_raise(vm, vector, true, 0);
 		return;
+	}
+	/* A gs: access below GS's base through a register: TLS, most likely again here;
+	 * the block is translated anew with GS's wrap view (rewriter.c). */
+	if (i.seg == SR_GS && wrap_gs && rw_gs_wrap_learn(vm->rw, c->seg[SR_CS].base + c->sh->eip)) {
+		uint64_t pa;
+		if (mmu_peek(vm, c->seg[SR_CS].base + c->sh->eip, PF_ACC_FETCH, &pa) == 0)
+			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 	}
 	if (memop_emulate(vm) == 0)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,

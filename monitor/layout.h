@@ -50,6 +50,7 @@
 #define VC_HSEL         80      /* u16[6] host selectors ES CS SS DS FS GS to load on entry;
                                    CS's slot holds guest CS as data (for cs: prefixes) */
 #define VC_HSEL_GGS     92      /* u16 host selector of guest GS (for gs: prefixes) */
+#define VC_HSEL_GGS_WRAP 94     /* u16 ... its view of the offsets that wrap below its base */
 #define VC_GSEL         96      /* u16[6] guest-visible selectors ES CS SS DS FS GS */
 #define VC_LOOKUP       112     /* u32 base of the lookup table in use */
 #define VC_HAVE_FSGS    116     /* u32: wrfsbase usable */

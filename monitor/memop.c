@@ -288,7 +288,8 @@ static int rmw_read(struct mop *m, struct mref r, int size, uint32_t *v)
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	uint32_t lin = s->base + r.off, pa;
+	uint32_t lin = s->base + r.off;
+	uint64_t pa;
 	unsigned acc = PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
 	if (mmu_translate(vm, lin, acc, &pa) < 0 ||
 	    mmu_translate(vm, lin + (uint32_t)size - 1, acc, &pa) < 0)

@@ -139,8 +139,44 @@ static void host_desc(const struct seg *s, uint64_t top, struct user_desc *d,
 
 static void pool_reset(struct vm *vm);
 
-/* The host selector shadowing guest segment s as data; 0 if s is unusable. */
-static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
+/*
+ * The second view of a flat-limited segment with a base: only the offsets that wrap
+ * around 4 GiB to below the base (an expand-down host segment). Thread-local storage
+ * on i386 is reached as gs:-disp (glibc's and busybox's errno, stack guard...): the
+ * rewriter points a gs: access with a large constant displacement at this view, which
+ * reaches what the ordinary view's cut would send to the emulator. False if s has no
+ * such offsets that the host can reach.
+ */
+static bool host_desc_wrap(const struct seg *s, uint64_t top, struct user_desc *d,
+			   struct shadow_key *k)
+{
+	uint32_t type = SEG_TYPE(s->attr);
+	bool code = type & 8;
+	if (!s->base || s->base > top || s->limit != 0xffffffffu || (!code && (type & 4)) ||
+	    !(s->attr & SEG_DB) || (code && !(type & 2)))
+		return false;
+	memset(d, 0, sizeof(*d));
+	d->base_addr = s->base + MON_TOP;
+	d->seg_32bit = 1;
+	d->read_exec_only = code || !(type & 2);
+	d->useable = 1;
+	d->contents = MODIFY_LDT_CONTENTS_STACK;
+	uint64_t hl = 0xffffffffull - s->base;  /* accepted offsets (hl, 4 GiB) */
+	if (hl > 0xfffff) {
+		d->limit_in_pages = 1;
+		hl >>= 12;
+	}
+	d->limit = (unsigned)hl;
+	k->base = d->base_addr;
+	k->limit = d->limit;
+	k->kind = 1u | d->seg_32bit << 1 | d->contents << 2 | d->read_exec_only << 4 |
+		  d->limit_in_pages << 5;
+	return true;
+}
+
+/* The host selector shadowing guest segment s as data (wrap: its wrap view, see
+ * host_desc_wrap); 0 if s is unusable. */
+static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 {
 	struct segshadow *sh = vm->shadow;
 	struct user_desc d;
@@ -153,7 +189,10 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 	uint64_t top = ((uint64_t)1 << 32) - MON_TOP;
 	if (vm->cpu.cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
 		top = mmu_user_top(vm);
-	host_desc(s, top, &d, &k);
+	if (!wrap)
+		host_desc(s, top, &d, &k);
+	else if (!host_desc_wrap(s, top, &d, &k))
+		return shadow_sel_view(vm, s, false);
 	uint32_t h = (k.base * 0x9e3779b1u ^ k.limit * 0x85ebca6bu ^ k.kind) % POOL_HASH;
 	for (;;) {
 		if (!sh->idx[h])
@@ -164,7 +203,7 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 	}
 	if (sh->next_idx >= LDT_ENTRIES) {
 		pool_reset(vm);
-		return shadow_sel(vm, s);
+		return shadow_sel_view(vm, s, wrap);
 	}
 	d.entry_number = sh->next_idx;
 	if (write_ldt(&d) < 0) {
@@ -176,6 +215,11 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 	sh->idx[h] = sh->next_idx++;
 	vm->stats.ldt_shadows++;
 	return (uint16_t)(sh->idx[h] << 3 | 7);
+}
+
+static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
+{
+	return shadow_sel_view(vm, s, false);
 }
 
 static void pool_reset(struct vm *vm)
@@ -193,9 +237,10 @@ void seg_sync(struct vm *vm, int sr)
 	c->sh->gsel[sr] = c->seg[sr].sel;
 	/* CS and GS themselves are always the monitor's: their slots hold the data
 	 * views that translated code swaps into FS for cs: and gs: prefixes. */
-	if (sr == SR_GS)
+	if (sr == SR_GS) {
 		c->sh->hsel_ggs = h;
-	else
+		c->sh->hsel_ggs_wrap = shadow_sel_view(vm, &c->seg[sr], true);
+	} else
 		c->sh->hsel[sr] = h;
 	c->sh->hsel[SR_GS] = SEL_MDATA;
 }
@@ -222,7 +267,7 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 
 /* Guest physical memory for the monitor: unbacked addresses read as all ones and
  * drop writes, as on an empty bus. */
-static void phys_read(struct vm *vm, uint32_t pa, void *buf, uint32_t len)
+static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 {
 	uint8_t *p = mem_phys(vm, pa, len);
 	if (p) {
@@ -230,23 +275,23 @@ static void phys_read(struct vm *vm, uint32_t pa, void *buf, uint32_t len)
 		return;
 	}
 	for (uint32_t i = 0; i < len; i++) {
-		p = mem_phys(vm, (uint32_t)(pa + i), 1);
+		p = mem_phys(vm, pa + i, 1);
 		((uint8_t *)buf)[i] = p ? *p : 0xff;
 	}
 }
 
-static void phys_write(struct vm *vm, uint32_t pa, const void *buf, uint32_t len)
+static void phys_write(struct vm *vm, uint64_t pa, const void *buf, uint32_t len)
 {
 	if (mem_write_phys(vm, pa, buf, len))
 		return;
 	for (uint32_t i = 0; i < len; i++)
-		mem_write_phys(vm, (uint32_t)(pa + i), (const uint8_t *)buf + i, 1);
+		mem_write_phys(vm, pa + i, (const uint8_t *)buf + i, 1);
 }
 
 int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned acc)
 {
 	/* Translate every page first, so that a #PF leaves memory as it was. */
-	uint32_t pa[4];
+	uint64_t pa[4];         /* above 4 GiB under PAE: not RAM */
 	uint32_t npages = len ? (((lin & 0xfff) + len - 1) >> 12) + 1 : 0;
 	if (npages > 4) {           /* long accesses: page by page */
 		for (uint32_t done = 0; done < len;) {

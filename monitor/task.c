@@ -11,6 +11,7 @@
 #include "privilege.h"
 #include "segments.h"
 #include "vm.h"
+#include "../shadowmmu/mmu.h"
 
 #define TSS_LINK   0
 #define TSS_CR3    28
@@ -150,8 +151,12 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 	c->cr0 |= CR0_TS;
 
 	/* Load the incoming task. From here on, faults belong to the new task. */
-	if (c->cr0 & CR0_PG)
-		c->cr3 = rd32(vm, base + TSS_CR3);
+	/* A CR3 load like MOV's: the TLB, and under PAE paging the PDPTEs (SDM Vol. 3,
+	 * 4.4.1), with #GP(0) for a bad one as MOV gives. */
+	if ((c->cr0 & CR0_PG) && mmu_load_cr3(vm, rd32(vm, base + TSS_CR3)) < 0) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -2;
+	}
 	for (int r = 0; r < 8; r++)
 		c->sh->regs[r] = rd32(vm, base + TSS_REGS + 4 * (uint32_t)r);
 	cpu_set_eflags(c, (nflags & ~FL_VM) | FL_1);

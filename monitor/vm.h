@@ -58,9 +58,13 @@ enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
 
 #define CR4_TSD         0x00000004u
 #define CR4_PSE         0x00000010u
+#define CR4_PAE         0x00000020u
 #define CR4_PGE         0x00000080u
 #define CR4_OSFXSR      0x00000200u
 #define CR4_OSXMMEXCPT  0x00000400u
+
+/* IA32_EFER (SDM Vol. 3, 2.2.1): of its bits only NXE exists for this CPU. */
+#define EFER_NXE        0x00000800u
 
 /* Exception vectors (SDM Vol. 3, 6.3.1). */
 enum {
@@ -81,7 +85,7 @@ struct vcpu_shared {
 	uint64_t host_rsp;
 	uint64_t host_fsbase;
 	uint16_t hsel[SR_COUNT];
-	uint16_t hsel_ggs, pad1;
+	uint16_t hsel_ggs, hsel_ggs_wrap;
 	uint16_t gsel[SR_COUNT];
 	uint32_t pad2;
 	uint32_t lookup;
@@ -106,6 +110,7 @@ static_assert(offsetof(struct vcpu_shared, host_fsbase) == VC_HOST_FSBASE, "VC_H
 static_assert(offsetof(struct vcpu_shared, hsel) == VC_HSEL, "VC_HSEL");
 static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
+static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
 static_assert(offsetof(struct vcpu_shared, have_fsgs) == VC_HAVE_FSGS, "VC_HAVE_FSGS");
 static_assert(offsetof(struct vcpu_shared, run) == VC_RUN, "VC_RUN");
@@ -153,6 +158,9 @@ struct cpu {
 	struct dtr gdtr, idtr;
 	struct seg ldtr, tr;
 	uint32_t cr0, cr2, cr3, cr4;
+	uint64_t pdpte[4];              /* PAE paging's PDPTE registers (SDM Vol. 3, 4.4.1),
+					   loaded from CR3 by walk_load_pdptes() */
+	uint64_t efer;                  /* IA32_EFER: NXE or 0 */
 	uint32_t dr[8];
 	int cpl;
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;

@@ -50,6 +50,8 @@ struct decoded {
 	cs_detail detail;
 };
 
+#define GS_WRAP_SET 1024
+
 struct rewriter {
 	struct vm *vm;
 	csh cs;
@@ -57,6 +59,9 @@ struct rewriter {
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
 	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
+	/* Linear addresses of gs: instructions seen reaching below GS's base at run time
+	 * (TLS through a register): translated with the wrap view from then on. */
+	uint32_t gs_wrap[GS_WRAP_SET];
 };
 
 struct rewriter *rw_create(struct vm *vm)
@@ -371,7 +376,7 @@ static bool is_seg_prefix(uint8_t p)
  * segment prefixes the last one counts (as on the CPU and in QEMU); the others become
  * copies of it, so that no cs: or gs: is left for the host to apply.
  */
-static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
+static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len, bool wrap)
 {
 	int last = -1;
 	bool other = false;
@@ -386,7 +391,8 @@ static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
 	}
 	bool swap = b[last] == 0x2e || b[last] == 0x65;
 	if (swap)
-		mov_fs_gs(e, VCPU_ADDR + (b[last] == 0x65 ? VC_HSEL_GGS : VC_HSEL + 2 * SR_CS));
+		mov_fs_gs(e, VCPU_ADDR + (b[last] == 0x2e ? VC_HSEL + 2 * SR_CS :
+					  wrap ? VC_HSEL_GGS_WRAP : VC_HSEL_GGS));
 	uint8_t *at = e->p;
 	putn(e, b, len);
 	uint8_t seg = swap ? 0x64 : b[last];
@@ -415,6 +421,26 @@ static void mov_reg_gs(struct emit *e, int reg, uint32_t abs)
 		put8(e, (uint8_t)(0x05 | reg << 3));
 	}
 	put32(e, abs);
+}
+
+static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
+{
+	emit_ident_view(e, b, npfx, len, false);
+}
+
+/* A gs: access at a constant address in the top half (gs:-disp: thread-local
+ * storage below the thread pointer): it goes through GS's wrap view. */
+static bool gs_below_base(const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	for (int k = 0; k < x->op_count; k++) {
+		const cs_x86_op *o = &x->operands[k];
+		if (o->type == X86_OP_MEM && o->mem.segment == X86_REG_GS &&
+		    o->mem.base == X86_REG_INVALID && o->mem.index == X86_REG_INVALID &&
+		    (uint32_t)o->mem.disp >= 0x80000000u)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -672,6 +698,32 @@ uint32_t branch_target(const uint8_t *op, uint32_t after)
 	return after;
 }
 
+static uint32_t *gs_wrap_slot(struct rewriter *rw, uint32_t lin)
+{
+	uint32_t h = (lin * 0x9e3779b1u) >> 22;
+	for (uint32_t k = 0; k < GS_WRAP_SET; k++) {
+		uint32_t *s = &rw->gs_wrap[(h + k) % GS_WRAP_SET];
+		if (*s == lin + 1 || *s == 0)
+			return s;
+	}
+	return NULL;
+}
+
+bool rw_gs_wrap_known(struct rewriter *rw, uint32_t lin)
+{
+	uint32_t *s = gs_wrap_slot(rw, lin);
+	return s && *s == lin + 1;
+}
+
+bool rw_gs_wrap_learn(struct rewriter *rw, uint32_t lin)
+{
+	uint32_t *s = gs_wrap_slot(rw, lin);
+	if (!s || *s)
+		return false;           /* full, or known already */
+	*s = lin + 1;
+	return true;
+}
+
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated)
 {
 	struct vm *vm = rw->vm;
@@ -684,24 +736,38 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 		avail = cs->limit - eip + 1;
 	uint32_t lin = cs->base + eip;
 	unsigned acc = PF_ACC_FETCH | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
-	if (lin_access(vm, lin, bytes, avail, acc) < 0) {
+	/* The bytes on eip's page, and the next page's only if the instruction runs
+	 * into it: the CPU fetches no further than the instruction's end, and a fetch
+	 * there could fault (the page not present, or execute-disabled). */
+	uint32_t n = 4096 - (lin & 0xfff);
+	if (n > avail)
+		n = avail;
+	if (lin_access(vm, lin, bytes, n, acc) < 0) {
 		*truncated = -1;        /* #PF raised */
 		return NULL;
 	}
+	if (n < avail && x86_insn_len(bytes, (int)n) < 0) {
+		if (lin_access(vm, lin + n, bytes + n, avail - n, acc) < 0) {
+			*truncated = -1;
+			return NULL;
+		}
+		n = avail;
+	}
+	memset(bytes + n, 0, 15 - n);   /* what the length check below may look at */
 	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
-	if (d->valid && d->eip == eip && d->lin == lin && d->avail == avail &&
-	    !memcmp(d->bytes, bytes, avail))
+	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n &&
+	    !memcmp(d->bytes, bytes, n))
 		return &d->insn;
 	const uint8_t *code = bytes;
-	size_t size = avail;
+	size_t size = n;
 	uint64_t addr = eip;
 	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
 		/* SDM Vol. 2, 2.3.11: an instruction longer than 15 bytes is #GP(0). */
 		*truncated = avail < 15 || x86_insn_len(bytes, 15) < 0;
 		return NULL;
 	}
-	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = avail, .valid = true };
-	memcpy(d->bytes, bytes, avail);
+	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = n, .valid = true };
+	memcpy(d->bytes, bytes, n);
 	d->insn = *rw->insn;
 	d->detail = *rw->insn->detail;
 	d->insn.detail = &d->detail;
@@ -724,7 +790,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	 * #PF). The two pages need not be contiguous in guest physical memory. */
 	uint32_t lin = cs->base + eip;
 	unsigned acc = PF_ACC_FETCH | (c->cpl == 3 ? PF_ACC_USER : 0);
-	uint32_t pa, pa_next = 0;
+	uint64_t pa, pa_next = 0;
 	bool next_missing = false;
 	if (mmu_translate(vm, lin, acc, &pa) < 0)
 		return NULL;
@@ -735,7 +801,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	const uint8_t *first = mem_phys(vm, pa, want < in_page ? want : in_page);
 	if (!first) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
-			"guest jumped to eip %#x (linear %#x, physical %#x): no RAM there", eip, lin, pa);
+			"guest jumped to eip %#x (linear %#x, physical %#llx): no RAM there", eip, lin,
+			(unsigned long long)pa);
 		return NULL;
 	}
 	memcpy(rw->code, first, want < in_page ? want : in_page);
@@ -827,7 +894,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 
 		switch (k) {
 		case K_IDENT:
-			emit_ident(&e, b, npfx, len);
+			emit_ident_view(&e, b, npfx, len, gs_below_base(rw->insn) ||
+					rw_gs_wrap_known(rw, cs->base + next));
 			break;
 		case K_SREG_READ: {
 			int sreg = (op[1] >> 3) & 7, dst = op[1] & 7;
@@ -1015,10 +1083,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	blk->mode = mode;
 	blk->guest_len = (uint16_t)(next - eip);
 	blk->ninsn = (uint16_t)ninsn;
-	blk->page[0] = pa >> 12;
+	blk->page[0] = (uint32_t)(pa >> 12);
 	blk->npages = 1;
 	if (blk->guest_len && (last >> 12) != (lin >> 12))
-		blk->page[blk->npages++] = pa_next >> 12;
+		blk->page[blk->npages++] = (uint32_t)(pa_next >> 12);
 	/* On global pages (CR4.PGE) the block survives CR3 loads. */
 	blk->global = mmu_global(vm, lin) &&
 		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000));

@@ -38,6 +38,12 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
  * when the fetch itself raised a #PF. */
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
 
+/* gs: instructions at linear address lin that reached below GS's base (thread-local
+ * storage through a register): learn one (true if it was new; its block must be
+ * translated again), ask about one. */
+bool rw_gs_wrap_learn(struct rewriter *rw, uint32_t lin);
+bool rw_gs_wrap_known(struct rewriter *rw, uint32_t lin);
+
 /* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */
 bool rw_is_fpu(const uint8_t *op, int rest);
 

@@ -4,7 +4,9 @@
  * Book-keeping per guest linear page (1 Mi entries, allocated when paging first turns
  * on): what it is mapped to, where it sits in the list of mapped pages (for flushes
  * and the budget), and the next linear page mapping the same physical page (so that
- * translated code can be write-protected through every alias).
+ * translated code can be write-protected through every alias). Large guest pages (4
+ * MiB, or 2 MiB under PAE) are mapped 4 KiB at a time like the others, marked so that
+ * an INVLPG anywhere in one drops all of it.
  */
 #define _GNU_SOURCE
 #include "mmu.h"
@@ -29,7 +31,12 @@
 #define M_WRITE   0x002u        /* the host mapping is writable */
 #define M_USER    0x004u        /* the guest lets CPL 3 use it */
 #define M_GLOBAL  0x008u        /* a global page (kept by CR3 loads with CR4.PGE) */
-#define M_LARGE   0x010u        /* part of a 4 MiB page */
+#define M_LARGE   0x010u        /* part of a large page (4 MiB, or 2 MiB under PAE) */
+
+/* Large-page book-keeping goes by 2 MiB region, the smaller of the two sizes; a
+ * change of CR4.PAE drops every mapping, so those present all have the current size. */
+#define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
+#define NREGIONS  (NPAGES >> REGION_SHIFT)
 
 struct mmu {
 	uint32_t *map;
@@ -40,7 +47,7 @@ struct mmu {
 	uint32_t n;
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
-	uint8_t *large;         /* per 4 MiB region: some page mapped from a 4 MiB page */
+	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
 	bool paging;
 };
 
@@ -81,7 +88,7 @@ static int alloc_tables(struct vm *vm)
 	m->alias = calloc(NPAGES, sizeof(uint32_t));
 	m->alias_head = malloc(nppn * sizeof(uint32_t));
 	m->list = calloc(MMU_BUDGET, sizeof(uint32_t));
-	m->large = calloc(NPAGES >> 10, 1);
+	m->large = calloc(NREGIONS, 1);
 	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->large)
 		return -ENOMEM;
 	memset(m->alias_head, 0xff, nppn * sizeof(uint32_t));
@@ -104,7 +111,7 @@ static void drop_all(struct vm *vm)
 	m->n = 0;
 	m->sup_low = NPAGES;
 	m->user_high = 0;
-	memset(m->large, 0, NPAGES >> 10);
+	memset(m->large, 0, NREGIONS);
 	vm->stats.tlb_flushes++;
 }
 
@@ -160,7 +167,7 @@ static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
 	if ((flags & M_USER) && lpn >= m->user_high)
 		m->user_high = lpn + 1;
 	if (flags & M_LARGE)
-		m->large[lpn >> 10] = 1;
+		m->large[lpn >> REGION_SHIFT] = 1;
 	vm->stats.pages_mapped++;
 	return 0;
 }
@@ -217,6 +224,16 @@ void mmu_flush_tlb(struct vm *vm)
 	cc_flush_linear(vm->cc, keep_global);
 }
 
+int mmu_load_cr3(struct vm *vm, uint32_t cr3)
+{
+	struct cpu *c = &vm->cpu;
+	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(vm, cr3))
+		return -1;
+	c->cr3 = cr3;
+	mmu_flush_tlb(vm);      /* SDM Vol. 3, 4.10.4.1: all but global pages */
+	return 0;
+}
+
 void mmu_invlpg(struct vm *vm, uint32_t lin)
 {
 	struct mmu *m = vm->mmu;
@@ -225,15 +242,21 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	uint32_t lpn = lin >> 12;
 	/* Only code translated from a page depends on its mapping. */
 	bool code = cc_linear_has_code(vm->cc, lpn);
-	if (m->large[lpn >> 10]) {
-		/* Pages from a 4 MiB page here: the whole translation goes, whichever of
+	/* The large page lin would lie in: 2 MiB under PAE, 4 MiB otherwise. */
+	uint32_t npg = (vm->cpu.cr4 & CR4_PAE) ? WALK_2M >> 12 : WALK_4M >> 12;
+	uint32_t first = lpn & ~(npg - 1);
+	bool large = false;
+	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
+		large |= m->large[r];
+	if (large) {
+		/* Pages from a large page here: the whole translation goes, whichever of
 		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
-		for (uint32_t p = lpn & ~0x3ffu; p < (lpn | 0x3ff) + 1; p++)
+		for (uint32_t p = first; p < first + npg; p++)
 			if (m->map[p] & M_LARGE) {
 				code |= cc_linear_has_code(vm->cc, p);
 				unmap_page(vm, p);
 			}
-		m->large[lpn >> 10] = 0;
+		memset(&m->large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
 	}
 	unmap_page(vm, lpn);
 	if (code)
@@ -246,7 +269,7 @@ static void page_fault(struct vm *vm, uint32_t lin, uint32_t err)
 	exc_raise(vm, VEC_PF, true, err & ~PF_FAULT);
 }
 
-int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa)
+int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
 {
 	struct mmu *m = vm->mmu;
 	if (!m || !m->paging) {
@@ -263,7 +286,7 @@ int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa)
 	return 0;
 }
 
-int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa)
+int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
 {
 	struct mmu *m = vm->mmu;
 	if (!m || !m->paging) {
@@ -287,9 +310,9 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 		page_fault(vm, lin, r);
 		return 0;
 	}
-	uint32_t lpn = lin >> 12, ppn = w.pa >> 12;
-	if ((uint64_t)ppn << 12 >= vm->ram_size)
+	if (w.pa >= vm->ram_size)
 		return 2;               /* no RAM there: never mapped, the access is emulated */
+	uint32_t lpn = lin >> 12, ppn = (uint32_t)(w.pa >> 12);
 	if (!mappable(lpn)) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x in the top %u MiB: not "
 			"supported yet", lin, MON_TOP >> 20);

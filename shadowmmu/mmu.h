@@ -16,9 +16,10 @@
  * monitor; user pages above that line are reached through emulation. A guest that
  * keeps its kernel at the top of the address space (Linux) pays nothing for this.
  *
- * Interface: mmu_init() at VM creation; mmu_paging_changed() after a write to CR0 or
- * CR4; mmu_flush_tlb() after a CR3 load; mmu_invlpg(); mmu_fault() for a host page
- * fault at a guest address; mmu_translate() for the monitor's own accesses.
+ * Interface: mmu_init() at VM creation; mmu_paging_changed() after a write to CR0,
+ * CR4 or EFER that changes how paging translates; mmu_load_cr3() for a CR3 load (or
+ * mmu_flush_tlb() after one); mmu_invlpg(); mmu_fault() for a host page fault at a
+ * guest address; mmu_translate() for the monitor's own accesses.
  */
 #ifndef TRAPEZE_MMU_H
 #define TRAPEZE_MMU_H
@@ -34,11 +35,16 @@ struct vm;
 int mmu_init(struct vm *vm);
 void mmu_exit(struct vm *vm);
 
-/* CR0.PG, CR0.WP, CR4.PSE or CR4.PGE changed: start over from the guest's tables. */
+/* CR0.PG, CR0.WP, CR4.PSE, CR4.PAE, CR4.PGE or EFER.NXE changed: start over from the
+ * guest's tables. */
 void mmu_paging_changed(struct vm *vm);
 /* A CR3 load: drop every mapping but global ones (CR4.PGE). */
 void mmu_flush_tlb(struct vm *vm);
-/* INVLPG lin. */
+/* Load CR3 (MOV to CR3, a task switch) and flush as above. Under PAE paging the
+ * PDPTEs come first: -1, nothing changed, if one is invalid (the caller raises
+ * #GP(0)); else 0. */
+int mmu_load_cr3(struct vm *vm, uint32_t cr3);
+/* INVLPG lin (all of a large page if lin lies in one). */
 void mmu_invlpg(struct vm *vm, uint32_t lin);
 
 /* A host page fault at guest linear lin (write: a write access) in translated code.
@@ -48,12 +54,13 @@ void mmu_invlpg(struct vm *vm, uint32_t lin);
 int mmu_fault(struct vm *vm, uint32_t lin, bool write);
 
 /* Guest linear to physical for an access by the monitor on the guest's behalf
- * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3): 0, or -1 with #PF
- * raised. Sets accessed and dirty bits as the CPU would. */
-int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
+ * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3, fetch for code): 0, or
+ * -1 with #PF raised. Sets accessed and dirty bits as the CPU would. Under PAE the
+ * physical address may lie above 4 GiB (never RAM). */
+int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa);
 
 /* As mmu_translate, but neither raising #PF nor setting accessed or dirty bits. */
-int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint32_t *pa);
+int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa);
 
 /* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop
  * them (a segment cut cannot hide them). */

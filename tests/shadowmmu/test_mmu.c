@@ -1,7 +1,9 @@
 /*
  * test_mmu.c - the shadow MMU's book-keeping: pages mapped on demand, the budget
  * below vm.max_map_count (everything dropped when it runs out, never a failure),
- * CR3 loads that keep global pages, INVLPG.
+ * CR3 loads that keep global pages, INVLPG (of a whole 4 MiB or, under PAE, 2 MiB
+ * page), and under PAE: CR3 loads that check the PDPTEs, physical addresses above
+ * 4 GiB, fetches from execute-disabled pages.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -120,6 +122,134 @@ START_TEST(read_only_until_dirty)
 }
 END_TEST
 
+/* ---- large pages ---- */
+
+START_TEST(invlpg_drops_whole_4m_page)
+{
+	vm.cpu.cr4 |= CR4_PSE;
+	mmu_paging_changed(&vm);
+	tvm_wr32(&vm, PD + 4 * 1, 0x000000 | 0x87);           /* 4 MiB pages at 4 and 8 MiB */
+	tvm_wr32(&vm, PD + 4 * 2, 0x000000 | 0x87);
+	ck_assert_int_eq(mmu_fault(&vm, 0x400000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x7ff000, true), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x800000, false), 1);
+	mmu_invlpg(&vm, 0x600123);
+	ck_assert(!mapped(0x400000));
+	ck_assert(!mapped(0x7ff000));
+	ck_assert(mapped(0x800000));
+}
+END_TEST
+
+/* ---- PAE ---- */
+
+#define PDPT     0x40000u
+#define PAE_PD   0x41000u       /* linear 0-1 GiB */
+#define PAE_PT   0x42000u       /* linear 0-2 MiB */
+#define XD       (1ull << 63)
+
+/* PAE paging on with NXE: linear 0-2 MiB through PAE_PT (empty), the rest empty. */
+static void pae_on(void)
+{
+	tvm_wr64(&vm, PDPT, PAE_PD | 1);
+	tvm_wr64(&vm, PAE_PD, PAE_PT | 7);
+	vm.cpu.cr4 |= CR4_PAE;
+	vm.cpu.efer = EFER_NXE;
+	vm.cpu.cr3 = PDPT;
+	ck_assert(walk_load_pdptes(&vm, PDPT));
+	mmu_paging_changed(&vm);
+}
+
+START_TEST(pae_invlpg_drops_whole_2m_page)
+{
+	pae_on();
+	tvm_wr64(&vm, PAE_PD + 8 * 2, FRAMES | 0x87);          /* 2 MiB pages at 4 and 6 MiB */
+	tvm_wr64(&vm, PAE_PD + 8 * 3, FRAMES | 0x87);
+	tvm_wr64(&vm, PAE_PT + 8 * 1, (FRAMES + 0x1000) | 7);
+	ck_assert_int_eq(mmu_fault(&vm, 0x400000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x5ff000, true), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x600000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x1000, false), 1);
+	tvm_wr32(&vm, FRAMES + 0x1ff000, 0x2badbeef);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(MON_TOP + 0x5ff000), 0x2badbeef);
+	mmu_invlpg(&vm, 0x4ab000);
+	ck_assert(!mapped(0x400000));
+	ck_assert(!mapped(0x5ff000));
+	ck_assert(mapped(0x600000));    /* the next 2 MiB page is another translation */
+	ck_assert(mapped(0x1000));
+	mmu_invlpg(&vm, 0x7fffff);
+	ck_assert(!mapped(0x600000));
+	ck_assert(mapped(0x1000));
+}
+END_TEST
+
+START_TEST(pae_above_4g_is_not_ram)
+{
+	pae_on();
+	tvm_wr64(&vm, PAE_PT + 8 * 3, 0x100003000ull | 7);      /* physical 4 GiB + 12 KiB */
+	ck_assert_int_eq(mmu_fault(&vm, 0x3000, true), 2);
+	ck_assert(!mapped(0x3000));
+	ck_assert(!vm.cpu.exc.pending);
+	uint64_t pa = 0;
+	ck_assert_int_eq(mmu_translate(&vm, 0x3abc, PF_ACC_WRITE, &pa), 0);
+	ck_assert_uint_eq(pa, 0x100003abcull);
+	/* Not an alias of physical 12 KiB. */
+	tvm_wr64(&vm, PAE_PT + 8 * 4, 0x3000 | 7);
+	ck_assert_int_eq(mmu_fault(&vm, 0x4000, false), 1);
+	ck_assert_int_eq(mmu_translate(&vm, 0x4abc, 0, &pa), 0);
+	ck_assert_uint_eq(pa, 0x3abc);
+}
+END_TEST
+
+START_TEST(pae_cr3_load_checks_pdptes)
+{
+	pae_on();
+	tvm_wr64(&vm, PAE_PT + 8 * 5, (FRAMES + 0x5000) | 7);
+	ck_assert_int_eq(mmu_fault(&vm, 0x5000, false), 1);
+	/* A present PDPTE with a reserved bit: nothing changes. */
+	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1 | 2);
+	ck_assert_int_eq(mmu_load_cr3(&vm, PDPT + 0x20), -1);
+	ck_assert_uint_eq(vm.cpu.cr3, PDPT);
+	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
+	ck_assert(mapped(0x5000));
+	/* A good one: loaded, the TLB flushed. */
+	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1);
+	ck_assert_int_eq(mmu_load_cr3(&vm, PDPT + 0x20), 0);
+	ck_assert_uint_eq(vm.cpu.cr3, PDPT + 0x20);
+	ck_assert(!mapped(0x5000));
+	/* Paging off: CR3 is only stored, the PDPTEs are read when paging goes on. */
+	vm.cpu.cr0 &= ~CR0_PG;
+	mmu_paging_changed(&vm);
+	ck_assert_int_eq(mmu_load_cr3(&vm, 0xfe0), 0);
+	ck_assert_uint_eq(vm.cpu.cr3, 0xfe0);
+	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
+}
+END_TEST
+
+START_TEST(pae_fetch_from_xd_page)
+{
+	pae_on();
+	tvm_wr64(&vm, PAE_PT + 8 * 6, XD | (FRAMES + 0x6000) | 7);
+	uint64_t pa = 0;
+	/* Data accesses go (and map the page), a peek at a fetch fails quietly... */
+	ck_assert_int_eq(mmu_fault(&vm, 0x6000, true), 1);
+	ck_assert_int_eq(mmu_peek(&vm, 0x6010, PF_ACC_FETCH, &pa), -1);
+	ck_assert(!vm.cpu.exc.pending);
+	/* ... a fetch raises #PF(P | I/D). */
+	ck_assert_int_eq(mmu_translate(&vm, 0x6010, PF_ACC_FETCH | PF_ACC_USER, &pa), -1);
+	ck_assert(vm.cpu.exc.pending);
+	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
+	ck_assert_uint_eq(vm.cpu.exc.err, 0x15);
+	ck_assert_uint_eq(vm.cpu.cr2, 0x6010);
+	vm.cpu.exc.pending = false;
+	/* Clearing NXE makes bit 63 reserved: the mapping goes, the next access faults. */
+	vm.cpu.efer = 0;
+	mmu_paging_changed(&vm);
+	ck_assert(!mapped(0x6000));
+	ck_assert_int_eq(mmu_fault(&vm, 0x6000, false), 0);
+	ck_assert_uint_eq(vm.cpu.exc.err, 0x9);
+}
+END_TEST
+
 static Suite *mmu_suite(void)
 {
 	Suite *s = suite_create("mmu");
@@ -131,6 +261,11 @@ static Suite *mmu_suite(void)
 	tcase_add_test(tc, cr3_load_keeps_global_pages);
 	tcase_add_test(tc, invlpg_drops_one_page);
 	tcase_add_test(tc, read_only_until_dirty);
+	tcase_add_test(tc, invlpg_drops_whole_4m_page);
+	tcase_add_test(tc, pae_invlpg_drops_whole_2m_page);
+	tcase_add_test(tc, pae_above_4g_is_not_ram);
+	tcase_add_test(tc, pae_cr3_load_checks_pdptes);
+	tcase_add_test(tc, pae_fetch_from_xd_page);
 	suite_add_tcase(s, tc);
 	return s;
 }

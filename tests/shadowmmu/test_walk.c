@@ -2,10 +2,16 @@
  * test_walk.c - the guest page-table walker (shadowmmu/walk.c) on tables written into
  * guest RAM of a test VM: 4 KiB and 4 MiB translations, not-present and protection
  * error codes, CR0.WP, reserved bits, accessed/dirty bits, walk_peek(), tables at the
- * edge of RAM and beyond it, and A/D writes invalidating translated code.
+ * edge of RAM and beyond it, and A/D writes invalidating translated code. Then PAE
+ * paging: the PDPTE registers and their load, 4 KiB and 2 MiB pages in 64-bit
+ * entries, rights, A/D, reserved bits up to MAXPHYADDR = 36, physical addresses above
+ * 4 GiB, and XD with and without IA32_EFER.NXE (the I/D bit of the error code).
  *
  * Tables: the page directory at PD, page tables at PT_LO (linear 0-4 MiB) and PT_HI
- * (linear 0xc0000000-0xc03fffff). Guest RAM is TVM_MEM (4 MiB) and starts zeroed.
+ * (linear 0xc0000000-0xc03fffff); for PAE, the PDPT at PDPT, page directories at
+ * PAE_PD0 (linear 0-1 GiB) and PAE_PD3 (3-4 GiB), page tables at PAE_PT_LO (linear
+ * 0-2 MiB) and PAE_PT_HI (0xc0000000-0xc01fffff). Guest RAM is TVM_MEM (4 MiB) and
+ * starts zeroed.
  */
 #include <check.h>
 #include <stdint.h>
@@ -14,7 +20,9 @@
 #include "../common/testvm.h"
 #include "../../codecache/codecache.h"
 #include "../../rewriter/rewriter.h"
+#include "../../shadowmmu/mmu.h"
 #include "../../shadowmmu/walk.h"
+#include "../../monitor/exceptions.h"
 
 static struct vm vm;
 
@@ -477,23 +485,371 @@ START_TEST(ad_write_invalidates_code)
 }
 END_TEST
 
+/* ---- PAE paging (SDM Vol. 3, 4.4) ---- */
+
+#define PDPT      0x210000u
+#define PAE_PD0   0x211000u
+#define PAE_PD3   0x212000u
+#define PAE_PT_LO 0x213000u
+#define PAE_PT_HI 0x214000u
+#define XD        PTE_XD
+#define FETCH     PF_ACC_FETCH
+
+static uint64_t rd64(uint32_t pa) { return tvm_rd32(&vm, pa) | (uint64_t)tvm_rd32(&vm, pa + 4) << 32; }
+static uint32_t pae_pde_at(uint32_t lin) { return (lin >> 30 ? PAE_PD3 : PAE_PD0) + ((lin >> 21) & 0x1ff) * 8; }
+static uint32_t pae_pte_at(uint32_t lin) { return (lin >> 30 ? PAE_PT_HI : PAE_PT_LO) + ((lin >> 12) & 0x1ff) * 8; }
+static void pae_set_pde(uint32_t lin, uint64_t v) { tvm_wr64(&vm, pae_pde_at(lin), v); }
+static void pae_set_pte(uint32_t lin, uint64_t v) { tvm_wr64(&vm, pae_pte_at(lin), v); }
+
+/* lin (in linear 0-2 MiB or 0xc0000000-0xc01fffff) mapped to pa with a 4 KiB page. */
+static void pae_map(uint32_t lin, uint64_t pa, uint64_t pde_flags, uint64_t pte_flags)
+{
+	pae_set_pde(lin, (lin >> 30 ? PAE_PT_HI : PAE_PT_LO) | pde_flags);
+	pae_set_pte(lin, (pa & ~0xfffull) | pte_flags);
+}
+
+/* PAE paging on: PDPTE 0 -> PAE_PD0, PDPTE 3 -> PAE_PD3, 1 and 2 not present. */
+static void pae_setup(void)
+{
+	setup();
+	vm.cpu.cr4 = CR4_PAE;
+	vm.cpu.cr3 = PDPT;
+	tvm_wr64(&vm, PDPT, PAE_PD0 | P);
+	tvm_wr64(&vm, PDPT + 24, PAE_PD3 | P);
+	ck_assert(walk_load_pdptes(&vm, PDPT));
+}
+
+START_TEST(pae_4k)
+{
+	pae_map(0x123456, 0x345000, P | RW | US, P | RW | US);
+	struct walk w;
+	walk_ok(0x123456, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x345456);
+	ck_assert_uint_eq(w.page, 0x345000);
+	ck_assert_uint_eq(w.size, 4096);
+	ck_assert(w.writable && w.user && !w.global && !w.dirty);
+	ck_assert_uint_eq(w.pde_pa, PAE_PD0);
+	ck_assert_uint_eq(w.pte_pa, PAE_PT_LO + 0x123 * 8);
+	/* A in the PDE and the PTE; nothing in the PDPTE (a register, bit 5 reserved). */
+	ck_assert_uint_eq(rd64(PAE_PD0), PAE_PT_LO | P | RW | US | A);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 0x123 * 8), 0x345000 | P | RW | US | A);
+	ck_assert_uint_eq(rd64(PDPT), PAE_PD0 | P);
+	/* 9-bit indexes: the PTE after 0x1ff of a table is in the next PDE's table. */
+	ck_fault(0x124000, RD, 0);
+	ck_fault(0x200000, RD, 0);
+
+	/* The top GiB: PDPTE 3, PDE 1, PTE 0x145. */
+	pae_map(0xc0345678, 0x1000, P | RW, P | RW);
+	walk_ok(0xc0345678, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x1678);
+	ck_assert_uint_eq(w.pde_pa, PAE_PD3 + 1 * 8);
+	ck_assert_uint_eq(w.pte_pa, PAE_PT_HI + 0x145 * 8);
+	ck_assert(!w.user);
+	/* PDPTEs 1 and 2 are not present. */
+	ck_fault(0x40000000, RD, 0);
+	ck_fault(0xbfffffff, USR | WR, 6);
+	/* Out of PAE: the same CR3 is a 32-bit page directory again. */
+	vm.cpu.cr4 = 0;
+	ck_fault(0x123456, RD, 0);
+}
+END_TEST
+
+START_TEST(pae_2m_page)
+{
+	/* PS in a PDE maps 2 MiB, CR4.PSE or not (4.4.2). */
+	pae_set_pde(0x00400000, 0x00200000 | P | RW | US | PS);
+	struct walk w;
+	walk_ok(0x005fedcb, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x003fedcb);
+	ck_assert_uint_eq(w.page, 0x00200000);
+	ck_assert_uint_eq(w.size, 2u << 20);
+	ck_assert_uint_eq(w.pde_pa, PAE_PD0 + 2 * 8);
+	ck_assert_uint_eq(w.pte_pa, w.pde_pa);
+	ck_assert(w.writable && w.user && !w.dirty);
+	ck_assert_uint_eq(rd64(PAE_PD0 + 16), 0x00200000 | P | RW | US | PS | A);
+	walk_ok(0x00400000, WR, &w);
+	ck_assert(w.dirty);
+	ck_assert_uint_eq(rd64(PAE_PD0 + 16), 0x00200000 | P | RW | US | PS | A | D);
+	/* The neighbouring 2 MiB is another PDE. */
+	ck_fault(0x00600000, RD, 0);
+	/* Bit 12 is PAT, not an address bit nor reserved. */
+	pae_set_pde(0x00400000, 0x00201000 | P | PS);
+	walk_ok(0x00412345, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x00212345);
+	/* Bits 20:13 are reserved (Table 4-9). */
+	pae_set_pde(0x00400000, 0x00202000 | P | PS);
+	ck_fault(0x00400000, RD, 0x9);
+	pae_set_pde(0x00400000, 0x00300000 | P | PS);
+	ck_fault(0x00400000, USR | WR, 0xf);
+	ck_assert_uint_eq(rd64(PAE_PD0 + 16), 0x00300000 | P | PS);
+	/* Global: G of the 2 MiB PDE. */
+	pae_set_pde(0x00400000, 0x00200000 | P | PS | G);
+	walk_ok(0x00400000, RD, &w);
+	ck_assert(w.global);
+	/* Without PS the same PDE points to a page table. */
+	pae_set_pde(0x00400000, 0x00200000 | P | RW);
+	tvm_wr64(&vm, 0x00200000 + 8, 0x5000 | P);
+	walk_ok(0x00401abc, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x5abc);
+	ck_assert_uint_eq(w.size, 4096);
+	ck_assert(!w.global);
+}
+END_TEST
+
+START_TEST(pae_rights)
+{
+	struct walk w;
+	/* U/S and R/W: the AND of the PDE and the PTE. */
+	pae_map(0x7000, 0x7000, P | RW, P | RW | US);
+	ck_fault(0x7000, USR, 5);
+	walk_ok(0x7000, WR, &w);
+	pae_map(0x7000, 0x7000, P | RW | US, P | RW);
+	ck_fault(0x7000, USR | WR, 7);
+	pae_map(0x7000, 0x7000, P | US, P | RW | US);
+	ck_fault(0x7000, USR | WR, 7);
+	walk_ok(0x7000, USR, &w);
+	ck_assert(w.user && !w.writable);
+	/* Supervisor writes to read-only pages: CR0.WP. */
+	pae_map(0x7000, 0x7000, P | RW, P);
+	walk_ok(0x7000, WR, &w);
+	ck_assert(w.writable);
+	vm.cpu.cr0 |= CR0_WP;
+	ck_fault(0x7000, WR, 3);
+	walk_ok(0x7000, RD, &w);
+	ck_assert(!w.writable);
+	/* A read-only 2 MiB page. */
+	pae_set_pde(0x00400000, 0x00200000 | P | US | PS);
+	ck_fault(0x00500000, WR, 3);
+	ck_fault(0x00500000, USR | WR, 7);
+	walk_ok(0x00500000, USR, &w);
+	/* A faulting access sets no A/D bit. */
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 7 * 8), 0x7000 | P | A | D);
+	pae_map(0x8000, 0x8000, P | RW, P);
+	ck_fault(0x8000, WR, 3);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 8 * 8), 0x8000 | P);
+}
+END_TEST
+
+START_TEST(pae_reserved_bits)
+{
+	struct walk w;
+	/* MAXPHYADDR = 36: bit 35 is an address bit, bits 62:36 are reserved, in the PTE
+	 * and in a PDE that points to a table. RSVD comes with P. */
+	pae_map(0x3000, 0x800003000ull, P | RW, P | RW);
+	walk_ok(0x3010, WR, &w);
+	ck_assert_uint_eq(w.pa, 0x800003010ull);       /* above 4 GiB: not RAM, still a translation */
+	ck_assert_uint_eq(w.page, 0x800003000ull);
+	pae_map(0x3000, 0x1000000000ull | 0x3000, P | RW, P | RW);     /* bit 36 */
+	ck_fault(0x3000, RD, 0x9);
+	ck_fault(0x3000, USR | WR, 0xf);
+	pae_map(0x3000, 0x4000000000000000ull | 0x3000, P | RW, P | RW);       /* bit 62 */
+	ck_fault(0x3000, RD, 0x9);
+	pae_map(0x3000, 0x3000, (1ull << 40) | P | RW, P | RW);
+	ck_fault(0x3000, WR, 0xb);
+	/* Not present: nothing else is checked. */
+	pae_map(0x3000, 0x3000, P | RW, 0xfffffffffffffffeull);
+	ck_fault(0x3000, RD, 0);
+	pae_set_pde(0x3000, 0xfffffffffffffffeull);
+	ck_fault(0x3000, WR, 2);
+	/* Ignored bits (11:9, and 8 and 6 of a PDE that points to a table) are not. */
+	pae_map(0x3000, 0x3000, P | RW | 0xe00 | 0x140, P | RW | 0xe00);
+	walk_ok(0x3000, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x3000);
+	/* A PTE in a table beyond RAM (and beyond 4 GiB) reads as not present. */
+	pae_set_pde(0x3000, 0x900000000ull | P | RW);
+	ck_fault(0x3000, RD, 0);
+	pae_set_pde(0x3000, TVM_MEM | P | RW);
+	ck_fault(0x3000, RD, 0);
+}
+END_TEST
+
+START_TEST(pae_pdpte_load)
+{
+	struct walk w;
+	pae_map(0x1000, 0x2000, P | RW, P | RW);
+	/* Reserved bits in a present PDPTE (Table 4-8): 2:1, 8:5, 63:36. The load fails
+	 * and the registers keep what they had. */
+	static const uint64_t bad[] = { 1u << 1, 1u << 2, 1u << 5, 1u << 6, 1u << 7, 1u << 8,
+					1ull << 36, 1ull << 52, 1ull << 62, XD };
+	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		tvm_wr64(&vm, PDPT + 8, 0x100000 | P | bad[k]);
+		ck_assert_msg(!walk_load_pdptes(&vm, PDPT), "PDPTE bit %#llx accepted",
+			      (unsigned long long)bad[k]);
+		ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD0 | P);
+		ck_assert_uint_eq(vm.cpu.pdpte[1], 0);
+	}
+	/* ... with NXE too: a PDPTE has no XD bit. */
+	vm.cpu.efer = EFER_NXE;
+	ck_assert(!walk_load_pdptes(&vm, PDPT));
+	/* Not present: any other bits load. */
+	tvm_wr64(&vm, PDPT + 8, 0xfffffffffffffffeull);
+	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_assert_uint_eq(vm.cpu.pdpte[1], 0xfffffffffffffffeull);
+	ck_fault(0x40000000, RD, 0);
+	/* PWT, PCD and the ignored bits 11:9 are fine; the address may be above 4 GiB. */
+	tvm_wr64(&vm, PDPT + 8, 0x800000000ull | 0xe18 | P);
+	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_fault(0x40000000, RD, 0);            /* a directory outside RAM: not present */
+
+	/* The registers are used, not the table in memory, until the next load. */
+	tvm_wr64(&vm, PDPT, 0);
+	walk_ok(0x1000, RD, &w);
+	ck_assert_uint_eq(w.pa, 0x2000);
+	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_fault(0x1000, RD, 0);
+
+	/* 32-byte aligned, CR3 bits 4:0 ignored. */
+	tvm_wr64(&vm, PDPT + 0x20, PAE_PD0 | P);
+	ck_assert(walk_load_pdptes(&vm, PDPT + 0x20 + 0x1f));
+	walk_ok(0x1000, RD, &w);
+	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD0 | P);
+	ck_assert_uint_eq(vm.cpu.pdpte[1], 0);
+	/* A table outside RAM: four not-present PDPTEs. */
+	ck_assert(walk_load_pdptes(&vm, 0xffffffe0u));
+	ck_fault(0x1000, RD, 0);
+	ck_fault(0xc0000000, RD, 0);
+}
+END_TEST
+
+START_TEST(pae_peek_and_ad)
+{
+	struct walk w, p;
+	pae_map(0x9000, 0x9000, P | RW | US, P | RW | US);
+	ck_assert_uint_eq(walk_peek(&vm, 0x9004, USR | WR, &p), 0);
+	ck_assert_uint_eq(rd64(PAE_PD0), PAE_PT_LO | P | RW | US);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 9 * 8), 0x9000 | P | RW | US);
+	ck_assert(!p.dirty);
+	walk_ok(0x9004, USR, &w);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 9 * 8), 0x9000 | P | RW | US | A);
+	ck_assert(!w.dirty);
+	walk_ok(0x9004, USR | WR, &w);
+	ck_assert_uint_eq(w.pa, p.pa);
+	ck_assert(w.dirty);
+	/* The upper half of the entry is left alone (XD here, with NXE). */
+	vm.cpu.efer = EFER_NXE;
+	pae_map(0xa000, 0xa000, XD | P | RW, XD | P | RW);
+	walk_ok(0xa000, WR, &w);
+	ck_assert_uint_eq(rd64(PAE_PD0), XD | PAE_PT_LO | P | RW | A);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 10 * 8), XD | 0xa000 | P | RW | A | D);
+	/* walk_peek() reports the same faults. */
+	ck_assert_uint_eq(walk_peek(&vm, 0xa000, FETCH, &p), PF_FAULT | 0x11);
+	ck_assert_uint_eq(walk_peek(&vm, 0xb000, FETCH, &p), PF_FAULT | 0x10);
+}
+END_TEST
+
+/* ---- execute-disable (4.6, 4.7) ---- */
+
+START_TEST(pae_nx)
+{
+	struct walk w;
+	vm.cpu.efer = EFER_NXE;
+	/* XD in the PTE: reads and writes go, fetches fault with P and I/D at any CPL. */
+	pae_map(0x5000, 0x5000, P | RW | US, XD | P | RW | US);
+	walk_ok(0x5000, RD, &w);
+	walk_ok(0x5000, USR | WR, &w);
+	ck_fault(0x5000, FETCH, 0x11);
+	ck_fault(0x5000, FETCH | USR, 0x15);
+	/* XD in the PDE alone does it too. */
+	pae_map(0x5000, 0x5000, XD | P | RW | US, P | RW | US);
+	ck_fault(0x5000, FETCH, 0x11);
+	walk_ok(0x5000, RD, &w);
+	/* In a 2 MiB page. */
+	pae_set_pde(0x00400000, XD | 0x00200000 | P | RW | PS);
+	ck_fault(0x00400000, FETCH, 0x11);
+	walk_ok(0x00400000, WR, &w);
+	/* Fetches from pages without XD go. */
+	pae_map(0x5000, 0x5000, P | RW | US, P | RW | US);
+	walk_ok(0x5000, FETCH | USR, &w);
+	ck_assert_uint_eq(w.pa, 0x5000);
+	/* A fetch fault is I/D whatever its cause (4.7): not present, rights, reserved. */
+	ck_fault(0x6000, FETCH, 0x10);
+	ck_fault(0x40000000, FETCH | USR, 0x14);
+	pae_map(0x6000, 0x6000, P | RW, P | RW);
+	ck_fault(0x6000, FETCH | USR, 0x15);
+	pae_map(0x6000, 0x1000000000ull | 0x6000, P | RW, P | RW);
+	ck_fault(0x6000, FETCH, 0x19);
+	/* ... and only fetches are: data faults have no I/D. */
+	ck_fault(0x6000, RD, 0x9);
+	ck_fault(0x7000, WR, 0x2);
+	/* The XD fault leaves A alone. */
+	pae_map(0x5000, 0x5000, P | RW, XD | P | RW);
+	tvm_wr64(&vm, PAE_PD0, PAE_PT_LO | P | RW);
+	ck_fault(0x5000, FETCH, 0x11);
+	ck_assert_uint_eq(rd64(PAE_PD0), PAE_PT_LO | P | RW);
+	ck_assert_uint_eq(rd64(PAE_PT_LO + 5 * 8), XD | 0x5000 | P | RW);
+}
+END_TEST
+
+START_TEST(pae_nx_off)
+{
+	struct walk w;
+	/* NXE = 0: bit 63 is reserved in every entry, and fetch faults have no I/D. */
+	pae_map(0x5000, 0x5000, P | RW | US, XD | P | RW | US);
+	ck_fault(0x5000, RD, 0x9);
+	ck_fault(0x5000, FETCH, 0x9);
+	ck_fault(0x5000, FETCH | USR, 0xd);
+	pae_map(0x5000, 0x5000, XD | P | RW | US, P | RW | US);
+	ck_fault(0x5000, USR | WR, 0xf);
+	pae_set_pde(0x00400000, XD | 0x00200000 | P | RW | PS);
+	ck_fault(0x00400000, FETCH, 0x9);
+	pae_map(0x5000, 0x5000, P | RW | US, P | RW | US);
+	walk_ok(0x5000, FETCH, &w);
+	ck_fault(0x6000, FETCH, 0);
+	/* 32-bit paging has no XD and no I/D, whatever NXE says. */
+	vm.cpu.efer = EFER_NXE;
+	vm.cpu.cr4 = 0;
+	vm.cpu.cr3 = PD;
+	map_lo(0x5000, 0x5000, P | RW, P | RW);
+	walk_ok(0x5000, FETCH, &w);
+	ck_fault(0x6000, FETCH, 0);
+	ck_fault(0x6000, FETCH | USR, 4);
+}
+END_TEST
+
+/* The rewriter fetches through the walker: a block's first byte on an XD page is a
+ * #PF with I/D when the block is translated. */
+START_TEST(pae_nx_translate)
+{
+	static const uint8_t code[] = { 0xe6, 0xf4 };          /* out 0xf4,al */
+	tvm_load(&vm, TVM_CODE, code, sizeof(code));
+	uint32_t lin = 0x1ff000;                                /* -> TVM_CODE */
+	vm.cpu.efer = EFER_NXE;
+	pae_map(lin, TVM_CODE, P | RW, XD | P | RW);
+	mmu_paging_changed(&vm);
+	ck_assert_ptr_null(rw_translate(vm.rw, lin, false));
+	ck_assert(vm.cpu.exc.pending);
+	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
+	ck_assert_uint_eq(vm.cpu.exc.err, 0x11);
+	ck_assert_uint_eq(vm.cpu.cr2, lin);
+	vm.cpu.exc.pending = false;
+	/* Without XD it translates. */
+	pae_set_pte(lin, TVM_CODE | P | RW);
+	ck_assert_ptr_nonnull(rw_translate(vm.rw, lin, false));
+	ck_assert(!vm.cpu.exc.pending);
+}
+END_TEST
+
 static Suite *walk_suite(void)
 {
 	Suite *s = suite_create("walk");
-	struct { const char *name; const TTest *t[8]; } groups[] = {
-		{ "translate", { identity_4k, higher_half, pse_4m_page, ps_ignored_without_pse,
-				 paging_off_is_identity } },
-		{ "faults", { pde_not_present, pte_not_present, user_needs_us_at_both_levels,
-			      user_write_needs_rw_at_both_levels, supervisor_write_and_cr0_wp,
-			      rsvd_in_4m_pde } },
-		{ "accessed", { accessed_after_success_only, dirty_on_write_final_entry,
-				peek_changes_nothing, global_bit } },
-		{ "edges", { tables_at_top_of_ram, tables_outside_ram, ad_write_invalidates_code } },
+	struct { const char *name; void (*setup)(void); const TTest *t[8]; } groups[] = {
+		{ "translate", setup, { identity_4k, higher_half, pse_4m_page, ps_ignored_without_pse,
+					paging_off_is_identity } },
+		{ "faults", setup, { pde_not_present, pte_not_present, user_needs_us_at_both_levels,
+				     user_write_needs_rw_at_both_levels, supervisor_write_and_cr0_wp,
+				     rsvd_in_4m_pde } },
+		{ "accessed", setup, { accessed_after_success_only, dirty_on_write_final_entry,
+				       peek_changes_nothing, global_bit } },
+		{ "edges", setup, { tables_at_top_of_ram, tables_outside_ram,
+				    ad_write_invalidates_code } },
+		{ "pae", pae_setup, { pae_4k, pae_2m_page, pae_rights, pae_reserved_bits,
+				      pae_pdpte_load, pae_peek_and_ad } },
+		{ "nx", pae_setup, { pae_nx, pae_nx_off, pae_nx_translate } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
 		TCase *tc = tcase_create(groups[g].name);
-		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_checked_fixture(tc, groups[g].setup, teardown);
 		tcase_set_timeout(tc, 30);
 		for (int i = 0; i < 8 && groups[g].t[i]; i++)
 			tcase_add_test(tc, groups[g].t[i]);
