@@ -1,0 +1,74 @@
+#!/bin/bash
+# boot-test.sh TRAPEZE MKINITRAMFS - boot Debian's stock 686 kernel with a busybox
+# initramfs under trapeze and check every line the test /init prints (init.sh), then
+# a guest whose init dies: the kernel panics and trapeze must end (panic=-1 makes the
+# kernel reset the machine) instead of hanging.
+# The kernel and busybox come from scripts/fetch-linux.sh (apt-get download, cached);
+# when they cannot be fetched the test is skipped (status 77).
+set -u
+trapeze=$1
+mkinitramfs=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cache=$(cd "$here/../.." && pwd)/build/linux     # shared by every build directory
+if ! bash "$here/../../scripts/fetch-linux.sh" "$cache" >"$tmp/fetch" 2>&1; then
+	echo "SKIP linux: cannot fetch the kernel: $(tail -1 "$tmp/fetch")"
+	exit 77
+fi
+kernel=$cache/vmlinuz
+busybox=$cache/busybox
+kver=$(sed 's/^linux-image-//' "$cache/kernel-package")
+pass=0
+failed=0
+ok() { echo "PASS $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+"$mkinitramfs" "$tmp/initrd" "$busybox" "$here/init.sh" || exit 1
+append="console=ttyS0 acpi=off panic=-1 quiet"
+timeout 120 "$trapeze" run --mem 128M --append "$append" --initrd "$tmp/initrd" "$kernel" \
+	</dev/null >"$tmp/out" 2>"$tmp/err"
+st=$?
+tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
+cat >"$tmp/want" <<WANT
+TEST start
+TEST uname Linux $kver i686
+TEST cpus 1
+TEST cpuinfo-flags fpu tsc
+TEST cpuinfo-no-vmx
+TEST pipe HELLO_WORLD
+TEST fork-exec 50
+TEST subshell inner 3
+TEST memory 100000
+TEST dev-zero b6d81b360a5672d80c27430f39153e2c
+TEST tmpfs tmpfs data tmpfs
+TEST tmpfs-rm ok
+TEST sleep-1s ok
+TEST year $(date -u +%Y)
+TEST done
+WANT
+if [ $st -eq 0 ] && cmp -s "$tmp/want" "$tmp/got"; then
+	ok linux-boot-and-userspace
+else
+	bad linux-boot-and-userspace "status $st; diff want got:"
+	diff "$tmp/want" "$tmp/got"
+	echo "---- trapeze stderr ----"
+	tail -5 "$tmp/err"
+	echo "---- console (last lines) ----"
+	tr -d '\r' <"$tmp/out" | tail -15
+fi
+
+# A guest whose init exits: "Attempted to kill init", panic=-1 resets the machine.
+printf '#!/bin/busybox sh\nexit 1\n' >"$tmp/badinit"
+"$mkinitramfs" "$tmp/initrd2" "$busybox" "$tmp/badinit" || exit 1
+timeout 60 "$trapeze" run --append "$append" --initrd "$tmp/initrd2" "$kernel" \
+	</dev/null >"$tmp/out2" 2>"$tmp/err2"
+st=$?
+if [ $st -eq 0 ] && grep -aq 'Kernel panic - not syncing: Attempted to kill init' "$tmp/out2" &&
+	grep -q 'reset' "$tmp/err2"; then
+	ok linux-panic-ends-the-vm
+else
+	bad linux-panic-ends-the-vm "status $st (124: hung); $(tail -2 "$tmp/err2")"
+fi
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]

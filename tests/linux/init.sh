@@ -1,0 +1,38 @@
+#!/bin/busybox sh
+# init.sh - /init of the test initramfs: exercises the guest's user space and prints
+# one "TEST name value" line per check, which tests/linux/boot-test.sh compares with
+# what it expects, line for line. Ends with a reboot (a PC without ACPI cannot power
+# off; trapeze ends the VM on the reset).
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /tmp
+mount -t devtmpfs devtmpfs /dev
+echo "TEST start"
+echo "TEST uname $(uname -s) $(uname -r) $(uname -m)"
+echo "TEST cpus $(grep -c '^processor' /proc/cpuinfo)"
+grep -q '^flags.* fpu .*tsc' /proc/cpuinfo && echo "TEST cpuinfo-flags fpu tsc"
+grep -q '^flags.* vmx' /proc/cpuinfo || echo "TEST cpuinfo-no-vmx"
+echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
+n=0
+while [ $n -lt 50 ]; do
+	/bin/true || break
+	n=$((n + 1))
+done
+echo "TEST fork-exec $n"
+echo "TEST subshell $( (echo inner; exit 3); echo $?)" | tr '\n' ' ' | sed 's/ $//'
+echo
+echo "TEST memory $(awk 'BEGIN { for (i = 0; i < 100000; i++) a[i] = i "x"; n = 0; for (k in a) n++; delete a; print n }')"
+echo "TEST dev-zero $(dd if=/dev/zero bs=1024 count=1024 2>/dev/null | md5sum | cut -d' ' -f1)"
+echo "tmpfs data" > /tmp/file
+echo "TEST tmpfs $(cat /tmp/file) $(grep ' /tmp ' /proc/mounts | cut -d' ' -f3)"
+rm /tmp/file
+[ ! -e /tmp/file ] && echo "TEST tmpfs-rm ok"
+t0=$(cut -d' ' -f1 /proc/uptime | cut -d. -f1)
+sleep 1
+t1=$(cut -d' ' -f1 /proc/uptime | cut -d. -f1)
+[ $((t1 - t0)) -ge 1 ] && [ $((t1 - t0)) -le 2 ] && echo "TEST sleep-1s ok"
+echo "TEST year $(date -u +%Y)"
+echo "TEST done"
+reboot -f
