@@ -35,6 +35,7 @@
 
 /* Large-page book-keeping goes by 2 MiB region, the smaller of the two sizes; a
  * change of CR4.PAE drops every mapping, so those present all have the current size. */
+#define LARGE_RUN 16             /* pages mapped at once out of a large page */
 #define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
 #define NREGIONS  (NPAGES >> REGION_SHIFT)
 
@@ -45,6 +46,7 @@ struct mmu {
 	uint32_t *alias_head;   /* per physical page: first linear page mapping it */
 	uint32_t *list;         /* the mapped linear pages */
 	uint32_t n;
+	uint32_t vmas;          /* host mappings made since the last drop_all (a bound) */
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
@@ -87,7 +89,7 @@ static int alloc_tables(struct vm *vm)
 	m->pos = calloc(NPAGES, sizeof(uint32_t));
 	m->alias = calloc(NPAGES, sizeof(uint32_t));
 	m->alias_head = malloc(nppn * sizeof(uint32_t));
-	m->list = calloc(MMU_BUDGET, sizeof(uint32_t));
+	m->list = calloc(NPAGES, sizeof(uint32_t));
 	m->large = calloc(NREGIONS, 1);
 	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->large)
 		return -ENOMEM;
@@ -109,6 +111,7 @@ static void drop_all(struct vm *vm)
 		m->map[lpn] = 0;
 	}
 	m->n = 0;
+	m->vmas = 0;
 	m->sup_low = NPAGES;
 	m->user_high = 0;
 	memset(m->large, 0, NREGIONS);
@@ -133,28 +136,17 @@ static void unmap_page(struct vm *vm, uint32_t lpn)
 	mmap(host_of(lpn), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
 	     -1, 0);
 	alias_remove(m, lpn, e >> 12);
+	m->vmas += 2;           /* a page out of a run can split it in three */
 	uint32_t k = m->pos[lpn], last = m->list[--m->n];
 	m->list[k] = last;
 	m->pos[last] = k;
 	m->map[lpn] = 0;
 }
 
-/* Map linear page lpn to physical page ppn with flags (M_*). */
-static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
+/* Book-keeping of a page just mapped. */
+static void note_mapped(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
 {
 	struct mmu *m = vm->mmu;
-	if (m->map[lpn])
-		unmap_page(vm, lpn);
-	if (m->n == MMU_BUDGET)
-		drop_all(vm);
-	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
-	void *p = mmap(host_of(lpn), 4096, prot, MAP_SHARED | MAP_FIXED, vm->ram_fd,
-		       (off_t)ppn << 12);
-	if (p == MAP_FAILED) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest page %#x: %s", lpn << 12,
-			strerror(errno));
-		return -1;
-	}
 	m->map[lpn] = ppn << 12 | flags | M_MAPPED;
 	m->pos[lpn] = m->n;
 	m->list[m->n++] = lpn;
@@ -169,7 +161,42 @@ static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
 	if (flags & M_LARGE)
 		m->large[lpn >> REGION_SHIFT] = 1;
 	vm->stats.pages_mapped++;
+}
+
+/* Map npg linear pages from lpn to physical pages from ppn with flags (M_*), in one
+ * host mapping; pages holding translated code stay read-only. */
+static int map_run(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t npg, uint32_t flags)
+{
+	struct mmu *m = vm->mmu;
+	for (uint32_t k = 0; k < npg; k++)
+		if (m->map[lpn + k])
+			unmap_page(vm, lpn + k);
+	if (m->vmas >= MMU_BUDGET)
+		drop_all(vm);
+	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
+	void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED, vm->ram_fd,
+		       (off_t)ppn << 12);
+	if (p == MAP_FAILED) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest page %#x: %s", lpn << 12,
+			strerror(errno));
+		return -1;
+	}
+	m->vmas++;
+	for (uint32_t k = 0; k < npg; k++) {
+		uint32_t f = flags;
+		if ((f & M_WRITE) && npg > 1 && cc_page_has_code(vm->cc, ppn + k)) {
+			mprotect(host_of(lpn + k), 4096, PROT_READ);
+			f &= ~M_WRITE;
+			m->vmas += 2;
+		}
+		note_mapped(vm, lpn + k, ppn + k, f);
+	}
 	return 0;
+}
+
+static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
+{
+	return map_run(vm, lpn, ppn, 1, flags);
 }
 
 static void identity_map(struct vm *vm)
@@ -331,6 +358,15 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	if (w.writable && w.dirty && !cc_page_has_code(vm->cc, ppn))
 		flags |= M_WRITE;
 	vm->stats.shadow_faults++;
+	/* Within a large page (one translation to the CPU, one set of rights), map an
+	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
+	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
+	if (w.size > 4096) {
+		uint32_t first = lpn & ~(LARGE_RUN - 1);
+		uint64_t pbase = w.pa & ~(uint64_t)(LARGE_RUN * 4096 - 1);
+		if (pbase + LARGE_RUN * 4096 <= vm->ram_size && mappable(first + LARGE_RUN - 1))
+			return map_run(vm, first, (uint32_t)(pbase >> 12), LARGE_RUN, flags) < 0 ? -1 : 1;
+	}
 	return map_page(vm, lpn, ppn, flags) < 0 ? -1 : 1;
 }
 

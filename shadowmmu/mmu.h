@@ -29,7 +29,8 @@
 
 struct vm;
 
-/* Largest number of guest pages mapped at once (each may be a host VMA). */
+/* Host mappings made before everything is dropped (a bound on the VMAs they take,
+ * well under vm.max_map_count = 65530). A large page is one mapping. */
 #define MMU_BUDGET 32768
 
 int mmu_init(struct vm *vm);
