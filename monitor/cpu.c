@@ -58,11 +58,12 @@ static void handle_fault(struct vm *vm)
 				return;
 			}
 		}
-		if (a >= MON_TOP && a < (1ull << 32)) {
-			vm_stop(vm, STOP_MONITOR_ERROR, 6,
-				"eip %#x: guest access to linear %#llx, where there is no RAM "
-				"(device memory is not supported yet)", c->sh->eip,
-				(unsigned long long)(a - MON_TOP));
+		if (a >= MON_TOP && a - MON_TOP >= vm->ram_size && a < (1ull << 32)) {
+			/* Paging off, no RAM there: device memory, emulated (devices/mmio.h). */
+			if (memop_emulate(vm) == 0)
+				vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear "
+					"%#llx, where there is no RAM: this instruction is not "
+					"emulated yet", c->sh->eip, (unsigned long long)(a - MON_TOP));
 			return;
 		}
 		break;

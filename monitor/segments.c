@@ -17,6 +17,7 @@
 
 #include "exceptions.h"
 #include "vm.h"
+#include "../devices/mmio.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 #include "../shadowmmu/mem.h"
@@ -267,6 +268,9 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 
 /* Guest physical memory for the monitor: unbacked addresses read as all ones and
  * drop writes, as on an empty bus. */
+/* Guest physical memory for the monitor: RAM, else a device on the MMIO bus (one
+ * access of the whole size, as the instruction makes it), else an empty bus (all
+ * ones, writes dropped). */
 static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 {
 	uint8_t *p = mem_phys(vm, pa, len);
@@ -274,9 +278,19 @@ static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 		memcpy(buf, p, len);
 		return;
 	}
+	uint64_t v;
+	if ((len == 1 || len == 2 || len == 4 || len == 8) && mmio_read(vm->mmio, pa, (int)len, &v)) {
+		memcpy(buf, &v, len);
+		return;
+	}
 	for (uint32_t i = 0; i < len; i++) {
 		p = mem_phys(vm, pa + i, 1);
-		((uint8_t *)buf)[i] = p ? *p : 0xff;
+		if (p)
+			((uint8_t *)buf)[i] = *p;
+		else if (mmio_read(vm->mmio, pa + i, 1, &v))
+			((uint8_t *)buf)[i] = (uint8_t)v;
+		else
+			((uint8_t *)buf)[i] = 0xff;
 	}
 }
 
@@ -284,8 +298,13 @@ static void phys_write(struct vm *vm, uint64_t pa, const void *buf, uint32_t len
 {
 	if (mem_write_phys(vm, pa, buf, len))
 		return;
+	uint64_t v = 0;
+	memcpy(&v, buf, len < 8 ? len : 8);
+	if ((len == 1 || len == 2 || len == 4 || len == 8) && mmio_write(vm->mmio, pa, (int)len, v))
+		return;
 	for (uint32_t i = 0; i < len; i++)
-		mem_write_phys(vm, pa + i, (const uint8_t *)buf + i, 1);
+		if (!mem_write_phys(vm, pa + i, (const uint8_t *)buf + i, 1))
+			mmio_write(vm->mmio, pa + i, 1, ((const uint8_t *)buf)[i]);
 }
 
 int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned acc)

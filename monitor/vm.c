@@ -29,6 +29,7 @@
 #include "stubs.h"
 #include "../codecache/codecache.h"
 #include "../devices/board.h"
+#include "../devices/mmio.h"
 #include "../devices/pic8259.h"
 #include "../devices/ioport.h"
 #include "../devices/uart16550.h"
@@ -103,7 +104,8 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	vm->cc = cc_create(vm);
 	vm->rw = rw_create(vm);
 	vm->io = io_create();
-	if (!vm->cc || !vm->rw || !vm->io) {
+	vm->mmio = mmio_create();
+	if (!vm->cc || !vm->rw || !vm->io || !vm->mmio) {
 		fprintf(stderr, "trapeze: out of memory\n");
 		goto err;
 	}
@@ -149,6 +151,8 @@ void vm_destroy(struct vm *vm)
 	uart_destroy(vm->com1);
 	intr_exit(vm);
 	io_destroy(vm->io);
+	mmio_destroy(vm->mmio);
+	vm->mmio = NULL;
 	rw_destroy(vm->rw);
 	cc_destroy(vm->cc);
 	if (vm->shadow)

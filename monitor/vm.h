@@ -229,6 +229,7 @@ struct stats {
 struct codecache;
 struct rewriter;
 struct iobus;
+struct mmiobus;
 struct segshadow;
 struct uart;
 struct pic;
@@ -245,6 +246,7 @@ struct vm {
 	struct codecache *cc;
 	struct rewriter *rw;
 	struct iobus *io;
+	struct mmiobus *mmio;           /* guest-physical device ranges (devices/mmio.h) */
 	struct segshadow *shadow;
 	struct mmu *mmu;                /* shadowmmu/mmu.c */
 	bool segs_stale;                /* the segment shadows must be computed again */
