@@ -6,6 +6,7 @@
 #include "uart16550.h"
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@ struct uart {
 	int rx_head, rx_count;
 	int in_fd, out_fd;
 	struct irq_line irq;
+	bool (*rx_filter)(void *opaque, uint8_t c);
+	void *rx_filter_opaque;
 };
 
 static void rx_push(struct uart *u, uint8_t c)
@@ -63,7 +66,8 @@ static void rx_poll(struct uart *u)
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++)
-		rx_push(u, buf[i]);
+		if (!u->rx_filter || u->rx_filter(u->rx_filter_opaque, buf[i]))
+			rx_push(u, buf[i]);
 }
 
 /* The highest-priority pending interrupt's IIR code, or 1 for none. */
@@ -212,4 +216,10 @@ int uart_poll(struct uart *u)
 	rx_poll(u);
 	update_irq(u);
 	return (u->in_fd >= 0 && !(u->mcr & MCR_LOOP) && u->rx_count <= RX_SIZE / 2) ? u->in_fd : -1;
+}
+
+void uart_set_rx_filter(struct uart *u, bool (*fn)(void *opaque, uint8_t c), void *opaque)
+{
+	u->rx_filter = fn;
+	u->rx_filter_opaque = opaque;
 }

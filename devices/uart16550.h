@@ -7,6 +7,7 @@
 #ifndef TRAPEZE_UART16550_H
 #define TRAPEZE_UART16550_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ioport.h"
@@ -18,5 +19,8 @@ void uart_destroy(struct uart *u);
 /* Take what the host has typed (raising the interrupt if enabled); the descriptor to
  * wait on for more input, or -1 if the UART does not want any now. */
 int uart_poll(struct uart *u);
+/* Have every byte read from the host pass fn first; false drops it (the console's
+ * escape key). */
+void uart_set_rx_filter(struct uart *u, bool (*fn)(void *opaque, uint8_t c), void *opaque);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "bzimage.h"
+#include "console.h"
 #include "cpu.h"
 #include "multiboot.h"
 #include "seccomp.h"
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
 		vm_destroy(&vm);
 		return EXIT_USAGE;
 	}
+	if (strcmp(cfg.serial, "stdio") == 0)
+		console_init(&vm);
 	int r = sandbox_enter();
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));

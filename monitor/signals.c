@@ -15,6 +15,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "stubs.h"
 #include "vm.h"
 #include "../codecache/codecache.h"
@@ -65,6 +66,7 @@ static void die(const char *what, int sig, const ucontext_t *uc)
 {
 	const greg_t *g = uc->uc_mcontext.gregs;
 	/* Async-signal-safe enough: we are leaving. */
+	console_restore();
 	dprintf(2, "trapeze: internal error: %s (signal %d, rip %#llx, cs %#llx, trap %lld, addr %#llx)\n",
 		what, sig, (unsigned long long)g[REG_RIP], (unsigned long long)(g[REG_CSGSFS] & 0xffff),
 		(long long)g[REG_TRAPNO], (unsigned long long)g[REG_CR2]);
@@ -143,6 +145,7 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		return 0;
 	}
 	if (sig == SIGSYS) {
+		console_restore();
 		dprintf(2, "trapeze: internal error: the sandbox refused system call %d (arch %#x)\n",
 			si->si_syscall, si->si_arch);
 		_exit(6);

@@ -263,6 +263,7 @@ struct vm {
 	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
 	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
 	int async_fd;                   /* COM1 input that raises SIGIO, or -1 */
+	bool console_escape;            /* Ctrl-A seen on the console (console.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	struct pic *pic;
 	struct pit *pit;

@@ -70,6 +70,15 @@ else
 	bad stop-on-signal-in-rep-outs "status $st, want 143; $(head -c 300 "$tmp/err")"
 fi
 
+# Ctrl-A x on COM1's input ends the VM (status 0), even while the guest reads nothing.
+(sleep 0.5; printf '\001x'; sleep 5) | timeout 10 "$trapeze" run "$guests/spin.elf" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st -eq 0 ]; then
+	ok console-escape-quits
+else
+	bad console-escape-quits "status $st, want 0; $(head -c 300 "$tmp/err")"
+fi
+
 # A multiboot header in a truncated ELF.
 head -c 4200 "$guests/compute.elf" >"$tmp/truncated.elf"
 expect truncated-elf 2 'outside|malformed|nothing to load|multiboot' -- run "$tmp/truncated.elf"
