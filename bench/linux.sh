@@ -1,0 +1,84 @@
+#!/bin/bash
+# linux.sh [--runs N] - Debian 12's stock 686 kernel and a busybox initramfs under
+# trapeze and under QEMU TCG, side by side in one run, and the same busybox workloads
+# natively: the time from launch to user space (wall clock, and the guest's uptime
+# there), a shell arithmetic loop (100000 iterations), 200 fork+exec of /bin/true, and
+# md5sum of 80 MB from /dev/zero (guest: its own clock, /proc/uptime). Minimum of N
+# runs (default 3). Needs a built tree (cmake --build build) and fetches the kernel
+# with scripts/fetch-linux.sh.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+runs=3
+[ "${1:-}" = --runs ] && runs=$2
+trapeze=$top/build/trapeze
+mkinit=$top/build/tests/linux/mkinitramfs
+[ -x "$trapeze" ] && [ -x "$mkinit" ] || { echo "linux.sh: build first (cmake --build build)" >&2; exit 2; }
+bash "$top/scripts/fetch-linux.sh" "$top/build/linux" >/dev/null || exit 1
+kernel=$top/build/linux/vmlinuz
+busybox=$top/build/linux/busybox
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$mkinit" "$tmp/initrd" "$busybox" "$here/linux/init.sh" || exit 1
+append="console=ttyS0 acpi=off panic=-1 quiet"
+
+# run ENGINE: one boot; prints "wall-to-shell arith forkexec md5sum uptime-at-shell"
+run() {
+	local start=$(date +%s.%N) shell_wall=""
+	local cmd
+	if [ "$1" = trapeze ]; then
+		cmd=("$trapeze" run --mem 256M --append "$append" --initrd "$tmp/initrd" "$kernel")
+	else
+		cmd=(qemu-system-i386 -accel tcg -m 256 -kernel "$kernel" -initrd "$tmp/initrd"
+		     -append "$append" -nographic -no-reboot -display none -monitor none -serial stdio)
+	fi
+	timeout 300 "${cmd[@]}" </dev/null 2>/dev/null | while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"BENCH shell-up "*) echo "wall $(echo "$(date +%s.%N) - $start" | bc) up ${line#BENCH shell-up }" ;;
+		BENCH*) echo "$line" ;;
+		esac
+	done >"$tmp/$1.out"
+	local w u a f m
+	w=$(awk '/^wall/ { print $2 }' "$tmp/$1.out"); u=$(awk '/^wall/ { print $4 }' "$tmp/$1.out")
+	a=$(awk '/BENCH arith/ { print $3 }' "$tmp/$1.out")
+	f=$(awk '/BENCH forkexec/ { print $3 }' "$tmp/$1.out")
+	m=$(awk '/BENCH md5sum/ { print $3 }' "$tmp/$1.out")
+	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA}"
+}
+
+# The same workloads natively with the same busybox binary.
+native() {
+	mkdir -p "$tmp/nbin"
+	for a in sh true dd md5sum; do ln -sf "$busybox" "$tmp/nbin/$a"; done
+	local t0 t1 t2 t3
+	t0=$(date +%s.%N)
+	"$tmp/nbin/sh" -c 'i=0; while [ $i -lt 100000 ]; do i=$((i + 1)); done'
+	t1=$(date +%s.%N)
+	"$tmp/nbin/sh" -c 'n=0; while [ $n -lt 200 ]; do '"$tmp"'/nbin/true; n=$((n + 1)); done'
+	t2=$(date +%s.%N)
+	"$tmp/nbin/dd" if=/dev/zero bs=1048576 count=80 2>/dev/null | "$tmp/nbin/md5sum" >/dev/null
+	t3=$(date +%s.%N)
+	echo "NA $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) NA"
+}
+
+min() { sort -g | head -1; }
+for e in native trapeze qemu; do
+	: >"$tmp/$e.all"
+	for _ in $(seq "$runs"); do
+		if [ $e = native ]; then native; else run $e; fi >>"$tmp/$e.all"
+	done
+done
+col() { awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min; }
+echo "trapeze Linux benchmark: $runs run(s) per engine, minimum; seconds"
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+printf '%-22s %10s %10s %10s %16s %18s\n' measure native trapeze QEMU-TCG trapeze/native QEMU-TCG/trapeze
+for i in 1 5 2 3 4; do
+	case $i in 1) name="to shell (wall)" ;; 5) name="to shell (uptime)" ;; 2) name=arith ;;
+		3) name="200 fork+exec" ;; 4) name="md5sum 80 MB" ;; esac
+	n=$(col native $i); t=$(col trapeze $i); q=$(col qemu $i)
+	r1=-; r2=-
+	[ -n "$n" ] && [ -n "$t" ] && r1=$(echo "scale=2; $t / $n" | bc)x
+	[ -n "$t" ] && [ -n "$q" ] && r2=$(echo "scale=2; $q / $t" | bc)x
+	printf '%-22s %10s %10s %10s %16s %18s\n' "$name" "${n:--}" "${t:-FAIL}" "${q:-FAIL}" "$r1" "$r2"
+done
