@@ -205,6 +205,7 @@ void cpu_run(struct vm *vm)
 			vm->segs_stale = false;
 		}
 		vm->shadow_cpl = c->cpl;
+		c->sh->hsel_nfs = rw_native_fs(vm, b->mode);
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->entering = b;
 		/* A signal that came after the check at the top found no block to unchain

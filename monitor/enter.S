@@ -47,7 +47,7 @@ tz_enter:
 	movl	%eax, %es
 	movzwl	VC(VC_HSEL + 6), %eax
 	movl	%eax, %ds
-	movzwl	VC(VC_HSEL + 8), %eax
+	movzwl	VC(VC_HSEL_NFS), %eax	/* guest FS, or GS at CPL 3 (rewriter.c) */
 	movl	%eax, %fs
 	movzwl	VC(VC_HSEL + 10), %eax
 	movl	%eax, %gs

@@ -61,6 +61,7 @@
 #define VC_BR_EIP       136     /* u32: the indirect branch that left for the dispatcher ... */
 #define VC_BR_DELTA     140     /* s32: ... and what it did to ESP (limited code segments) */
 #define VC_STI_EIP      144     /* u32: EIP after the last inline STI that set IF (its shadow) */
+#define VC_HSEL_NFS     148     /* u16: the host selector tz_enter loads into FS */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 #define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
 

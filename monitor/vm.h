@@ -97,7 +97,8 @@ struct vcpu_shared {
 	uint32_t br_eip;
 	int32_t br_delta;
 	uint32_t sti_eip;
-	uint8_t pad3[VC_FX - 148];
+	uint16_t hsel_nfs, pad4;
+	uint8_t pad3[VC_FX - 152];
 	uint8_t fx[512] __attribute__((aligned(16)));
 	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
@@ -120,6 +121,7 @@ static_assert(offsetof(struct vcpu_shared, vflags) == VC_VFLAGS, "VC_VFLAGS");
 static_assert(offsetof(struct vcpu_shared, br_eip) == VC_BR_EIP, "VC_BR_EIP");
 static_assert(offsetof(struct vcpu_shared, br_delta) == VC_BR_DELTA, "VC_BR_DELTA");
 static_assert(offsetof(struct vcpu_shared, sti_eip) == VC_STI_EIP, "VC_STI_EIP");
+static_assert(offsetof(struct vcpu_shared, hsel_nfs) == VC_HSEL_NFS, "VC_HSEL_NFS");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 

@@ -92,6 +92,7 @@ void rw_destroy(struct rewriter *rw)
 #define MODE_NO_SSE     0x40u           /* CR4.OSFXSR clear: SSE instructions #UD */
 #define MODE_IO_OK      0x80u           /* CPL <= IOPL: CLI and STI are allowed */
 #define MODE_TSC        0x100u          /* RDTSC runs natively: no TSD trap, no TSC offset */
+#define MODE_GS_IN_FS   0x200u          /* host FS holds the guest's GS (CPL 3), not its FS */
 
 uint32_t rw_mode(struct vm *vm)
 {
@@ -100,7 +101,14 @@ uint32_t rw_mode(struct vm *vm)
 	       (c->cr0 & (CR0_MP | CR0_EM | CR0_TS)) << 2 |
 	       ((c->cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE) |
 	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0) |
-	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0);
+	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0) |
+	       (c->cpl == 3 ? MODE_GS_IN_FS : 0);
+}
+
+uint16_t rw_native_fs(struct vm *vm, uint32_t mode)
+{
+	struct vcpu_shared *sh = vm->cpu.sh;
+	return (mode & MODE_GS_IN_FS) ? sh->hsel_ggs : sh->hsel[SR_FS];
 }
 
 bool rw_is_sse(const cs_insn *in)
@@ -378,6 +386,10 @@ static bool is_seg_prefix(uint8_t p)
  */
 static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len, bool wrap)
 {
+	/* Which guest segment the host's FS holds while this block runs (rw_mode):
+	 * the guest's GS at CPL 3 (user thread-local storage), its FS otherwise. */
+	bool gs_in_fs = e->mode & MODE_GS_IN_FS;
+	uint32_t native = gs_in_fs ? VC_HSEL_GGS : VC_HSEL + 2 * SR_FS;
 	int last = -1;
 	bool other = false;
 	for (int i = 0; i < npfx; i++)
@@ -385,22 +397,30 @@ static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len,
 			other |= last >= 0;
 			last = i;
 		}
-	if (last < 0 || (!other && b[last] != 0x2e && b[last] != 0x65)) {
+	uint8_t p = last >= 0 ? b[last] : 0;
+	/* The view the access needs in FS, if not FS's own: 0 when the copy runs as is. */
+	uint32_t view = 0;
+	if (p == 0x2e)
+		view = VC_HSEL + 2 * SR_CS;
+	else if (p == 0x65 && (wrap || !gs_in_fs))
+		view = wrap ? VC_HSEL_GGS_WRAP : VC_HSEL_GGS;
+	else if (p == 0x64 && gs_in_fs)
+		view = VC_HSEL + 2 * SR_FS;
+	bool to_fs = p == 0x2e || p == 0x65 || view;
+	if (last < 0 || (!other && !to_fs)) {
 		putn(e, b, len);
 		return;
 	}
-	bool swap = b[last] == 0x2e || b[last] == 0x65;
-	if (swap)
-		mov_fs_gs(e, VCPU_ADDR + (b[last] == 0x2e ? VC_HSEL + 2 * SR_CS :
-					  wrap ? VC_HSEL_GGS_WRAP : VC_HSEL_GGS));
+	if (view)
+		mov_fs_gs(e, VCPU_ADDR + view);
 	uint8_t *at = e->p;
 	putn(e, b, len);
-	uint8_t seg = swap ? 0x64 : b[last];
+	uint8_t seg = to_fs ? 0x64 : p;
 	for (int i = 0; i < npfx; i++)
 		if (is_seg_prefix(b[i]))
 			at[i] = seg;
-	if (swap)
-		mov_fs_gs(e, VCPU_ADDR + VC_HSEL + 2 * SR_FS);
+	if (view)
+		mov_fs_gs(e, VCPU_ADDR + native);
 }
 
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */

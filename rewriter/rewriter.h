@@ -25,6 +25,9 @@ void rw_destroy(struct rewriter *rw);
 
 /* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS, CR4.OSFXSR. */
 uint32_t rw_mode(struct vm *vm);
+/* The host selector FS must hold when blocks of mode run: a shadow of the guest's GS
+ * at CPL 3 (user thread-local storage then runs natively), of its FS otherwise. */
+uint16_t rw_native_fs(struct vm *vm, uint32_t mode);
 
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
  * raised (or the VM was stopped) instead. Flushes the cache when it is full.
