@@ -36,6 +36,9 @@ struct codecache {
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
+	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
+	uint32_t nlocal, caplocal;
+	bool local_lost;
 	uint32_t npages;
 	uint32_t generation;
 	/* One lookup table per privilege class (layout.h), each serving one key. */
@@ -130,6 +133,7 @@ void cc_destroy(struct codecache *cc)
 	free(cc->blocks);
 	free(cc->page_head);
 	free(cc->code_lin);
+	free(cc->local);
 	free(cc);
 }
 
@@ -234,6 +238,20 @@ void cc_commit(struct codecache *cc, struct block *b)
 	for (int i = 0; i < b->npages; i++) {
 		uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+	}
+	if (!b->global) {
+		if (cc->nlocal == cc->caplocal) {
+			uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 4096;
+			uint32_t *n = realloc(cc->local, cap * sizeof(*n));
+			if (n) {
+				cc->local = n;
+				cc->caplocal = cap;
+			}
+		}
+		if (cc->nlocal < cc->caplocal)
+			cc->local[cc->nlocal++] = b->id;
+		else
+			cc->local_lost = true;  /* no memory: flush_linear looks at every block */
 	}
 	for (int i = 0; i < b->nentries; i++) {
 		struct entry *e = &b->entries[i];
@@ -462,10 +480,22 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 			if (cc->blocks[i]->valid)
 				cc_unchain_exits(cc, cc->blocks[i]);
 		cc_clear_lookup(cc);
-	} else {
+	} else if (cc->local_lost) {
 		for (uint32_t i = 0; i < cc->nblocks; i++)
 			if (cc->blocks[i]->valid && !cc->blocks[i]->global)
 				detach(cc, cc->blocks[i]);
+	} else {
+		/* Only the blocks of non-global pages (user code, for Linux): their list,
+		 * compacted as it goes. */
+		uint32_t kept = 0;
+		for (uint32_t k = 0; k < cc->nlocal; k++) {
+			uint32_t id = cc->local[k];
+			if (id >= cc->nblocks || !cc->blocks[id]->valid)
+				continue;
+			detach(cc, cc->blocks[id]);
+			cc->local[kept++] = id;
+		}
+		cc->nlocal = kept;
 	}
 	cc->generation++;
 }
@@ -485,6 +515,8 @@ void cc_flush(struct codecache *cc)
 	free_blocks(cc);
 	memset(cc->hash, 0, sizeof(cc->hash));
 	memset(cc->code_lin, 0, 1u << 17);
+	cc->nlocal = 0;
+	cc->local_lost = false;
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
 	cc->generation++;
