@@ -9,6 +9,7 @@
 #include "cpu.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 
 #include "emulate.h"
@@ -114,6 +115,31 @@ static bool branch_past_limit(struct vm *vm)
 	return true;
 }
 
+/*
+ * The IRETQ frame's place for a 16-bit guest stack whose ESP[31:16] is hi: on a page
+ * at ESPFIX_BASE + hi * 64 KiB, so that RSP[31:16] = hi there (enter.S). One such page
+ * is mapped at a time. 0 if it cannot be mapped (the VM is stopped).
+ */
+#define ESPFIX_BASE 0x600000000000ull
+static uint64_t espfix_frame(struct vm *vm, uint32_t hi)
+{
+	uint64_t page = ESPFIX_BASE + ((uint64_t)hi << 16);
+	if (vm->espfix_page != page) {
+		if (vm->espfix_page)
+			munmap((void *)(uintptr_t)vm->espfix_page, 4096);
+		vm->espfix_page = 0;
+		void *p = mmap((void *)(uintptr_t)page, 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)(uintptr_t)page) {
+			vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map the 16-bit stack's entry page "
+				"at %#llx", (unsigned long long)page);
+			return 0;
+		}
+		vm->espfix_page = page;
+	}
+	return page + 0x800;
+}
+
 void cpu_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -186,13 +212,11 @@ void cpu_run(struct vm *vm)
 			continue;
 		}
 
+		uint64_t frame_rsp = 0;
 		if (!(c->seg[SR_SS].attr & SEG_DB)) {
-			/* IRETQ to a 16-bit stack segment loads SP only: ESP[31:16] would come
-			 * from the monitor's stack pointer (the leak espfix closes in Linux). */
-			vm_stop(vm, STOP_MONITOR_ERROR, 6,
-				"eip %#x: a 16-bit stack segment (ss %#x) is not supported yet",
-				c->sh->eip, c->seg[SR_SS].sel);
-			break;
+			frame_rsp = espfix_frame(vm, c->sh->regs[R_ESP] >> 16);
+			if (!frame_rsp)
+				break;
 		}
 		/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's
 		 * pages (mmu.h): compute them again when the CPL or that line moved. */
@@ -215,7 +239,7 @@ void cpu_run(struct vm *vm)
 			vm->entering = NULL;
 			continue;
 		}
-		uint32_t word = tz_enter(en->host);
+		uint32_t word = tz_enter(en->host, frame_rsp);
 		vm->entering = NULL;
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 		vm->stats.exits[reason & 7]++;

@@ -42,7 +42,13 @@ tz_enter:
 	pushq	%r14
 	pushq	%r15
 	movq	%rsp, VC(VC_HOST_RSP)
-	fxrstor64 VC(VC_FX)
+	/* A 16-bit guest stack: IRETQ loads SP only and leaves ESP[31:16] as RSP[31:16]
+	 * at the IRETQ, so the frame is built on a page whose address has the guest's
+	 * ESP[31:16] there (rsi; Linux's espfix64 does the same). */
+	testq	%rsi, %rsi
+	jz	1f
+	movq	%rsi, %rsp
+1:	fxrstor64 VC(VC_FX)
 	movzwl	VC(VC_HSEL + 0), %eax
 	movl	%eax, %es
 	movzwl	VC(VC_HSEL + 6), %eax

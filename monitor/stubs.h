@@ -15,7 +15,9 @@ extern char tz_stubs_start[], tz_stubs_end[];
 extern char tz_stub_far_exit[], tz_stub_lookup_miss[], tz_stub_empty_hit[], tz_stub_exit64[];
 extern char tz_enter_iret[], tz_fault_return[];
 
-uint32_t tz_enter(uint32_t host_eip);
+/* Enter translated code at host_eip; frame_rsp: 0, or where to build the IRETQ frame
+ * (a 16-bit guest stack: see enter.S). Returns the exit word. */
+uint32_t tz_enter(uint32_t host_eip, uint64_t frame_rsp);
 void tz_sigtramp(int sig, void *info, void *uc);
 
 static inline uint32_t stub_addr(const char *sym)

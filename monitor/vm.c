@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -148,6 +149,9 @@ void vm_destroy(struct vm *vm)
 {
 	if (vm->altstack)
 		signals_exit(vm);
+	if (vm->espfix_page)
+		munmap((void *)(uintptr_t)vm->espfix_page, 4096);
+	vm->espfix_page = 0;
 	uart_destroy(vm->com1);
 	intr_exit(vm);
 	io_destroy(vm->io);

@@ -266,6 +266,7 @@ struct vm {
 	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
 	int async_fd;                   /* COM1 input that raises SIGIO, or -1 */
 	bool console_escape;            /* Ctrl-A seen on the console (console.c) */
+	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (cpu.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	struct pic *pic;
 	struct pit *pit;

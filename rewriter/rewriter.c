@@ -93,6 +93,7 @@ void rw_destroy(struct rewriter *rw)
 #define MODE_IO_OK      0x80u           /* CPL <= IOPL: CLI and STI are allowed */
 #define MODE_TSC        0x100u          /* RDTSC runs natively: no TSD trap, no TSC offset */
 #define MODE_GS_IN_FS   0x200u          /* host FS holds the guest's GS (CPL 3), not its FS */
+#define MODE_SS16       0x400u          /* a 16-bit stack: sequences that address [esp] exit */
 
 uint32_t rw_mode(struct vm *vm)
 {
@@ -102,7 +103,8 @@ uint32_t rw_mode(struct vm *vm)
 	       ((c->cr4 & CR4_OSFXSR) ? 0 : MODE_NO_SSE) |
 	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0) |
 	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0) |
-	       (c->cpl == 3 ? MODE_GS_IN_FS : 0);
+	       (c->cpl == 3 ? MODE_GS_IN_FS : 0) |
+	       ((c->seg[SR_SS].attr & SEG_DB) ? 0 : MODE_SS16);
 }
 
 uint16_t rw_native_fs(struct vm *vm, uint32_t mode)
@@ -900,6 +902,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			k = K_CALLOUT;          /* #GP(0) */
 		if (k == K_RDTSC && !(mode & MODE_TSC))
 			k = K_CALLOUT;          /* #GP(0) under CR4.TSD, or a TSC offset */
+		/* On a 16-bit stack the emitted [esp] addressing would use ESP, the CPU's
+		 * pushes and pops SP: PUSHFD, POPFD and RET n go to the monitor. */
+		if ((mode & MODE_SS16) && (k == K_PUSHF || k == K_POPF || (k == K_RET && op[0] == 0xc2)))
+			k = K_CALLOUT;
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
 		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest

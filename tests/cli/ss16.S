@@ -1,7 +1,6 @@
 /* ss16.S - a 16-bit stack segment with ESP = 0x12340100: after a monitor exit
  * (CPUID), ESP[31:16] must still be 0x1234 (exit status 1; 3 if the host's bits
- * leaked in). trapeze stops with "16-bit stack segment" (status 6) until it can
- * enter such a stack without the leak. */
+ * leaked in, as IRETQ does unless trapeze builds its frame where RSP[31:16] = 0x1234). */
 	.text
 	.globl _start
 	.align 4
