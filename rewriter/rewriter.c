@@ -648,7 +648,6 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	ic->ic_route = jmp32(e, 0, 0);                  /* to fill, later to the table */
 	ic->ic_table = here(e);
 	emit_lookup(e);
-	uint8_t *fill = e->p;
 	rel32_retarget(ic->ic_route, here(e));
 	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
 	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
@@ -661,13 +660,9 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
-	*to_hit = (uint8_t)(e->p - (to_hit + 1));      /* hit */
-	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_RUN);
-	put8(e, 0xe3);                                  /* jecxz fill: the monitor asks */
-	put8(e, (uint8_t)(fill - (e->p + 1)));
+	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
+	 * unchains (signals.c), so the jump below then exits. */
+	*to_hit = (uint8_t)(e->p - (to_hit + 1));
 	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
 	put8(e, 0xa1);
 	put32(e, VCPU_ADDR + VC_SAVE_EAX);
