@@ -485,14 +485,35 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 			if (cc->blocks[i]->valid && !cc->blocks[i]->global)
 				detach(cc, cc->blocks[i]);
 	} else {
-		/* Only the blocks of non-global pages (user code, for Linux): their list,
-		 * compacted as it goes. */
+		/* Only the blocks of non-global pages (user code, for Linux), and of those
+		 * only the ones whose pages the new address space does not map to the same
+		 * physical pages (two processes running one binary share its code pages):
+		 * their list, compacted as it goes. */
+		struct { uint32_t lpn, ppn; } seen[64];
+		memset(seen, 0xff, sizeof(seen));
 		uint32_t kept = 0;
 		for (uint32_t k = 0; k < cc->nlocal; k++) {
 			uint32_t id = cc->local[k];
 			if (id >= cc->nblocks || !cc->blocks[id]->valid)
 				continue;
-			detach(cc, cc->blocks[id]);
+			struct block *b = cc->blocks[id];
+			bool same = true;
+			for (int i = 0; i < b->npages && same; i++) {
+				uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
+				unsigned h = (lpn * 0x9e3779b1u) >> 26;
+				if (seen[h].lpn != lpn) {
+					uint64_t pa;
+					unsigned acc = PF_ACC_FETCH | ((b->mode & 3) == 3 ? PF_ACC_USER : 0);
+					seen[h].lpn = lpn;
+					seen[h].ppn = mmu_peek(cc->vm, lpn << 12, acc, &pa) == 0 ?
+						      (uint32_t)(pa >> 12) : ~0u;
+				}
+				same = seen[h].ppn == b->page[i];
+			}
+			if (!same) {
+				detach(cc, b);
+				cc->vm->stats.cr3_detached++;
+			}
 			cc->local[kept++] = id;
 		}
 		cc->nlocal = kept;

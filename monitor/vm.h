@@ -213,6 +213,7 @@ struct stats {
 	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
 	uint64_t cr_writes[5];          /* MOV to CR0..CR4 */
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
+	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
 	uint64_t blocks;
 	uint64_t guest_insns;
 	uint64_t guest_bytes;
