@@ -220,15 +220,16 @@ void cpu_run(struct vm *vm)
 		}
 		/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's
 		 * pages (mmu.h): compute them again when the CPL or that line moved. */
-		if (c->cpl == 3 && vm->shadow_cpl != 3)
+		if (c->cpl == 3 && vm->entered_cpl != 3)
 			mmu_enter_user(vm);
-		if (vm->segs_stale || (c->cpl != vm->shadow_cpl &&
-				       mmu_user_top(vm) < (1ull << 32) - MON_TOP)) {
-			for (int sr = 0; sr < SR_COUNT; sr++)
+		/* A segment loaded by a callout at another CPL (no block entered in between)
+		 * has a shadow made for that CPL: each register remembers its own. */
+		bool cut = mmu_user_top(vm) < (1ull << 32) - MON_TOP;
+		for (int sr = 0; sr < SR_COUNT; sr++)
+			if (vm->segs_stale || (cut && vm->shadow_cpl[sr] != c->cpl))
 				seg_sync(vm, sr);
-			vm->segs_stale = false;
-		}
-		vm->shadow_cpl = c->cpl;
+		vm->segs_stale = false;
+		vm->entered_cpl = c->cpl;
 		c->sh->hsel_nfs = rw_native_fs(vm, b->mode);
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->entering = b;

@@ -1217,6 +1217,79 @@ static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], i
 	return in;
 }
 
+static const int capseg[] = {
+	[X86_REG_ES] = SR_ES + 1, [X86_REG_CS] = SR_CS + 1, [X86_REG_SS] = SR_SS + 1,
+	[X86_REG_DS] = SR_DS + 1, [X86_REG_FS] = SR_FS + 1, [X86_REG_GS] = SR_GS + 1,
+};
+
+/* What an instruction's memory accesses are to the monitor's segment shadows. */
+struct reach {
+	int guest_vec;          /* >= 0: the guest's own segment refuses an operand */
+	bool ours;              /* some access cannot run natively: it must be emulated */
+	bool wrap_gs;           /* a gs: operand wraps below GS's base */
+	uint32_t at;            /* the linear address that decided it */
+};
+
+/*
+ * Would the instruction in i, with the guest's registers as they are, reach where a
+ * shadow segment cuts it off: a wrap around 4 GiB, the top MON_TOP bytes, a CPL-3
+ * access above the line under the supervisor's pages, or an access through GS's wrap
+ * view that does not wrap? vector: the host fault (VEC_SS also counts a stack the
+ * host cannot reach, for implicit stack operands), or -1.
+ */
+static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, unsigned site,
+			     int vector)
+{
+	struct cpu *c = &vm->cpu;
+	struct reach r = { .guest_vec = -1 };
+	uint64_t top = (1ull << 32) - MON_TOP;
+	if (c->cpl == 3 && mmu_user_top(vm) < top)
+		top = mmu_user_top(vm);
+	for (int k = 0; k < i->x->op_count; k++) {
+		const cs_x86_op *m = &i->x->operands[k];
+		if (m->type != X86_OP_MEM)
+			continue;
+		int sr;
+		uint32_t ea = (uint32_t)m->mem.disp;
+		if (m->mem.base != X86_REG_INVALID)
+			ea += capreg(i, m->mem.base);
+		if (m->mem.index != X86_REG_INVALID)
+			ea += capreg(i, m->mem.index) * (uint32_t)m->mem.scale;
+		uint32_t off = i->a16 ? ea & 0xffff : ea;
+		if (m->mem.segment != X86_REG_INVALID && m->mem.segment < X86_REG_ENDING &&
+		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
+			sr = capseg[m->mem.segment] - 1;
+		else if (i->seg >= 0)
+			sr = i->seg;
+		else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
+			 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
+			sr = SR_SS;
+		else
+			sr = SR_DS;
+		uint32_t size = m->size ? m->size : 1;
+		int v = seg_check(&c->seg[sr], sr, off, size, m->access & CS_AC_WRITE);
+		if (v >= 0) {
+			r.guest_vec = v;
+			return r;
+		}
+		uint64_t lin = (uint64_t)c->seg[sr].base + off;
+		bool cut = lin >= 1ull << 32 || lin + size > top ||
+			   (sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(in, site));
+		r.wrap_gs |= sr == SR_GS && lin >= 1ull << 32;
+		if (cut && !r.ours)
+			r.at = (uint32_t)lin;
+		r.ours |= cut;
+	}
+	uint64_t sp = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP];
+	if (!r.ours && vector == VEC_SS && (sp + 16 > top || sp < 16)) {
+		/* A stack the host cannot reach (PUSH, CALL, RET...): the emulator checks
+		 * the guest's SS itself. */
+		r.ours = true;
+		r.at = (uint32_t)sp;
+	}
+	return r;
+}
+
 void emulate_callout(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -1233,14 +1306,27 @@ void emulate_callout(struct vm *vm)
 		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, in->mnemonic, in->op_str);
 	if (in->id < STATS_INSN_IDS)
 		vm->stats.callouts[in->id]++;
+	/* A site learnt to be emulated (emulate_host_gp) is most likely a plain memory
+	 * access: memop first, the sensitive-instruction emulator for the rest. The site
+	 * keeps count of whether it still needs the monitor, and is given back to native
+	 * execution when it mostly does not (a helper such as memcpy that once touched
+	 * the top of linear space). */
+	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
+	unsigned site = sites_get(&vm->sites, lin);
+	if (site & SITE_EMULATE) {
+		struct reach r = reach_of(vm, &i, in, site, VEC_SS);
+		if (sites_count(&vm->sites, lin, r.ours)) {
+			uint64_t pa;
+			vm->stats.sites_returned++;
+			if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
+				cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
+		}
+		if (memop_emulate(vm) != 0)
+			return;
+	}
 	if (emulate(&i, in) == 0)
 		c->sh->eip = i.next;
 }
-
-static const int capseg[] = {
-	[X86_REG_ES] = SR_ES + 1, [X86_REG_CS] = SR_CS + 1, [X86_REG_SS] = SR_SS + 1,
-	[X86_REG_DS] = SR_DS + 1, [X86_REG_FS] = SR_FS + 1, [X86_REG_GS] = SR_GS + 1,
-};
 
 void emulate_host_gp(struct vm *vm, int vector)
 {
@@ -1254,70 +1340,36 @@ void emulate_host_gp(struct vm *vm, int vector)
 			exc_raise(vm, vector, true, 0);
 		return;
 	}
-	uint64_t top = (1ull << 32) - MON_TOP;
-	if (c->cpl == 3 && mmu_user_top(vm) < top)
-		top = mmu_user_top(vm);
-	bool ours = false, wrap_gs = false;
-	uint32_t at = 0;
-	for (int k = 0; k < i.x->op_count; k++) {
-		const cs_x86_op *m = &i.x->operands[k];
-		if (m->type != X86_OP_MEM)
-			continue;
-		int sr;
-		uint32_t off;
-		uint32_t ea = (uint32_t)m->mem.disp;
-		if (m->mem.base != X86_REG_INVALID)
-			ea += capreg(&i, m->mem.base);
-		if (m->mem.index != X86_REG_INVALID)
-			ea += capreg(&i, m->mem.index) * (uint32_t)m->mem.scale;
-		off = i.a16 ? ea & 0xffff : ea;
-		if (m->mem.segment != X86_REG_INVALID && m->mem.segment < X86_REG_ENDING &&
-		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
-			sr = capseg[m->mem.segment] - 1;
-		else if (i.seg >= 0)
-			sr = i.seg;
-		else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
-			 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
-			sr = SR_SS;
-		else
-			sr = SR_DS;
-		uint32_t size = m->size ? m->size : 1;
-		int v = seg_check(&c->seg[sr], sr, off, size, m->access & CS_AC_WRITE);
-		if (v >= 0) {
-			exc_raise(vm, v, true, 0);      /* the guest's own segment says no */
-			return;
-		}
-		/* The guest's segment allows it: did the shadow's cut refuse it? (a wrap
-		 * around 4 GiB, the top MON_TOP bytes, a CPL-3 access above the line
-		 * under the supervisor's pages). Then the access is emulated. */
-		uint64_t lin = (uint64_t)c->seg[sr].base + off;
-		if (lin >= 1ull << 32 || lin + size > top)
-			ours = true;
-		wrap_gs |= sr == SR_GS && lin >= 1ull << 32;
-		if (!ours)
-			at = (uint32_t)lin;
-		else if (!at)
-			at = (uint32_t)lin;
+	uint32_t site_lin = c->seg[SR_CS].base + c->sh->eip;
+	unsigned site = sites_get(&vm->sites, site_lin);
+	struct reach r = reach_of(vm, &i, in, site, vector);
+	if (r.guest_vec >= 0) {
+		exc_raise(vm, r.guest_vec, true, 0);    /* the guest's own segment says no */
+		return;
 	}
-	if (!ours && vector == VEC_SS) {
-		/* A stack the host cannot reach (PUSH, CALL, RET...): the emulator checks
-		 * the guest's SS itself. */
-		ours = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP] + 16 > top ||
-		       (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP] < 16;
-		at = c->seg[SR_SS].base + c->sh->regs[R_ESP];
-	}
-	if (!ours) {
+	if (!r.ours) {
 		/* Not a segment matter the monitor made: alignment, or the like. */
 		exc_raise(vm, vector, true, 0);
 		return;
 	}
-	/* A gs: access below GS's base through a register: TLS, most likely again here;
-	 * the block is translated anew with GS's wrap view (rewriter.c). */
-	if (i.seg == SR_GS && wrap_gs && rw_gs_wrap_learn(vm->rw, c->seg[SR_CS].base + c->sh->eip)) {
+	/* Learn the site (sites.h), so that its next translation needs no host fault: a
+	 * gs: access below GS's base through a register goes through the wrap view (TLS,
+	 * most likely again here), anything else becomes a callout. A REP string
+	 * instruction only when its string is short: a long one shares its one fault
+	 * among many elements. */
+	bool learnt;
+	if (i.seg == SR_GS && r.wrap_gs && !(site & SITE_GS_WRAP))
+		learnt = sites_learn(&vm->sites, site_lin, SITE_GS_WRAP);
+	else
+		learnt = (!i.rep || c->sh->regs[R_ECX] <= 64) &&
+			 sites_learn(&vm->sites, site_lin, SITE_EMULATE);
+	if (learnt) {
 		uint64_t pa;
-		if (mmu_peek(vm, c->seg[SR_CS].base + c->sh->eip, PF_ACC_FETCH, &pa) == 0)
+		vm->stats.sites_learnt++;
+		if (mmu_peek(vm, site_lin, PF_ACC_FETCH, &pa) == 0)
 			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 	}
+	uint32_t at = r.at;
 	if (memop_emulate(vm) == 0)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
 			"eip %#x: guest access to linear %#x that the monitor must emulate (the top "

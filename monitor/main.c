@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
+		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
+		"                the guest EIP it came from\n"
 		"  --cache-size SIZE  limit the code cache (default and maximum 30M)\n",
 		(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
 }
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
 		{ "serial", required_argument, 0, 's' },
 		{ "stats", no_argument, 0, 'S' },
 		{ "trace", no_argument, 0, 't' },
+		{ "perf-map", no_argument, 0, 'P' },
 		{ "cache-size", required_argument, 0, 'c' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
 		case 's': cfg.serial = optarg; break;
 		case 'S': cfg.stats = true; break;
 		case 't': cfg.trace = true; break;
+		case 'P': cfg.perf_map = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}

@@ -25,6 +25,7 @@
 #include "segments.h"
 #include "vm.h"
 #include "../rewriter/rewriter.h"
+#include "../shadowmmu/mem.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 
@@ -643,6 +644,56 @@ static int setcc(struct mop *m)
  * non-comparing ones repeats as F3 does. The source segment can be overridden, the
  * destination is always ES.
  */
+/*
+ * REP MOVS and REP STOS ascending over RAM move whole runs at once: n elements with
+ * source and destination each inside one page and inside their segments, so the run
+ * faults exactly where its first element would, and nothing can be half done. Not
+ * where the two ranges share bytes (the CPU's element order then shows) or where a
+ * page is a device's. Returns the elements moved (0: go one element at a time), -1
+ * on a guest exception.
+ */
+static int64_t string_run(struct mop *m, struct mref src, struct mref dst, int size, uint32_t n,
+			  bool movs)
+{
+	struct vm *vm = m->vm;
+	const struct cpu *c = &vm->cpu;
+	unsigned user = c->cpl == 3 ? PF_ACC_USER : 0;
+	uint32_t dlin = c->seg[dst.sr].base + dst.off;
+	uint32_t room = (4096 - (dlin & 0xfff)) / (uint32_t)size;
+	if (movs) {
+		uint32_t slin = c->seg[src.sr].base + src.off;
+		uint32_t sroom = (4096 - (slin & 0xfff)) / (uint32_t)size;
+		if (sroom < room)
+			room = sroom;
+	}
+	if (n > room)
+		n = room;
+	if (n < 2)
+		return 0;
+	uint32_t len = n * (uint32_t)size;
+	if (seg_check(&c->seg[dst.sr], dst.sr, dst.off, len, true) >= 0 ||
+	    (movs && seg_check(&c->seg[src.sr], src.sr, src.off, len, false) >= 0))
+		return 0;
+	uint64_t dpa, spa;
+	if (mmu_peek(vm, dlin, PF_ACC_WRITE | user, &dpa) < 0 || !mem_phys(vm, dpa, len))
+		return 0;
+	uint8_t buf[4096];
+	if (movs) {
+		if (mmu_peek(vm, c->seg[src.sr].base + src.off, user, &spa) < 0 ||
+		    !mem_phys(vm, spa, len) || (spa < dpa + len && dpa < spa + len))
+			return 0;
+		if (seg_read(vm, src.sr, src.off, buf, len) < 0)
+			return -1;
+	} else {
+		uint32_t v = gpr_read(m, R_EAX, size);
+		for (uint32_t k = 0; k < len; k += (uint32_t)size)
+			memcpy(buf + k, &v, (size_t)size);
+	}
+	if (seg_write(vm, dst.sr, dst.off, buf, len) < 0)
+		return -1;
+	return n;
+}
+
 static int string(struct mop *m)
 {
 	uint8_t o = m->op[0] & ~1;
@@ -659,6 +710,23 @@ static int string(struct mop *m)
 			return MOP_AGAIN;
 		src.off = regs[R_ESI];
 		dst.off = regs[R_EDI];
+		if (m->rep && (o == 0xa4 || o == 0xaa) && !(m->vm->cpu.sh->eflags & FL_DF)) {
+			uint32_t want = regs[R_ECX];
+			if (want > (uint32_t)(MEMOP_REP_BATCH - n))
+				want = (uint32_t)(MEMOP_REP_BATCH - n);
+			int64_t r = string_run(m, src, dst, size, want, o == 0xa4);
+			if (r < 0)
+				return -1;
+			if (r > 0) {
+				uint32_t bytes = (uint32_t)r * (uint32_t)size;
+				if (o == 0xa4)
+					regs[R_ESI] += bytes;
+				regs[R_EDI] += bytes;
+				regs[R_ECX] -= (uint32_t)r;
+				n += (int)r - 1;
+				continue;
+			}
+		}
 		uint32_t s = 0, d = 0;
 		switch (o) {
 		case 0xa4:      /* MOVS */

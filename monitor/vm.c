@@ -101,6 +101,17 @@ int vm_create(struct vm *vm, const struct config *cfg)
 			"trapeze needs CONFIG_MODIFY_LDT_SYSCALL\n", strerror(-r));
 		goto err;
 	}
+	if (cfg->perf_map) {
+		char name[64];
+		snprintf(name, sizeof(name), "/tmp/perf-%d.map", (int)getpid());
+		vm->perf_map = fopen(name, "w");
+		if (!vm->perf_map) {
+			r = -errno;
+			fprintf(stderr, "trapeze: --perf-map: %s: %s\n", name, strerror(errno));
+			goto err;
+		}
+		setvbuf(vm->perf_map, NULL, _IOLBF, 0);
+	}
 	r = -ENOMEM;
 	vm->cc = cc_create(vm);
 	vm->rw = rw_create(vm);
@@ -152,6 +163,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->espfix_page)
 		munmap((void *)(uintptr_t)vm->espfix_page, 4096);
 	vm->espfix_page = 0;
+	if (vm->perf_map)
+		fclose(vm->perf_map);
+	vm->perf_map = NULL;
 	uart_destroy(vm->com1);
 	intr_exit(vm);
 	io_destroy(vm->io);
@@ -236,6 +250,9 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  SMC invalidations        %llu (%llu blocks)\n",
 		(unsigned long long)s->smc_invalidations, (unsigned long long)s->invalidated_blocks);
 	fprintf(f, "  cache flushes            %llu\n", (unsigned long long)s->flushes);
+	fprintf(f, "  sites learnt             %llu (faulting instructions made callouts; %llu "
+		"given back)\n", (unsigned long long)s->sites_learnt,
+		(unsigned long long)s->sites_returned);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])

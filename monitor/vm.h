@@ -13,10 +13,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "layout.h"
 #include "../devices/clock.h"
+#include "../rewriter/sites.h"
 
 /* Segment register numbers in x86 encoding order. */
 enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_COUNT };
@@ -194,6 +196,7 @@ struct config {
 	uint32_t cache_size;    /* code cache bytes; 0 = all of the window's cache area */
 	bool stats;
 	bool trace;
+	bool perf_map;          /* name translations for perf (/tmp/perf-PID.map) */
 };
 
 #define STATS_INSN_IDS 2048
@@ -221,6 +224,8 @@ struct stats {
 	uint64_t chained, unchained;
 	uint64_t lookups, lookup_misses;
 	uint64_t smc_invalidations;
+	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
+	uint64_t sites_returned;        /* ... and given back to native execution */
 	uint64_t invalidated_blocks;
 	uint64_t flushes;
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
@@ -248,13 +253,16 @@ struct vm {
 	int ram_fd;
 	struct codecache *cc;
 	struct rewriter *rw;
+	struct sites sites;             /* instructions translated otherwise, learnt at run time */
 	struct iobus *io;
 	struct mmiobus *mmio;           /* guest-physical device ranges (devices/mmio.h) */
 	struct segshadow *shadow;
 	struct mmu *mmu;                /* shadowmmu/mmu.c */
 	bool segs_stale;                /* the segment shadows must be computed again */
-	int shadow_cpl;                 /* the CPL the segment shadows were made for */
+	int8_t shadow_cpl[6];           /* the CPL each segment's shadow was made for */
+	int entered_cpl;                /* the CPL of the last block entered */
 	struct uart *com1;
+	FILE *perf_map;                 /* open with cfg.perf_map */
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;
 	bool one_step;                  /* run the next instruction as a one-shot block */

@@ -13,6 +13,7 @@
  * fault inside it is a precise guest fault (see signals.c).
  */
 #include "rewriter.h"
+#include "sites.h"
 #include "x86len.h"
 
 #include <stdio.h>
@@ -50,8 +51,6 @@ struct decoded {
 	cs_detail detail;
 };
 
-#define GS_WRAP_SET 1024
-
 struct rewriter {
 	struct vm *vm;
 	csh cs;
@@ -59,9 +58,6 @@ struct rewriter {
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
 	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
-	/* Linear addresses of gs: instructions seen reaching below GS's base at run time
-	 * (TLS through a register): translated with the wrap view from then on. */
-	uint32_t gs_wrap[GS_WRAP_SET];
 };
 
 struct rewriter *rw_create(struct vm *vm)
@@ -450,10 +446,10 @@ static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
 	emit_ident_view(e, b, npfx, len, false);
 }
 
-/* A gs: access at a constant address in the top half (gs:-disp: thread-local
- * storage below the thread pointer): it goes through GS's wrap view. */
-static bool gs_below_base(const cs_insn *in)
+bool rw_gs_wrap_view(const cs_insn *in, unsigned site)
 {
+	if (site & SITE_GS_WRAP)
+		return true;
 	const cs_x86 *x = &in->detail->x86;
 	for (int k = 0; k < x->op_count; k++) {
 		const cs_x86_op *o = &x->operands[k];
@@ -715,32 +711,6 @@ uint32_t branch_target(const uint8_t *op, uint32_t after)
 	return after;
 }
 
-static uint32_t *gs_wrap_slot(struct rewriter *rw, uint32_t lin)
-{
-	uint32_t h = (lin * 0x9e3779b1u) >> 22;
-	for (uint32_t k = 0; k < GS_WRAP_SET; k++) {
-		uint32_t *s = &rw->gs_wrap[(h + k) % GS_WRAP_SET];
-		if (*s == lin + 1 || *s == 0)
-			return s;
-	}
-	return NULL;
-}
-
-bool rw_gs_wrap_known(struct rewriter *rw, uint32_t lin)
-{
-	uint32_t *s = gs_wrap_slot(rw, lin);
-	return s && *s == lin + 1;
-}
-
-bool rw_gs_wrap_learn(struct rewriter *rw, uint32_t lin)
-{
-	uint32_t *s = gs_wrap_slot(rw, lin);
-	if (!s || *s)
-		return false;           /* full, or known already */
-	*s = lin + 1;
-	return true;
-}
-
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated)
 {
 	struct vm *vm = rw->vm;
@@ -838,6 +808,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	uint8_t *host = cc_reserve(vm->cc, MAX_HOST);
 	if (!host) {
 		cc_flush(vm->cc);
+		sites_clear(&vm->sites);
 		host = cc_reserve(vm->cc, MAX_HOST);
 	}
 	struct block *blk = cc_new_block(vm->cc);
@@ -901,6 +872,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		 * pushes and pops SP: PUSHFD, POPFD and RET n go to the monitor. */
 		if ((mode & MODE_SS16) && (k == K_PUSHF || k == K_POPF || (k == K_RET && op[0] == 0xc2)))
 			k = K_CALLOUT;
+		/* An access there had to be emulated before: a callout emulates it. */
+		unsigned site = sites_get(&vm->sites, cs->base + next);
+		if ((site & SITE_EMULATE) && k != K_JCC && k != K_LOOP && k != K_JMP)
+			k = K_CALLOUT;
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
 		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest
@@ -915,8 +890,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 
 		switch (k) {
 		case K_IDENT:
-			emit_ident_view(&e, b, npfx, len, gs_below_base(rw->insn) ||
-					rw_gs_wrap_known(rw, cs->base + next));
+			emit_ident_view(&e, b, npfx, len, rw_gs_wrap_view(rw->insn, site));
 			break;
 		case K_SREG_READ: {
 			int sreg = (op[1] >> 3) & 7, dst = op[1] & 7;
@@ -1126,5 +1100,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: translate eip %#x: %d insns, %u guest bytes -> %u host bytes at %#x\n",
 			eip, ninsn, blk->guest_len, blk->host_len, blk->host);
+	if (vm->perf_map)
+		fprintf(vm->perf_map, "%x %x guest_%08x\n", blk->host, blk->host_len, cs->base + eip);
 	return blk;
 }

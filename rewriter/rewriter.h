@@ -41,11 +41,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
  * when the fetch itself raised a #PF. */
 const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
 
-/* gs: instructions at linear address lin that reached below GS's base (thread-local
- * storage through a register): learn one (true if it was new; its block must be
- * translated again), ask about one. */
-bool rw_gs_wrap_learn(struct rewriter *rw, uint32_t lin);
-bool rw_gs_wrap_known(struct rewriter *rw, uint32_t lin);
+/* Is the gs: instruction in translated through GS's wrap view (the offsets that wrap
+ * below its base)? Yes for a constant address in the top half (gs:-disp, thread-local
+ * storage below the thread pointer) and where its site says so (sites.h). */
+bool rw_gs_wrap_view(const cs_insn *in, unsigned site);
 
 /* Is the instruction whose opcode starts at op an x87, WAIT, MMX, SSE or AVX one? */
 bool rw_is_fpu(const uint8_t *op, int rest);
