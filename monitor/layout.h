@@ -63,7 +63,6 @@
 #define VC_STI_EIP      144     /* u32: EIP after the last inline STI that set IF (its shadow) */
 #define VC_HSEL_NFS     148     /* u16: the host selector tz_enter loads into FS */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
-#define VC_HOSTFX       1024    /* monitor fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */
 #define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 1 | slot */

@@ -53,7 +53,6 @@ static void init_vcpu_block(struct vm *vm)
 	syscall(SYS_arch_prctl, ARCH_GET_FS, &fsbase);
 	sh->host_fsbase = fsbase;
 	sh->have_fsgs = !!(getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE);
-	__asm__ volatile("fxsave64 %0" : "=m"(sh->hostfx));
 	/* The guest's FPU starts as after FNINIT, with SSE exceptions masked. */
 	memset(sh->fx, 0, sizeof(sh->fx));
 	uint16_t fcw = 0x037f;

@@ -102,7 +102,6 @@ struct vcpu_shared {
 	uint16_t hsel_nfs, pad4;
 	uint8_t pad3[VC_FX - 152];
 	uint8_t fx[512] __attribute__((aligned(16)));
-	uint8_t hostfx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
 static_assert(offsetof(struct vcpu_shared, save_eax) == VC_SAVE_EAX, "VC_SAVE_EAX");
@@ -125,7 +124,6 @@ static_assert(offsetof(struct vcpu_shared, br_delta) == VC_BR_DELTA, "VC_BR_DELT
 static_assert(offsetof(struct vcpu_shared, sti_eip) == VC_STI_EIP, "VC_STI_EIP");
 static_assert(offsetof(struct vcpu_shared, hsel_nfs) == VC_HSEL_NFS, "VC_HSEL_NFS");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
-static_assert(offsetof(struct vcpu_shared, hostfx) == VC_HOSTFX, "VC_HOSTFX");
 
 /* A segment register's hidden part. attr holds descriptor bits 40..55: the access
  * byte (type, S, DPL, P) in bits 0..7 and AVL, L, D/B, G in bits 12..15. */

@@ -431,6 +431,35 @@ static void test_sse(void)
 	check_eq("fxsave-mxcsr", fxcsr, saved);
 }
 
+/* The guest's x87 and SSE state across monitor exits (port I/O, CPUID), with every
+ * floating-point exception unmasked and a value on the x87 stack: the monitor runs
+ * with the guest's control words loaded and must neither change them nor trip on
+ * them. */
+static void test_fpu_across_exits(void)
+{
+	static const uint32_t pat[4] __attribute__((aligned(16))) = { 0x11, 0x22, 0x33, 0x44 };
+	static uint32_t back[4] __attribute__((aligned(16)));
+	uint16_t fcw = 0x0340, fcw_saved, fcw2;         /* all x87 exceptions unmasked */
+	uint32_t csr = 0x0000, csr_saved, csr2;         /* all SSE exceptions unmasked */
+	uint32_t r[4];
+	double x = 2.5, y = 0;
+	__asm__ volatile("fnstcw %0; stmxcsr %1" : "=m"(fcw_saved), "=m"(csr_saved));
+	__asm__ volatile("fnclex; fldcw %0; ldmxcsr %1; movdqa %2, %%xmm5; fldl %3"
+			 :: "m"(fcw), "m"(csr), "m"(pat), "m"(x));
+	for (int k = 0; k < 100; k++) {
+		outb(0x80, (uint8_t)k);
+		(void)inb(0x61);
+		cpuid(0, r);
+	}
+	__asm__ volatile("fstpl %0; movdqa %%xmm5, %1; fnstcw %2; stmxcsr %3"
+			 : "=m"(y), "=m"(back), "=m"(fcw2), "=m"(csr2));
+	__asm__ volatile("fldcw %0; ldmxcsr %1" :: "m"(fcw_saved), "m"(csr_saved));
+	check_eq("fpu-exits-fcw", fcw2, fcw);
+	check_eq("fpu-exits-mxcsr", csr2, csr);
+	check(y == 2.5, "fpu-exits-x87-stack");
+	check(back[0] == 0x11 && back[3] == 0x44, "fpu-exits-xmm");
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -442,4 +471,5 @@ void test_main(void)
 	test_asm_idioms();
 	test_x87();
 	test_sse();
+	test_fpu_across_exits();
 }
