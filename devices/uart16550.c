@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define RX_SIZE 256
+#define PEND_SIZE 4096          /* typed, not yet in the receive FIFO */
 
 enum { R_DATA, R_IER, R_IIR, R_LCR, R_MCR, R_LSR, R_MSR, R_SCR };
 
@@ -33,6 +34,8 @@ struct uart {
 	int thre_pending;               /* THR-empty interrupt not yet acknowledged */
 	uint8_t rx[RX_SIZE];
 	int rx_head, rx_count;
+	uint8_t pend[PEND_SIZE];
+	int pend_head, pend_count;
 	int in_fd, out_fd;
 	struct irq_line irq;
 	bool (*rx_filter)(void *opaque, uint8_t c);
@@ -48,10 +51,24 @@ static void rx_push(struct uart *u, uint8_t c)
 	u->rx[(u->rx_head + u->rx_count++) % RX_SIZE] = c;
 }
 
-/* Take whatever the host has typed, without blocking. */
+/* Move typed bytes into the receive buffer while it has room (none reach it in
+ * loopback, where the serial input is disconnected). */
+static void rx_fill(struct uart *u)
+{
+	while (u->pend_count && !(u->mcr & MCR_LOOP) && u->rx_count <= RX_SIZE / 2) {
+		rx_push(u, u->pend[u->pend_head]);
+		u->pend_head = (u->pend_head + 1) % PEND_SIZE;
+		u->pend_count--;
+	}
+}
+
+/* Take whatever the host has typed, without blocking. Input is always read and passed
+ * through the filter (the console's Ctrl-A commands must work while the guest reads
+ * nothing); it waits in pend for the guest, and what overflows that is dropped. */
 static void rx_poll(struct uart *u)
 {
-	if (u->in_fd < 0 || (u->mcr & MCR_LOOP) || u->rx_count > RX_SIZE / 2)
+	rx_fill(u);
+	if (u->in_fd < 0)
 		return;
 	struct pollfd p = { .fd = u->in_fd, .events = POLLIN };
 	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) {
@@ -59,15 +76,19 @@ static void rx_poll(struct uart *u)
 			u->in_fd = -1;
 		return;
 	}
-	uint8_t buf[RX_SIZE / 2];
+	uint8_t buf[256];
 	ssize_t n = read(u->in_fd, buf, sizeof(buf));
 	if (n <= 0) {
 		u->in_fd = -1;
 		return;
 	}
-	for (ssize_t i = 0; i < n; i++)
-		if (!u->rx_filter || u->rx_filter(u->rx_filter_opaque, buf[i]))
-			rx_push(u, buf[i]);
+	for (ssize_t i = 0; i < n; i++) {
+		if (u->rx_filter && !u->rx_filter(u->rx_filter_opaque, buf[i]))
+			continue;
+		if (u->pend_count < PEND_SIZE)
+			u->pend[(u->pend_head + u->pend_count++) % PEND_SIZE] = buf[i];
+	}
+	rx_fill(u);
 }
 
 /* The highest-priority pending interrupt's IIR code, or 1 for none. */
@@ -215,7 +236,7 @@ int uart_poll(struct uart *u)
 {
 	rx_poll(u);
 	update_irq(u);
-	return (u->in_fd >= 0 && !(u->mcr & MCR_LOOP) && u->rx_count <= RX_SIZE / 2) ? u->in_fd : -1;
+	return u->in_fd;
 }
 
 void uart_set_rx_filter(struct uart *u, bool (*fn)(void *opaque, uint8_t c), void *opaque)

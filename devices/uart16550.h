@@ -17,7 +17,8 @@ struct uart;
 struct uart *uart_create(struct iobus *io, uint16_t base, struct irq_line irq, int in_fd, int out_fd);
 void uart_destroy(struct uart *u);
 /* Take what the host has typed (raising the interrupt if enabled); the descriptor to
- * wait on for more input, or -1 if the UART does not want any now. */
+ * wait on for more input (always read, so that console commands get through), or -1
+ * once input has ended. */
 int uart_poll(struct uart *u);
 /* Have every byte read from the host pass fn first; false drops it (the console's
  * escape key). */
