@@ -3,6 +3,7 @@
  */
 #include "console.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,15 @@ void console_restore(void)
 		tcsetattr(0, TCSANOW, &saved);
 		raw = 0;
 	}
+}
+
+/* SIGABRT (a failed assert) and SIGPIPE (stdout closed) end the process from the
+ * monitor's own code without the exit path: put the terminal back first. */
+static void restore_and_die(int sig)
+{
+	console_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 static bool escape_filter(void *opaque, uint8_t c)
@@ -63,5 +73,7 @@ void console_init(struct vm *vm)
 	if (tcsetattr(0, TCSANOW, &t) == 0) {
 		raw = 1;
 		atexit(console_restore);
+		signal(SIGABRT, restore_and_die);
+		signal(SIGPIPE, restore_and_die);
 	}
 }
