@@ -109,7 +109,10 @@ static bool branch_past_limit(struct vm *vm)
 	struct cpu *c = &vm->cpu;
 	if (c->sh->eip <= c->seg[SR_CS].limit)
 		return false;
-	c->sh->regs[R_ESP] -= (uint32_t)c->sh->br_delta;
+	uint32_t esp = c->sh->regs[R_ESP] - (uint32_t)c->sh->br_delta;
+	if (!(c->seg[SR_SS].attr & SEG_DB))     /* a 16-bit stack moved SP only */
+		esp = (c->sh->regs[R_ESP] & 0xffff0000u) | (esp & 0xffff);
+	c->sh->regs[R_ESP] = esp;
 	c->sh->eip = c->sh->br_eip;
 	exc_raise(vm, VEC_GP, true, 0);
 	return true;

@@ -1370,7 +1370,14 @@ void emulate_host_gp(struct vm *vm, int vector)
 			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 	}
 	uint32_t at = r.at;
-	if (memop_emulate(vm) == 0)
+	int done = memop_emulate(vm);
+	if (done == 0 && i.op[0] == 0x9d) {
+		/* A POPF that sets TF: memop leaves it to the full emulator. */
+		if (emulate(&i, in) == 0)
+			c->sh->eip = i.next;
+		return;
+	}
+	if (done == 0)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
 			"eip %#x: guest access to linear %#x that the monitor must emulate (the top "
 			"%u MiB, or above a CPL-3 guest's supervisor pages): %s %s is not supported "

@@ -544,8 +544,11 @@ static int stack_op(struct mop *m)
 				gpr_write(m, r, size, vals[r]);
 		return 1;
 	}
-	case 0xc9:                              /* LEAVE */
-		m->regs[R_ESP] = m->regs[R_EBP];
+	case 0xc9:                              /* LEAVE: SP <- BP on a 16-bit stack */
+		if (vm->cpu.seg[SR_SS].attr & SEG_DB)
+			m->regs[R_ESP] = m->regs[R_EBP];
+		else
+			m->regs[R_ESP] = (esp & 0xffff0000u) | (m->regs[R_EBP] & 0xffff);
 		if (stack_pop(vm, &v, size) < 0) {
 			m->regs[R_ESP] = esp;
 			return -1;

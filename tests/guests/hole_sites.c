@@ -20,6 +20,7 @@
 #define S_UGS    7                      /* 0x3b: DPL-3 data based at gs_buf + 64 */
 #define S_KGS    8                      /* 0x40: DPL-0 data based at gs_buf + 64 */
 #define S_LOWGS  9                      /* 0x48: DPL-0 data based at 0x1000 */
+#define S_SS16   10                     /* 0x50: 16-bit stack segment based at TOP */
 
 uint32_t gs_buf[32] __attribute__((aligned(64)));
 uint32_t saved_esp;
@@ -85,6 +86,30 @@ __attribute__((noinline)) static uint32_t k_gs_reg(uint32_t off)
 	return v;
 }
 
+/* LEAVE on a 16-bit stack at the top: SP <- BP, ESP[31:16] kept, then POP EBP through
+ * SP. Returns ESP after it; *ebp gets EBP. */
+uint32_t leave16(uint32_t *ebp);
+uint32_t saved_ebp, saved_ss, ebp_out;
+__asm__(".text\n"
+	".globl leave16\nleave16:\n\t"
+	"movl %ebp, saved_ebp\n\t"
+	"movl %esp, saved_esp\n\t"
+	"movw %ss, saved_ss\n\t"
+	"movl $0x50, %eax\n\t"
+	"movl $0x12340ff0, %esp\n\t"
+	"movl $0xabcd0fe0, %ebp\n\t"
+	"movl %eax, %ss\n\t"
+	"leave\n\t"
+	"movl %esp, %eax\n\t"
+	"movl %ebp, ebp_out\n\t"
+	"movw saved_ss, %ss\n\t"
+	"movl saved_esp, %esp\n\t"
+	"movl saved_ebp, %ebp\n\t"
+	"movl 4(%esp), %ecx\n\t"
+	"movl ebp_out, %edx\n\t"
+	"movl %edx, (%ecx)\n\t"
+	"ret\n");
+
 static uint8_t low_buf[8192] __attribute__((aligned(4096)));
 
 static void top_tests(void)
@@ -131,6 +156,11 @@ static void top_tests(void)
 			bad += load((uint32_t)&((uint32_t *)low_buf)[5]) != 0x10101010;
 	}
 	check_eq("mixed-site", bad, 0);
+
+	*(uint32_t *)(top + 0xfe0) = 0x0badf00d;
+	uint32_t ebp = 0;
+	check_eq("top-leave16-esp", leave16(&ebp), 0x12340fe4);
+	check_eq("top-leave16-ebp", ebp, 0x0badf00d);
 }
 
 static void gs_tests(void)
@@ -162,6 +192,7 @@ void test_main(void)
 	gdt_set(S_UGS, (uint32_t)&gs_buf[16], 0xfffff, 0xf3, GRAN_4K32);
 	gdt_set(S_KGS, (uint32_t)&gs_buf[16], 0xfffff, 0x93, GRAN_4K32);
 	gdt_set(S_LOWGS, 0x1000, 0xfffff, 0x93, GRAN_4K32);
+	gdt_set(S_SS16, TOP, 0xffff, 0x93, 0);
 	gdt_load(GDT_ENTRIES);
 	gs_tests();
 
