@@ -354,13 +354,21 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	}
 	uint32_t flags = (w.user ? M_USER : 0) | (w.global ? M_GLOBAL : 0) |
 			 (w.size > 4096 ? M_LARGE : 0);
-	/* Read-only until the dirty bit is set; code pages stay read-only. */
-	if (w.writable && w.dirty && !cc_page_has_code(vm->cc, ppn))
+	/* Read-only until the dirty bit is set; code pages stay read-only. One host
+	 * mapping serves every CPL: a user page that only a supervisor may write (CR0.WP
+	 * clear) stays read-only, and the supervisor's writes to it are emulated. */
+	bool sup_only = w.user && !w.rw;
+	if (w.writable && w.dirty && !sup_only && !cc_page_has_code(vm->cc, ppn))
 		flags |= M_WRITE;
 	vm->stats.shadow_faults++;
 	/* Within a large page (one translation to the CPU, one set of rights), map an
 	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
 	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
+	if (write && sup_only) {
+		if (!(vm->mmu->map[lpn] & M_MAPPED) && map_page(vm, lpn, ppn, flags) < 0)
+			return -1;
+		return 2;
+	}
 	if (w.size > 4096) {
 		uint32_t first = lpn & ~(LARGE_RUN - 1);
 		uint64_t pbase = w.pa & ~(uint64_t)(LARGE_RUN * 4096 - 1);

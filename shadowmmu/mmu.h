@@ -50,8 +50,9 @@ void mmu_invlpg(struct vm *vm, uint32_t lin);
 
 /* A host page fault at guest linear lin (write: a write access) in translated code.
  * Returns 1 if the page is now mapped and the access can be retried, 0 if the guest
- * gets a #PF (raised, CR2 set), 2 if the page is not RAM (device memory: the caller
- * emulates the instruction), -1 if the monitor cannot serve it (VM stopped). */
+ * gets a #PF (raised, CR2 set), 2 if the caller must emulate the instruction (device
+ * memory, or a supervisor's write under CR0.WP = 0 to a user page that CPL 3 may only
+ * read), -1 if the monitor cannot serve it (VM stopped). */
 int mmu_fault(struct vm *vm, uint32_t lin, bool write);
 
 /* Guest linear to physical for an access by the monitor on the guest's behalf

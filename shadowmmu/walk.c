@@ -146,7 +146,7 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 	const struct cpu *c = &vm->cpu;
 	if (!(c->cr0 & CR0_PG)) {
 		*w = (struct walk){
-			.pa = lin, .page = lin & ~0xfffu, .size = 4096, .writable = true,
+			.pa = lin, .page = lin & ~0xfffu, .size = 4096, .writable = true, .rw = true,
 			.user = true, .dirty = true, .pde_pa = 0xffffffff, .pte_pa = 0xffffffff,
 		};
 		return 0;
@@ -190,6 +190,7 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 		.size = e.size,
 		.writable = writable(rights, acc, c->cr0),
 		.user = rights & PTE_US,
+		.rw = rights & PTE_RW,
 		.global = e.final & PTE_G,
 		.dirty = (e.final & PTE_D) || (set_ad && write),
 		.pde_pa = e.pde_pa,

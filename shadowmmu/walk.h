@@ -76,6 +76,7 @@ struct walk {
 	uint32_t size;          /* 4096, 2 MiB (PAE) or 4 MiB */
 	bool writable;          /* effective R/W for this access's privilege (incl. CR0.WP for supervisor) */
 	bool user;              /* effective U/S: both levels allow user access */
+	bool rw;                /* effective R/W bit: writable for CPL 3 (if user) and with WP */
 	bool global;            /* G bit of the final entry (meaningful with CR4.PGE) */
 	bool dirty;             /* D bit of the final entry after this walk */
 	uint64_t pde_pa, pte_pa;/* where the entries live (pte_pa = pde_pa for a large page) */

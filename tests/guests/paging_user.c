@@ -47,7 +47,7 @@ static uint64_t kidt[PAGE / 8] __attribute__((aligned(4096)));
 /* The ring-3 routines, on pages of their own (user in every layout). */
 extern char user_text_start[], user_text_end[];
 extern char u_rd[], u_rd_at[], u_wr[], u_wr_at[], u_ret42[], u_call[], u_stos[], u_stos_at[];
-extern char u_segload[];
+extern char u_segload[], u_wr2[], u_wr2_at[];
 __asm__(".pushsection .text.user, \"ax\"\n"
 	".p2align 12\n"
 	".globl user_text_start\nuser_text_start:\n"
@@ -60,6 +60,13 @@ __asm__(".pushsection .text.user, \"ax\"\n"
 	".globl u_wr\nu_wr:\n\t"
 	"movl udata, %ecx\n\tmovl udata+4, %eax\n"
 	".globl u_wr_at\nu_wr_at:\n\t"
+	"movl %eax, (%ecx)\n\tret\n"
+	/* u_wr2: u_wr at an instruction no other check uses (the monitor may learn to
+	 * emulate an instruction that once reached above the user pages: this one must
+	 * run natively to show what the host mapping allows) */
+	".globl u_wr2\nu_wr2:\n\t"
+	"movl udata, %ecx\n\tmovl udata+4, %eax\n"
+	".globl u_wr2_at\nu_wr2_at:\n\t"
 	"movl %eax, (%ecx)\n\tret\n"
 	".globl u_ret42\nu_ret42:\n\t"
 	"movl $42, %eax\n\tret\n"
@@ -233,6 +240,12 @@ static void test_rights(void)
 	pg_set_wp(0);
 	NO_EXC("kernel-write-ro-user-page-wp0", pg_wr(S_URO + 0x34, 0x0a0affff));
 	check_eq("kernel-write-ro-user-page-wp0-lands", uro[13], 0x0a0affff);
+	/* ... and that write gave ring 3 no right to write it too. */
+	udata.addr = S_URO + 0x34;
+	udata.val = 0;
+	user_pf("user-write-ro-user-page-after-kernel-write", u_wr2, PF_P | PF_U | PF_W,
+		S_URO + 0x34, u_wr2_at);
+	check_eq("user-write-ro-user-page-after-kernel-write-leaves-memory", uro[13], 0x0a0affff);
 
 	/* U/S = 0 in the PDE only. */
 	uint32_t *pdes = tagged_page(0x5d5d0000);
