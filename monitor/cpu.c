@@ -40,34 +40,31 @@ static void handle_fault(struct vm *vm)
 			"trapeze needs IA32 emulation in the kernel", f->sig);
 		return;
 	case 14: {
+		/* Host address = guest linear address (layout.h). */
 		uint64_t a = f->addr;
-		if (mmu_paging(vm) && a >= MON_TOP && a < (1ull << 32)) {
-			if (mmu_fault(vm, (uint32_t)(a - MON_TOP), f->err & 2) == 2 &&
-			    memop_emulate(vm) == 0)
-				vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear "
-					"%#llx, where there is no RAM: this instruction is not "
-					"emulated yet", c->sh->eip, (unsigned long long)(a - MON_TOP));
+		if (a >= GUEST_TOP)
+			break;
+		uint32_t lin = (uint32_t)a;
+		int r = 2;
+		if (mmu_paging(vm)) {
+			r = mmu_fault(vm, lin, f->err & 2);
+		} else if (lin >= GUEST_LOW && lin < vm->ram_size) {
+			uint32_t ppn = lin >> 12;
+			if (!(f->err & 2) || !cc_page_has_code(vm->cc, ppn))
+				break;
+			/* Self-modifying code: drop the page's blocks and redo the write. */
+			vm->stats.smc_invalidations++;
+			cc_invalidate_page(vm->cc, ppn);
+			vm->one_step = true;
 			return;
 		}
-		if (a >= MON_TOP && a - MON_TOP < vm->ram_size) {
-			uint32_t ppn = (uint32_t)((a - MON_TOP) >> 12);
-			if ((f->err & 2) && cc_page_has_code(vm->cc, ppn)) {
-				/* Self-modifying code: drop the page's blocks and redo the write. */
-				vm->stats.smc_invalidations++;
-				cc_invalidate_page(vm->cc, ppn);
-				vm->one_step = true;
-				return;
-			}
-		}
-		if (a >= MON_TOP && a - MON_TOP >= vm->ram_size && a < (1ull << 32)) {
-			/* Paging off, no RAM there: device memory, emulated (devices/mmio.h). */
-			if (memop_emulate(vm) == 0)
-				vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear "
-					"%#llx, where there is no RAM: this instruction is not "
-					"emulated yet", c->sh->eip, (unsigned long long)(a - MON_TOP));
-			return;
-		}
-		break;
+		/* No RAM there (device memory), or memory the host cannot map (the lowest
+		 * 64 KiB): the instruction is emulated (devices/mmio.h, monitor/memop.h). */
+		if (r == 2 && memop_emulate(vm) == 0)
+			vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear %#x, "
+				"which the host cannot map (device memory, or the lowest 64 KiB): "
+				"this instruction is not emulated yet", c->sh->eip, lin);
+		return;
 	}
 	case 13:
 		emulate_host_gp(vm, VEC_GP);
@@ -227,7 +224,7 @@ void cpu_run(struct vm *vm)
 			mmu_enter_user(vm);
 		/* A segment loaded by a callout at another CPL (no block entered in between)
 		 * has a shadow made for that CPL: each register remembers its own. */
-		bool cut = mmu_user_top(vm) < (1ull << 32) - MON_TOP;
+		bool cut = mmu_user_top(vm) < GUEST_TOP;
 		for (int sr = 0; sr < SR_COUNT; sr++)
 			if (vm->segs_stale || (cut && vm->shadow_cpl[sr] != c->cpl))
 				seg_sync(vm, sr);

@@ -1232,7 +1232,7 @@ struct reach {
 
 /*
  * Would the instruction in i, with the guest's registers as they are, reach where a
- * shadow segment cuts it off: a wrap around 4 GiB, the top MON_TOP bytes, a CPL-3
+ * shadow segment cuts it off: a wrap around 4 GiB, the top WIN_SIZE bytes, a CPL-3
  * access above the line under the supervisor's pages, or an access through GS's wrap
  * view that does not wrap? vector: the host fault (VEC_SS also counts a stack the
  * host cannot reach, for implicit stack operands), or -1.
@@ -1242,7 +1242,7 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 {
 	struct cpu *c = &vm->cpu;
 	struct reach r = { .guest_vec = -1 };
-	uint64_t top = (1ull << 32) - MON_TOP;
+	uint64_t top = GUEST_TOP;
 	if (c->cpl == 3 && mmu_user_top(vm) < top)
 		top = mmu_user_top(vm);
 	for (int k = 0; k < i->x->op_count; k++) {
@@ -1381,5 +1381,5 @@ void emulate_host_gp(struct vm *vm, int vector)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
 			"eip %#x: guest access to linear %#x that the monitor must emulate (the top "
 			"%u MiB, or above a CPL-3 guest's supervisor pages): %s %s is not supported "
-			"yet", c->sh->eip, at, MON_TOP >> 20, in->mnemonic, in->op_str);
+			"yet", c->sh->eip, at, WIN_SIZE >> 20, in->mnemonic, in->op_str);
 }

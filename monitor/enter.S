@@ -10,23 +10,29 @@
  *
  * Upper halves of the general registers do not survive a mode switch: nothing of the
  * monitor is kept there.
+ *
+ * The vCPU block lies above 2 GiB, where a 64-bit instruction's 32-bit absolute
+ * address would be sign-extended: 64-bit code reaches it through %r10 (VB, loaded with
+ * VCPU_ADDR), 32-bit code through GS as an absolute address (VC).
  */
 #include "layout.h"
 
 #define VC(off) (VCPU_ADDR + (off))
+#define VB(off) (off)(%r10)
 
-/* Restore the host FS base; clobbers rax (and rcx, r11, rdi, rsi without FSGSBASE). */
+/* Restore the host FS base; needs VB in %r10; clobbers rax (and rcx, r11, rdi, rsi
+ * without FSGSBASE). */
 .macro restore_host_fs
 	xorl	%eax, %eax
 	movl	%eax, %fs
-	cmpl	$0, VC(VC_HAVE_FSGS)
+	cmpl	$0, VB(VC_HAVE_FSGS)
 	je	99f
-	movq	VC(VC_HOST_FSBASE), %rax
+	movq	VB(VC_HOST_FSBASE), %rax
 	wrfsbase %rax
 	jmp	98f
 99:	movl	$158, %eax		/* arch_prctl(ARCH_SET_FS, base) */
 	movl	$0x1002, %edi
-	movq	VC(VC_HOST_FSBASE), %rsi
+	movq	VB(VC_HOST_FSBASE), %rsi
 	syscall
 98:
 .endm
@@ -41,38 +47,39 @@ tz_enter:
 	pushq	%r13
 	pushq	%r14
 	pushq	%r15
-	movq	%rsp, VC(VC_HOST_RSP)
+	movl	$VCPU_ADDR, %r10d
+	movq	%rsp, VB(VC_HOST_RSP)
 	/* A 16-bit guest stack: IRETQ loads SP only and leaves ESP[31:16] as RSP[31:16]
 	 * at the IRETQ, so the frame is built on a page whose address has the guest's
 	 * ESP[31:16] there (rsi; Linux's espfix64 does the same). */
 	testq	%rsi, %rsi
 	jz	1f
 	movq	%rsi, %rsp
-1:	fxrstor64 VC(VC_FX)
-	movzwl	VC(VC_HSEL + 0), %eax
+1:	fxrstor64 VB(VC_FX)
+	movzwl	VB(VC_HSEL + 0), %eax
 	movl	%eax, %es
-	movzwl	VC(VC_HSEL + 6), %eax
+	movzwl	VB(VC_HSEL + 6), %eax
 	movl	%eax, %ds
-	movzwl	VC(VC_HSEL_NFS), %eax	/* guest FS, or GS at CPL 3 (rewriter.c) */
+	movzwl	VB(VC_HSEL_NFS), %eax	/* guest FS, or GS at CPL 3 (rewriter.c) */
 	movl	%eax, %fs
-	movzwl	VC(VC_HSEL + 10), %eax
+	movzwl	VB(VC_HSEL + 10), %eax
 	movl	%eax, %gs
-	movzwl	VC(VC_HSEL + 4), %eax
+	movzwl	VB(VC_HSEL + 4), %eax
 	pushq	%rax			/* SS */
-	movl	VC(VC_ESP), %eax
+	movl	VB(VC_ESP), %eax
 	pushq	%rax			/* ESP */
-	movl	VC(VC_EFLAGS), %eax
+	movl	VB(VC_EFLAGS), %eax
 	pushq	%rax			/* EFLAGS */
 	pushq	$SEL_MCODE		/* CS */
 	movl	%edi, %edi
 	pushq	%rdi			/* EIP */
-	movl	VC(0), %eax
-	movl	VC(4), %ecx
-	movl	VC(8), %edx
-	movl	VC(12), %ebx
-	movl	VC(20), %ebp
-	movl	VC(24), %esi
-	movl	VC(28), %edi
+	movl	VB(0), %eax
+	movl	VB(4), %ecx
+	movl	VB(8), %edx
+	movl	VB(12), %ebx
+	movl	VB(20), %ebp
+	movl	VB(24), %esi
+	movl	VB(28), %edi
 	.globl	tz_enter_iret
 tz_enter_iret:
 	iretq
@@ -82,21 +89,22 @@ tz_enter_iret:
 	.globl	tz_exit64
 	.type	tz_exit64, @function
 tz_exit64:
-	movl	%ecx, VC(4)
-	movl	%edx, VC(8)
-	movl	%ebx, VC(12)
-	movl	%esp, VC(16)
-	movl	%ebp, VC(20)
-	movl	%esi, VC(24)
-	movl	%edi, VC(28)
-	movq	VC(VC_HOST_RSP), %rsp
+	movl	%ecx, VB(4)	/* %r10: the stub loaded it */
+	movl	%edx, VB(8)
+	movl	%ebx, VB(12)
+	movl	%esp, VB(16)
+	movl	%ebp, VB(20)
+	movl	%esi, VB(24)
+	movl	%edi, VB(28)
+	movq	VB(VC_HOST_RSP), %rsp
 	pushfq
 	popq	%rax
-	movl	%eax, VC(VC_EFLAGS)
+	movl	%eax, VB(VC_EFLAGS)
 	/* fall through */
 	.globl	tz_fault_return
 tz_fault_return:
 	cld
+	movl	$VCPU_ADDR, %r10d
 	movl	$HOST_DS, %eax
 	movl	%eax, %ds
 	movl	%eax, %es
@@ -110,14 +118,14 @@ tz_fault_return:
 	 * words, MXCSR included, may stay loaded (measured: FNINIT and LDMXCSR here cost
 	 * 5% of a monitor exit). XSAVEOPT with the init and modified optimizations was
 	 * slower than FXSAVE here. */
-	fxsave64 VC(VC_FX)
+	fxsave64 VB(VC_FX)
 	popq	%r15
 	popq	%r14
 	popq	%r13
 	popq	%r12
 	popq	%rbp
 	popq	%rbx
-	movl	VC(VC_EXIT), %eax
+	movl	VB(VC_EXIT), %eax
 	ret
 	.size	tz_exit64, . - tz_exit64
 
@@ -130,6 +138,7 @@ tz_sigtramp:
 	pushq	%rdi
 	pushq	%rsi
 	pushq	%rdx
+	movl	$VCPU_ADDR, %r10d
 	restore_host_fs
 	popq	%rdx
 	popq	%rsi
@@ -174,7 +183,8 @@ tz_stub_empty_hit:
 	.code64
 	.balign	16
 tz_stub_exit64:
-	movl	%eax, VC(0)
+	movl	$VCPU_ADDR, %r10d
+	movl	%eax, VB(0)
 	movabsq	$tz_exit64, %rax
 	jmp	*%rax
 tz_stubs_end:

@@ -46,7 +46,7 @@ int shadow_init(struct vm *vm)
 {
 	struct user_desc d = {
 		.entry_number = SEL_MCODE >> 3, .base_addr = 0,
-		.limit = (MON_TOP >> 12) - 1, .seg_32bit = 1,
+		.limit = 0xfffff, .seg_32bit = 1,
 		.contents = MODIFY_LDT_CONTENTS_CODE, .limit_in_pages = 1, .useable = 1,
 	};
 	int r = write_ldt(&d);
@@ -72,7 +72,7 @@ void shadow_exit(struct vm *vm)
 
 /*
  * The host descriptor for guest segment s used as data. Guest offset o reaches host
- * linear MON_TOP + base + o, wrapping at 4 GiB; the host limit is cut so that no
+ * linear base + o, wrapping at 4 GiB as the guest's does; the host limit is cut so that no
  * offset the host accepts wraps into the monitor window, and, for a guest at CPL 3
  * with paging, so that none reaches a page mapped for its supervisor (top: the
  * linear address it must stay below).
@@ -88,7 +88,7 @@ static void host_desc(const struct seg *s, uint64_t top, struct user_desc *d,
 	bool empty = false;
 
 	memset(d, 0, sizeof(*d));
-	d->base_addr = s->base + MON_TOP;
+	d->base_addr = s->base;
 	d->seg_32bit = !!(s->attr & SEG_DB);
 	d->read_exec_only = !writable;
 	d->useable = 1;
@@ -157,7 +157,7 @@ static bool host_desc_wrap(const struct seg *s, uint64_t top, struct user_desc *
 	    !(s->attr & SEG_DB) || (code && !(type & 2)))
 		return false;
 	memset(d, 0, sizeof(*d));
-	d->base_addr = s->base + MON_TOP;
+	d->base_addr = s->base;
 	d->seg_32bit = 1;
 	d->read_exec_only = code || !(type & 2);
 	d->useable = 1;
@@ -187,7 +187,7 @@ static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 		return 0;
 	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
 		return 0;
-	uint64_t top = ((uint64_t)1 << 32) - MON_TOP;
+	uint64_t top = GUEST_TOP;
 	if (vm->cpu.cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
 		top = mmu_user_top(vm);
 	if (!wrap)

@@ -17,14 +17,13 @@
 
 int mem_init(struct vm *vm)
 {
-	void *p = mmap((void *)(uintptr_t)MON_BASE, FOUR_GIB - MON_BASE, PROT_NONE,
+	void *p = mmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	/* The window: vCPU block, stubs, lookup table and code cache. Reachable only
 	 * through the monitor's selectors, never through a guest segment shadow. */
-	p = mmap((void *)(uintptr_t)MON_BASE, MON_TOP - MON_BASE,
-		 PROT_READ | PROT_WRITE | PROT_EXEC,
+	p = mmap((void *)(uintptr_t)WIN_BASE, WIN_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		goto err_reserve;
@@ -37,9 +36,10 @@ int mem_init(struct vm *vm)
 		       vm->ram_fd, 0);
 	if (vm->ram == MAP_FAILED)
 		goto err_fd;
-	/* Paging off: guest linear = guest physical. Guest pages are never executable. */
-	p = mmap((void *)(uintptr_t)MON_TOP, vm->ram_size, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd, 0);
+	/* Paging off: guest linear = guest physical = host. Guest pages are never
+	 * executable; the lowest 64 KiB cannot be mapped (emulated instead). */
+	p = mmap((void *)(uintptr_t)GUEST_LOW, vm->ram_size - GUEST_LOW, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd, GUEST_LOW);
 	if (p == MAP_FAILED)
 		goto err_physmap;
 	return 0;
@@ -50,7 +50,7 @@ err_fd:
 	close(vm->ram_fd);
 err_reserve:;
 	int e = errno;
-	munmap((void *)(uintptr_t)MON_BASE, FOUR_GIB - MON_BASE);
+	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
 	vm->ram = NULL;
 	return -e;
 }
@@ -61,7 +61,7 @@ void mem_exit(struct vm *vm)
 		return;
 	munmap(vm->ram, vm->ram_size);
 	close(vm->ram_fd);
-	munmap((void *)(uintptr_t)MON_BASE, FOUR_GIB - MON_BASE);
+	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
 	vm->ram = NULL;
 }
 
@@ -78,7 +78,9 @@ void mem_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
 		mmu_protect_code(vm, ppn, readonly);
 		return;
 	}
-	void *host = (void *)(uintptr_t)(MON_TOP + ((uint64_t)ppn << 12));
+	if (ppn < GUEST_LOW >> 12)
+		return;                 /* never mapped: writes there are emulated */
+	void *host = (void *)(uintptr_t)((uint64_t)ppn << 12);
 	int r = mprotect(host, 4096, readonly ? PROT_READ : PROT_READ | PROT_WRITE);
 	assert(r == 0);
 	(void)vm;

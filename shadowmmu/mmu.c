@@ -53,10 +53,13 @@ struct mmu {
 	bool paging;
 };
 
-static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)(MON_TOP + ((uint64_t)lpn << 12)); }
+static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)((uint64_t)lpn << 12); }
 
 /* The guest's linear pages that have a host address (the rest is the top hole). */
-static bool mappable(uint32_t lpn) { return (uint64_t)MON_TOP + ((uint64_t)lpn << 12) < FOUR_GIB; }
+static bool mappable(uint32_t lpn)
+{
+	return lpn >= GUEST_LOW >> 12 && lpn < GUEST_TOP >> 12;
+}
 
 int mmu_init(struct vm *vm)
 {
@@ -101,7 +104,7 @@ static int alloc_tables(struct vm *vm)
 static void drop_all(struct vm *vm)
 {
 	struct mmu *m = vm->mmu;
-	void *p = mmap(host_of(0), FOUR_GIB - MON_TOP, PROT_NONE,
+	void *p = mmap((void *)(uintptr_t)GUEST_LOW, GUEST_TOP - GUEST_LOW, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot reset the guest mappings: %s", strerror(errno));
@@ -201,8 +204,9 @@ static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
 
 static void identity_map(struct vm *vm)
 {
-	void *p = mmap(host_of(0), vm->ram_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd, 0);
+	void *p = mmap((void *)(uintptr_t)GUEST_LOW, vm->ram_size - GUEST_LOW,
+		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd,
+		       GUEST_LOW);
 	if (p == MAP_FAILED)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest RAM: %s", strerror(errno));
 }
@@ -340,11 +344,8 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	if (w.pa >= vm->ram_size)
 		return 2;               /* no RAM there: never mapped, the access is emulated */
 	uint32_t lpn = lin >> 12, ppn = (uint32_t)(w.pa >> 12);
-	if (!mappable(lpn)) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "guest access to linear %#x in the top %u MiB: not "
-			"supported yet", lin, MON_TOP >> 20);
-		return -1;
-	}
+	if (!mappable(lpn))
+		return 2;               /* the host cannot map it: the access is emulated */
 	if (write && cc_page_has_code(vm->cc, ppn)) {
 		/* Self-modifying code: drop the page's blocks; the dispatcher redoes the
 		 * write alone (one_step), with the page writable. */

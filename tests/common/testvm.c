@@ -105,7 +105,7 @@ void tvm_set_gate(struct vm *vm, uint32_t idt_pa, int vector, uint32_t handler)
 
 int tvm_guest_page_writable(uint32_t ppn)
 {
-	uint64_t a = MON_TOP + ((uint64_t)ppn << 12);
+	uint64_t a = (uint64_t)ppn << 12;
 	FILE *f = fopen("/proc/self/maps", "r");
 	ck_assert_msg(f != NULL, "cannot open /proc/self/maps");
 	char line[512];
