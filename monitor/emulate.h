@@ -12,7 +12,8 @@ void emulate_callout(struct vm *vm);
 
 /* A host #GP or #SS (vector) in translated code at the guest's EIP: deliver the guest
  * exception when the guest's own segments refuse the access; an access they allow
- * that lands in the top MON_TOP of linear space stops the VM instead. */
+ * that the shadows cut off (the top WIN_SIZE of linear space, a wrap) is emulated, and
+ * the instruction learnt as a site (rewriter/sites.h). */
 void emulate_host_gp(struct vm *vm, int vector);
 
 #endif

@@ -500,7 +500,7 @@ static int pop_mem(struct mop *m)
 
 /*
  * Instructions whose only memory operand is the stack (run in the emulator when the
- * stack lies where the host cannot reach it: the top MON_TOP bytes, or above a CPL-3
+ * stack lies where the host cannot reach it: the top WIN_SIZE bytes, or above a CPL-3
  * guest's supervisor pages). Returns 1 (EIP to m->next, which a transfer changes),
  * 0 if not one of them, -1 after a fault with the state as before.
  */

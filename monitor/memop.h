@@ -1,7 +1,8 @@
 /*
  * memop.h - emulate one guest instruction that accesses memory, where the access
- * cannot run natively: the top MON_TOP bytes of linear space (the monitor window),
- * device memory, and pages the shadow MMU keeps unmapped.
+ * cannot run natively: the top WIN_SIZE bytes of linear space (where the host keeps
+ * the monitor window), the lowest 64 KiB (the host cannot map them), device memory,
+ * and pages the shadow MMU keeps unmapped.
  *
  * Interface: with cpu.sh->eip at the instruction, memop_emulate() does all of it:
  * memory through seg_read/seg_write (which apply the guest's segment checks and

@@ -3,8 +3,8 @@
  * guest memory access through segments, and the host LDT entries that shadow them.
  *
  * The guest's segment registers are virtual (struct cpu.seg). For each one the
- * monitor loads a host LDT selector whose descriptor has the guest's base + MON_TOP
- * and a limit cut so no offset reaches past the guest's linear space (DESIGN.md).
+ * monitor loads a host LDT selector whose descriptor has the guest's base and a limit
+ * cut so no offset reaches the monitor window above the guest's space (layout.h).
  * Host descriptors are shared by content: a flat guest uses one for DS, ES, SS, FS.
  * Functions returning int give 0 on success or -1 after raising a guest exception.
  */

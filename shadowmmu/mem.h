@@ -2,8 +2,8 @@
  * mem.h - guest physical memory and its host mappings.
  *
  * Guest RAM is one memfd. The monitor maps it once at vm->ram (the physmap) for its
- * own accesses, and at host MON_TOP + linear for the guest (with paging off, linear
- * is physical). mem_init() also reserves the whole low 4 GiB so nothing of the host
+ * own accesses, and at host = linear for the guest (with paging off, linear is
+ * physical; the lowest 64 KiB are never mapped). mem_init() also reserves the whole low 4 GiB so nothing of the host
  * lands there, and maps the monitor window.
  */
 #ifndef TRAPEZE_MEM_H

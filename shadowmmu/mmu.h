@@ -1,9 +1,9 @@
 /*
  * mmu.h - the shadow MMU: the guest's virtual memory on host mappings of its RAM.
  *
- * With paging off the guest's linear space is its RAM, mapped once at MON_TOP. With
- * CR0.PG set, the range [MON_TOP, 4 GiB) starts empty (PROT_NONE) and each guest page
- * is mapped at MON_TOP + linear when the guest first touches it (a host fault, then a
+ * With paging off the guest's linear space is its RAM, mapped once at host = linear.
+ * With CR0.PG set, the range [GUEST_LOW, GUEST_TOP) starts empty (PROT_NONE) and each
+ * guest page is mapped at host = linear when the guest first touches it (a host fault, then a
  * walk of the guest's page tables): the memfd page of its physical address, read-only
  * until the guest's dirty bit is set or while the page holds translated code. The
  * mappings play the part of the TLB: INVLPG drops one, a CR3 load the non-global ones

@@ -1,5 +1,5 @@
 /* wrapdown.S - a 32-bit expand-down data segment with base 0xffff0000: offset
- * 0xfe020000 wraps to linear 0xfe010000, inside the top MON_TOP bytes, where the host
+ * 0xfe020000 wraps to linear 0xfe010000, inside the top 32 MiB, where the host
  * keeps the monitor window. The access must never reach the monitor: trapeze emulates
  * it against guest memory, where nothing is at that address (an empty bus: reads all
  * ones, writes dropped). Exit status 1 when the read and a read after a write both
