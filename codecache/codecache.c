@@ -139,6 +139,8 @@ void cc_destroy(struct codecache *cc)
 
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
+static void local_add(struct codecache *cc, struct block *b);
+
 const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
 				    uint32_t mode)
 {
@@ -171,6 +173,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				t->neg_eip = -eip;
 				t->host = e->host;
 			}
+			local_add(cc, e->block);
 			return e;
 		}
 	return NULL;
@@ -229,6 +232,33 @@ static struct lookup_entry *table_entry(struct codecache *cc, const struct block
 	return &e[eip & (LOOKUP_ENTRIES - 1)];
 }
 
+/*
+ * The local list: the non-global blocks that may have links (chains in or out, lookup
+ * table entries), which a CR3 load must check. A block leaves it when a CR3 load
+ * detaches it (a block of a page no longer mapped, such as boot code run with paging
+ * off, would otherwise be checked at every CR3 load for good) and comes back when it is
+ * linked again.
+ */
+static void local_add(struct codecache *cc, struct block *b)
+{
+	if (b->global || b->in_local)
+		return;
+	if (cc->nlocal == cc->caplocal) {
+		uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 4096;
+		uint32_t *n = realloc(cc->local, cap * sizeof(*n));
+		if (n) {
+			cc->local = n;
+			cc->caplocal = cap;
+		}
+	}
+	if (cc->nlocal < cc->caplocal) {
+		cc->local[cc->nlocal++] = b->id;
+		b->in_local = true;
+	} else {
+		cc->local_lost = true;  /* no memory: flush_linear looks at every block */
+	}
+}
+
 void cc_commit(struct codecache *cc, struct block *b)
 {
 	assert(b->host == cc->reserved && b->host_len > 0 && b->nentries > 0);
@@ -239,20 +269,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 		uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
 	}
-	if (!b->global) {
-		if (cc->nlocal == cc->caplocal) {
-			uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 4096;
-			uint32_t *n = realloc(cc->local, cap * sizeof(*n));
-			if (n) {
-				cc->local = n;
-				cc->caplocal = cap;
-			}
-		}
-		if (cc->nlocal < cc->caplocal)
-			cc->local[cc->nlocal++] = b->id;
-		else
-			cc->local_lost = true;  /* no memory: flush_linear looks at every block */
-	}
+	local_add(cc, b);
 	for (int i = 0; i < b->nentries; i++) {
 		struct entry *e = &b->entries[i];
 		unsigned h = hash_key(e->eip, b->cs_base, b->mode);
@@ -322,6 +339,8 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 	if (!from->valid || !to->valid || x->to)
 		return;
 	patch_rel32(x->field, en->host);
+	local_add(cc, from);
+	local_add(cc, to);
 	x->to = to;
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
@@ -512,7 +531,9 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 			}
 			if (!same) {
 				detach(cc, b);
+				b->in_local = false;
 				cc->vm->stats.cr3_detached++;
+				continue;
 			}
 			cc->local[kept++] = id;
 		}

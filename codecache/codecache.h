@@ -65,6 +65,7 @@ struct block {
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
+	bool in_local;                  /* on the list of non-global blocks with links */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
