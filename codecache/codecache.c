@@ -36,6 +36,7 @@ struct codecache {
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
+	uint8_t *code_lin_global;       /* ... and global blocks */
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
@@ -101,10 +102,12 @@ struct codecache *cc_create(struct vm *vm)
 	cc->npages = (uint32_t)(vm->ram_size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->code_lin = calloc(1u << 17, 1);
+	cc->code_lin_global = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
-	if (!cc->page_head || !cc->blocks || !cc->code_lin) {
+	if (!cc->page_head || !cc->blocks || !cc->code_lin || !cc->code_lin_global) {
 		free(cc->code_lin);
+		free(cc->code_lin_global);
 		free(cc->page_head);
 		free(cc->blocks);
 		free(cc);
@@ -133,6 +136,7 @@ void cc_destroy(struct codecache *cc)
 	free(cc->blocks);
 	free(cc->page_head);
 	free(cc->code_lin);
+	free(cc->code_lin_global);
 	free(cc->local);
 	free(cc);
 }
@@ -268,6 +272,8 @@ void cc_commit(struct codecache *cc, struct block *b)
 	for (int i = 0; i < b->npages; i++) {
 		uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+		if (b->global)
+			cc->code_lin_global[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
 	}
 	local_add(cc, b);
 	for (int i = 0; i < b->nentries; i++) {
@@ -542,6 +548,32 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 	cc->generation++;
 }
 
+void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
+{
+	lpn &= 0xfffff;
+	if (cc->local_lost || (cc->code_lin_global[lpn >> 3] & (1u << (lpn & 7)))) {
+		cc_flush_linear(cc, false);
+		return;
+	}
+	cc->vm->stats.page_flushes++;
+	uint32_t kept = 0;
+	for (uint32_t k = 0; k < cc->nlocal; k++) {
+		uint32_t id = cc->local[k];
+		if (id >= cc->nblocks || !cc->blocks[id]->valid)
+			continue;
+		struct block *b = cc->blocks[id];
+		uint32_t first = ((b->cs_base + b->eip) >> 12) & 0xfffff;
+		if (lpn >= first && lpn < first + (uint32_t)b->npages) {
+			detach(cc, b);
+			b->in_local = false;
+			continue;
+		}
+		cc->local[kept++] = id;
+	}
+	cc->nlocal = kept;
+	cc->generation++;
+}
+
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn)
 {
 	return cc->code_lin[lpn >> 3] & (1u << (lpn & 7));
@@ -557,6 +589,7 @@ void cc_flush(struct codecache *cc)
 	free_blocks(cc);
 	memset(cc->hash, 0, sizeof(cc->hash));
 	memset(cc->code_lin, 0, 1u << 17);
+	memset(cc->code_lin_global, 0, 1u << 17);
 	cc->nlocal = 0;
 	cc->local_lost = false;
 	cc_clear_lookup(cc);

@@ -140,6 +140,10 @@ void cc_flush(struct codecache *cc);
  * keep_global: only blocks whose pages are not global change (a CR3 load with
  * CR4.PGE). */
 void cc_flush_linear(struct codecache *cc, bool keep_global);
+/* The mapping of guest linear page lpn changed (INVLPG): detach the blocks with bytes
+ * there (chains into them, their lookup entries), or do all of cc_flush_linear when
+ * global blocks came from it. */
+void cc_flush_linear_page(struct codecache *cc, uint32_t lpn);
 /* Did blocks come from guest linear page lpn (since the last flush)? */
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn);
 /* Generation number; changes at every flush. */

@@ -218,10 +218,11 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  sleeps in HLT            %llu\n", (unsigned long long)s->halt_sleeps);
 	if (s->cr_writes[0] || s->cr_writes[3] || s->cr_writes[4])
 		fprintf(f, "  CR writes: CR0 %llu, CR3 %llu, CR4 %llu; translations unchained for "
-			"mapping changes %llu (blocks detached by CR3 loads %llu)\n",
+			"mapping changes %llu (blocks detached by CR3 loads %llu; INVLPGs of one "
+			"page's code %llu)\n",
 			(unsigned long long)s->cr_writes[0], (unsigned long long)s->cr_writes[3],
 			(unsigned long long)s->cr_writes[4], (unsigned long long)s->linear_flushes,
-			(unsigned long long)s->cr3_detached);
+			(unsigned long long)s->cr3_detached, (unsigned long long)s->page_flushes);
 	if (s->pages_mapped || s->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu, host faults served %llu, guest #PF %llu, "
 			"TLB flushes %llu\n", (unsigned long long)s->pages_mapped,

@@ -290,8 +290,10 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 		memset(&m->large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
 	}
 	unmap_page(vm, lpn);
-	if (code)
+	if (code && large)
 		cc_flush_linear(vm->cc, false);
+	else if (code)
+		cc_flush_linear_page(vm->cc, lpn);
 }
 
 static void page_fault(struct vm *vm, uint32_t lin, uint32_t err)
