@@ -1290,6 +1290,55 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 	return r;
 }
 
+/* Count a run of the learnt site at lin (sites_count), and translate its blocks again
+ * if that gave it back to native execution. */
+static void site_count(struct vm *vm, struct insn *i, const cs_insn *in, uint32_t lin,
+		       unsigned site)
+{
+	struct reach r = reach_of(vm, i, in, site, VEC_SS);
+	if (sites_count(&vm->sites, lin, r.ours)) {
+		uint64_t pa;
+		vm->stats.sites_returned++;
+		if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
+			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
+	}
+}
+
+/*
+ * After a learnt site: the next instructions are often learnt sites too (an entry path
+ * pushing and popping on a stack at the top of linear space). Run up to SITE_RUN of
+ * them here, without a trip through the dispatcher for each; stop at anything else, at
+ * an exception, or where memop declines (nothing changed then: the dispatcher takes it).
+ * Interrupts wait for the end of the run, a bounded delay as at a block's end.
+ */
+#define SITE_RUN 32
+static void site_run(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	if (c->sh->vflags & FL_TF)
+		return;                 /* single-stepping: one instruction per #DB */
+	for (int n = 0; n < SITE_RUN && !c->exc.pending && vm->stop == STOP_NONE &&
+			!vm->one_step && !c->halted; n++) {
+		uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
+		unsigned site = sites_get(&vm->sites, lin);
+		if (!(site & SITE_EMULATE))
+			return;
+		uint8_t bytes[16];
+		int truncated;
+		struct insn i;
+		const cs_insn *in = decode(vm, &i, bytes, &truncated);
+		if (!in)
+			return;         /* the dispatcher raises what the fetch found */
+		if (vm->cfg.trace)
+			fprintf(stderr, "trapeze: site run eip %#x: %s %s\n", c->sh->eip,
+				in->mnemonic, in->op_str);
+		site_count(vm, &i, in, lin, site);
+		if (memop_emulate(vm) <= 0)
+			return;
+		vm->stats.site_run_insns++;
+	}
+}
+
 void emulate_callout(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -1314,15 +1363,14 @@ void emulate_callout(struct vm *vm)
 	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 	unsigned site = sites_get(&vm->sites, lin);
 	if (site & SITE_EMULATE) {
-		struct reach r = reach_of(vm, &i, in, site, VEC_SS);
-		if (sites_count(&vm->sites, lin, r.ours)) {
-			uint64_t pa;
-			vm->stats.sites_returned++;
-			if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
-				cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
-		}
-		if (memop_emulate(vm) != 0)
+		site_count(vm, &i, in, lin, site);
+		int r = memop_emulate(vm);
+		if (r < 0)
 			return;
+		if (r > 0) {
+			site_run(vm);
+			return;
+		}
 	}
 	if (emulate(&i, in) == 0)
 		c->sh->eip = i.next;

@@ -251,8 +251,8 @@ void vm_print_stats(struct vm *vm)
 		(unsigned long long)s->smc_invalidations, (unsigned long long)s->invalidated_blocks);
 	fprintf(f, "  cache flushes            %llu\n", (unsigned long long)s->flushes);
 	fprintf(f, "  sites learnt             %llu (faulting instructions made callouts; %llu "
-		"given back)\n", (unsigned long long)s->sites_learnt,
-		(unsigned long long)s->sites_returned);
+		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
+		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])

@@ -225,6 +225,7 @@ struct stats {
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
 	uint64_t sites_returned;        /* ... and given back to native execution */
+	uint64_t site_run_insns;        /* learnt sites run after another without the dispatcher */
 	uint64_t invalidated_blocks;
 	uint64_t flushes;
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
