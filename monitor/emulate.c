@@ -1,6 +1,7 @@
 /*
  * emulate.c - the monitor's half of a callout: emulate one sensitive or privileged
- * instruction against the virtual CPU.
+ * instruction against the virtual CPU (the system instructions are in sysinsn.c), and
+ * host faults in translated code that the monitor's segment shadows caused.
  *
  * Called with cpu.sh->eip at the instruction. The instruction is decoded again here
  * (callouts are rare enough that keeping no decode state in the cache pays). On
@@ -10,6 +11,7 @@
  * (rings 1-3, gates, tasks, paging, V86) stops the VM with a message saying so.
  */
 #include "emulate.h"
+#include "insn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,23 +33,8 @@
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 
-struct insn {
-	struct vm *vm;
-	struct cpu *c;
-	const cs_x86 *x;
-	const uint8_t *b;
-	const uint8_t *op;      /* first opcode byte */
-	int npfx, len;
-	uint8_t modrm;
-	int mod, reg, rm;
-	bool o16, a16, rep;
-	int seg;                /* segment override, or -1 */
-	uint32_t next;
-};
 
-#define REGS(i) ((i)->c->sh->regs)
-
-static uint32_t gpr_read(struct insn *i, int r, int size)
+uint32_t gpr_read(struct insn *i, int r, int size)
 {
 	uint32_t *regs = REGS(i);
 	if (size == 1)
@@ -55,7 +42,7 @@ static uint32_t gpr_read(struct insn *i, int r, int size)
 	return size == 2 ? regs[r] & 0xffff : regs[r];
 }
 
-static void gpr_write(struct insn *i, int r, int size, uint32_t v)
+void gpr_write(struct insn *i, int r, int size, uint32_t v)
 {
 	uint32_t *regs = REGS(i);
 	if (size == 1) {
@@ -86,7 +73,7 @@ static uint32_t capreg(struct insn *i, x86_reg r)
 }
 
 /* Effective address and segment of the instruction's memory operand. */
-static void mem_operand(struct insn *i, int *sr, uint32_t *off)
+void mem_operand(struct insn *i, int *sr, uint32_t *off)
 {
 	const cs_x86_op *m = NULL;
 	for (int k = 0; k < i->x->op_count; k++)
@@ -110,7 +97,7 @@ static void mem_operand(struct insn *i, int *sr, uint32_t *off)
 		*sr = SR_DS;
 }
 
-static int rm_read(struct insn *i, int size, uint32_t *v)
+int rm_read(struct insn *i, int size, uint32_t *v)
 {
 	if (i->mod == 3) {
 		*v = gpr_read(i, i->rm, size);
@@ -123,7 +110,7 @@ static int rm_read(struct insn *i, int size, uint32_t *v)
 	return seg_read(i->vm, sr, off, v, (uint32_t)size);
 }
 
-static int rm_write(struct insn *i, int size, uint32_t v)
+int rm_write(struct insn *i, int size, uint32_t v)
 {
 	if (i->mod == 3) {
 		gpr_write(i, i->rm, size, v);
@@ -135,7 +122,7 @@ static int rm_write(struct insn *i, int size, uint32_t v)
 	return seg_write(i->vm, sr, off, &v, (uint32_t)size);
 }
 
-static void set_zf(struct insn *i, bool z)
+void set_zf(struct insn *i, bool z)
 {
 	if (z)
 		i->c->sh->eflags |= FL_ZF;
@@ -143,13 +130,13 @@ static void set_zf(struct insn *i, bool z)
 		i->c->sh->eflags &= ~FL_ZF;
 }
 
-static int gp0(struct insn *i)
+int gp0(struct insn *i)
 {
 	exc_raise(i->vm, VEC_GP, true, 0);
 	return -1;
 }
 
-static int ud(struct insn *i)
+int ud(struct insn *i)
 {
 	exc_raise(i->vm, VEC_UD, false, 0);
 	return -1;
@@ -161,13 +148,13 @@ static int nm(struct insn *i)
 	return -1;
 }
 
-static int unsupported(struct insn *i, const char *what)
+int unsupported(struct insn *i, const char *what)
 {
 	vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s not supported yet", i->c->sh->eip, what);
 	return -1;
 }
 
-static bool privileged(struct insn *i) { return i->c->cpl == 0; }
+bool privileged(struct insn *i) { return i->c->cpl == 0; }
 static bool io_allowed(struct insn *i)
 {
 	return (unsigned)i->c->cpl <= ((i->c->sh->vflags & FL_IOPL) >> 12);
@@ -602,395 +589,6 @@ static int do_lxs(struct insn *i, int sr)
 		return -1;
 	gpr_write(i, i->reg, i->o16 ? 2 : 4, off);
 	return 0;
-}
-
-/* ---- descriptor-table instructions ---- */
-
-static int store_dtr(struct insn *i, const struct dtr *t)
-{
-	int sr;
-	uint32_t off;
-	if (i->mod == 3)
-		return ud(i);
-	mem_operand(i, &sr, &off);
-	uint8_t buf[6];
-	memcpy(buf, &t->limit, 2);
-	memcpy(buf + 2, &t->base, 4);
-	return seg_write(i->vm, sr, off, buf, 6);
-}
-
-static int load_dtr(struct insn *i, struct dtr *t)
-{
-	int sr;
-	uint32_t off;
-	uint8_t buf[6];
-	if (i->mod == 3)
-		return ud(i);
-	if (!privileged(i))
-		return gp0(i);
-	mem_operand(i, &sr, &off);
-	if (seg_read(i->vm, sr, off, buf, 6) < 0)
-		return -1;
-	memcpy(&t->limit, buf, 2);
-	memcpy(&t->base, buf + 2, 4);
-	if (i->o16)
-		t->base &= 0x00ffffff;
-	return 0;
-}
-
-/* LLDT and LTR: a system descriptor from the GDT. */
-static int load_system_seg(struct insn *i, bool tr)
-{
-	struct cpu *c = i->c;
-	uint32_t v, lin;
-	uint64_t d;
-	if (!privileged(i))
-		return gp0(i);
-	if (rm_read(i, 2, &v) < 0)
-		return -1;
-	uint16_t sel = (uint16_t)v;
-	if ((sel & ~3u) == 0) {
-		if (tr)
-			return gp0(i);
-		c->ldtr = (struct seg){ .sel = sel };
-		return 0;
-	}
-	if ((sel & 4) || !desc_fetch(i->vm, sel, &d, &lin)) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
-	}
-	struct seg s;
-	seg_from_desc(&s, sel, d);
-	unsigned type = SEG_TYPE(s.attr);
-	bool ok = !(s.attr & SEG_S) && (tr ? (type == 1 || type == 9) : type == 2);
-	if (!ok) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
-	}
-	if (!(s.attr & SEG_P)) {
-		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
-		return -1;
-	}
-	if (tr) {
-		uint8_t busy = (uint8_t)((d >> 40) | 2);    /* LTR marks the TSS busy */
-		lin_write(i->vm, lin + 5, &busy, 1);
-		s.attr |= 2;
-		c->tr = s;
-	} else {
-		c->ldtr = s;
-	}
-	return 0;
-}
-
-/*
- * LAR, LSL, VERR, VERW: the descriptor of a selector, if visible from CPL and RPL
- * (SDM Vol. 2). Returns false (ZF=0) for null, out-of-table, wrong type or privilege.
- */
-static bool visible_desc(struct insn *i, uint16_t sel, uint64_t *d, bool lsl)
-{
-	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL))
-		return false;
-	uint16_t attr = (uint16_t)((*d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr), dpl = SEG_DPL(attr);
-	if (attr & SEG_S) {
-		if ((type & 0xc) == 0xc)        /* conforming code: no privilege check */
-			return true;
-	} else {
-		static const bool lar_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1,
-						 [9] = 1, [11] = 1, [12] = 1 };
-		static const bool lsl_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [9] = 1, [11] = 1 };
-		if (!(lsl ? lsl_ok : lar_ok)[type])
-			return false;
-	}
-	return dpl >= (unsigned)i->c->cpl && dpl >= (sel & 3u);
-}
-
-static int do_lar_lsl(struct insn *i, bool lsl)
-{
-	uint32_t v;
-	uint64_t d;
-	if (rm_read(i, 2, &v) < 0)
-		return -1;
-	if (!visible_desc(i, (uint16_t)v, &d, lsl)) {
-		set_zf(i, false);
-		return 0;
-	}
-	uint32_t r;
-	if (lsl) {
-		struct seg s;
-		seg_from_desc(&s, (uint16_t)v, d);
-		r = s.limit;
-	} else {
-		r = (uint32_t)(d >> 32) & 0x00f0ff00u;
-	}
-	gpr_write(i, i->reg, i->o16 ? 2 : 4, r);
-	set_zf(i, true);
-	return 0;
-}
-
-static int do_verr_verw(struct insn *i, bool write)
-{
-	uint32_t v;
-	uint64_t d;
-	if (rm_read(i, 2, &v) < 0)
-		return -1;
-	bool ok = visible_desc(i, (uint16_t)v, &d, false);
-	uint16_t attr = (uint16_t)((d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr);
-	if (ok && !(attr & SEG_S))
-		ok = false;
-	if (ok && write)
-		ok = !(type & 8) && (type & 2);
-	else if (ok)
-		ok = !(type & 8) || (type & 2);
-	/* VERR/VERW check privilege for conforming code too, unlike LAR. */
-	if (ok && !((type & 0xc) == 0xc && !write) &&
-	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < (v & 3u)))
-		ok = false;
-	set_zf(i, ok);
-	return 0;
-}
-
-static int group6(struct insn *i)          /* 0F 00 */
-{
-	struct cpu *c = i->c;
-	switch (i->reg) {
-	case 0:         /* SLDT */
-	case 1: {       /* STR */
-		uint16_t sel = i->reg == 0 ? c->ldtr.sel : c->tr.sel;
-		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel);
-	}
-	case 2:
-		return load_system_seg(i, false);
-	case 3:
-		return load_system_seg(i, true);
-	case 4:
-		return do_verr_verw(i, false);
-	case 5:
-		return do_verr_verw(i, true);
-	}
-	return ud(i);
-}
-
-static int do_lmsw(struct insn *i, uint32_t v)
-{
-	if (!privileged(i))
-		return gp0(i);
-	/* LMSW loads PE, MP, EM, TS and cannot clear PE. */
-	i->c->cr0 = (i->c->cr0 & ~0xeu) | (v & 0xf) | (i->c->cr0 & CR0_PE);
-	return 0;
-}
-
-static int group7(struct insn *i)          /* 0F 01 */
-{
-	struct cpu *c = i->c;
-	if (i->mod == 3) {
-		if (i->reg == 4)
-			return rm_write(i, i->o16 ? 2 : 4, i->o16 ? c->cr0 & 0xffff : c->cr0);
-		if (i->reg == 6)
-			return do_lmsw(i, gpr_read(i, i->rm, 2));
-		return ud(i);       /* monitor, mwait, xgetbv, rdtscp...: not advertised */
-	}
-	switch (i->reg) {
-	case 0:
-		return store_dtr(i, &c->gdtr);
-	case 1:
-		return store_dtr(i, &c->idtr);
-	case 2:
-		return load_dtr(i, &c->gdtr);
-	case 3:
-		return load_dtr(i, &c->idtr);
-	case 4:
-		return rm_write(i, 2, c->cr0 & 0xffff);
-	case 6: {
-		uint32_t v;
-		if (rm_read(i, 2, &v) < 0)
-			return -1;
-		return do_lmsw(i, v);
-	}
-	case 7: {       /* INVLPG */
-		if (!privileged(i))
-			return gp0(i);
-		int sr;
-		uint32_t off;
-		mem_operand(i, &sr, &off);
-		mmu_invlpg(i->vm, c->seg[sr].base + off);
-		return 0;
-	}
-	}
-	return ud(i);
-}
-
-/* ---- control registers, MSRs, time ---- */
-
-#define CR4_KNOWN       (CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
-
-static int mov_cr(struct insn *i, bool to_cr)
-{
-	struct cpu *c = i->c;
-	int n = i->reg;
-	if (!privileged(i))
-		return gp0(i);
-	if (n == 1 || n > 4)
-		return ud(i);
-	if (!to_cr) {
-		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->cr2 : n == 3 ? c->cr3 : c->cr4;
-		REGS(i)[i->rm] = v;
-		return 0;
-	}
-	uint32_t v = REGS(i)[i->rm];
-	i->vm->stats.cr_writes[n]++;
-	switch (n) {
-	case 0: {
-		if ((v & CR0_PG) && !(v & CR0_PE))
-			return gp0(i);
-		if ((v & CR0_NW) && !(v & CR0_CD))
-			return gp0(i);
-		if (!(v & CR0_PE))
-			return unsupported(i, "a return to real mode (CR0.PE = 0)");
-		uint32_t old = c->cr0, new = v | CR0_ET;
-		/* PAE paging in use after a change of PG, CD or NW: the PDPTEs are loaded
-		 * from CR3, and a bad one fails the MOV (SDM Vol. 3, 4.4.1). */
-		if ((new & CR0_PG) && (c->cr4 & CR4_PAE) &&
-		    ((old ^ new) & (CR0_PG | CR0_CD | CR0_NW)) && !walk_load_pdptes(i->vm, c->cr3))
-			return gp0(i);
-		c->cr0 = new;
-		if ((old ^ new) & (CR0_PG | CR0_WP))
-			mmu_paging_changed(i->vm);
-		return 0;
-	}
-	case 2:
-		c->cr2 = v;
-		return 0;
-	case 3:
-		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the
-		 * PDPTEs are loaded first, and a bad one fails the MOV (4.4.1). */
-		if (mmu_load_cr3(i->vm, v) < 0)
-			return gp0(i);
-		return 0;
-	case 4: {
-		if (v & ~(CR4_KNOWN | CR4_TSD))
-			return gp0(i);
-		uint32_t old = c->cr4;
-		/* Paging on, PAE after the write and PAE, PGE or PSE changed: the PDPTEs
-		 * are loaded (4.4.1); the change between 32-bit and PAE paging is allowed
-		 * with CR0.PG = 1 outside IA-32e mode (4.1.2). */
-		if ((c->cr0 & CR0_PG) && (v & CR4_PAE) &&
-		    ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE)) && !walk_load_pdptes(i->vm, c->cr3))
-			return gp0(i);
-		c->cr4 = v;
-		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
-			mmu_paging_changed(i->vm);
-		return 0;
-	}
-	}
-	return ud(i);
-}
-
-static int mov_dr(struct insn *i, bool to_dr)
-{
-	struct cpu *c = i->c;
-	int n = i->reg;
-	if (!privileged(i))
-		return gp0(i);
-	if (n == 4 || n == 5)
-		n += 2;         /* aliases of DR6/DR7 while CR4.DE is clear */
-	if (to_dr)
-		c->dr[n] = REGS(i)[i->rm];
-	else
-		REGS(i)[i->rm] = n == 6 ? c->dr[6] | 0xffff0ff0u : n == 7 ? c->dr[7] | 0x400 : c->dr[n];
-	return 0;
-}
-
-static uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
-
-#define MSR_TSC                 0x10
-#define MSR_SYSENTER_CS         0x174
-#define MSR_SYSENTER_ESP        0x175
-#define MSR_SYSENTER_EIP        0x176
-#define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
-
-static int do_msr(struct insn *i, bool write)
-{
-	struct cpu *c = i->c;
-	uint32_t idx = REGS(i)[R_ECX];
-	uint64_t v = (uint64_t)REGS(i)[R_EDX] << 32 | REGS(i)[R_EAX];
-	if (!privileged(i))
-		return gp0(i);
-	switch (idx) {
-	case MSR_TSC:
-		if (write)
-			c->tsc_base = __rdtsc() - v;
-		else
-			v = guest_tsc(c);
-		break;
-	case MSR_SYSENTER_CS:
-		if (write)
-			c->sysenter_cs = (uint32_t)v;
-		v = c->sysenter_cs;
-		break;
-	case MSR_SYSENTER_ESP:
-		if (write)
-			c->sysenter_esp = (uint32_t)v;
-		v = c->sysenter_esp;
-		break;
-	case MSR_SYSENTER_EIP:
-		if (write)
-			c->sysenter_eip = (uint32_t)v;
-		v = c->sysenter_eip;
-		break;
-	case MSR_EFER:
-		/* Only NXE: SCE, LME and the rest are reserved for a CPU without SYSCALL
-		 * and long mode, and setting one is #GP(0) (SDM Vol. 4, IA32_EFER). */
-		if (write) {
-			if (v & ~(uint64_t)EFER_NXE)
-				return gp0(i);
-			uint64_t old = c->efer;
-			c->efer = v;
-			if (((old ^ v) & EFER_NXE) && (c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE))
-				mmu_paging_changed(i->vm);      /* XD means something else now */
-		}
-		v = c->efer;
-		break;
-	default:
-		return gp0(i);
-	}
-	if (!write) {
-		REGS(i)[R_EAX] = (uint32_t)v;
-		REGS(i)[R_EDX] = (uint32_t)(v >> 32);
-	}
-	return 0;
-}
-
-static int do_sysenter(struct insn *i)
-{
-	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if ((cs & 0xfffc) == 0)
-		return gp0(i);
-	/* SDM Vol. 2, SYSENTER: flat CPL-0 CS and SS = CS + 8, IF/VM/RF cleared. */
-	c->cpl = 0;
-	seg_set(i->vm, SR_CS, cs & 0xfffc, 0, 0xffffffff, 0xc09b);
-	seg_set(i->vm, SR_SS, (uint16_t)((cs & 0xfffc) + 8), 0, 0xffffffff, 0xc093);
-	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
-	REGS(i)[R_ESP] = c->sysenter_esp;
-	c->sh->eip = c->sysenter_eip;
-	return 1;
-}
-
-static int do_sysexit(struct insn *i)
-{
-	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if (!privileged(i) || (cs & 0xfffc) == 0)
-		return gp0(i);
-	/* SDM Vol. 2, SYSEXIT: flat CPL-3 CS = SYSENTER_CS + 16, SS = + 24, RPL 3. */
-	c->cpl = 3;
-	seg_set(i->vm, SR_CS, (uint16_t)(((cs & 0xfffc) + 16) | 3), 0, 0xffffffff, 0xc0fb);
-	seg_set(i->vm, SR_SS, (uint16_t)(((cs & 0xfffc) + 24) | 3), 0, 0xffffffff, 0xc0f3);
-	REGS(i)[R_ESP] = REGS(i)[R_ECX];
-	c->sh->eip = REGS(i)[R_EDX];
-	return 1;
 }
 
 /* ---- dispatch ---- */
