@@ -458,9 +458,6 @@ static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t ext
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	if (!(cs.attr & SEG_DB)) {
-		return unsupported(i, "a return to a 16-bit code segment");
-	}
 	cs.attr |= 1;
 	if (!(ss.attr & SEG_DB))
 		nesp &= 0xffff;
@@ -804,6 +801,10 @@ static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], i
 		i->o16 |= p == 0x66;
 		i->a16 |= p == 0x67;
 		i->rep |= p == 0xf3 || p == 0xf2;
+	}
+	if (!(c->seg[SR_CS].attr & SEG_DB)) {     /* 16-bit code: 66/67 select 32 bits */
+		i->o16 = !i->o16;
+		i->a16 = !i->a16;
 	}
 	int mpos = i->op[0] == 0x0f ? 2 : 1;
 	if (mpos < i->len - i->npfx) {

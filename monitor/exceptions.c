@@ -104,11 +104,6 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		exc_raise(vm, VEC_NP, true, serr);
 		return -1;
 	}
-	if (!(cs.attr & SEG_DB)) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: 16-bit code segment %#x not supported yet",
-			vector, sel);
-		return -1;
-	}
 	if (off > cs.limit) {
 		exc_raise(vm, VEC_GP, true, ext);
 		return -1;

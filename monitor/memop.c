@@ -914,11 +914,14 @@ static int dispatch(struct mop *m)
 }
 
 /* Decode the instruction at the guest's EIP into m: 1, or 0 if it does not decode or
- * uses a 16-bit address size, or -1 if fetching it raised a #PF. */
+ * uses a 16-bit address size (16-bit code among it), or -1 if fetching it raised a
+ * #PF. */
 static int decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
 {
 	struct cpu *c = &vm->cpu;
 	int truncated;
+	if (!(c->seg[SR_CS].attr & SEG_DB))
+		return 0;
 	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated);
 	if (!in)
 		return truncated < 0 ? -1 : 0;

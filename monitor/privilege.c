@@ -170,10 +170,6 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 48) << 16;
 	if (gate_target(vm, csel, &cs) < 0)
 		return -1;
-	if (!(cs.attr & SEG_DB)) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit code segment %#x not supported yet", csel);
-		return -1;
-	}
 	unsigned dpl = SEG_DPL(cs.attr);
 	bool conforming = SEG_TYPE(cs.attr) & 4;
 	if (!call && !(conforming ? dpl <= (unsigned)c->cpl : dpl == (unsigned)c->cpl)) {

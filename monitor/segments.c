@@ -480,10 +480,6 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	if (!(s.attr & SEG_DB)) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit code segment %#x not supported yet", sel);
-		return -1;
-	}
 	mark_accessed(vm, &d, lin);
 	s.attr |= 1;
 	s.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);

@@ -74,10 +74,6 @@ static int task_load_seg(struct vm *vm, int sr, uint16_t sel, int cpl)
 		exc_raise(vm, sr == SR_SS ? VEC_SS : VEC_NP, true, err);
 		return -1;
 	}
-	if (sr == SR_CS && !(s.attr & SEG_DB)) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "task switch to 16-bit code %#x not supported yet", sel);
-		return -1;
-	}
 	s.attr |= 1;
 	c->seg[sr] = s;
 	seg_sync(vm, sr);

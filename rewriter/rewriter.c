@@ -46,14 +46,14 @@
 struct decoded {
 	uint32_t eip, lin, avail;
 	uint8_t bytes[15];
-	bool valid;
+	bool valid, code16;
 	cs_insn insn;
 	cs_detail detail;
 };
 
 struct rewriter {
 	struct vm *vm;
-	csh cs;
+	csh cs, cs16;                   /* Capstone for 32-bit and for 16-bit code */
 	cs_insn *insn;
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
@@ -70,7 +70,13 @@ struct rewriter *rw_create(struct vm *vm)
 		free(rw);
 		return NULL;
 	}
+	if (cs_open(CS_ARCH_X86, CS_MODE_16, &rw->cs16) != CS_ERR_OK) {
+		cs_close(&rw->cs);
+		free(rw);
+		return NULL;
+	}
 	cs_option(rw->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_option(rw->cs16, CS_OPT_DETAIL, CS_OPT_ON);
 	rw->insn = cs_malloc(rw->cs);
 	return rw;
 }
@@ -81,6 +87,7 @@ void rw_destroy(struct rewriter *rw)
 		return;
 	cs_free(rw->insn, 1);
 	cs_close(&rw->cs);
+	cs_close(&rw->cs16);
 	free(rw);
 }
 
@@ -715,6 +722,8 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 {
 	struct vm *vm = rw->vm;
 	const struct seg *cs = &vm->cpu.seg[SR_CS];
+	bool code16 = !(cs->attr & SEG_DB);
+	int (*len_of)(const unsigned char *, int) = code16 ? x86_insn_len16 : x86_insn_len;
 	uint32_t avail = 15;
 	*truncated = 0;
 	if (eip > cs->limit)
@@ -733,7 +742,7 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 		*truncated = -1;        /* #PF raised */
 		return NULL;
 	}
-	if (n < avail && x86_insn_len(bytes, (int)n) < 0) {
+	if (n < avail && len_of(bytes, (int)n) < 0) {
 		if (lin_access(vm, lin + n, bytes + n, avail - n, acc) < 0) {
 			*truncated = -1;
 			return NULL;
@@ -742,23 +751,57 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	}
 	memset(bytes + n, 0, 15 - n);   /* what the length check below may look at */
 	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
-	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n &&
+	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n && d->code16 == code16 &&
 	    !memcmp(d->bytes, bytes, n))
 		return &d->insn;
 	const uint8_t *code = bytes;
 	size_t size = n;
 	uint64_t addr = eip;
-	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
+	if (!cs_disasm_iter(code16 ? rw->cs16 : rw->cs, &code, &size, &addr, rw->insn)) {
 		/* SDM Vol. 2, 2.3.11: an instruction longer than 15 bytes is #GP(0). */
-		*truncated = avail < 15 || x86_insn_len(bytes, 15) < 0;
+		*truncated = avail < 15 || len_of(bytes, 15) < 0;
 		return NULL;
 	}
-	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = n, .valid = true };
+	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = n, .valid = true, .code16 = code16 };
 	memcpy(d->bytes, bytes, n);
 	d->insn = *rw->insn;
 	d->detail = *rw->insn->detail;
 	d->insn.detail = &d->detail;
 	return &d->insn;
+}
+
+/*
+ * The 32-bit-code form of an instruction of 16-bit code (CS.D = 0): the same operation
+ * with its operand- and address-size prefixes toggled, since 66 and 67 select the size
+ * that the D flag does not (SDM Vol. 1, 3.6.1). A 66 that is part of an MMX/SSE
+ * encoding (a mandatory prefix, not a size) stays as it is. Returns the new length
+ * (at most 17: the caller makes one past 15 a callout). Branches come out with an
+ * operand-size prefix and so become callouts (classify), emulated with 16-bit IP.
+ */
+static int normalize16(const uint8_t *b, int len, uint8_t *out)
+{
+	int npfx = rw_prefix_len(b, len);
+	const uint8_t *op = b + npfx;
+	bool simd = op[0] == 0x0f && rw_is_fpu(op, len - npfx);
+	bool had66 = false, had67 = false;
+	int n = 0;
+	for (int k = 0; k < npfx; k++) {
+		if (b[k] == 0x67) {
+			had67 = true;
+			continue;
+		}
+		if (b[k] == 0x66 && !simd) {
+			had66 = true;
+			continue;
+		}
+		out[n++] = b[k];
+	}
+	if (!had66 && !simd)
+		out[n++] = 0x66;
+	if (!had67)
+		out[n++] = 0x67;
+	memcpy(out + n, op, (size_t)(len - npfx));
+	return n + len - npfx;
 }
 
 struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
@@ -828,6 +871,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	uint32_t next = eip;
 	bool ended = false;
 	uint32_t mode = rw_mode(vm);
+	bool code16 = !(mode & 4);
 
 	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS) &&
 	       e.p - e.start < MAX_HOST - HOST_MARGIN) {
@@ -840,7 +884,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		se->hoff = (uint16_t)(e.p - e.start);
 		se->flags = 0;
 		ninsn++;
-		if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
+		if (!cs_disasm_iter(code16 ? rw->cs16 : rw->cs, &code, &size, &addr, rw->insn)) {
 			/* Undecodable or cut off: the monitor raises #UD or #GP for it
 			 * (or the #PF of the next page). A block whose last instruction was
 			 * cut off by a missing page is good only while that page is. */
@@ -851,8 +895,18 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			break;
 		}
 		int len = rw->insn->size;
-		int npfx = rw_prefix_len(b, len);
 		uint32_t after = next + (uint32_t)len;
+		/* 16-bit code is translated as the 32-bit code that does the same: the
+		 * instruction with its size prefixes toggled (see normalize16). */
+		uint8_t n16[32];
+		int glen = len;
+		size_t gavail = size + (size_t)len;     /* guest bytes from b on */
+		if (code16) {
+			len = normalize16(b, glen, n16);
+			b = n16;
+			gavail = (size_t)len;
+		}
+		int npfx = rw_prefix_len(b, len);
 		enum kind k = len > 15 ? K_CALLOUT : classify(b, npfx, len);
 		const uint8_t *op = b + npfx;
 		/* A direct branch past the CS limit faults at the branch (#GP(0)). */
@@ -877,12 +931,13 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		if ((site & SITE_EMULATE) && k != K_JCC && k != K_LOOP && k != K_JMP)
 			k = K_CALLOUT;
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
-		    x86_insn_len(b, (int)(size + (size_t)len)) != len) {
+		    (x86_insn_len(b, (int)gavail) != len ||
+		     (code16 && x86_insn_len16(code - glen, glen) != glen))) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest
 			 * would smuggle an unclassified instruction past the rewriter. */
 			vm_stop(vm, STOP_MONITOR_ERROR, 6,
 				"eip %#x: decoders disagree on the instruction's length (Capstone %d, "
-				"trapeze %d): %s %s", next, len, x86_insn_len(b, (int)(size + (size_t)len)),
+				"trapeze %d): %s %s", next, len, x86_insn_len(b, (int)gavail),
 				rw->insn->mnemonic, rw->insn->op_str);
 			cc_abandon(vm->cc, blk);
 			return NULL;
@@ -890,7 +945,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 
 		switch (k) {
 		case K_IDENT:
-			emit_ident_view(&e, b, npfx, len, rw_gs_wrap_view(rw->insn, site));
+			emit_ident_view(&e, b, npfx, len, !code16 && rw_gs_wrap_view(rw->insn, site));
 			break;
 		case K_SREG_READ: {
 			int sreg = (op[1] >> 3) & 7, dst = op[1] & 7;

@@ -137,14 +137,15 @@ static int vex_len(const unsigned char *p, int n, bool a16)
 	return len <= n ? len : -1;
 }
 
-int x86_insn_len(const unsigned char *p, int n)
+static int insn_len(const unsigned char *p, int n, bool code16)
 {
-	bool o16 = false, a16 = false, f2 = false;
+	bool o16 = false, a16 = false, f2 = false, has66 = false;
 	int i = 0;
 
 	if (n > 15)
 		n = 15;
 	while (i < n && map1[p[i]] == PF) {
+		has66 |= p[i] == 0x66;
 		o16 |= p[i] == 0x66;
 		a16 |= p[i] == 0x67;
 		f2 |= p[i] == 0xf2;
@@ -152,6 +153,10 @@ int x86_insn_len(const unsigned char *p, int n)
 	}
 	if (i >= n)
 		return -1;
+	if (code16) {           /* 66 and 67 select 32 bits there */
+		o16 = !o16;
+		a16 = !a16;
+	}
 	unsigned char op = p[i];
 	unsigned kind = map1[op];
 	const unsigned char *q = p + i;
@@ -176,7 +181,7 @@ int x86_insn_len(const unsigned char *p, int n)
 		len = 2;
 		if (op >= 0x20 && op <= 0x27)   /* MOV CR/DR/TR: ModRM is always a register */
 			return rest >= 3 ? i + 3 : -1;
-		if (op == 0x78 && (o16 || f2) && rest > 2 && (q[2] >> 6) == 3)
+		if (op == 0x78 && (has66 || f2) && rest > 2 && (q[2] >> 6) == 3)
 			kind = M | IW;          /* SSE4a EXTRQ/INSERTQ xmm, imm8, imm8 */
 		if (kind == T38 || kind == T3A) {
 			if (rest < 3)
@@ -210,3 +215,7 @@ int x86_insn_len(const unsigned char *p, int n)
 	len += imm;
 	return len <= rest ? i + len : -1;
 }
+
+int x86_insn_len(const unsigned char *p, int n) { return insn_len(p, n, false); }
+
+int x86_insn_len16(const unsigned char *p, int n) { return insn_len(p, n, true); }
