@@ -50,6 +50,9 @@ __asm__(".text\n"
 	"mov $0x55667788, %eax\n\t"     /* 66: a 32-bit operand */
 	"mov %eax, 8\n\t"
 	"addr32 movw $0x4242, 12\n\t"   /* 67: a 32-bit address */
+	"mov $0x30, %ax\n\t"
+	"int $0x30\n\t"                 /* the hook doubles AX, the IRET comes back here */
+	"mov %ax, 14\n\t"
 	"mov $0x99, %ax\n\t"            /* EAX = 0x55660099 */
 	"lretl\n"                       /* 66 CB: back to the 32-bit caller */
 	"2:\n\t"
@@ -86,16 +89,27 @@ static uint32_t far16(uint32_t off)
 	return ret;
 }
 
+/* INT 0x30 from 16-bit code through a 32-bit interrupt gate: the frame holds the
+ * 16-bit CS and the IP after the INT; AX doubles. */
+static uint32_t int30_cs, int30_eip;
+static void hook30(struct frame *f)
+{
+	int30_cs = f->cs & 0xffff;
+	int30_eip = f->eip;
+	f->eax = (f->eax & 0xffff0000u) | ((f->eax * 2) & 0xffff);
+}
+
 void test_main(void)
 {
 	guest_init();
 	gdt_set(S_CODE16, (uint32_t)c16_base, 0xffff, ACC_CODE, 0);
 	gdt_set(S_DATA16, (uint32_t)buf16, 0xffff, ACC_DATA, 0);
 	gdt_load(GDT_ENTRIES);
+	exc_set_hook(0x30, hook30);
 
 	uint32_t ret = 0;
 	int v = EXC(ret = far16((uint32_t)(c16_entry - c16_base)));
-	check_eq("code16-no-exception", (uint32_t)v, (uint32_t)-1);
+	check_eq("code16-only-the-int", (uint32_t)v, 0x30);  /* hooks record their vector */
 	check_eq("code16-returned-eax", ret, 0x55660099);
 	check_eq("code16-loop-cx", buf16[0], 15);
 	check_eq("code16-bx-si-store", buf16[9], 0x1234);
@@ -105,6 +119,9 @@ void test_main(void)
 	check_eq("code16-cmp-jne", buf16[3], 0xabcd);
 	check_eq("code16-o32", (uint32_t)buf16[4] | (uint32_t)buf16[5] << 16, 0x55667788);
 	check_eq("code16-a32", buf16[6], 0x4242);
+	check_eq("code16-int-iret", buf16[7], 0x60);
+	check_eq("code16-int-frame-cs", int30_cs, S_CODE16 << 3);
+	check(int30_eip < 0x100, "code16-int-frame-ip");
 
 	v = EXC(far16((uint32_t)(c16_div - c16_base)));
 	check_eq("code16-divide-error", (uint32_t)v, 0);
