@@ -56,14 +56,27 @@ tz_enter:
 	jz	1f
 	movq	%rsi, %rsp
 1:	fxrstor64 VB(VC_FX)
+	/* ES, DS and GS keep their selectors while the monitor runs (64-bit code does
+	 * not use them, and modify_ldt reloads LDT selectors in DS and ES when it rewrites
+	 * an entry): a load only when the selector changes. */
 	movzwl	VB(VC_HSEL + 0), %eax
+	movl	%es, %ecx
+	cmpl	%eax, %ecx
+	je	2f
 	movl	%eax, %es
-	movzwl	VB(VC_HSEL + 6), %eax
+2:	movzwl	VB(VC_HSEL + 6), %eax
+	movl	%ds, %ecx
+	cmpl	%eax, %ecx
+	je	3f
 	movl	%eax, %ds
-	movzwl	VB(VC_HSEL_NFS), %eax	/* guest FS, or GS at CPL 3 (rewriter.c) */
+3:	movzwl	VB(VC_HSEL_NFS), %eax	/* guest FS, or GS at CPL 3 (rewriter.c) */
 	movl	%eax, %fs
 	movzwl	VB(VC_HSEL + 10), %eax
+	movl	%gs, %ecx
+	cmpl	%eax, %ecx
+	je	4f
 	movl	%eax, %gs
+4:
 	movzwl	VB(VC_HSEL + 4), %eax
 	pushq	%rax			/* SS */
 	movl	VB(VC_ESP), %eax
@@ -106,12 +119,8 @@ tz_fault_return:
 	cld
 	movl	$VCPU_ADDR, %r10d
 	movl	$HOST_DS, %eax
-	movl	%eax, %ds
-	movl	%eax, %es
 	movl	%eax, %ss
 	restore_host_fs
-	xorl	%eax, %eax
-	movl	%eax, %gs
 	/* The guest's x87/SSE state stays in VC_FX: the monitor's code (and the libc
 	 * string functions it calls) may use the XMM registers. It does no floating-point
 	 * arithmetic (built with -mgeneral-regs-only) and no x87, so the guest's control
