@@ -17,6 +17,8 @@
 
 #define TOP      0xffff0000u            /* a page in the top 32 MiB of linear space */
 #define TOP_PA   (PG_FRAME_A + 0x3000)  /* its frame */
+#define WIN      0xfe000000u            /* the first page of the top 32 MiB */
+#define WIN_PA   (PG_FRAME_A + 0x4000)
 #define S_UGS    7                      /* 0x3b: DPL-3 data based at gs_buf + 64 */
 #define S_KGS    8                      /* 0x40: DPL-0 data based at gs_buf + 64 */
 #define S_LOWGS  9                      /* 0x48: DPL-0 data based at 0x1000 */
@@ -157,6 +159,15 @@ static void top_tests(void)
 	}
 	check_eq("mixed-site", bad, 0);
 
+	/* The first page of the top 32 MiB (where trapeze keeps its own vCPU block): a
+	 * whole page of stores lands in the guest's frame, and everything still runs. */
+	rep_stosd(WIN, 0x57575757u, 1024);
+	pg_wr(WIN + 0x10, 0x01020304);
+	pg_inc(WIN + 0x10);
+	uint32_t *win = (uint32_t *)WIN_PA;
+	check_eq("win-stores-land-in-guest-memory", win[4] ^ win[1023], 0x01020305 ^ 0x57575757);
+	check_eq("win-reads-back", pg_rd(WIN + 0xffc), 0x57575757);
+
 	*(uint32_t *)(top + 0xfe0) = 0x0badf00d;
 	uint32_t ebp = 0;
 	check_eq("top-leave16-esp", leave16(&ebp), 0x12340fe4);
@@ -200,6 +211,7 @@ void test_main(void)
 	pte_t *pd = pg_dir();
 	pg_identity(pd, PG_P | PG_W | PG_U);
 	pg_map(pd, TOP, TOP_PA, PG_P | PG_W);
+	pg_map(pd, WIN, WIN_PA, PG_P | PG_W);
 	pg_on(pd);
 	top_tests();
 	pg_off();
