@@ -785,11 +785,13 @@ static int emulate(struct insn *i, const cs_insn *in)
 static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], int *truncated)
 {
 	struct cpu *c = &vm->cpu;
-	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, truncated);
+	int glen;
+	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, truncated, &glen);
 	if (!in)
 		return NULL;
+	/* 16-bit code comes in its 32-bit form (rw_decode_one): sizes as prefixed. */
 	*i = (struct insn){ .vm = vm, .c = c, .x = &in->detail->x86, .b = bytes, .len = in->size,
-			    .seg = -1, .next = c->sh->eip + in->size };
+			    .seg = -1, .next = c->sh->eip + (uint32_t)glen };
 	i->npfx = rw_prefix_len(bytes, i->len);
 	i->op = bytes + i->npfx;
 	for (int k = 0; k < i->npfx; k++) {
@@ -801,10 +803,6 @@ static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], i
 		i->o16 |= p == 0x66;
 		i->a16 |= p == 0x67;
 		i->rep |= p == 0xf3 || p == 0xf2;
-	}
-	if (!(c->seg[SR_CS].attr & SEG_DB)) {     /* 16-bit code: 66/67 select 32 bits */
-		i->o16 = !i->o16;
-		i->a16 = !i->a16;
 	}
 	int mpos = i->op[0] == 0x0f ? 2 : 1;
 	if (mpos < i->len - i->npfx) {
@@ -826,6 +824,7 @@ struct reach {
 	int guest_vec;          /* >= 0: the guest's own segment refuses an operand */
 	bool ours;              /* some access cannot run natively: it must be emulated */
 	bool wrap_gs;           /* a gs: operand wraps below GS's base */
+	bool write;             /* the access that decided it writes */
 	uint32_t at;            /* the linear address that decided it */
 };
 
@@ -875,8 +874,10 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 		bool cut = lin >= 1ull << 32 || lin + size > top ||
 			   (sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(in, site));
 		r.wrap_gs |= sr == SR_GS && lin >= 1ull << 32;
-		if (cut && !r.ours)
+		if (cut && !r.ours) {
 			r.at = (uint32_t)lin;
+			r.write = m->access & CS_AC_WRITE;
+		}
 		r.ours |= cut;
 	}
 	uint64_t sp = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP];
@@ -970,6 +971,16 @@ void emulate_callout(struct vm *vm)
 			site_run(vm);
 			return;
 		}
+		if (rw_is_ident(bytes, i.len)) {
+			/* Not what the site was learnt for (other code there now): give it
+			 * back and run the instruction natively, translated anew. */
+			uint64_t pa;
+			sites_give_back(&vm->sites, lin);
+			vm->stats.sites_returned++;
+			if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
+				cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
+			return;
+		}
 	}
 	if (emulate(&i, in) == 0)
 		c->sh->eip = i.next;
@@ -1023,6 +1034,15 @@ void emulate_host_gp(struct vm *vm, int vector)
 		if (emulate(&i, in) == 0)
 			c->sh->eip = i.next;
 		return;
+	}
+	if (done == 0 && mmu_paging(vm)) {
+		/* An instruction memop does not know (x87, SSE...): the guest's own paging
+		 * may still refuse the access (ring 3 reading a supervisor page), and then
+		 * its #PF is the answer. */
+		uint64_t pa;
+		unsigned acc = (r.write ? PF_ACC_WRITE : 0) | (c->cpl == 3 ? PF_ACC_USER : 0);
+		if (mmu_translate(vm, at, acc, &pa) < 0)
+			return;
 	}
 	if (done == 0)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,

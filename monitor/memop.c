@@ -922,7 +922,7 @@ static int decode(struct vm *vm, struct mop *m, uint8_t bytes[16])
 	int truncated;
 	if (!(c->seg[SR_CS].attr & SEG_DB))
 		return 0;
-	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated);
+	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, &truncated, NULL);
 	if (!in)
 		return truncated < 0 ? -1 : 0;
 	int npfx = rw_prefix_len(bytes, in->size);

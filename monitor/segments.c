@@ -225,6 +225,10 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 
 static void pool_reset(struct vm *vm)
 {
+	/* Entries are about to be rewritten while DS and ES may still hold pool selectors
+	 * (tz_enter reloads them only when the selector changes): null them here, so the
+	 * next entry loads them whatever the kernel does about the LDT change. */
+	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es" :: "r"(0) : "memory");
 	memset(vm->shadow->idx, 0, sizeof(vm->shadow->idx));
 	vm->shadow->next_idx = LDT_POOL_FIRST;
 	for (int sr = 0; sr < SR_COUNT; sr++)

@@ -45,7 +45,9 @@
 #define DECODE_CACHE 64
 struct decoded {
 	uint32_t eip, lin, avail;
-	uint8_t bytes[15];
+	uint8_t bytes[15];              /* the guest's */
+	uint8_t nbytes[15];             /* 16-bit code: its 32-bit form, which was decoded */
+	uint8_t glen;                   /* the guest's length */
 	bool valid, code16;
 	cs_insn insn;
 	cs_detail detail;
@@ -53,7 +55,7 @@ struct decoded {
 
 struct rewriter {
 	struct vm *vm;
-	csh cs, cs16;                   /* Capstone for 32-bit and for 16-bit code */
+	csh cs;                         /* Capstone, 32-bit (16-bit code: normalize16) */
 	cs_insn *insn;
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
@@ -70,13 +72,7 @@ struct rewriter *rw_create(struct vm *vm)
 		free(rw);
 		return NULL;
 	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_16, &rw->cs16) != CS_ERR_OK) {
-		cs_close(&rw->cs);
-		free(rw);
-		return NULL;
-	}
 	cs_option(rw->cs, CS_OPT_DETAIL, CS_OPT_ON);
-	cs_option(rw->cs16, CS_OPT_DETAIL, CS_OPT_ON);
 	rw->insn = cs_malloc(rw->cs);
 	return rw;
 }
@@ -87,7 +83,6 @@ void rw_destroy(struct rewriter *rw)
 		return;
 	cs_free(rw->insn, 1);
 	cs_close(&rw->cs);
-	cs_close(&rw->cs16);
 	free(rw);
 }
 
@@ -453,6 +448,11 @@ static void emit_ident(struct emit *e, const uint8_t *b, int npfx, int len)
 	emit_ident_view(e, b, npfx, len, false);
 }
 
+bool rw_is_ident(const uint8_t *b, int len)
+{
+	return len <= 15 && classify(b, rw_prefix_len(b, len), len) == K_IDENT;
+}
+
 bool rw_gs_wrap_view(const cs_insn *in, unsigned site)
 {
 	if (site & SITE_GS_WRAP)
@@ -718,7 +718,66 @@ uint32_t branch_target(const uint8_t *op, uint32_t after)
 	return after;
 }
 
-const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated)
+/*
+ * The 32-bit-code form of an instruction of 16-bit code (CS.D = 0): the same operation
+ * with its operand- and address-size prefixes toggled, since 66 and 67 select the size
+ * that the D flag does not (SDM Vol. 1, 3.6.1). 16-bit code is decoded (by Capstone, in
+ * 32-bit mode), classified, emitted and emulated in this form; only EIP moves by the
+ * guest's own length. A 66 that is not an operand size stays as it is: part of an
+ * MMX/SSE encoding (but MOVBE and CRC32, 0F 38 F0/F1, do have a size), and 0F AE
+ * (fences, FXSAVE...: 66 makes other instructions) and MOVNTI (0F C3: 66 is #UD).
+ * Repeated prefixes of one group are dropped (only the last segment prefix counts)
+ * when the result would pass 15 bytes. Returns the new length, up to 17; the callers
+ * treat one past 15 as not translatable.
+ */
+static int normalize16(const uint8_t *b, int len, uint8_t *out)
+{
+	int npfx = rw_prefix_len(b, len);
+	const uint8_t *op = b + npfx;
+	int rest = len - npfx;
+	bool sized = !(op[0] == 0x0f && rest > 1 &&
+		       (op[1] == 0xae || op[1] == 0xc3 ||
+			(rw_is_fpu(op, rest) &&
+			 !(op[1] == 0x38 && rest > 2 && (op[2] == 0xf0 || op[2] == 0xf1)))));
+	bool had66 = false, had67 = false;
+	for (int k = 0; k < npfx; k++) {
+		had66 |= b[k] == 0x66;
+		had67 |= b[k] == 0x67;
+	}
+	/* The added size prefixes go first: a mandatory F2/F3 stays next to the opcode,
+	 * where decoders look for it. */
+	uint8_t pfx[16];
+	int n = 0;
+	if (!had66 && sized)
+		pfx[n++] = 0x66;
+	if (!had67)
+		pfx[n++] = 0x67;
+	for (int k = 0; k < npfx; k++)
+		if (b[k] != 0x67 && !(b[k] == 0x66 && sized))
+			pfx[n++] = b[k];
+	if (n + rest > 15) {
+		/* Keep the last prefix of each group (segment, F2/F3, LOCK, 66, 67). */
+		static const uint8_t group[256] = {
+			[0x26] = 1, [0x2e] = 1, [0x36] = 1, [0x3e] = 1, [0x64] = 1, [0x65] = 1,
+			[0xf2] = 2, [0xf3] = 2, [0xf0] = 3, [0x66] = 4, [0x67] = 5,
+		};
+		int m = 0;
+		for (int k = 0; k < n; k++) {
+			bool later = false;
+			for (int j = k + 1; j < n && !later; j++)
+				later = group[pfx[j]] && group[pfx[j]] == group[pfx[k]];
+			if (!later)
+				pfx[m++] = pfx[k];
+		}
+		n = m;
+	}
+	memcpy(out, pfx, (size_t)n);
+	memcpy(out + n, op, (size_t)rest);
+	return n + rest;
+}
+
+const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated,
+			     int *glen)
 {
 	struct vm *vm = rw->vm;
 	const struct seg *cs = &vm->cpu.seg[SR_CS];
@@ -752,56 +811,59 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	memset(bytes + n, 0, 15 - n);   /* what the length check below may look at */
 	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
 	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n && d->code16 == code16 &&
-	    !memcmp(d->bytes, bytes, n))
+	    !memcmp(d->bytes, bytes, n)) {
+		if (code16)
+			memcpy(bytes, d->nbytes, 15);
+		if (glen)
+			*glen = d->glen;
 		return &d->insn;
+	}
+	uint8_t guest[15];
+	memcpy(guest, bytes, 15);
+	int gl = 0;
+	if (code16) {
+		/* Decoded in its 32-bit form (normalize16): Capstone's 16-bit mode knows
+		 * fewer instructions and reads some SSE forms as MMX. */
+		gl = x86_insn_len16(bytes, (int)n);
+		if (gl < 0) {
+			*truncated = avail < 15 || x86_insn_len16(bytes, 15) < 0;
+			return NULL;
+		}
+		uint8_t nb[17];
+		int nl = normalize16(bytes, gl, nb);
+		if (nl > 15) {
+			vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: a 16-bit instruction whose 32-bit "
+				"form is %d bytes long: not supported", eip, nl);
+			*truncated = -1;
+			return NULL;
+		}
+		memcpy(bytes, nb, (size_t)nl);
+		memset(bytes + nl, 0, (size_t)(15 - nl));
+	}
 	const uint8_t *code = bytes;
-	size_t size = n;
+	size_t size = code16 ? 15 : n;
 	uint64_t addr = eip;
-	if (!cs_disasm_iter(code16 ? rw->cs16 : rw->cs, &code, &size, &addr, rw->insn)) {
+	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
 		/* SDM Vol. 2, 2.3.11: an instruction longer than 15 bytes is #GP(0). */
-		*truncated = avail < 15 || len_of(bytes, 15) < 0;
+		*truncated = code16 ? 0 : avail < 15 || len_of(bytes, 15) < 0;
 		return NULL;
 	}
-	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = n, .valid = true, .code16 = code16 };
-	memcpy(d->bytes, bytes, n);
+	if (code16 && rw->insn->size != (uint16_t)(x86_insn_len(bytes, 15))) {
+		*truncated = 0;         /* the two decoders disagree: #UD */
+		return NULL;
+	}
+	if (!code16)
+		gl = rw->insn->size;
+	if (glen)
+		*glen = gl;
+	*d = (struct decoded){ .eip = eip, .lin = lin, .avail = n, .valid = true, .code16 = code16,
+			       .glen = (uint8_t)gl };
+	memcpy(d->bytes, guest, n);
+	memcpy(d->nbytes, bytes, 15);
 	d->insn = *rw->insn;
 	d->detail = *rw->insn->detail;
 	d->insn.detail = &d->detail;
 	return &d->insn;
-}
-
-/*
- * The 32-bit-code form of an instruction of 16-bit code (CS.D = 0): the same operation
- * with its operand- and address-size prefixes toggled, since 66 and 67 select the size
- * that the D flag does not (SDM Vol. 1, 3.6.1). A 66 that is part of an MMX/SSE
- * encoding (a mandatory prefix, not a size) stays as it is. Returns the new length
- * (at most 17: the caller makes one past 15 a callout). Branches come out with an
- * operand-size prefix and so become callouts (classify), emulated with 16-bit IP.
- */
-static int normalize16(const uint8_t *b, int len, uint8_t *out)
-{
-	int npfx = rw_prefix_len(b, len);
-	const uint8_t *op = b + npfx;
-	bool simd = op[0] == 0x0f && rw_is_fpu(op, len - npfx);
-	bool had66 = false, had67 = false;
-	int n = 0;
-	for (int k = 0; k < npfx; k++) {
-		if (b[k] == 0x67) {
-			had67 = true;
-			continue;
-		}
-		if (b[k] == 0x66 && !simd) {
-			had66 = true;
-			continue;
-		}
-		out[n++] = b[k];
-	}
-	if (!had66 && !simd)
-		out[n++] = 0x66;
-	if (!had67)
-		out[n++] = 0x67;
-	memcpy(out + n, op, (size_t)(len - npfx));
-	return n + len - npfx;
 }
 
 struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
@@ -884,7 +946,22 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		se->hoff = (uint16_t)(e.p - e.start);
 		se->flags = 0;
 		ninsn++;
-		if (!cs_disasm_iter(code16 ? rw->cs16 : rw->cs, &code, &size, &addr, rw->insn)) {
+		/* 16-bit code is translated as the 32-bit code that does the same: the
+		 * instruction with its size prefixes toggled (normalize16), decoded, checked
+		 * and emitted in that form. */
+		uint8_t n16[32];
+		int glen = 0, nl = 0;
+		if (code16) {
+			glen = x86_insn_len16(code, (int)(size < 15 ? size : 15));
+			if (glen > 0)
+				nl = normalize16(code, glen, n16);
+		}
+		const uint8_t *dcode = code16 ? n16 : code;
+		size_t dsize = code16 ? (size_t)nl : size;
+		uint64_t daddr = addr;
+		if ((code16 && (glen <= 0 || nl > 15)) ||
+		    !cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn) ||
+		    (code16 && rw->insn->size != nl)) {
 			/* Undecodable or cut off: the monitor raises #UD or #GP for it
 			 * (or the #PF of the next page). A block whose last instruction was
 			 * cut off by a missing page is good only while that page is. */
@@ -894,18 +971,16 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			ended = true;
 			break;
 		}
-		int len = rw->insn->size;
-		uint32_t after = next + (uint32_t)len;
-		/* 16-bit code is translated as the 32-bit code that does the same: the
-		 * instruction with its size prefixes toggled (see normalize16). */
-		uint8_t n16[32];
-		int glen = len;
-		size_t gavail = size + (size_t)len;     /* guest bytes from b on */
-		if (code16) {
-			len = normalize16(b, glen, n16);
+		if (!code16)
+			glen = rw->insn->size;
+		size_t gavail = code16 ? (size_t)nl : size;     /* bytes from b on */
+		code += glen;
+		size -= (size_t)glen;
+		addr += (uint64_t)glen;
+		if (code16)
 			b = n16;
-			gavail = (size_t)len;
-		}
+		int len = rw->insn->size;
+		uint32_t after = next + (uint32_t)glen;
 		int npfx = rw_prefix_len(b, len);
 		enum kind k = len > 15 ? K_CALLOUT : classify(b, npfx, len);
 		const uint8_t *op = b + npfx;
@@ -931,8 +1006,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		if ((site & SITE_EMULATE) && k != K_JCC && k != K_LOOP && k != K_JMP)
 			k = K_CALLOUT;
 		if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
-		    (x86_insn_len(b, (int)gavail) != len ||
-		     (code16 && x86_insn_len16(code - glen, glen) != glen))) {
+		    x86_insn_len(b, (int)gavail) != len) {
 			/* Copying bytes whose length the CPU may see otherwise is how a guest
 			 * would smuggle an unclassified instruction past the rewriter. */
 			vm_stop(vm, STOP_MONITOR_ERROR, 6,

@@ -38,8 +38,16 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot);
 /* Decode the one instruction at CS:eip into the rewriter's scratch instruction
  * (valid until the next call). NULL if the bytes do not decode; *truncated then says
  * the fault is #GP (past the CS limit or longer than 15 bytes), not #UD, or is -1
- * when the fetch itself raised a #PF. */
-const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated);
+ * when the fetch itself raised a #PF (or the VM was stopped). bytes (16) gets the
+ * instruction as decoded: in 16-bit code its 32-bit form (operand- and address-size
+ * prefixes toggled), whose length differs from the guest's; *glen (if not NULL) gets
+ * the guest's length, by which EIP moves. */
+const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, int *truncated,
+			     int *glen);
+
+/* Does the translator run the instruction b (len bytes, 32-bit form) as it is, with
+ * nothing for the monitor to emulate? */
+bool rw_is_ident(const uint8_t *b, int len);
 
 /* Is the gs: instruction in translated through GS's wrap view (the offsets that wrap
  * below its base)? Yes for a constant address in the top half (gs:-disp, thread-local

@@ -44,6 +44,18 @@ bool sites_learn(struct sites *s, uint32_t lin, unsigned flag)
 	return true;
 }
 
+void sites_give_back(struct sites *s, uint32_t lin)
+{
+	int i = slot(s, lin, true);
+	if (i < 0)
+		return;
+	if (!s->lin[i]) {
+		s->lin[i] = lin + 1;
+		s->count++;
+	}
+	s->flags[i] = (uint8_t)((s->flags[i] & ~SITE_EMULATE) | SITE_NATIVE);
+}
+
 bool sites_count(struct sites *s, uint32_t lin, bool needed)
 {
 	int i = slot(s, lin, false);

@@ -15,7 +15,10 @@
  * Interface: the fault path learns (sites_learn) and then invalidates the blocks of the
  * instruction's page; the rewriter asks (sites_get) while translating; a full cache flush
  * forgets everything (sites_clear), so stale sites of exited processes do not pile up.
- * A stale site is never wrong, only slower: both translations are correct for any access.
+ * A stale site (other code at that address now: another process, rewritten code) is
+ * given back when its callout finds an instruction that memop does not emulate and that
+ * needs no monitor (emulate_callout); otherwise both translations are correct for any
+ * access, the callout only slower.
  */
 #ifndef TRAPEZE_SITES_H
 #define TRAPEZE_SITES_H
@@ -42,6 +45,9 @@ unsigned sites_get(const struct sites *s, uint32_t lin);
 /* Add flag to lin's site. True if that is news (the blocks holding lin must be
  * translated again), false if known already or the table is full. */
 bool sites_learn(struct sites *s, uint32_t lin, unsigned flag);
+
+/* Give lin's site back to native execution for good (SITE_NATIVE). */
+void sites_give_back(struct sites *s, uint32_t lin);
 
 /* Count one run of an emulated site; needed: did it need the monitor. True when that
  * turned the site back to native (its blocks must be translated again). */
