@@ -224,8 +224,9 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)s->cr_writes[4], (unsigned long long)s->linear_flushes,
 			(unsigned long long)s->cr3_detached, (unsigned long long)s->page_flushes);
 	if (s->pages_mapped || s->tlb_flushes)
-		fprintf(f, "  paging: pages mapped %llu, host faults served %llu, guest #PF %llu, "
-			"TLB flushes %llu\n", (unsigned long long)s->pages_mapped,
+		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault), host faults served %llu, "
+			"guest #PF %llu, TLB flushes %llu\n", (unsigned long long)s->pages_mapped,
+			(unsigned long long)s->pages_around,
 			(unsigned long long)s->shadow_faults, (unsigned long long)s->guest_page_faults,
 			(unsigned long long)s->tlb_flushes);
 	csh cs;

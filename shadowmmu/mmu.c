@@ -36,6 +36,7 @@
 /* Large-page book-keeping goes by 2 MiB region, the smaller of the two sizes; a
  * change of CR4.PAE drops every mapping, so those present all have the current size. */
 #define LARGE_RUN 16             /* pages mapped at once out of a large page */
+#define AROUND    8              /* at most this many 4 KiB pages mapped per fault */
 #define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
 #define NREGIONS  (NPAGES >> REGION_SHIFT)
 
@@ -45,6 +46,7 @@ struct mmu {
 	uint32_t *alias;        /* next linear page with the same physical page */
 	uint32_t *alias_head;   /* per physical page: first linear page mapping it */
 	uint32_t *list;         /* the mapped linear pages */
+	uint32_t *scratch;      /* room for as many (mmu_flush_tlb) */
 	uint32_t n;
 	uint32_t vmas;          /* host mappings made since the last drop_all (a bound) */
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
@@ -77,6 +79,7 @@ void mmu_exit(struct vm *vm)
 	free(m->alias);
 	free(m->alias_head);
 	free(m->list);
+	free(m->scratch);
 	free(m->large);
 	free(m);
 	vm->mmu = NULL;
@@ -93,8 +96,10 @@ static int alloc_tables(struct vm *vm)
 	m->alias = calloc(NPAGES, sizeof(uint32_t));
 	m->alias_head = malloc(nppn * sizeof(uint32_t));
 	m->list = calloc(NPAGES, sizeof(uint32_t));
+	m->scratch = malloc(NPAGES * sizeof(uint32_t));
 	m->large = calloc(NREGIONS, 1);
-	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->large)
+	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->scratch ||
+	    !m->large)
 		return -ENOMEM;
 	memset(m->alias_head, 0xff, nppn * sizeof(uint32_t));
 	return 0;
@@ -130,20 +135,37 @@ static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
 		*p = m->alias[lpn];
 }
 
-static void unmap_page(struct vm *vm, uint32_t lpn)
+/* Forget lpn's mapping; the host's goes with unmap_page, or by the caller (a run). */
+static void forget_page(struct vm *vm, uint32_t lpn)
 {
 	struct mmu *m = vm->mmu;
 	uint32_t e = m->map[lpn];
-	if (!e)
-		return;
-	mmap(host_of(lpn), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-	     -1, 0);
 	alias_remove(m, lpn, e >> 12);
 	m->vmas += 2;           /* a page out of a run can split it in three */
 	uint32_t k = m->pos[lpn], last = m->list[--m->n];
 	m->list[k] = last;
 	m->pos[last] = k;
 	m->map[lpn] = 0;
+}
+
+static void unmap_host(uint32_t lpn, uint32_t npg)
+{
+	mmap(host_of(lpn), (size_t)npg << 12, PROT_NONE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
+static void unmap_page(struct vm *vm, uint32_t lpn)
+{
+	if (!vm->mmu->map[lpn])
+		return;
+	unmap_host(lpn, 1);
+	forget_page(vm, lpn);
+}
+
+static int cmp_lpn(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 /* Book-keeping of a page just mapped. */
@@ -245,11 +267,21 @@ void mmu_flush_tlb(struct vm *vm)
 	if (!any_global) {
 		drop_all(vm);
 	} else {
-		for (uint32_t k = m->n; k-- > 0;) {
-			uint32_t lpn = m->list[k];
-			if (!(m->map[lpn] & M_GLOBAL))
-				unmap_page(vm, lpn);
+		/* The non-global pages, in runs of consecutive pages: one host call each. */
+		uint32_t *gone = m->scratch, n = 0;
+		for (uint32_t k = 0; k < m->n; k++)
+			if (!(m->map[m->list[k]] & M_GLOBAL))
+				gone[n++] = m->list[k];
+		qsort(gone, n, sizeof(*gone), cmp_lpn);
+		for (uint32_t k = 0; k < n;) {
+			uint32_t run = 1;
+			while (k + run < n && gone[k + run] == gone[k] + run)
+				run++;
+			unmap_host(gone[k], run);
+			k += run;
 		}
+		for (uint32_t k = 0; k < n; k++)
+			forget_page(vm, gone[k]);
 		vm->stats.tlb_flushes++;
 	}
 	cc_flush_linear(vm->cc, keep_global);
@@ -378,7 +410,24 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 		if (pbase + LARGE_RUN * 4096 <= vm->ram_size && mappable(first + LARGE_RUN - 1))
 			return map_run(vm, first, (uint32_t)(pbase >> 12), LARGE_RUN, flags) < 0 ? -1 : 1;
 	}
-	return map_page(vm, lpn, ppn, flags) < 0 ? -1 : 1;
+	/* Fault-around: the next 4 KiB pages that the guest maps to the next frames with
+	 * the same rights, already accessed (and dirty, for a writable mapping), join the
+	 * mapping: one host call instead of a fault each. Within one page table, whose
+	 * directory entry this walk marked accessed. */
+	uint32_t npg = 1;
+	unsigned racc = vm->cpu.cpl == 3 ? PF_ACC_USER : 0;
+	while (w.size == 4096 && npg < AROUND && ((lpn + npg) & 511) && mappable(lpn + npg) &&
+	       !vm->mmu->map[lpn + npg] && ppn + npg < vm->ram_size >> 12) {
+		struct walk n;
+		if ((walk_peek(vm, (lpn + npg) << 12, racc, &n) & PF_FAULT) || n.size != 4096 ||
+		    n.pa >> 12 != ppn + npg || n.user != w.user || n.global != w.global ||
+		    n.rw != w.rw || !n.accessed || ((flags & M_WRITE) && (!n.writable || !n.dirty)))
+			break;
+		npg++;
+	}
+	if (npg > 1)
+		vm->stats.pages_around += npg - 1;
+	return map_run(vm, lpn, ppn, npg, flags) < 0 ? -1 : 1;
 }
 
 void mmu_enter_user(struct vm *vm)

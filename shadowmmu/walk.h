@@ -79,6 +79,7 @@ struct walk {
 	bool rw;                /* effective R/W bit: writable for CPL 3 (if user) and with WP */
 	bool global;            /* G bit of the final entry (meaningful with CR4.PGE) */
 	bool dirty;             /* D bit of the final entry after this walk */
+	bool accessed;          /* A bit of the final entry after this walk */
 	uint64_t pde_pa, pte_pa;/* where the entries live (pte_pa = pde_pa for a large page) */
 };
 
