@@ -116,6 +116,38 @@ static bool branch_past_limit(struct vm *vm)
 }
 
 /*
+ * Single-stepping (EFLAGS.TF; SDM Vol. 3, 17.3.1.4): the dispatcher runs one
+ * instruction at a time while TF is set, and after one that began with TF set and
+ * completed (EIP moved on), raises the #DB trap with DR6.BS, unless the instruction
+ * itself delivered an event (INT n, an exception, whose handler starts with TF clear).
+ * POPF and IRET that set TF thus trap after the instruction that follows them.
+ */
+struct step {
+	bool on;
+	uint32_t eip, cs, deliveries;
+};
+
+static struct step step_begin(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	struct step s = { .on = c->sh->vflags & FL_TF, .eip = c->sh->eip,
+			  .cs = c->seg[SR_CS].sel, .deliveries = c->deliveries };
+	if (s.on)
+		vm->one_step = true;
+	return s;
+}
+
+static void step_end(struct vm *vm, const struct step *s)
+{
+	struct cpu *c = &vm->cpu;
+	if (!s->on || c->exc.pending || vm->stop != STOP_NONE || c->deliveries != s->deliveries ||
+	    (c->sh->eip == s->eip && c->seg[SR_CS].sel == s->cs))
+		return;
+	c->dr[6] |= 0x4000;             /* BS */
+	exc_raise(vm, VEC_DB, false, 0);
+}
+
+/*
  * The IRETQ frame's place for a 16-bit guest stack whose ESP[31:16] is hi: on a page
  * at ESPFIX_BASE + hi * 64 KiB, so that RSP[31:16] = hi there (enter.S). One such page
  * is mapped at a time. 0 if it cannot be mapped (the VM is stopped).
@@ -177,6 +209,7 @@ void cpu_run(struct vm *vm)
 			from = NULL;
 			continue;
 		}
+		struct step step = step_begin(vm);
 		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
 		cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
 		const struct entry *en = NULL;
@@ -209,6 +242,7 @@ void cpu_run(struct vm *vm)
 			/* Nothing to run before the callout: skip the round trip. */
 			vm->stats.direct_callouts++;
 			emulate_callout(vm);
+			step_end(vm, &step);
 			continue;
 		}
 
@@ -280,5 +314,6 @@ void cpu_run(struct vm *vm)
 			vm_stop(vm, STOP_MONITOR_ERROR, 6, "bad exit word %#x from host %#x", word,
 				b->host);
 		}
+		step_end(vm, &step);
 	}
 }

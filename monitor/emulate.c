@@ -176,8 +176,6 @@ static int do_popf(struct insn *i)
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (v & mask));
-	if (c->sh->vflags & FL_TF)
-		return unsupported(i, "single-stepping (EFLAGS.TF)");
 	return 0;
 }
 
@@ -535,8 +533,6 @@ static int do_iret(struct insn *i)
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
-	if (c->sh->vflags & FL_TF)
-		return unsupported(i, "single-stepping (EFLAGS.TF)");
 	return 0;
 }
 
@@ -915,10 +911,8 @@ static void site_count(struct vm *vm, struct insn *i, const cs_insn *in, uint32_
 static void site_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	if (c->sh->vflags & FL_TF)
-		return;                 /* single-stepping: one instruction per #DB */
 	for (int n = 0; n < SITE_RUN && !c->exc.pending && vm->stop == STOP_NONE &&
-			!vm->one_step && !c->halted; n++) {
+			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF); n++) {
 		uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 		unsigned site = sites_get(&vm->sites, lin);
 		if (!(site & SITE_EMULATE))

@@ -140,6 +140,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		flags &= ~FL_IF;
 	cpu_set_eflags(c, flags);
 	c->sh->eip = off;
+	c->deliveries++;
 	vm->stats.exceptions[vector & 31]++;
 	return 0;
 }

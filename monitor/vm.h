@@ -170,6 +170,7 @@ struct cpu {
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */
+	uint32_t deliveries;            /* events delivered through the IDT (a counter) */
 	bool intr_shadow;               /* after STI or MOV SS: no interrupt before the next
 					   instruction (SDM Vol. 2, STI; Vol. 3, 6.8.3) */
 };
