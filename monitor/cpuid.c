@@ -7,7 +7,8 @@
  * SSE, SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively; NX
  * (EFER.NXE, the walker's XD bit) in leaf 0x80000001; 36 physical and 32 linear
  * address bits in leaf 0x80000008 (MAXPHYADDR, which fixes the reserved bits of PAE
- * entries: walk.h). Held back until the monitor implements them: VME, DE, PSE-36,
+ * entries: walk.h); TSC_ADJUST in leaf 7 and the host's invariant-TSC bit in leaf
+ * 0x80000007 (the guest's TSC is the host's). Leaves 2 to 6 read as zero. Held back until the monitor implements them: VME, DE, PSE-36,
  * APIC, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode and SYSCALL in the
  * extended leaves. ECX bit 31 says a hypervisor is present.
  */
@@ -23,9 +24,11 @@
 #define HYPERVISOR (1u << 31)
 #define EXT_MAX   0x80000008u
 #define EXT1_NX   (1u << 20)
+#define L7_EBX_TSC_ADJUST (1u << 1)
+#define EXT7_INVARIANT_TSC (1u << 8)
 
 static const uint32_t host_leaves[CPUID_HOST_LEAVES] = {
-	0, 1, 0x80000001, 0x80000002, 0x80000003, 0x80000004
+	0, 1, 0x80000001, 0x80000002, 0x80000003, 0x80000004, 0x80000007
 };
 
 void cpuid_init(struct vm *vm)
@@ -59,13 +62,18 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 	switch (leaf) {
 	case 0:
 		host_cpuid(vm, 0, &a, &b, &c, &d);
-		a = 1;
+		a = 7;
 		break;
 	case 1:
 		host_cpuid(vm, 1, &a, &b, &c, &d);
 		b = 8u << 8;                    /* CLFLUSH line 64 bytes, APIC id 0 */
 		c = (c & L1_ECX_OK) | HYPERVISOR;
 		d &= L1_EDX_OK;
+		break;
+	case 7:
+		/* Sub-leaf 0 alone: IA32_TSC_ADJUST, which sysinsn.c implements. */
+		if (regs[R_ECX] == 0)
+			b = L7_EBX_TSC_ADJUST;
 		break;
 	case 0x80000000:
 		a = EXT_MAX;
@@ -78,6 +86,16 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		break;
 	case 0x80000002 ... 0x80000004:
 		host_cpuid(vm, leaf, &a, &b, &c, &d);
+		break;
+	case 0x80000007:
+		/* The guest's TSC is the host's (or a fixed offset from it): invariant
+		 * exactly when the host's is. With TSC_ADJUST this tells Linux that it
+		 * needs no clocksource watchdog, which would otherwise compare the TSC
+		 * against the PIT and, seeing a tick whose interrupt is not taken yet,
+		 * call the TSC unstable and fall back to reading the PIT by port I/O. */
+		host_cpuid(vm, 0x80000007, &a, &b, &c, &d);
+		a = b = c = 0;
+		d &= EXT7_INVARIANT_TSC;
 		break;
 	case 0x80000008:
 		a = 32u << 8 | WALK_MAXPHYADDR;

@@ -323,6 +323,7 @@ int mov_dr(struct insn *i, bool to_dr)
 uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 
 #define MSR_TSC                 0x10
+#define MSR_TSC_ADJUST          0x3b    /* exists as CPUID.(EAX=7):EBX.TSC_ADJUST is set */
 #define MSR_SYSENTER_CS         0x174
 #define MSR_SYSENTER_ESP        0x175
 #define MSR_SYSENTER_EIP        0x176
@@ -337,10 +338,21 @@ int do_msr(struct insn *i, bool write)
 		return gp0(i);
 	switch (idx) {
 	case MSR_TSC:
-		if (write)
-			c->tsc_base = __rdtsc() - v;
-		else
+		/* A write moves TSC_ADJUST by the same amount (SDM Vol. 3, 18.17.3). */
+		if (write) {
+			uint64_t now = __rdtsc();
+			c->tsc_adjust += v - (now - c->tsc_base);
+			c->tsc_base = now - v;
+		} else {
 			v = guest_tsc(c);
+		}
+		break;
+	case MSR_TSC_ADJUST:
+		if (write) {
+			c->tsc_base -= v - c->tsc_adjust;
+			c->tsc_adjust = v;
+		}
+		v = c->tsc_adjust;
 		break;
 	case MSR_SYSENTER_CS:
 		if (write)

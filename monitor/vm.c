@@ -71,6 +71,7 @@ static void reset_cpu(struct vm *vm)
 	c->delivering = -1;
 	c->idtr.limit = 0x3ff;
 	c->tsc_base = 0;        /* the guest reads the host's TSC natively until it sets one */
+	c->tsc_adjust = 0;
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		seg_set(vm, sr, 0, 0, 0, 0);
 }

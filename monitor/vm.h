@@ -167,6 +167,7 @@ struct cpu {
 	int cpl;
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
+	uint64_t tsc_adjust;            /* IA32_TSC_ADJUST (SDM Vol. 3, 18.17.3) */
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */
@@ -199,7 +200,7 @@ struct config {
 };
 
 #define STATS_INSN_IDS 2048
-#define CPUID_HOST_LEAVES 6
+#define CPUID_HOST_LEAVES 7
 
 struct stats {
 	uint64_t exits[8];              /* by EXIT_* reason */

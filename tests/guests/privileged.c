@@ -10,6 +10,8 @@
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
+#define MSR_TSC 0x10
+#define MSR_TSC_ADJUST 0x3b
 
 static inline uint64_t rdtsc(void)
 {
@@ -189,6 +191,47 @@ static void test_misc(void)
 	check_eq("sysenter-cs-restored", (uint32_t)rdmsr(MSR_SYSENTER_CS), (uint32_t)cs);
 }
 
+/* IA32_TSC_ADJUST (SDM Vol. 3, 18.17.3): a write moves the TSC by the change; a write to
+ * the TSC moves TSC_ADJUST by the same amount. QEMU's qemu32 model has no leaf 7. */
+static void test_tsc_adjust(void)
+{
+	uint32_t r[4];
+	cpuid(0, r);
+	uint32_t has = 0;
+	if (r[0] >= 7) {
+		__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+				 : "a"(7), "c"(0));
+		has = r[1] & 2;
+	}
+	static const char *const names[] = {
+		"cpuid-7-tsc-adjust", "tsc-adjust-reads-back", "tsc-adjust-write-moves-tsc",
+		"tsc-adjust-restored", "tsc-write-moves-tsc-adjust", "tsc-back-after-adjust",
+	};
+	if (!has && under_qemu()) {
+		for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			printf("SKIP %s QEMU's qemu32 CPU has no CPUID leaf 7\n", names[k]);
+		return;
+	}
+	check(has, "cpuid-7-tsc-adjust");
+	if (!has)
+		return;
+	const uint64_t step = 1ull << 40;
+	uint64_t a0 = rdmsr(MSR_TSC_ADJUST), t0 = rdtsc();
+	wrmsr(MSR_TSC_ADJUST, a0 + step);
+	uint64_t t1 = rdtsc();
+	check_eq("tsc-adjust-reads-back", (uint32_t)((rdmsr(MSR_TSC_ADJUST) - a0) >> 32), 1u << 8);
+	check(t1 - t0 >= step && t1 - t0 < step + (1ull << 36), "tsc-adjust-write-moves-tsc");
+	wrmsr(MSR_TSC_ADJUST, a0);
+	uint64_t t2 = rdtsc();
+	check(t2 > t0 && t2 - t0 < (1ull << 36), "tsc-adjust-restored");
+	wrmsr(MSR_TSC, t2 + step);
+	uint64_t d = rdmsr(MSR_TSC_ADJUST) - a0;
+	check(d >= step - (1ull << 36) && d <= step, "tsc-write-moves-tsc-adjust");
+	wrmsr(MSR_TSC_ADJUST, a0);
+	uint64_t t3 = rdtsc();
+	check(t3 > t2 && t3 - t2 < (1ull << 36), "tsc-back-after-adjust");
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -199,4 +242,5 @@ void test_main(void)
 	test_dr();
 	test_tables();
 	test_misc();
+	test_tsc_adjust();
 }
