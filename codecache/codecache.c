@@ -476,18 +476,38 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
 	return ppn < cc->npages && cc->page_head[ppn];
 }
 
-/* Unchain b both ways and take its entries out of the lookup tables. */
+/* Whether every linear page of b is one of f's (same code segment base). */
+static bool pages_within(const struct block *b, const struct block *f)
+{
+	uint32_t bl = (b->cs_base + b->eip) >> 12, fl = (f->cs_base + f->eip) >> 12;
+	return bl >= fl && bl + b->npages <= fl + f->npages;
+}
+
+/*
+ * Make b unreachable in an address space that does not map its pages as it was
+ * translated: take its entries out of the lookup tables and cut the chains into it,
+ * except those from non-global blocks whose pages include all of b's. Such a source
+ * runs only while those pages map as they did when it was translated, so b is valid
+ * whenever it is; a cluster of blocks on one page keeps its chains across address
+ * spaces and needs one dispatcher entry, not one per branch, when it is valid again.
+ * b keeps its own chains out for the same reason (it is entered only through the
+ * dispatcher, which checks its pages, or from such a source).
+ */
 static void detach(struct codecache *cc, struct block *b)
 {
-	while (b->incoming) {
-		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)(MAX_EXITS - 1));
-		int fs = (int)(b->incoming & (MAX_EXITS - 1));
-		b->incoming = f->exit[fs].in_next;
+	uintptr_t *link = &b->incoming;
+	while (*link) {
+		struct block *f = (struct block *)(*link & ~(uintptr_t)(MAX_EXITS - 1));
+		int fs = (int)(*link & (MAX_EXITS - 1));
+		if (!f->global && pages_within(b, f)) {
+			link = &f->exit[fs].in_next;
+			continue;
+		}
+		*link = f->exit[fs].in_next;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;
 		cc->vm->stats.unchained++;
 	}
-	cc_unchain_exits(cc, b);
 	for (int i = 0; i < b->nentries; i++) {
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
 		if (e && e->host == b->entries[i].host) {

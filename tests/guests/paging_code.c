@@ -156,6 +156,36 @@ static void test_two_spaces(void)
 		sum += ((fn_t)SPACE)();
 	}
 	check_eq("two-spaces-loop", sum, 66 * 0xaaaa + 34 * 0xbbbb);
+	/* A jump inside page S (the same frame in both spaces) to a block that runs on
+	 * into page S+1 (a different frame in each): a translator may keep a chain between
+	 * blocks of one page across address spaces, never one into another page. */
+	uint8_t *s0 = pg_alloc(), *s1a = pg_alloc(), *s1b = pg_alloc();
+	s0[0x100] = 0xe9;                                       /* jmp S+0xff8 */
+	put32(s0 + 0x101, 0xff8 - 0x105);
+	for (int k = 0xff8; k < 0xffe; k++)
+		s0[k] = 0x90;
+	s0[0xffe] = 0xb8;                                       /* mov $imm, %eax */
+	s0[0xfff] = 0x11;
+	put32(s1a, 0xc3aa3322);                                 /* imm 0xaa332211; ret */
+	put32(s1b, 0xc3bb3322);
+	pg_map(pda, SPACE + 0x10000, (uint32_t)s0, PG_P | PG_W);
+	pg_map(pdb, SPACE + 0x10000, (uint32_t)s0, PG_P | PG_W);
+	pg_map(pda, SPACE + 0x11000, (uint32_t)s1a, PG_P | PG_W);
+	pg_map(pdb, SPACE + 0x11000, (uint32_t)s1b, PG_P | PG_W);
+	/* With a global page in use (CR4.PGE), as in Linux, CR3 loads keep what they can. */
+	uint8_t *g = code_page(0x6);
+	pg_map(pda, SPACE + 0x20000, (uint32_t)g, PG_P | PG_W | PG_G);
+	pg_map(pdb, SPACE + 0x20000, (uint32_t)g, PG_P | PG_W | PG_G);
+	write_cr4(read_cr4() | CR4_PGE);
+	ok = 1;
+	for (int i = 0; i < 20; i++) {
+		write_cr3((uint32_t)(i & 1 ? pdb : pda));
+		ok &= pg_call(SPACE + 0x20000) == 6;
+		for (int k = 0; k < 3; k++)
+			ok &= pg_call(SPACE + 0x10100) == (i & 1 ? 0xbb332211u : 0xaa332211u);
+	}
+	check(ok, "two-spaces-chain-into-straddling-block");
+	write_cr4(read_cr4() & ~CR4_PGE);
 	write_cr3((uint32_t)kpd);
 	PF_EXPECT("two-spaces-unmapped-in-kernel-space", 0, SPACE, (void *)SPACE, pg_call(SPACE));
 }
