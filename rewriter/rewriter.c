@@ -42,8 +42,10 @@
 /* Instructions the monitor emulates again and again (a port read in a driver's loop,
  * IRET, a system call) are decoded once: Capstone costs about 1000 cycles an
  * instruction here, as much as the rest of a callout. An entry is used only if the
- * bytes are still the same. */
-#define DECODE_CACHE 64
+ * bytes are still the same. Linux runs a few hundred callout sites in turn (segment
+ * register loads, entry-stack accesses, IRET): 64 entries missed on most of them;
+ * 1024 (about 2 MiB) hold them. */
+#define DECODE_CACHE 1024
 struct decoded {
 	uint32_t eip, lin, avail;
 	uint8_t bytes[15];              /* the guest's */
@@ -543,7 +545,7 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 		n = avail;
 	}
 	memset(bytes + n, 0, 15 - n);   /* what the length check below may look at */
-	struct decoded *d = &rw->dcache[(lin ^ lin >> 6) % DECODE_CACHE];
+	struct decoded *d = &rw->dcache[(lin * 0x9e3779b1u) >> 22];
 	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n && d->code16 == code16 &&
 	    !memcmp(d->bytes, bytes, n)) {
 		if (code16)
