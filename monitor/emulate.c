@@ -657,7 +657,10 @@ static int emulate(struct insn *i, const cs_insn *in)
 			c->halted = true;
 		return 1;
 	case 0xcf:
-		return do_iret(i) < 0 ? -1 : 1;
+		if (do_iret(i) < 0)
+			return -1;
+		mmu_retry(i->vm);
+		return 1;
 	case 0xea:
 	case 0x9a: {            /* ptr16:32, or ptr16:16 with an operand-size prefix */
 		uint32_t off = 0;

@@ -226,10 +226,12 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)s->cr3_detached, (unsigned long long)s->page_flushes);
 	if (s->pages_mapped || s->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault), host faults served %llu, "
-			"guest #PF %llu, TLB flushes %llu\n", (unsigned long long)s->pages_mapped,
-			(unsigned long long)s->pages_around,
+			"guest #PF %llu (%llu mapped at the IRET), TLB flushes %llu (%llu mappings "
+			"kept)\n",
+			(unsigned long long)s->pages_mapped, (unsigned long long)s->pages_around,
 			(unsigned long long)s->shadow_faults, (unsigned long long)s->guest_page_faults,
-			(unsigned long long)s->tlb_flushes);
+			(unsigned long long)s->retry_maps, (unsigned long long)s->tlb_flushes,
+			(unsigned long long)s->pages_kept);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

@@ -224,8 +224,10 @@ struct stats {
 	uint64_t chained, unchained;
 	uint64_t lookups, lookup_misses;
 	uint64_t smc_invalidations;
-	uint64_t page_flushes;
-	uint64_t pages_around;          /* pages mapped ahead of a fault (mmu.c) */          /* INVLPGs that detached one page's blocks */
+	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
+	uint64_t pages_around;          /* pages mapped ahead of a fault (mmu.c) */
+	uint64_t pages_kept;            /* mappings a TLB flush found unchanged (mmu.c) */
+	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF (mmu.c) */
 	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
 	uint64_t sites_returned;        /* ... and given back to native execution */
 	uint64_t site_run_insns;        /* learnt sites run after another without the dispatcher */

@@ -53,6 +53,9 @@ struct mmu {
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
 	bool paging;
+	bool retry;             /* a host fault became a guest #PF (mmu_retry) */
+	int retry_cpl;
+	uint32_t retry_lin, retry_eip;
 };
 
 static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)((uint64_t)lpn << 12); }
@@ -255,23 +258,48 @@ void mmu_paging_changed(struct vm *vm)
 	cc_flush_linear(vm->cc, false);
 }
 
+/*
+ * Whether lpn's host mapping (map[] entry e) is exactly what a fault would make of it
+ * now: the guest's tables map it to the same frame with the same rights, the A bits
+ * on the way already set and, for a writable mapping, D too. Then a TLB flush needs
+ * not drop it: the CPU's walk after the flush would change nothing the guest can see.
+ * Large pages are not kept (their book-keeping goes by region).
+ */
+static bool still_mapped(struct vm *vm, uint32_t lpn, uint32_t e)
+{
+	struct walk w;
+	if ((e & M_LARGE) || (walk_peek(vm, lpn << 12, 0, &w) & PF_FAULT))
+		return false;
+	if (w.size != 4096 || w.pa >> 12 != e >> 12 || !w.accessed || !w.dir_accessed ||
+	    !(e & M_USER) != !w.user || !(e & M_GLOBAL) != !w.global)
+		return false;
+	/* As mmu_fault decides M_WRITE (a supervisor walk: for a user page the same). */
+	return !(e & M_WRITE) || (w.writable && w.dirty && !(w.user && !w.rw));
+}
+
 void mmu_flush_tlb(struct vm *vm)
 {
 	struct mmu *m = vm->mmu;
 	if (!m->paging)
 		return;
 	bool keep_global = vm->cpu.cr4 & CR4_PGE;
-	bool any_global = false;
-	for (uint32_t k = 0; k < m->n && keep_global && !any_global; k++)
-		any_global = m->map[m->list[k]] & M_GLOBAL;
-	if (!any_global) {
+	/* Drop the pages the new tables no longer map as they are mapped (all but global
+	 * pages, which stay with CR4.PGE: SDM Vol. 3, 4.10.4.1), in runs of consecutive
+	 * pages: one host call each. Linux's CR3 loads between a parent and its forked
+	 * child, and its full flushes, find most pages unchanged. */
+	uint32_t *gone = m->scratch, n = 0, kept = 0;
+	for (uint32_t k = 0; k < m->n; k++) {
+		uint32_t lpn = m->list[k], e = m->map[lpn];
+		if (keep_global && (e & M_GLOBAL))
+			continue;
+		if (still_mapped(vm, lpn, e))
+			kept++;
+		else
+			gone[n++] = lpn;
+	}
+	if (n && n == m->n) {
 		drop_all(vm);
-	} else {
-		/* The non-global pages, in runs of consecutive pages: one host call each. */
-		uint32_t *gone = m->scratch, n = 0;
-		for (uint32_t k = 0; k < m->n; k++)
-			if (!(m->map[m->list[k]] & M_GLOBAL))
-				gone[n++] = m->list[k];
+	} else if (n) {
 		qsort(gone, n, sizeof(*gone), cmp_lpn);
 		for (uint32_t k = 0; k < n;) {
 			uint32_t run = 1;
@@ -284,6 +312,7 @@ void mmu_flush_tlb(struct vm *vm)
 			forget_page(vm, gone[k]);
 		vm->stats.tlb_flushes++;
 	}
+	vm->stats.pages_kept += kept;
 	cc_flush_linear(vm->cc, keep_global);
 }
 
@@ -365,16 +394,52 @@ int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
 	return 0;
 }
 
+static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp);
+
 int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 {
+	struct mmu *m = vm->mmu;
 	struct walk w;
 	unsigned acc = (write ? PF_ACC_WRITE : 0) | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
 	uint32_t r = walk(vm, lin, acc, &w);
 	if (r & PF_FAULT) {
 		vm->stats.guest_page_faults++;
+		m->retry = true;
+		m->retry_lin = lin;
+		m->retry_eip = vm->cpu.sh->eip;
+		m->retry_cpl = vm->cpu.cpl;
 		page_fault(vm, lin, r);
 		return 0;
 	}
+	int ret = fill(vm, lin, write, &w);
+	if (ret > 0)
+		vm->stats.shadow_faults++;
+	return ret;
+}
+
+void mmu_retry(struct vm *vm)
+{
+	struct mmu *m = vm->mmu;
+	if (!m || !m->retry)
+		return;
+	m->retry = false;
+	uint32_t lpn = m->retry_lin >> 12;
+	if (!m->paging || vm->cpu.sh->eip != m->retry_eip || vm->cpu.cpl != m->retry_cpl ||
+	    !mappable(lpn) || m->map[lpn])
+		return;
+	/* Only A is set now (the instruction is about to use the page; the SDM lets A be
+	 * set for accesses not yet made): D is left to the write's own fault. */
+	struct walk w;
+	if (walk(vm, m->retry_lin, vm->cpu.cpl == 3 ? PF_ACC_USER : 0, &w) & PF_FAULT)
+		return;
+	if (fill(vm, m->retry_lin, false, &w) == 1)
+		vm->stats.retry_maps++;
+}
+
+/* Map lin after a successful walk w for an access (write or not): as mmu_fault. */
+static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp)
+{
+	struct walk w = *wp;
 	if (w.pa >= vm->ram_size)
 		return 2;               /* no RAM there: never mapped, the access is emulated */
 	uint32_t lpn = lin >> 12, ppn = (uint32_t)(w.pa >> 12);
@@ -395,7 +460,6 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	bool sup_only = w.user && !w.rw;
 	if (w.writable && w.dirty && !sup_only && !cc_page_has_code(vm->cc, ppn))
 		flags |= M_WRITE;
-	vm->stats.shadow_faults++;
 	/* Within a large page (one translation to the CPU, one set of rights), map an
 	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
 	 * faults, and book-keeping that stays small when CR3 loads drop it again. */

@@ -55,6 +55,11 @@ void mmu_invlpg(struct vm *vm, uint32_t lin);
  * read), -1 if the monitor cannot serve it (VM stopped). */
 int mmu_fault(struct vm *vm, uint32_t lin, bool write);
 
+/* After an IRET: if it returns to the instruction whose host page fault last became a
+ * guest #PF, at the same CPL, and the guest now maps that page, map it before the
+ * instruction runs again (a fault saved per demand-paged page). */
+void mmu_retry(struct vm *vm);
+
 /* Guest linear to physical for an access by the monitor on the guest's behalf
  * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3, fetch for code): 0, or
  * -1 with #PF raised. Sets accessed and dirty bits as the CPU would. Under PAE the

@@ -147,7 +147,8 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 	if (!(c->cr0 & CR0_PG)) {
 		*w = (struct walk){
 			.pa = lin, .page = lin & ~0xfffu, .size = 4096, .writable = true, .rw = true,
-			.user = true, .dirty = true, .accessed = true, .pde_pa = 0xffffffff,
+			.user = true, .dirty = true, .accessed = true, .dir_accessed = true,
+			.pde_pa = 0xffffffff,
 			.pte_pa = 0xffffffff,
 		};
 		return 0;
@@ -195,6 +196,7 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 		.global = e.final & PTE_G,
 		.dirty = (e.final & PTE_D) || (set_ad && write),
 		.accessed = (e.final & PTE_A) || set_ad,
+		.dir_accessed = e.pte_pa == e.pde_pa || (e.pde & PTE_A) || set_ad,
 		.pde_pa = e.pde_pa,
 		.pte_pa = e.pte_pa,
 	};

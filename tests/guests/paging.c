@@ -188,6 +188,14 @@ static void test_demand(void)
 	for (int i = 0; i < DEMAND_PAGES; i++)
 		pg_rd(DEMAND + i * PAGE);
 	check_eq("demand-no-refault", dcount, DEMAND_PAGES);
+	/* A read that faulted and is retried after the handler maps the page sets A
+	 * and not D (SDM Vol. 3, 4.8); a later write sets D. */
+	dcount = 0;
+	uint32_t ro = DEMAND + 0x20000 + 0x24;
+	check_eq("demand-read-retried", pg_rd(ro), 0);
+	check(dcount == 1 && (pte_of(ro) & (PG_A | PG_D)) == PG_A, "demand-read-sets-a-not-d");
+	pg_wr(ro, 5);
+	check(dcount == 1 && (pte_of(ro) & (PG_A | PG_D)) == (PG_A | PG_D), "demand-then-write-sets-d");
 
 	/* PDE not present: one fault for it, then one for the PTE (4.10.4.1: a #PF
 	 * invalidates what would translate the address). */

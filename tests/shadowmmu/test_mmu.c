@@ -92,13 +92,25 @@ START_TEST(cr3_load_keeps_global_pages)
 	mmu_paging_changed(&vm);
 	ck_assert_int_eq(mmu_fault(&vm, 0x201000, false), 1);
 	ck_assert_int_eq(mmu_fault(&vm, 0x202000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x204000, false), 1);
+	ck_assert_int_eq(mmu_fault(&vm, 0x205000, false), 1);
+	/* Page 2 now maps another frame, page 4's A bit is clear, page 5 is unchanged. */
+	tvm_wr32(&vm, PT0 + 4 * 0x202, (FRAMES + 0x3000) | 7 | 0x20);
+	tvm_wr32(&vm, PT0 + 4 * 0x204, tvm_rd32(&vm, PT0 + 4 * 0x204) & ~0x20u);
 	mmu_flush_tlb(&vm);
 	ck_assert(mapped(0x201000));
 	ck_assert(!mapped(0x202000));
-	/* without PGE a CR3 load drops it too */
+	ck_assert(!mapped(0x204000));
+	ck_assert(mapped(0x205000));           /* the walk after a flush would change nothing */
+	/* With PGE a changed global page stays until INVLPG; without PGE a CR3 load
+	 * drops it too. */
+	tvm_wr32(&vm, PT0 + 4 * 0x201, tvm_rd32(&vm, PT0 + 4 * 0x201) & ~0x20u);
+	mmu_flush_tlb(&vm);
+	ck_assert(mapped(0x201000));
 	vm.cpu.cr4 &= ~CR4_PGE;
 	mmu_paging_changed(&vm);
 	ck_assert_int_eq(mmu_fault(&vm, 0x201000, false), 1);
+	tvm_wr32(&vm, PT0 + 4 * 0x201, tvm_rd32(&vm, PT0 + 4 * 0x201) & ~0x20u);
 	mmu_flush_tlb(&vm);
 	ck_assert(!mapped(0x201000));
 }
@@ -216,7 +228,8 @@ START_TEST(pae_cr3_load_checks_pdptes)
 	ck_assert_uint_eq(vm.cpu.cr3, PDPT);
 	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
 	ck_assert(mapped(0x15000));
-	/* A good one: loaded, the TLB flushed. */
+	/* A good one: loaded, the TLB flushed (the page now maps another frame). */
+	tvm_wr64(&vm, PAE_PT + 8 * 0x15, (FRAMES + 0x6000) | 7 | 0x20);
 	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1);
 	ck_assert_int_eq(mmu_load_cr3(&vm, PDPT + 0x20), 0);
 	ck_assert_uint_eq(vm.cpu.cr3, PDPT + 0x20);
