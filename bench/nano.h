@@ -29,6 +29,8 @@
 	X(clisti,    8000000,  0, 0, 0)    /* CLI; STI */                                    \
 	X(pushfpopf, 10000000, 0, 1, 0)    /* PUSHF; POPF */                                 \
 	X(callret,   30000000, 0, 1, 0)    /* CALL to a RET */                               \
+	X(pushseg,   4000000,  0, 1, 0)    /* PUSH DS; POP EAX */                            \
+	X(movseg,    4000000,  0, 1, 0)    /* MOV EAX, DS; MOV DS, EAX: the same selector */  \
 	X(divzero,   400000,   3, 1, 0)    /* DIV by 0: #DE to a handler that skips it */    \
 	X(pgfault,   40960,    0, 1, 4096) /* write to a not-present page: #PF, PTE, IRET */ \
 	X(ptemod,    20000,    0, 0, 0)    /* PTE to the other frame; INVLPG; read */        \

@@ -56,6 +56,8 @@
 	LOOP nano_clisti, pushfl, "cli; sti", popfl
 	LOOP nano_pushfpopf, , "pushfl; popfl",
 	LOOP nano_callret, , "call nano_ret",
+	LOOP nano_pushseg, , "pushl %ds; popl %eax",
+	LOOP nano_movseg, , "movl %ds, %eax; movl %eax, %ds",
 	LOOP nano_divzero, "xorl %ecx, %ecx; xorl %edx, %edx", "divl %ecx",
 	LOOP nano_pgfault, "movl nano_arg_base, %esi", "movb %al, (%esi); addl $4096, %esi",
 	LOOP nano_touch64m, "movl nano_arg_base, %esi", "movb %al, (%esi); addl $4096, %esi",

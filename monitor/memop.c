@@ -518,6 +518,13 @@ static int stack_op(struct mop *m)
 			return -1;
 		gpr_write(m, op[0] & 7, size, v);
 		return 1;
+	case 0x06: case 0x0e: case 0x16: case 0x1e:     /* PUSH sreg: zero-extended */
+		return stack_push(vm, vm->cpu.seg[op[0] >> 3].sel, size) < 0 ? -1 : 1;
+	case 0x0f:
+		if (op[1] != 0xa0 && op[1] != 0xa8)
+			return 0;
+		return stack_push(vm, vm->cpu.seg[op[1] == 0xa0 ? SR_FS : SR_GS].sel, size) < 0 ?
+		       -1 : 1;
 	case 0x68:
 		return stack_push(vm, imm(m, size), size) < 0 ? -1 : 1;
 	case 0x6a:

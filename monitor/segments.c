@@ -241,6 +241,7 @@ void seg_sync(struct vm *vm, int sr)
 	uint16_t h = shadow_sel(vm, &c->seg[sr]);
 	vm->shadow_cpl[sr] = (int8_t)c->cpl;
 	c->sh->gsel[sr] = c->seg[sr].sel;
+	c->sh->gsel32[sr] = c->seg[sr].sel;
 	/* CS and GS themselves are always the monitor's: their slots hold the data
 	 * views that translated code swaps into FS for cs: and gs: prefixes. */
 	if (sr == SR_GS) {

@@ -100,7 +100,8 @@ struct vcpu_shared {
 	int32_t br_delta;
 	uint32_t sti_eip;
 	uint16_t hsel_nfs, pad4;
-	uint8_t pad3[VC_FX - 152];
+	uint32_t gsel32[SR_COUNT];
+	uint8_t pad3[VC_FX - 152 - 4 * SR_COUNT];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -111,6 +112,7 @@ static_assert(offsetof(struct vcpu_shared, host_rsp) == VC_HOST_RSP, "VC_HOST_RS
 static_assert(offsetof(struct vcpu_shared, host_fsbase) == VC_HOST_FSBASE, "VC_HOST_FSBASE");
 static_assert(offsetof(struct vcpu_shared, hsel) == VC_HSEL, "VC_HSEL");
 static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
+static_assert(offsetof(struct vcpu_shared, gsel32) == VC_GSEL32, "VC_GSEL32");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");

@@ -140,8 +140,10 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		return opsize ? K_CALLOUT : K_PUSHF;
 	case 0x9d:
 		return opsize ? K_CALLOUT : K_POPF;
-	case 0x06: case 0x07: case 0x0e: case 0x16: case 0x17: case 0x1e: case 0x1f:
-	case 0x8e:                                      /* segment register loads/stores */
+	case 0x06: case 0x0e: case 0x16: case 0x1e:     /* push es/cs/ss/ds */
+		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
+	case 0x07: case 0x17: case 0x1f:
+	case 0x8e:                                      /* segment register loads */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
 	case 0xcf:                                      /* iret */
 	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */
@@ -155,6 +157,8 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		switch (op[1]) {
 		case 0x31:
 			return K_RDTSC;
+		case 0xa0: case 0xa8:   /* push fs/gs */
+			return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
 		case 0x80 ... 0x8f:
 			return opsize ? K_CALLOUT : K_JCC;
 		case 0x00: case 0x01:   /* sldt str lldt ltr verr verw / sgdt sidt lgdt ... */
@@ -165,7 +169,7 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		case 0x24: case 0x26:   /* mov tr (old) */
 		case 0x30: case 0x32 ... 0x35:  /* wrmsr rdmsr rdpmc sysenter sysexit */
 		case 0x37:              /* getsec */
-		case 0xa0: case 0xa1: case 0xa8: case 0xa9:     /* push/pop fs/gs */
+		case 0xa1: case 0xa9:   /* pop fs/gs */
 		case 0xa2:              /* cpuid */
 		case 0xaa:              /* rsm */
 		case 0xb2: case 0xb4: case 0xb5:                /* lss lfs lgs */

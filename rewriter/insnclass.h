@@ -21,6 +21,7 @@ enum kind {
 	K_JMP_IND,      /* jmp r/m32 */
 	K_RET,          /* ret [imm16] */
 	K_SREG_READ,    /* mov r32/r16, sreg */
+	K_SREG_PUSH,    /* push sreg */
 	K_CLI,          /* cli, where CPL <= IOPL */
 	K_STI,          /* sti, where CPL <= IOPL */
 	K_RDTSC,        /* rdtsc, natively where the mode allows */

@@ -772,6 +772,20 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			put32(&e, VCPU_ADDR + VC_GSEL + 2 * (uint32_t)sreg);
 			break;
 		}
+		case K_SREG_PUSH: {
+			/* push gs:[the guest's selector]: zero-extended to 32 bits, one of
+			 * the two forms the SDM allows (Vol. 2, PUSH); 16 bits with 66. */
+			int sreg = op[0] == 0x0f ? (op[1] == 0xa0 ? 4 : 5) : op[0] >> 3;
+			bool o16 = has_prefix(b, npfx, 0x66);
+			if (o16)
+				put8(&e, 0x66);
+			put8(&e, 0x65);
+			put8(&e, 0xff);
+			put8(&e, 0x35);
+			put32(&e, VCPU_ADDR + (o16 ? VC_GSEL + 2 * (uint32_t)sreg :
+						      VC_GSEL32 + 4 * (uint32_t)sreg));
+			break;
+		}
 		case K_JCC: {
 			uint32_t target;
 			uint8_t cc;

@@ -28,7 +28,8 @@ uint32_t gs_buf[32] __attribute__((aligned(64)));
 uint32_t saved_esp;
 
 /* Runs fn on a stack at the top page: pushes and pops, a call and a return, PUSHF/
- * POPF, a push of memory and a pop into memory, all through SS there. Returns EAX. */
+ * POPF, a push of memory and a pop into memory, pushes of FS and DS, all through SS
+ * there. Returns EAX. */
 uint32_t on_top_stack(uint32_t arg);
 __asm__(".text\n"
 	".globl on_top_stack\non_top_stack:\n\t"
@@ -54,6 +55,20 @@ __asm__(".text\n"
 	"pushl %eax\n\t"
 	"popl 0xffff0f00\n\t"           /* pop into memory at the top */
 	"movl 0xffff0f00, %eax\n\t"
+	"pushl $0x5a5a0000\n\t"         /* PUSH sreg at the top: the selector, its upper */
+	"popl %ecx\n\t"                 /* half zero or the old 0x5a5a */
+	"movl %fs, %edx\n\t"
+	"push %fs\n\t"
+	"popl %ecx\n\t"
+	"subl %edx, %ecx\n\t"
+	"andl $0xa5a5ffff, %ecx\n\t"
+	"addl %ecx, %eax\n\t"
+	"movl %ds, %edx\n\t"
+	"push %ds\n\t"
+	"popl %ecx\n\t"
+	"subl %edx, %ecx\n\t"
+	"andl $0xa5a5ffff, %ecx\n\t"
+	"addl %ecx, %eax\n\t"
 	"ret\n");
 
 /* The same load for any address: ordinary pages mostly, the top page sometimes. */

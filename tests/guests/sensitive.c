@@ -150,6 +150,14 @@ static void test_segregs(void)
 			 "pop %%gs; subl %%esp, %2; subl %%esp, %1"
 			 : "=&r"(pushed), "=&r"(d1), "=&r"(d2));
 	check_eq("push-fs-value", pushed & 0xffff, SEL(S_DATA3) | 3);
+	/* The upper half: zero, or the old stack word left alone (both allowed: SDM Vol.
+	 * 2, PUSH); never anything else. */
+	__asm__ volatile("pushl $0x5a5a1234; popl %%eax; push %%gs; popl %0"
+			 : "=r"(pushed) :: "eax", "memory");
+	check((pushed >> 16) == 0 || (pushed >> 16) == 0x5a5a, "push-gs-upper-half");
+	__asm__ volatile("pushl $0x5a5a1234; popl %%eax; push %%es; popl %0"
+			 : "=r"(pushed) :: "eax", "memory");
+	check((pushed >> 16) == 0 || (pushed >> 16) == 0x5a5a, "push-es-upper-half");
 	check_eq("push-fs-esp", -d2, 4);
 	check_eq("pop-gs-esp", d1, 0);
 	check_eq("pop-gs-value", RSEG(gs), SEL(S_DATA3) | 3);
