@@ -14,6 +14,7 @@
 
 #include "emulate.h"
 #include "exceptions.h"
+#include "fpu.h"
 #include "interrupts.h"
 #include "memop.h"
 #include "segments.h"
@@ -172,6 +173,19 @@ static uint64_t espfix_frame(struct vm *vm, uint32_t hi)
 	return page + 0x800;
 }
 
+/* TRAPEZE_CHECK_FPU: the guest's state, still live, as it was at the last exit. */
+static void check_fpu(struct vm *vm)
+{
+	uint8_t now[512] __attribute__((aligned(16)));
+	if (!vm->fpu_at_exit_valid || vm->cpu.sh->fpu_saved)
+		return;
+	fpu_snapshot(now);
+	if (!fpu_same(now, vm->fpu_at_exit))
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "the monitor changed the guest's x87/SSE "
+			"registers while handling an exit of reason %u (eip %#x)",
+			vm->fpu_exit_reason, vm->cpu.sh->eip);
+}
+
 void cpu_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -179,6 +193,8 @@ void cpu_run(struct vm *vm)
 	int from_slot = 0;
 	uint32_t from_gen = 0;
 
+	fpu_attach(c->sh);
+	vm->fpu_check = fpu_check_enabled();
 	while (vm->stop == STOP_NONE) {
 		c->sh->run = 1;
 		if (vm->async_signal) {
@@ -274,9 +290,16 @@ void cpu_run(struct vm *vm)
 			vm->entering = NULL;
 			continue;
 		}
+		if (vm->fpu_check)
+			check_fpu(vm);
 		uint32_t word = tz_enter(en->host, frame_rsp);
 		vm->entering = NULL;
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
+		if (vm->fpu_check) {
+			fpu_snapshot(vm->fpu_at_exit);
+			vm->fpu_at_exit_valid = true;
+			vm->fpu_exit_reason = reason;
+		}
 		vm->stats.exits[reason & 7]++;
 		if (vm->cfg.trace)
 			fprintf(stderr, "trapeze: exit %u info %#x eip %#x (entered %#x at %#x)\n", reason,
@@ -316,4 +339,6 @@ void cpu_run(struct vm *vm)
 		}
 		step_end(vm, &step);
 	}
+	fpu_save();             /* the state goes back into the vCPU block with the VM */
+	fpu_attach(NULL);
 }

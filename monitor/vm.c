@@ -59,6 +59,7 @@ static void init_vcpu_block(struct vm *vm)
 	uint32_t mxcsr = 0x1f80;
 	memcpy(sh->fx, &fcw, 2);
 	memcpy(sh->fx + 24, &mxcsr, 4);
+	sh->fpu_saved = 1;
 }
 
 static void reset_cpu(struct vm *vm)

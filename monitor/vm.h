@@ -101,7 +101,8 @@ struct vcpu_shared {
 	uint32_t sti_eip;
 	uint16_t hsel_nfs, pad4;
 	uint32_t gsel32[SR_COUNT];
-	uint8_t pad3[VC_FX - 152 - 4 * SR_COUNT];
+	uint32_t fpu_saved;
+	uint8_t pad3[VC_FX - 180];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -113,6 +114,7 @@ static_assert(offsetof(struct vcpu_shared, host_fsbase) == VC_HOST_FSBASE, "VC_H
 static_assert(offsetof(struct vcpu_shared, hsel) == VC_HSEL, "VC_HSEL");
 static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
 static_assert(offsetof(struct vcpu_shared, gsel32) == VC_GSEL32, "VC_GSEL32");
+static_assert(offsetof(struct vcpu_shared, fpu_saved) == VC_FPU_SAVED, "VC_FPU_SAVED");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
@@ -270,6 +272,10 @@ struct vm {
 	int entered_cpl;                /* the CPL of the last block entered */
 	struct uart *com1;
 	FILE *perf_map;                 /* open with cfg.perf_map */
+	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
+	bool fpu_at_exit_valid;
+	uint32_t fpu_exit_reason;
+	uint8_t fpu_at_exit[512] __attribute__((aligned(16)));
 	void *altstack;                 /* signal stack of the vCPU thread */
 	struct stats stats;
 	bool one_step;                  /* run the next instruction as a one-shot block */

@@ -17,6 +17,9 @@ name=$(basename "$elf" .elf)
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
+# The monitor must leave the guest's x87/SSE registers as it found them at every exit
+# (monitor/fpu.c): check it on every run.
+export TRAPEZE_CHECK_FPU=1
 # Guest status: isa-debug-exit makes it (code << 1) | 1; 124 is a timeout.
 timeout -k 5 30 qemu-system-i386 -kernel "$elf" -nographic -no-reboot -display none \
 	-monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
