@@ -40,7 +40,22 @@
 #define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
 #define NREGIONS  (NPAGES >> REGION_SHIFT)
 
+/*
+ * The monitor's own TLB: the translations its accesses on the guest's behalf (callout
+ * operands, instruction fetches, dispatcher lookups) walked last, so that each need
+ * not walk again. It caches what the CPU's TLB may cache and goes with it: CR3 loads
+ * (global entries stay under CR4.PGE), INVLPG, and changes of the paging mode. An
+ * entry exists only after a walk set A on the way; a write hits only once a walk set D.
+ */
+#define MTLB_SIZE 256
+struct mtlb {
+	uint32_t lpn1;          /* linear page + 1; 0 = empty */
+	uint32_t ppn;
+	bool user, rw, dirty, nx, global;
+};
+
 struct mmu {
+	struct mtlb tlb[MTLB_SIZE];
 	uint32_t *map;
 	uint32_t *pos;          /* index in list[] of a mapped page */
 	uint32_t *alias;        /* next linear page with the same physical page */
@@ -64,6 +79,43 @@ static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)((uint64_t)lpn <<
 static bool mappable(uint32_t lpn)
 {
 	return lpn >= GUEST_LOW >> 12 && lpn < GUEST_TOP >> 12;
+}
+
+static void mtlb_flush(struct mmu *m, bool keep_global)
+{
+	for (int k = 0; k < MTLB_SIZE; k++)
+		if (!(keep_global && m->tlb[k].global))
+			m->tlb[k].lpn1 = 0;
+}
+
+/* The cached translation of lin's page if it allows the access acc (a write also
+ * needs D set), or NULL. */
+static const struct mtlb *mtlb_hit(struct vm *vm, uint32_t lin, unsigned acc, bool need_dirty)
+{
+	const struct mtlb *t = &vm->mmu->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
+	if (t->lpn1 != (lin >> 12) + 1)
+		return NULL;
+	if ((acc & PF_ACC_USER) && !t->user)
+		return NULL;
+	if ((acc & PF_ACC_FETCH) && t->nx)
+		return NULL;
+	if (acc & PF_ACC_WRITE) {
+		bool w = t->rw || (!(acc & PF_ACC_USER) && !(vm->cpu.cr0 & CR0_WP));
+		if (!w || (need_dirty && !t->dirty))
+			return NULL;
+	}
+	return t;
+}
+
+static void mtlb_fill(struct vm *vm, uint32_t lin, const struct walk *w)
+{
+	if (!w->accessed || !w->dir_accessed)
+		return;
+	vm->mmu->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
+		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12), .user = w->user,
+		.rw = w->rw, .dirty = w->dirty, .nx = w->nx,
+		.global = w->global && (vm->cpu.cr4 & CR4_PGE),
+	};
 }
 
 int mmu_init(struct vm *vm)
@@ -246,6 +298,7 @@ void mmu_paging_changed(struct vm *vm)
 	}
 	if (m->map)
 		drop_all(vm);
+	mtlb_flush(m, false);
 	m->paging = on;
 	if (!on) {
 		identity_map(vm);
@@ -283,6 +336,7 @@ void mmu_flush_tlb(struct vm *vm)
 	if (!m->paging)
 		return;
 	bool keep_global = vm->cpu.cr4 & CR4_PGE;
+	mtlb_flush(m, keep_global);
 	/* Drop the pages the new tables no longer map as they are mapped (all but global
 	 * pages, which stay with CR4.PGE: SDM Vol. 3, 4.10.4.1), in runs of consecutive
 	 * pages: one host call each. Linux's CR3 loads between a parent and its forked
@@ -332,6 +386,8 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	if (!m->paging)
 		return;
 	uint32_t lpn = lin >> 12;
+	if (m->tlb[lpn & (MTLB_SIZE - 1)].lpn1 == lpn + 1)
+		m->tlb[lpn & (MTLB_SIZE - 1)].lpn1 = 0;
 	/* Only code translated from a page depends on its mapping. */
 	bool code = cc_linear_has_code(vm->cc, lpn);
 	/* The large page lin would lie in: 2 MiB under PAE, 4 MiB otherwise. */
@@ -341,6 +397,7 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
 		large |= m->large[r];
 	if (large) {
+		mtlb_flush(m, false);
 		/* Pages from a large page here: the whole translation goes, whichever of
 		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
 		for (uint32_t p = first; p < first + npg; p++)
@@ -370,12 +427,18 @@ int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
 		*pa = lin;
 		return 0;
 	}
+	const struct mtlb *t = mtlb_hit(vm, lin, acc, true);
+	if (t) {
+		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+		return 0;
+	}
 	struct walk w;
 	uint32_t r = walk(vm, lin, acc, &w);
 	if (r & PF_FAULT) {
 		page_fault(vm, lin, r);
 		return -1;
 	}
+	mtlb_fill(vm, lin, &w);
 	*pa = w.pa;
 	return 0;
 }
@@ -387,9 +450,15 @@ int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
 		*pa = lin;
 		return 0;
 	}
+	const struct mtlb *t = mtlb_hit(vm, lin, acc, false);
+	if (t) {
+		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+		return 0;
+	}
 	struct walk w;
 	if (walk_peek(vm, lin, acc, &w) & PF_FAULT)
 		return -1;
+	mtlb_fill(vm, lin, &w);
 	*pa = w.pa;
 	return 0;
 }

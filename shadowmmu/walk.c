@@ -197,6 +197,7 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 		.dirty = (e.final & PTE_D) || (set_ad && write),
 		.accessed = (e.final & PTE_A) || set_ad,
 		.dir_accessed = e.pte_pa == e.pde_pa || (e.pde & PTE_A) || set_ad,
+		.nx = nxe && ((e.pde | e.final) & PTE_XD),
 		.pde_pa = e.pde_pa,
 		.pte_pa = e.pte_pa,
 	};

@@ -81,6 +81,7 @@ struct walk {
 	bool dirty;             /* D bit of the final entry after this walk */
 	bool accessed;          /* A bit of the final entry after this walk */
 	bool dir_accessed;      /* A bit of the directory entry above it (true for a large page) */
+	bool nx;                /* fetches fault (XD at either level, with EFER.NXE under PAE) */
 	uint64_t pde_pa, pte_pa;/* where the entries live (pte_pa = pde_pa for a large page) */
 };
 

@@ -298,6 +298,21 @@ static void test_remap(void)
 	pg_flush();
 	check_eq("code-remap-direct-call-cr3", pg_call((uint32_t)tramp), 1);
 
+	/* The monitor's own accesses go through the TLB too: SIDT writes through the
+	 * monitor; after the PTE moves and INVLPG, its write lands in the new frame. */
+	uint8_t *d1 = pg_alloc(), *d2 = pg_alloc();
+	const uint32_t data = REMAP + 0x77000;          /* a TLB set no code here uses */
+	pte_t *dpte = pg_pte(kpd, data);
+	*dpte = (uint32_t)d1 | PG_P | PG_W;
+	__asm__ volatile("sidt %0" : "=m"(*(volatile uint8_t(*)[6])data) :: "memory");
+	uint32_t lim1 = *(volatile uint16_t *)d1;
+	*(volatile uint16_t *)d1 = 0x1234;
+	*dpte = (uint32_t)d2 | PG_P | PG_W;
+	invlpg(data);
+	__asm__ volatile("sidt %0" : "=m"(*(volatile uint8_t(*)[6])data) :: "memory");
+	check(*(volatile uint16_t *)d1 == 0x1234 && *(volatile uint16_t *)d2 == lim1,
+	      "monitor-write-after-invlpg-goes-to-new-frame");
+
 	*pte = 0;
 	invlpg(REMAP);
 	PF_EXPECT("code-unmapped-faults", 0, REMAP, (void *)REMAP, pg_call(REMAP));
