@@ -13,14 +13,20 @@
  * linear [0, GUEST_LOW) is emulated too. The window is reachable only through the
  * monitor's own selectors (SEL_MCODE, SEL_MDATA).
  *
+ * Why 8 MiB: Linux (32-bit) keeps its fixmap in the top few MiB and its cpu_entry_area
+ * (entry stacks, TSS, GDT) just below, about 12 MiB under 4 GiB: with a 32 MiB window
+ * every system call and exception ran ~20 instructions as emulated callouts (fork+exec
+ * 10-25% slower). 6 MiB of code cache holds Linux's boot (one flush) and its steady
+ * state.
+ *
  * The VC_* offsets are shared by C (struct vcpu_shared, checked with static_assert)
  * and by the assembly in monitor/enter.S and the translator's emitted code.
  */
 #ifndef TRAPEZE_LAYOUT_H
 #define TRAPEZE_LAYOUT_H
 
-#define WIN_SIZE        0x02000000u     /* 32 MiB: the window, and the guest's emulated top */
-#define WIN_BASE        0xfe000000u     /* 4 GiB - WIN_SIZE */
+#define WIN_SIZE        0x00800000u     /* 8 MiB: the window, and the guest's emulated top */
+#define WIN_BASE        0xff800000u     /* 4 GiB - WIN_SIZE */
 #define GUEST_TOP       WIN_BASE        /* guest linear addresses the host reaches: below */
 #define GUEST_LOW       0x00010000u     /* ... and from here (vm.mmap_min_addr) */
 #define VCPU_ADDR       (WIN_BASE + 0x00000000u)  /* struct vcpu_shared, 8 KiB */

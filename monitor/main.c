@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
 		"                the guest EIP it came from\n"
-		"  --cache-size SIZE  limit the code cache (default and maximum 30M)\n",
+		"  --cache-size SIZE  limit the code cache (default and maximum 6M)\n",
 		(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
 }
 
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 		case 'c': {
 			uint64_t v;
 			if (parse_size(optarg, &v) < 0 || v < (16 << 10) || v > (1u << 30)) {
-				fprintf(stderr, "trapeze: --cache-size %s: want 16K..30M\n", optarg);
+				fprintf(stderr, "trapeze: --cache-size %s: want 16K..6M\n", optarg);
 				return EXIT_USAGE;
 			}
 			cfg.cache_size = (uint32_t)v;

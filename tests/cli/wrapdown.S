@@ -1,5 +1,5 @@
 /* wrapdown.S - a 32-bit expand-down data segment with base 0xffff0000: offset
- * 0xfe020000 wraps to linear 0xfe010000, inside the top 32 MiB, where the host
+ * 0xff820000 wraps to linear 0xff810000, inside the top 8 MiB, where the host
  * keeps the monitor window. The access must never reach the monitor: trapeze emulates
  * it against guest memory, where nothing is at that address (an empty bus: reads all
  * ones, writes dropped). Exit status 1 when the read and a read after a write both
@@ -17,11 +17,11 @@ _start:
 	movl $0x80000, %esp
 	movl $0x18, %eax
 	movl %eax, %fs
-	movl %fs:0xfe020000, %eax       /* linear 0xfe010000 */
+	movl %fs:0xff820000, %eax       /* linear 0xff810000 */
 	cmpl $0xffffffff, %eax
 	jne 1f
-	movl $0x12345678, %fs:0xfe020000
-	movl %fs:0xfe020000, %eax
+	movl $0x12345678, %fs:0xff820000
+	movl %fs:0xff820000, %eax
 	cmpl $0xffffffff, %eax
 	jne 1f
 	xorl %eax, %eax

@@ -15,9 +15,9 @@
 #include "ring.h"
 #include "paging.h"
 
-#define TOP      0xffff0000u            /* a page in the top 32 MiB of linear space */
+#define TOP      0xffff0000u            /* a page in the top 8 MiB of linear space */
 #define TOP_PA   (PG_FRAME_A + 0x3000)  /* its frame */
-#define WIN      0xfe000000u            /* the first page of the top 32 MiB */
+#define WIN      0xff800000u            /* the first page of the top 8 MiB */
 #define WIN_PA   (PG_FRAME_A + 0x4000)
 #define S_UGS    7                      /* 0x3b: DPL-3 data based at gs_buf + 64 */
 #define S_KGS    8                      /* 0x40: DPL-0 data based at gs_buf + 64 */
@@ -174,7 +174,7 @@ static void top_tests(void)
 	}
 	check_eq("mixed-site", bad, 0);
 
-	/* The first page of the top 32 MiB (where trapeze keeps its own vCPU block): a
+	/* The first page of the top 8 MiB (where trapeze keeps its own vCPU block): a
 	 * whole page of stores lands in the guest's frame, and everything still runs. */
 	rep_stosd(WIN, 0x57575757u, 1024);
 	pg_wr(WIN + 0x10, 0x01020304);

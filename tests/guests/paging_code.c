@@ -6,7 +6,7 @@
  * address, CR3 switched between calls (indirect and chained direct calls); a #PF on
  * an instruction fetch that the handler repairs (a whole instruction, and one
  * straddling two pages); code remapped by INVLPG or a CR3 load; code in a 4 MiB page;
- * and last, code and data in the top pages of linear space (0xfe000000, 0xfffff000).
+ * and last, code and data in the top pages of linear space (0xff800000, 0xfffff000).
  */
 #include "guest.h"
 #include "paging.h"
@@ -18,7 +18,7 @@
 #define FETCH    0x31000000u    /* demand-mapped code */
 #define REMAP    0x32000000u    /* code page switched between P1 and P2 */
 #define LARGE    0x40000000u    /* 4 MiB page -> physical 0 */
-#define WIN_LOW  0xfe000000u    /* first page of the top 32 MiB */
+#define WIN_LOW  0xff800000u    /* first page of the top 8 MiB */
 #define TOP      0xfffff000u    /* last page of linear space */
 
 static pte_t *kpd, *pda, *pdb;

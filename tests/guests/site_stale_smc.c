@@ -1,6 +1,6 @@
 /*
  * site_stale_smc.c - the same as site_stale_user.c at CPL 0 with self-modifying code:
- * a buffer first holds a load from the top 32 MiB (learnt as a site to emulate), then
+ * a buffer first holds a load from the top 8 MiB (learnt as a site to emulate), then
  * is rewritten to hold plain register instructions at the same address, which must run.
  */
 #include "guest.h"

@@ -1,7 +1,7 @@
 /*
  * site_stale_user.c - a learnt site (rewriter/sites.h) must not outlive the instruction
  * it was learnt for. "Process A" (CR3 = pd_a) at CPL 3 loads from linear 0xfe800000 (the
- * top 32 MiB, not mapped: #PF) at linear 0x40000000, which trapeze learns as a site to
+ * top 8 MiB, not mapped: #PF) at linear 0x40000000, which trapeze learns as a site to
  * emulate. "Process B" (CR3 = pd_b) maps another frame at 0x40000000 whose first
  * instruction is a NOP: it must simply run (it once stopped the whole VM: the site's
  * callout found an instruction there that needs no emulation).
