@@ -61,6 +61,12 @@ static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 
 static int table_of(uint32_t mode) { return (mode & 3) ? 1 : 0; }
 
+/* The linear page of b's page[i]: its bytes' pages, then an inlined callee's. */
+static uint32_t block_lpn(const struct block *b, int i)
+{
+	return i < b->npages ? ((b->cs_base + b->eip) >> 12) + (uint32_t)i : b->xlpn;
+}
+
 static void clear_table(int t)
 {
 	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE((uint32_t)t);
@@ -171,6 +177,12 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				if (e->block->cut ? ppn1 != ~0u : e->block->page[1] != ppn1)
 					continue;
 			}
+			if (e->block->xpage) {
+				uint64_t pax;
+				if (mmu_peek(cc->vm, e->block->xlpn << 12, acc, &pax) < 0 ||
+				    pax >> 12 != e->block->page[e->block->npages])
+					continue;
+			}
 			/* Refill the lookup table: it may have been emptied since. */
 			struct lookup_entry *t = table_entry(cc, e->block, eip);
 			if (t) {
@@ -269,8 +281,8 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
-	for (int i = 0; i < b->npages; i++) {
-		uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
+	for (int i = 0; i < b->npages + b->xpage; i++) {
+		uint32_t lpn = block_lpn(b, i);
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
 		if (b->global)
 			cc->code_lin_global[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
@@ -283,7 +295,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 		e->hash_next = cc->hash[h];
 		cc->hash[h] = e;
 	}
-	for (int i = 0; i < b->npages; i++) {
+	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t p = b->page[i];
 		assert(p < cc->npages);
 		if (!cc->page_head[p])
@@ -432,10 +444,12 @@ static void invalidate(struct codecache *cc, struct block *b)
 		}
 	}
 	/* 3. unlink from the page lists */
-	for (int i = 0; i < b->npages; i++) {
+	for (int i = 0; i < b->npages + b->xpage; i++) {
 		struct block **q = &cc->page_head[b->page[i]];
 		while (*q != b) {
-			int k = (*q)->page[0] == b->page[i] ? 0 : 1;
+			int k = 0;
+			while ((*q)->page[k] != b->page[i])
+				k++;
 			q = &(*q)->page_next[k];
 		}
 		*q = b->page_next[i];
@@ -476,11 +490,18 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
 	return ppn < cc->npages && cc->page_head[ppn];
 }
 
-/* Whether every linear page of b is one of f's (same code segment base). */
+/* Whether every linear page b depends on is one of f's. */
 static bool pages_within(const struct block *b, const struct block *f)
 {
-	uint32_t bl = (b->cs_base + b->eip) >> 12, fl = (f->cs_base + f->eip) >> 12;
-	return bl >= fl && bl + b->npages <= fl + f->npages;
+	for (int i = 0; i < b->npages + b->xpage; i++) {
+		uint32_t lpn = block_lpn(b, i);
+		bool in = false;
+		for (int k = 0; k < f->npages + f->xpage && !in; k++)
+			in = block_lpn(f, k) == lpn;
+		if (!in)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -543,8 +564,8 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 				continue;
 			struct block *b = cc->blocks[id];
 			bool same = true;
-			for (int i = 0; i < b->npages && same; i++) {
-				uint32_t lpn = ((b->cs_base + b->eip) >> 12) + (uint32_t)i;
+			for (int i = 0; i < b->npages + b->xpage && same; i++) {
+				uint32_t lpn = block_lpn(b, i);
 				unsigned h = (lpn * 0x9e3779b1u) >> 26;
 				if (seen[h].lpn != lpn) {
 					uint64_t pa;
@@ -583,7 +604,8 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 			continue;
 		struct block *b = cc->blocks[id];
 		uint32_t first = ((b->cs_base + b->eip) >> 12) & 0xfffff;
-		if (lpn >= first && lpn < first + (uint32_t)b->npages) {
+		if ((lpn >= first && lpn < first + (uint32_t)b->npages) ||
+		    (b->xpage && (b->xlpn & 0xfffff) == lpn)) {
 			detach(cc, b);
 			b->in_local = false;
 			continue;

@@ -59,8 +59,11 @@ struct entry {
 
 struct block {
 	uint32_t eip, cs_base, cs_limit, mode;
-	uint32_t page[2];               /* guest physical page numbers of the bytes */
-	uint8_t npages;
+	uint32_t page[3];               /* guest physical page numbers of the bytes, then of
+					   an inlined callee's (xpage) */
+	uint8_t npages;                 /* consecutive linear pages of the bytes: 1 or 2 */
+	bool xpage;                     /* page[npages] is an inlined callee's page ... */
+	uint32_t xlpn;                  /* ... at this linear page */
 	uint8_t nexits;
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
@@ -76,7 +79,7 @@ struct block {
 	uintptr_t incoming;             /* list of (block | slot) chained into this one */
 	uint8_t nentries;
 	struct entry *entries;          /* [0] is the start; then call continuations */
-	struct block *page_next[2];
+	struct block *page_next[3];
 	uint16_t nside;
 	struct side_entry *side;
 };

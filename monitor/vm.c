@@ -259,6 +259,7 @@ void vm_print_stats(struct vm *vm)
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
+	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)s->thunks_inlined);
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])
 			fprintf(f, "  host faults, trap %-6d %llu\n", i, (unsigned long long)s->faults[i]);

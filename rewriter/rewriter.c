@@ -602,6 +602,30 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	return &d->insn;
 }
 
+/*
+ * A position-independent i386 program finds itself with `call thunk` where the thunk is
+ * `mov (%esp), reg; ret` (GCC's __x86.get_pc_thunk.reg): every function of a PIC
+ * binary calls one, and its RET, returning to each caller in turn, missed the inline
+ * cache and took the table every time. Returns reg if the code at linear lin (in the
+ * current address space, its physical page in *ppn) is such a thunk, else -1.
+ */
+static int pc_thunk(struct vm *vm, uint32_t lin, uint32_t *ppn)
+{
+	uint64_t pa;
+	unsigned acc = PF_ACC_FETCH | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	if ((lin & 0xfff) > 0xffc || mmu_peek(vm, lin, acc, &pa) < 0)
+		return -1;
+	const uint8_t *p = mem_phys(vm, pa, 4);
+	if (!p || p[0] != 0x8b || (p[1] & 0xc7) != 0x04 || p[2] != 0x24 || p[3] != 0xc3 ||
+	    ((p[1] >> 3) & 7) == R_ESP)
+		return -1;
+	/* Its page's A bit, as the translation of the caller's own page sets it. */
+	if (mmu_translate(vm, lin, acc, &pa) < 0)
+		return -1;
+	*ppn = (uint32_t)(pa >> 12);
+	return (p[1] >> 3) & 7;
+}
+
 struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 {
 	struct vm *vm = rw->vm;
@@ -619,7 +643,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	uint32_t lin = cs->base + eip;
 	unsigned acc = PF_ACC_FETCH | (c->cpl == 3 ? PF_ACC_USER : 0);
 	uint64_t pa, pa_next = 0;
-	bool next_missing = false;
+	bool next_missing = false, have_next = false;
 	if (mmu_translate(vm, lin, acc, &pa) < 0)
 		return NULL;
 	uint32_t in_page = 4096 - (lin & 0xfff);
@@ -643,6 +667,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		else
 			want = in_page;
 		next_missing = !second;
+		have_next = second != NULL;
 	}
 	const uint8_t *src = rw->code;
 
@@ -670,6 +695,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	bool ended = false;
 	uint32_t mode = rw_mode(vm);
 	bool code16 = !(mode & 4);
+	bool xpage = false;             /* a thunk inlined from another page (pc_thunk) */
+	uint32_t xlpn = 0, xppn = 0;
 
 	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS) &&
 	       e.p - e.start < MAX_HOST - HOST_MARGIN) {
@@ -823,7 +850,37 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			ended = true;
 			break;
 		}
-		case K_CALL:
+		case K_CALL: {
+			/* A call of a PC thunk: what it does, in line (push, load, pop), so
+			 * that no RET runs. The block then depends on the thunk's page too
+			 * (xpage): not in a single step, and one such page per block. */
+			uint32_t target = after + rd32(op + 1), tppn = 0;
+			int treg = -1;
+			if (!oneshot && !code16 && target <= cs->limit && target + 3 <= cs->limit)
+				treg = pc_thunk(vm, cs->base + target, &tppn);
+			uint32_t tlpn = (cs->base + target) >> 12;
+			uint32_t p1 = have_next ? (uint32_t)(pa_next >> 12) : ~0u;
+			if (treg < 0 || tlpn == lin >> 12) {
+				/* not a thunk, or one on the block's first page */
+			} else if (tppn == (uint32_t)(pa >> 12) ||
+				   (tppn == p1 && tlpn != (lin >> 12) + 1) ||
+				   (xpage && (tlpn != xlpn || tppn != xppn))) {
+				treg = -1;      /* an alias of the block's page, or a second one */
+			} else {
+				xpage = true;
+				xlpn = tlpn;
+				xppn = tppn;
+			}
+			if (treg >= 0) {
+				put8(&e, 0x68);                 /* push $after */
+				put32(&e, after);
+				put8(&e, (uint8_t)(0xb8 + treg));  /* mov $after, reg */
+				put32(&e, after);
+				static const uint8_t pop4[] = { 0x8d, 0x64, 0x24, 0x04 };
+				putn(&e, pop4, sizeof(pop4));   /* lea esp, [esp + 4] */
+				vm->stats.thunks_inlined++;
+				break;
+			}
 			/* Push the guest return address and jump (chained) to the callee;
 			 * translation goes on after the call, where the ret will come back:
 			 * another entry point of this block. */
@@ -834,6 +891,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			if (nslots >= MAX_EXITS - 2 || nentries == MAX_ENTRIES)
 				stop = true;
 			break;
+		}
 		case K_CALL_IND:
 			se->flags = SIDE_SCRATCH;
 			emit_save_scratch(&e);
@@ -961,9 +1019,16 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	blk->npages = 1;
 	if (blk->guest_len && (last >> 12) != (lin >> 12))
 		blk->page[blk->npages++] = (uint32_t)(pa_next >> 12);
+	if (xpage && blk->npages == 2 && xlpn == (lin >> 12) + 1)
+		xpage = false;          /* the thunk's page is the block's second anyway */
+	blk->xpage = xpage;
+	blk->xlpn = xlpn;
+	if (xpage)
+		blk->page[blk->npages] = xppn;
 	/* On global pages (CR4.PGE) the block survives CR3 loads. */
 	blk->global = mmu_global(vm, lin) &&
-		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000));
+		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000)) &&
+		      (!xpage || mmu_global(vm, xlpn << 12));
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->nside = (uint16_t)ninsn;
 	blk->nentries = (uint8_t)nentries;

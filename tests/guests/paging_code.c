@@ -17,6 +17,8 @@
 #define SPACE    0x30000000u    /* CA in space A, CB in space B */
 #define FETCH    0x31000000u    /* demand-mapped code */
 #define REMAP    0x32000000u    /* code page switched between P1 and P2 */
+#define THUNK_C  0x33000000u    /* a caller of a PC thunk ... */
+#define THUNK_T  0x33400000u    /* ... on a page of its own: T1, T2 or T3 */
 #define LARGE    0x40000000u    /* 4 MiB page -> physical 0 */
 #define WIN_LOW  0xff800000u    /* first page of the top 8 MiB */
 #define TOP      0xfffff000u    /* last page of linear space */
@@ -321,6 +323,91 @@ static void test_remap(void)
 	check_eq("code-present-again-no-invlpg", pg_call((uint32_t)tramp), 2);
 }
 
+/* ---- a PC thunk (mov (%esp), %ebx; ret) and its callers ---- */
+
+/* Caller at linear at: call THUNK_T; mov -4(%esp), %eax; add %ebx, %eax; ret. With the
+ * thunk, EAX = twice the return address (pushed, then loaded into EBX). */
+static void emit_thunk_caller(uint8_t *p, uint32_t at)
+{
+	p[0] = 0xe8;
+	put32(p + 1, THUNK_T - (at + 5));
+	static const uint8_t rest[] = { 0x8b, 0x44, 0x24, 0xfc, 0x01, 0xd8, 0xc3 };
+	for (unsigned k = 0; k < sizeof(rest); k++)
+		p[5 + k] = rest[k];
+}
+
+static void test_thunk(void)
+{
+	const uint32_t ret = THUNK_C + 5;
+	uint8_t *c = pg_alloc(), *t1 = pg_alloc(), *t2 = pg_alloc();
+	emit_thunk_caller(c, THUNK_C);
+	put32(t1, 0xc3241c8b);                          /* mov (%esp), %ebx; ret */
+	t2[0] = 0xbb;                                   /* mov $0x12345678, %ebx; ret */
+	put32(t2 + 1, 0x12345678);
+	t2[5] = 0xc3;
+	pg_map(kpd, THUNK_C, (uint32_t)c, PG_P | PG_W);
+	pte_t *tpte = pg_pte(kpd, THUNK_T);
+	*tpte = (uint32_t)t1 | PG_P | PG_W;
+	int ok = 1;
+	for (int k = 0; k < 3; k++)
+		ok &= pg_call(THUNK_C) == 2 * ret;
+	check(ok, "thunk-call-pushes-and-loads");
+	/* The thunk rewritten in place (through the identity map). */
+	t1[0] = 0xbb;
+	put32(t1 + 1, 0x87654321);
+	t1[5] = 0xc3;
+	serialize();
+	check_eq("thunk-rewritten", pg_call(THUNK_C), ret + 0x87654321);
+	put32(t1, 0xc3241c8b);
+	serialize();
+	check_eq("thunk-rewritten-back", pg_call(THUNK_C), 2 * ret);
+	/* The thunk's page remapped: the caller's own page is unchanged. */
+	*tpte = (uint32_t)t2 | PG_P | PG_W;
+	invlpg(THUNK_T);
+	check_eq("thunk-page-remapped-invlpg", pg_call(THUNK_C), ret + 0x12345678);
+	*tpte = (uint32_t)t1 | PG_P | PG_W;
+	invlpg(THUNK_T);
+	check_eq("thunk-page-mapped-back", pg_call(THUNK_C), 2 * ret);
+	/* Two address spaces that share a caller's page (a caller not run before) and map
+	 * different code at the thunk's address, with global pages in use (CR3 loads keep
+	 * what they can). */
+	const uint32_t c2lin = THUNK_C + 0x2000, ret2 = c2lin + 5;
+	uint8_t *c2 = pg_alloc();
+	emit_thunk_caller(c2, c2lin);
+	/* ... and one reached through a jump inside its page (jmp .+2): that chain stays
+	 * across address spaces only if the thunk's page maps the same. */
+	const uint32_t c3lin = THUNK_C + 0x4000, ret3 = c3lin + 7;
+	uint8_t *c3 = pg_alloc();
+	c3[0] = 0xeb;
+	c3[1] = 0x00;
+	emit_thunk_caller(c3 + 2, c3lin + 2);
+	pte_t *pa = pg_dir(), *pb = pg_dir();
+	pg_share_identity(pa, kpd);
+	pg_share_identity(pb, kpd);
+	pg_map(pa, c2lin, (uint32_t)c2, PG_P | PG_W);
+	pg_map(pb, c2lin, (uint32_t)c2, PG_P | PG_W);
+	pg_map(pa, c3lin, (uint32_t)c3, PG_P | PG_W);
+	pg_map(pb, c3lin, (uint32_t)c3, PG_P | PG_W);
+	pg_map(pa, THUNK_T, (uint32_t)t1, PG_P | PG_W);
+	pg_map(pb, THUNK_T, (uint32_t)t2, PG_P | PG_W);
+	uint8_t *g = code_page(0x6);
+	pg_map(pa, THUNK_T + 0x10000, (uint32_t)g, PG_P | PG_W | PG_G);
+	pg_map(pb, THUNK_T + 0x10000, (uint32_t)g, PG_P | PG_W | PG_G);
+	write_cr4(read_cr4() | CR4_PGE);
+	ok = 1;
+	for (int i = 0; i < 12; i++) {
+		write_cr3((uint32_t)(i & 1 ? pb : pa));
+		ok &= pg_call(THUNK_T + 0x10000) == 6;
+		for (int k = 0; k < 2; k++) {
+			ok &= pg_call(c2lin) == (i & 1 ? ret2 + 0x12345678 : 2 * ret2);
+			ok &= pg_call(c3lin) == (i & 1 ? ret3 + 0x12345678 : 2 * ret3);
+		}
+	}
+	check(ok, "thunk-two-spaces");
+	write_cr3((uint32_t)kpd);
+	write_cr4(read_cr4() & ~CR4_PGE);
+}
+
 /* ---- the top of linear space ---- */
 
 static void test_top(void)
@@ -355,6 +442,7 @@ void test_main(void)
 	test_two_spaces();
 	test_fetch_fault();
 	test_remap();
+	test_thunk();
 	test_top();
 	pg_off();
 }
