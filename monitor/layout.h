@@ -79,6 +79,7 @@
 #define VC_HSEL_NFS     148     /* u16: the host selector tz_enter loads into FS */
 #define VC_GSEL32       152     /* u32[6] the guest selectors zero-extended (PUSH sreg) */
 #define VC_FPU_SAVED    176     /* u32: the guest's x87/SSE state is in VC_FX, not live (fpu.c) */
+#define VC_GGS_BASE     180     /* u32: the guest's GS base (rewriter.c, emit_gs_linear) */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */

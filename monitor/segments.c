@@ -245,6 +245,7 @@ void seg_sync(struct vm *vm, int sr)
 	/* CS and GS themselves are always the monitor's: their slots hold the data
 	 * views that translated code swaps into FS for cs: and gs: prefixes. */
 	if (sr == SR_GS) {
+		c->sh->ggs_base = c->seg[sr].base;
 		c->sh->hsel_ggs = h;
 		c->sh->hsel_ggs_wrap = shadow_sel_view(vm, &c->seg[sr], true);
 	} else

@@ -102,7 +102,8 @@ struct vcpu_shared {
 	uint16_t hsel_nfs, pad4;
 	uint32_t gsel32[SR_COUNT];
 	uint32_t fpu_saved;
-	uint8_t pad3[VC_FX - 180];
+	uint32_t ggs_base;
+	uint8_t pad3[VC_FX - 184];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -115,6 +116,7 @@ static_assert(offsetof(struct vcpu_shared, hsel) == VC_HSEL, "VC_HSEL");
 static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
 static_assert(offsetof(struct vcpu_shared, gsel32) == VC_GSEL32, "VC_GSEL32");
 static_assert(offsetof(struct vcpu_shared, fpu_saved) == VC_FPU_SAVED, "VC_FPU_SAVED");
+static_assert(offsetof(struct vcpu_shared, ggs_base) == VC_GGS_BASE, "VC_GGS_BASE");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");

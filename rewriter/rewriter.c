@@ -95,6 +95,16 @@ void rw_destroy(struct rewriter *rw)
 #define MODE_TSC        0x100u          /* RDTSC runs natively: no TSD trap, no TSC offset */
 #define MODE_GS_IN_FS   0x200u          /* host FS holds the guest's GS (CPL 3), not its FS */
 #define MODE_SS16       0x400u          /* a 16-bit stack: sequences that address [esp] exit */
+#define MODE_GS_LIN     0x800u          /* CPL 3, DS flat, GS a 4 GiB writable data segment:
+					   a gs: access that wraps goes through DS (emit_gs_linear) */
+
+/* A present, writable, expand-up data segment with a 4 GiB limit (and base 0 if
+ * zero_base): accesses through it can only fault on paging. */
+static bool seg_flat_data(const struct seg *s, bool zero_base)
+{
+	return (s->sel & 0xfffc) && (s->attr & 0x9e) == 0x92 && s->limit == 0xffffffffu &&
+	       (!zero_base || s->base == 0);
+}
 
 uint32_t rw_mode(struct vm *vm)
 {
@@ -105,6 +115,8 @@ uint32_t rw_mode(struct vm *vm)
 	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0) |
 	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0) |
 	       (c->cpl == 3 ? MODE_GS_IN_FS : 0) |
+	       (c->cpl == 3 && seg_flat_data(&c->seg[SR_DS], true) &&
+		seg_flat_data(&c->seg[SR_GS], false) ? MODE_GS_LIN : 0) |
 	       ((c->seg[SR_SS].attr & SEG_DB) ? 0 : MODE_SS16);
 }
 
@@ -235,6 +247,88 @@ static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len,
 			at[i] = seg;
 	if (view)
 		mov_fs_gs(e, VCPU_ADDR + native);
+}
+
+static void emit_save_scratch(struct emit *e);
+static void mov_reg_gs(struct emit *e, int reg, uint32_t abs);
+
+/*
+ * A gs: access whose offset wraps around 4 GiB (glibc's thread pointer is GS's base;
+ * its malloc reads %gs:-0x3c) needs GS's wrap view in FS, two segment loads (about 40
+ * cycles) around the access. Under MODE_GS_LIN the linear address is computed instead
+ * (LEA of the operand, plus GS's base from the vCPU block; the sum wraps as the CPU's
+ * does) and the instruction runs on [ECX] through DS, which is flat: a fault there
+ * (the window, a page) is the guest instruction's, emulated as before. EAX and ECX are
+ * the scratch registers (SIDE_SCRATCH): only instructions whose register operand is
+ * neither, and of the simple forms below, are done so. False: not done.
+ */
+static bool emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int len)
+{
+	if (!(e->mode & MODE_GS_LIN) || !has_prefix(b, npfx, 0x65))
+		return false;
+	for (int i = 0; i < npfx; i++)
+		if (b[i] != 0x65 && b[i] != 0x66 && b[i] != 0xf0)
+			return false;           /* 67, another segment, rep */
+	const uint8_t *op = b + npfx;
+	int olen = op[0] == 0x0f ? 2 : 1;
+	uint8_t o = op[olen - 1];
+	bool byte, extension = false;   /* reg field: an operand, or part of the opcode */
+	if (olen == 2) {
+		if (o != 0xb6 && o != 0xb7 && o != 0xbe && o != 0xbf)
+			return false;           /* movzx, movsx */
+		byte = false;           /* the destination is a full register */
+	} else if (o < 0x40 && (o & 7) < 4) {
+		byte = !(o & 1);        /* add, or, adc, sbb, and, sub, xor, cmp */
+	} else if (o >= 0x84 && o <= 0x8b && o != 0x8c) {
+		byte = !(o & 1);        /* test, xchg, mov */
+	} else if (o == 0x80 || o == 0x81 || o == 0x83 || o == 0xc6 || o == 0xc7 ||
+		   o == 0xfe || o == 0xff || o == 0xf6 || o == 0xf7) {
+		extension = true;
+		byte = false;
+	} else {
+		return false;
+	}
+	const uint8_t *m = op + olen;
+	int mod = m[0] >> 6, reg = (m[0] >> 3) & 7, rm = m[0] & 7;
+	if (mod == 3)
+		return false;
+	if (extension) {
+		if ((o == 0xc6 || o == 0xc7) && reg != 0)
+			return false;
+		if ((o == 0xfe || o == 0xff) && reg > 1)
+			return false;           /* inc, dec only: not calls, jumps, push */
+		if ((o == 0xf6 || o == 0xf7) && reg > 3)
+			return false;           /* test, not, neg: not mul/div (EAX, EDX) */
+	} else if (reg == R_EAX || reg == R_ECX || (byte && (reg == 4 || reg == 5))) {
+		return false;                   /* AL CL AH CH / EAX ECX */
+	}
+	int mlen = 1;
+	if (rm == 4)
+		mlen++;
+	if (mod == 1)
+		mlen += 1;
+	else if (mod == 2 || (mod == 0 && rm == 5) || (mod == 0 && rm == 4 && (m[1] & 7) == 5))
+		mlen += 4;
+	int imm = len - (int)(m - b) - mlen;
+	if (imm < 0)
+		return false;
+	emit_save_scratch(e);
+	/* lea ecx, [the operand] */
+	put8(e, 0x8d);
+	put8(e, (uint8_t)((m[0] & 0xc7) | R_ECX << 3));
+	putn(e, m + 1, mlen - 1);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_GGS_BASE);
+	static const uint8_t add[] = { 0x8d, 0x0c, 0x01 };     /* lea ecx, [ecx + eax] */
+	putn(e, add, sizeof(add));
+	for (int i = 0; i < npfx; i++)
+		if (b[i] != 0x65)
+			put8(e, b[i]);
+	putn(e, op, olen);
+	put8(e, (uint8_t)((reg << 3) | R_ECX));                 /* [ecx] */
+	putn(e, m + mlen, imm);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	return true;
 }
 
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
@@ -781,9 +875,15 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		}
 
 		switch (k) {
-		case K_IDENT:
-			emit_ident_view(&e, b, npfx, len, !code16 && rw_gs_wrap_view(rw->insn, site));
+		case K_IDENT: {
+			bool wrap = !code16 && rw_gs_wrap_view(rw->insn, site);
+			if (wrap && emit_gs_linear(&e, b, npfx, len)) {
+				se->flags = SIDE_SCRATCH;
+				break;
+			}
+			emit_ident_view(&e, b, npfx, len, wrap);
 			break;
+		}
 		case K_SREG_READ: {
 			int sreg = (op[1] >> 3) & 7, dst = op[1] & 7;
 			if (has_prefix(b, npfx, 0x66)) {        /* mov r16, gs:[gsel] */

@@ -23,6 +23,7 @@
 #define S_KGS    8                      /* 0x40: DPL-0 data based at gs_buf + 64 */
 #define S_LOWGS  9                      /* 0x48: DPL-0 data based at 0x1000 */
 #define S_SS16   10                     /* 0x50: 16-bit stack segment based at TOP */
+#define S_HIGHGS 11                     /* 0x5b: DPL-3 data based at 0xfff00000 */
 
 uint32_t gs_buf[32] __attribute__((aligned(64)));
 uint32_t saved_esp;
@@ -94,6 +95,28 @@ static void rep_stosd(uint32_t dst, uint32_t v, uint32_t n)
 
 /* A gs: load through ECX, the same instruction for every offset. */
 USER_INSN(gs_reg, "movw $0x3b, %ax; movw %ax, %gs; movl 4(%esp), %ecx\n\t", "movl %gs:(%ecx), %eax");
+/* gs: accesses below GS's base in the forms a translator may do without GS's wrap
+ * view (EDX = -8: gs_buf[14] and its neighbours); EAX 0 when every value was right. */
+USER_INSN(gs_forms, "movw $0x3b, %ax; movw %ax, %gs; movl 4(%esp), %edx\n\t",
+	  "movl %gs:(%edx), %ebx\n\t"            /* 0x6500000e */
+	  "addl $5, %gs:(%edx)\n\t"              /* [14] = 0x65000013 */
+	  "movl %gs:(%edx), %esi\n\t"
+	  "incl %gs:-4(%edx)\n\t"                /* [13] = 0x6500000e */
+	  "movzbl %gs:-4(%edx), %edi\n\t"        /* 0x0e */
+	  "movl %esi, %gs:-8(%edx)\n\t"          /* [12] = 0x65000013 */
+	  "cmpl %esi, %gs:0xfffffff8\n\t"        /* [14] == ESI */
+	  "sete %cl\n\tmovzbl %cl, %ecx\n\txorl $1, %ecx\n\t"
+	  "xorl $0x6500000e, %ebx\n\txorl $0x65000013, %esi\n\txorl $0x0e, %edi\n\t"
+	  "orl %esi, %ebx\n\torl %edi, %ebx\n\torl %ecx, %ebx\n\tmovl %ebx, %eax");
+/* A gs: load with GS based at 0xfff00000: offset 0x700000 wraps to linear 0x600000
+ * (and a translator that forgot the base would read RAM at 0x700000). */
+USER_INSN(gs_high, "movw $0x5b, %ax; movw %ax, %gs; movl 4(%esp), %edx\n\t",
+	  "movl %gs:(%edx), %ebx\n\tmovl %ebx, %eax");
+/* A gs: load whose linear address wraps to the lowest 64 KiB (which the host cannot
+ * map: emulated), with EAX and ECX holding values that must survive it. */
+USER_INSN(gs_low, "movw $0x3b, %ax; movw %ax, %gs; movl 4(%esp), %edx\n\t"
+	  "movl $0x1234, %ecx; movl $0x50000, %eax\n\t",
+	  "movl %gs:(%edx), %ebx\n\tleal (%ebx,%ecx), %ebx\n\tleal (%ebx,%eax), %eax");
 __attribute__((noinline)) static uint32_t k_gs_reg(uint32_t off)
 {
 	uint32_t v;
@@ -203,6 +226,25 @@ static void gs_tests(void)
 	user_expect_ret("gs-cpl3-below", u_gs_reg, (uint32_t)-8, 0x202, 0x6500000e);
 	user_expect_ret("gs-cpl3-below-again", u_gs_reg, (uint32_t)-8, 0x202, 0x6500000e);
 	user_expect_ret("gs-cpl3-above-after-wrap", u_gs_reg, 8, 0x202, 0x65000012);
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 32; i++)
+			gs_buf[i] = 0x65000000u + (uint32_t)i;
+		user_expect_ret(k ? "gs-cpl3-forms-again" : "gs-cpl3-forms", u_gs_forms,
+				(uint32_t)-8, 0x202, 0);
+		check(gs_buf[12] == 0x65000013 && gs_buf[13] == 0x6500000e &&
+		      gs_buf[14] == 0x65000013 && gs_buf[11] == 0x6500000b,
+		      k ? "gs-cpl3-forms-memory-again" : "gs-cpl3-forms-memory");
+	}
+	*(volatile uint32_t *)0x600000 = 0x5a5a0001;
+	*(volatile uint32_t *)0x700000 = 0x5a5a0002;
+	for (int k = 0; k < 3; k++)
+		user_expect_ret(k ? "gs-cpl3-high-base-wraps-again" : "gs-cpl3-high-base-wraps",
+				u_gs_high, 0x700000, 0x202, 0x5a5a0001);
+	*(volatile uint32_t *)0xe120 = 0x70707071;
+	user_expect_ret("gs-cpl3-wrap-below-64k", u_gs_low, 0xe120 - (uint32_t)&gs_buf[16],
+			0x202, 0x70757071 + 0x1234);
+	user_expect_ret("gs-cpl3-wrap-below-64k-again", u_gs_low, 0xe120 - (uint32_t)&gs_buf[16],
+			0x202, 0x70757071 + 0x1234);
 
 	/* gs:disp with disp >= 2^31 and a small base: no wrap, an ordinary address (RAM
 	 * ends below it: all ones, no fault). */
@@ -219,6 +261,7 @@ void test_main(void)
 	gdt_set(S_KGS, (uint32_t)&gs_buf[16], 0xfffff, 0x93, GRAN_4K32);
 	gdt_set(S_LOWGS, 0x1000, 0xfffff, 0x93, GRAN_4K32);
 	gdt_set(S_SS16, TOP, 0xffff, 0x93, 0);
+	gdt_set(S_HIGHGS, 0xfff00000u, 0xfffff, 0xf3, GRAN_4K32);
 	gdt_load(GDT_ENTRIES);
 	gs_tests();
 
