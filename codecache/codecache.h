@@ -28,6 +28,8 @@ struct side_entry {
 };
 /* The instruction's emitted code keeps guest EAX/ECX in VC_SAVE_EAX/ECX. */
 #define SIDE_SCRATCH    0x01
+/* ... keeps guest register (flags >> 4) & 7 in VC_SAVE_EAX. */
+#define SIDE_SAVED_REG  0x02
 
 struct exit_slot {
 	uint32_t target;                /* guest EIP */

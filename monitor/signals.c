@@ -126,6 +126,8 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 			sh->regs[R_EAX] = sh->save_eax;
 			sh->regs[R_ECX] = sh->save_ecx;
 		}
+		if (se->flags & SIDE_SAVED_REG)
+			sh->regs[(se->flags >> 4) & 7] = sh->save_eax;
 		sh->eflags = (uint32_t)g[REG_EFL];
 		sh->eip = se->eip;
 		vm->fault.sig = sig;

@@ -249,86 +249,91 @@ static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len,
 		mov_fs_gs(e, VCPU_ADDR + native);
 }
 
-static void emit_save_scratch(struct emit *e);
 static void mov_reg_gs(struct emit *e, int reg, uint32_t abs);
 
 /*
  * A gs: access whose offset wraps around 4 GiB (glibc's thread pointer is GS's base;
  * its malloc reads %gs:-0x3c) needs GS's wrap view in FS, two segment loads (about 40
- * cycles) around the access. Under MODE_GS_LIN the linear address is computed instead
- * (LEA of the operand, plus GS's base from the vCPU block; the sum wraps as the CPU's
- * does) and the instruction runs on [ECX] through DS, which is flat: a fault there
- * (the window, a page) is the guest instruction's, emulated as before. EAX and ECX are
- * the scratch registers (SIDE_SCRATCH): only instructions whose register operand is
- * neither, and of the simple forms below, are done so. False: not done.
+ * cycles) around the access. Under MODE_GS_LIN the instruction runs through DS, which
+ * is flat, with GS's base added to its address as an index register S: S's guest
+ * value goes to VC_SAVE_EAX (the side entry says which register it is), S gets the
+ * base from the vCPU block, and S comes back after (a load into S needs none: the
+ * load overwrites it). The effective address wraps at 32 bits as the CPU's does; a
+ * fault there is the guest instruction's, emulated as before. Simple forms (mov, ALU,
+ * test, inc/dec, movzx/movsx, push) whose address has no index register. Returns the
+ * side flags, or 0 if not done.
  */
-static bool emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int len)
+static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int len)
 {
 	if (!(e->mode & MODE_GS_LIN) || !has_prefix(b, npfx, 0x65))
-		return false;
+		return 0;
 	for (int i = 0; i < npfx; i++)
 		if (b[i] != 0x65 && b[i] != 0x66 && b[i] != 0xf0)
-			return false;           /* 67, another segment, rep */
+			return 0;               /* 67, another segment, rep */
 	const uint8_t *op = b + npfx;
 	int olen = op[0] == 0x0f ? 2 : 1;
 	uint8_t o = op[olen - 1];
-	bool byte, extension = false;   /* reg field: an operand, or part of the opcode */
+	enum { REG_OPERAND, EXTENSION } form;
+	bool load = false;              /* writes all of its register operand, reads it not */
 	if (olen == 2) {
 		if (o != 0xb6 && o != 0xb7 && o != 0xbe && o != 0xbf)
-			return false;           /* movzx, movsx */
-		byte = false;           /* the destination is a full register */
-	} else if (o < 0x40 && (o & 7) < 4) {
-		byte = !(o & 1);        /* add, or, adc, sbb, and, sub, xor, cmp */
-	} else if (o >= 0x84 && o <= 0x8b && o != 0x8c) {
-		byte = !(o & 1);        /* test, xchg, mov */
+			return 0;               /* movzx, movsx */
+		form = REG_OPERAND;
+		load = !has_prefix(b, npfx, 0x66);
+	} else if ((o < 0x40 && (o & 7) < 4) || (o >= 0x84 && o <= 0x8b)) {
+		form = REG_OPERAND;     /* ALU, test, xchg, mov */
+		load = o == 0x8b && !has_prefix(b, npfx, 0x66);
 	} else if (o == 0x80 || o == 0x81 || o == 0x83 || o == 0xc6 || o == 0xc7 ||
 		   o == 0xfe || o == 0xff || o == 0xf6 || o == 0xf7) {
-		extension = true;
-		byte = false;
+		form = EXTENSION;
 	} else {
-		return false;
+		return 0;
 	}
 	const uint8_t *m = op + olen;
 	int mod = m[0] >> 6, reg = (m[0] >> 3) & 7, rm = m[0] & 7;
 	if (mod == 3)
-		return false;
-	if (extension) {
-		if ((o == 0xc6 || o == 0xc7) && reg != 0)
-			return false;
-		if ((o == 0xfe || o == 0xff) && reg > 1)
-			return false;           /* inc, dec only: not calls, jumps, push */
-		if ((o == 0xf6 || o == 0xf7) && reg > 3)
-			return false;           /* test, not, neg: not mul/div (EAX, EDX) */
-	} else if (reg == R_EAX || reg == R_ECX || (byte && (reg == 4 || reg == 5))) {
-		return false;                   /* AL CL AH CH / EAX ECX */
-	}
-	int mlen = 1;
-	if (rm == 4)
-		mlen++;
-	if (mod == 1)
-		mlen += 1;
-	else if (mod == 2 || (mod == 0 && rm == 5) || (mod == 0 && rm == 4 && (m[1] & 7) == 5))
-		mlen += 4;
+		return 0;
+	if (form == EXTENSION &&
+	    (((o == 0xc6 || o == 0xc7) && reg != 0) ||
+	     ((o == 0xfe || o == 0xff) && reg != 0 && reg != 1 && !(o == 0xff && reg == 6)) ||
+	     ((o == 0xf6 || o == 0xf7) && reg > 3)))
+		return 0;                       /* calls, jumps; mul, div (EAX, EDX) */
+	bool sib = rm == 4;
+	int base = sib ? (m[1] & 7) : rm;
+	if (sib && ((m[1] >> 3) & 7) != 4)
+		return 0;                       /* an index already */
+	bool nobase = mod == 0 && base == 5;    /* disp32 alone */
+	int dlen = mod == 1 ? 1 : (mod == 2 || nobase) ? 4 : 0;
+	int mlen = 1 + sib + dlen;
 	int imm = len - (int)(m - b) - mlen;
 	if (imm < 0)
-		return false;
-	emit_save_scratch(e);
-	/* lea ecx, [the operand] */
-	put8(e, 0x8d);
-	put8(e, (uint8_t)((m[0] & 0xc7) | R_ECX << 3));
-	putn(e, m + 1, mlen - 1);
-	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_GGS_BASE);
-	static const uint8_t add[] = { 0x8d, 0x0c, 0x01 };     /* lea ecx, [ecx + eax] */
-	putn(e, add, sizeof(add));
+		return 0;
+	/* S: the destination of a load, else a register the instruction does not name
+	 * (byte operands name AL..BH: reg 4-7 are AH..BH, parts of EAX..EBX). */
+	int full = form == REG_OPERAND ? ((o < 0x40 || o >= 0x84) && !(o & 1) && olen == 1 ?
+					  reg & 3 : reg) : -1;
+	int s = -1;
+	if (load && reg != R_ESP && (nobase || reg != base))
+		s = reg;
+	for (int r = 0; s < 0 && r < 8; r++)
+		if (r != R_ESP && r != full && (nobase || r != base))
+			s = r;
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, s);
+	mov_reg_gs(e, s, VCPU_ADDR + VC_GGS_BASE);
 	for (int i = 0; i < npfx; i++)
 		if (b[i] != 0x65)
 			put8(e, b[i]);
 	putn(e, op, olen);
-	put8(e, (uint8_t)((reg << 3) | R_ECX));                 /* [ecx] */
-	putn(e, m + mlen, imm);
-	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
-	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-	return true;
+	if (nobase) {                           /* [disp32] -> [S + disp32] */
+		put8(e, (uint8_t)(0x80 | reg << 3 | s));
+	} else {                                /* [base + disp] -> [base + S + disp] */
+		put8(e, (uint8_t)(mod << 6 | reg << 3 | 4));
+		put8(e, (uint8_t)(s << 3 | base));
+	}
+	putn(e, m + 1 + sib, dlen + imm);
+	if (!(load && s == reg))
+		mov_reg_gs(e, s, VCPU_ADDR + VC_SAVE_EAX);
+	return (uint8_t)(SIDE_SAVED_REG | s << 4);
 }
 
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
@@ -877,10 +882,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		switch (k) {
 		case K_IDENT: {
 			bool wrap = !code16 && rw_gs_wrap_view(rw->insn, site);
-			if (wrap && emit_gs_linear(&e, b, npfx, len)) {
-				se->flags = SIDE_SCRATCH;
+			if (wrap && (se->flags = emit_gs_linear(&e, b, npfx, len)))
 				break;
-			}
 			emit_ident_view(&e, b, npfx, len, wrap);
 			break;
 		}

@@ -115,8 +115,8 @@ USER_INSN(gs_high, "movw $0x5b, %ax; movw %ax, %gs; movl 4(%esp), %edx\n\t",
 /* A gs: load whose linear address wraps to the lowest 64 KiB (which the host cannot
  * map: emulated), with EAX and ECX holding values that must survive it. */
 USER_INSN(gs_low, "movw $0x3b, %ax; movw %ax, %gs; movl 4(%esp), %edx\n\t"
-	  "movl $0x1234, %ecx; movl $0x50000, %eax\n\t",
-	  "movl %gs:(%edx), %ebx\n\tleal (%ebx,%ecx), %ebx\n\tleal (%ebx,%eax), %eax");
+	  "movl $0x1234, %ecx; movl $0x50000, %eax; xorl %ebx, %ebx\n\t",
+	  "addl %gs:(%edx), %ebx\n\tleal (%ebx,%ecx), %ebx\n\tleal (%ebx,%eax), %eax");
 __attribute__((noinline)) static uint32_t k_gs_reg(uint32_t off)
 {
 	uint32_t v;
