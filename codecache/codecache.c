@@ -21,6 +21,8 @@
 
 #define HASH_BITS 16
 
+_Static_assert(LOOKUP_TABLE_AT(LOOKUP_TABLES) <= CACHE_ADDR, "the lookup tables overlap the code cache");
+
 struct lookup_entry {
 	uint32_t neg_eip;
 	uint32_t host;
@@ -59,7 +61,7 @@ static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 	return h & ((1u << HASH_BITS) - 1);
 }
 
-static int table_of(uint32_t mode) { return (mode & 3) ? 1 : 0; }
+static int table_of(uint32_t mode) { return (int)LOOKUP_INDEX(mode); }
 
 /* The linear page of b's page[i]: its bytes' pages, then an inlined callee's. */
 static uint32_t block_lpn(const struct block *b, int i)
@@ -69,7 +71,7 @@ static uint32_t block_lpn(const struct block *b, int i)
 
 static void clear_table(int t)
 {
-	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE((uint32_t)t);
+	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE_AT(t);
 	uint32_t empty = stub_addr(tz_stub_empty_hit);
 	for (uint32_t i = 0; i < LOOKUP_ENTRIES; i++) {
 		e[i].neg_eip = 1;               /* matches only 0xffffffff */

@@ -35,8 +35,15 @@
 #define LOOKUP_ADDR     (WIN_BASE + 0x00010000u)  /* indirect-branch tables, LOOKUP_ENTRIES x 8 bytes */
 #define LOOKUP_BITS     16
 #define LOOKUP_ENTRIES  (1u << LOOKUP_BITS)
-#define LOOKUP_TABLES   2               /* one for CPL 0, one for CPL 1-3 */
-#define LOOKUP_TABLE(mode) (LOOKUP_ADDR + (((mode) & 3) ? LOOKUP_ENTRIES * 8 : 0))
+/* One table per privilege class, and at CPL 1-3 one for each way of translating
+ * gs: (MODE_GS_LIN, rewriter.c): a table serves one mode at a time, and switching it
+ * to another empties it (512 KiB). A Linux process starts with GS null and loads its
+ * TLS segment soon after, while its parent runs with it loaded. */
+#define MODE_GS_LIN     0x800u
+#define LOOKUP_TABLES   3
+#define LOOKUP_INDEX(mode) (((mode) & 3) ? (((mode) & MODE_GS_LIN) ? 2u : 1u) : 0u)
+#define LOOKUP_TABLE_AT(i) (LOOKUP_ADDR + (uint32_t)(i) * LOOKUP_ENTRIES * 8)
+#define LOOKUP_TABLE(mode) LOOKUP_TABLE_AT(LOOKUP_INDEX(mode))
 #define CACHE_ADDR      (WIN_BASE + 0x00200000u)  /* code cache: CACHE_ADDR .. CACHE_END */
 #define CACHE_END       0xfffff000u     /* (the last page stays unused: no address wraps) */
 

@@ -95,8 +95,8 @@ void rw_destroy(struct rewriter *rw)
 #define MODE_TSC        0x100u          /* RDTSC runs natively: no TSD trap, no TSC offset */
 #define MODE_GS_IN_FS   0x200u          /* host FS holds the guest's GS (CPL 3), not its FS */
 #define MODE_SS16       0x400u          /* a 16-bit stack: sequences that address [esp] exit */
-#define MODE_GS_LIN     0x800u          /* CPL 3, DS flat, GS a 4 GiB writable data segment:
-					   a gs: access that wraps goes through DS (emit_gs_linear) */
+/* MODE_GS_LIN (layout.h): CPL 3, DS flat, GS a 4 GiB writable data segment: a gs:
+ * access that wraps goes through DS (emit_gs_linear). */
 
 /* A present, writable, expand-up data segment with a 4 GiB limit (and base 0 if
  * zero_base): accesses through it can only fault on paging. */
