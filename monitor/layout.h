@@ -87,6 +87,7 @@
 #define VC_GSEL32       152     /* u32[6] the guest selectors zero-extended (PUSH sreg) */
 #define VC_FPU_SAVED    176     /* u32: the guest's x87/SSE state is in VC_FX, not live (fpu.c) */
 #define VC_GGS_BASE     180     /* u32: the guest's GS base (rewriter.c, emit_gs_linear) */
+#define VC_LDESC        184     /* u64[6]: the descriptor each segment came from, or 0 */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */

@@ -242,6 +242,7 @@ void seg_sync(struct vm *vm, int sr)
 	vm->shadow_cpl[sr] = (int8_t)c->cpl;
 	c->sh->gsel[sr] = c->seg[sr].sel;
 	c->sh->gsel32[sr] = c->seg[sr].sel;
+	c->sh->ldesc[sr] = c->seg[sr].raw;
 	/* CS and GS themselves are always the monitor's: their slots hold the data
 	 * views that translated code swaps into FS for cs: and gs: prefixes. */
 	if (sr == SR_GS) {
@@ -259,6 +260,7 @@ void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d)
 	s->base = (uint32_t)((d >> 16) & 0xffffff) | (uint32_t)((d >> 56) & 0xff) << 24;
 	s->limit = (uint32_t)(d & 0xffff) | (uint32_t)((d >> 48) & 0xf) << 16;
 	s->attr = (uint16_t)((d >> 40) & 0xf0ff);
+	s->raw = 0;
 	if (s->attr & SEG_G)
 		s->limit = s->limit << 12 | 0xfff;
 }
@@ -270,6 +272,7 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 	s->base = base;
 	s->limit = limit;
 	s->attr = attr;
+	s->raw = 0;
 	seg_sync(vm, sr);
 }
 
@@ -444,6 +447,7 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	}
 	mark_accessed(vm, &d, lin);
 	s.attr |= 1;
+	s.raw = (sr == SR_DS || sr == SR_ES) && !(sel & 4) ? d : 0;
 	c->seg[sr] = s;
 	seg_sync(vm, sr);
 	return 0;

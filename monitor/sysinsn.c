@@ -19,6 +19,7 @@
 #include "vm.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
+#include "../rewriter/sites.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 
@@ -215,7 +216,17 @@ int group7(struct insn *i)          /* 0F 01 */
 	case 1:
 		return store_dtr(i, &c->idtr);
 	case 2:
-		return load_dtr(i, &c->gdtr);
+	{
+		/* Translated DS/ES reloads read the GDT at the address it had then
+		 * (K_SREG_LOAD): a GDT that moves or shrinks takes them all. */
+		struct dtr old = c->gdtr;
+		int r = load_dtr(i, &c->gdtr);
+		if (r == 0 && (c->gdtr.base != old.base || c->gdtr.limit < old.limit)) {
+			cc_flush(i->vm->cc);
+			sites_clear(&i->vm->sites);
+		}
+		return r;
+	}
 	case 3:
 		return load_dtr(i, &c->idtr);
 	case 4:

@@ -103,7 +103,8 @@ struct vcpu_shared {
 	uint32_t gsel32[SR_COUNT];
 	uint32_t fpu_saved;
 	uint32_t ggs_base;
-	uint8_t pad3[VC_FX - 184];
+	uint64_t ldesc[SR_COUNT];       /* struct seg's raw, for translated code */
+	uint8_t pad3[VC_FX - 232];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -117,6 +118,7 @@ static_assert(offsetof(struct vcpu_shared, gsel) == VC_GSEL, "VC_GSEL");
 static_assert(offsetof(struct vcpu_shared, gsel32) == VC_GSEL32, "VC_GSEL32");
 static_assert(offsetof(struct vcpu_shared, fpu_saved) == VC_FPU_SAVED, "VC_FPU_SAVED");
 static_assert(offsetof(struct vcpu_shared, ggs_base) == VC_GGS_BASE, "VC_GGS_BASE");
+static_assert(offsetof(struct vcpu_shared, ldesc) == VC_LDESC, "VC_LDESC");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
@@ -138,6 +140,8 @@ struct seg {
 	uint16_t attr;
 	uint32_t base;
 	uint32_t limit;         /* in bytes, granularity applied */
+	uint64_t raw;           /* DS/ES loaded from the GDT by seg_load: the descriptor, A
+				   set; else 0 (the rewriter's inline reload, K_SREG_LOAD) */
 };
 #define SEG_P           0x0080u
 #define SEG_S           0x0010u

@@ -142,8 +142,12 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		return opsize ? K_CALLOUT : K_POPF;
 	case 0x06: case 0x0e: case 0x16: case 0x1e:     /* push es/cs/ss/ds */
 		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
-	case 0x07: case 0x17: case 0x1f:
-	case 0x8e:                                      /* segment register loads */
+	case 0x07: case 0x1f:                           /* pop es, pop ds */
+		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_LOAD;
+	case 0x8e:                                      /* mov sreg, r/m16 */
+		return !has_prefix(b, npfx, 0xf0) && (modrm >> 6) == 3 && (reg == 0 || reg == 3) ?
+		       K_SREG_LOAD : K_CALLOUT;
+	case 0x17:                                      /* pop ss */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
 	case 0xcf:                                      /* iret */
 	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */

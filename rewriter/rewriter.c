@@ -336,6 +336,86 @@ static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int le
 	return (uint8_t)(SIDE_SAVED_REG | s << 4);
 }
 
+/*
+ * MOV to DS or ES from a register, or POP DS/ES, at CPL 0: a reload of the selector the
+ * register already holds, from an unchanged descriptor, changes nothing (the accessed
+ * bit is set already) and needs no monitor. Linux's kernel entry and exit reload both
+ * with __USER_DS every time. The check, with ECX as scratch (kept in VC_SAVE_EAX,
+ * SIDE_SAVED_REG) and no flags touched: the new selector, the one the register holds
+ * (VC_GSEL32) and the descriptor it came from (VC_LDESC, set by seg_load) are those of
+ * the translation, and the GDT still holds that descriptor (read through the monitor's
+ * GS: a descriptor fetch is a supervisor access; LGDT to another place flushes the
+ * cache). Anything else goes to the monitor as before. Returns the side flags, or 0
+ * when the translation-time state does not allow it (then the caller emits a callout).
+ */
+static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t *b, int npfx,
+			      uint32_t eip)
+{
+	const uint8_t *op = b + npfx;
+	bool pop = op[0] != 0x8e;
+	int sr = pop ? (op[0] == 0x07 ? SR_ES : SR_DS) : (op[1] >> 3) & 7;
+	const struct seg *s = &c->seg[sr];
+	uint64_t d = s->raw;
+	uint16_t sel = s->sel;
+	uint32_t at = c->gdtr.base + (sel & ~7u);
+	unsigned dpl = (unsigned)(d >> 45) & 3, type = (unsigned)(d >> 40) & 0x1f;
+	if ((e->mode & 3) != 0 || !(e->mode & 4) || (e->mode & MODE_SS16) ||
+	    (pop && has_prefix(b, npfx, 0x66)) || !d || (sel & 4) ||
+	    (sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW || at > GUEST_TOP - 8 ||
+	    !(d & (1ull << 47)) || !(type & 0x10) || !(type & 1) ||
+	    ((type & 8) && !(type & 2)) ||
+	    (!((type & 8) && (type & 4)) && (sel & 3) > dpl))
+		return 0;               /* P, S, A; readable; RPL <= DPL (CPL 0) */
+	static const uint8_t lea_ecx[] = { 0x8d, 0x89 };       /* lea ecx, [ecx + disp32] */
+	uint8_t *slow[6];
+	int n = 0;
+	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_ECX);
+	put8(e, 0x0f);                                  /* movzx ecx, the new selector */
+	put8(e, 0xb7);
+	if (pop) {
+		put8(e, 0x0c);                          /* [esp] */
+		put8(e, 0x24);
+	} else {
+		put8(e, (uint8_t)(0xc8 | (op[1] & 7)));
+	}
+	const uint32_t checks[6][2] = {
+		{ 0, sel },                             /* the new selector */
+		{ VCPU_ADDR + VC_GSEL32 + 4 * (uint32_t)sr, sel },
+		{ VCPU_ADDR + VC_LDESC + 8 * (uint32_t)sr, (uint32_t)d },
+		{ VCPU_ADDR + VC_LDESC + 8 * (uint32_t)sr + 4, (uint32_t)(d >> 32) },
+		{ at, (uint32_t)d },                    /* the GDT now */
+		{ at + 4, (uint32_t)(d >> 32) },
+	};
+	for (int k = 0; k < 6; k++) {
+		if (checks[k][0])
+			mov_reg_gs(e, R_ECX, checks[k][0]);
+		putn(e, lea_ecx, sizeof(lea_ecx));
+		put32(e, -checks[k][1]);
+		put8(e, 0xe3);                          /* jecxz next */
+		put8(e, 2);
+		put8(e, 0xeb);                          /* jmp slow */
+		slow[n++] = e->p;
+		put8(e, 0);
+	}
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_EAX);
+	if (pop) {
+		static const uint8_t pop4[] = { 0x8d, 0x64, 0x24, 0x04 };
+		putn(e, pop4, sizeof(pop4));            /* lea esp, [esp + 4] */
+	}
+	put8(e, 0xe9);                                  /* jmp done */
+	uint8_t *done = e->p;
+	put32(e, 0);
+	for (int k = 0; k < n; k++) {
+		assert(e->p - (slow[k] + 1) <= 127);
+		*slow[k] = (uint8_t)(e->p - (slow[k] + 1));
+	}
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_EAX);
+	emit_exit(e, eip, EXIT_CALLOUT << EXIT_SHIFT);
+	int32_t rel = (int32_t)(e->p - (done + 4));
+	memcpy(done, &rel, 4);
+	return (uint8_t)(SIDE_SAVED_REG | R_ECX << 4);
+}
+
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
 static void emit_save_scratch(struct emit *e)
 {
@@ -1081,6 +1161,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			mov_gs_imm(&e, VCPU_ADDR + VC_STI_EIP, after);
 			break;
 		}
+		case K_SREG_LOAD:
+			if ((se->flags = emit_sreg_load(&e, c, b, npfx, next)))
+				break;
+			__attribute__((fallthrough));   /* a callout */
 		case K_CALLOUT:
 			emit_exit(&e, next, EXIT_CALLOUT << EXIT_SHIFT);
 			blk->callout_first = ninsn == 1;

@@ -129,6 +129,86 @@ static void test_smsw(void)
 	write_cr0(cr0);
 }
 
+/* Load DS with sel, then again with the same selector (MOV, or POP when pop), and read
+ * DS:off. A reload reads the descriptor again (SDM Vol. 3, 3.4.3): a translator may skip
+ * it only when the GDT still holds what the register was loaded from. */
+__attribute__((noinline)) static uint32_t ds_reload_read(uint16_t sel, uint32_t off, int pop)
+{
+	uint32_t v;
+	if (pop)
+		__asm__ volatile("push %%ds; movw %w1, %%ds; pushl %1; popl %%ds; movl (%2), %0; pop %%ds"
+				 : "=&r"(v) : "r"((uint32_t)sel), "r"(off) : "memory");
+	else
+		__asm__ volatile("push %%ds; movw %w1, %%ds; movw %w1, %%ds; movl (%2), %0; pop %%ds"
+				 : "=&r"(v) : "r"((uint32_t)sel), "r"(off) : "memory");
+	return v;
+}
+
+/* Load DS with sel, write desc into its GDT entry (through SS), load DS with sel again
+ * and read DS:off. */
+__attribute__((noinline)) static uint32_t ds_rewrite_reload(uint16_t sel, uint32_t off,
+							    uint64_t desc)
+{
+	uint32_t v;
+	volatile uint32_t *entry = (volatile uint32_t *)&gdt[sel >> 3];
+	__asm__ volatile("push %%ds; movw %w1, %%ds\n\t"
+			 "movl %3, %%ss:(%5); movl %4, %%ss:4(%5)\n\t"
+			 "movw %w1, %%ds; movl (%2), %0; pop %%ds"
+			 : "=&r"(v) : "r"((uint32_t)sel), "r"(off), "r"((uint32_t)desc),
+			   "r"((uint32_t)(desc >> 32)), "r"(entry) : "memory");
+	return v;
+}
+
+static void test_ds_reload(void)
+{
+	gdt_set(S_HIGH, 0x300000, 0xffff, ACC_DATA, GRAN_BYTE32);
+	uint64_t d2 = gdt[S_HIGH];
+	gdt_set(S_HIGH, 0x200000, 0xffff, ACC_DATA, GRAN_BYTE32);
+	uint64_t d1 = gdt[S_HIGH];
+	*(volatile uint32_t *)0x200040 = 0x11111111;
+	*(volatile uint32_t *)0x300040 = 0x22222222;
+	/* The same descriptor written: the reload may be skipped. */
+	int ok = 1;
+	for (int k = 0; k < 3; k++)
+		ok &= ds_rewrite_reload(SEL(S_HIGH), 0x40, d1) == 0x11111111;
+	check(ok, "ds-reload-gdt-unchanged");
+	/* DS holds base 0x200000; the GDT now says 0x300000: the reload must see it. */
+	check_eq("ds-reload-after-gdt-write", ds_rewrite_reload(SEL(S_HIGH), 0x40, d2), 0x22222222);
+	/* DS holds base 0x300000; the GDT says 0x200000 again, as DS's first load here saw
+	 * it: still a reload. */
+	check_eq("ds-reload-gdt-back", ds_rewrite_reload(SEL(S_HIGH), 0x40, d1), 0x11111111);
+
+	static const char *const names[2][4] = {
+		{ "ds-reload-mov-same", "ds-reload-mov-sees-new-base",
+		  "ds-reload-mov-sees-old-base-again", "ds-reload-mov-sets-accessed" },
+		{ "ds-reload-pop-same", "ds-reload-pop-sees-new-base",
+		  "ds-reload-pop-sees-old-base-again", "ds-reload-pop-sets-accessed" },
+	};
+	for (int pop = 0; pop < 2; pop++) {
+		*(volatile uint32_t *)0x200040 = 0x11111111;
+		*(volatile uint32_t *)0x300040 = 0x22222222;
+		int ok = 1;
+		for (int k = 0; k < 3; k++)
+			ok &= ds_reload_read(SEL(S_HIGH), 0x40, pop) == 0x11111111;
+		check(ok, names[pop][0]);
+		/* The descriptor's base changed in the GDT, the selector the same. */
+		gdt_set(S_HIGH, 0x300000, 0xffff, ACC_DATA, GRAN_BYTE32);
+		ok = 1;
+		for (int k = 0; k < 3; k++)
+			ok &= ds_reload_read(SEL(S_HIGH), 0x40, pop) == 0x22222222;
+		check(ok, names[pop][1]);
+		gdt_set(S_HIGH, 0x200000, 0xffff, ACC_DATA, GRAN_BYTE32);
+		ok = 1;
+		for (int k = 0; k < 3; k++)
+			ok &= ds_reload_read(SEL(S_HIGH), 0x40, pop) == 0x11111111;
+		check(ok, names[pop][2]);
+		/* The accessed bit cleared in the GDT: the reload sets it again. */
+		gdt[S_HIGH] &= ~(1ull << 40);
+		ds_reload_read(SEL(S_HIGH), 0x40, pop);
+		check(ACCESS(S_HIGH) & 1, names[pop][3]);
+	}
+}
+
 static void test_segregs(void)
 {
 	check_eq("mov-from-cs", read_cs(), SEL_CODE);
@@ -320,6 +400,7 @@ void test_main(void)
 	test_tables();
 	test_smsw();
 	test_segregs();
+	test_ds_reload();
 	test_access();
 	test_far();
 	test_int();
