@@ -37,6 +37,7 @@
  * change of CR4.PAE drops every mapping, so those present all have the current size. */
 #define LARGE_RUN 16             /* pages mapped at once out of a large page */
 #define AROUND    8              /* at most this many 4 KiB pages mapped per fault */
+#define SYNC_MAX  256            /* non-global pages a TLB flush checks one by one */
 #define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
 #define NREGIONS  (NPAGES >> REGION_SHIFT)
 
@@ -69,6 +70,7 @@ struct mmu {
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
 	bool paging;
 	bool retry;             /* a host fault became a guest #PF (mmu_retry) */
+	bool retry_write;
 	int retry_cpl;
 	uint32_t retry_lin, retry_eip;
 };
@@ -346,7 +348,9 @@ void mmu_flush_tlb(struct vm *vm)
 		uint32_t lpn = m->list[k], e = m->map[lpn];
 		if (keep_global && (e & M_GLOBAL))
 			continue;
-		if (still_mapped(vm, lpn, e))
+		/* A walk per page pays while few are mapped (a process's working set);
+		 * past SYNC_MAX the rest go, as a drop of all would take them. */
+		if (n + kept < SYNC_MAX && still_mapped(vm, lpn, e))
 			kept++;
 		else
 			gone[n++] = lpn;
@@ -474,6 +478,7 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	if (r & PF_FAULT) {
 		vm->stats.guest_page_faults++;
 		m->retry = true;
+		m->retry_write = write;
 		m->retry_lin = lin;
 		m->retry_eip = vm->cpu.sh->eip;
 		m->retry_cpl = vm->cpu.cpl;
@@ -497,9 +502,15 @@ void mmu_retry(struct vm *vm)
 	    !mappable(lpn) || m->map[lpn])
 		return;
 	/* Only A is set now (the instruction is about to use the page; the SDM lets A be
-	 * set for accesses not yet made): D is left to the write's own fault. */
+	 * set for accesses not yet made): D is left to the write's own fault. A write
+	 * whose page the handler left clean would only fault again on a read-only
+	 * mapping: that one waits for its own fault, as before. */
 	struct walk w;
-	if (walk(vm, m->retry_lin, vm->cpu.cpl == 3 ? PF_ACC_USER : 0, &w) & PF_FAULT)
+	unsigned acc = vm->cpu.cpl == 3 ? PF_ACC_USER : 0;
+	if ((walk_peek(vm, m->retry_lin, acc, &w) & PF_FAULT) ||
+	    (m->retry_write && !(w.writable && w.dirty)))
+		return;
+	if (walk(vm, m->retry_lin, acc, &w) & PF_FAULT)
 		return;
 	if (fill(vm, m->retry_lin, false, &w) == 1)
 		vm->stats.retry_maps++;
