@@ -626,16 +626,25 @@ struct pending_slot {
  * on a different target takes the lookup table. Guest target in EAX, EAX/ECX saved.
  */
 static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slots, int *nslots,
-		    struct exit_slot *ic)
+		    struct exit_slot *ic, int ret_pop)
 {
 	int slot = (*nslots)++;
 	put8(e, 0x8d);                                  /* lea ecx, [eax + -target] */
-	put8(e, 0x88);
+	put8(e, ret_pop ? 0x89 : 0x88);                 /* RET: lea ecx, [ecx + -target] */
 	ic->ic_imm = here(e);
 	put32(e, 1);                                    /* matches no target yet */
 	put8(e, 0xe3);                                  /* jecxz hit */
 	uint8_t *to_hit = e->p;
 	put8(e, 0);
+	if (ret_pop) {
+		/* A RET's miss: the rest as for the others, EAX the target (still in
+		 * the stack slot the RET popped) and saved. */
+		mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
+		put8(e, 0x8b);                          /* mov eax, [esp - ret_pop] */
+		put8(e, 0x84);
+		put8(e, 0x24);
+		put32(e, (uint32_t)-ret_pop);
+	}
 	ic->ic_route = jmp32(e, 0, 0);                  /* to fill, later to the table */
 	ic->ic_table = here(e);
 	emit_lookup(e);
@@ -652,11 +661,13 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
 	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
-	 * unchains (signals.c), so the jump below then exits. */
+	 * unchains (signals.c), so the jump below then exits. A RET left EAX alone. */
 	*to_hit = (uint8_t)(e->p - (to_hit + 1));
-	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
-	put8(e, 0xa1);
-	put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	if (!ret_pop) {
+		put8(e, 0x65);                          /* mov eax, gs:[save_eax] */
+		put8(e, 0xa1);
+		put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	}
 	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
 	put8(e, 0x8b);
 	put8(e, 0x0d);
@@ -1083,7 +1094,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			put32(&e, after);
 			e.site_eip = next;
 			e.site_delta = -4;
-			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
+			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots], 0);
 			ended = true;
 			break;
 		case K_JMP_IND:
@@ -1097,16 +1108,26 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			if (jump_table(rw->insn))
 				emit_lookup(&e);
 			else
-				emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
+				emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots], 0);
 			ended = true;
 			break;
 		case K_RET: {
 			uint16_t imm = 0;
 			if (op[0] == 0xc2)
 				memcpy(&imm, op + 1, 2);
-			se->flags = SIDE_SCRATCH;
-			emit_save_scratch(&e);
-			put8(&e, 0x58);                         /* pop eax */
+			/* The return address goes to ECX alone: an inline-cache hit then
+			 * leaves EAX (the function's result) untouched. Not on a 16-bit
+			 * stack (the miss reads the popped slot through ESP). */
+			bool ss16 = mode & MODE_SS16;
+			if (ss16) {
+				se->flags = SIDE_SCRATCH;
+				emit_save_scratch(&e);
+				put8(&e, 0x58);                 /* pop eax */
+			} else {
+				/* Only the POP can fault, and then ECX is still the guest's. */
+				mov_gs_from_reg(&e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+				put8(&e, 0x59);                 /* pop ecx */
+			}
 			e.site_eip = next;
 			e.site_delta = 4 + imm;
 			if (imm) {
@@ -1115,7 +1136,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put8(&e, 0x24);
 				put32(&e, imm);
 			}
-			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots]);
+			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots], ss16 ? 0 : 4 + imm);
 			ended = true;
 			break;
 		}
