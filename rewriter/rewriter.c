@@ -320,6 +320,7 @@ static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int le
 			s = r;
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, s);
 	mov_reg_gs(e, s, VCPU_ADDR + VC_GGS_BASE);
+	put8(e, 0x3e);          /* ds: an EBP or ESP base would default to SS */
 	for (int i = 0; i < npfx; i++)
 		if (b[i] != 0x65)
 			put8(e, b[i]);
@@ -370,12 +371,14 @@ static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t
 	uint8_t *slow[6];
 	int n = 0;
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_ECX);
-	put8(e, 0x0f);                                  /* movzx ecx, the new selector */
-	put8(e, 0xb7);
 	if (pop) {
-		put8(e, 0x0c);                          /* [esp] */
-		put8(e, 0x24);
+		/* POP reads a dword (its faults are the dword's), the selector is
+		 * its low word. */
+		static const uint8_t ld[] = { 0x8b, 0x0c, 0x24, 0x0f, 0xb7, 0xc9 };
+		putn(e, ld, sizeof(ld));                /* mov ecx, [esp]; movzx ecx, cx */
 	} else {
+		put8(e, 0x0f);                          /* movzx ecx, the new selector */
+		put8(e, 0xb7);
 		put8(e, (uint8_t)(0xc8 | (op[1] & 7)));
 	}
 	const uint32_t checks[6][2] = {
@@ -623,7 +626,10 @@ struct pending_slot {
  * compares the target with the one it remembers and, on a hit, jumps to it directly
  * through an exit slot (chained like a direct branch: no indirect jump to predict).
  * Its first run leaves through a fill exit that sets the remembered target; from then
- * on a different target takes the lookup table. Guest target in EAX, EAX/ECX saved.
+ * on a different target takes the lookup table. Guest target in EAX, EAX/ECX saved;
+ * or, for a RET (ret_pop: how far below ESP its return address now lies), the target
+ * in ECX alone, ECX saved, EAX the guest's: a hit then leaves EAX untouched, and a
+ * miss saves it and fetches the target again from the stack slot.
  */
 static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slots, int *nslots,
 		    struct exit_slot *ic, int ret_pop)

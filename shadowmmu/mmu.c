@@ -53,6 +53,7 @@ struct mtlb {
 	uint32_t lpn1;          /* linear page + 1; 0 = empty */
 	uint32_t ppn;
 	bool user, rw, dirty, nx, global;
+	bool large;             /* a 4 KiB piece of a 4 MiB or 2 MiB page */
 };
 
 struct mmu {
@@ -116,7 +117,7 @@ static void mtlb_fill(struct vm *vm, uint32_t lin, const struct walk *w)
 	vm->mmu->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
 		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12), .user = w->user,
 		.rw = w->rw, .dirty = w->dirty, .nx = w->nx,
-		.global = w->global && (vm->cpu.cr4 & CR4_PGE),
+		.global = w->global && (vm->cpu.cr4 & CR4_PGE), .large = w->size > 4096,
 	};
 }
 
@@ -390,13 +391,19 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	if (!m->paging)
 		return;
 	uint32_t lpn = lin >> 12;
-	if (m->tlb[lpn & (MTLB_SIZE - 1)].lpn1 == lpn + 1)
-		m->tlb[lpn & (MTLB_SIZE - 1)].lpn1 = 0;
 	/* Only code translated from a page depends on its mapping. */
 	bool code = cc_linear_has_code(vm->cc, lpn);
 	/* The large page lin would lie in: 2 MiB under PAE, 4 MiB otherwise. */
 	uint32_t npg = (vm->cpu.cr4 & CR4_PAE) ? WALK_2M >> 12 : WALK_4M >> 12;
 	uint32_t first = lpn & ~(npg - 1);
+	/* The monitor's TLB: the page, and every piece it holds of a large page there
+	 * (INVLPG takes the whole translation: SDM Vol. 3, 4.10.4.1). */
+	for (int k = 0; k < MTLB_SIZE; k++) {
+		struct mtlb *t = &m->tlb[k];
+		if (t->lpn1 == lpn + 1 ||
+		    (t->large && t->lpn1 > first && t->lpn1 <= first + npg))
+			t->lpn1 = 0;
+	}
 	bool large = false;
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
 		large |= m->large[r];
