@@ -39,6 +39,7 @@ struct codecache {
 	struct block **page_head;       /* by guest physical page number */
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
 	uint8_t *code_lin_global;       /* ... and global blocks */
+	uint8_t *code_lin_large;        /* ... and blocks from large pages (INVLPG) */
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
@@ -111,11 +112,14 @@ struct codecache *cc_create(struct vm *vm)
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->code_lin = calloc(1u << 17, 1);
 	cc->code_lin_global = calloc(1u << 17, 1);
+	cc->code_lin_large = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
-	if (!cc->page_head || !cc->blocks || !cc->code_lin || !cc->code_lin_global) {
+	if (!cc->page_head || !cc->blocks || !cc->code_lin || !cc->code_lin_global ||
+	    !cc->code_lin_large) {
 		free(cc->code_lin);
 		free(cc->code_lin_global);
+		free(cc->code_lin_large);
 		free(cc->page_head);
 		free(cc->blocks);
 		free(cc);
@@ -145,6 +149,7 @@ void cc_destroy(struct codecache *cc)
 	free(cc->page_head);
 	free(cc->code_lin);
 	free(cc->code_lin_global);
+	free(cc->code_lin_large);
 	free(cc->local);
 	free(cc);
 }
@@ -288,6 +293,8 @@ void cc_commit(struct codecache *cc, struct block *b)
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
 		if (b->global)
 			cc->code_lin_global[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+		if (b->large)
+			cc->code_lin_large[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
 	}
 	local_add(cc, b);
 	for (int i = 0; i < b->nentries; i++) {
@@ -618,6 +625,14 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 	cc->generation++;
 }
 
+bool cc_region_has_large_code(struct codecache *cc, uint32_t first, uint32_t npg)
+{
+	for (uint32_t p = first & 0xfffff; p < (first & 0xfffff) + npg; p += 8)
+		if (cc->code_lin_large[p >> 3])
+			return true;
+	return false;
+}
+
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn)
 {
 	return cc->code_lin[lpn >> 3] & (1u << (lpn & 7));
@@ -634,6 +649,7 @@ void cc_flush(struct codecache *cc)
 	memset(cc->hash, 0, sizeof(cc->hash));
 	memset(cc->code_lin, 0, 1u << 17);
 	memset(cc->code_lin_global, 0, 1u << 17);
+	memset(cc->code_lin_large, 0, 1u << 17);
 	cc->nlocal = 0;
 	cc->local_lost = false;
 	cc_clear_lookup(cc);

@@ -70,6 +70,7 @@ struct block {
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
+	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
 	bool in_local;                  /* on the list of non-global blocks with links */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
@@ -151,6 +152,9 @@ void cc_flush_linear(struct codecache *cc, bool keep_global);
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn);
 /* Did blocks come from guest linear page lpn (since the last flush)? */
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn);
+/* Whether blocks came from a large page somewhere in linear pages [first, first + npg)
+ * (npg a multiple of 8). */
+bool cc_region_has_large_code(struct codecache *cc, uint32_t first, uint32_t npg);
 /* Generation number; changes at every flush. */
 uint32_t cc_generation(struct codecache *cc);
 /* The lookup table, and lookups, serve one (CS base, CS limit, mode) at a time:

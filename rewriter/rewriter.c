@@ -1243,6 +1243,9 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	blk->global = mmu_global(vm, lin) &&
 		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000)) &&
 		      (!xpage || mmu_global(vm, xlpn << 12));
+	blk->large = mmu_large(vm, lin) ||
+		     (blk->npages == 2 && mmu_large(vm, (lin & ~0xfffu) + 0x1000)) ||
+		     (xpage && mmu_large(vm, xlpn << 12));
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->nside = (uint16_t)ninsn;
 	blk->nentries = (uint8_t)nentries;

@@ -407,6 +407,11 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	bool large = false;
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
 		large |= m->large[r];
+	/* Code translated from a large page there goes whole, mapped or not. */
+	if (cc_region_has_large_code(vm->cc, first, npg)) {
+		code = true;
+		large = true;
+	}
 	if (large) {
 		mtlb_flush(m, false);
 		/* Pages from a large page here: the whole translation goes, whichever of
@@ -619,6 +624,12 @@ void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
 }
 
 bool mmu_paging(struct vm *vm) { return vm->mmu && vm->mmu->paging; }
+
+bool mmu_large(struct vm *vm, uint32_t lin)
+{
+	struct walk w;
+	return mmu_paging(vm) && !(walk_peek(vm, lin, 0, &w) & PF_FAULT) && w.size > 4096;
+}
 
 bool mmu_global(struct vm *vm, uint32_t lin)
 {

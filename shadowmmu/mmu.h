@@ -87,6 +87,8 @@ bool mmu_mapped_writable(struct vm *vm, uint32_t lin);
 /* Is the guest's paging on? */
 bool mmu_paging(struct vm *vm);
 
+/* Whether lin lies in a 4 MiB or 2 MiB page of the current tables. */
+bool mmu_large(struct vm *vm, uint32_t lin);
 /* Is lin mapped by a global page (with CR4.PGE), which CR3 loads leave alone? */
 bool mmu_global(struct vm *vm, uint32_t lin);
 
