@@ -79,7 +79,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		/* A fault after the switch belongs to the new task: delivered, not undone. */
 		if (task_switch(vm, (uint16_t)(gate >> 16), TASK_INT, c->sh->eip, has_err, err) == -1)
 			return -1;
-		vm->stats.exceptions[vector & 31]++;
+		vm->stats.exceptions[vector & 255]++;
 		return 0;
 	}
 	if (type != 0xe && type != 0xf) {
@@ -141,7 +141,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 	cpu_set_eflags(c, flags);
 	c->sh->eip = off;
 	c->deliveries++;
-	vm->stats.exceptions[vector & 31]++;
+	vm->stats.exceptions[vector & 255]++;
 	return 0;
 }
 

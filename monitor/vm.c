@@ -263,8 +263,8 @@ void vm_print_stats(struct vm *vm)
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])
 			fprintf(f, "  host faults, trap %-6d %llu\n", i, (unsigned long long)s->faults[i]);
-	for (int i = 0; i < 32; i++)
+	for (int i = 0; i < 256; i++)
 		if (s->exceptions[i])
-			fprintf(f, "  guest exceptions, vec %-2d %llu\n", i,
-				(unsigned long long)s->exceptions[i]);
+			fprintf(f, "  delivered, vector %-5d %llu%s\n", i,
+				(unsigned long long)s->exceptions[i], i < 32 ? " (exception)" : "");
 }

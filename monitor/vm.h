@@ -245,7 +245,7 @@ struct stats {
 	uint64_t invalidated_blocks;
 	uint64_t flushes;
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
-	uint64_t exceptions[32];        /* exceptions delivered to the guest */
+	uint64_t exceptions[256];       /* events delivered through the IDT, by vector */
 	uint64_t ldt_shadows;
 	uint64_t translate_cycles;
 };
