@@ -640,8 +640,23 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	ic->ic_imm = here(e);
 	put32(e, 1);                                    /* matches no target yet */
 	put8(e, 0xe3);                                  /* jecxz hit */
-	uint8_t *to_hit = e->p;
-	put8(e, 0);
+	put8(e, 5);
+	uint32_t to_miss = jmp32(e, 0, 0);
+	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
+	 * unchains (signals.c), so the jump below then exits. A RET left EAX alone. */
+	if (!ret_pop) {
+		put8(e, 0x65);                          /* mov eax, gs:[save_eax] */
+		put8(e, 0xa1);
+		put32(e, VCPU_ADDR + VC_SAVE_EAX);
+	}
+	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
+	put8(e, 0x8b);
+	put8(e, 0x0d);
+	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	/* The unfilled compare (+1) hits for target 0xffffffff: so that is the slot's. */
+	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
+	/* miss (out of line: the lookup and the fill are too far for a short jump) */
+	rel32_retarget(to_miss, here(e));
 	if (ret_pop) {
 		/* A RET's miss: the rest as for the others, EAX the target (still in
 		 * the stack slot the RET popped) and saved. */
@@ -666,20 +681,6 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
-	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
-	 * unchains (signals.c), so the jump below then exits. A RET left EAX alone. */
-	*to_hit = (uint8_t)(e->p - (to_hit + 1));
-	if (!ret_pop) {
-		put8(e, 0x65);                          /* mov eax, gs:[save_eax] */
-		put8(e, 0xa1);
-		put32(e, VCPU_ADDR + VC_SAVE_EAX);
-	}
-	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_SAVE_ECX);
-	/* The unfilled compare (+1) hits for target 0xffffffff: so that is the slot's. */
-	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
 }
 
 /* A memory operand with an index register: jmp [table + reg*4]. */

@@ -22,6 +22,25 @@ static volatile uint32_t words[2048];
 #define IN_LIMITED_CS(body) \
 	"ljmp $0x18, $1f\n1:\t" body "\n\tljmp $0x08, $2f\n2:"
 
+/* Indirect calls and returns that keep their target, in a code segment with a limit:
+ * the inline caches hit (their translation is longer there: the branch notes). */
+static void test_limited_ic(void)
+{
+	uint32_t sum = 0;
+	__asm__ volatile(IN_LIMITED_CS(
+		"xorl %%edx, %%edx\n\t"
+		"movl $3f, %%esi\n\t"
+		"movl $6, %%ecx\n"
+		"4:\tcall *%%esi\n\t"
+		"loop 4b\n\t"
+		"jmp 5f\n"
+		"3:\taddl $1, %%edx\n\t"
+		"ret\n"
+		"5:")
+		: "=&d"(sum) :: "ecx", "esi", "memory", "cc");
+	check_eq("ic-hits-in-limited-cs", sum, 6);
+}
+
 static void test_past_limit(void)
 {
 	int v;
@@ -188,6 +207,7 @@ void test_main(void)
 	gdt_set(S_FS, 0x1000, 0xfffff, ACC_DATA, GRAN_4K32);
 	gdt_load(GDT_ENTRIES);
 	idt_init();
+	test_limited_ic();
 	if (under_qemu()) {
 		for (size_t k = 0; k < sizeof(past_limit_checks) / sizeof(past_limit_checks[0]); k++)
 			printf("SKIP %s qemu-does-not-check-near-branches-against-the-cs-limit\n",
