@@ -603,13 +603,8 @@ static void emit_lookup(struct emit *e)
 	put32(e, VCPU_ADDR + VC_RUN);
 	put8(e, 0xe3);                                  /* jecxz miss: the monitor asks */
 	put8(e, (uint8_t)(miss - (e->p + 1)));
-	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
-	put8(e, 0xa1);
-	put32(e, VCPU_ADDR + VC_SAVE_EAX);
-	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
 	put8(e, 0x65);                                  /* jmp gs:[VC_TMP] */
 	put8(e, 0xff);
 	put8(e, 0x25);
@@ -645,14 +640,9 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
 	 * unchains (signals.c), so the jump below then exits. A RET left EAX alone. */
 	if (!ret_pop) {
-		put8(e, 0x65);                          /* mov eax, gs:[save_eax] */
-		put8(e, 0xa1);
-		put32(e, VCPU_ADDR + VC_SAVE_EAX);
+		mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
 	}
-	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
 	/* The unfilled compare (+1) hits for target 0xffffffff: so that is the slot's. */
 	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
 	/* miss (out of line: the lookup and the fill are too far for a short jump) */
@@ -671,13 +661,8 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	emit_lookup(e);
 	rel32_retarget(ic->ic_route, here(e));
 	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
-	put8(e, 0x65);                                  /* mov eax, gs:[save_eax] */
-	put8(e, 0xa1);
-	put32(e, VCPU_ADDR + VC_SAVE_EAX);
-	put8(e, 0x65);                                  /* mov ecx, gs:[save_ecx] */
-	put8(e, 0x8b);
-	put8(e, 0x0d);
-	put32(e, VCPU_ADDR + VC_SAVE_ECX);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
 	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
