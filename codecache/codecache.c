@@ -194,7 +194,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			struct lookup_entry *t = table_entry(cc, e->block, eip);
 			if (t) {
 				t->neg_eip = -eip;
-				t->host = e->host;
+				t->host = e->thost;
 			}
 			local_add(cc, e->block);
 			return e;
@@ -316,7 +316,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
 		if (e) {
 			e->neg_eip = -b->entries[i].eip;
-			e->host = b->entries[i].host;
+			e->host = b->entries[i].thost;
 		}
 	}
 	cc->vm->stats.blocks++;
@@ -410,8 +410,10 @@ struct block *cc_block_at(struct codecache *cc, uint32_t a)
 
 const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)
 {
+	/* The block's code begins with its table prologue: that is the first
+	 * instruction's too. */
 	uint32_t off = a - b->host;
-	const struct side_entry *best = NULL;
+	const struct side_entry *best = b->nside ? &b->side[0] : NULL;
 	for (int i = 0; i < b->nside && b->side[i].hoff <= off; i++)
 		best = &b->side[i];
 	return best;
@@ -447,7 +449,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 			pp = &(*pp)->hash_next;
 		*pp = en->hash_next;
 		struct lookup_entry *e = table_entry(cc, b, en->eip);
-		if (e && e->host == en->host) {
+		if (e && e->host == en->thost) {
 			e->neg_eip = 1;
 			e->host = stub_addr(tz_stub_empty_hit);
 		}
@@ -540,7 +542,7 @@ static void detach(struct codecache *cc, struct block *b)
 	}
 	for (int i = 0; i < b->nentries; i++) {
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
-		if (e && e->host == b->entries[i].host) {
+		if (e && e->host == b->entries[i].thost) {
 			e->neg_eip = 1;
 			e->host = stub_addr(tz_stub_empty_hit);
 		}

@@ -53,6 +53,7 @@ struct exit_slot {
 struct entry {
 	uint32_t eip;
 	uint32_t host;
+	uint32_t thost;                 /* its table prologue: restores EAX/ECX, then host */
 	struct block *block;
 	struct entry *hash_next;
 };

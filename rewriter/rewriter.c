@@ -594,21 +594,28 @@ static void emit_lookup(struct emit *e)
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_lookup_miss));
 	*to_hit = (uint8_t)(e->p - (to_hit + 1));
-	putn(e, probe, sizeof(probe));                  /* hit: the host address */
-	put32(e, LOOKUP_TABLE(e->mode) + 4);
-	mov_gs_from_reg(e, VCPU_ADDR + VC_TMP, R_ECX);
-	put8(e, 0x65);                                  /* mov ecx, gs:[VC_RUN] */
+	put8(e, 0x65);                                  /* hit: mov ecx, gs:[VC_RUN] */
 	put8(e, 0x8b);
 	put8(e, 0x0d);
 	put32(e, VCPU_ADDR + VC_RUN);
 	put8(e, 0xe3);                                  /* jecxz miss: the monitor asks */
 	put8(e, (uint8_t)(miss - (e->p + 1)));
+	putn(e, probe, sizeof(probe));                  /* the entry's table prologue */
+	put32(e, LOOKUP_TABLE(e->mode) + 4);
+	put8(e, 0xff);                                  /* jmp ecx: the prologue restores */
+	put8(e, 0xe1);                                  /* EAX and ECX */
+}
+
+/* For each entry point that the lookup tables may hold (struct entry's thost), out of
+ * the block's line: the table path jumps here through ECX with the guest's EAX/ECX in
+ * their save slots; this restores them and goes on to the entry. */
+static uint32_t emit_table_stub(struct emit *e, uint32_t host)
+{
+	uint32_t at = here(e);
 	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
 	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-	put8(e, 0x65);                                  /* jmp gs:[VC_TMP] */
-	put8(e, 0xff);
-	put8(e, 0x25);
-	put32(e, VCPU_ADDR + VC_TMP);
+	jmp32(e, 0, host);
+	return at;
 }
 
 struct pending_slot {
@@ -1206,6 +1213,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		rel32_retarget(x->field, x->stub);
 		emit_exit(&e, x->target, EXIT_CHAIN << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)s);
 	}
+	for (int i = 0; i < nentries; i++)
+		entries[i].thost = emit_table_stub(&e, entries[i].host);
 	assert(e.p - e.start < MAX_HOST);
 
 	uint32_t last = lin + (next - eip) - 1;

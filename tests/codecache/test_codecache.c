@@ -138,8 +138,9 @@ START_TEST(lookup_by_eip_cs_base_and_mode)
 }
 END_TEST
 
-/* The indirect-branch table holds -eip and the host address of blocks of the key it
- * serves, forgets them when they are invalidated, and is emptied when the key changes. */
+/* The indirect-branch table holds -eip and the host address of the table stub of blocks
+ * of the key it serves (which restores EAX/ECX and jumps to the entry), forgets them
+ * when they are invalidated, and is emptied when the key changes. */
 START_TEST(lookup_table_entries)
 {
 	tvm_load(&vm, TVM_CODE, ab, sizeof(ab));
@@ -147,7 +148,8 @@ START_TEST(lookup_table_entries)
 	cc_set_table_key(vm.cc, 0, 0xffffffff, mode);
 	struct block *b = translate(AB_B);
 	ck_assert_uint_eq(table_entry(AB_B)->neg_eip, -AB_B);
-	ck_assert_uint_eq(table_entry(AB_B)->host, b->host);
+	ck_assert_uint_eq(table_entry(AB_B)->host, b->entries[0].thost);
+	ck_assert_uint_gt(b->entries[0].thost, b->entries[0].host);  /* out of line */
 
 	/* A block of another CS base is not entered. */
 	seg_set(&vm, SR_CS, TVM_SEL_CODE, 0x1000, 0xffffffff - 0x1000, TVM_ATTR_CODE);
@@ -156,11 +158,11 @@ START_TEST(lookup_table_entries)
 
 	cc_invalidate_page(vm.cc, PAGE(AB_B));
 	ck_assert_uint_eq(table_entry(AB_B)->neg_eip, 1);
-	ck_assert_uint_ne(table_entry(AB_B)->host, b->host);
+	ck_assert_uint_ne(table_entry(AB_B)->host, b->entries[0].thost);
 
 	seg_set(&vm, SR_CS, TVM_SEL_CODE, 0, 0xffffffff, TVM_ATTR_CODE);
 	b = translate(AB_B);
-	ck_assert_uint_eq(table_entry(AB_B)->host, b->host);
+	ck_assert_uint_eq(table_entry(AB_B)->host, b->entries[0].thost);
 	cc_set_table_key(vm.cc, 0x1000, 0xffffffff, mode);
 	ck_assert_uint_eq(table_entry(AB_B)->neg_eip, 1);
 }
@@ -181,7 +183,7 @@ START_TEST(chain_patches_and_records_incoming)
 
 	cc_chain(vm.cc, a, 0, b);
 	ck_assert_ptr_eq(a->exit[0].to, b);
-	ck_assert_uint_eq(rel32_dest(a->exit[0].field), b->host);
+	ck_assert_uint_eq(rel32_dest(a->exit[0].field), b->entries[0].host);
 	ck_assert_uint_eq(b->incoming, slot_ref(a, 0));
 	ck_assert_uint_eq(vm.stats.chained, 1);
 	cc_chain(vm.cc, a, 0, b);                               /* already chained */
@@ -203,7 +205,7 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_uint_eq(d->exit[1].target, AB_C);
 	cc_chain(vm.cc, d, 1, c);
 	ck_assert_uint_eq(c->incoming, slot_ref(d, 1));
-	ck_assert_uint_eq(rel32_dest(d->exit[1].field), c->host);
+	ck_assert_uint_eq(rel32_dest(d->exit[1].field), c->entries[0].host);
 	ck_assert_uint_eq(rel32_dest(d->exit[0].field), d->exit[0].stub);
 	ck_assert_uint_eq(j->incoming, 0);
 
@@ -347,7 +349,7 @@ START_TEST(invalidate_page_unchains_other_pages)
 	struct block *pb2 = cc_lookup(vm.cc, 0x100000, 0, MODE);
 	ck_assert_ptr_nonnull(pb2);
 	ck_assert_ptr_eq(qb->exit[0].to, pb2);
-	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), pb2->host);
+	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), pb2->entries[0].host);
 }
 END_TEST
 
@@ -638,7 +640,7 @@ START_TEST(block_at_and_side_lookup)
 		if (i)
 			ck_assert_uint_gt(b1->side[i].hoff, b1->side[i - 1].hoff);
 	}
-	ck_assert_uint_eq(b1->side[0].hoff, 0);
+	ck_assert_uint_eq(b1->side[0].hoff, b1->entries[0].host - b1->host);  /* after the table prologue */
 	ck_assert_uint_eq(b1->side[3].flags, 0);  /* ret: a fault at its POP leaves ECX as it was */
 	ck_assert_uint_eq(b1->side[0].flags, 0);
 	static const uint8_t mov_eax_1[] = { 0xb8, 0x01, 0x00, 0x00, 0x00 };
