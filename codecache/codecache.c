@@ -346,6 +346,12 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
 	(void)cc;
 	if (!x->ic_imm)
 		return;
+	if (x->ic_second) {
+		/* Its compare adds to what the first left in ECX: target + imm1. */
+		uint32_t imm1;
+		memcpy(&imm1, (void *)(uintptr_t)from->exit[slot - 1].ic_imm, 4);
+		neg = -target - imm1;
+	}
 	if (!x->to) {   /* else already chained to 0xffffffff, the unfilled compare's */
 		memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
 		memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);

@@ -40,7 +40,10 @@ struct exit_slot {
 	uint32_t ic_imm;                /* host address of the compare's -target, or 0 */
 	uint32_t ic_route;              /* rel32 that leads misses to the fill exit, then
 					   to ic_table */
-	uint32_t ic_table;              /* the site's lookup-table code */
+	uint32_t ic_table;              /* where misses go after this slot's fill: the
+					   second slot's fill, then the lookup table */
+	bool ic_second;                 /* the second entry of a two-entry inline cache: its
+					   compare follows the first's (exit[slot - 1]) */
 	uint32_t stub_eip;              /* host address of the stub's EIP immediate */
 	struct block *to;               /* chained target, or NULL */
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */

@@ -633,26 +633,49 @@ struct pending_slot {
  * in ECX alone, ECX saved, EAX the guest's: a hit then leaves EAX untouched, and a
  * miss saves it and fetches the target again from the stack slot.
  */
+static void emit_ic_fill(struct emit *e, struct block *blk, int slot)
+{
+	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
+	emit_site_note(e);
+	jmp32(e, 0, stub_addr(tz_stub_far_exit));
+}
+
 static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slots, int *nslots,
 		    struct exit_slot *ic, int ret_pop)
 {
-	int slot = (*nslots)++;
+	int slot = (*nslots)++, slot2 = (*nslots)++;
+	struct exit_slot *ic2 = ic + 1;
 	put8(e, 0x8d);                                  /* lea ecx, [eax + -target] */
 	put8(e, ret_pop ? 0x89 : 0x88);                 /* RET: lea ecx, [ecx + -target] */
 	ic->ic_imm = here(e);
 	put32(e, 1);                                    /* matches no target yet */
 	put8(e, 0xe3);                                  /* jecxz hit */
+	uint8_t *to_hit = e->p;
+	put8(e, 0);
+	put8(e, 0x8d);                                  /* lea ecx, [ecx + second - first] */
+	put8(e, 0x89);
+	ic2->ic_imm = here(e);
+	put32(e, 0);                                    /* matches nothing the first misses */
+	ic2->ic_second = true;
+	put8(e, 0xe3);                                  /* jecxz hit2 */
 	put8(e, 5);
 	uint32_t to_miss = jmp32(e, 0, 0);
-	/* hit: no VC_RUN test - the way out is this block's own slot, which a kick
-	 * unchains (signals.c), so the jump below then exits. A RET left EAX alone. */
-	if (!ret_pop) {
-		mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	/* hit2, then hit: no VC_RUN test - the way out is this block's own slot, which a
+	 * kick unchains (signals.c), so the jump then exits. A RET left EAX alone. The
+	 * unfilled compare (+1) hits for target 0xffffffff: so that is the first slot's;
+	 * the second's is never reached before its fill. */
+	for (int k = 0; k < 2; k++) {
+		if (k == 1)
+			*to_hit = (uint8_t)(e->p - (to_hit + 1));
+		if (!ret_pop)
+			mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+		mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+		slots[k ? slot : slot2] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
 	}
-	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-	/* The unfilled compare (+1) hits for target 0xffffffff: so that is the slot's. */
-	slots[slot] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
-	/* miss (out of line: the lookup and the fill are too far for a short jump) */
+	/* miss (out of line: the lookup and the fills are too far for a short jump) */
 	rel32_retarget(to_miss, here(e));
 	if (ret_pop) {
 		/* A RET's miss: the rest as for the others, EAX the target (still in
@@ -663,16 +686,14 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 		put8(e, 0x24);
 		put32(e, (uint32_t)-ret_pop);
 	}
-	ic->ic_route = jmp32(e, 0, 0);                  /* to fill, later to the table */
-	ic->ic_table = here(e);
+	/* Misses go to the first fill, then the second, then the table. */
+	ic->ic_route = ic2->ic_route = jmp32(e, 0, 0);
+	ic2->ic_table = here(e);
 	emit_lookup(e);
 	rel32_retarget(ic->ic_route, here(e));
-	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
-	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
-	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
-	emit_site_note(e);
-	jmp32(e, 0, stub_addr(tz_stub_far_exit));
+	emit_ic_fill(e, blk, slot);
+	ic->ic_table = here(e);
+	emit_ic_fill(e, blk, slot2);
 }
 
 /* A memory operand with an index register: jmp [table + reg*4]. */

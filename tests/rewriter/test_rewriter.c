@@ -392,11 +392,13 @@ static const uint8_t fact[] = {
 	0xc3,                                    /* 10001c  ret */
 };
 
-/* A ret site remembers its first target (the inline cache): 1000 calls from one site
- * run without leaving the cache after the first, through a chained slot; returns to
- * other targets (a second call site, a pushed address) take the lookup table. */
+/* A ret site remembers its first two targets (the inline cache): 1000 calls from one
+ * site run without leaving the cache after the first, through a chained slot; the
+ * second call site's return fills the second entry; a third target (a pushed address)
+ * takes the lookup table. */
 #define IC_F 0x10001fu
 #define IC_R1 0x10000cu
+#define IC_R2 0x100014u
 static const uint8_t retic[] = {
 	/* start: */
 	0x31, 0xdb,                              /* 100000  xor ebx,ebx */
@@ -423,17 +425,22 @@ START_TEST(ret_inline_cache)
 	tvm_assert_exit(&vm, 1002 & 0xff);
 	ck_assert_uint_eq(REG(R_EBX), 1002);
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
-	ck_assert_uint_eq(vm.stats.exits[EXIT_IC_FILL], 1);
+	ck_assert_uint_eq(vm.stats.exits[EXIT_IC_FILL], 2);
 	ck_assert_uint_lt(tvm_exits(&vm), 20);
 	struct block *f = cc_lookup(vm.cc, IC_F, 0, rw_mode(&vm));
 	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(f->nexits, 1);
+	ck_assert_uint_eq(f->nexits, 2);
 	ck_assert_uint_ne(f->exit[0].ic_imm, 0);
 	ck_assert_uint_eq(f->exit[0].target, IC_R1);
 	ck_assert_ptr_nonnull(f->exit[0].to);
-	uint32_t imm;
+	ck_assert(f->exit[1].ic_second);
+	ck_assert_uint_eq(f->exit[1].target, IC_R2);
+	ck_assert_ptr_nonnull(f->exit[1].to);
+	uint32_t imm, imm2;
 	memcpy(&imm, (void *)(uintptr_t)f->exit[0].ic_imm, 4);
 	ck_assert_uint_eq(imm, -IC_R1);
+	memcpy(&imm2, (void *)(uintptr_t)f->exit[1].ic_imm, 4);
+	ck_assert_uint_eq(imm2, IC_R1 - IC_R2);        /* target - R1 + imm2 = 0 at R2 */
 }
 END_TEST
 
