@@ -10,7 +10,7 @@ up() { cut -d' ' -f1 /proc/uptime; }
 echo "BENCH shell-up $(up)"
 t0=$(up)
 i=0
-while [ $i -lt 100000 ]; do i=$((i + 1)); done
+while [ $i -lt 500000 ]; do i=$((i + 1)); done
 t1=$(up)
 n=0
 while [ $n -lt 200 ]; do /bin/true; n=$((n + 1)); done
