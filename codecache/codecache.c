@@ -416,10 +416,8 @@ struct block *cc_block_at(struct codecache *cc, uint32_t a)
 
 const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)
 {
-	/* The block's code begins with its table prologue: that is the first
-	 * instruction's too. */
 	uint32_t off = a - b->host;
-	const struct side_entry *best = b->nside ? &b->side[0] : NULL;
+	const struct side_entry *best = NULL;
 	for (int i = 0; i < b->nside && b->side[i].hoff <= off; i++)
 		best = &b->side[i];
 	return best;

@@ -92,6 +92,19 @@ static void test_ud_nm(void)
 	EXPECT_EXC("lock-nop", 6, 0, __asm__ volatile(ASM_LABEL(ud_lock) ".byte 0xf0, 0x90"));
 	check_eq("lock-nop-eip", exc_last.eip, (uint32_t)ud_lock);
 	EXPECT_EXC("lock-register-add", 6, 0, __asm__ volatile(".byte 0xf0, 0x01, 0xc0" ::: "eax", "cc"));
+	/* LOCK on instructions a translator rewrites rather than copies (Capstone refuses
+	 * to decode them: #UD). QEMU 7.2 TCG runs them. */
+	v = EXC(__asm__ volatile(".byte 0xf0, 0xeb, 0x00"));
+	expect_exc_sdm("lock-jmp", v, 6, 0, "qemu-runs-lock-jmp");
+	v = EXC(__asm__ volatile("pushl $1f\n\t.byte 0xf0, 0xc3\n1:" ::: "memory"));
+	expect_exc_sdm("lock-ret", v, 6, 0, "qemu-runs-lock-ret");
+	v = EXC(__asm__ volatile(".byte 0xf0, 0x1e\n\tpopl %%eax" ::: "eax", "memory"));
+	expect_exc_sdm("lock-push-ds", v, 6, 0, "qemu-runs-lock-push");
+	v = EXC(__asm__ volatile(".byte 0xf0, 0xfa"));
+	expect_exc_sdm("lock-cli", v, 6, 0, "qemu-runs-lock-cli");
+	static volatile uint32_t lockw;
+	v = EXC(__asm__ volatile("lock incl %0" : "+m"(lockw)));
+	check(v == -1 && lockw == 1, "lock-inc-memory-runs");
 
 	/* Features this CPU does not report (CPUID leaf 1: no XSAVE, AVX, RTM, VMX) are
 	 * #UD although the host would run them. */
