@@ -70,12 +70,20 @@ static uint32_t block_lpn(const struct block *b, int i)
 	return i < b->npages ? ((b->cs_base + b->eip) >> 12) + (uint32_t)i : b->xlpn;
 }
 
-static void clear_table(int t)
+/* What an empty entry holds: it must match some target, and that target must be one a
+ * branch may reach without a check (the hit path notes no branch for the CS-limit
+ * check): 0xffffffff in a 4 GiB code segment, 0 in one with a limit. */
+static uint32_t empty_neg(uint32_t cs_limit)
+{
+	return cs_limit == 0xffffffffu ? 1 : 0;
+}
+
+static void clear_table(int t, uint32_t cs_limit)
 {
 	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE_AT(t);
-	uint32_t empty = stub_addr(tz_stub_empty_hit);
+	uint32_t empty = stub_addr(tz_stub_empty_hit), neg = empty_neg(cs_limit);
 	for (uint32_t i = 0; i < LOOKUP_ENTRIES; i++) {
-		e[i].neg_eip = 1;               /* matches only 0xffffffff */
+		e[i].neg_eip = neg;
 		e[i].host = empty;
 	}
 }
@@ -83,7 +91,7 @@ static void clear_table(int t)
 void cc_clear_lookup(struct codecache *cc)
 {
 	for (int t = 0; t < LOOKUP_TABLES; t++) {
-		clear_table(t);
+		clear_table(t, 0xffffffffu);    /* again when a key is set */
 		cc->key[t].mode = ~0u;
 	}
 }
@@ -95,7 +103,7 @@ void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit,
 	if (cs_base == k->cs_base && mode == k->mode && cs_limit == k->cs_limit)
 		return;
 	*k = (struct table_key){ cs_base, mode, cs_limit };
-	clear_table(t);
+	clear_table(t, cs_limit);
 }
 
 struct codecache *cc_create(struct vm *vm)
@@ -352,7 +360,7 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
 		memcpy(&imm1, (void *)(uintptr_t)from->exit[slot - 1].ic_imm, 4);
 		neg = -target - imm1;
 	}
-	if (!x->to) {   /* else already chained to 0xffffffff, the unfilled compare's */
+	if (!x->to) {   /* else already chained to the unfilled compare's target */
 		memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
 		memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
 		x->target = target;
@@ -454,7 +462,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 		*pp = en->hash_next;
 		struct lookup_entry *e = table_entry(cc, b, en->eip);
 		if (e && e->host == en->thost) {
-			e->neg_eip = 1;
+			e->neg_eip = empty_neg(b->cs_limit);
 			e->host = stub_addr(tz_stub_empty_hit);
 		}
 	}
@@ -547,7 +555,7 @@ static void detach(struct codecache *cc, struct block *b)
 	for (int i = 0; i < b->nentries; i++) {
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
 		if (e && e->host == b->entries[i].thost) {
-			e->neg_eip = 1;
+			e->neg_eip = empty_neg(b->cs_limit);
 			e->host = stub_addr(tz_stub_empty_hit);
 		}
 	}

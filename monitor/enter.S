@@ -183,10 +183,11 @@ tz_stub_lookup_miss:
 	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
 	ljmp	*%gs:VC(VC_FARPTR)
 
-/* Host address of every empty table entry: only target 0xffffffff can reach it, as a
- * lookup's hit (EAX the target, guest EAX/ECX in the save slots: rewriter.c). */
+/* Host address of every empty table entry: only its marker target can reach it (0 or
+ * 0xffffffff: codecache.c), as a lookup's hit (EAX the target, guest EAX/ECX in the
+ * save slots: rewriter.c). */
 tz_stub_empty_hit:
-	movl	$0xffffffff, %gs:VC(VC_EIP)
+	movl	%eax, %gs:VC(VC_EIP)
 	movl	%gs:VC(VC_SAVE_EAX), %eax
 	movl	%gs:VC(VC_SAVE_ECX), %ecx
 	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)

@@ -648,10 +648,14 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 {
 	int slot = (*nslots)++, slot2 = (*nslots)++;
 	struct exit_slot *ic2 = ic + 1;
+	/* The unfilled compare matches one target, which its slot then takes like a
+	 * chained branch, without the CS-limit check of the miss path: 0xffffffff where
+	 * the limit is 4 GiB, 0 where there is a limit. */
+	uint32_t t0 = e->limited ? 0 : 0xffffffffu;
 	put8(e, 0x8d);                                  /* lea ecx, [eax + -target] */
 	put8(e, ret_pop ? 0x89 : 0x88);                 /* RET: lea ecx, [ecx + -target] */
 	ic->ic_imm = here(e);
-	put32(e, 1);                                    /* matches no target yet */
+	put32(e, -t0);                                  /* matches t0 alone */
 	put8(e, 0xe3);                                  /* jecxz hit */
 	uint8_t *to_hit = e->p;
 	put8(e, 0);
@@ -665,15 +669,16 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	uint32_t to_miss = jmp32(e, 0, 0);
 	/* hit2, then hit: no VC_RUN test - the way out is this block's own slot, which a
 	 * kick unchains (signals.c), so the jump then exits. A RET left EAX alone. The
-	 * unfilled compare (+1) hits for target 0xffffffff: so that is the first slot's;
-	 * the second's is never reached before its fill. */
+	 * unfilled compare hits for t0: so that is the first slot's target; the second's
+	 * is never reached before its fill. */
 	for (int k = 0; k < 2; k++) {
 		if (k == 1)
 			*to_hit = (uint8_t)(e->p - (to_hit + 1));
 		if (!ret_pop)
 			mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
 		mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-		slots[k ? slot : slot2] = (struct pending_slot){ jmp32(e, 0, 0), 0xffffffffu };
+		slots[k ? slot : slot2] = (struct pending_slot){ jmp32(e, 0, 0),
+								  k ? t0 : 0xffffffffu };
 	}
 	/* miss (out of line: the lookup and the fills are too far for a short jump) */
 	rel32_retarget(to_miss, here(e));

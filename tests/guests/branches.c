@@ -188,6 +188,34 @@ static void test_segment_prefixes(void)
 }
 
 /* QEMU 7.2 TCG does not check near branch targets against the CS limit. */
+/* RETs to 0xffffffff in a code segment with a limit: #GP at the RET with ESP as before
+ * it, whether the site's inline cache is still empty (its unfilled compare) or the
+ * target goes through the lookup table's empty entry after another site's branch note. */
+extern char at_r1[], at_fret[];
+__asm__(".text\n" "fn_f:\n\taddl $1, %edx\n" ASM_LABEL(at_fret) "\tret\n");
+
+static void test_ret_ffffffff_limited(void)
+{
+	EXPECT_EXC("ret-ffffffff-first-run", 13, 0, __asm__ volatile(IN_LIMITED_CS(
+		"pushl $0xffffffff; movl %%esp, saved_esp\n" ASM_LABEL(at_r1) "ret") ::: "memory"));
+	check_eq("ret-ffffffff-first-run-eip", exc_last.eip, (uint32_t)at_r1);
+	check_eq("ret-ffffffff-first-run-esp", exc_last.esp, saved_esp);
+	uint32_t sum = 0;
+	EXPECT_EXC("ret-ffffffff-table", 13, 0, __asm__ volatile(IN_LIMITED_CS(
+		"xorl %%edx, %%edx\n\t"
+		"call fn_f\n\t"
+		"call fn_f\n\t"
+		"call fn_f\n\t"
+		"movl $3f, %%eax\n\t"
+		"jmp *%%eax\n"
+		"3:\tpushl $0xffffffff\n\t"
+		"leal -4(%%esp), %%eax; movl %%eax, saved_esp\n\t"
+		"jmp fn_f") : "=&d"(sum) :: "eax", "memory", "cc"));
+	check_eq("ret-ffffffff-table-eip", exc_last.eip, (uint32_t)at_fret);
+	check_eq("ret-ffffffff-table-esp", exc_last.esp, saved_esp + 4);
+	(void)sum;
+}
+
 static const char *const past_limit_checks[] = {
 	"jcc-not-taken-past-limit", "ret-past-limit", "ret-past-limit-eip", "ret-past-limit-cs",
 	"ret-past-limit-esp", "ret-imm-past-limit", "ret-imm-past-limit-eip",
@@ -197,6 +225,8 @@ static const char *const past_limit_checks[] = {
 	"jcc-taken-past-limit", "jcc-taken-past-limit-eip",
 	"loop-jecxz-jcc-rel8-not-taken-then-loop-taken", "loop-taken-past-limit-eip",
 	"loop-taken-past-limit-ecx",
+	"ret-ffffffff-first-run", "ret-ffffffff-first-run-eip", "ret-ffffffff-first-run-esp",
+	"ret-ffffffff-table", "ret-ffffffff-table-eip", "ret-ffffffff-table-esp",
 };
 
 void test_main(void)
@@ -215,6 +245,7 @@ void test_main(void)
 	} else {
 		test_past_limit();
 		test_rel8_past_limit();
+		test_ret_ffffffff_limited();
 	}
 	test_flags_in_limited_cs();
 	test_operand_size();
