@@ -514,16 +514,19 @@ bool cc_page_has_code(struct codecache *cc, uint32_t ppn)
 }
 
 /* Whether every linear page b depends on is one of f's. */
+static bool block_has_lpn(const struct block *b, uint32_t lpn)
+{
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		if (block_lpn(b, i) == lpn)
+			return true;
+	return false;
+}
+
 static bool pages_within(const struct block *b, const struct block *f)
 {
-	for (int i = 0; i < b->npages + b->xpage; i++) {
-		uint32_t lpn = block_lpn(b, i);
-		bool in = false;
-		for (int k = 0; k < f->npages + f->xpage && !in; k++)
-			in = block_lpn(f, k) == lpn;
-		if (!in)
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		if (!block_has_lpn(f, block_lpn(b, i)))
 			return false;
-	}
 	return true;
 }
 
@@ -561,6 +564,64 @@ static void detach(struct codecache *cc, struct block *b)
 	}
 }
 
+/*
+ * Detach the blocks of the local list for which gone(cc, b, arg) holds, and take them
+ * off the list, compacting it as it goes (a detached block comes back when it is
+ * linked again). Returns how many went.
+ */
+static uint32_t detach_local(struct codecache *cc,
+			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg)
+{
+	uint32_t kept = 0, n = 0;
+	for (uint32_t k = 0; k < cc->nlocal; k++) {
+		uint32_t id = cc->local[k];
+		if (id >= cc->nblocks || !cc->blocks[id]->valid)
+			continue;
+		struct block *b = cc->blocks[id];
+		if (gone(cc, b, arg)) {
+			detach(cc, b);
+			b->in_local = false;
+			n++;
+			continue;
+		}
+		cc->local[kept++] = id;
+	}
+	cc->nlocal = kept;
+	return n;
+}
+
+/* Linear page -> physical page in the current address space (~0u: none), for the
+ * pages of the blocks a CR3 load checks: many blocks share a page. */
+struct mapping_cache {
+	struct { uint32_t lpn, ppn; } e[64];
+};
+
+/* Whether the current address space maps one of b's pages elsewhere (or not at all). */
+static bool remapped(struct codecache *cc, const struct block *b, void *arg)
+{
+	struct mapping_cache *seen = arg;
+	unsigned acc = PF_ACC_FETCH | ((b->mode & 3) == 3 ? PF_ACC_USER : 0);
+	for (int i = 0; i < b->npages + b->xpage; i++) {
+		uint32_t lpn = block_lpn(b, i);
+		unsigned h = (lpn * 0x9e3779b1u) >> 26;
+		if (seen->e[h].lpn != lpn) {
+			uint64_t pa;
+			seen->e[h].lpn = lpn;
+			seen->e[h].ppn = mmu_peek(cc->vm, lpn << 12, acc, &pa) == 0 ?
+					 (uint32_t)(pa >> 12) : ~0u;
+		}
+		if (seen->e[h].ppn != b->page[i])
+			return true;
+	}
+	return false;
+}
+
+static bool on_page(struct codecache *cc, const struct block *b, void *arg)
+{
+	(void)cc;
+	return block_has_lpn(b, *(const uint32_t *)arg);
+}
+
 void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
 	cc->vm->stats.linear_flushes++;
@@ -576,38 +637,10 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 	} else {
 		/* Only the blocks of non-global pages (user code, for Linux), and of those
 		 * only the ones whose pages the new address space does not map to the same
-		 * physical pages (two processes running one binary share its code pages):
-		 * their list, compacted as it goes. */
-		struct { uint32_t lpn, ppn; } seen[64];
-		memset(seen, 0xff, sizeof(seen));
-		uint32_t kept = 0;
-		for (uint32_t k = 0; k < cc->nlocal; k++) {
-			uint32_t id = cc->local[k];
-			if (id >= cc->nblocks || !cc->blocks[id]->valid)
-				continue;
-			struct block *b = cc->blocks[id];
-			bool same = true;
-			for (int i = 0; i < b->npages + b->xpage && same; i++) {
-				uint32_t lpn = block_lpn(b, i);
-				unsigned h = (lpn * 0x9e3779b1u) >> 26;
-				if (seen[h].lpn != lpn) {
-					uint64_t pa;
-					unsigned acc = PF_ACC_FETCH | ((b->mode & 3) == 3 ? PF_ACC_USER : 0);
-					seen[h].lpn = lpn;
-					seen[h].ppn = mmu_peek(cc->vm, lpn << 12, acc, &pa) == 0 ?
-						      (uint32_t)(pa >> 12) : ~0u;
-				}
-				same = seen[h].ppn == b->page[i];
-			}
-			if (!same) {
-				detach(cc, b);
-				b->in_local = false;
-				cc->vm->stats.cr3_detached++;
-				continue;
-			}
-			cc->local[kept++] = id;
-		}
-		cc->nlocal = kept;
+		 * physical pages (two processes running one binary share its code pages). */
+		struct mapping_cache seen;
+		memset(&seen, 0xff, sizeof(seen));
+		cc->vm->stats.cr3_detached += detach_local(cc, remapped, &seen);
 	}
 	cc->generation++;
 }
@@ -620,22 +653,7 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 		return;
 	}
 	cc->vm->stats.page_flushes++;
-	uint32_t kept = 0;
-	for (uint32_t k = 0; k < cc->nlocal; k++) {
-		uint32_t id = cc->local[k];
-		if (id >= cc->nblocks || !cc->blocks[id]->valid)
-			continue;
-		struct block *b = cc->blocks[id];
-		uint32_t first = ((b->cs_base + b->eip) >> 12) & 0xfffff;
-		if ((lpn >= first && lpn < first + (uint32_t)b->npages) ||
-		    (b->xpage && (b->xlpn & 0xfffff) == lpn)) {
-			detach(cc, b);
-			b->in_local = false;
-			continue;
-		}
-		cc->local[kept++] = id;
-	}
-	cc->nlocal = kept;
+	detach_local(cc, on_page, &lpn);
 	cc->generation++;
 }
 

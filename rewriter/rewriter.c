@@ -250,6 +250,7 @@ static void emit_ident_view(struct emit *e, const uint8_t *b, int npfx, int len,
 }
 
 static void mov_reg_gs(struct emit *e, int reg, uint32_t abs);
+static void lea_esp(struct emit *e, uint32_t n);
 
 /*
  * A gs: access whose offset wraps around 4 GiB (glibc's thread pointer is GS's base;
@@ -402,8 +403,7 @@ static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t
 	}
 	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_EAX);
 	if (pop) {
-		static const uint8_t pop4[] = { 0x8d, 0x64, 0x24, 0x04 };
-		putn(e, pop4, sizeof(pop4));            /* lea esp, [esp + 4] */
+		lea_esp(e, 4);
 	}
 	put8(e, 0xe9);                                  /* jmp done */
 	uint8_t *done = e->p;
@@ -424,6 +424,15 @@ static void emit_save_scratch(struct emit *e)
 {
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_EAX);
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_ECX, R_ECX);
+}
+
+/* lea esp, [esp + n]: ESP moved without touching the flags */
+static void lea_esp(struct emit *e, uint32_t n)
+{
+	put8(e, 0x8d);
+	put8(e, 0xa4);
+	put8(e, 0x24);
+	put32(e, n);
 }
 
 /* mov r32, gs:[abs] (r32 = EAX: the short form) */
@@ -1095,8 +1104,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put32(&e, after);
 				put8(&e, (uint8_t)(0xb8 + treg));  /* mov $after, reg */
 				put32(&e, after);
-				static const uint8_t pop4[] = { 0x8d, 0x64, 0x24, 0x04 };
-				putn(&e, pop4, sizeof(pop4));   /* lea esp, [esp + 4] */
+				lea_esp(&e, 4);
 				vm->stats.thunks_inlined++;
 				break;
 			}
@@ -1155,12 +1163,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			}
 			e.site_eip = next;
 			e.site_delta = 4 + imm;
-			if (imm) {
-				put8(&e, 0x8d);                 /* lea esp, [esp + n] */
-				put8(&e, 0xa4);
-				put8(&e, 0x24);
-				put32(&e, imm);
-			}
+			if (imm)
+				lea_esp(&e, imm);
 			emit_ic(&e, blk, slots, &nslots, &blk->exit[nslots], ss16 ? 0 : 4 + imm);
 			ended = true;
 			break;
