@@ -29,6 +29,7 @@
 	X(clisti,    8000000,  0, 0, 0)    /* CLI; STI */                                    \
 	X(pushfpopf, 10000000, 0, 1, 0)    /* PUSHF; POPF */                                 \
 	X(callret,   30000000, 0, 1, 0)    /* CALL to a RET */                               \
+	X(callpoly,  4000000,  0, 1, 0)    /* 8 CALLs from 8 sites to one RET */             \
 	X(pushseg,   4000000,  0, 1, 0)    /* PUSH DS; POP EAX */                            \
 	X(movseg,    4000000,  0, 1, 0)    /* MOV EAX, DS; MOV DS, EAX: the same selector */  \
 	X(divzero,   400000,   3, 1, 0)    /* DIV by 0: #DE to a handler that skips it */    \

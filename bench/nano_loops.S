@@ -56,6 +56,7 @@
 	LOOP nano_clisti, pushfl, "cli; sti", popfl
 	LOOP nano_pushfpopf, , "pushfl; popfl",
 	LOOP nano_callret, , "call nano_ret",
+	LOOP nano_callpoly, , "call nano_ret; call nano_ret; call nano_ret; call nano_ret; call nano_ret; call nano_ret; call nano_ret; call nano_ret",
 	LOOP nano_pushseg, , "pushl %ds; popl %eax",
 	LOOP nano_movseg, , "movl %ds, %eax; movl %eax, %ds",
 	LOOP nano_divzero, "xorl %ecx, %ecx; xorl %edx, %edx", "divl %ecx",
@@ -70,7 +71,7 @@
 		"movl %esi, %cr3; addl (%edi), %eax; xorl %ebx, %esi", \
 		"movl %eax, nano_arg_sum"
 
-	/* The callee of nano_callret: out of line, so nothing can inline or drop the call. */
+	/* The callee of nano_callret and nano_callpoly: out of line, so nothing can inline or drop the call. */
 	.p2align 4
 nano_ret:
 	ret

@@ -21,7 +21,13 @@
 
 #define HASH_BITS 16
 
-_Static_assert(LOOKUP_TABLE_AT(LOOKUP_TABLES) <= CACHE_ADDR, "the lookup tables overlap the code cache");
+_Static_assert(LOOKUP_TABLE_AT(LOOKUP_TABLES) <= IC_COUNT_ADDR, "the lookup tables overlap the counters");
+
+/* An inline cache's first count of lookups in the table before a refill, and the
+ * longest: each refill doubles it, so a site whose targets keep changing costs few
+ * exits. */
+#define IC_COUNT_FIRST_SHIFT 7
+#define IC_COUNT_LAST_SHIFT  16
 
 struct lookup_entry {
 	uint32_t neg_eip;
@@ -45,6 +51,7 @@ struct codecache {
 	bool local_lost;
 	uint32_t npages;
 	uint32_t generation;
+	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
 	/* One lookup table per privilege class (layout.h), each serving one key. */
 	struct table_key {
 		uint32_t cs_base, mode, cs_limit;
@@ -368,6 +375,44 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
 	patch_rel32(x->ic_route, x->ic_table);  /* later misses: the lookup table */
 }
 
+uint32_t cc_ic_counter(struct codecache *cc)
+{
+	if (cc->ncounters == IC_COUNT_MAX)
+		return 0;
+	uint32_t at = IC_COUNT_ADDR + 4 * cc->ncounters++;
+	*(volatile uint32_t *)(uintptr_t)at = 1u << IC_COUNT_FIRST_SHIFT;
+	return at;
+}
+
+int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target)
+{
+	struct exit_slot *x1 = &from->exit[slot], *x2 = x1 + 1;
+	if (!x1->ic_count || x1->ic_second || !x2->ic_second)
+		return -1;
+	if (x1->ic_level < IC_COUNT_LAST_SHIFT - IC_COUNT_FIRST_SHIFT)
+		x1->ic_level++;
+	*(volatile uint32_t *)(uintptr_t)x1->ic_count = 1u << (IC_COUNT_FIRST_SHIFT + x1->ic_level);
+	if (x1->target == target || x2->target == target)
+		return -1;
+	int v = slot + x1->ic_victim;
+	x1->ic_victim ^= 1;
+	struct exit_slot *x = &from->exit[v];
+	if (x->to) {
+		unlink_incoming(from, v);
+		patch_rel32(x->field, x->stub);
+		x->to = NULL;
+		cc->vm->stats.unchained++;
+	}
+	x->target = target;
+	memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
+	/* The first compare leaves target - t1 in ECX, the second adds t1 - t2. */
+	uint32_t imm1 = -x1->target, imm2 = x1->target - x2->target;
+	memcpy((void *)(uintptr_t)x1->ic_imm, &imm1, 4);
+	memcpy((void *)(uintptr_t)x2->ic_imm, &imm2, 4);
+	cc->vm->stats.ic_refills++;
+	return v;
+}
+
 void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *to)
 {
 	cc_chain_entry(cc, from, slot, &to->entries[0]);
@@ -686,6 +731,7 @@ void cc_flush(struct codecache *cc)
 	cc->local_lost = false;
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
+	cc->ncounters = 0;
 	cc->generation++;
 	cc->vm->stats.flushes++;
 }

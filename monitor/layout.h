@@ -44,6 +44,8 @@
 #define LOOKUP_INDEX(mode) (((mode) & 3) ? (((mode) & MODE_GS_LIN) ? 2u : 1u) : 0u)
 #define LOOKUP_TABLE_AT(i) (LOOKUP_ADDR + (uint32_t)(i) * LOOKUP_ENTRIES * 8)
 #define LOOKUP_TABLE(mode) LOOKUP_TABLE_AT(LOOKUP_INDEX(mode))
+#define IC_COUNT_ADDR   (WIN_BASE + 0x00190000u)  /* inline caches' miss counters, u32 each */
+#define IC_COUNT_MAX    ((CACHE_ADDR - IC_COUNT_ADDR) / 4)
 #define CACHE_ADDR      (WIN_BASE + 0x00200000u)  /* code cache: CACHE_ADDR .. CACHE_END */
 #define CACHE_END       0xfffff000u     /* (the last page stays unused: no address wraps) */
 
@@ -96,6 +98,7 @@
 #define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor */
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
 #define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
+#define EXIT_IC_REFILL  6u      /* its misses counted down: info = block << 3 | first slot */
 #define EXIT_SHIFT      28
 #define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
 

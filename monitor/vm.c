@@ -200,6 +200,7 @@ static const char *const exit_names[8] = {
 	[EXIT_CHAIN] = "branch (unchained)", [EXIT_LOOKUP] = "indirect lookup miss",
 	[EXIT_CALLOUT] = "callout", [EXIT_FAULT] = "host fault",
 	[EXIT_IC_FILL] = "indirect branch, first",
+	[EXIT_IC_REFILL] = "indirect branch, refill",
 };
 
 void vm_print_stats(struct vm *vm)
@@ -260,6 +261,7 @@ void vm_print_stats(struct vm *vm)
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
 	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)s->thunks_inlined);
+	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)s->ic_refills);
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])
 			fprintf(f, "  host faults, trap %-6d %llu\n", i, (unsigned long long)s->faults[i]);

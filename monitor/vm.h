@@ -241,6 +241,7 @@ struct stats {
 	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
 	uint64_t sites_returned;        /* ... and given back to native execution */
 	uint64_t thunks_inlined;        /* calls of PC thunks translated in line (rewriter.c) */
+	uint64_t ic_refills;            /* inline-cache entries given another target (codecache.c) */
 	uint64_t site_run_insns;        /* learnt sites run after another without the dispatcher */
 	uint64_t invalidated_blocks;
 	uint64_t flushes;

@@ -34,7 +34,7 @@
 #define MAX_INSNS       64
 #define MAX_HOST        8192            /* reserve per block */
 /* Room kept free while a block grows: the code of any one instruction (an indirect
- * call with its inline cache and lookup is the largest, about 250 bytes) and the exit
+ * call with its inline cache and lookup is the largest, about 330 bytes) and the exit
  * stubs of MAX_EXITS slots. */
 #define HOST_MARGIN     1024
 #define FETCH_MAX       (4096 + 16)
@@ -134,6 +134,7 @@ struct emit {
 	bool limited;           /* the CS limit is below 4 GiB */
 	uint32_t site_eip;      /* the indirect branch being translated ... */
 	int32_t site_delta;     /* ... and what it has done to ESP before its lookup */
+	struct codecache *cc;   /* (inline caches' counters) */
 };
 
 static uint32_t here(const struct emit *e) { return (uint32_t)(uintptr_t)e->p; }
@@ -642,12 +643,12 @@ struct pending_slot {
  * in ECX alone, ECX saved, EAX the guest's: a hit then leaves EAX untouched, and a
  * miss saves it and fetches the target again from the stack slot.
  */
-static void emit_ic_fill(struct emit *e, struct block *blk, int slot)
+static void emit_ic_fill(struct emit *e, struct block *blk, int slot, uint32_t reason)
 {
 	mov_gs_from_reg(e, VCPU_ADDR + VC_EIP, R_EAX);  /* fill: exit with the target */
 	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
 	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
-	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, EXIT_IC_FILL << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
+	mov_gs_imm(e, VCPU_ADDR + VC_EXIT, reason << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)slot);
 	emit_site_note(e);
 	jmp32(e, 0, stub_addr(tz_stub_far_exit));
 }
@@ -700,14 +701,34 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 		put8(e, 0x24);
 		put32(e, (uint32_t)-ret_pop);
 	}
-	/* Misses go to the first fill, then the second, then the table. */
+	/* Misses go to the first fill, then the second, then the table, where they are
+	 * counted: an entry filled long ago may hold a target the site no longer takes
+	 * (a RET of malloc() remembers its first two callers), so at zero the site
+	 * leaves to refill one. */
 	ic->ic_route = ic2->ic_route = jmp32(e, 0, 0);
 	ic2->ic_table = here(e);
+	ic->ic_count = cc_ic_counter(e->cc);
+	uint8_t *to_refill = NULL;
+	if (ic->ic_count) {
+		mov_reg_gs(e, R_ECX, ic->ic_count);
+		put8(e, 0x8d);                          /* lea ecx, [ecx - 1] */
+		put8(e, 0x49);
+		put8(e, 0xff);
+		mov_gs_from_reg(e, ic->ic_count, R_ECX);
+		put8(e, 0xe3);                          /* jecxz refill */
+		to_refill = e->p;
+		put8(e, 0);
+	}
 	emit_lookup(e);
+	if (to_refill) {
+		assert(e->p - (to_refill + 1) <= 127);
+		*to_refill = (uint8_t)(e->p - (to_refill + 1));
+		emit_ic_fill(e, blk, slot, EXIT_IC_REFILL);
+	}
 	rel32_retarget(ic->ic_route, here(e));
-	emit_ic_fill(e, blk, slot);
+	emit_ic_fill(e, blk, slot, EXIT_IC_FILL);
 	ic->ic_table = here(e);
-	emit_ic_fill(e, blk, slot2);
+	emit_ic_fill(e, blk, slot2, EXIT_IC_FILL);
 }
 
 /* A memory operand with an index register: jmp [table + reg*4]. */
@@ -906,7 +927,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for translations");
 		return NULL;
 	}
-	struct emit e = { host, host, rw_mode(vm), cs->limit != 0xffffffffu, 0, 0 };
+	struct emit e = { host, host, rw_mode(vm), cs->limit != 0xffffffffu, 0, 0, vm->cc };
 	struct pending_slot slots[MAX_EXITS];
 	struct entry entries[MAX_ENTRIES];
 	int nslots = 0, ninsn = 0, nentries = 0;

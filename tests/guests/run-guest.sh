@@ -26,7 +26,8 @@ timeout -k 5 30 qemu-system-i386 -kernel "$elf" -nographic -no-reboot -display n
 	-m 128 </dev/null >"$tmp/qemu.out" 2>"$tmp/qemu.err" &
 qpid=$!
 if [ "$trapeze" != --qemu-only ]; then
-	timeout -k 5 30 "$trapeze" run --mem 128M "$elf" </dev/null \
+	# shellcheck disable=SC2086 # word splitting wanted
+	timeout -k 5 30 "$trapeze" run --mem 128M ${TRAPEZE_ARGS:-} "$elf" </dev/null \
 		>"$tmp/trapeze.out" 2>"$tmp/trapeze.err" &
 	tpid=$!
 fi
