@@ -1,9 +1,12 @@
 /*
  * codecache.c - the translation cache (see codecache.h for the vocabulary).
  *
- * Host code is bump-allocated in [CACHE_ADDR, CACHE_END); block records live in the
- * monitor's heap, indexed by id, so ids grow with host addresses and cc_block_at() is
- * a binary search. The indirect-branch table at LOOKUP_ADDR is direct-mapped by the
+ * Host code is bump-allocated in [CACHE_ADDR, CACHE_END), in two zones: the code that
+ * runs (hot) from CACHE_ADDR, what a block needs only now and then (exit stubs, an
+ * inline cache's miss path, table stubs: cold) from cold_base. So the code that runs
+ * lies close together (a 2 KiB pad between blocks made the shell loop 20% slower).
+ * Block records live in the monitor's heap, indexed by id, so ids grow with host
+ * addresses in both zones and cc_block_at() is a binary search. The indirect-branch table at LOOKUP_ADDR is direct-mapped by the
  * low 16 bits of the guest EIP; an entry holds -eip and the host address so that the
  * inline lookup can test a hit with LEA + JECXZ, without touching the guest's flags.
  */
@@ -37,8 +40,11 @@ struct lookup_entry {
 struct codecache {
 	struct vm *vm;
 	uint32_t alloc;                 /* next free host address */
+	uint32_t cold_base;             /* the cold zone: cold_base .. end */
+	uint32_t alloc_cold;            /* ... its next free host address */
 	uint32_t end;                   /* end of the usable cache */
 	uint32_t reserved;              /* start of the open reservation */
+	uint32_t reserved_cold;
 	struct block **blocks;          /* by id */
 	uint32_t nblocks, capblocks;
 	struct entry *hash[1u << HASH_BITS];
@@ -123,6 +129,13 @@ struct codecache *cc_create(struct vm *vm)
 	cc->end = CACHE_END;
 	if (vm->cfg.cache_size && vm->cfg.cache_size < CACHE_END - CACHE_ADDR)
 		cc->end = CACHE_ADDR + vm->cfg.cache_size;
+	/* Linux's translations are about 30% hot, 70% cold (--stats). */
+	uint32_t hot = ((cc->end - CACHE_ADDR) / 10 * 3) & ~0xfffu;
+	if (hot < CC_RESERVE)
+		hot = CC_RESERVE;
+	cc->cold_base = CACHE_ADDR + hot;
+	assert(cc->end - cc->cold_base >= CC_RESERVE);
+	cc->alloc_cold = cc->cold_base;
 	cc->npages = (uint32_t)(vm->ram_size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->code_lin = calloc(1u << 17, 1);
@@ -226,11 +239,14 @@ struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, ui
 	return NULL;
 }
 
-uint8_t *cc_reserve(struct codecache *cc, uint32_t max)
+uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold)
 {
-	if (cc->alloc + max > cc->end || cc->nblocks == (1u << 27))
+	if (cc->alloc + CC_RESERVE > cc->cold_base || cc->alloc_cold + CC_RESERVE > cc->end ||
+	    cc->nblocks == (1u << 27))
 		return NULL;
 	cc->reserved = cc->alloc;
+	cc->reserved_cold = cc->alloc_cold;
+	*cold = (uint8_t *)(uintptr_t)cc->alloc_cold;
 	return (uint8_t *)(uintptr_t)cc->alloc;
 }
 
@@ -248,6 +264,7 @@ struct block *cc_new_block(struct codecache *cc)
 		return NULL;
 	b->id = cc->nblocks;
 	b->host = cc->reserved;
+	b->cold = cc->reserved_cold;
 	return b;
 }
 
@@ -300,7 +317,9 @@ static void local_add(struct codecache *cc, struct block *b)
 void cc_commit(struct codecache *cc, struct block *b)
 {
 	assert(b->host == cc->reserved && b->host_len > 0 && b->nentries > 0);
+	assert(b->cold == cc->reserved_cold);
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
+	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
 	for (int i = 0; i < b->npages + b->xpage; i++) {
@@ -336,14 +355,16 @@ void cc_commit(struct codecache *cc, struct block *b)
 	}
 	cc->vm->stats.blocks++;
 	cc->vm->stats.host_bytes += b->host_len;
+	cc->vm->stats.cold_bytes += b->cold_len;
 	cc->vm->stats.guest_bytes += b->guest_len;
 	cc->vm->stats.guest_insns += b->ninsn;
 }
 
 void cc_commit_oneshot(struct codecache *cc, struct block *b)
 {
-	assert(b->host == cc->reserved && b->host_len > 0);
+	assert(b->host == cc->reserved && b->host_len > 0 && b->cold == cc->reserved_cold);
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
+	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = false;
 }
@@ -453,13 +474,15 @@ struct block *cc_block(struct codecache *cc, uint32_t id)
 
 struct block *cc_block_at(struct codecache *cc, uint32_t a)
 {
+	bool cold = a >= cc->cold_base;
 	uint32_t lo = 0, hi = cc->nblocks;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
 		struct block *b = cc->blocks[mid];
-		if (a < b->host)
+		uint32_t start = cold ? b->cold : b->host, len = cold ? b->cold_len : b->host_len;
+		if (a < start)
 			hi = mid;
-		else if (a >= b->host + b->host_len)
+		else if (a >= start + len)
 			lo = mid + 1;
 		else
 			return b;
@@ -469,6 +492,8 @@ struct block *cc_block_at(struct codecache *cc, uint32_t a)
 
 const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)
 {
+	if (a - b->host >= b->host_len)
+		return NULL;            /* out of line: no guest instruction faults there */
 	uint32_t off = a - b->host;
 	const struct side_entry *best = NULL;
 	for (int i = 0; i < b->nside && b->side[i].hoff <= off; i++)
@@ -731,6 +756,7 @@ void cc_flush(struct codecache *cc)
 	cc->local_lost = false;
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
+	cc->alloc_cold = cc->cold_base;
 	cc->ncounters = 0;
 	cc->generation++;
 	cc->vm->stats.flushes++;

@@ -87,6 +87,8 @@ struct block {
 	uint32_t id;
 	uint32_t host;                  /* host address of the code */
 	uint32_t host_len;
+	uint32_t cold;                  /* host address of its out-of-line code (exit stubs, */
+	uint32_t cold_len;              /* inline caches' misses, table stubs), or 0 */
 	struct exit_slot exit[MAX_EXITS];
 	uintptr_t incoming;             /* list of (block | slot) chained into this one */
 	uint8_t nentries;
@@ -110,9 +112,10 @@ struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, ui
 const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
 				    uint32_t mode);
 
-/* Room to emit up to max bytes at the returned host address; NULL when the cache is
- * full (flush and retry). */
-uint8_t *cc_reserve(struct codecache *cc, uint32_t max);
+/* Room to emit up to CC_RESERVE bytes of code at the returned host address, and as
+ * many out of line at *cold; NULL when the cache is full (flush and retry). */
+#define CC_RESERVE      8192
+uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold);
 /* A new block whose code was emitted at the reserved address; the caller fills it
  * in, entries included, and then calls cc_commit(). */
 struct block *cc_new_block(struct codecache *cc);

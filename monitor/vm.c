@@ -245,7 +245,8 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  blocks translated        %llu\n", (unsigned long long)s->blocks);
 	fprintf(f, "  guest instructions       %llu\n", (unsigned long long)s->guest_insns);
 	fprintf(f, "  guest bytes translated   %llu\n", (unsigned long long)s->guest_bytes);
-	fprintf(f, "  translated bytes         %llu\n", (unsigned long long)s->host_bytes);
+	fprintf(f, "  translated bytes         %llu (and %llu out of line)\n",
+		(unsigned long long)s->host_bytes, (unsigned long long)s->cold_bytes);
 	if (s->guest_insns)
 		fprintf(f, "  cycles per guest insn    %llu (translation)\n",
 			(unsigned long long)(s->translate_cycles / s->guest_insns));

@@ -231,6 +231,7 @@ struct stats {
 	uint64_t guest_insns;
 	uint64_t guest_bytes;
 	uint64_t host_bytes;
+	uint64_t cold_bytes;            /* ... of them out of line (codecache.c) */
 	uint64_t chained, unchained;
 	uint64_t lookups, lookup_misses;
 	uint64_t smc_invalidations;

@@ -32,7 +32,7 @@
 #include "../shadowmmu/mem.h"
 
 #define MAX_INSNS       64
-#define MAX_HOST        8192            /* reserve per block */
+#define MAX_HOST        CC_RESERVE      /* reserve per block, in line and out of line */
 /* Room kept free while a block grows: the code of any one instruction (an indirect
  * call with its inline cache and lookup is the largest, about 330 bytes) and the exit
  * stubs of MAX_EXITS slots. */
@@ -130,6 +130,7 @@ uint16_t rw_native_fs(struct vm *vm, uint32_t mode)
 
 struct emit {
 	uint8_t *start, *p;
+	uint8_t *cold_start, *cold;     /* out of line (codecache.c): swap_cold() */
 	uint32_t mode;          /* the mode word the block is translated for */
 	bool limited;           /* the CS limit is below 4 GiB */
 	uint32_t site_eip;      /* the indirect branch being translated ... */
@@ -138,6 +139,16 @@ struct emit {
 };
 
 static uint32_t here(const struct emit *e) { return (uint32_t)(uintptr_t)e->p; }
+
+/* Emit out of line from here on, or back in line: code a block needs only now and
+ * then (exit stubs, an inline cache's misses, table stubs) goes to the cache's cold
+ * zone, so the code that runs stays dense. */
+static void swap_cold(struct emit *e)
+{
+	uint8_t *p = e->p;
+	e->p = e->cold;
+	e->cold = p;
+}
 
 static void put8(struct emit *e, uint8_t v) { *e->p++ = v; }
 static void put32(struct emit *e, uint32_t v) { memcpy(e->p, &v, 4); e->p += 4; }
@@ -690,7 +701,8 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 		slots[k ? slot : slot2] = (struct pending_slot){ jmp32(e, 0, 0),
 								  k ? t0 : 0xffffffffu };
 	}
-	/* miss (out of line: the lookup and the fills are too far for a short jump) */
+	/* miss, out of line */
+	swap_cold(e);
 	rel32_retarget(to_miss, here(e));
 	if (ret_pop) {
 		/* A RET's miss: the rest as for the others, EAX the target (still in
@@ -729,6 +741,7 @@ static void emit_ic(struct emit *e, struct block *blk, struct pending_slot *slot
 	emit_ic_fill(e, blk, slot, EXIT_IC_FILL);
 	ic->ic_table = here(e);
 	emit_ic_fill(e, blk, slot2, EXIT_IC_FILL);
+	swap_cold(e);
 }
 
 /* A memory operand with an index register: jmp [table + reg*4]. */
@@ -916,18 +929,20 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	}
 	const uint8_t *src = rw->code;
 
-	uint8_t *host = cc_reserve(vm->cc, MAX_HOST);
+	uint8_t *cold;
+	uint8_t *host = cc_reserve(vm->cc, &cold);
 	if (!host) {
 		cc_flush(vm->cc);
 		sites_clear(&vm->sites);
-		host = cc_reserve(vm->cc, MAX_HOST);
+		host = cc_reserve(vm->cc, &cold);
 	}
 	struct block *blk = cc_new_block(vm->cc);
 	if (!blk) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for translations");
 		return NULL;
 	}
-	struct emit e = { host, host, rw_mode(vm), cs->limit != 0xffffffffu, 0, 0, vm->cc };
+	struct emit e = { host, host, cold, cold, rw_mode(vm), cs->limit != 0xffffffffu, 0, 0,
+			  vm->cc };
 	struct pending_slot slots[MAX_EXITS];
 	struct entry entries[MAX_ENTRIES];
 	int nslots = 0, ninsn = 0, nentries = 0;
@@ -944,7 +959,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	uint32_t xlpn = 0, xppn = 0;
 
 	while (!ended && !stop && ninsn < (oneshot ? 1 : MAX_INSNS) &&
-	       e.p - e.start < MAX_HOST - HOST_MARGIN) {
+	       e.p - e.start < MAX_HOST - HOST_MARGIN && e.cold - e.cold_start < MAX_HOST - HOST_MARGIN) {
 		/* A new instruction starts only on the first page; one may run into the next. */
 		if (ninsn > 0 && ((cs->base + next) >> 12) != (lin >> 12))
 			break;
@@ -1253,7 +1268,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 
 	assert(nslots <= MAX_EXITS);
 
-	/* Exit stubs of the chainable slots. */
+	/* Exit stubs of the chainable slots, and table stubs: out of line. */
+	swap_cold(&e);
 	blk->nexits = (uint8_t)nslots;
 	for (int s = 0; s < nslots; s++) {
 		struct exit_slot *x = &blk->exit[s];
@@ -1266,7 +1282,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	}
 	for (int i = 0; i < nentries; i++)
 		entries[i].thost = emit_table_stub(&e, entries[i].host);
-	assert(e.p - e.start < MAX_HOST);
+	swap_cold(&e);
+	assert(e.p - e.start < MAX_HOST && e.cold - e.cold_start < MAX_HOST);
 
 	uint32_t last = lin + (next - eip) - 1;
 	blk->eip = eip;
@@ -1293,6 +1310,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		     (blk->npages == 2 && mmu_large(vm, (lin & ~0xfffu) + 0x1000)) ||
 		     (xpage && mmu_large(vm, xlpn << 12));
 	blk->host_len = (uint32_t)(e.p - e.start);
+	blk->cold_len = (uint32_t)(e.cold - e.cold_start);
 	blk->nside = (uint16_t)ninsn;
 	blk->nentries = (uint8_t)nentries;
 	blk->entries = malloc(nentries * sizeof(*blk->entries));
@@ -1307,7 +1325,10 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: translate eip %#x: %d insns, %u guest bytes -> %u host bytes at %#x\n",
 			eip, ninsn, blk->guest_len, blk->host_len, blk->host);
-	if (vm->perf_map)
+	if (vm->perf_map) {
 		fprintf(vm->perf_map, "%x %x guest_%08x\n", blk->host, blk->host_len, cs->base + eip);
+		fprintf(vm->perf_map, "%x %x guest_%08x_cold\n", blk->cold, blk->cold_len,
+			cs->base + eip);
+	}
 	return blk;
 }
