@@ -1120,7 +1120,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			 * (xpage): not in a single step, and one such page per block. */
 			uint32_t target = after + rd32(op + 1), tppn = 0;
 			int treg = -1;
-			if (!oneshot && !code16 && target <= cs->limit && target + 3 <= cs->limit)
+			if (!oneshot && !code16 && !(mode & MODE_SS16) && target <= cs->limit &&
+			    target + 3 <= cs->limit)
 				treg = pc_thunk(vm, cs->base + target, &tppn);
 			uint32_t tlpn = (cs->base + target) >> 12;
 			uint32_t p1 = have_next ? (uint32_t)(pa_next >> 12) : ~0u;
@@ -1136,11 +1137,14 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				xppn = tppn;
 			}
 			if (treg >= 0) {
-				put8(&e, 0x68);                 /* push $after */
+				/* The call's store, where it would push (ESP stays). */
+				put8(&e, 0xc7);                 /* mov dword [esp - 4], $after */
+				put8(&e, 0x44);
+				put8(&e, 0x24);
+				put8(&e, 0xfc);
 				put32(&e, after);
 				put8(&e, (uint8_t)(0xb8 + treg));  /* mov $after, reg */
 				put32(&e, after);
-				lea_esp(&e, 4);
 				vm->stats.thunks_inlined++;
 				break;
 			}
