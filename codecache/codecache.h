@@ -45,9 +45,10 @@ struct exit_slot {
 	bool ic_second;                 /* the second entry of a two-entry inline cache: its
 					   compare follows the first's (exit[slot - 1]) */
 	/* The first entry's: the window word that counts the site's lookups in the table
-	 * down to a refill (0: none), and how long the next count is. */
+	 * down to a refill (0: none), how long the next count is, how many refills. */
 	uint32_t ic_count;
 	uint8_t ic_level;
+	uint8_t ic_refills;
 	uint32_t stub_eip;              /* host address of the stub's EIP immediate */
 	struct block *to;               /* chained target, or NULL */
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
@@ -130,8 +131,8 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
  * first count; 0 when none is left (until the next flush). */
 uint32_t cc_ic_counter(struct codecache *cc);
 /* The site whose first inline-cache entry is from's slot counted down: its second
- * entry now remembers target, unchained; the count starts again, longer each time.
- * Returns the slot that changed, or -1. */
+ * entry (every fourth time its first) now remembers target, unchained; the count
+ * starts again, longer each time. Returns the slot that changed, or -1. */
 int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target);
 
 /* Keep a block that runs once and is never looked up, chained or listed on its
