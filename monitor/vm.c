@@ -30,6 +30,7 @@
 #include "stubs.h"
 #include "../codecache/codecache.h"
 #include "../devices/board.h"
+#include "../devices/i8042.h"
 #include "../devices/mmio.h"
 #include "../devices/pic8259.h"
 #include "../devices/ioport.h"
@@ -140,7 +141,9 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ pic_set_irq, vm->pic, 4 }, 0, out);
 	if (vm->com1)
 		intr_watch_input(vm, 0);
-	if (!vm->com1 || debugports_create(vm->io, vm) < 0 || i8042_create(vm->io, vm) < 0) {
+	vm->kbc = i8042_create(vm->io, vm, (struct irq_line){ pic_set_irq, vm->pic, 1 },
+			       (struct irq_line){ pic_set_irq, vm->pic, 12 });
+	if (!vm->com1 || !vm->kbc || debugports_create(vm->io, vm) < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices\n");
 		goto err;
 	}
@@ -168,6 +171,7 @@ void vm_destroy(struct vm *vm)
 		fclose(vm->perf_map);
 	vm->perf_map = NULL;
 	uart_destroy(vm->com1);
+	i8042_destroy(vm->kbc);
 	intr_exit(vm);
 	io_destroy(vm->io);
 	mmio_destroy(vm->mmio);

@@ -258,6 +258,7 @@ struct iobus;
 struct mmiobus;
 struct segshadow;
 struct uart;
+struct i8042;
 struct pic;
 struct pit;
 struct rtc;
@@ -280,6 +281,7 @@ struct vm {
 	int8_t shadow_cpl[6];           /* the CPL each segment's shadow was made for */
 	int entered_cpl;                /* the CPL of the last block entered */
 	struct uart *com1;
+	struct i8042 *kbc;              /* the keyboard controller (devices/i8042.c) */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;

@@ -39,6 +39,7 @@ TEST uname Linux $kver i686
 TEST cpus 1
 TEST cpuinfo-flags fpu tsc
 TEST cpuinfo-no-vmx
+TEST serio serio0 serio1
 TEST pipe HELLO_WORLD
 TEST fork-exec 50
 TEST subshell inner 3

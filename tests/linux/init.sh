@@ -14,6 +14,8 @@ echo "TEST uname $(uname -s) $(uname -r) $(uname -m)"
 echo "TEST cpus $(grep -c '^processor' /proc/cpuinfo)"
 grep -q '^flags.* fpu .*tsc' /proc/cpuinfo && echo "TEST cpuinfo-flags fpu tsc"
 grep -q '^flags.* vmx' /proc/cpuinfo || echo "TEST cpuinfo-no-vmx"
+# The keyboard controller answered Linux's probe: both its ports are serio devices.
+echo "TEST serio $(ls /sys/bus/serio/devices | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
 n=0
 while [ $n -lt 50 ]; do
