@@ -131,10 +131,10 @@ struct codecache *cc_create(struct vm *vm)
 		cc->end = CACHE_ADDR + vm->cfg.cache_size;
 	/* Linux's translations are about 30% hot, 70% cold (--stats). */
 	uint32_t hot = ((cc->end - CACHE_ADDR) / 10 * 3) & ~0xfffu;
-	if (hot < CC_RESERVE)
-		hot = CC_RESERVE;
+	if (hot < 2 * CC_RESERVE)
+		hot = 2 * CC_RESERVE;
 	cc->cold_base = CACHE_ADDR + hot;
-	assert(cc->end - cc->cold_base >= CC_RESERVE);
+	assert(cc->end - cc->cold_base >= 2 * CC_RESERVE);
 	cc->alloc_cold = cc->cold_base;
 	cc->npages = (uint32_t)(vm->ram_size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
@@ -405,7 +405,7 @@ uint32_t cc_ic_counter(struct codecache *cc)
 	return at;
 }
 
-int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target)
+int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target, bool take)
 {
 	struct exit_slot *x1 = &from->exit[slot], *x2 = x1 + 1;
 	if (!x1->ic_count || x1->ic_second || !x2->ic_second)
@@ -413,7 +413,7 @@ int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t ta
 	if (x1->ic_level < IC_COUNT_LAST_SHIFT - IC_COUNT_FIRST_SHIFT)
 		x1->ic_level++;
 	*(volatile uint32_t *)(uintptr_t)x1->ic_count = 1u << (IC_COUNT_FIRST_SHIFT + x1->ic_level);
-	if (x1->target == target || x2->target == target)
+	if (!take || x1->target == target || x2->target == target)
 		return -1;
 	/* The second entry goes, and every fourth time the first: the first may hold a
 	 * target the site took long ago (malloc's RET, a caller from init's start-up),

@@ -113,8 +113,9 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				    uint32_t mode);
 
 /* Room to emit up to CC_RESERVE bytes of code at the returned host address, and as
- * many out of line at *cold; NULL when the cache is full (flush and retry). */
-#define CC_RESERVE      8192
+ * many out of line at *cold; NULL when the cache is full (flush and retry). Each zone
+ * holds at least two reservations (the smallest cache, 16 KiB, holds many blocks). */
+#define CC_RESERVE      4096
 uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold);
 /* A new block whose code was emitted at the reserved address; the caller fills it
  * in, entries included, and then calls cc_commit(). */
@@ -130,10 +131,10 @@ void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t tar
 /* A window word for an inline cache to count its table lookups down in, set to the
  * first count; 0 when none is left (until the next flush). */
 uint32_t cc_ic_counter(struct codecache *cc);
-/* The site whose first inline-cache entry is from's slot counted down: its second
- * entry (every fourth time its first) now remembers target, unchained; the count
- * starts again, longer each time. Returns the slot that changed, or -1. */
-int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target);
+/* The site whose first inline-cache entry is from's slot counted down: the count
+ * starts again, longer each time, and if take, its second entry (every fourth time
+ * its first) now remembers target, unchained. Returns the slot that changed, or -1. */
+int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target, bool take);
 
 /* Keep a block that runs once and is never looked up, chained or listed on its
  * pages (so its pages stay writable while it runs). Its side table still serves. */

@@ -83,6 +83,7 @@ static void reset_machine(struct i8042 *k, const char *how)
 
 static void command(struct i8042 *k, uint8_t c)
 {
+	k->pending = 0;         /* a command cancels one still waiting for its byte */
 	switch (c) {
 	case 0x20: out(k, k->ctr); break;                       /* read CTR */
 	case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4:  /* a byte follows */
@@ -147,6 +148,9 @@ static uint32_t i8042_read(void *opaque, uint16_t port, int size)
 		k->last = (uint8_t)k->queue[k->head];
 		k->head = (k->head + 1) % QUEUE;
 		k->count--;
+		/* The 8259 takes edges: the next byte raises its line anew. */
+		irq_set(&k->kbd_irq, 0);
+		irq_set(&k->aux_irq, 0);
 		update_irq(k);
 	}
 	return k->last;

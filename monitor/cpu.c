@@ -327,18 +327,19 @@ void cpu_run(struct vm *vm)
 			if (from && from->exit[from_slot].target != c->sh->eip)
 				from = NULL;
 			break;
-		case EXIT_IC_REFILL:
-			/* An inline cache counted its misses down: one entry takes this
-			 * target, chained below. */
-			if (branch_past_limit(vm))
-				break;
+		case EXIT_IC_REFILL: {
+			/* An inline cache counted its misses down: it counts again, and one
+			 * entry takes this target (chained below) unless it lies past the
+			 * CS limit (then the branch faults). */
+			bool past = branch_past_limit(vm);
 			from = cc_block(vm->cc, info >> SLOT_BITS);
 			from_gen = cc_generation(vm->cc);
 			from_slot = from ? cc_refill_ic(vm->cc, from, (int)(info & (MAX_EXITS - 1)),
-							c->sh->eip) : -1;
+							c->sh->eip, !past) : -1;
 			if (from_slot < 0)
 				from = NULL;
 			break;
+		}
 		case EXIT_CALLOUT:
 			emulate_callout(vm);
 			break;
