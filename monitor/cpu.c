@@ -294,6 +294,7 @@ void cpu_run(struct vm *vm)
 			check_fpu(vm);
 		uint32_t word = tz_enter(en->host, frame_rsp);
 		vm->entering = NULL;
+		fs_alt_catch_up(vm);
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 		if (vm->fpu_check) {
 			fpu_snapshot(vm->fpu_at_exit);

@@ -90,6 +90,18 @@
 #define VC_FPU_SAVED    176     /* u32: the guest's x87/SSE state is in VC_FX, not live (fpu.c) */
 #define VC_GGS_BASE     180     /* u32: the guest's GS base (rewriter.c, emit_gs_linear) */
 #define VC_LDESC        184     /* u64[6]: the descriptor each segment came from, or 0 */
+/* The FS value before the current one (segments.c, rewriter.c emit_fs_load): its
+ * selector and descriptor negated (flag-free compares), where its descriptor lies
+ * (a GDT entry, or one of the two constants below), its host shadow selector made
+ * for CPL 0; and how often translated code swapped it with the current one. */
+#define VC_FSALT_NSEL   232
+#define VC_FSALT_DLIN   236
+#define VC_FSALT_NDESC  240     /* u32[2] */
+#define VC_FSALT_HSEL   248
+#define VC_FS_SWAPS     252
+#define VC_FS_DLIN      256     /* ... and where the current FS's descriptor lies */
+#define VC_ZERO8        264     /* u64 0: the "descriptor" of a null selector */
+#define VC_ONES8        272     /* u64 ~0: matches no descriptor a translation holds */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */

@@ -177,7 +177,7 @@ static bool host_desc_wrap(const struct seg *s, uint64_t top, struct user_desc *
 
 /* The host selector shadowing guest segment s as data (wrap: its wrap view, see
  * host_desc_wrap); 0 if s is unusable. */
-static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
+static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, int cpl)
 {
 	struct segshadow *sh = vm->shadow;
 	struct user_desc d;
@@ -188,12 +188,12 @@ static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
 		return 0;
 	uint64_t top = GUEST_TOP;
-	if (vm->cpu.cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
+	if (cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
 		top = mmu_user_top(vm);
 	if (!wrap)
 		host_desc(s, top, &d, &k);
 	else if (!host_desc_wrap(s, top, &d, &k))
-		return shadow_sel_view(vm, s, false);
+		return shadow_sel_cpl(vm, s, false, cpl);
 	uint32_t h = (k.base * 0x9e3779b1u ^ k.limit * 0x85ebca6bu ^ k.kind) % POOL_HASH;
 	for (;;) {
 		if (!sh->idx[h])
@@ -204,7 +204,7 @@ static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 	}
 	if (sh->next_idx >= LDT_ENTRIES) {
 		pool_reset(vm);
-		return shadow_sel_view(vm, s, wrap);
+		return shadow_sel_cpl(vm, s, wrap, cpl);
 	}
 	d.entry_number = sh->next_idx;
 	if (write_ldt(&d) < 0) {
@@ -216,6 +216,11 @@ static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 	sh->idx[h] = sh->next_idx++;
 	vm->stats.ldt_shadows++;
 	return (uint16_t)(sh->idx[h] << 3 | 7);
+}
+
+static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
+{
+	return shadow_sel_cpl(vm, s, wrap, vm->cpu.cpl);
 }
 
 static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
@@ -233,6 +238,59 @@ static void pool_reset(struct vm *vm)
 	vm->shadow->next_idx = LDT_POOL_FIRST;
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		seg_sync(vm, sr);
+	fs_alt_publish(vm);
+}
+
+/*
+ * Where a segment's descriptor lies, for the translated FS swap to compare it (against
+ * the GDT as it is then): a null selector's is VC_ZERO8; one that did not come from the
+ * GDT (raw 0), or a GDT entry the host could not read, has VC_ONES8, which no
+ * descriptor matches.
+ */
+static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
+{
+	if (!(s->sel & ~3u))
+		return VCPU_ADDR + VC_ZERO8;
+	uint32_t at = c->gdtr.base + (s->sel & ~7u);
+	if ((s->sel & 4) || !s->raw || at < GUEST_LOW || at > GUEST_TOP - 8)
+		return VCPU_ADDR + VC_ONES8;
+	return at;
+}
+
+/*
+ * Publish fs_alt for translated code (rewriter.c, emit_fs_load): Linux loads FS with
+ * its per-CPU segment at every kernel entry and the user's value at every exit, so the
+ * value before the current one is the next one, and translated code at CPL 0 swaps
+ * the two without the monitor. Its shadow is made for CPL 0, where the swap runs.
+ */
+void fs_alt_publish(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	struct vcpu_shared *sh = c->sh;
+	const struct seg *a = &c->fs_alt;
+	sh->zero8 = 0;
+	sh->ones8 = ~0ull;
+	sh->fsalt_nsel = -(uint32_t)a->sel;
+	sh->fsalt_dlin = desc_lin(c, a);
+	sh->fsalt_ndesc[0] = -(uint32_t)a->raw;
+	sh->fsalt_ndesc[1] = -(uint32_t)(a->raw >> 32);
+	sh->fsalt_hsel = shadow_sel_cpl(vm, a, false, 0);
+	sh->fs_dlin = desc_lin(c, &c->seg[SR_FS]);
+}
+
+/* Translated code swapped FS with fs_alt an odd number of times since the monitor last
+ * looked: swap the monitor's copies too (the vCPU block's already are). */
+void fs_alt_catch_up(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	uint32_t n = c->sh->fs_swaps - c->fs_swaps_seen;
+	c->fs_swaps_seen = c->sh->fs_swaps;
+	if (n & 1) {
+		struct seg t = c->seg[SR_FS];
+		c->seg[SR_FS] = c->fs_alt;
+		c->fs_alt = t;
+		vm->shadow_cpl[SR_FS] = 0;
+	}
 }
 
 void seg_sync(struct vm *vm, int sr)
@@ -252,6 +310,8 @@ void seg_sync(struct vm *vm, int sr)
 	} else
 		c->sh->hsel[sr] = h;
 	c->sh->hsel[SR_GS] = SEL_MDATA;
+	if (sr == SR_FS)
+		c->sh->fs_dlin = desc_lin(c, &c->seg[sr]);
 }
 
 void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d)
@@ -405,8 +465,12 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 			exc_raise(vm, VEC_GP, true, 0);
 			return -1;
 		}
+		if (sr == SR_FS)
+			c->fs_alt = c->seg[sr];
 		c->seg[sr] = (struct seg){ .sel = sel };
 		seg_sync(vm, sr);
+		if (sr == SR_FS)
+			fs_alt_publish(vm);
 		return 0;
 	}
 	if (!desc_fetch(vm, sel, &d, &lin)) {
@@ -447,9 +511,13 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	}
 	mark_accessed(vm, &d, lin);
 	s.attr |= 1;
-	s.raw = (sr == SR_DS || sr == SR_ES) && !(sel & 4) ? d : 0;
+	s.raw = (sr == SR_DS || sr == SR_ES || sr == SR_FS) && !(sel & 4) ? d : 0;
+	if (sr == SR_FS)
+		c->fs_alt = c->seg[sr];
 	c->seg[sr] = s;
 	seg_sync(vm, sr);
+	if (sr == SR_FS)
+		fs_alt_publish(vm);
 	return 0;
 }
 

@@ -23,6 +23,11 @@ void shadow_exit(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
 void seg_sync(struct vm *vm, int sr);
+/* FS's value before its last load, for translated code to swap in (VC_FSALT_*):
+ * publish it again (after LGDT, a shadow pool reset), and take over the swaps
+ * translated code made (at every exit, before the monitor looks at FS). */
+void fs_alt_publish(struct vm *vm);
+void fs_alt_catch_up(struct vm *vm);
 
 /* Decode descriptor d into s (selector sel). */
 void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d);

@@ -225,6 +225,8 @@ int group7(struct insn *i)          /* 0F 01 */
 			cc_flush(i->vm->cc);
 			sites_clear(&i->vm->sites);
 		}
+		if (r == 0)
+			fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
 		return r;
 	}
 	case 3:

@@ -154,6 +154,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	}
 	cpuid_init(vm);
 	reset_cpu(vm);
+	fs_alt_publish(vm);
 	return 0;
 err:
 	vm_destroy(vm);

@@ -104,7 +104,11 @@ struct vcpu_shared {
 	uint32_t fpu_saved;
 	uint32_t ggs_base;
 	uint64_t ldesc[SR_COUNT];       /* struct seg's raw, for translated code */
-	uint8_t pad3[VC_FX - 232];
+	uint32_t fsalt_nsel, fsalt_dlin, fsalt_ndesc[2], fsalt_hsel;
+	uint32_t fs_swaps;
+	uint32_t fs_dlin, pad5;
+	uint64_t zero8, ones8;
+	uint8_t pad3[VC_FX - 280];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -119,6 +123,14 @@ static_assert(offsetof(struct vcpu_shared, gsel32) == VC_GSEL32, "VC_GSEL32");
 static_assert(offsetof(struct vcpu_shared, fpu_saved) == VC_FPU_SAVED, "VC_FPU_SAVED");
 static_assert(offsetof(struct vcpu_shared, ggs_base) == VC_GGS_BASE, "VC_GGS_BASE");
 static_assert(offsetof(struct vcpu_shared, ldesc) == VC_LDESC, "VC_LDESC");
+static_assert(offsetof(struct vcpu_shared, fsalt_nsel) == VC_FSALT_NSEL, "VC_FSALT_NSEL");
+static_assert(offsetof(struct vcpu_shared, fsalt_dlin) == VC_FSALT_DLIN, "VC_FSALT_DLIN");
+static_assert(offsetof(struct vcpu_shared, fsalt_ndesc) == VC_FSALT_NDESC, "VC_FSALT_NDESC");
+static_assert(offsetof(struct vcpu_shared, fsalt_hsel) == VC_FSALT_HSEL, "VC_FSALT_HSEL");
+static_assert(offsetof(struct vcpu_shared, fs_swaps) == VC_FS_SWAPS, "VC_FS_SWAPS");
+static_assert(offsetof(struct vcpu_shared, fs_dlin) == VC_FS_DLIN, "VC_FS_DLIN");
+static_assert(offsetof(struct vcpu_shared, zero8) == VC_ZERO8, "VC_ZERO8");
+static_assert(offsetof(struct vcpu_shared, ones8) == VC_ONES8, "VC_ONES8");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs) == VC_HSEL_GGS, "VC_HSEL_GGS");
 static_assert(offsetof(struct vcpu_shared, hsel_ggs_wrap) == VC_HSEL_GGS_WRAP, "VC_HSEL_GGS_WRAP");
 static_assert(offsetof(struct vcpu_shared, lookup) == VC_LOOKUP, "VC_LOOKUP");
@@ -167,6 +179,8 @@ struct pending_exc {
 struct cpu {
 	struct vcpu_shared *sh;         /* = (void *)VCPU_ADDR */
 	struct seg seg[SR_COUNT];
+	struct seg fs_alt;              /* FS before its last load (VC_FSALT_*, segments.c) */
+	uint32_t fs_swaps_seen;         /* sh->fs_swaps when fs_alt was last in step */
 	struct dtr gdtr, idtr;
 	struct seg ldtr, tr;
 	uint32_t cr0, cr2, cr3, cr4;

@@ -144,8 +144,9 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
 	case 0x07: case 0x1f:                           /* pop es, pop ds */
 		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_LOAD;
-	case 0x8e:                                      /* mov sreg, r/m16 */
-		return !has_prefix(b, npfx, 0xf0) && (modrm >> 6) == 3 && (reg == 0 || reg == 3) ?
+	case 0x8e:                      /* mov es/ds, r16; mov fs, r/m16 */
+		return !has_prefix(b, npfx, 0xf0) &&
+		       (((modrm >> 6) == 3 && (reg == 0 || reg == 3)) || reg == 4) ?
 		       K_SREG_LOAD : K_CALLOUT;
 	case 0x17:                                      /* pop ss */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
@@ -163,6 +164,8 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 			return K_RDTSC;
 		case 0xa0: case 0xa8:   /* push fs/gs */
 			return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
+		case 0xa1:              /* pop fs */
+			return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_LOAD;
 		case 0x80 ... 0x8f:
 			return opsize ? K_CALLOUT : K_JCC;
 		case 0x00: case 0x01:   /* sldt str lldt ltr verr verw / sgdt sidt lgdt ... */
@@ -173,7 +176,7 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		case 0x24: case 0x26:   /* mov tr (old) */
 		case 0x30: case 0x32 ... 0x35:  /* wrmsr rdmsr rdpmc sysenter sysexit */
 		case 0x37:              /* getsec */
-		case 0xa1: case 0xa9:   /* pop fs/gs */
+		case 0xa9:              /* pop gs */
 		case 0xa2:              /* cpuid */
 		case 0xaa:              /* rsm */
 		case 0xb2: case 0xb4: case 0xb5:                /* lss lfs lgs */

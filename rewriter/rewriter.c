@@ -362,10 +362,15 @@ static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int le
  * cache). Anything else goes to the monitor as before. Returns the side flags, or 0
  * when the translation-time state does not allow it (then the caller emits a callout).
  */
+static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip);
+static void emit_save_scratch(struct emit *e);
+
 static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t *b, int npfx,
-			      uint32_t eip)
+			      int len, uint32_t eip)
 {
 	const uint8_t *op = b + npfx;
+	if (op[0] == 0x0f || (op[0] == 0x8e && ((op[1] >> 3) & 7) == SR_FS))
+		return emit_fs_load(e, b, npfx, len, eip);      /* pop fs, mov fs */
 	bool pop = op[0] != 0x8e;
 	int sr = pop ? (op[0] == 0x07 ? SR_ES : SR_DS) : (op[1] >> 3) & 7;
 	const struct seg *s = &c->seg[sr];
@@ -429,6 +434,128 @@ static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t
 	int32_t rel = (int32_t)(e->p - (done + 4));
 	memcpy(done, &rel, 4);
 	return (uint8_t)(SIDE_SAVED_REG | R_ECX << 4);
+}
+
+/* mov gs:[abs], r16 */
+static void mov_gs_from_reg16(struct emit *e, uint32_t abs, int reg)
+{
+	put8(e, 0x66);
+	mov_gs_from_reg(e, abs, reg);
+}
+
+/* mov ecx, gs:[abs]; not ecx; lea ecx, [ecx + 1]: ECX = -gs:[abs], flags untouched
+ * (and the same with EAX) */
+static void neg_load(struct emit *e, int reg, uint32_t abs)
+{
+	mov_reg_gs(e, reg, abs);
+	put8(e, 0xf7);                                  /* not reg */
+	put8(e, (uint8_t)(0xd0 | reg));
+	put8(e, 0x8d);                                  /* lea reg, [reg + 1] */
+	put8(e, (uint8_t)(0x40 | reg << 3 | reg));
+	put8(e, 1);
+}
+
+/*
+ * MOV FS, r16 or POP FS at CPL 0, to the value FS held before the current one
+ * (VC_FSALT_*, published by segments.c): Linux loads its per-CPU segment into FS at
+ * every kernel entry and the user's value at every exit, which were two callouts per
+ * system call. Checked against the vCPU block at run time, flag-free (a negated copy
+ * added, JECXZ): the new selector is the alternate's, and its descriptor still lies
+ * where it did (its GDT entry read through the monitor's GS, as the CPU's own
+ * supervisor fetch; VC_ZERO8 for a null selector, VC_ONES8 for one the fast path does
+ * not serve). Then the current and the alternate values change places in the vCPU
+ * block, FS takes the alternate's host shadow (made for CPL 0), and VC_FS_SWAPS counts
+ * the swap for the monitor (fs_alt_catch_up at the next exit). Anything else is a
+ * callout. EAX and ECX are scratch (SIDE_SCRATCH): the POP's read and the GDT reads
+ * may fault, before anything has changed.
+ */
+static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip)
+{
+	const uint8_t *op = b + npfx;
+	bool pop = op[0] == 0x0f, mem = !pop && (op[1] >> 6) != 3;
+	if ((e->mode & 3) != 0 || !(e->mode & 4) || (e->mode & MODE_SS16) ||
+	    (pop && has_prefix(b, npfx, 0x66)))
+		return 0;
+	for (int i = 0; mem && i < npfx; i++)
+		if (b[i] != 0x66)
+			return 0;               /* a segment override: the monitor's */
+	const uint32_t cur_hsel = VCPU_ADDR + VC_HSEL + 2 * SR_FS;
+	const uint32_t alt_ndesc = VCPU_ADDR + VC_FSALT_NDESC;
+	uint32_t slow[3];
+	emit_save_scratch(e);
+	if (pop) {
+		static const uint8_t ld[] = { 0x8b, 0x04, 0x24, 0x0f, 0xb7, 0xc0 };
+		putn(e, ld, sizeof(ld));                /* mov eax, [esp]; movzx eax, ax */
+	} else {
+		put8(e, 0x0f);                          /* movzx eax, the new selector */
+		put8(e, 0xb7);
+		put8(e, (uint8_t)(op[1] & 0xc7));       /* (its ModRM with reg = EAX) */
+		putn(e, op + 2, len - npfx - 2);        /* SIB, displacement */
+	}
+	for (int k = 0; k < 3; k++) {
+		if (k > 0) {                            /* eax = the descriptor's dword */
+			mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_FSALT_DLIN);
+			put8(e, 0x65);                  /* mov eax, gs:[ecx + 4(k - 1)] */
+			put8(e, 0x8b);
+			put8(e, 0x41);
+			put8(e, (uint8_t)(4 * (k - 1)));
+		}
+		mov_reg_gs(e, R_ECX, k ? alt_ndesc + 4 * (uint32_t)(k - 1) : VCPU_ADDR + VC_FSALT_NSEL);
+		static const uint8_t cmp[] = { 0x8d, 0x0c, 0x01, 0xe3, 0x05 }; /* lea ecx, [ecx + eax]; jecxz +5 */
+		putn(e, cmp, sizeof(cmp));
+		slow[k] = jmp32(e, 0, 0);               /* jmp slow (too far for rel8) */
+	}
+	/* selector, descriptor: the current one's negated becomes the alternate */
+	static const struct { uint32_t cur, alt; } pairs[3] = {
+		{ VCPU_ADDR + VC_GSEL32 + 4 * SR_FS, VCPU_ADDR + VC_FSALT_NSEL },
+		{ VCPU_ADDR + VC_LDESC + 8 * SR_FS, VCPU_ADDR + VC_FSALT_NDESC },
+		{ VCPU_ADDR + VC_LDESC + 8 * SR_FS + 4, VCPU_ADDR + VC_FSALT_NDESC + 4 },
+	};
+	for (int k = 0; k < 3; k++) {
+		neg_load(e, R_EAX, pairs[k].cur);
+		neg_load(e, R_ECX, pairs[k].alt);
+		mov_gs_from_reg(e, pairs[k].alt, R_EAX);
+		mov_gs_from_reg(e, pairs[k].cur, R_ECX);
+		if (k == 0)                             /* the selector's 16-bit copy */
+			mov_gs_from_reg16(e, VCPU_ADDR + VC_GSEL + 2 * SR_FS, R_ECX);
+	}
+	/* where the descriptors lie */
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_FS_DLIN);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_FSALT_DLIN);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_FSALT_DLIN, R_EAX);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_FS_DLIN, R_ECX);
+	/* host shadows, and FS itself */
+	put8(e, 0x65);                                  /* movzx eax, word gs:[cur_hsel] */
+	put8(e, 0x0f);
+	put8(e, 0xb7);
+	put8(e, 0x05);
+	put32(e, cur_hsel);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_FSALT_HSEL);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_FSALT_HSEL, R_EAX);
+	mov_gs_from_reg16(e, cur_hsel, R_ECX);
+	mov_gs_from_reg16(e, VCPU_ADDR + VC_HSEL_NFS, R_ECX);
+	put8(e, 0x8e);                                  /* mov fs, ecx */
+	put8(e, 0xe1);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_FS_SWAPS);
+	put8(e, 0x8d);                                  /* lea eax, [eax + 1] */
+	put8(e, 0x40);
+	put8(e, 1);
+	mov_gs_from_reg(e, VCPU_ADDR + VC_FS_SWAPS, R_EAX);
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	if (pop)
+		lea_esp(e, 4);
+	put8(e, 0xe9);                                  /* jmp done */
+	uint8_t *done = e->p;
+	put32(e, 0);
+	for (int k = 0; k < 3; k++)
+		rel32_retarget(slow[k], here(e));
+	mov_reg_gs(e, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	emit_exit(e, eip, EXIT_CALLOUT << EXIT_SHIFT);
+	int32_t rel = (int32_t)(e->p - (done + 4));
+	memcpy(done, &rel, 4);
+	return SIDE_SCRATCH;
 }
 
 /* Guest EAX/ECX to the save slots: the lookup stub needs both registers. */
@@ -1252,7 +1379,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 			break;
 		}
 		case K_SREG_LOAD:
-			if ((se->flags = emit_sreg_load(&e, c, b, npfx, next)))
+			if ((se->flags = emit_sreg_load(&e, c, b, npfx, len, next)))
 				break;
 			__attribute__((fallthrough));   /* a callout */
 		case K_CALLOUT:
