@@ -26,6 +26,22 @@
 
 /* A host fault in translated code: a guest exception, a write to translated code,
  * or an access the monitor cannot serve yet. */
+/* Is the guest instruction at EIP a load of DS, ES or FS (MOV from r/m16, POP)? */
+static bool sreg_load_at(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	uint8_t b[6];
+	if (lin_read(vm, c->seg[SR_CS].base + c->sh->eip, b, sizeof(b)) < 0)
+		return false;
+	int k = 0;
+	while (k < 4 && (b[k] == 0x66 || b[k] == 0x67 || b[k] == 0x26 || b[k] == 0x2e ||
+			 b[k] == 0x36 || b[k] == 0x3e || b[k] == 0x64 || b[k] == 0x65))
+		k++;
+	return b[k] == 0x07 || b[k] == 0x1f || (b[k] == 0x0f && b[k + 1] == 0xa1) ||
+	       (b[k] == 0x8e && (((b[k + 1] >> 3) & 7) == SR_ES || ((b[k + 1] >> 3) & 7) == SR_DS ||
+				 ((b[k + 1] >> 3) & 7) == SR_FS));
+}
+
 static void handle_fault(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -60,11 +76,18 @@ static void handle_fault(struct vm *vm)
 			return;
 		}
 		/* No RAM there (device memory), or memory the host cannot map (the lowest
-		 * 64 KiB): the instruction is emulated (devices/mmio.h, monitor/memop.h). */
-		if (r == 2 && memop_emulate(vm) == 0)
+		 * 64 KiB): the instruction is emulated (devices/mmio.h, monitor/memop.h).
+		 * A segment load whose in-line fast path read its selector or descriptor
+		 * there goes to the emulator it would have gone to as a callout. */
+		if (r == 2 && memop_emulate(vm) == 0) {
+			if (sreg_load_at(vm)) {
+				emulate_callout(vm);
+				return;
+			}
 			vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear %#x, "
 				"which the host cannot map (device memory, or the lowest 64 KiB): "
 				"this instruction is not emulated yet", c->sh->eip, lin);
+		}
 		return;
 	}
 	case 13:

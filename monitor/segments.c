@@ -252,7 +252,8 @@ static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
 	if (!(s->sel & ~3u))
 		return VCPU_ADDR + VC_ZERO8;
 	uint32_t at = c->gdtr.base + (s->sel & ~7u);
-	if ((s->sel & 4) || !s->raw || at < GUEST_LOW || at > GUEST_TOP - 8)
+	if ((s->sel & 4) || !s->raw || (s->sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW ||
+	    at > GUEST_TOP - 8)
 		return VCPU_ADDR + VC_ONES8;
 	return at;
 }
