@@ -6,9 +6,10 @@
  * inline cache's miss path, table stubs: cold) from cold_base. So the code that runs
  * lies close together (a 2 KiB pad between blocks made the shell loop 20% slower).
  * Block records live in the monitor's heap, indexed by id, so ids grow with host
- * addresses in both zones and cc_block_at() is a binary search. The indirect-branch table at LOOKUP_ADDR is direct-mapped by the
- * low 16 bits of the guest EIP; an entry holds -eip and the host address so that the
- * inline lookup can test a hit with LEA + JECXZ, without touching the guest's flags.
+ * addresses in both zones and cc_block_at() is a binary search. The indirect-branch
+ * table at LOOKUP_ADDR is direct-mapped by the low 16 bits of the guest EIP; an entry
+ * holds -eip and the host address so that the inline lookup can test a hit with
+ * LEA + JECXZ, without touching the guest's flags.
  */
 #include "codecache.h"
 
@@ -65,6 +66,7 @@ struct codecache {
 };
 
 static void unlink_incoming(struct block *b, int slot);
+static void unchain_slot(struct codecache *cc, struct block *b, int slot);
 static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip);
 static void patch_rel32(uint32_t field, uint32_t dest);
 
@@ -421,12 +423,7 @@ int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t ta
 	 * are hot (`calls` 7% slower). */
 	int v = (++x1->ic_refills & 3) == 0 ? slot : slot + 1;
 	struct exit_slot *x = &from->exit[v];
-	if (x->to) {
-		unlink_incoming(from, v);
-		patch_rel32(x->field, x->stub);
-		x->to = NULL;
-		cc->vm->stats.unchained++;
-	}
+	unchain_slot(cc, from, v);
 	x->target = target;
 	memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
 	/* The first compare leaves target - t1 in ECX, the second adds t1 - t2. */
@@ -460,12 +457,7 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 void cc_unchain_exits(struct codecache *cc, struct block *b)
 {
 	for (int s = 0; s < b->nexits; s++)
-		if (b->exit[s].to) {
-			unlink_incoming(b, s);
-			patch_rel32(b->exit[s].field, b->exit[s].stub);
-			b->exit[s].to = NULL;
-			cc->vm->stats.unchained++;
-		}
+		unchain_slot(cc, b, s);
 }
 
 struct block *cc_block(struct codecache *cc, uint32_t id)
@@ -520,6 +512,18 @@ static void unlink_incoming(struct block *b, int slot)
 		pp = &f->exit[fs].in_next;
 	}
 	assert(!"chained slot missing from its target's incoming list");
+}
+
+/* Point b's slot back at its exit stub, if it was chained. */
+static void unchain_slot(struct codecache *cc, struct block *b, int slot)
+{
+	struct exit_slot *x = &b->exit[slot];
+	if (!x->to)
+		return;
+	unlink_incoming(b, slot);
+	patch_rel32(x->field, x->stub);
+	x->to = NULL;
+	cc->vm->stats.unchained++;
 }
 
 static void invalidate(struct codecache *cc, struct block *b)

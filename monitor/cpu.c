@@ -26,20 +26,18 @@
 
 /* A host fault in translated code: a guest exception, a write to translated code,
  * or an access the monitor cannot serve yet. */
-/* Is the guest instruction at EIP a load of DS, ES or FS (MOV from r/m16, POP)? */
+/* Is the guest instruction at EIP a segment load translated in line (its fast path
+ * reads guest memory: rewriter.c, emit_sreg_load)? Only in 32-bit code. */
 static bool sreg_load_at(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	uint8_t b[6];
-	if (lin_read(vm, c->seg[SR_CS].base + c->sh->eip, b, sizeof(b)) < 0)
-		return false;
-	int k = 0;
-	while (k < 4 && (b[k] == 0x66 || b[k] == 0x67 || b[k] == 0x26 || b[k] == 0x2e ||
-			 b[k] == 0x36 || b[k] == 0x3e || b[k] == 0x64 || b[k] == 0x65))
-		k++;
-	return b[k] == 0x07 || b[k] == 0x1f || (b[k] == 0x0f && b[k + 1] == 0xa1) ||
-	       (b[k] == 0x8e && (((b[k + 1] >> 3) & 7) == SR_ES || ((b[k + 1] >> 3) & 7) == SR_DS ||
-				 ((b[k + 1] >> 3) & 7) == SR_FS));
+	uint8_t b[15];
+	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
+	int n = 4096 - (int)(lin & 0xfff);
+	if (n > (int)sizeof(b))
+		n = sizeof(b);
+	return (c->seg[SR_CS].attr & SEG_DB) && lin_read(vm, lin, b, (uint32_t)n) == 0 &&
+	       rw_is_sreg_load(b, n);
 }
 
 static void handle_fault(struct vm *vm)

@@ -453,6 +453,18 @@ static void mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin)
 	lin_write(vm, lin + 5, &b, 1);
 }
 
+/* A loaded register takes s; FS keeps the value it had as its alternate. */
+static void seg_assign(struct vm *vm, int sr, struct seg s)
+{
+	struct cpu *c = &vm->cpu;
+	if (sr == SR_FS)
+		c->fs_alt = c->seg[sr];
+	c->seg[sr] = s;
+	seg_sync(vm, sr);
+	if (sr == SR_FS)
+		fs_alt_publish(vm);
+}
+
 int seg_load(struct vm *vm, int sr, uint16_t sel)
 {
 	struct cpu *c = &vm->cpu;
@@ -466,12 +478,7 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 			exc_raise(vm, VEC_GP, true, 0);
 			return -1;
 		}
-		if (sr == SR_FS)
-			c->fs_alt = c->seg[sr];
-		c->seg[sr] = (struct seg){ .sel = sel };
-		seg_sync(vm, sr);
-		if (sr == SR_FS)
-			fs_alt_publish(vm);
+		seg_assign(vm, sr, (struct seg){ .sel = sel });
 		return 0;
 	}
 	if (!desc_fetch(vm, sel, &d, &lin)) {
@@ -513,12 +520,7 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	mark_accessed(vm, &d, lin);
 	s.attr |= 1;
 	s.raw = (sr == SR_DS || sr == SR_ES || sr == SR_FS) && !(sel & 4) ? d : 0;
-	if (sr == SR_FS)
-		c->fs_alt = c->seg[sr];
-	c->seg[sr] = s;
-	seg_sync(vm, sr);
-	if (sr == SR_FS)
-		fs_alt_publish(vm);
+	seg_assign(vm, sr, s);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * instruction, direct branch targets, and 16-bit code's 32-bit form.
  */
 #include "insnclass.h"
+#include "x86len.h"
 #include "rewriter.h"
 
 #include <string.h>
@@ -194,6 +195,12 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 bool rw_is_ident(const uint8_t *b, int len)
 {
 	return len <= 15 && classify(b, rw_prefix_len(b, len), len) == K_IDENT;
+}
+
+bool rw_is_sreg_load(const uint8_t *b, int n)
+{
+	int len = x86_insn_len(b, n);
+	return len > 0 && classify(b, rw_prefix_len(b, len), len) == K_SREG_LOAD;
 }
 
 /*

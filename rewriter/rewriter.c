@@ -365,6 +365,28 @@ static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int le
 static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip);
 static void emit_save_scratch(struct emit *e);
 
+/* The new selector of MOV sreg, r/m16 or POP sreg (b) into reg, zero-extended: a POP
+ * reads a dword (its faults are the dword's), the selector is its low word; MOV's
+ * operand is read with its own ModRM (emit_fs_load refuses a segment override; DS/ES
+ * take registers only). */
+static void emit_load_selector(struct emit *e, const uint8_t *b, int npfx, int len, int reg)
+{
+	const uint8_t *op = b + npfx;
+	if (op[0] != 0x8e) {
+		put8(e, 0x8b);                          /* mov reg, [esp] */
+		put8(e, (uint8_t)(reg << 3 | 4));
+		put8(e, 0x24);
+		put8(e, 0x0f);                          /* movzx reg, reg16 */
+		put8(e, 0xb7);
+		put8(e, (uint8_t)(0xc0 | reg << 3 | reg));
+	} else {
+		put8(e, 0x0f);                          /* movzx reg, r/m16 */
+		put8(e, 0xb7);
+		put8(e, (uint8_t)((op[1] & 0xc7) | reg << 3));
+		putn(e, op + 2, len - npfx - 2);        /* SIB, displacement */
+	}
+}
+
 static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t *b, int npfx,
 			      int len, uint32_t eip)
 {
@@ -389,16 +411,7 @@ static uint8_t emit_sreg_load(struct emit *e, const struct cpu *c, const uint8_t
 	uint8_t *slow[6];
 	int n = 0;
 	mov_gs_from_reg(e, VCPU_ADDR + VC_SAVE_EAX, R_ECX);
-	if (pop) {
-		/* POP reads a dword (its faults are the dword's), the selector is
-		 * its low word. */
-		static const uint8_t ld[] = { 0x8b, 0x0c, 0x24, 0x0f, 0xb7, 0xc9 };
-		putn(e, ld, sizeof(ld));                /* mov ecx, [esp]; movzx ecx, cx */
-	} else {
-		put8(e, 0x0f);                          /* movzx ecx, the new selector */
-		put8(e, 0xb7);
-		put8(e, (uint8_t)(0xc8 | (op[1] & 7)));
-	}
+	emit_load_selector(e, b, npfx, len, R_ECX);
 	const uint32_t checks[6][2] = {
 		{ 0, sel },                             /* the new selector */
 		{ VCPU_ADDR + VC_GSEL32 + 4 * (uint32_t)sr, sel },
@@ -483,15 +496,7 @@ static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len,
 	const uint32_t alt_ndesc = VCPU_ADDR + VC_FSALT_NDESC;
 	uint32_t slow[3];
 	emit_save_scratch(e);
-	if (pop) {
-		static const uint8_t ld[] = { 0x8b, 0x04, 0x24, 0x0f, 0xb7, 0xc0 };
-		putn(e, ld, sizeof(ld));                /* mov eax, [esp]; movzx eax, ax */
-	} else {
-		put8(e, 0x0f);                          /* movzx eax, the new selector */
-		put8(e, 0xb7);
-		put8(e, (uint8_t)(op[1] & 0xc7));       /* (its ModRM with reg = EAX) */
-		putn(e, op + 2, len - npfx - 2);        /* SIB, displacement */
-	}
+	emit_load_selector(e, b, npfx, len, R_EAX);
 	for (int k = 0; k < 3; k++) {
 		if (k > 0) {                            /* eax = the descriptor's dword */
 			mov_reg_gs(e, R_ECX, VCPU_ADDR + VC_FSALT_DLIN);

@@ -48,6 +48,9 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 /* Does the translator run the instruction b (len bytes, 32-bit form) as it is, with
  * nothing for the monitor to emulate? */
 bool rw_is_ident(const uint8_t *b, int len);
+/* Is the instruction at b (up to n bytes of 32-bit code) a segment load the translator
+ * runs in line (K_SREG_LOAD: its fast path reads guest memory)? */
+bool rw_is_sreg_load(const uint8_t *b, int n);
 
 /* Is the gs: instruction in translated through GS's wrap view (the offsets that wrap
  * below its base)? Yes for a constant address in the top half (gs:-disp, thread-local

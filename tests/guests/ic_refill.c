@@ -18,6 +18,23 @@ uint32_t ret_phases(void);
 uint32_t call_phases(void);
 uint32_t jmp_phases(void);
 
+/* The end of a phase loop of call_phases and jmp_phases: the next table index is 0, 1,
+ * then 2 while ECX > 2002, then (i + 1) & 3; then the sum in EDX is returned. */
+#define PHASE_STEP \
+	"cmpl $2 + 2000, %ecx\n\t" \
+	"ja 2f\n\t" \
+	"incl %ebx\n\t" \
+	"andl $3, %ebx\n\t" \
+	"jmp 3f\n" \
+	"2:\tcmpl $2, %ebx\n\t" \
+	"je 3f\n\t" \
+	"incl %ebx\n" \
+	"3:\tloop 1b\n\t" \
+	"movl %edx, %eax\n\t" \
+	"popl %ebx\n\t" \
+	"popl %esi\n\t" \
+	"ret\n"
+
 /* A site: call the one-instruction function, then add this site's weight. */
 #define RSITE(w) "call ret_leaf\n\taddl $" #w ", %edx\n\t"
 
@@ -65,20 +82,7 @@ __asm__(
 	"movl $2 + 300 + 2000, %ecx\n"
 	"1:\tmovl call_tbl(,%ebx,4), %esi\n\t"
 	"call *%esi\n\t"
-	/* next index: 0, 1, then 2 while ECX > 2002, then (i + 1) & 3 */
-	"cmpl $2 + 2000, %ecx\n\t"
-	"ja 2f\n\t"
-	"incl %ebx\n\t"
-	"andl $3, %ebx\n\t"
-	"jmp 3f\n"
-	"2:\tcmpl $2, %ebx\n\t"
-	"je 3f\n\t"
-	"incl %ebx\n"
-	"3:\tloop 1b\n\t"
-	"movl %edx, %eax\n\t"
-	"popl %ebx\n\t"
-	"popl %esi\n\t"
-	"ret\n"
+	PHASE_STEP
 
 	/* One JMP *ESI site, the same phases; every target jumps back. */
 	".globl jmp_phases\n"
@@ -94,19 +98,7 @@ __asm__(
 	"jmp_t2:\taddl $2, %edx\n\tjmp 4f\n"
 	"jmp_t3:\taddl $100, %edx\n\tjmp 4f\n"
 	"jmp_t4:\taddl $10000, %edx\n\tjmp 4f\n"
-	"4:\tcmpl $2 + 2000, %ecx\n\t"
-	"ja 2f\n\t"
-	"incl %ebx\n\t"
-	"andl $3, %ebx\n\t"
-	"jmp 3f\n"
-	"2:\tcmpl $2, %ebx\n\t"
-	"je 3f\n\t"
-	"incl %ebx\n"
-	"3:\tloop 1b\n\t"
-	"movl %edx, %eax\n\t"
-	"popl %ebx\n\t"
-	"popl %esi\n\t"
-	"ret\n"
+	"4:\t" PHASE_STEP
 	".section .rodata\n"
 	".p2align 2\n"
 	"jmp_tbl:\n\t.long jmp_t1, jmp_t2, jmp_t3, jmp_t4\n"
