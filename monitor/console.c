@@ -40,14 +40,14 @@ static void restore_and_die(int sig)
 static bool escape_filter(void *opaque, uint8_t c)
 {
 	struct vm *vm = opaque;
-	if (!vm->console_escape) {
+	if (!vm->rt.console_escape) {
 		if (c == ESCAPE) {
-			vm->console_escape = true;
+			vm->rt.console_escape = true;
 			return false;
 		}
 		return true;
 	}
-	vm->console_escape = false;
+	vm->rt.console_escape = false;
 	if (c == 'x') {
 		vm_stop(vm, STOP_POWEROFF, 0, "quit from the console (Ctrl-A x)");
 		vm->cpu.sh->run = 0;

@@ -4,7 +4,7 @@
  * Each turn delivers a pending exception, finds or translates the block at the
  * guest's EIP, chains the block that exited to it when that exit was a direct branch,
  * and enters it. Translated code comes back with an exit word (layout.h); a host
- * signal in translated code comes back as EXIT_FAULT with vm->fault filled in.
+ * signal in translated code comes back as EXIT_FAULT with vm->rt.fault filled in.
  */
 #include "cpu.h"
 
@@ -43,7 +43,7 @@ static bool sreg_load_at(struct vm *vm)
 static void handle_fault(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	const typeof(vm->fault) *f = &vm->fault;
+	const typeof(vm->rt.fault) *f = &vm->rt.fault;
 	vm->stats.faults[f->trapno & 31]++;
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: host signal %d trap %d err %#x addr %#llx at eip %#x\n",
@@ -218,9 +218,9 @@ void cpu_run(struct vm *vm)
 	vm->fpu_check = fpu_check_enabled();
 	while (vm->stop == STOP_NONE) {
 		c->sh->run = 1;
-		if (vm->async_signal) {
-			vm_stop(vm, STOP_SIGNAL, 128 + vm->async_signal, "stopped by signal %d at eip %#x",
-				vm->async_signal, c->sh->eip);
+		if (vm->rt.async_signal) {
+			vm_stop(vm, STOP_SIGNAL, 128 + vm->rt.async_signal, "stopped by signal %d at eip %#x",
+				vm->rt.async_signal, c->sh->eip);
 			break;
 		}
 		if (c->exc.pending) {
@@ -303,18 +303,18 @@ void cpu_run(struct vm *vm)
 		vm->entered_cpl = c->cpl;
 		c->sh->hsel_nfs = rw_native_fs(vm, b->mode);
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
-		vm->entering = b;
+		vm->rt.entering = b;
 		/* A signal that came after the check at the top found no block to unchain
 		 * unless it came after entering was set: look again. */
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (vm->async_signal || vm->timer_fired) {
-			vm->entering = NULL;
+		if (vm->rt.async_signal || vm->rt.timer_fired) {
+			vm->rt.entering = NULL;
 			continue;
 		}
 		if (vm->fpu_check)
 			check_fpu(vm);
 		uint32_t word = tz_enter(en->host, frame_rsp);
-		vm->entering = NULL;
+		vm->rt.entering = NULL;
 		fs_alt_catch_up(vm);
 		uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 		if (vm->fpu_check) {

@@ -15,7 +15,7 @@
  * address would be sign-extended: 64-bit code reaches it through %r10 (VB, loaded with
  * VCPU_ADDR), 32-bit code through GS as an absolute address (VC).
  */
-#include "layout.h"
+#include "../arch/layout.h"
 
 #define VC(off) (VCPU_ADDR + (off))
 #define VB(off) (off)(%r10)

@@ -56,7 +56,7 @@ static void cmos_memory(struct vm *vm)
 int intr_init(struct vm *vm)
 {
 	vm->clock = (struct vclock){ monotonic_ns, NULL };
-	vm->async_fd = -1;
+	vm->rt.async_fd = -1;
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	int64_t epoch = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
@@ -77,7 +77,7 @@ int intr_init(struct vm *vm)
 	};
 	for (size_t k = 0; k < sizeof(init) / sizeof(init[0]); k++)
 		io_out(vm->io, init[k][0], 1, init[k][1]);
-	vm->timer_deadline = VCLOCK_NEVER;
+	vm->rt.timer_deadline = VCLOCK_NEVER;
 	return 0;
 }
 
@@ -88,16 +88,16 @@ void intr_watch_input(struct vm *vm, int fd)
 	if (fl < 0 || fcntl(fd, F_SETOWN_EX, &own) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
 		return;                 /* a file, /dev/null: polled at timer ticks and in HLT */
-	vm->async_fd = fd;
+	vm->rt.async_fd = fd;
 }
 
 void intr_exit(struct vm *vm)
 {
-	if (vm->async_fd >= 0) {
-		int fl = fcntl(vm->async_fd, F_GETFL);
+	if (vm->rt.async_fd >= 0) {
+		int fl = fcntl(vm->rt.async_fd, F_GETFL);
 		if (fl >= 0)
-			fcntl(vm->async_fd, F_SETFL, fl & ~O_ASYNC);
-		vm->async_fd = -1;
+			fcntl(vm->rt.async_fd, F_SETFL, fl & ~O_ASYNC);
+		vm->rt.async_fd = -1;
 	}
 	rtc_destroy(vm->rtc);
 	pit_destroy(vm->pit);
@@ -122,22 +122,22 @@ static void devices_update(struct vm *vm)
 	uint64_t soonest = vclock_now(&vm->clock) + MIN_TIMER_NS;
 	if (d < soonest)
 		d = soonest;
-	if (d == vm->timer_deadline || !vm->kick_timer_ok)
+	if (d == vm->rt.timer_deadline || !vm->rt.kick_timer_ok)
 		return;
 	struct itimerspec its = { 0 };
 	if (d != VCLOCK_NEVER) {
 		its.it_value.tv_sec = (time_t)(d / 1000000000u);
 		its.it_value.tv_nsec = (long)(d % 1000000000u);
 	}
-	vm->timer_deadline = d;
-	timer_settime(vm->kick_timer, TIMER_ABSTIME, &its, NULL);
+	vm->rt.timer_deadline = d;
+	timer_settime(vm->rt.kick_timer, TIMER_ABSTIME, &its, NULL);
 }
 
 enum intr_result intr_check(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	if (vm->timer_fired || vm->io_dirty) {
-		vm->timer_fired = 0;
+	if (vm->rt.timer_fired || vm->io_dirty) {
+		vm->rt.timer_fired = 0;
 		vm->io_dirty = false;
 		devices_update(vm);
 	}
@@ -167,15 +167,15 @@ void intr_port_io(struct vm *vm, uint16_t port)
 void intr_halt(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	while (vm->stop == STOP_NONE && !vm->async_signal) {
-		vm->timer_fired = 0;
+	while (vm->stop == STOP_NONE && !vm->rt.async_signal) {
+		vm->rt.timer_fired = 0;
 		devices_update(vm);
 		if (pic_intr(vm->pic))
 			return;
 		int fd = vm->com1 ? uart_poll(vm->com1) : -1;
 		if (pic_intr(vm->pic))
 			return;
-		uint64_t d = vm->timer_deadline;
+		uint64_t d = vm->rt.timer_deadline;
 		if (d == VCLOCK_NEVER && fd < 0) {
 			vm_stop(vm, STOP_GUEST_DEAD, 4, "guest halted at eip %#x and no device can wake it",
 				c->sh->eip - 1);

@@ -52,12 +52,12 @@ static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 	if (b)
 		cc_unchain_exits(vm->cc, b);
 	/* The dispatcher may be about to enter this block: rip is in tz_enter or before. */
-	if (vm->entering && vm->entering != b)
-		cc_unchain_exits(vm->cc, vm->entering);
-	if (vm->entering && vm->kick_timer_ok) {
+	if (vm->rt.entering && vm->rt.entering != b)
+		cc_unchain_exits(vm->cc, vm->rt.entering);
+	if (vm->rt.entering && vm->rt.kick_timer_ok) {
 		struct itimerspec its = { .it_value.tv_nsec = KICK_RETRY_NS };
-		timer_settime(vm->kick_timer, 0, &its, NULL);
-		vm->timer_deadline = 0;         /* the dispatcher arms it anew */
+		timer_settime(vm->rt.kick_timer, 0, &its, NULL);
+		vm->rt.timer_deadline = 0;         /* the dispatcher arms it anew */
 		vm->stats.kick_retries++;
 	}
 }
@@ -97,16 +97,16 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 	if (!vm)
 		die("signal without a VM", sig, uc);
 	if (is_async(sig)) {
-		vm->async_signal = sig;
+		vm->rt.async_signal = sig;
 		kick(vm, cs, rip);
 		return 1;
 	}
 	if (sig == SIGALRM || sig == SIGIO) {
 		/* A device deadline, COM1 input, or a kick tried again: the dispatcher
 		 * looks at the devices next and arms the timer anew. */
-		vm->timer_fired = 1;
-		vm->timer_deadline = 0;
-		if (vm->entering)
+		vm->rt.timer_fired = 1;
+		vm->rt.timer_deadline = 0;
+		if (vm->rt.entering)
 			kick(vm, cs, rip);
 		return 1;
 	}
@@ -130,19 +130,19 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 			sh->regs[(se->flags >> 4) & 7] = sh->save_eax;
 		sh->eflags = (uint32_t)g[REG_EFL];
 		sh->eip = se->eip;
-		vm->fault.sig = sig;
-		vm->fault.code = si->si_code;
-		vm->fault.trapno = (int)g[REG_TRAPNO];
-		vm->fault.err = (uint32_t)g[REG_ERR];
-		vm->fault.addr = (uint64_t)(uintptr_t)si->si_addr;
-		vm->fault.host_eip = (uint32_t)rip;
+		vm->rt.fault.sig = sig;
+		vm->rt.fault.code = si->si_code;
+		vm->rt.fault.trapno = (int)g[REG_TRAPNO];
+		vm->rt.fault.err = (uint32_t)g[REG_ERR];
+		vm->rt.fault.addr = (uint64_t)(uintptr_t)si->si_addr;
+		vm->rt.fault.host_eip = (uint32_t)rip;
 		return_to_monitor(vm, uc);
 		return 0;
 	}
 	if (rip == (uint64_t)(uintptr_t)tz_enter_iret) {
 		/* The very entry into compatibility mode failed. */
-		vm->fault.sig = sig;
-		vm->fault.trapno = -1;
+		vm->rt.fault.sig = sig;
+		vm->rt.fault.trapno = -1;
 		return_to_monitor(vm, uc);
 		return 0;
 	}
@@ -162,10 +162,10 @@ int signals_init(struct vm *vm)
 	if (size < (size_t)SIGSTKSZ)
 		size = SIGSTKSZ;
 	size = size * 4 + 65536;
-	vm->altstack = malloc(size);
-	if (!vm->altstack)
+	vm->rt.altstack = malloc(size);
+	if (!vm->rt.altstack)
 		return -ENOMEM;
-	stack_t ss = { .ss_sp = vm->altstack, .ss_size = size };
+	stack_t ss = { .ss_sp = vm->rt.altstack, .ss_size = size };
 	if (sigaltstack(&ss, NULL) < 0)
 		return -errno;
 	signal_vm = vm;
@@ -180,17 +180,17 @@ int signals_init(struct vm *vm)
 	/* SIGALRM to this thread: the kick's retry. */
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
 	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->kick_timer) < 0)
+	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->rt.kick_timer) < 0)
 		return -errno;
-	vm->kick_timer_ok = true;
+	vm->rt.kick_timer_ok = true;
 	return 0;
 }
 
 void signals_exit(struct vm *vm)
 {
-	if (vm->kick_timer_ok)
-		timer_delete(vm->kick_timer);
-	vm->kick_timer_ok = false;
+	if (vm->rt.kick_timer_ok)
+		timer_delete(vm->rt.kick_timer);
+	vm->rt.kick_timer_ok = false;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -198,7 +198,7 @@ void signals_exit(struct vm *vm)
 		sigaction(fault_signals[i], &sa, NULL);
 	stack_t ss = { .ss_flags = SS_DISABLE };
 	sigaltstack(&ss, NULL);
-	free(vm->altstack);
-	vm->altstack = NULL;
+	free(vm->rt.altstack);
+	vm->rt.altstack = NULL;
 	signal_vm = NULL;
 }

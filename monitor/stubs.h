@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "layout.h"
+#include "../arch/layout.h"
 
 extern char tz_stubs_start[], tz_stubs_end[];
 extern char tz_stub_far_exit[], tz_stub_lookup_miss[], tz_stub_empty_hit[], tz_stub_exit64[];

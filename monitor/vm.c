@@ -163,7 +163,7 @@ err:
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->altstack)
+	if (vm->rt.altstack)
 		signals_exit(vm);
 	if (vm->espfix_page)
 		munmap((void *)(uintptr_t)vm->espfix_page, 4096);

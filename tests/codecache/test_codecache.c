@@ -702,10 +702,10 @@ START_TEST(fault_host_eip_maps_to_guest_eip)
 	tvm_setup_tables(&vm, 0x1000, 0x3000);
 	tvm_set_gate(&vm, 0x3000, VEC_DE, DIVZ_HANDLER);
 	ck_assert_int_eq(tvm_run_code(&vm, divz, sizeof(divz)), TVM_EXIT(0x44));
-	ck_assert_int_eq(vm.fault.trapno, 0);
-	struct block *b = cc_block_at(vm.cc, vm.fault.host_eip);
+	ck_assert_int_eq(vm.rt.fault.trapno, 0);
+	struct block *b = cc_block_at(vm.cc, vm.rt.fault.host_eip);
 	ck_assert_ptr_eq(b, cc_lookup(vm.cc, TVM_CODE, 0, MODE));
-	const struct side_entry *se = cc_side_lookup(b, vm.fault.host_eip);
+	const struct side_entry *se = cc_side_lookup(b, vm.rt.fault.host_eip);
 	ck_assert_ptr_nonnull(se);
 	ck_assert_uint_eq(se->eip, DIVZ_DIVI);
 	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 12), DIVZ_DIVI);   /* pushed EIP */

@@ -1,0 +1,93 @@
+/*
+ * x86.h - the architecture as the SDM defines it: register numbers, EFLAGS and control
+ * register bits, exception vectors, and a segment register's hidden part.
+ *
+ * Nothing here knows about trapeze: every module may include it.
+ */
+#ifndef TRAPEZE_X86_H
+#define TRAPEZE_X86_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Segment register numbers in x86 encoding order. */
+enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_COUNT };
+enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
+
+/* EFLAGS bits (SDM Vol. 1, 3.4.3). */
+#define FL_CF   0x00000001u
+#define FL_1    0x00000002u
+#define FL_PF   0x00000004u
+#define FL_AF   0x00000010u
+#define FL_ZF   0x00000040u
+#define FL_SF   0x00000080u
+#define FL_TF   0x00000100u
+#define FL_IF   0x00000200u
+#define FL_DF   0x00000400u
+#define FL_OF   0x00000800u
+#define FL_IOPL 0x00003000u
+#define FL_NT   0x00004000u
+#define FL_RF   0x00010000u
+#define FL_VM   0x00020000u
+#define FL_AC   0x00040000u
+#define FL_VIF  0x00080000u
+#define FL_VIP  0x00100000u
+#define FL_ID   0x00200000u
+/* Flags that run natively in the host's EFLAGS; the rest are virtual. */
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF | FL_DF)
+
+#define CR0_PE  0x00000001u
+#define CR0_MP  0x00000002u
+#define CR0_EM  0x00000004u
+#define CR0_TS  0x00000008u
+#define CR0_ET  0x00000010u
+#define CR0_NE  0x00000020u
+#define CR0_WP  0x00010000u
+#define CR0_AM  0x00040000u
+#define CR0_NW  0x20000000u
+#define CR0_CD  0x40000000u
+#define CR0_PG  0x80000000u
+
+#define CR4_TSD         0x00000004u
+#define CR4_PSE         0x00000010u
+#define CR4_PAE         0x00000020u
+#define CR4_PGE         0x00000080u
+#define CR4_OSFXSR      0x00000200u
+#define CR4_OSXMMEXCPT  0x00000400u
+
+/* IA32_EFER (SDM Vol. 3, 2.2.1): of its bits only NXE exists for this CPU. */
+#define EFER_NXE        0x00000800u
+
+/* Exception vectors (SDM Vol. 3, 6.3.1). */
+enum {
+	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5,
+	VEC_UD = 6, VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12,
+	VEC_GP = 13, VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19,
+};
+
+/* A segment register's hidden part. attr holds descriptor bits 40..55: the access
+ * byte (type, S, DPL, P) in bits 0..7 and AVL, L, D/B, G in bits 12..15. */
+struct seg {
+	uint16_t sel;
+	uint16_t attr;
+	uint32_t base;
+	uint32_t limit;         /* in bytes, granularity applied */
+	uint64_t raw;           /* DS/ES loaded from the GDT by seg_load: the descriptor, A
+				   set; else 0 (the rewriter's inline reload, K_SREG_LOAD) */
+};
+#define SEG_P           0x0080u
+#define SEG_S           0x0010u
+#define SEG_DB          0x4000u
+#define SEG_G           0x8000u
+#define SEG_DPL(a)      (((a) >> 5) & 3)
+#define SEG_TYPE(a)     ((a) & 0xf)
+#define SEG_UNUSABLE    0x10000u        /* never in attr; see seg_usable() */
+
+struct dtr {
+	uint32_t base;
+	uint16_t limit;
+};
+
+static inline bool seg_usable(const struct seg *s) { return s->attr & SEG_P; }
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * hostrt.h - the host runtime of the vCPU thread: what signal handlers, the host timer
+ * and the console share with the dispatcher.
+ *
+ * Owned by signals.c (the handlers fill it in), interrupts.c (the kick timer) and
+ * console.c (COM1 input and its escape key); one per VM, inside struct vm.
+ */
+#ifndef TRAPEZE_HOSTRT_H
+#define TRAPEZE_HOSTRT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct block;
+
+struct hostrt {
+	void *altstack;                 /* signal stack of the vCPU thread */
+	struct block *entering;         /* the block tz_enter is starting, for signals */
+	volatile int async_signal;      /* SIGINT/SIGTERM/SIGHUP taken, 0 if none */
+	timer_t kick_timer;             /* SIGALRM: device deadlines, kicks tried again */
+	bool kick_timer_ok;
+	uint64_t timer_deadline;        /* what kick_timer is armed for (vclock ns) */
+	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
+	int async_fd;                   /* COM1 input that raises SIGIO, or -1 */
+	bool console_escape;            /* Ctrl-A seen on the console (console.c) */
+	/* The last signal taken in guest code (signals.c fills it in). */
+	struct {
+		int sig, code, trapno;
+		uint32_t err;
+		uint64_t addr;
+		uint32_t host_eip;
+	} fault;
+};
+
+#endif
