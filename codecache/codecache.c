@@ -59,6 +59,7 @@ struct codecache {
 	uint32_t npages;
 	uint32_t generation;
 	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
+	struct cc_stats stats;
 	/* One lookup table per privilege class (layout.h), each serving one key. */
 	struct table_key {
 		uint32_t cs_base, mode, cs_limit;
@@ -69,6 +70,11 @@ static void unlink_incoming(struct block *b, int slot);
 static void unchain_slot(struct codecache *cc, struct block *b, int slot);
 static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip);
 static void patch_rel32(uint32_t field, uint32_t dest);
+
+const struct cc_stats *cc_stats(const struct codecache *cc)
+{
+	return &cc->stats;
+}
 
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
 {
@@ -191,7 +197,7 @@ static void local_add(struct codecache *cc, struct block *b);
 const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
 				    uint32_t mode)
 {
-	cc->vm->stats.lookups++;
+	cc->stats.lookups++;
 	/* A block is the one for eip only while eip's page (and the next, for a block
 	 * that runs into it) map the physical pages it was translated from. */
 	uint32_t lin = cs_base + eip, ppn1 = ~0u;
@@ -355,11 +361,11 @@ void cc_commit(struct codecache *cc, struct block *b)
 			e->host = b->entries[i].thost;
 		}
 	}
-	cc->vm->stats.blocks++;
-	cc->vm->stats.host_bytes += b->host_len;
-	cc->vm->stats.cold_bytes += b->cold_len;
-	cc->vm->stats.guest_bytes += b->guest_len;
-	cc->vm->stats.guest_insns += b->ninsn;
+	cc->stats.blocks++;
+	cc->stats.host_bytes += b->host_len;
+	cc->stats.cold_bytes += b->cold_len;
+	cc->stats.guest_bytes += b->guest_len;
+	cc->stats.guest_insns += b->ninsn;
 }
 
 void cc_commit_oneshot(struct codecache *cc, struct block *b)
@@ -430,7 +436,7 @@ int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t ta
 	uint32_t imm1 = -x1->target, imm2 = x1->target - x2->target;
 	memcpy((void *)(uintptr_t)x1->ic_imm, &imm1, 4);
 	memcpy((void *)(uintptr_t)x2->ic_imm, &imm2, 4);
-	cc->vm->stats.ic_refills++;
+	cc->stats.ic_refills++;
 	return v;
 }
 
@@ -451,7 +457,7 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 	x->to = to;
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
-	cc->vm->stats.chained++;
+	cc->stats.chained++;
 }
 
 void cc_unchain_exits(struct codecache *cc, struct block *b)
@@ -523,7 +529,7 @@ static void unchain_slot(struct codecache *cc, struct block *b, int slot)
 	unlink_incoming(b, slot);
 	patch_rel32(x->field, x->stub);
 	x->to = NULL;
-	cc->vm->stats.unchained++;
+	cc->stats.unchained++;
 }
 
 static void invalidate(struct codecache *cc, struct block *b)
@@ -563,14 +569,14 @@ static void invalidate(struct codecache *cc, struct block *b)
 		b->incoming = f->exit[fs].in_next;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;
-		cc->vm->stats.unchained++;
+		cc->stats.unchained++;
 	}
 	for (int s = 0; s < b->nexits; s++)
 		if (b->exit[s].to) {
 			unlink_incoming(b, s);
 			b->exit[s].to = NULL;
 		}
-	cc->vm->stats.invalidated_blocks++;
+	cc->stats.invalidated_blocks++;
 }
 
 int cc_invalidate_page(struct codecache *cc, uint32_t ppn)
@@ -630,7 +636,7 @@ static void detach(struct codecache *cc, struct block *b)
 		*link = f->exit[fs].in_next;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;
-		cc->vm->stats.unchained++;
+		cc->stats.unchained++;
 	}
 	for (int i = 0; i < b->nentries; i++) {
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
@@ -701,7 +707,7 @@ static bool on_page(struct codecache *cc, const struct block *b, void *arg)
 
 void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
-	cc->vm->stats.linear_flushes++;
+	cc->stats.linear_flushes++;
 	if (!keep_global) {
 		for (uint32_t i = 0; i < cc->nblocks; i++)
 			if (cc->blocks[i]->valid)
@@ -717,7 +723,7 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 		 * physical pages (two processes running one binary share its code pages). */
 		struct mapping_cache seen;
 		memset(&seen, 0xff, sizeof(seen));
-		cc->vm->stats.cr3_detached += detach_local(cc, remapped, &seen);
+		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
 	}
 	cc->generation++;
 }
@@ -729,7 +735,7 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 		cc_flush_linear(cc, false);
 		return;
 	}
-	cc->vm->stats.page_flushes++;
+	cc->stats.page_flushes++;
 	detach_local(cc, on_page, &lpn);
 	cc->generation++;
 }
@@ -766,5 +772,5 @@ void cc_flush(struct codecache *cc)
 	cc->alloc_cold = cc->cold_base;
 	cc->ncounters = 0;
 	cc->generation++;
-	cc->vm->stats.flushes++;
+	cc->stats.flushes++;
 }

@@ -100,6 +100,24 @@ struct block {
 
 struct codecache;
 
+/* What the cache counts (--stats). */
+struct cc_stats {
+	uint64_t blocks;
+	uint64_t guest_insns;
+	uint64_t guest_bytes;
+	uint64_t host_bytes;
+	uint64_t cold_bytes;            /* ... of them out of line */
+	uint64_t chained, unchained;
+	uint64_t lookups;               /* dispatcher lookups */
+	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
+	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
+	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
+	uint64_t ic_refills;            /* inline-cache entries given another target */
+	uint64_t invalidated_blocks;
+	uint64_t flushes;
+};
+const struct cc_stats *cc_stats(const struct codecache *cc);
+
 /* Create the cache over the window's code area; NULL with errno on failure. */
 struct codecache *cc_create(struct vm *vm);
 void cc_destroy(struct codecache *cc);

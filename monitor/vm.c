@@ -211,6 +211,9 @@ static const char *const exit_names[8] = {
 void vm_print_stats(struct vm *vm)
 {
 	const struct stats *s = &vm->stats;
+	const struct cc_stats *ccs = cc_stats(vm->cc);
+	const struct mmu_stats *ms = mmu_stats(vm->mmu);
+	const struct rw_stats *rs = rw_stats(vm->rw);
 	FILE *f = stderr;
 	uint64_t total = 0;
 	for (int i = 0; i < 8; i++)
@@ -229,16 +232,16 @@ void vm_print_stats(struct vm *vm)
 			"mapping changes %llu (blocks detached by CR3 loads %llu; INVLPGs of one "
 			"page's code %llu)\n",
 			(unsigned long long)s->cr_writes[0], (unsigned long long)s->cr_writes[3],
-			(unsigned long long)s->cr_writes[4], (unsigned long long)s->linear_flushes,
-			(unsigned long long)s->cr3_detached, (unsigned long long)s->page_flushes);
-	if (s->pages_mapped || s->tlb_flushes)
+			(unsigned long long)s->cr_writes[4], (unsigned long long)ccs->linear_flushes,
+			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes);
+	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault), host faults served %llu, "
 			"guest #PF %llu (%llu mapped at the IRET), TLB flushes %llu (%llu mappings "
 			"kept)\n",
-			(unsigned long long)s->pages_mapped, (unsigned long long)s->pages_around,
-			(unsigned long long)s->shadow_faults, (unsigned long long)s->guest_page_faults,
-			(unsigned long long)s->retry_maps, (unsigned long long)s->tlb_flushes,
-			(unsigned long long)s->pages_kept);
+			(unsigned long long)ms->pages_mapped, (unsigned long long)ms->pages_around,
+			(unsigned long long)ms->shadow_faults, (unsigned long long)ms->guest_page_faults,
+			(unsigned long long)ms->retry_maps, (unsigned long long)ms->tlb_flushes,
+			(unsigned long long)ms->pages_kept);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)
@@ -247,27 +250,27 @@ void vm_print_stats(struct vm *vm)
 				(unsigned long long)s->callouts[i]);
 	if (names)
 		cs_close(&cs);
-	fprintf(f, "  blocks translated        %llu\n", (unsigned long long)s->blocks);
-	fprintf(f, "  guest instructions       %llu\n", (unsigned long long)s->guest_insns);
-	fprintf(f, "  guest bytes translated   %llu\n", (unsigned long long)s->guest_bytes);
+	fprintf(f, "  blocks translated        %llu\n", (unsigned long long)ccs->blocks);
+	fprintf(f, "  guest instructions       %llu\n", (unsigned long long)ccs->guest_insns);
+	fprintf(f, "  guest bytes translated   %llu\n", (unsigned long long)ccs->guest_bytes);
 	fprintf(f, "  translated bytes         %llu (and %llu out of line)\n",
-		(unsigned long long)s->host_bytes, (unsigned long long)s->cold_bytes);
-	if (s->guest_insns)
+		(unsigned long long)ccs->host_bytes, (unsigned long long)ccs->cold_bytes);
+	if (ccs->guest_insns)
 		fprintf(f, "  cycles per guest insn    %llu (translation)\n",
-			(unsigned long long)(s->translate_cycles / s->guest_insns));
-	fprintf(f, "  chained jumps            %llu\n", (unsigned long long)s->chained);
-	fprintf(f, "  unchained jumps          %llu\n", (unsigned long long)s->unchained);
-	fprintf(f, "  dispatcher lookups       %llu\n", (unsigned long long)s->lookups);
+			(unsigned long long)(rs->translate_cycles / ccs->guest_insns));
+	fprintf(f, "  chained jumps            %llu\n", (unsigned long long)ccs->chained);
+	fprintf(f, "  unchained jumps          %llu\n", (unsigned long long)ccs->unchained);
+	fprintf(f, "  dispatcher lookups       %llu\n", (unsigned long long)ccs->lookups);
 	fprintf(f, "  indirect lookup misses   %llu\n", (unsigned long long)s->lookup_misses);
 	fprintf(f, "  SMC invalidations        %llu (%llu blocks)\n",
-		(unsigned long long)s->smc_invalidations, (unsigned long long)s->invalidated_blocks);
-	fprintf(f, "  cache flushes            %llu\n", (unsigned long long)s->flushes);
+		(unsigned long long)s->smc_invalidations, (unsigned long long)ccs->invalidated_blocks);
+	fprintf(f, "  cache flushes            %llu\n", (unsigned long long)ccs->flushes);
 	fprintf(f, "  sites learnt             %llu (faulting instructions made callouts; %llu "
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
-	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)s->thunks_inlined);
-	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)s->ic_refills);
+	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)rs->thunks_inlined);
+	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)ccs->ic_refills);
 	for (int i = 0; i < 32; i++)
 		if (s->faults[i])
 			fprintf(f, "  host faults, trap %-6d %llu\n", i, (unsigned long long)s->faults[i]);

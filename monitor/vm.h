@@ -54,37 +54,15 @@ struct stats {
 	uint64_t kick_retries;          /* kicks that landed outside every block */
 	uint64_t interrupts;            /* external interrupts delivered */
 	uint64_t halt_sleeps;           /* host sleeps in HLT */
-	uint64_t shadow_faults;         /* host page faults served by mapping a guest page */
-	uint64_t guest_page_faults;     /* #PF delivered to the guest */
-	uint64_t pages_mapped;
-	uint64_t tlb_flushes;           /* CR3 loads and paging changes that dropped mappings */
-	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
 	uint64_t cr_writes[5];          /* MOV to CR0..CR4 */
-	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
-	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
-	uint64_t blocks;
-	uint64_t guest_insns;
-	uint64_t guest_bytes;
-	uint64_t host_bytes;
-	uint64_t cold_bytes;            /* ... of them out of line (codecache.c) */
-	uint64_t chained, unchained;
-	uint64_t lookups, lookup_misses;
+	uint64_t lookup_misses;
 	uint64_t smc_invalidations;
-	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
-	uint64_t pages_around;          /* pages mapped ahead of a fault (mmu.c) */
-	uint64_t pages_kept;            /* mappings a TLB flush found unchanged (mmu.c) */
-	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF (mmu.c) */
 	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
 	uint64_t sites_returned;        /* ... and given back to native execution */
-	uint64_t thunks_inlined;        /* calls of PC thunks translated in line (rewriter.c) */
-	uint64_t ic_refills;            /* inline-cache entries given another target (codecache.c) */
 	uint64_t site_run_insns;        /* learnt sites run after another without the dispatcher */
-	uint64_t invalidated_blocks;
-	uint64_t flushes;
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
 	uint64_t exceptions[256];       /* events delivered through the IDT, by vector */
 	uint64_t ldt_shadows;
-	uint64_t translate_cycles;
 };
 
 struct codecache;

@@ -63,7 +63,13 @@ struct rewriter {
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
 	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
+	struct rw_stats stats;
 };
+
+const struct rw_stats *rw_stats(const struct rewriter *rw)
+{
+	return &rw->stats;
+}
 
 struct rewriter *rw_create(struct vm *vm)
 {
@@ -1277,7 +1283,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 				put32(&e, after);
 				put8(&e, (uint8_t)(0xb8 + treg));  /* mov $after, reg */
 				put32(&e, after);
-				vm->stats.thunks_inlined++;
+				rw->stats.thunks_inlined++;
 				break;
 			}
 			/* Push the guest return address and jump (chained) to the callee;
@@ -1457,7 +1463,7 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		cc_commit_oneshot(vm->cc, blk);
 	else
 		cc_commit(vm->cc, blk);
-	vm->stats.translate_cycles += __rdtsc() - t0;
+	rw->stats.translate_cycles += __rdtsc() - t0;
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: translate eip %#x: %d insns, %u guest bytes -> %u host bytes at %#x\n",
 			eip, ninsn, blk->guest_len, blk->host_len, blk->host);

@@ -19,6 +19,13 @@ struct vm;
 struct block;
 struct rewriter;
 
+/* What the translator counts (--stats). */
+struct rw_stats {
+	uint64_t thunks_inlined;        /* calls of PC thunks translated in line */
+	uint64_t translate_cycles;      /* host cycles spent translating */
+};
+const struct rw_stats *rw_stats(const struct rewriter *rw);
+
 /* Open the decoder; NULL on failure. */
 struct rewriter *rw_create(struct vm *vm);
 void rw_destroy(struct rewriter *rw);

@@ -74,7 +74,13 @@ struct mmu {
 	bool retry_write;
 	int retry_cpl;
 	uint32_t retry_lin, retry_eip;
+	struct mmu_stats stats;
 };
+
+const struct mmu_stats *mmu_stats(const struct mmu *m)
+{
+	return &m->stats;
+}
 
 static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)((uint64_t)lpn << 12); }
 
@@ -181,7 +187,7 @@ static void drop_all(struct vm *vm)
 	m->sup_low = NPAGES;
 	m->user_high = 0;
 	memset(m->large, 0, NREGIONS);
-	vm->stats.tlb_flushes++;
+	vm->mmu->stats.tlb_flushes++;
 }
 
 static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
@@ -243,7 +249,7 @@ static void note_mapped(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flag
 		m->user_high = lpn + 1;
 	if (flags & M_LARGE)
 		m->large[lpn >> REGION_SHIFT] = 1;
-	vm->stats.pages_mapped++;
+	vm->mmu->stats.pages_mapped++;
 }
 
 /* Map npg linear pages from lpn to physical pages from ppn with flags (M_*), in one
@@ -369,9 +375,9 @@ void mmu_flush_tlb(struct vm *vm)
 		}
 		for (uint32_t k = 0; k < n; k++)
 			forget_page(vm, gone[k]);
-		vm->stats.tlb_flushes++;
+		vm->mmu->stats.tlb_flushes++;
 	}
-	vm->stats.pages_kept += kept;
+	vm->mmu->stats.pages_kept += kept;
 	cc_flush_linear(vm->cc, keep_global);
 }
 
@@ -488,7 +494,7 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	unsigned acc = (write ? PF_ACC_WRITE : 0) | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
 	uint32_t r = walk(vm, lin, acc, &w);
 	if (r & PF_FAULT) {
-		vm->stats.guest_page_faults++;
+		vm->mmu->stats.guest_page_faults++;
 		m->retry = true;
 		m->retry_write = write;
 		m->retry_lin = lin;
@@ -499,7 +505,7 @@ int mmu_fault(struct vm *vm, uint32_t lin, bool write)
 	}
 	int ret = fill(vm, lin, write, &w);
 	if (ret > 0)
-		vm->stats.shadow_faults++;
+		vm->mmu->stats.shadow_faults++;
 	return ret;
 }
 
@@ -525,7 +531,7 @@ void mmu_retry(struct vm *vm)
 	if (walk(vm, m->retry_lin, acc, &w) & PF_FAULT)
 		return;
 	if (fill(vm, m->retry_lin, false, &w) == 1)
-		vm->stats.retry_maps++;
+		vm->mmu->stats.retry_maps++;
 }
 
 /* Map lin after a successful walk w for an access (write or not): as mmu_fault. */
@@ -582,7 +588,7 @@ static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp)
 		npg++;
 	}
 	if (npg > 1)
-		vm->stats.pages_around += npg - 1;
+		vm->mmu->stats.pages_around += npg - 1;
 	return map_run(vm, lpn, ppn, npg, flags) < 0 ? -1 : 1;
 }
 
@@ -600,7 +606,7 @@ void mmu_enter_user(struct vm *vm)
 	}
 	m->sup_low = NPAGES;
 	vm->segs_stale = true;
-	vm->stats.user_unmaps++;
+	vm->mmu->stats.user_unmaps++;
 }
 
 uint64_t mmu_user_top(struct vm *vm)

@@ -28,6 +28,20 @@
 #include <stdint.h>
 
 struct vm;
+struct mmu;
+
+/* What the shadow MMU counts (--stats). */
+struct mmu_stats {
+	uint64_t shadow_faults;         /* host page faults served by mapping a guest page */
+	uint64_t guest_page_faults;     /* #PF delivered to the guest */
+	uint64_t pages_mapped;
+	uint64_t tlb_flushes;           /* CR3 loads and paging changes that dropped mappings */
+	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
+	uint64_t pages_around;          /* pages mapped ahead of a fault */
+	uint64_t pages_kept;            /* mappings a TLB flush found unchanged */
+	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF */
+};
+const struct mmu_stats *mmu_stats(const struct mmu *m);
 
 /* Host mappings made before everything is dropped (a bound on the VMAs they take,
  * well under vm.max_map_count = 65530). A large page is one mapping. */

@@ -185,16 +185,16 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_ptr_eq(a->exit[0].to, b);
 	ck_assert_uint_eq(rel32_dest(a->exit[0].field), b->entries[0].host);
 	ck_assert_uint_eq(b->incoming, slot_ref(a, 0));
-	ck_assert_uint_eq(vm.stats.chained, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 1);
 	cc_chain(vm.cc, a, 0, b);                               /* already chained */
-	ck_assert_uint_eq(vm.stats.chained, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 1);
 	ck_assert_uint_eq(b->incoming, slot_ref(a, 0));
 
 	cc_chain(vm.cc, c, 0, b);
 	ck_assert_uint_eq(b->incoming, slot_ref(c, 0));
 	ck_assert_uint_eq(c->exit[0].in_next, slot_ref(a, 0));
 	ck_assert_uint_eq(a->exit[0].in_next, 0);
-	ck_assert_uint_eq(vm.stats.chained, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 2);
 
 	/* A jcc: slot 0 is the taken target; the fall-through stays in the block, so
 	 * slot 1 is the jmp after it (j, a block of its own at the same address, is
@@ -215,7 +215,7 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 0);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CALLOUT], 1);
 	ck_assert_uint_eq(tvm_exits(&vm), 1);
-	ck_assert_uint_eq(vm.stats.blocks, 5);                  /* nothing retranslated */
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 5);                  /* nothing retranslated */
 }
 END_TEST
 
@@ -226,7 +226,7 @@ START_TEST(dispatcher_chains_on_first_exit)
 	tvm_load(&vm, TVM_CODE, ab, sizeof(ab));
 	ck_assert_int_eq(tvm_run(&vm, AB_C), TVM_EXIT(7));
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);
-	ck_assert_uint_eq(vm.stats.chained, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 1);
 	struct block *c = cc_lookup(vm.cc, AB_C, 0, MODE), *b = cc_lookup(vm.cc, AB_B, 0, MODE);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_ptr_nonnull(b);
@@ -236,7 +236,7 @@ START_TEST(dispatcher_chains_on_first_exit)
 	ck_assert_int_eq(tvm_run(&vm, AB_C), TVM_EXIT(7));
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);       /* unchanged */
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CALLOUT], 2);
-	ck_assert_uint_eq(vm.stats.blocks, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 2);
 }
 END_TEST
 
@@ -293,7 +293,7 @@ START_TEST(invalidate_page_removes_every_block)
 	ck_assert_ptr_null(cc_lookup(vm.cc, AB_B, 0, mode_ts));
 	ck_assert_ptr_eq(cc_lookup(vm.cc, Q_Q, 0, MODE), other);
 	ck_assert(other->valid);
-	ck_assert_uint_eq(vm.stats.invalidated_blocks, 5);
+	ck_assert_uint_eq(cc_stats(vm.cc)->invalidated_blocks, 5);
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x100), 0);
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, TVM_MEM >> 12), 0);   /* past RAM */
 }
@@ -323,7 +323,7 @@ START_TEST(invalidate_page_unchains_other_pages)
 	ck_assert_uint_eq(bb->incoming, slot_ref(pb, 0));
 	ck_assert_int_eq(tvm_guest_page_writable(0x100), 0);
 	ck_assert_int_eq(tvm_guest_page_writable(0x101), 0);
-	uint64_t chained = vm.stats.chained, blocks = vm.stats.blocks;
+	uint64_t chained = cc_stats(vm.cc)->chained, blocks = cc_stats(vm.cc)->blocks;
 
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x100), 1);
 	ck_assert(!pb->valid);
@@ -334,8 +334,8 @@ START_TEST(invalidate_page_unchains_other_pages)
 	ck_assert_uint_eq(rel32_dest(sb->exit[0].field), sb->exit[0].stub);
 	ck_assert_uint_eq(pb->incoming, 0);
 	ck_assert_uint_eq(bb->incoming, 0);                     /* p1's jump back is gone */
-	ck_assert_uint_eq(vm.stats.unchained, 2);
-	ck_assert_uint_eq(vm.stats.invalidated_blocks, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->unchained, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->invalidated_blocks, 1);
 	ck_assert(!cc_page_has_code(vm.cc, 0x100));
 	ck_assert(cc_page_has_code(vm.cc, 0x101));
 	ck_assert_int_eq(tvm_guest_page_writable(0x100), 1);
@@ -344,8 +344,8 @@ START_TEST(invalidate_page_unchains_other_pages)
 
 	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
 	ck_assert_uint_eq(REG(R_EAX), 35);
-	ck_assert_uint_eq(vm.stats.blocks, blocks + 1);         /* p1 only */
-	ck_assert_uint_eq(vm.stats.chained, chained + 3);       /* q, qloop -> p1 -> back */
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, blocks + 1);         /* p1 only */
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, chained + 3);       /* q, qloop -> p1 -> back */
 	struct block *pb2 = cc_lookup(vm.cc, 0x100000, 0, MODE);
 	ck_assert_ptr_nonnull(pb2);
 	ck_assert_ptr_eq(qb->exit[0].to, pb2);
@@ -363,7 +363,7 @@ START_TEST(write_phys_invalidates_chained_target)
 	ck_assert_ptr_nonnull(qb->exit[0].to);
 	tvm_load(&vm, 0x100000, p1b, sizeof(p1b));
 	ck_assert_ptr_null(qb->exit[0].to);
-	ck_assert_uint_eq(vm.stats.unchained, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->unchained, 2);
 	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(45));
 	ck_assert_uint_eq(REG(R_EAX), 45);
 }
@@ -485,7 +485,7 @@ START_TEST(oneshot_block_is_not_listed)
 	ck_assert_ptr_null(cc_block(vm.cc, o->id));
 	ck_assert_ptr_eq(cc_block_at(vm.cc, o->host), o);
 	ck_assert_uint_eq(cc_side_lookup(o, o->host)->eip, AB_A);
-	ck_assert_uint_eq(vm.stats.blocks, 0);
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 0);
 }
 END_TEST
 
@@ -507,7 +507,7 @@ START_TEST(flush_empties_everything)
 
 	cc_flush(vm.cc);
 	ck_assert_uint_eq(cc_generation(vm.cc), gen + 1);
-	ck_assert_uint_eq(vm.stats.flushes, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->flushes, 1);
 	static const uint32_t eips[] = { Q_Q, Q_QLOOP, Q_BACK, 0x100000, TVM_CODE + 0x2000 };
 	for (size_t i = 0; i < sizeof(eips) / sizeof(eips[0]); i++)
 		ck_assert_msg(cc_lookup(vm.cc, eips[i], 0, MODE) == NULL, "block %#x survived",
@@ -591,8 +591,8 @@ START_TEST(small_cache_flushes_while_running)
 	ck_assert_uint_eq(REG(R_EAX), want_eax);
 	ck_assert_uint_eq(REG(R_EDX), want_edx);
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
-	ck_assert_uint_gt(vm.stats.flushes, 2);
-	ck_assert_uint_eq(cc_generation(vm.cc), vm.stats.flushes);
+	ck_assert_uint_gt(cc_stats(vm.cc)->flushes, 2);
+	ck_assert_uint_eq(cc_generation(vm.cc), cc_stats(vm.cc)->flushes);
 }
 END_TEST
 

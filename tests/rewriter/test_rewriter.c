@@ -80,12 +80,12 @@ START_TEST(stats_single_block)
 {
 	RUN(simple);
 	tvm_assert_exit(&vm, 7);
-	ck_assert_uint_eq(vm.stats.blocks, 1);
-	ck_assert_uint_eq(vm.stats.guest_insns, 2);
-	ck_assert_uint_eq(vm.stats.guest_bytes, sizeof(simple));
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->guest_insns, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->guest_bytes, sizeof(simple));
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CALLOUT], 1);
 	ck_assert_uint_eq(tvm_exits(&vm), 1);
-	ck_assert_uint_eq(vm.stats.chained, 0);
+	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 0);
 	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm)));
 }
 END_TEST
@@ -102,8 +102,8 @@ START_TEST(block_instruction_limit)
 	RUN(code);
 	tvm_assert_exit(&vm, 100);
 	ck_assert_uint_eq(REG(R_EAX), 100);
-	ck_assert_uint_eq(vm.stats.blocks, 2);
-	ck_assert_uint_eq(vm.stats.guest_insns, 101);
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 2);
+	ck_assert_uint_eq(cc_stats(vm.cc)->guest_insns, 101);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);
 	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm));
 	ck_assert_ptr_nonnull(b);
@@ -148,7 +148,7 @@ START_TEST(flags_survive_direct_jump)
 	ck_assert_uint_eq(REG(R_EAX), 10);
 	ck_assert_uint_eq(REG(R_EDX), 0x0101);  /* setb dl = 1, setl dh = 1 */
 	ck_assert_uint_eq(REG(R_ECX), 1);       /* setnz cl */
-	ck_assert_uint_gt(vm.stats.chained, 0);
+	ck_assert_uint_gt(cc_stats(vm.cc)->chained, 0);
 }
 END_TEST
 
@@ -240,7 +240,7 @@ START_TEST(jcc_taken_and_not_taken)
 	tvm_assert_exit(&vm, 0x55);
 	ck_assert_uint_eq(REG(R_EBX), 0x3f);
 	ck_assert_uint_eq(REG(R_EBP), 0);
-	ck_assert_uint_gt(vm.stats.chained, 0);
+	ck_assert_uint_gt(cc_stats(vm.cc)->chained, 0);
 }
 END_TEST
 
@@ -335,9 +335,9 @@ START_TEST(hot_loop_is_chained)
 	tvm_assert_exit(&vm, (3000000u & 0xff));
 	ck_assert_uint_eq(REG(R_EAX), 3000000);
 	ck_assert_uint_eq(REG(R_ECX), 0);
-	ck_assert_uint_gt(vm.stats.chained, 0);
+	ck_assert_uint_gt(cc_stats(vm.cc)->chained, 0);
 	ck_assert_uint_lt(tvm_exits(&vm), 100);
-	ck_assert_uint_le(vm.stats.blocks, 4);
+	ck_assert_uint_le(cc_stats(vm.cc)->blocks, 4);
 	const struct block *b = cc_lookup(vm.cc, HOT_TOP, 0, rw_mode(&vm));
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->nexits, 2);

@@ -80,7 +80,7 @@ START_TEST(budget_drops_everything_when_full)
 	ck_assert_uint_eq(mmu_mapped_count(&vm), 100);
 	ck_assert(!mapped(p0 << 12));
 	ck_assert(mapped((p0 + n - 1) << 12));
-	ck_assert_uint_ge(vm.stats.tlb_flushes, 2);
+	ck_assert_uint_ge(mmu_stats(vm.mmu)->tlb_flushes, 2);
 }
 END_TEST
 
