@@ -105,7 +105,7 @@
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */
-#define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 1 | slot */
+#define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 3 | slot */
 #define EXIT_LOOKUP     2u      /* indirect branch missed the table: target in VC_EIP */
 #define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor */
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */

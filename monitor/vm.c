@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "vm.h"
+#include "engine.h"
 #include "interrupts.h"
 #include "../shadowmmu/mmu.h"
 #include "cpuid.h"
@@ -83,6 +84,8 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	int r;
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
+	vm->engine = &engine_bt;
+	vm->machine = &machine_x86;
 	vm->ram_size = cfg->mem_size;
 	vm->ram_fd = -1;
 

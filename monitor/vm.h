@@ -66,6 +66,8 @@ struct stats {
 };
 
 struct codecache;
+struct engine_ops;
+struct machine_ops;
 struct rewriter;
 struct iobus;
 struct mmiobus;
@@ -103,6 +105,13 @@ struct vm {
 	struct stats stats;
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */
+	const struct engine_ops *engine;        /* how guest code runs (engine.h) */
+	const struct machine_ops *machine;      /* the machine the guest sees (engine.h) */
+	struct {                        /* the last direct exit, to chain (engine_bt.c) */
+		struct block *from;
+		int slot;
+		uint32_t gen;           /* the cache's generation at that exit */
+	} bt_link;
 	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
 	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (cpu.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
