@@ -175,17 +175,10 @@ tz_stub_far_exit:
 	ljmp	*%gs:VC(VC_FARPTR)
 
 /* An inline lookup (rewriter.c) missed, or the monitor wants the CPU back: guest
- * target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. */
+ * target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. The host address of every empty
+ * table entry is the same code: only its marker target can reach it (0 or 0xffffffff:
+ * codecache.c), as a lookup's hit with the same registers, and it is a miss. */
 tz_stub_lookup_miss:
-	movl	%eax, %gs:VC(VC_EIP)
-	movl	%gs:VC(VC_SAVE_EAX), %eax
-	movl	%gs:VC(VC_SAVE_ECX), %ecx
-	movl	$(EXIT_LOOKUP << EXIT_SHIFT), %gs:VC(VC_EXIT)
-	ljmp	*%gs:VC(VC_FARPTR)
-
-/* Host address of every empty table entry: only its marker target can reach it (0 or
- * 0xffffffff: codecache.c), as a lookup's hit (EAX the target, guest EAX/ECX in the
- * save slots: rewriter.c). */
 tz_stub_empty_hit:
 	movl	%eax, %gs:VC(VC_EIP)
 	movl	%gs:VC(VC_SAVE_EAX), %eax
