@@ -61,9 +61,9 @@ static void handle_fault(struct vm *vm)
 			break;
 		uint32_t lin = (uint32_t)a;
 		int r = 2;
-		if (mmu_paging(vm)) {
-			r = mmu_fault(vm, lin, f->err & 2);
-		} else if (lin >= GUEST_LOW && lin < vm->ram_size) {
+		if (mmu_paging(vm->mmu)) {
+			r = mmu_fault(vm->mmu, lin, f->err & 2);
+		} else if (lin >= GUEST_LOW && lin < vm->mem.size) {
 			uint32_t ppn = lin >> 12;
 			if (!(f->err & 2) || !cc_page_has_code(vm->cc, ppn))
 				break;
@@ -292,10 +292,10 @@ void cpu_run(struct vm *vm)
 		/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's
 		 * pages (mmu.h): compute them again when the CPL or that line moved. */
 		if (c->cpl == 3 && vm->entered_cpl != 3)
-			mmu_enter_user(vm);
+			mmu_enter_user(vm->mmu);
 		/* A segment loaded by a callout at another CPL (no block entered in between)
 		 * has a shadow made for that CPL: each register remembers its own. */
-		bool cut = mmu_user_top(vm) < GUEST_TOP;
+		bool cut = mmu_user_top(vm->mmu) < GUEST_TOP;
 		for (int sr = 0; sr < SR_COUNT; sr++)
 			if (vm->segs_stale || (cut && vm->shadow_cpl[sr] != c->cpl))
 				seg_sync(vm, sr);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "vm.h"
 #include "interrupts.h"
+#include "mmuhost.h"
 #include "../shadowmmu/mmu.h"
 #include "cpuid.h"
 
@@ -83,16 +84,14 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	int r;
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
-	vm->ram_size = cfg->mem_size;
-	vm->ram_fd = -1;
 
-	r = mem_init(vm);
+	r = mem_init(&vm->mem, cfg->mem_size);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot set up the address space: %s\n", strerror(-r));
 		return r;
 	}
 	init_vcpu_block(vm);
-	r = mmu_init(vm);
+	r = mmuhost_init(vm);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: out of memory\n");
 		goto err;
@@ -181,8 +180,8 @@ void vm_destroy(struct vm *vm)
 	cc_destroy(vm->cc);
 	if (vm->shadow)
 		shadow_exit(vm);
-	mmu_exit(vm);
-	mem_exit(vm);
+	mmuhost_exit(vm);
+	mem_exit(&vm->mem);
 	vm->com1 = NULL;
 	vm->io = NULL;
 	vm->rw = NULL;
