@@ -463,21 +463,26 @@ static void page_fault(struct mmu *m, uint32_t lin, uint32_t err)
 	m->h.page_fault(m->h.opaque, lin, err & ~PF_FAULT);
 }
 
-int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
+/* mmu_translate (raise: set A/D, raise #PF, a write hits the TLB only once D is set)
+ * and mmu_peek (neither). Inlined into each with raise a constant. */
+static inline int translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa,
+			    bool raise)
 {
 	if (!m || !m->paging) {
 		*pa = lin;
 		return 0;
 	}
-	const struct mtlb *t = mtlb_hit(m, lin, acc, true);
+	const struct mtlb *t = mtlb_hit(m, lin, acc, raise);
 	if (t) {
 		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
 		return 0;
 	}
 	struct walk w;
-	uint32_t r = walk(m->cpu, m->mem, lin, acc, &w);
+	uint32_t r = raise ? walk(m->cpu, m->mem, lin, acc, &w) :
+			     walk_peek(m->cpu, m->mem, lin, acc, &w);
 	if (r & PF_FAULT) {
-		page_fault(m, lin, r);
+		if (raise)
+			page_fault(m, lin, r);
 		return -1;
 	}
 	mtlb_fill(m, lin, &w);
@@ -485,23 +490,14 @@ int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 	return 0;
 }
 
+int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
+{
+	return translate(m, lin, acc, pa, true);
+}
+
 int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 {
-	if (!m || !m->paging) {
-		*pa = lin;
-		return 0;
-	}
-	const struct mtlb *t = mtlb_hit(m, lin, acc, false);
-	if (t) {
-		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
-		return 0;
-	}
-	struct walk w;
-	if (walk_peek(m->cpu, m->mem, lin, acc, &w) & PF_FAULT)
-		return -1;
-	mtlb_fill(m, lin, &w);
-	*pa = w.pa;
-	return 0;
+	return translate(m, lin, acc, pa, false);
 }
 
 static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp);
