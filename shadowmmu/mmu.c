@@ -569,14 +569,16 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	bool sup_only = w.user && !w.rw;
 	if (w.writable && w.dirty && !sup_only && !mem_page_has_code(m->mem, ppn))
 		flags |= M_WRITE;
-	/* Within a large page (one translation to the CPU, one set of rights), map an
-	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
-	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
+	/* The supervisor writes such a page: map it (read-only) for the reads to come,
+	 * and emulate this write. */
 	if (write && sup_only) {
 		if (!(m->map[lpn] & M_MAPPED) && map_page(m, lpn, ppn, flags) < 0)
 			return -1;
 		return 2;
 	}
+	/* Within a large page (one translation to the CPU, one set of rights), map an
+	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
+	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
 	if (w.size > 4096) {
 		uint32_t first = lpn & ~(LARGE_RUN - 1);
 		uint64_t pbase = w.pa & ~(uint64_t)(LARGE_RUN * 4096 - 1);
@@ -592,9 +594,10 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	while (w.size == 4096 && npg < AROUND && ((lpn + npg) & 511) && mappable(lpn + npg) &&
 	       !m->map[lpn + npg] && ppn + npg < m->mem->size >> 12) {
 		struct walk n;
-		if ((walk_peek(m->cpu, m->mem, (lpn + npg) << 12, racc, &n) & PF_FAULT) || n.size != 4096 ||
-		    n.pa >> 12 != ppn + npg || n.user != w.user || n.global != w.global ||
-		    n.rw != w.rw || !n.accessed || ((flags & M_WRITE) && (!n.writable || !n.dirty)))
+		if ((walk_peek(m->cpu, m->mem, (lpn + npg) << 12, racc, &n) & PF_FAULT) ||
+		    n.size != 4096 || n.pa >> 12 != ppn + npg || n.user != w.user ||
+		    n.global != w.global || n.rw != w.rw || !n.accessed ||
+		    ((flags & M_WRITE) && (!n.writable || !n.dirty)))
 			break;
 		npg++;
 	}

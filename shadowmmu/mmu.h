@@ -3,9 +3,10 @@
  *
  * With paging off the guest's linear space is its RAM, mapped once at host = linear.
  * With CR0.PG set, the range [GUEST_LOW, GUEST_TOP) starts empty (PROT_NONE) and each
- * guest page is mapped at host = linear when the guest first touches it (a host fault, then a
- * walk of the guest's page tables): the memfd page of its physical address, read-only
- * until the guest's dirty bit is set or while the page holds translated code. The
+ * guest page is mapped at host = linear when the guest first touches it (a host
+ * fault, then a walk of the guest's page tables): the memfd page of its physical
+ * address, read-only until the guest's dirty bit is set or while the page holds
+ * translated code. The
  * mappings play the part of the TLB: INVLPG drops one, a CR3 load the non-global ones
  * (the guest's page tables are not traced), and a budget below vm.max_map_count is
  * kept by dropping everything when it runs out.
@@ -24,10 +25,12 @@
  * monitor or the code cache directly. The code cache tells it which physical pages
  * hold translated code (mmu_protect_code()).
  *
- * Interface: mmu_create() at VM creation; mmu_paging_changed() after a write to CR0,
- * CR4 or EFER that changes how paging translates; mmu_load_cr3() for a CR3 load (or
- * mmu_flush_tlb() after one); mmu_invlpg(); mmu_fault() for a host page fault at a
- * guest address; mmu_translate() and mmu_peek() for the monitor's own accesses.
+ * Interface: mmu_create() at VM creation (the monitor's mmuhost.c wires the hooks);
+ * mmu_paging_changed() after a write to CR0, CR4 or EFER that changes how paging
+ * translates; mmu_load_cr3() for a CR3 load (or mmu_flush_tlb() after one);
+ * mmu_invlpg(); mmu_fault() for a host page fault at a guest address, mmu_retry() at
+ * an IRET; mmu_translate() and mmu_peek() for the monitor's own accesses;
+ * mmu_enter_user() and mmu_user_top() for the segment shadows of CPL 3.
  */
 #ifndef TRAPEZE_MMU_H
 #define TRAPEZE_MMU_H
@@ -97,7 +100,7 @@ void mmu_invlpg(struct mmu *m, uint32_t lin);
 
 /* A host page fault at guest linear lin (write: a write access) in translated code.
  * Returns 1 if the page is now mapped and the access can be retried, 0 if the guest
- * gets a #PF (raised, CR2 set), 2 if the caller must emulate the instruction (device
+ * gets a #PF (hooks.page_fault), 2 if the caller must emulate the instruction (device
  * memory, or a supervisor's write under CR0.WP = 0 to a user page that CPL 3 may only
  * read), -1 if the monitor cannot serve it (VM stopped). */
 int mmu_fault(struct mmu *m, uint32_t lin, bool write);
@@ -123,10 +126,10 @@ void mmu_enter_user(struct mmu *m);
 /* The linear address below which a CPL-3 guest's data segment shadows must stay. */
 uint64_t mmu_user_top(struct mmu *m);
 
-/* Physical page ppn now holds translated code (readonly) and its guest mappings
- * become read-only, or it holds none any more (they become writable again at their
- * next write fault). The code cache calls it when a page's first block comes and its
- * last goes. */
+/* Physical page ppn now holds translated code (readonly): its guest mappings become
+ * read-only; or it holds none any more: writable again, at once with paging off, at
+ * the next write fault (which checks the guest's rights) with paging on. The code
+ * cache calls it when a page's first block comes and when its last goes. */
 void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly);
 
 /* For tests: how many pages are mapped; is lin mapped; is it mapped writable. */

@@ -6,6 +6,7 @@
  * paging: the PDPTE registers and their load, 4 KiB and 2 MiB pages in 64-bit
  * entries, rights, A/D, reserved bits up to MAXPHYADDR = 36, physical addresses above
  * 4 GiB, and XD with and without IA32_EFER.NXE (the I/D bit of the error code).
+ * Last, the walker alone: a struct cpu and a struct guest_mem over plain memory.
  *
  * Tables: the page directory at PD, page tables at PT_LO (linear 0-4 MiB) and PT_HI
  * (linear 0xc0000000-0xc03fffff); for PAE, the PDPT at PDPT, page directories at
@@ -16,10 +17,12 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/testvm.h"
 #include "../../codecache/codecache.h"
 #include "../../rewriter/rewriter.h"
+#include "../../shadowmmu/mem.h"
 #include "../../shadowmmu/mmu.h"
 #include "../../shadowmmu/walk.h"
 #include "../../monitor/exceptions.h"
@@ -829,6 +832,54 @@ START_TEST(pae_nx_translate)
 }
 END_TEST
 
+/* ---- the walker alone ---- */
+
+static uint32_t code_writes, code_written_ppn;
+static void count_code_written(void *opaque, uint32_t ppn, bool guest)
+{
+	ck_assert_ptr_null(opaque);
+	ck_assert(!guest);
+	code_writes++;
+	code_written_ppn = ppn;
+}
+
+/* walk.c needs the paging registers and guest memory, nothing of a VM: tables in a
+ * buffer, A/D set through mem_write_phys(), which reports a write to a page marked
+ * as holding code. */
+START_TEST(walk_without_vm)
+{
+	static uint8_t ram[4 * 4096] __attribute__((aligned(4096)));
+	uint8_t code[4] = { 0, 1, 0, 0 };              /* the page table's page "holds code" */
+	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .code = code,
+				 .code_written = count_code_written };
+	struct cpu c = { .cr0 = CR0_PE | CR0_PG, .cr3 = 0 };     /* page directory at 0 */
+	uint32_t pde = 0x1000 | P | RW | US, pte = 0x2000 | P | RW | US;
+	memcpy(ram, &pde, 4);                                   /* linear 0-4 MiB: PT at 0x1000 */
+	memcpy(ram + 0x1000 + 5 * 4, &pte, 4);                  /* 0x5000 -> 0x2000 */
+	struct walk w;
+	ck_assert_uint_eq(walk_peek(&c, &mem, 0x5abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x2abc);
+	ck_assert(!w.accessed && !w.dirty);
+	ck_assert_uint_eq(code_writes, 0);
+	ck_assert_uint_eq(walk(&c, &mem, 0x5abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x2abc);
+	ck_assert(w.accessed && w.dirty && w.writable && w.user);
+	memcpy(&pde, ram, 4);
+	memcpy(&pte, ram + 0x1000 + 5 * 4, 4);
+	ck_assert_uint_eq(pde & (A | D), A);
+	ck_assert_uint_eq(pte & (A | D), A | D);
+	ck_assert_uint_eq(code_writes, 1);                      /* the PTE's write; not the PDE's */
+	ck_assert_uint_eq(code_written_ppn, 1);
+	ck_assert_uint_eq(walk(&c, &mem, 0x6000, RD, &w), PF_FAULT);
+	c.cr0 = CR0_PE;                                         /* paging off: identity */
+	ck_assert_uint_eq(walk(&c, &mem, 0x1234567, RD, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x1234567);
+}
+END_TEST
+
+static void no_setup(void) {}
+static void no_teardown(void) {}
+
 static Suite *walk_suite(void)
 {
 	Suite *s = suite_create("walk");
@@ -845,11 +896,13 @@ static Suite *walk_suite(void)
 		{ "pae", pae_setup, { pae_4k, pae_2m_page, pae_rights, pae_reserved_bits,
 				      pae_pdpte_load, pae_peek_and_ad } },
 		{ "nx", pae_setup, { pae_nx, pae_nx_off, pae_nx_translate } },
+		{ "alone", no_setup, { walk_without_vm } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
 		TCase *tc = tcase_create(groups[g].name);
-		tcase_add_checked_fixture(tc, groups[g].setup, teardown);
+		tcase_add_checked_fixture(tc, groups[g].setup,
+					  groups[g].setup == no_setup ? no_teardown : teardown);
 		tcase_set_timeout(tc, 30);
 		for (int i = 0; i < 8 && groups[g].t[i]; i++)
 			tcase_add_test(tc, groups[g].t[i]);
