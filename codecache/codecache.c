@@ -144,7 +144,7 @@ struct codecache *cc_create(struct vm *vm)
 	cc->cold_base = CACHE_ADDR + hot;
 	assert(cc->end - cc->cold_base >= 2 * CC_RESERVE);
 	cc->alloc_cold = cc->cold_base;
-	cc->npages = (uint32_t)(vm->ram_size >> 12);
+	cc->npages = (uint32_t)(vm->mem.size >> 12);
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->code_lin = calloc(1u << 17, 1);
 	cc->code_lin_global = calloc(1u << 17, 1);
@@ -203,7 +203,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 	uint32_t lin = cs_base + eip, ppn1 = ~0u;
 	uint64_t pa;
 	unsigned acc = PF_ACC_FETCH | ((mode & 3) == 3 ? PF_ACC_USER : 0);
-	if (mmu_peek(cc->vm, lin, acc, &pa) < 0)
+	if (mmu_peek(cc->vm->mmu, lin, acc, &pa) < 0)
 		return NULL;
 	bool have_next = false;
 	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
@@ -213,7 +213,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			if (e->block->npages > 1 || e->block->cut) {
 				if (!have_next) {
 					uint64_t pa1;
-					if (mmu_peek(cc->vm, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
+					if (mmu_peek(cc->vm->mmu, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
 						ppn1 = (uint32_t)(pa1 >> 12);
 					have_next = true;
 				}
@@ -222,7 +222,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			}
 			if (e->block->xpage) {
 				uint64_t pax;
-				if (mmu_peek(cc->vm, e->block->xlpn << 12, acc, &pax) < 0 ||
+				if (mmu_peek(cc->vm->mmu, e->block->xlpn << 12, acc, &pax) < 0 ||
 				    pax >> 12 != e->block->page[e->block->npages])
 					continue;
 			}
@@ -350,7 +350,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 		uint32_t p = b->page[i];
 		assert(p < cc->npages);
 		if (!cc->page_head[p])
-			mem_protect_code(cc->vm, p, true);
+			mmu_protect_code(cc->vm->mmu, p, true);
 		b->page_next[i] = cc->page_head[p];
 		cc->page_head[p] = b;
 	}
@@ -560,7 +560,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 		}
 		*q = b->page_next[i];
 		if (!cc->page_head[b->page[i]])
-			mem_protect_code(cc->vm, b->page[i], false);
+			mmu_protect_code(cc->vm->mmu, b->page[i], false);
 	}
 	/* 4. unchain: incoming jumps go back to their exit stubs; our own chains too */
 	while (b->incoming) {
@@ -690,7 +690,7 @@ static bool remapped(struct codecache *cc, const struct block *b, void *arg)
 		if (seen->e[h].lpn != lpn) {
 			uint64_t pa;
 			seen->e[h].lpn = lpn;
-			seen->e[h].ppn = mmu_peek(cc->vm, lpn << 12, acc, &pa) == 0 ?
+			seen->e[h].ppn = mmu_peek(cc->vm->mmu, lpn << 12, acc, &pa) == 0 ?
 					 (uint32_t)(pa >> 12) : ~0u;
 		}
 		if (seen->e[h].ppn != b->page[i])
@@ -758,7 +758,7 @@ void cc_flush(struct codecache *cc)
 	for (uint32_t p = 0; p < cc->npages; p++)
 		if (cc->page_head[p]) {
 			cc->page_head[p] = NULL;
-			mem_protect_code(cc->vm, p, false);
+			mmu_protect_code(cc->vm->mmu, p, false);
 		}
 	free_blocks(cc);
 	memset(cc->hash, 0, sizeof(cc->hash));

@@ -99,9 +99,9 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 	if (!(img[HDR_LOADFLAGS] & 1))
 		return fail(err, n, "zImage (loaded low) kernels are not supported");
 	size_t pm_size = size - pm_off;
-	if (KERNEL_AT + pm_size > vm->ram_size)
+	if (KERNEL_AT + pm_size > vm->mem.size)
 		return fail(err, n, "kernel (%zu KiB) does not fit in guest memory", pm_size >> 10);
-	if (!mem_write_phys(vm, KERNEL_AT, img + pm_off, pm_size))
+	if (!mem_write_phys(&vm->mem, KERNEL_AT, img + pm_off, pm_size))
 		return fail(err, n, "cannot write the kernel to guest memory");
 
 	/* The zero page: the image's setup header, then what the loader fills in. */
@@ -118,7 +118,7 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 	size_t cmd_len = strlen(append ? append : "");
 	if (cmd_len > cmd_max)
 		return fail(err, n, "command line longer than the kernel's %u bytes", cmd_max);
-	if (!mem_write_phys(vm, CMDLINE_AT, append ? append : "", cmd_len + 1))
+	if (!mem_write_phys(&vm->mem, CMDLINE_AT, append ? append : "", cmd_len + 1))
 		return fail(err, n, "no room for the command line");
 	wr32(bp + HDR_CMDLINE, CMDLINE_AT);
 
@@ -128,14 +128,14 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 		if (!rd)
 			return -1;
 		uint64_t max = rd32(img + HDR_INITRD_MAX);
-		uint64_t top = vm->ram_size < max + 1 ? vm->ram_size : max + 1;
+		uint64_t top = vm->mem.size < max + 1 ? vm->mem.size : max + 1;
 		uint64_t at = (top - isize) & ~0xfffull;
 		if (isize >= top || at < KERNEL_AT + pm_size) {
 			free(rd);
 			return fail(err, n, "initrd (%zu KiB) does not fit below the kernel's limit",
 				    isize >> 10);
 		}
-		bool ok = mem_write_phys(vm, at, rd, isize);
+		bool ok = mem_write_phys(&vm->mem, at, rd, isize);
 		free(rd);
 		if (!ok)
 			return fail(err, n, "cannot write the initrd to guest memory");
@@ -151,18 +151,18 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 		{ 0, 0x9fc00, E820_RAM },
 		{ 0x9fc00, 0x400, E820_RESERVED },
 		{ 0xf0000, 0x10000, E820_RESERVED },
-		{ KERNEL_AT, vm->ram_size - KERNEL_AT, E820_RAM },
+		{ KERNEL_AT, vm->mem.size - KERNEL_AT, E820_RAM },
 	};
 	memcpy(bp + BP_E820_TABLE, map, sizeof(map));
 	bp[BP_E820_ENTRIES] = sizeof(map) / sizeof(map[0]);
-	if (!mem_write_phys(vm, ZERO_PAGE_AT, bp, sizeof(bp)))
+	if (!mem_write_phys(&vm->mem, ZERO_PAGE_AT, bp, sizeof(bp)))
 		return fail(err, n, "no room for the zero page");
 
 	/* A GDT with the protocol's selectors; the kernel loads its own soon. */
 	static const uint64_t gdt[4] = {
 		0, 0, 0x00cf9b000000ffffull /* 0x10 code */, 0x00cf93000000ffffull /* 0x18 data */,
 	};
-	if (!mem_write_phys(vm, GDT_AT, gdt, sizeof(gdt)))
+	if (!mem_write_phys(&vm->mem, GDT_AT, gdt, sizeof(gdt)))
 		return fail(err, n, "no room for the boot GDT");
 	struct cpu *c = &vm->cpu;
 	c->gdtr = (struct dtr){ .base = GDT_AT, .limit = sizeof(gdt) - 1 };

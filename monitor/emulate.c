@@ -659,7 +659,7 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xcf:
 		if (do_iret(i) < 0)
 			return -1;
-		mmu_retry(i->vm);
+		mmu_retry(i->vm->mmu);
 		return 1;
 	case 0xea:
 	case 0x9a: {            /* ptr16:32, or ptr16:16 with an operand-size prefix */
@@ -840,8 +840,8 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 	struct cpu *c = &vm->cpu;
 	struct reach r = { .guest_vec = -1 };
 	uint64_t top = GUEST_TOP;
-	if (c->cpl == 3 && mmu_user_top(vm) < top)
-		top = mmu_user_top(vm);
+	if (c->cpl == 3 && mmu_user_top(vm->mmu) < top)
+		top = mmu_user_top(vm->mmu);
 	for (int k = 0; k < i->x->op_count; k++) {
 		const cs_x86_op *m = &i->x->operands[k];
 		if (m->type != X86_OP_MEM)
@@ -898,7 +898,7 @@ static void site_count(struct vm *vm, struct insn *i, const cs_insn *in, uint32_
 	if (sites_count(&vm->sites, lin, r.ours)) {
 		uint64_t pa;
 		vm->stats.sites_returned++;
-		if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
+		if (mmu_peek(vm->mmu, lin, PF_ACC_FETCH, &pa) == 0)
 			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 	}
 }
@@ -974,7 +974,7 @@ void emulate_callout(struct vm *vm)
 			uint64_t pa;
 			sites_give_back(&vm->sites, lin);
 			vm->stats.sites_returned++;
-			if (mmu_peek(vm, lin, PF_ACC_FETCH, &pa) == 0)
+			if (mmu_peek(vm->mmu, lin, PF_ACC_FETCH, &pa) == 0)
 				cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 			return;
 		}
@@ -1021,7 +1021,7 @@ void emulate_host_gp(struct vm *vm, int vector)
 	if (learnt) {
 		uint64_t pa;
 		vm->stats.sites_learnt++;
-		if (mmu_peek(vm, site_lin, PF_ACC_FETCH, &pa) == 0)
+		if (mmu_peek(vm->mmu, site_lin, PF_ACC_FETCH, &pa) == 0)
 			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
 	}
 	uint32_t at = r.at;
@@ -1032,13 +1032,13 @@ void emulate_host_gp(struct vm *vm, int vector)
 			c->sh->eip = i.next;
 		return;
 	}
-	if (done == 0 && mmu_paging(vm)) {
+	if (done == 0 && mmu_paging(vm->mmu)) {
 		/* An instruction memop does not know (x87, SSE...): the guest's own paging
 		 * may still refuse the access (ring 3 reading a supervisor page), and then
 		 * its #PF is the answer. */
 		uint64_t pa;
 		unsigned acc = (r.write ? PF_ACC_WRITE : 0) | (c->cpl == 3 ? PF_ACC_USER : 0);
-		if (mmu_translate(vm, at, acc, &pa) < 0)
+		if (mmu_translate(vm->mmu, at, acc, &pa) < 0)
 			return;
 	}
 	if (done == 0)

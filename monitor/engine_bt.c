@@ -138,10 +138,10 @@ static bool prepare_entry(struct vm *vm, const struct block *b, uint64_t *frame_
 	/* With paging, a CPL-3 guest's segment shadows stop below its supervisor's pages
 	 * (mmu.h): compute them again when the CPL or that line moved. */
 	if (c->cpl == 3 && vm->entered_cpl != 3)
-		mmu_enter_user(vm);
+		mmu_enter_user(vm->mmu);
 	/* A segment loaded by a callout at another CPL (no block entered in between) has a
 	 * shadow made for that CPL: each register remembers its own. */
-	bool cut = mmu_user_top(vm) < GUEST_TOP;
+	bool cut = mmu_user_top(vm->mmu) < GUEST_TOP;
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		if (vm->segs_stale || (cut && vm->shadow_cpl[sr] != c->cpl))
 			seg_sync(vm, sr);

@@ -37,10 +37,10 @@ static uint64_t monotonic_ns(void *opaque)
 /* Memory sizes in CMOS, as a PC BIOS leaves them (QEMU's layout). */
 static void cmos_memory(struct vm *vm)
 {
-	uint64_t kb_above_1m = vm->ram_size > (1u << 20) ? (vm->ram_size >> 10) - 1024 : 0;
+	uint64_t kb_above_1m = vm->mem.size > (1u << 20) ? (vm->mem.size >> 10) - 1024 : 0;
 	if (kb_above_1m > 0xffff)
 		kb_above_1m = 0xffff;
-	uint64_t above_16m = vm->ram_size > (16u << 20) ? (vm->ram_size - (16u << 20)) >> 16 : 0;
+	uint64_t above_16m = vm->mem.size > (16u << 20) ? (vm->mem.size - (16u << 20)) >> 16 : 0;
 	if (above_16m > 0xffff)
 		above_16m = 0xffff;
 	rtc_cmos_set(vm->rtc, 0x15, 640 & 0xff);

@@ -18,6 +18,7 @@
 #include "vm.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
+#include "../shadowmmu/mem.h"
 #include "../shadowmmu/mmu.h"
 
 /* Is the guest instruction at EIP a segment load translated in line (its fast path
@@ -55,16 +56,14 @@ static void x86_host_fault(struct vm *vm)
 			break;
 		uint32_t lin = (uint32_t)a;
 		int r = 2;
-		if (mmu_paging(vm)) {
-			r = mmu_fault(vm, lin, f->err & 2);
-		} else if (lin >= GUEST_LOW && lin < vm->ram_size) {
+		if (mmu_paging(vm->mmu)) {
+			r = mmu_fault(vm->mmu, lin, f->err & 2);
+		} else if (lin >= GUEST_LOW && lin < vm->mem.size) {
 			uint32_t ppn = lin >> 12;
-			if (!(f->err & 2) || !cc_page_has_code(vm->cc, ppn))
+			if (!(f->err & 2) || !mem_page_has_code(&vm->mem, ppn))
 				break;
 			/* Self-modifying code: drop the page's blocks and redo the write. */
-			vm->stats.smc_invalidations++;
-			cc_invalidate_page(vm->cc, ppn);
-			vm->one_step = true;
+			vm->mem.code_written(vm->mem.opaque, ppn, true);
 			return;
 		}
 		/* No RAM there (device memory), or memory the host cannot map (the lowest

@@ -292,8 +292,8 @@ static int rmw_read(struct mop *m, struct mref r, int size, uint32_t *v)
 	uint32_t lin = s->base + r.off;
 	uint64_t pa;
 	unsigned acc = PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
-	if (mmu_translate(vm, lin, acc, &pa) < 0 ||
-	    mmu_translate(vm, lin + (uint32_t)size - 1, acc, &pa) < 0)
+	if (mmu_translate(vm->mmu, lin, acc, &pa) < 0 ||
+	    mmu_translate(vm->mmu, lin + (uint32_t)size - 1, acc, &pa) < 0)
 		return -1;
 	return mread(m, r, size, v);
 }
@@ -685,12 +685,12 @@ static int64_t string_run(struct mop *m, struct mref src, struct mref dst, int s
 	    (movs && seg_check(&c->seg[src.sr], src.sr, src.off, len, false) >= 0))
 		return 0;
 	uint64_t dpa, spa;
-	if (mmu_peek(vm, dlin, PF_ACC_WRITE | user, &dpa) < 0 || !mem_phys(vm, dpa, len))
+	if (mmu_peek(vm->mmu, dlin, PF_ACC_WRITE | user, &dpa) < 0 || !mem_phys(&vm->mem, dpa, len))
 		return 0;
 	uint8_t buf[4096];
 	if (movs) {
-		if (mmu_peek(vm, c->seg[src.sr].base + src.off, user, &spa) < 0 ||
-		    !mem_phys(vm, spa, len) || (spa < dpa + len && dpa < spa + len))
+		if (mmu_peek(vm->mmu, c->seg[src.sr].base + src.off, user, &spa) < 0 ||
+		    !mem_phys(&vm->mem, spa, len) || (spa < dpa + len && dpa < spa + len))
 			return 0;
 		if (seg_read(vm, src.sr, src.off, buf, len) < 0)
 			return -1;

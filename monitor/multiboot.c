@@ -96,11 +96,11 @@ static uint8_t *read_file(const char *path, size_t *size, char *err, size_t n)
 static int place(struct vm *vm, uint64_t pa, const uint8_t *src, uint64_t filesz, uint64_t memsz,
 		 char *err, size_t n)
 {
-	uint8_t *dst = mem_phys(vm, pa, memsz);
+	uint8_t *dst = mem_phys(&vm->mem, pa, memsz);
 	if (!dst || pa < 0x1000)
 		return fail(err, n, "kernel segment at %#llx..%#llx lies outside guest memory (%llu MiB)",
 			    (unsigned long long)pa, (unsigned long long)(pa + memsz),
-			    (unsigned long long)(vm->ram_size >> 20));
+			    (unsigned long long)(vm->mem.size >> 20));
 	memcpy(dst, src, filesz);
 	memset(dst + filesz, 0, memsz - filesz);
 	return 0;
@@ -206,22 +206,22 @@ int mb_load(struct vm *vm, const char *path, const char *append, char *err, size
 		{ 20, 0, 0x9fc00, 1 },
 		{ 20, 0x9fc00, 0x400, 2 },
 		{ 20, 0xf0000, 0x10000, 2 },
-		{ 20, 0x100000, vm->ram_size - 0x100000, 1 },
+		{ 20, 0x100000, vm->mem.size - 0x100000, 1 },
 	};
 	struct mb_info mbi = { 0 };
 	uint32_t map_at = at + sizeof(mbi), cmd_at = map_at + sizeof(map);
 	uint32_t name_at = cmd_at + (uint32_t)strlen(cmdline) + 1;
 	mbi.flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER;
 	mbi.mem_lower = 639;
-	mbi.mem_upper = (uint32_t)((vm->ram_size - 0x100000) >> 10);
+	mbi.mem_upper = (uint32_t)((vm->mem.size - 0x100000) >> 10);
 	mbi.cmdline = cmd_at;
 	mbi.mmap_length = sizeof(map);
 	mbi.mmap_addr = map_at;
 	mbi.rest[0] = name_at;          /* boot_loader_name */
-	if (name_at + sizeof(loader) > vm->ram_size ||
-	    !mem_write_phys(vm, at, &mbi, sizeof(mbi)) || !mem_write_phys(vm, map_at, map, sizeof(map)) ||
-	    !mem_write_phys(vm, cmd_at, cmdline, strlen(cmdline) + 1) ||
-	    !mem_write_phys(vm, name_at, loader, sizeof(loader))) {
+	if (name_at + sizeof(loader) > vm->mem.size ||
+	    !mem_write_phys(&vm->mem, at, &mbi, sizeof(mbi)) || !mem_write_phys(&vm->mem, map_at, map, sizeof(map)) ||
+	    !mem_write_phys(&vm->mem, cmd_at, cmdline, strlen(cmdline) + 1) ||
+	    !mem_write_phys(&vm->mem, name_at, loader, sizeof(loader))) {
 		r = fail(err, n, "no room for the multiboot information");
 		goto out;
 	}

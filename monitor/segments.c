@@ -188,8 +188,8 @@ static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, in
 	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
 		return 0;
 	uint64_t top = GUEST_TOP;
-	if (cpl == 3 && vm->mmu && mmu_user_top(vm) < top)
-		top = mmu_user_top(vm);
+	if (cpl == 3 && vm->mmu && mmu_user_top(vm->mmu) < top)
+		top = mmu_user_top(vm->mmu);
 	if (!wrap)
 		host_desc(s, top, &d, &k);
 	else if (!host_desc_wrap(s, top, &d, &k))
@@ -344,7 +344,7 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
  * ones, writes dropped). */
 static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 {
-	uint8_t *p = mem_phys(vm, pa, len);
+	uint8_t *p = mem_phys(&vm->mem, pa, len);
 	if (p) {
 		memcpy(buf, p, len);
 		return;
@@ -355,7 +355,7 @@ static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 		return;
 	}
 	for (uint32_t i = 0; i < len; i++) {
-		p = mem_phys(vm, pa + i, 1);
+		p = mem_phys(&vm->mem, pa + i, 1);
 		if (p)
 			((uint8_t *)buf)[i] = *p;
 		else if (mmio_read(vm->mmio, pa + i, 1, &v))
@@ -367,14 +367,14 @@ static void phys_read(struct vm *vm, uint64_t pa, void *buf, uint32_t len)
 
 static void phys_write(struct vm *vm, uint64_t pa, const void *buf, uint32_t len)
 {
-	if (mem_write_phys(vm, pa, buf, len))
+	if (mem_write_phys(&vm->mem, pa, buf, len))
 		return;
 	uint64_t v = 0;
 	memcpy(&v, buf, len < 8 ? len : 8);
 	if ((len == 1 || len == 2 || len == 4 || len == 8) && mmio_write(vm->mmio, pa, (int)len, v))
 		return;
 	for (uint32_t i = 0; i < len; i++)
-		if (!mem_write_phys(vm, pa + i, (const uint8_t *)buf + i, 1))
+		if (!mem_write_phys(&vm->mem, pa + i, (const uint8_t *)buf + i, 1))
 			mmio_write(vm->mmio, pa + i, 1, ((const uint8_t *)buf)[i]);
 }
 
@@ -396,7 +396,7 @@ int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned ac
 	}
 	for (uint32_t k = 0; k < npages; k++) {
 		uint32_t at = k ? ((lin & ~0xfffu) + (k << 12)) : lin;
-		if (mmu_translate(vm, at, acc, &pa[k]) < 0)
+		if (mmu_translate(vm->mmu, at, acc, &pa[k]) < 0)
 			return -1;
 	}
 	for (uint32_t k = 0, done = 0; k < npages; k++) {

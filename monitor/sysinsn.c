@@ -245,7 +245,7 @@ int group7(struct insn *i)          /* 0F 01 */
 		int sr;
 		uint32_t off;
 		mem_operand(i, &sr, &off);
-		mmu_invlpg(i->vm, c->seg[sr].base + off);
+		mmu_invlpg(i->vm->mmu, c->seg[sr].base + off);
 		return 0;
 	}
 	}
@@ -283,11 +283,11 @@ int mov_cr(struct insn *i, bool to_cr)
 		/* PAE paging in use after a change of PG, CD or NW: the PDPTEs are loaded
 		 * from CR3, and a bad one fails the MOV (SDM Vol. 3, 4.4.1). */
 		if ((new & CR0_PG) && (c->cr4 & CR4_PAE) &&
-		    ((old ^ new) & (CR0_PG | CR0_CD | CR0_NW)) && !walk_load_pdptes(i->vm, c->cr3))
+		    ((old ^ new) & (CR0_PG | CR0_CD | CR0_NW)) && !walk_load_pdptes(&i->vm->cpu, &i->vm->mem, c->cr3))
 			return gp0(i);
 		c->cr0 = new;
 		if ((old ^ new) & (CR0_PG | CR0_WP))
-			mmu_paging_changed(i->vm);
+			mmu_paging_changed(i->vm->mmu);
 		return 0;
 	}
 	case 2:
@@ -296,7 +296,7 @@ int mov_cr(struct insn *i, bool to_cr)
 	case 3:
 		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the
 		 * PDPTEs are loaded first, and a bad one fails the MOV (4.4.1). */
-		if (mmu_load_cr3(i->vm, v) < 0)
+		if (mmu_load_cr3(i->vm->mmu, v) < 0)
 			return gp0(i);
 		return 0;
 	case 4: {
@@ -307,11 +307,11 @@ int mov_cr(struct insn *i, bool to_cr)
 		 * are loaded (4.4.1); the change between 32-bit and PAE paging is allowed
 		 * with CR0.PG = 1 outside IA-32e mode (4.1.2). */
 		if ((c->cr0 & CR0_PG) && (v & CR4_PAE) &&
-		    ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE)) && !walk_load_pdptes(i->vm, c->cr3))
+		    ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE)) && !walk_load_pdptes(&i->vm->cpu, &i->vm->mem, c->cr3))
 			return gp0(i);
 		c->cr4 = v;
 		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
-			mmu_paging_changed(i->vm);
+			mmu_paging_changed(i->vm->mmu);
 		return 0;
 	}
 	}
@@ -391,7 +391,7 @@ int do_msr(struct insn *i, bool write)
 			uint64_t old = c->efer;
 			c->efer = v;
 			if (((old ^ v) & EFER_NXE) && (c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE))
-				mmu_paging_changed(i->vm);      /* XD means something else now */
+				mmu_paging_changed(i->vm->mmu);      /* XD means something else now */
 		}
 		v = c->efer;
 		break;

@@ -149,7 +149,7 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 	/* Load the incoming task. From here on, faults belong to the new task. */
 	/* A CR3 load like MOV's: the TLB, and under PAE paging the PDPTEs (SDM Vol. 3,
 	 * 4.4.1), with #GP(0) for a bad one as MOV gives. */
-	if ((c->cr0 & CR0_PG) && mmu_load_cr3(vm, rd32(vm, base + TSS_CR3)) < 0) {
+	if ((c->cr0 & CR0_PG) && mmu_load_cr3(vm->mmu, rd32(vm, base + TSS_CR3)) < 0) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -2;
 	}

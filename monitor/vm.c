@@ -9,6 +9,7 @@
 #include "vm.h"
 #include "engine.h"
 #include "interrupts.h"
+#include "mmuhost.h"
 #include "../shadowmmu/mmu.h"
 #include "cpuid.h"
 
@@ -86,16 +87,14 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	vm->cfg = *cfg;
 	vm->engine = &engine_bt;
 	vm->machine = &machine_x86;
-	vm->ram_size = cfg->mem_size;
-	vm->ram_fd = -1;
 
-	r = mem_init(vm);
+	r = mem_init(&vm->mem, cfg->mem_size);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot set up the address space: %s\n", strerror(-r));
 		return r;
 	}
 	init_vcpu_block(vm);
-	r = mmu_init(vm);
+	r = mmuhost_init(vm);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: out of memory\n");
 		goto err;
@@ -184,8 +183,8 @@ void vm_destroy(struct vm *vm)
 	cc_destroy(vm->cc);
 	if (vm->shadow)
 		shadow_exit(vm);
-	mmu_exit(vm);
-	mem_exit(vm);
+	mmuhost_exit(vm);
+	mem_exit(&vm->mem);
 	vm->com1 = NULL;
 	vm->io = NULL;
 	vm->rw = NULL;

@@ -20,6 +20,7 @@
 #include "hostrt.h"
 #include "../devices/clock.h"
 #include "../rewriter/sites.h"
+#include "../shadowmmu/mem.h"
 
 /* Why the VM stopped; the process exit status is derived from it (main.c). */
 enum vm_stop {
@@ -82,9 +83,7 @@ struct mmu;
 struct vm {
 	struct config cfg;
 	struct cpu cpu;
-	uint8_t *ram;                   /* guest physical 0 in the monitor's physmap */
-	uint64_t ram_size;
-	int ram_fd;
+	struct guest_mem mem;           /* guest RAM (shadowmmu/mem.h) */
 	struct codecache *cc;
 	struct rewriter *rw;
 	struct sites sites;             /* instructions translated otherwise, learnt at run time */

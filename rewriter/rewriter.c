@@ -1009,14 +1009,14 @@ static int pc_thunk(struct vm *vm, uint32_t lin, uint32_t *ppn)
 {
 	uint64_t pa;
 	unsigned acc = PF_ACC_FETCH | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
-	if ((lin & 0xfff) > 0xffc || mmu_peek(vm, lin, acc, &pa) < 0)
+	if ((lin & 0xfff) > 0xffc || mmu_peek(vm->mmu, lin, acc, &pa) < 0)
 		return -1;
-	const uint8_t *p = mem_phys(vm, pa, 4);
+	const uint8_t *p = mem_phys(&vm->mem, pa, 4);
 	if (!p || p[0] != 0x8b || (p[1] & 0xc7) != 0x04 || p[2] != 0x24 || p[3] != 0xc3 ||
 	    ((p[1] >> 3) & 7) == R_ESP)
 		return -1;
 	/* Its page's A bit, as the translation of the caller's own page sets it. */
-	if (mmu_translate(vm, lin, acc, &pa) < 0)
+	if (mmu_translate(vm->mmu, lin, acc, &pa) < 0)
 		return -1;
 	*ppn = (uint32_t)(pa >> 12);
 	return (p[1] >> 3) & 7;
@@ -1040,13 +1040,13 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	unsigned acc = PF_ACC_FETCH | (c->cpl == 3 ? PF_ACC_USER : 0);
 	uint64_t pa, pa_next = 0;
 	bool next_missing = false, have_next = false;
-	if (mmu_translate(vm, lin, acc, &pa) < 0)
+	if (mmu_translate(vm->mmu, lin, acc, &pa) < 0)
 		return NULL;
 	uint32_t in_page = 4096 - (lin & 0xfff);
 	uint64_t want = (uint64_t)in_page + 15;
 	if (want > (uint64_t)cs->limit - eip + 1)
 		want = (uint64_t)cs->limit - eip + 1;
-	const uint8_t *first = mem_phys(vm, pa, want < in_page ? want : in_page);
+	const uint8_t *first = mem_phys(&vm->mem, pa, want < in_page ? want : in_page);
 	if (!first) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,
 			"guest jumped to eip %#x (linear %#x, physical %#llx): no RAM there", eip, lin,
@@ -1056,8 +1056,8 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	memcpy(rw->code, first, want < in_page ? want : in_page);
 	if (want > in_page) {
 		const uint8_t *second = NULL;
-		if (mmu_peek(vm, lin + in_page, acc, &pa_next) == 0)
-			second = mem_phys(vm, pa_next, want - in_page);
+		if (mmu_peek(vm->mmu, lin + in_page, acc, &pa_next) == 0)
+			second = mem_phys(&vm->mem, pa_next, want - in_page);
 		if (second)
 			memcpy(rw->code + in_page, second, want - in_page);
 		else
@@ -1445,12 +1445,12 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	if (xpage)
 		blk->page[blk->npages] = xppn;
 	/* On global pages (CR4.PGE) the block survives CR3 loads. */
-	blk->global = mmu_global(vm, lin) &&
-		      (blk->npages == 1 || mmu_global(vm, (lin & ~0xfffu) + 0x1000)) &&
-		      (!xpage || mmu_global(vm, xlpn << 12));
-	blk->large = mmu_large(vm, lin) ||
-		     (blk->npages == 2 && mmu_large(vm, (lin & ~0xfffu) + 0x1000)) ||
-		     (xpage && mmu_large(vm, xlpn << 12));
+	blk->global = mmu_global(vm->mmu, lin) &&
+		      (blk->npages == 1 || mmu_global(vm->mmu, (lin & ~0xfffu) + 0x1000)) &&
+		      (!xpage || mmu_global(vm->mmu, xlpn << 12));
+	blk->large = mmu_large(vm->mmu, lin) ||
+		     (blk->npages == 2 && mmu_large(vm->mmu, (lin & ~0xfffu) + 0x1000)) ||
+		     (xpage && mmu_large(vm->mmu, xlpn << 12));
 	blk->host_len = (uint32_t)(e.p - e.start);
 	blk->cold_len = (uint32_t)(e.cold - e.cold_start);
 	blk->nside = (uint16_t)ninsn;

@@ -1,22 +1,24 @@
 /*
- * mem.c - guest RAM on a memfd, the low-4-GiB reservation and the monitor window.
+ * mem.c - guest RAM on a memfd, the low-4-GiB reservation and the monitor window
+ * (see mem.h). Owns the memfd, the physmap and the per-page "holds code" bytes; the
+ * guest's own mappings of the RAM belong to the shadow MMU (mmu.c).
  */
 #define _GNU_SOURCE
 #include "mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mmu.h"
-#include "../codecache/codecache.h"
-#include "../monitor/vm.h"
+#include "../arch/layout.h"
 
 #define FOUR_GIB (1ull << 32)
 
-int mem_init(struct vm *vm)
+int mem_init(struct guest_mem *mem, uint64_t size)
 {
+	*mem = (struct guest_mem){ .size = size, .fd = -1 };
 	void *p = mmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
@@ -27,78 +29,68 @@ int mem_init(struct vm *vm)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		goto err_reserve;
-	vm->ram_fd = memfd_create("trapeze-ram", MFD_CLOEXEC);
-	if (vm->ram_fd < 0)
+	mem->code = calloc(size >> 12, 1);
+	if (!mem->code) {
+		errno = ENOMEM;
 		goto err_reserve;
-	if (ftruncate(vm->ram_fd, (off_t)vm->ram_size) < 0)
+	}
+	mem->fd = memfd_create("trapeze-ram", MFD_CLOEXEC);
+	if (mem->fd < 0)
+		goto err_code;
+	if (ftruncate(mem->fd, (off_t)size) < 0)
 		goto err_fd;
-	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-		       vm->ram_fd, 0);
-	if (vm->ram == MAP_FAILED)
+	mem->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd, 0);
+	if (mem->ram == MAP_FAILED)
 		goto err_fd;
 	/* Paging off: guest linear = guest physical = host. Guest pages are never
 	 * executable; the lowest 64 KiB cannot be mapped (emulated instead). */
-	p = mmap((void *)(uintptr_t)GUEST_LOW, vm->ram_size - GUEST_LOW, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd, GUEST_LOW);
+	p = mmap((void *)(uintptr_t)GUEST_LOW, size - GUEST_LOW, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, mem->fd, GUEST_LOW);
 	if (p == MAP_FAILED)
 		goto err_physmap;
 	return 0;
 
 err_physmap:
-	munmap(vm->ram, vm->ram_size);
+	munmap(mem->ram, size);
 err_fd:
-	close(vm->ram_fd);
+	close(mem->fd);
+err_code:
+	free(mem->code);
 err_reserve:;
 	int e = errno;
 	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
-	vm->ram = NULL;
+	*mem = (struct guest_mem){ .size = size, .fd = -1 };
 	return -e;
 }
 
-void mem_exit(struct vm *vm)
+void mem_exit(struct guest_mem *mem)
 {
-	if (!vm->ram)
+	if (!mem->ram)
 		return;
-	munmap(vm->ram, vm->ram_size);
-	close(vm->ram_fd);
+	munmap(mem->ram, mem->size);
+	close(mem->fd);
+	free(mem->code);
 	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
-	vm->ram = NULL;
+	mem->ram = NULL;
+	mem->code = NULL;
+	mem->fd = -1;
 }
 
-void *mem_phys(struct vm *vm, uint64_t pa, uint64_t len)
+void *mem_phys(const struct guest_mem *mem, uint64_t pa, uint64_t len)
 {
-	if (pa > vm->ram_size || len > vm->ram_size - pa)
+	if (pa > mem->size || len > mem->size - pa)
 		return NULL;
-	return vm->ram + pa;
+	return mem->ram + pa;
 }
 
-void mem_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
+bool mem_write_phys(struct guest_mem *mem, uint64_t pa, const void *src, uint64_t len)
 {
-	if (vm->mmu && mmu_paging(vm)) {
-		mmu_protect_code(vm, ppn, readonly);
-		return;
-	}
-	if (ppn < GUEST_LOW >> 12)
-		return;                 /* never mapped: writes there are emulated */
-	void *host = (void *)(uintptr_t)((uint64_t)ppn << 12);
-	int r = mprotect(host, 4096, readonly ? PROT_READ : PROT_READ | PROT_WRITE);
-	assert(r == 0);
-	(void)vm;
-	(void)r;
-}
-
-bool mem_write_phys(struct vm *vm, uint64_t pa, const void *src, uint64_t len)
-{
-	uint8_t *dst = mem_phys(vm, pa, len);
+	uint8_t *dst = mem_phys(mem, pa, len);
 	if (!dst)
 		return false;
-	if (vm->cc && len) {
-		for (uint64_t p = pa >> 12; p <= (pa + len - 1) >> 12; p++)
-			if (cc_page_has_code(vm->cc, (uint32_t)p)) {
-				vm->stats.smc_invalidations++;
-				cc_invalidate_page(vm->cc, (uint32_t)p);
-			}
-	}
+	for (uint64_t p = pa >> 12; len && p <= (pa + len - 1) >> 12; p++)
+		if (mem_page_has_code(mem, (uint32_t)p))
+			mem->code_written(mem->opaque, (uint32_t)p, false);
 	memcpy(dst, src, len);
 	return true;
 }

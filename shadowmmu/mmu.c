@@ -1,5 +1,7 @@
 /*
- * mmu.c - the shadow MMU (see mmu.h).
+ * mmu.c - the shadow MMU (see mmu.h): host mappings of guest pages, made on host
+ * faults from walks of the guest's tables (walk.c), dropped as the guest's TLB would
+ * be; and the monitor's own TLB for its accesses on the guest's behalf.
  *
  * Book-keeping per guest linear page (1 Mi entries, allocated when paging first turns
  * on): what it is mapped to, where it sits in the list of mapped pages (for flushes
@@ -11,16 +13,17 @@
 #define _GNU_SOURCE
 #include "mmu.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "mem.h"
 #include "walk.h"
-#include "../codecache/codecache.h"
-#include "../monitor/exceptions.h"
-#include "../monitor/vm.h"
+#include "../arch/vcpu.h"
 
 #define NPAGES    (1u << 20)
 #define NONE      0xffffffffu
@@ -57,6 +60,9 @@ struct mtlb {
 };
 
 struct mmu {
+	struct cpu *cpu;        /* the guest's paging registers and CPL */
+	struct guest_mem *mem;
+	struct mmu_hooks h;
 	struct mtlb tlb[MTLB_SIZE];
 	uint32_t *map;
 	uint32_t *pos;          /* index in list[] of a mapped page */
@@ -84,6 +90,17 @@ const struct mmu_stats *mmu_stats(const struct mmu *m)
 
 static void *host_of(uint32_t lpn) { return (void *)(uintptr_t)((uint64_t)lpn << 12); }
 
+/* The VM cannot go on: tell the monitor why. */
+static void __attribute__((format(printf, 2, 3))) fail(struct mmu *m, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m->h.fail(m->h.opaque, msg);
+}
+
 /* The guest's linear pages that have a host address (the rest is the top hole). */
 static bool mappable(uint32_t lpn)
 {
@@ -99,9 +116,10 @@ static void mtlb_flush(struct mmu *m, bool keep_global)
 
 /* The cached translation of lin's page if it allows the access acc (a write also
  * needs D set), or NULL. */
-static const struct mtlb *mtlb_hit(struct vm *vm, uint32_t lin, unsigned acc, bool need_dirty)
+static const struct mtlb *mtlb_hit(const struct mmu *m, uint32_t lin, unsigned acc,
+				   bool need_dirty)
 {
-	const struct mtlb *t = &vm->mmu->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
+	const struct mtlb *t = &m->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
 	if (t->lpn1 != (lin >> 12) + 1)
 		return NULL;
 	if ((acc & PF_ACC_USER) && !t->user)
@@ -109,33 +127,37 @@ static const struct mtlb *mtlb_hit(struct vm *vm, uint32_t lin, unsigned acc, bo
 	if ((acc & PF_ACC_FETCH) && t->nx)
 		return NULL;
 	if (acc & PF_ACC_WRITE) {
-		bool w = t->rw || (!(acc & PF_ACC_USER) && !(vm->cpu.cr0 & CR0_WP));
+		bool w = t->rw || (!(acc & PF_ACC_USER) && !(m->cpu->cr0 & CR0_WP));
 		if (!w || (need_dirty && !t->dirty))
 			return NULL;
 	}
 	return t;
 }
 
-static void mtlb_fill(struct vm *vm, uint32_t lin, const struct walk *w)
+static void mtlb_fill(struct mmu *m, uint32_t lin, const struct walk *w)
 {
 	if (!w->accessed || !w->dir_accessed)
 		return;
-	vm->mmu->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
+	m->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
 		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12), .user = w->user,
 		.rw = w->rw, .dirty = w->dirty, .nx = w->nx,
-		.global = w->global && (vm->cpu.cr4 & CR4_PGE), .large = w->size > 4096,
+		.global = w->global && (m->cpu->cr4 & CR4_PGE), .large = w->size > 4096,
 	};
 }
 
-int mmu_init(struct vm *vm)
+struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_hooks *hooks)
 {
-	vm->mmu = calloc(1, sizeof(*vm->mmu));
-	return vm->mmu ? 0 : -ENOMEM;
+	struct mmu *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cpu = c;
+	m->mem = mem;
+	m->h = *hooks;
+	return m;
 }
 
-void mmu_exit(struct vm *vm)
+void mmu_destroy(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	if (!m)
 		return;
 	free(m->map);
@@ -146,15 +168,13 @@ void mmu_exit(struct vm *vm)
 	free(m->scratch);
 	free(m->large);
 	free(m);
-	vm->mmu = NULL;
 }
 
-static int alloc_tables(struct vm *vm)
+static int alloc_tables(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	if (m->map)
 		return 0;
-	uint32_t nppn = (uint32_t)(vm->ram_size >> 12);
+	uint32_t nppn = (uint32_t)(m->mem->size >> 12);
 	m->map = calloc(NPAGES, sizeof(uint32_t));
 	m->pos = calloc(NPAGES, sizeof(uint32_t));
 	m->alias = calloc(NPAGES, sizeof(uint32_t));
@@ -170,13 +190,12 @@ static int alloc_tables(struct vm *vm)
 }
 
 /* Make the whole guest range PROT_NONE again and forget every mapping. */
-static void drop_all(struct vm *vm)
+static void drop_all(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	void *p = mmap((void *)(uintptr_t)GUEST_LOW, GUEST_TOP - GUEST_LOW, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot reset the guest mappings: %s", strerror(errno));
+		fail(m, "cannot reset the guest mappings: %s", strerror(errno));
 	for (uint32_t k = 0; k < m->n; k++) {
 		uint32_t lpn = m->list[k];
 		m->alias_head[m->map[lpn] >> 12] = NONE;
@@ -187,7 +206,7 @@ static void drop_all(struct vm *vm)
 	m->sup_low = NPAGES;
 	m->user_high = 0;
 	memset(m->large, 0, NREGIONS);
-	vm->mmu->stats.tlb_flushes++;
+	m->stats.tlb_flushes++;
 }
 
 static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
@@ -200,9 +219,8 @@ static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
 }
 
 /* Forget lpn's mapping; the host's goes with unmap_page, or by the caller (a run). */
-static void forget_page(struct vm *vm, uint32_t lpn)
+static void forget_page(struct mmu *m, uint32_t lpn)
 {
-	struct mmu *m = vm->mmu;
 	uint32_t e = m->map[lpn];
 	alias_remove(m, lpn, e >> 12);
 	m->vmas += 2;           /* a page out of a run can split it in three */
@@ -218,12 +236,12 @@ static void unmap_host(uint32_t lpn, uint32_t npg)
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
-static void unmap_page(struct vm *vm, uint32_t lpn)
+static void unmap_page(struct mmu *m, uint32_t lpn)
 {
-	if (!vm->mmu->map[lpn])
+	if (!m->map[lpn])
 		return;
 	unmap_host(lpn, 1);
-	forget_page(vm, lpn);
+	forget_page(m, lpn);
 }
 
 static int cmp_lpn(const void *a, const void *b)
@@ -233,9 +251,8 @@ static int cmp_lpn(const void *a, const void *b)
 }
 
 /* Book-keeping of a page just mapped. */
-static void note_mapped(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
+static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
 {
-	struct mmu *m = vm->mmu;
 	m->map[lpn] = ppn << 12 | flags | M_MAPPED;
 	m->pos[lpn] = m->n;
 	m->list[m->n++] = lpn;
@@ -243,81 +260,88 @@ static void note_mapped(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flag
 	m->alias_head[ppn] = lpn;
 	if (!(flags & M_USER) && lpn < m->sup_low) {
 		m->sup_low = lpn;
-		vm->segs_stale = true;          /* a CPL-3 guest's segments must shrink */
+		m->h.segs_stale(m->h.opaque);   /* a CPL-3 guest's segments must shrink */
 	}
 	if ((flags & M_USER) && lpn >= m->user_high)
 		m->user_high = lpn + 1;
 	if (flags & M_LARGE)
 		m->large[lpn >> REGION_SHIFT] = 1;
-	vm->mmu->stats.pages_mapped++;
+	m->stats.pages_mapped++;
 }
 
 /* Map npg linear pages from lpn to physical pages from ppn with flags (M_*), in one
  * host mapping; pages holding translated code stay read-only. */
-static int map_run(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t npg, uint32_t flags)
+static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint32_t flags)
 {
-	struct mmu *m = vm->mmu;
 	for (uint32_t k = 0; k < npg; k++)
 		if (m->map[lpn + k])
-			unmap_page(vm, lpn + k);
+			unmap_page(m, lpn + k);
 	if (m->vmas >= MMU_BUDGET)
-		drop_all(vm);
+		drop_all(m);
 	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
-	void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED, vm->ram_fd,
+	void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED, m->mem->fd,
 		       (off_t)ppn << 12);
 	if (p == MAP_FAILED) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest page %#x: %s", lpn << 12,
-			strerror(errno));
+		fail(m, "cannot map guest page %#x: %s", lpn << 12, strerror(errno));
 		return -1;
 	}
 	m->vmas++;
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
-		if ((f & M_WRITE) && npg > 1 && cc_page_has_code(vm->cc, ppn + k)) {
+		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
 			mprotect(host_of(lpn + k), 4096, PROT_READ);
 			f &= ~M_WRITE;
 			m->vmas += 2;
 		}
-		note_mapped(vm, lpn + k, ppn + k, f);
+		note_mapped(m, lpn + k, ppn + k, f);
 	}
 	return 0;
 }
 
-static int map_page(struct vm *vm, uint32_t lpn, uint32_t ppn, uint32_t flags)
+static int map_page(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
 {
-	return map_run(vm, lpn, ppn, 1, flags);
+	return map_run(m, lpn, ppn, 1, flags);
 }
 
-static void identity_map(struct vm *vm)
+/* Paging off: physical page ppn at host = physical, read-only while it holds code. */
+static void protect_identity(uint32_t ppn, bool readonly)
 {
-	void *p = mmap((void *)(uintptr_t)GUEST_LOW, vm->ram_size - GUEST_LOW,
-		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm->ram_fd,
+	if (ppn < GUEST_LOW >> 12)
+		return;                 /* never mapped: writes there are emulated */
+	int r = mprotect(host_of(ppn), 4096, readonly ? PROT_READ : PROT_READ | PROT_WRITE);
+	assert(r == 0);
+	(void)r;
+}
+
+static void identity_map(struct mmu *m)
+{
+	void *p = mmap((void *)(uintptr_t)GUEST_LOW, m->mem->size - GUEST_LOW,
+		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, m->mem->fd,
 		       GUEST_LOW);
 	if (p == MAP_FAILED)
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "cannot map guest RAM: %s", strerror(errno));
+		fail(m, "cannot map guest RAM: %s", strerror(errno));
 }
 
-void mmu_paging_changed(struct vm *vm)
+void mmu_paging_changed(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
-	bool on = vm->cpu.cr0 & CR0_PG;
-	if (on && alloc_tables(vm) < 0) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "out of memory for the shadow MMU");
+	bool on = m->cpu->cr0 & CR0_PG;
+	if (on && alloc_tables(m) < 0) {
+		fail(m, "out of memory for the shadow MMU");
 		return;
 	}
 	if (m->map)
-		drop_all(vm);
+		drop_all(m);
 	mtlb_flush(m, false);
 	m->paging = on;
 	if (!on) {
-		identity_map(vm);
+		identity_map(m);
 		/* Translated code keeps its pages read-only in the new mappings too. */
-		for (uint32_t p = 0; p < vm->ram_size >> 12; p++)
-			if (cc_page_has_code(vm->cc, p))
-				mem_protect_code(vm, p, true);
+		for (uint32_t p = 0; p < m->mem->size >> 12; p++)
+			if (mem_page_has_code(m->mem, p))
+				protect_identity(p, true);
 	}
-	vm->segs_stale = true;
-	cc_flush_linear(vm->cc, false);
+	m->h.segs_stale(m->h.opaque);
+	m->h.flush_linear(m->h.opaque, false);
 }
 
 /*
@@ -327,10 +351,10 @@ void mmu_paging_changed(struct vm *vm)
  * not drop it: the CPU's walk after the flush would change nothing the guest can see.
  * Large pages are not kept (their book-keeping goes by region).
  */
-static bool still_mapped(struct vm *vm, uint32_t lpn, uint32_t e)
+static bool still_mapped(struct mmu *m, uint32_t lpn, uint32_t e)
 {
 	struct walk w;
-	if ((e & M_LARGE) || (walk_peek(vm, lpn << 12, 0, &w) & PF_FAULT))
+	if ((e & M_LARGE) || (walk_peek(m->cpu, m->mem, lpn << 12, 0, &w) & PF_FAULT))
 		return false;
 	if (w.size != 4096 || w.pa >> 12 != e >> 12 || !w.accessed || !w.dir_accessed ||
 	    !(e & M_USER) != !w.user || !(e & M_GLOBAL) != !w.global)
@@ -339,12 +363,11 @@ static bool still_mapped(struct vm *vm, uint32_t lpn, uint32_t e)
 	return !(e & M_WRITE) || (w.writable && w.dirty && !(w.user && !w.rw));
 }
 
-void mmu_flush_tlb(struct vm *vm)
+void mmu_flush_tlb(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	if (!m->paging)
 		return;
-	bool keep_global = vm->cpu.cr4 & CR4_PGE;
+	bool keep_global = m->cpu->cr4 & CR4_PGE;
 	mtlb_flush(m, keep_global);
 	/* Drop the pages the new tables no longer map as they are mapped (all but global
 	 * pages, which stay with CR4.PGE: SDM Vol. 3, 4.10.4.1), in runs of consecutive
@@ -357,13 +380,13 @@ void mmu_flush_tlb(struct vm *vm)
 			continue;
 		/* A walk per page pays while few are mapped (a process's working set);
 		 * past SYNC_MAX the rest go, as a drop of all would take them. */
-		if (n + kept < SYNC_MAX && still_mapped(vm, lpn, e))
+		if (n + kept < SYNC_MAX && still_mapped(m, lpn, e))
 			kept++;
 		else
 			gone[n++] = lpn;
 	}
 	if (n && n == m->n) {
-		drop_all(vm);
+		drop_all(m);
 	} else if (n) {
 		qsort(gone, n, sizeof(*gone), cmp_lpn);
 		for (uint32_t k = 0; k < n;) {
@@ -374,33 +397,32 @@ void mmu_flush_tlb(struct vm *vm)
 			k += run;
 		}
 		for (uint32_t k = 0; k < n; k++)
-			forget_page(vm, gone[k]);
-		vm->mmu->stats.tlb_flushes++;
+			forget_page(m, gone[k]);
+		m->stats.tlb_flushes++;
 	}
-	vm->mmu->stats.pages_kept += kept;
-	cc_flush_linear(vm->cc, keep_global);
+	m->stats.pages_kept += kept;
+	m->h.flush_linear(m->h.opaque, keep_global);
 }
 
-int mmu_load_cr3(struct vm *vm, uint32_t cr3)
+int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 {
-	struct cpu *c = &vm->cpu;
-	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(vm, cr3))
+	struct cpu *c = m->cpu;
+	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(c, m->mem, cr3))
 		return -1;
 	c->cr3 = cr3;
-	mmu_flush_tlb(vm);      /* SDM Vol. 3, 4.10.4.1: all but global pages */
+	mmu_flush_tlb(m);      /* SDM Vol. 3, 4.10.4.1: all but global pages */
 	return 0;
 }
 
-void mmu_invlpg(struct vm *vm, uint32_t lin)
+void mmu_invlpg(struct mmu *m, uint32_t lin)
 {
-	struct mmu *m = vm->mmu;
 	if (!m->paging)
 		return;
 	uint32_t lpn = lin >> 12;
 	/* Only code translated from a page depends on its mapping. */
-	bool code = cc_linear_has_code(vm->cc, lpn);
+	bool code = m->h.linear_has_code(m->h.opaque, lpn);
 	/* The large page lin would lie in: 2 MiB under PAE, 4 MiB otherwise. */
-	uint32_t npg = (vm->cpu.cr4 & CR4_PAE) ? WALK_2M >> 12 : WALK_4M >> 12;
+	uint32_t npg = (m->cpu->cr4 & CR4_PAE) ? WALK_2M >> 12 : WALK_4M >> 12;
 	uint32_t first = lpn & ~(npg - 1);
 	/* The monitor's TLB: the page, and every piece it holds of a large page there
 	 * (INVLPG takes the whole translation: SDM Vol. 3, 4.10.4.1). */
@@ -414,7 +436,7 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
 		large |= m->large[r];
 	/* Code translated from a large page there goes whole, mapped or not. */
-	if (cc_region_has_large_code(vm->cc, first, npg)) {
+	if (m->h.region_has_large_code(m->h.opaque, first, npg)) {
 		code = true;
 		large = true;
 	}
@@ -424,99 +446,90 @@ void mmu_invlpg(struct vm *vm, uint32_t lin)
 		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
 		for (uint32_t p = first; p < first + npg; p++)
 			if (m->map[p] & M_LARGE) {
-				code |= cc_linear_has_code(vm->cc, p);
-				unmap_page(vm, p);
+				code |= m->h.linear_has_code(m->h.opaque, p);
+				unmap_page(m, p);
 			}
 		memset(&m->large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
 	}
-	unmap_page(vm, lpn);
+	unmap_page(m, lpn);
 	if (code && large)
-		cc_flush_linear(vm->cc, false);
+		m->h.flush_linear(m->h.opaque, false);
 	else if (code)
-		cc_flush_linear_page(vm->cc, lpn);
+		m->h.flush_linear_page(m->h.opaque, lpn);
 }
 
-static void page_fault(struct vm *vm, uint32_t lin, uint32_t err)
+static void page_fault(struct mmu *m, uint32_t lin, uint32_t err)
 {
-	vm->cpu.cr2 = lin;
-	exc_raise(vm, VEC_PF, true, err & ~PF_FAULT);
+	m->h.page_fault(m->h.opaque, lin, err & ~PF_FAULT);
 }
 
-int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
+/* mmu_translate (raise: set A/D, raise #PF, a write hits the TLB only once D is set)
+ * and mmu_peek (neither). Inlined into each with raise a constant. */
+static inline int translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa,
+			    bool raise)
 {
-	struct mmu *m = vm->mmu;
 	if (!m || !m->paging) {
 		*pa = lin;
 		return 0;
 	}
-	const struct mtlb *t = mtlb_hit(vm, lin, acc, true);
+	const struct mtlb *t = mtlb_hit(m, lin, acc, raise);
 	if (t) {
 		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
 		return 0;
 	}
 	struct walk w;
-	uint32_t r = walk(vm, lin, acc, &w);
+	uint32_t r = raise ? walk(m->cpu, m->mem, lin, acc, &w) :
+			     walk_peek(m->cpu, m->mem, lin, acc, &w);
 	if (r & PF_FAULT) {
-		page_fault(vm, lin, r);
+		if (raise)
+			page_fault(m, lin, r);
 		return -1;
 	}
-	mtlb_fill(vm, lin, &w);
+	mtlb_fill(m, lin, &w);
 	*pa = w.pa;
 	return 0;
 }
 
-int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa)
+int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 {
-	struct mmu *m = vm->mmu;
-	if (!m || !m->paging) {
-		*pa = lin;
-		return 0;
-	}
-	const struct mtlb *t = mtlb_hit(vm, lin, acc, false);
-	if (t) {
-		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
-		return 0;
-	}
-	struct walk w;
-	if (walk_peek(vm, lin, acc, &w) & PF_FAULT)
-		return -1;
-	mtlb_fill(vm, lin, &w);
-	*pa = w.pa;
-	return 0;
+	return translate(m, lin, acc, pa, true);
 }
 
-static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp);
-
-int mmu_fault(struct vm *vm, uint32_t lin, bool write)
+int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 {
-	struct mmu *m = vm->mmu;
+	return translate(m, lin, acc, pa, false);
+}
+
+static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp);
+
+int mmu_fault(struct mmu *m, uint32_t lin, bool write)
+{
 	struct walk w;
-	unsigned acc = (write ? PF_ACC_WRITE : 0) | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
-	uint32_t r = walk(vm, lin, acc, &w);
+	unsigned acc = (write ? PF_ACC_WRITE : 0) | (m->cpu->cpl == 3 ? PF_ACC_USER : 0);
+	uint32_t r = walk(m->cpu, m->mem, lin, acc, &w);
 	if (r & PF_FAULT) {
-		vm->mmu->stats.guest_page_faults++;
+		m->stats.guest_page_faults++;
 		m->retry = true;
 		m->retry_write = write;
 		m->retry_lin = lin;
-		m->retry_eip = vm->cpu.sh->eip;
-		m->retry_cpl = vm->cpu.cpl;
-		page_fault(vm, lin, r);
+		m->retry_eip = m->cpu->sh->eip;
+		m->retry_cpl = m->cpu->cpl;
+		page_fault(m, lin, r);
 		return 0;
 	}
-	int ret = fill(vm, lin, write, &w);
+	int ret = fill(m, lin, write, &w);
 	if (ret > 0)
-		vm->mmu->stats.shadow_faults++;
+		m->stats.shadow_faults++;
 	return ret;
 }
 
-void mmu_retry(struct vm *vm)
+void mmu_retry(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	if (!m || !m->retry)
 		return;
 	m->retry = false;
 	uint32_t lpn = m->retry_lin >> 12;
-	if (!m->paging || vm->cpu.sh->eip != m->retry_eip || vm->cpu.cpl != m->retry_cpl ||
+	if (!m->paging || m->cpu->sh->eip != m->retry_eip || m->cpu->cpl != m->retry_cpl ||
 	    !mappable(lpn) || m->map[lpn])
 		return;
 	/* Only A is set now (the instruction is about to use the page; the SDM lets A be
@@ -524,31 +537,29 @@ void mmu_retry(struct vm *vm)
 	 * whose page the handler left clean would only fault again on a read-only
 	 * mapping: that one waits for its own fault, as before. */
 	struct walk w;
-	unsigned acc = vm->cpu.cpl == 3 ? PF_ACC_USER : 0;
-	if ((walk_peek(vm, m->retry_lin, acc, &w) & PF_FAULT) ||
+	unsigned acc = m->cpu->cpl == 3 ? PF_ACC_USER : 0;
+	if ((walk_peek(m->cpu, m->mem, m->retry_lin, acc, &w) & PF_FAULT) ||
 	    (m->retry_write && !(w.writable && w.dirty)))
 		return;
-	if (walk(vm, m->retry_lin, acc, &w) & PF_FAULT)
+	if (walk(m->cpu, m->mem, m->retry_lin, acc, &w) & PF_FAULT)
 		return;
-	if (fill(vm, m->retry_lin, false, &w) == 1)
-		vm->mmu->stats.retry_maps++;
+	if (fill(m, m->retry_lin, false, &w) == 1)
+		m->stats.retry_maps++;
 }
 
 /* Map lin after a successful walk w for an access (write or not): as mmu_fault. */
-static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp)
+static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 {
 	struct walk w = *wp;
-	if (w.pa >= vm->ram_size)
+	if (w.pa >= m->mem->size)
 		return 2;               /* no RAM there: never mapped, the access is emulated */
 	uint32_t lpn = lin >> 12, ppn = (uint32_t)(w.pa >> 12);
 	if (!mappable(lpn))
 		return 2;               /* the host cannot map it: the access is emulated */
-	if (write && cc_page_has_code(vm->cc, ppn)) {
-		/* Self-modifying code: drop the page's blocks; the dispatcher redoes the
-		 * write alone (one_step), with the page writable. */
-		vm->stats.smc_invalidations++;
-		cc_invalidate_page(vm->cc, ppn);
-		vm->one_step = true;
+	if (write && mem_page_has_code(m->mem, ppn)) {
+		/* Self-modifying code: the page's blocks go, and the dispatcher redoes the
+		 * write alone, with the page writable. */
+		m->mem->code_written(m->mem->opaque, ppn, true);
 	}
 	uint32_t flags = (w.user ? M_USER : 0) | (w.global ? M_GLOBAL : 0) |
 			 (w.size > 4096 ? M_LARGE : 0);
@@ -556,45 +567,47 @@ static int fill(struct vm *vm, uint32_t lin, bool write, const struct walk *wp)
 	 * mapping serves every CPL: a user page that only a supervisor may write (CR0.WP
 	 * clear) stays read-only, and the supervisor's writes to it are emulated. */
 	bool sup_only = w.user && !w.rw;
-	if (w.writable && w.dirty && !sup_only && !cc_page_has_code(vm->cc, ppn))
+	if (w.writable && w.dirty && !sup_only && !mem_page_has_code(m->mem, ppn))
 		flags |= M_WRITE;
-	/* Within a large page (one translation to the CPU, one set of rights), map an
-	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
-	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
+	/* The supervisor writes such a page: map it (read-only) for the reads to come,
+	 * and emulate this write. */
 	if (write && sup_only) {
-		if (!(vm->mmu->map[lpn] & M_MAPPED) && map_page(vm, lpn, ppn, flags) < 0)
+		if (!(m->map[lpn] & M_MAPPED) && map_page(m, lpn, ppn, flags) < 0)
 			return -1;
 		return 2;
 	}
+	/* Within a large page (one translation to the CPU, one set of rights), map an
+	 * aligned run of LARGE_RUN pages around the fault in one host mapping: fewer
+	 * faults, and book-keeping that stays small when CR3 loads drop it again. */
 	if (w.size > 4096) {
 		uint32_t first = lpn & ~(LARGE_RUN - 1);
 		uint64_t pbase = w.pa & ~(uint64_t)(LARGE_RUN * 4096 - 1);
-		if (pbase + LARGE_RUN * 4096 <= vm->ram_size && mappable(first + LARGE_RUN - 1))
-			return map_run(vm, first, (uint32_t)(pbase >> 12), LARGE_RUN, flags) < 0 ? -1 : 1;
+		if (pbase + LARGE_RUN * 4096 <= m->mem->size && mappable(first + LARGE_RUN - 1))
+			return map_run(m, first, (uint32_t)(pbase >> 12), LARGE_RUN, flags) < 0 ? -1 : 1;
 	}
 	/* Fault-around: the next 4 KiB pages that the guest maps to the next frames with
 	 * the same rights, already accessed (and dirty, for a writable mapping), join the
 	 * mapping: one host call instead of a fault each. Within one page table, whose
 	 * directory entry this walk marked accessed. */
 	uint32_t npg = 1;
-	unsigned racc = vm->cpu.cpl == 3 ? PF_ACC_USER : 0;
+	unsigned racc = m->cpu->cpl == 3 ? PF_ACC_USER : 0;
 	while (w.size == 4096 && npg < AROUND && ((lpn + npg) & 511) && mappable(lpn + npg) &&
-	       !vm->mmu->map[lpn + npg] && ppn + npg < vm->ram_size >> 12) {
+	       !m->map[lpn + npg] && ppn + npg < m->mem->size >> 12) {
 		struct walk n;
-		if ((walk_peek(vm, (lpn + npg) << 12, racc, &n) & PF_FAULT) || n.size != 4096 ||
-		    n.pa >> 12 != ppn + npg || n.user != w.user || n.global != w.global ||
-		    n.rw != w.rw || !n.accessed || ((flags & M_WRITE) && (!n.writable || !n.dirty)))
+		if ((walk_peek(m->cpu, m->mem, (lpn + npg) << 12, racc, &n) & PF_FAULT) ||
+		    n.size != 4096 || n.pa >> 12 != ppn + npg || n.user != w.user ||
+		    n.global != w.global || n.rw != w.rw || !n.accessed ||
+		    ((flags & M_WRITE) && (!n.writable || !n.dirty)))
 			break;
 		npg++;
 	}
 	if (npg > 1)
-		vm->mmu->stats.pages_around += npg - 1;
-	return map_run(vm, lpn, ppn, npg, flags) < 0 ? -1 : 1;
+		m->stats.pages_around += npg - 1;
+	return map_run(m, lpn, ppn, npg, flags) < 0 ? -1 : 1;
 }
 
-void mmu_enter_user(struct vm *vm)
+void mmu_enter_user(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	if (!m || !m->paging || m->sup_low >= m->user_high)
 		return;
 	/* Supervisor pages below user ones: no segment cut can hide them, so they go
@@ -602,22 +615,25 @@ void mmu_enter_user(struct vm *vm)
 	for (uint32_t k = m->n; k-- > 0;) {
 		uint32_t lpn = m->list[k];
 		if (!(m->map[lpn] & M_USER))
-			unmap_page(vm, lpn);
+			unmap_page(m, lpn);
 	}
 	m->sup_low = NPAGES;
-	vm->segs_stale = true;
-	vm->mmu->stats.user_unmaps++;
+	m->h.segs_stale(m->h.opaque);
+	m->stats.user_unmaps++;
 }
 
-uint64_t mmu_user_top(struct vm *vm)
+uint64_t mmu_user_top(struct mmu *m)
 {
-	struct mmu *m = vm->mmu;
 	return m && m->paging ? (uint64_t)m->sup_low << 12 : FOUR_GIB;
 }
 
-void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
+void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 {
-	struct mmu *m = vm->mmu;
+	m->mem->code[ppn] = readonly;
+	if (!m->paging) {
+		protect_identity(ppn, readonly);
+		return;
+	}
 	for (uint32_t lpn = m->alias_head[ppn]; lpn != NONE; lpn = m->alias[lpn]) {
 		uint32_t *e = &m->map[lpn];
 		if (readonly && (*e & M_WRITE)) {
@@ -629,25 +645,26 @@ void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly)
 	}
 }
 
-bool mmu_paging(struct vm *vm) { return vm->mmu && vm->mmu->paging; }
+bool mmu_paging(struct mmu *m) { return m && m->paging; }
 
-bool mmu_large(struct vm *vm, uint32_t lin)
+bool mmu_large(struct mmu *m, uint32_t lin)
 {
 	struct walk w;
-	return mmu_paging(vm) && !(walk_peek(vm, lin, 0, &w) & PF_FAULT) && w.size > 4096;
+	return mmu_paging(m) && !(walk_peek(m->cpu, m->mem, lin, 0, &w) & PF_FAULT) &&
+	       w.size > 4096;
 }
 
-bool mmu_global(struct vm *vm, uint32_t lin)
+bool mmu_global(struct mmu *m, uint32_t lin)
 {
 	struct walk w;
-	if (!mmu_paging(vm) || !(vm->cpu.cr4 & CR4_PGE))
+	if (!mmu_paging(m) || !(m->cpu->cr4 & CR4_PGE))
 		return false;
-	return !(walk_peek(vm, lin, 0, &w) & PF_FAULT) && w.global;
+	return !(walk_peek(m->cpu, m->mem, lin, 0, &w) & PF_FAULT) && w.global;
 }
 
-uint32_t mmu_mapped_count(struct vm *vm) { return vm->mmu->n; }
-bool mmu_mapped(struct vm *vm, uint32_t lin) { return vm->mmu->map && vm->mmu->map[lin >> 12]; }
-bool mmu_mapped_writable(struct vm *vm, uint32_t lin)
+uint32_t mmu_mapped_count(struct mmu *m) { return m->n; }
+bool mmu_mapped(struct mmu *m, uint32_t lin) { return m->map && m->map[lin >> 12]; }
+bool mmu_mapped_writable(struct mmu *m, uint32_t lin)
 {
-	return vm->mmu->map && (vm->mmu->map[lin >> 12] & M_WRITE);
+	return m->map && (m->map[lin >> 12] & M_WRITE);
 }

@@ -3,9 +3,10 @@
  *
  * With paging off the guest's linear space is its RAM, mapped once at host = linear.
  * With CR0.PG set, the range [GUEST_LOW, GUEST_TOP) starts empty (PROT_NONE) and each
- * guest page is mapped at host = linear when the guest first touches it (a host fault, then a
- * walk of the guest's page tables): the memfd page of its physical address, read-only
- * until the guest's dirty bit is set or while the page holds translated code. The
+ * guest page is mapped at host = linear when the guest first touches it (a host
+ * fault, then a walk of the guest's page tables): the memfd page of its physical
+ * address, read-only until the guest's dirty bit is set or while the page holds
+ * translated code. The
  * mappings play the part of the TLB: INVLPG drops one, a CR3 load the non-global ones
  * (the guest's page tables are not traced), and a budget below vm.max_map_count is
  * kept by dropping everything when it runs out.
@@ -16,10 +17,20 @@
  * monitor; user pages above that line are reached through emulation. A guest that
  * keeps its kernel at the top of the address space (Linux) pays nothing for this.
  *
- * Interface: mmu_init() at VM creation; mmu_paging_changed() after a write to CR0,
- * CR4 or EFER that changes how paging translates; mmu_load_cr3() for a CR3 load (or
- * mmu_flush_tlb() after one); mmu_invlpg(); mmu_fault() for a host page fault at a
- * guest address; mmu_translate() for the monitor's own accesses.
+ * The shadow MMU owns its book-keeping (struct mmu) and the host mappings of the
+ * guest's linear space; it reads the guest's paging registers from the struct cpu
+ * and the RAM (struct guest_mem) handed to mmu_create(), and reports to the monitor
+ * through struct mmu_hooks: #PF to raise, translations to drop when mappings change,
+ * segment shadows to recompute, a host failure that stops the VM. It never calls the
+ * monitor or the code cache directly. The code cache tells it which physical pages
+ * hold translated code (mmu_protect_code()).
+ *
+ * Interface: mmu_create() at VM creation (the monitor's mmuhost.c wires the hooks);
+ * mmu_paging_changed() after a write to CR0, CR4 or EFER that changes how paging
+ * translates; mmu_load_cr3() for a CR3 load (or mmu_flush_tlb() after one);
+ * mmu_invlpg(); mmu_fault() for a host page fault at a guest address, mmu_retry() at
+ * an IRET; mmu_translate() and mmu_peek() for the monitor's own accesses;
+ * mmu_enter_user() and mmu_user_top() for the segment shadows of CPL 3.
  */
 #ifndef TRAPEZE_MMU_H
 #define TRAPEZE_MMU_H
@@ -27,8 +38,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+struct cpu;
+struct guest_mem;
 struct mmu;
+
+/* What the shadow MMU asks of its owner; opaque is handed back to each. The fault
+ * path calls none of them unless the guest gets a #PF or a supervisor page is
+ * mapped below the lowest one so far. */
+struct mmu_hooks {
+	void *opaque;
+	/* Guest linear mappings changed: the translations that depend on them go (with
+	 * keep_global, those from global pages stay: a CR3 load under CR4.PGE). */
+	void (*flush_linear)(void *opaque, bool keep_global);
+	/* INVLPG of linear page lpn, which holds code: its translations go. */
+	void (*flush_linear_page)(void *opaque, uint32_t lpn);
+	/* Is there code translated from linear page lpn? */
+	bool (*linear_has_code)(void *opaque, uint32_t lpn);
+	/* Is there code translated from a large page in linear pages [first, first + npg)? */
+	bool (*region_has_large_code)(void *opaque, uint32_t first, uint32_t npg);
+	/* Raise #PF with CR2 = lin and error code err (SDM Vol. 3, 4.7). */
+	void (*page_fault)(void *opaque, uint32_t lin, uint32_t err);
+	/* The segment shadows must be computed again (mmu_user_top() or paging moved). */
+	void (*segs_stale)(void *opaque);
+	/* A host mapping failed: the VM cannot go on (msg says why). */
+	void (*fail)(void *opaque, const char *msg);
+};
 
 /* What the shadow MMU counts (--stats). */
 struct mmu_stats {
@@ -47,63 +81,68 @@ const struct mmu_stats *mmu_stats(const struct mmu *m);
  * well under vm.max_map_count = 65530). A large page is one mapping. */
 #define MMU_BUDGET 32768
 
-int mmu_init(struct vm *vm);
-void mmu_exit(struct vm *vm);
+/* The shadow MMU of the guest CPU c over the RAM mem (both outlive it), with paging
+ * off; NULL if out of memory. */
+struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_hooks *hooks);
+void mmu_destroy(struct mmu *m);
 
 /* CR0.PG, CR0.WP, CR4.PSE, CR4.PAE, CR4.PGE or EFER.NXE changed: start over from the
  * guest's tables. */
-void mmu_paging_changed(struct vm *vm);
+void mmu_paging_changed(struct mmu *m);
 /* A CR3 load: drop every mapping but global ones (CR4.PGE). */
-void mmu_flush_tlb(struct vm *vm);
+void mmu_flush_tlb(struct mmu *m);
 /* Load CR3 (MOV to CR3, a task switch) and flush as above. Under PAE paging the
  * PDPTEs come first: -1, nothing changed, if one is invalid (the caller raises
  * #GP(0)); else 0. */
-int mmu_load_cr3(struct vm *vm, uint32_t cr3);
+int mmu_load_cr3(struct mmu *m, uint32_t cr3);
 /* INVLPG lin (all of a large page if lin lies in one). */
-void mmu_invlpg(struct vm *vm, uint32_t lin);
+void mmu_invlpg(struct mmu *m, uint32_t lin);
 
 /* A host page fault at guest linear lin (write: a write access) in translated code.
  * Returns 1 if the page is now mapped and the access can be retried, 0 if the guest
- * gets a #PF (raised, CR2 set), 2 if the caller must emulate the instruction (device
+ * gets a #PF (hooks.page_fault), 2 if the caller must emulate the instruction (device
  * memory, or a supervisor's write under CR0.WP = 0 to a user page that CPL 3 may only
  * read), -1 if the monitor cannot serve it (VM stopped). */
-int mmu_fault(struct vm *vm, uint32_t lin, bool write);
+int mmu_fault(struct mmu *m, uint32_t lin, bool write);
 
 /* After an IRET: if it returns to the instruction whose host page fault last became a
  * guest #PF, at the same CPL, and the guest now maps that page, map it before the
  * instruction runs again (a fault saved per demand-paged page). */
-void mmu_retry(struct vm *vm);
+void mmu_retry(struct mmu *m);
 
 /* Guest linear to physical for an access by the monitor on the guest's behalf
  * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3, fetch for code): 0, or
  * -1 with #PF raised. Sets accessed and dirty bits as the CPU would. Under PAE the
  * physical address may lie above 4 GiB (never RAM). */
-int mmu_translate(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa);
+int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 
 /* As mmu_translate, but neither raising #PF nor setting accessed or dirty bits. */
-int mmu_peek(struct vm *vm, uint32_t lin, unsigned acc, uint64_t *pa);
+int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 
 /* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop
  * them (a segment cut cannot hide them). */
-void mmu_enter_user(struct vm *vm);
+void mmu_enter_user(struct mmu *m);
 
 /* The linear address below which a CPL-3 guest's data segment shadows must stay. */
-uint64_t mmu_user_top(struct vm *vm);
+uint64_t mmu_user_top(struct mmu *m);
 
-/* Physical page ppn now holds translated code: map its aliases read-only. */
-void mmu_protect_code(struct vm *vm, uint32_t ppn, bool readonly);
+/* Physical page ppn now holds translated code (readonly): its guest mappings become
+ * read-only; or it holds none any more: writable again, at once with paging off, at
+ * the next write fault (which checks the guest's rights) with paging on. The code
+ * cache calls it when a page's first block comes and when its last goes. */
+void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly);
 
 /* For tests: how many pages are mapped; is lin mapped; is it mapped writable. */
-uint32_t mmu_mapped_count(struct vm *vm);
-bool mmu_mapped(struct vm *vm, uint32_t lin);
-bool mmu_mapped_writable(struct vm *vm, uint32_t lin);
+uint32_t mmu_mapped_count(struct mmu *m);
+bool mmu_mapped(struct mmu *m, uint32_t lin);
+bool mmu_mapped_writable(struct mmu *m, uint32_t lin);
 
-/* Is the guest's paging on? */
-bool mmu_paging(struct vm *vm);
+/* Is the guest's paging on? (false for m = NULL) */
+bool mmu_paging(struct mmu *m);
 
 /* Whether lin lies in a 4 MiB or 2 MiB page of the current tables. */
-bool mmu_large(struct vm *vm, uint32_t lin);
+bool mmu_large(struct mmu *m, uint32_t lin);
 /* Is lin mapped by a global page (with CR4.PGE), which CR3 loads leave alone? */
-bool mmu_global(struct vm *vm, uint32_t lin);
+bool mmu_global(struct mmu *m, uint32_t lin);
 
 #endif

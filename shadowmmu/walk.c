@@ -1,11 +1,12 @@
 /*
  * walk.c - the guest page-table walker for 32-bit and PAE paging (see walk.h).
  *
- * The tables are read through the physmap (mem_phys) and the A/D bits written with
- * mem_write_phys(), the path of every monitor write to guest memory, so a page table
- * that shares a page with translated code still invalidates that code. Nothing here
- * is cached but the PDPTE registers, which the CPU itself keeps: the shadow MMU owns
- * what it maps and drops it on CR3 loads and INVLPG.
+ * Reads the guest's paging registers from struct cpu and its tables through the
+ * physmap (mem_phys); the A/D bits are written with mem_write_phys(), the path of
+ * every monitor write to guest memory, so a page table that shares a page with
+ * translated code still invalidates that code. Nothing here is cached but the PDPTE
+ * registers, which the CPU itself keeps: the shadow MMU owns what it maps and drops
+ * it on CR3 loads and INVLPG.
  */
 #include "walk.h"
 
@@ -13,17 +14,17 @@
 #include <string.h>
 
 #include "mem.h"
-#include "../monitor/vm.h"
+#include "../arch/vcpu.h"
 
 /* A paging-structure entry of size bytes (4 or 8) at guest physical pa. An entry
  * outside RAM reads as 0, i.e. not present: the guest gets a #PF it can act on, where
  * all ones (what a bus read of nothing returns on a PC) would be a present entry with
  * every right and a made-up frame. Entries are naturally aligned, so never cut by
  * the end of RAM. */
-static uint64_t entry_read(struct vm *vm, uint64_t pa, unsigned size)
+static uint64_t entry_read(const struct guest_mem *mem, uint64_t pa, unsigned size)
 {
 	uint64_t v = 0;
-	const void *p = mem_phys(vm, pa, size);
+	const void *p = mem_phys(mem, pa, size);
 	if (p)
 		memcpy(&v, p, size);
 	return v;
@@ -33,13 +34,13 @@ static uint64_t entry_read(struct vm *vm, uint64_t pa, unsigned size)
  * they are not all set yet. The entry is read again rather than taken from the walk
  * so that a PTE that is also the PDE (a page directory mapping itself) keeps both
  * updates. Single vCPU: no locked cmpxchg. */
-static void entry_set(struct vm *vm, uint64_t pa, uint32_t bits)
+static void entry_set(struct guest_mem *mem, uint64_t pa, uint32_t bits)
 {
-	uint32_t v = (uint32_t)entry_read(vm, pa, 4);
+	uint32_t v = (uint32_t)entry_read(mem, pa, 4);
 	if ((v & bits) == bits)
 		return;
 	v |= bits;
-	bool ok = mem_write_phys(vm, pa, &v, 4);
+	bool ok = mem_write_phys(mem, pa, &v, 4);
 	assert(ok);     /* entry_read() found it present, hence in RAM */
 	(void)ok;
 }
@@ -72,11 +73,11 @@ struct entries {
 };
 
 /* 32-bit paging (SDM Vol. 3, 4.3): 0, or PF_FAULT with P and RSVD as found. */
-static uint32_t lookup_32(struct vm *vm, uint32_t lin, struct entries *e)
+static uint32_t lookup_32(const struct cpu *c, const struct guest_mem *mem, uint32_t lin,
+			  struct entries *e)
 {
-	const struct cpu *c = &vm->cpu;
 	e->pde_pa = (c->cr3 & ~0xfffu) + (lin >> 22) * 4;
-	e->pde = entry_read(vm, e->pde_pa, 4);
+	e->pde = entry_read(mem, e->pde_pa, 4);
 	if (!(e->pde & PTE_P))
 		return PF_FAULT;
 	if ((c->cr4 & CR4_PSE) && (e->pde & PTE_PS)) {
@@ -92,7 +93,7 @@ static uint32_t lookup_32(struct vm *vm, uint32_t lin, struct entries *e)
 	}
 	/* With CR4.PSE = 0, PDE bit 7 is ignored (SDM Vol. 3, 4.3). */
 	e->pte_pa = (e->pde & 0xfffff000u) + ((lin >> 12) & 0x3ff) * 4;
-	e->final = entry_read(vm, e->pte_pa, 4);
+	e->final = entry_read(mem, e->pte_pa, 4);
 	if (!(e->final & PTE_P))
 		return PF_FAULT;
 	e->page = e->final & 0xfffff000u;
@@ -103,9 +104,9 @@ static uint32_t lookup_32(struct vm *vm, uint32_t lin, struct entries *e)
 /* PAE paging (SDM Vol. 3, 4.4.2): PDPTE register, then a PDE (PS = 1: a 2 MiB page,
  * whatever CR4.PSE says) and a PTE, each 64 bits. Reserved bits are checked level by
  * level, in a present entry only (4.7). */
-static uint32_t lookup_pae(struct vm *vm, uint32_t lin, struct entries *e)
+static uint32_t lookup_pae(const struct cpu *c, const struct guest_mem *mem, uint32_t lin,
+			   struct entries *e)
 {
-	const struct cpu *c = &vm->cpu;
 	uint64_t rsvd = PAE_RSVD | ((c->efer & EFER_NXE) ? 0 : PTE_XD);
 	uint64_t pdpte = c->pdpte[lin >> 30];
 	if (!(pdpte & PTE_P))
@@ -114,7 +115,7 @@ static uint32_t lookup_pae(struct vm *vm, uint32_t lin, struct entries *e)
 	if (pdpte & PDPTE_RSVD)
 		return PF_FAULT | PF_ERR_P | PF_ERR_RSVD;
 	e->pde_pa = (pdpte & PAE_ADDR) + ((lin >> 21) & 0x1ff) * 8;
-	e->pde = entry_read(vm, e->pde_pa, 8);
+	e->pde = entry_read(mem, e->pde_pa, 8);
 	if (!(e->pde & PTE_P))
 		return PF_FAULT;
 	if (e->pde & rsvd)
@@ -130,7 +131,7 @@ static uint32_t lookup_pae(struct vm *vm, uint32_t lin, struct entries *e)
 		return 0;
 	}
 	e->pte_pa = (e->pde & PAE_ADDR) + ((lin >> 12) & 0x1ff) * 8;
-	e->final = entry_read(vm, e->pte_pa, 8);
+	e->final = entry_read(mem, e->pte_pa, 8);
 	if (!(e->final & PTE_P))
 		return PF_FAULT;
 	if (e->final & rsvd)
@@ -140,10 +141,9 @@ static uint32_t lookup_pae(struct vm *vm, uint32_t lin, struct entries *e)
 	return 0;
 }
 
-static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct walk *w,
-			    bool set_ad)
+static uint32_t walk_common(const struct cpu *c, struct guest_mem *mem, uint32_t lin,
+			    unsigned acc, struct walk *w, bool set_ad)
 {
-	const struct cpu *c = &vm->cpu;
 	if (!(c->cr0 & CR0_PG)) {
 		*w = (struct walk){
 			.pa = lin, .page = lin & ~0xfffu, .size = 4096, .writable = true, .rw = true,
@@ -163,7 +163,7 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 		err |= PF_ERR_ID;
 
 	struct entries e;
-	uint32_t r = pae ? lookup_pae(vm, lin, &e) : lookup_32(vm, lin, &e);
+	uint32_t r = pae ? lookup_pae(c, mem, lin, &e) : lookup_32(c, mem, lin, &e);
 	if (r)
 		return r | err;
 
@@ -182,8 +182,8 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 	bool write = acc & PF_ACC_WRITE;
 	if (set_ad) {
 		if (e.pte_pa != e.pde_pa)
-			entry_set(vm, e.pde_pa, PTE_A);
-		entry_set(vm, e.pte_pa, PTE_A | (write ? PTE_D : 0));
+			entry_set(mem, e.pde_pa, PTE_A);
+		entry_set(mem, e.pte_pa, PTE_A | (write ? PTE_D : 0));
 	}
 
 	*w = (struct walk){
@@ -204,24 +204,26 @@ static uint32_t walk_common(struct vm *vm, uint32_t lin, unsigned acc, struct wa
 	return 0;
 }
 
-uint32_t walk(struct vm *vm, uint32_t lin, unsigned acc, struct walk *w)
+uint32_t walk(const struct cpu *c, struct guest_mem *mem, uint32_t lin, unsigned acc,
+	      struct walk *w)
 {
-	return walk_common(vm, lin, acc, w, true);
+	return walk_common(c, mem, lin, acc, w, true);
 }
 
-uint32_t walk_peek(struct vm *vm, uint32_t lin, unsigned acc, struct walk *w)
+uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, unsigned acc,
+		   struct walk *w)
 {
-	return walk_common(vm, lin, acc, w, false);
+	return walk_common(c, mem, lin, acc, w, false);
 }
 
-bool walk_load_pdptes(struct vm *vm, uint32_t cr3)
+bool walk_load_pdptes(struct cpu *c, const struct guest_mem *mem, uint32_t cr3)
 {
 	uint64_t pdpte[4];
 	for (int k = 0; k < 4; k++) {
-		pdpte[k] = entry_read(vm, (cr3 & ~0x1fu) + 8u * k, 8);
+		pdpte[k] = entry_read(mem, (cr3 & ~0x1fu) + 8u * k, 8);
 		if ((pdpte[k] & PTE_P) && (pdpte[k] & PDPTE_RSVD))
 			return false;
 	}
-	memcpy(vm->cpu.pdpte, pdpte, sizeof(pdpte));
+	memcpy(c->pdpte, pdpte, sizeof(pdpte));
 	return true;
 }

@@ -4,13 +4,14 @@
  * (4.6), #PF error codes (4.7), A/D bits (4.8).
  *
  * Interface: the shadow MMU calls walk() when the guest touches a linear address it
- * has not mapped yet; the result says where to map it and with which rights, or
- * which #PF to deliver (the caller sets CR2). The monitor's own look-ups (fetching
- * code to translate, printing) use walk_peek(), which leaves guest memory alone.
- * Under PAE paging the walk starts from the PDPTE registers in vm->cpu, which
- * walk_load_pdptes() fills when the guest loads CR3 or turns PAE paging on.
- * MAXPHYADDR is WALK_MAXPHYADDR (36) under PAE; 32-bit paging has no PSE-36.
- * Not supported: PSE-36, SMEP/SMAP, PAT/PCD/PWT (memory types).
+ * has not mapped yet, and for the monitor's own accesses; the result says where to
+ * map it and with which rights, or which #PF to deliver (the caller sets CR2). Look-ups
+ * that must leave guest memory alone use walk_peek(). A walk needs only the guest's
+ * paging registers (struct cpu: CR0, CR3, CR4, EFER and the PDPTE registers) and its
+ * memory; it keeps no state. Under PAE paging the walk starts from the PDPTE
+ * registers, which walk_load_pdptes() fills when the guest loads CR3 or turns PAE
+ * paging on. MAXPHYADDR is WALK_MAXPHYADDR (36) under PAE; 32-bit paging has no
+ * PSE-36. Not supported: PSE-36, SMEP/SMAP, PAT/PCD/PWT (memory types).
  */
 #ifndef TRAPEZE_WALK_H
 #define TRAPEZE_WALK_H
@@ -18,21 +19,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+#include "../arch/x86.h"        /* CR0_*, CR4_*, EFER_NXE */
 
-/* CR4 bits used here (SDM Vol. 3, 2.5); the same tokens as vm.h would define. */
-#ifndef CR4_PSE
-#define CR4_PSE         0x00000010u
-#endif
-#ifndef CR4_PAE
-#define CR4_PAE         0x00000020u
-#endif
-#ifndef CR4_PGE
-#define CR4_PGE         0x00000080u
-#endif
-#ifndef EFER_NXE
-#define EFER_NXE        0x00000800u
-#endif
+struct cpu;
+struct guest_mem;
 
 /* Paging-structure entry bits (SDM Vol. 3, Tables 4-4 to 4-6). */
 #define PTE_P           0x001u
@@ -86,18 +76,20 @@ struct walk {
 };
 
 /* Translate lin for access acc with the guest's CR0/CR3/CR4/EFER and PDPTE registers
- * (vm->cpu). On success fill *w, set A on the entries used (and D on the final entry
+ * (c), reading the tables in mem. On success fill *w, set A on the entries used (and D on the final entry
  * for a write) as the CPU does, and return 0. On a fault return PF_FAULT | the #PF
  * error code, leave *w and the A/D bits alone. With CR0.PG = 0: *w maps lin to
  * itself, a 4 KiB page with every right, dirty, and pde_pa = pte_pa = 0xffffffff. */
-uint32_t walk(struct vm *vm, uint32_t lin, unsigned acc, struct walk *w);
+uint32_t walk(const struct cpu *c, struct guest_mem *mem, uint32_t lin, unsigned acc,
+	      struct walk *w);
 /* walk() without setting A/D bits (w->dirty is the D bit as found). */
-uint32_t walk_peek(struct vm *vm, uint32_t lin, unsigned acc, struct walk *w);
+uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, unsigned acc,
+		   struct walk *w);
 
-/* Read the four PDPTEs of the table at cr3 (bits 31:5) into vm->cpu.pdpte, as a MOV
+/* Read the four PDPTEs of the table at cr3 (bits 31:5) in mem into c->pdpte, as a MOV
  * to CR3 under PAE paging, or a MOV to CR0/CR4 that turns PAE paging on, does (SDM
  * Vol. 3, 4.4.1). Returns false, loading nothing, if a present one has a reserved
  * bit set: the instruction raises #GP(0). A table outside RAM reads as not present. */
-bool walk_load_pdptes(struct vm *vm, uint32_t cr3);
+bool walk_load_pdptes(struct cpu *c, const struct guest_mem *mem, uint32_t cr3);
 
 #endif

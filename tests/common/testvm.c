@@ -30,13 +30,13 @@ void tvm_create_cache(struct vm *vm, uint32_t cache_size)
 
 void tvm_load(struct vm *vm, uint32_t pa, const void *bytes, size_t len)
 {
-	ck_assert_msg(mem_write_phys(vm, pa, bytes, len), "cannot load %zu bytes at %#x", len, pa);
+	ck_assert_msg(mem_write_phys(&vm->mem, pa, bytes, len), "cannot load %zu bytes at %#x", len, pa);
 }
 
 uint32_t tvm_rd32(struct vm *vm, uint32_t pa)
 {
 	uint32_t v;
-	const void *p = mem_phys(vm, pa, 4);
+	const void *p = mem_phys(&vm->mem, pa, 4);
 	ck_assert_msg(p != NULL, "read outside RAM at %#x", pa);
 	memcpy(&v, p, 4);
 	return v;

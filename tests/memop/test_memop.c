@@ -64,7 +64,7 @@ static uint32_t flags(void) { return SH->eflags & FL_ARITH; }
 
 static uint8_t *ram(uint32_t pa, uint32_t len)
 {
-	uint8_t *p = mem_phys(&vm, pa, len);
+	uint8_t *p = mem_phys(&vm.mem, pa, len);
 	ck_assert_ptr_nonnull(p);
 	return p;
 }
@@ -919,7 +919,7 @@ START_TEST(paging_faults)
 	tvm_wr32(&vm, PT + 4 * ((D >> 12) + 1), 0);
 	vm.cpu.cr0 = CR0_PE | CR0_PG | CR0_WP;
 	vm.cpu.cr3 = PD;
-	mmu_paging_changed(&vm);
+	mmu_paging_changed(vm.mmu);
 	REG(R_EBX) = D;
 	REG(R_EAX) = 1;
 	tvm_wr32(&vm, D, 41);

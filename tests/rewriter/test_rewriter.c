@@ -801,7 +801,7 @@ START_TEST(smc_next_instruction)
 	RUN(smc1);
 	tvm_assert_exit(&vm, 42);
 	ck_assert_uint_eq(REG(R_EAX), 42);
-	ck_assert_uint_eq(vm.ram[SMC1_PATCH + 1], 42);
+	ck_assert_uint_eq(vm.mem.ram[SMC1_PATCH + 1], 42);
 	ck_assert_uint_ge(vm.stats.smc_invalidations, 1);
 	ck_assert_uint_ge(vm.stats.exits[EXIT_FAULT], 1);
 }

@@ -36,32 +36,32 @@ static void setup(void)
 	tvm_create(&vm);
 	vm.cpu.cr3 = PD;
 	vm.cpu.cr0 |= CR0_PG;
-	mmu_paging_changed(&vm);
+	mmu_paging_changed(vm.mmu);
 }
 
 static void teardown(void) { vm_destroy(&vm); }
 
-static bool mapped(uint32_t lin) { return mmu_mapped(&vm, lin); }
+static bool mapped(uint32_t lin) { return mmu_mapped(vm.mmu, lin); }
 
 START_TEST(fault_maps_page)
 {
 	build_tables(false);
 	ck_assert(!mapped(0x205000));
-	ck_assert_int_eq(mmu_fault(&vm, 0x205000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x205000, false), 1);
 	ck_assert(mapped(0x205000));
 	ck_assert_uint_eq(*(volatile uint8_t *)(uintptr_t)0x205000, 0);
 	tvm_wr32(&vm, FRAMES + 0x5000, 0xabcd1234);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x205000, 0xabcd1234);
 	/* a not-present page: #PF, nothing mapped */
 	tvm_wr32(&vm, PT0 + 4 * 0x206, 0);
-	ck_assert_int_eq(mmu_fault(&vm, 0x206000, true), 0);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x206000, true), 0);
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
 	ck_assert_uint_eq(vm.cpu.cr2, 0x206000);
 	ck_assert(!mapped(0x206000));
 	/* the lowest 64 KiB: the host cannot map it, the access is emulated */
 	vm.cpu.exc.pending = false;
-	ck_assert_int_eq(mmu_fault(&vm, 0x5000, false), 2);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x5000, false), 2);
 	ck_assert(!mapped(0x5000));
 	ck_assert(!vm.cpu.exc.pending);
 }
@@ -73,11 +73,11 @@ START_TEST(budget_drops_everything_when_full)
 	uint32_t n = MMU_BUDGET + 100, p0 = GUEST_LOW >> 12;
 	ck_assert_uint_le(p0 + n, NTABLES * 1024u);
 	for (uint32_t p = p0; p < p0 + n; p++) {
-		ck_assert_int_eq(mmu_fault(&vm, p << 12, false), 1);
-		ck_assert_uint_le(mmu_mapped_count(&vm), MMU_BUDGET);
+		ck_assert_int_eq(mmu_fault(vm.mmu, p << 12, false), 1);
+		ck_assert_uint_le(mmu_mapped_count(vm.mmu), MMU_BUDGET);
 	}
 	/* The budget ran out once: the first pages are gone, the last ones there. */
-	ck_assert_uint_eq(mmu_mapped_count(&vm), 100);
+	ck_assert_uint_eq(mmu_mapped_count(vm.mmu), 100);
 	ck_assert(!mapped(p0 << 12));
 	ck_assert(mapped((p0 + n - 1) << 12));
 	ck_assert_uint_ge(mmu_stats(vm.mmu)->tlb_flushes, 2);
@@ -89,15 +89,15 @@ START_TEST(cr3_load_keeps_global_pages)
 	build_tables(false);
 	tvm_wr32(&vm, PT0 + 4 * 0x201, (FRAMES + 0x1000) | 7 | 0x100);     /* page 1 global */
 	vm.cpu.cr4 |= CR4_PGE;
-	mmu_paging_changed(&vm);
-	ck_assert_int_eq(mmu_fault(&vm, 0x201000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x202000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x204000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x205000, false), 1);
+	mmu_paging_changed(vm.mmu);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x201000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x202000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x204000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x205000, false), 1);
 	/* Page 2 now maps another frame, page 4's A bit is clear, page 5 is unchanged. */
 	tvm_wr32(&vm, PT0 + 4 * 0x202, (FRAMES + 0x3000) | 7 | 0x20);
 	tvm_wr32(&vm, PT0 + 4 * 0x204, tvm_rd32(&vm, PT0 + 4 * 0x204) & ~0x20u);
-	mmu_flush_tlb(&vm);
+	mmu_flush_tlb(vm.mmu);
 	ck_assert(mapped(0x201000));
 	ck_assert(!mapped(0x202000));
 	ck_assert(!mapped(0x204000));
@@ -105,13 +105,13 @@ START_TEST(cr3_load_keeps_global_pages)
 	/* With PGE a changed global page stays until INVLPG; without PGE a CR3 load
 	 * drops it too. */
 	tvm_wr32(&vm, PT0 + 4 * 0x201, tvm_rd32(&vm, PT0 + 4 * 0x201) & ~0x20u);
-	mmu_flush_tlb(&vm);
+	mmu_flush_tlb(vm.mmu);
 	ck_assert(mapped(0x201000));
 	vm.cpu.cr4 &= ~CR4_PGE;
-	mmu_paging_changed(&vm);
-	ck_assert_int_eq(mmu_fault(&vm, 0x201000, false), 1);
+	mmu_paging_changed(vm.mmu);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x201000, false), 1);
 	tvm_wr32(&vm, PT0 + 4 * 0x201, tvm_rd32(&vm, PT0 + 4 * 0x201) & ~0x20u);
-	mmu_flush_tlb(&vm);
+	mmu_flush_tlb(vm.mmu);
 	ck_assert(!mapped(0x201000));
 }
 END_TEST
@@ -119,9 +119,9 @@ END_TEST
 START_TEST(invlpg_drops_one_page)
 {
 	build_tables(false);
-	ck_assert_int_eq(mmu_fault(&vm, 0x203000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x204000, false), 1);
-	mmu_invlpg(&vm, 0x203123);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x203000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x204000, false), 1);
+	mmu_invlpg(vm.mmu, 0x203123);
 	ck_assert(!mapped(0x203000));
 	ck_assert(mapped(0x204000));
 }
@@ -130,11 +130,11 @@ END_TEST
 START_TEST(read_only_until_dirty)
 {
 	build_tables(false);
-	ck_assert_int_eq(mmu_fault(&vm, 0x207000, false), 1);
-	ck_assert(!mmu_mapped_writable(&vm, 0x207000));
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x207000, false), 1);
+	ck_assert(!mmu_mapped_writable(vm.mmu, 0x207000));
 	ck_assert_uint_eq(tvm_rd32(&vm, PT0 + 4 * 0x207) & 0x40, 0);       /* D clear */
-	ck_assert_int_eq(mmu_fault(&vm, 0x207000, true), 1);
-	ck_assert(mmu_mapped_writable(&vm, 0x207000));
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x207000, true), 1);
+	ck_assert(mmu_mapped_writable(vm.mmu, 0x207000));
 	ck_assert_uint_eq(tvm_rd32(&vm, PT0 + 4 * 0x207) & 0x40, 0x40);    /* D set */
 }
 END_TEST
@@ -144,13 +144,13 @@ END_TEST
 START_TEST(invlpg_drops_whole_4m_page)
 {
 	vm.cpu.cr4 |= CR4_PSE;
-	mmu_paging_changed(&vm);
+	mmu_paging_changed(vm.mmu);
 	tvm_wr32(&vm, PD + 4 * 1, 0x000000 | 0x87);           /* 4 MiB pages at 4 and 8 MiB */
 	tvm_wr32(&vm, PD + 4 * 2, 0x000000 | 0x87);
-	ck_assert_int_eq(mmu_fault(&vm, 0x400000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x7ff000, true), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x800000, false), 1);
-	mmu_invlpg(&vm, 0x600123);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x400000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x7ff000, true), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x800000, false), 1);
+	mmu_invlpg(vm.mmu, 0x600123);
 	ck_assert(!mapped(0x400000));
 	ck_assert(!mapped(0x7ff000));
 	ck_assert(mapped(0x800000));
@@ -172,8 +172,8 @@ static void pae_on(void)
 	vm.cpu.cr4 |= CR4_PAE;
 	vm.cpu.efer = EFER_NXE;
 	vm.cpu.cr3 = PDPT;
-	ck_assert(walk_load_pdptes(&vm, PDPT));
-	mmu_paging_changed(&vm);
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
+	mmu_paging_changed(vm.mmu);
 }
 
 START_TEST(pae_invlpg_drops_whole_2m_page)
@@ -182,18 +182,18 @@ START_TEST(pae_invlpg_drops_whole_2m_page)
 	tvm_wr64(&vm, PAE_PD + 8 * 2, FRAMES | 0x87);          /* 2 MiB pages at 4 and 6 MiB */
 	tvm_wr64(&vm, PAE_PD + 8 * 3, FRAMES | 0x87);
 	tvm_wr64(&vm, PAE_PT + 8 * 0x11, (FRAMES + 0x1000) | 7);
-	ck_assert_int_eq(mmu_fault(&vm, 0x400000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x5ff000, true), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x600000, false), 1);
-	ck_assert_int_eq(mmu_fault(&vm, 0x11000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x400000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x5ff000, true), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x600000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x11000, false), 1);
 	tvm_wr32(&vm, FRAMES + 0x1ff000, 0x2badbeef);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x5ff000, 0x2badbeef);
-	mmu_invlpg(&vm, 0x4ab000);
+	mmu_invlpg(vm.mmu, 0x4ab000);
 	ck_assert(!mapped(0x400000));
 	ck_assert(!mapped(0x5ff000));
 	ck_assert(mapped(0x600000));    /* the next 2 MiB page is another translation */
 	ck_assert(mapped(0x11000));
-	mmu_invlpg(&vm, 0x7fffff);
+	mmu_invlpg(vm.mmu, 0x7fffff);
 	ck_assert(!mapped(0x600000));
 	ck_assert(mapped(0x11000));
 }
@@ -203,16 +203,16 @@ START_TEST(pae_above_4g_is_not_ram)
 {
 	pae_on();
 	tvm_wr64(&vm, PAE_PT + 8 * 0x13, 0x100003000ull | 7);      /* physical 4 GiB + 12 KiB */
-	ck_assert_int_eq(mmu_fault(&vm, 0x13000, true), 2);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x13000, true), 2);
 	ck_assert(!mapped(0x13000));
 	ck_assert(!vm.cpu.exc.pending);
 	uint64_t pa = 0;
-	ck_assert_int_eq(mmu_translate(&vm, 0x13abc, PF_ACC_WRITE, &pa), 0);
+	ck_assert_int_eq(mmu_translate(vm.mmu, 0x13abc, PF_ACC_WRITE, &pa), 0);
 	ck_assert_uint_eq(pa, 0x100003abcull);
 	/* Not an alias of physical 12 KiB. */
 	tvm_wr64(&vm, PAE_PT + 8 * 0x14, 0x3000 | 7);
-	ck_assert_int_eq(mmu_fault(&vm, 0x14000, false), 1);
-	ck_assert_int_eq(mmu_translate(&vm, 0x14abc, 0, &pa), 0);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x14000, false), 1);
+	ck_assert_int_eq(mmu_translate(vm.mmu, 0x14abc, 0, &pa), 0);
 	ck_assert_uint_eq(pa, 0x3abc);
 }
 END_TEST
@@ -221,23 +221,23 @@ START_TEST(pae_cr3_load_checks_pdptes)
 {
 	pae_on();
 	tvm_wr64(&vm, PAE_PT + 8 * 0x15, (FRAMES + 0x5000) | 7);
-	ck_assert_int_eq(mmu_fault(&vm, 0x15000, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x15000, false), 1);
 	/* A present PDPTE with a reserved bit: nothing changes. */
 	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1 | 2);
-	ck_assert_int_eq(mmu_load_cr3(&vm, PDPT + 0x20), -1);
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, PDPT + 0x20), -1);
 	ck_assert_uint_eq(vm.cpu.cr3, PDPT);
 	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
 	ck_assert(mapped(0x15000));
 	/* A good one: loaded, the TLB flushed (the page now maps another frame). */
 	tvm_wr64(&vm, PAE_PT + 8 * 0x15, (FRAMES + 0x6000) | 7 | 0x20);
 	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1);
-	ck_assert_int_eq(mmu_load_cr3(&vm, PDPT + 0x20), 0);
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, PDPT + 0x20), 0);
 	ck_assert_uint_eq(vm.cpu.cr3, PDPT + 0x20);
 	ck_assert(!mapped(0x15000));
 	/* Paging off: CR3 is only stored, the PDPTEs are read when paging goes on. */
 	vm.cpu.cr0 &= ~CR0_PG;
-	mmu_paging_changed(&vm);
-	ck_assert_int_eq(mmu_load_cr3(&vm, 0xfe0), 0);
+	mmu_paging_changed(vm.mmu);
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, 0xfe0), 0);
 	ck_assert_uint_eq(vm.cpu.cr3, 0xfe0);
 	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
 }
@@ -249,11 +249,11 @@ START_TEST(pae_fetch_from_xd_page)
 	tvm_wr64(&vm, PAE_PT + 8 * 0x16, XD | (FRAMES + 0x6000) | 7);
 	uint64_t pa = 0;
 	/* Data accesses go (and map the page), a peek at a fetch fails quietly... */
-	ck_assert_int_eq(mmu_fault(&vm, 0x16000, true), 1);
-	ck_assert_int_eq(mmu_peek(&vm, 0x16010, PF_ACC_FETCH, &pa), -1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x16000, true), 1);
+	ck_assert_int_eq(mmu_peek(vm.mmu, 0x16010, PF_ACC_FETCH, &pa), -1);
 	ck_assert(!vm.cpu.exc.pending);
 	/* ... a fetch raises #PF(P | I/D). */
-	ck_assert_int_eq(mmu_translate(&vm, 0x16010, PF_ACC_FETCH | PF_ACC_USER, &pa), -1);
+	ck_assert_int_eq(mmu_translate(vm.mmu, 0x16010, PF_ACC_FETCH | PF_ACC_USER, &pa), -1);
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
 	ck_assert_uint_eq(vm.cpu.exc.err, 0x15);
@@ -261,9 +261,9 @@ START_TEST(pae_fetch_from_xd_page)
 	vm.cpu.exc.pending = false;
 	/* Clearing NXE makes bit 63 reserved: the mapping goes, the next access faults. */
 	vm.cpu.efer = 0;
-	mmu_paging_changed(&vm);
+	mmu_paging_changed(vm.mmu);
 	ck_assert(!mapped(0x16000));
-	ck_assert_int_eq(mmu_fault(&vm, 0x16000, false), 0);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x16000, false), 0);
 	ck_assert_uint_eq(vm.cpu.exc.err, 0x9);
 }
 END_TEST

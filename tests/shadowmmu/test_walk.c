@@ -6,6 +6,7 @@
  * paging: the PDPTE registers and their load, 4 KiB and 2 MiB pages in 64-bit
  * entries, rights, A/D, reserved bits up to MAXPHYADDR = 36, physical addresses above
  * 4 GiB, and XD with and without IA32_EFER.NXE (the I/D bit of the error code).
+ * Last, the walker alone: a struct cpu and a struct guest_mem over plain memory.
  *
  * Tables: the page directory at PD, page tables at PT_LO (linear 0-4 MiB) and PT_HI
  * (linear 0xc0000000-0xc03fffff); for PAE, the PDPT at PDPT, page directories at
@@ -16,10 +17,12 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/testvm.h"
 #include "../../codecache/codecache.h"
 #include "../../rewriter/rewriter.h"
+#include "../../shadowmmu/mem.h"
 #include "../../shadowmmu/mmu.h"
 #include "../../shadowmmu/walk.h"
 #include "../../monitor/exceptions.h"
@@ -65,13 +68,13 @@ static void map_lo(uint32_t lin, uint32_t pa, uint32_t pde_flags, uint32_t pte_f
 
 static void walk_ok(uint32_t lin, unsigned acc, struct walk *w)
 {
-	uint32_t r = walk(&vm, lin, acc, w);
+	uint32_t r = walk(&vm.cpu, &vm.mem, lin, acc, w);
 	ck_assert_msg(r == 0, "walk(%#x, acc %#x) faulted with %#x", lin, acc, r);
 }
 
 #define ck_fault(lin, acc, err) do {                                                  \
 	struct walk w_ = { .pa = 0x5a5a5a5a };                                            \
-	uint32_t r_ = walk(&vm, (lin), (acc), &w_);                                       \
+	uint32_t r_ = walk(&vm.cpu, &vm.mem, (lin), (acc), &w_);                         \
 	ck_assert_msg(r_ == (PF_FAULT | (err)), "walk(%#x, acc %#x) = %#x, want %#x",     \
 		      (unsigned)(lin), (unsigned)(acc), r_, PF_FAULT | (err));             \
 	ck_assert_uint_eq(w_.pa, 0x5a5a5a5a);   /* *w untouched on a fault */          \
@@ -166,7 +169,7 @@ START_TEST(paging_off_is_identity)
 {
 	vm.cpu.cr0 = CR0_PE;
 	struct walk w;
-	ck_assert_uint_eq(walk(&vm, 0xfee00abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(walk(&vm.cpu, &vm.mem, 0xfee00abc, WR | USR, &w), 0);
 	ck_assert_uint_eq(w.pa, 0xfee00abc);
 	ck_assert_uint_eq(w.page, 0xfee00000);
 	ck_assert_uint_eq(w.size, 4096);
@@ -365,7 +368,7 @@ START_TEST(peek_changes_nothing)
 {
 	struct walk w, p;
 	map_lo(0xe000, 0xe000, P | RW | US, P | RW | US);
-	ck_assert_uint_eq(walk_peek(&vm, 0xe123, USR | WR, &p), 0);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xe123, USR | WR, &p), 0);
 	ck_assert_uint_eq(tvm_rd32(&vm, PD), PT_LO | P | RW | US);
 	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xe000)), 0xe000 | P | RW | US);
 	ck_assert(!p.dirty);
@@ -374,15 +377,15 @@ START_TEST(peek_changes_nothing)
 	ck_assert_uint_eq(w.pte_pa, p.pte_pa);
 	ck_assert(w.writable == p.writable && w.user == p.user);
 	ck_assert(w.dirty);
-	ck_assert_uint_eq(walk_peek(&vm, 0xe123, RD, &p), 0);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xe123, RD, &p), 0);
 	ck_assert(p.dirty);
 
 	/* Same faults as walk(). */
 	set_pte(PT_LO, 0xe000, 0xe000 | P);
 	vm.cpu.cr0 |= CR0_WP;
-	ck_assert_uint_eq(walk_peek(&vm, 0xe000, USR, &p), PF_FAULT | 5);
-	ck_assert_uint_eq(walk_peek(&vm, 0xe000, WR, &p), PF_FAULT | 3);
-	ck_assert_uint_eq(walk_peek(&vm, 0xf000, RD, &p), PF_FAULT | 0);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xe000, USR, &p), PF_FAULT | 5);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xe000, WR, &p), PF_FAULT | 3);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xf000, RD, &p), PF_FAULT | 0);
 	ck_assert_uint_eq(tvm_rd32(&vm, pte_at(PT_LO, 0xe000)), 0xe000 | P);
 }
 END_TEST
@@ -468,7 +471,7 @@ START_TEST(ad_write_invalidates_code)
 	uint64_t smc = vm.stats.smc_invalidations;
 
 	struct walk w;
-	ck_assert_uint_eq(walk_peek(&vm, lin, WR, &w), 0);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, lin, WR, &w), 0);
 	ck_assert(cc_page_has_code(vm.cc, TVM_CODE >> 12));
 	walk_ok(lin, WR, &w);
 	ck_assert_uint_eq(w.pte_pa, pt + 0x200 * 4);
@@ -516,7 +519,7 @@ static void pae_setup(void)
 	vm.cpu.cr3 = PDPT;
 	tvm_wr64(&vm, PDPT, PAE_PD0 | P);
 	tvm_wr64(&vm, PDPT + 24, PAE_PD3 | P);
-	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
 }
 
 START_TEST(pae_4k)
@@ -673,39 +676,39 @@ START_TEST(pae_pdpte_load)
 					1ull << 36, 1ull << 52, 1ull << 62, XD };
 	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		tvm_wr64(&vm, PDPT + 8, 0x100000 | P | bad[k]);
-		ck_assert_msg(!walk_load_pdptes(&vm, PDPT), "PDPTE bit %#llx accepted",
+		ck_assert_msg(!walk_load_pdptes(&vm.cpu, &vm.mem, PDPT), "PDPTE bit %#llx accepted",
 			      (unsigned long long)bad[k]);
 		ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD0 | P);
 		ck_assert_uint_eq(vm.cpu.pdpte[1], 0);
 	}
 	/* ... with NXE too: a PDPTE has no XD bit. */
 	vm.cpu.efer = EFER_NXE;
-	ck_assert(!walk_load_pdptes(&vm, PDPT));
+	ck_assert(!walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
 	/* Not present: any other bits load. */
 	tvm_wr64(&vm, PDPT + 8, 0xfffffffffffffffeull);
-	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
 	ck_assert_uint_eq(vm.cpu.pdpte[1], 0xfffffffffffffffeull);
 	ck_fault(0x40000000, RD, 0);
 	/* PWT, PCD and the ignored bits 11:9 are fine; the address may be above 4 GiB. */
 	tvm_wr64(&vm, PDPT + 8, 0x800000000ull | 0xe18 | P);
-	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
 	ck_fault(0x40000000, RD, 0);            /* a directory outside RAM: not present */
 
 	/* The registers are used, not the table in memory, until the next load. */
 	tvm_wr64(&vm, PDPT, 0);
 	walk_ok(0x1000, RD, &w);
 	ck_assert_uint_eq(w.pa, 0x2000);
-	ck_assert(walk_load_pdptes(&vm, PDPT));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT));
 	ck_fault(0x1000, RD, 0);
 
 	/* 32-byte aligned, CR3 bits 4:0 ignored. */
 	tvm_wr64(&vm, PDPT + 0x20, PAE_PD0 | P);
-	ck_assert(walk_load_pdptes(&vm, PDPT + 0x20 + 0x1f));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, PDPT + 0x20 + 0x1f));
 	walk_ok(0x1000, RD, &w);
 	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD0 | P);
 	ck_assert_uint_eq(vm.cpu.pdpte[1], 0);
 	/* A table outside RAM: four not-present PDPTEs. */
-	ck_assert(walk_load_pdptes(&vm, 0xffffffe0u));
+	ck_assert(walk_load_pdptes(&vm.cpu, &vm.mem, 0xffffffe0u));
 	ck_fault(0x1000, RD, 0);
 	ck_fault(0xc0000000, RD, 0);
 }
@@ -715,7 +718,7 @@ START_TEST(pae_peek_and_ad)
 {
 	struct walk w, p;
 	pae_map(0x9000, 0x9000, P | RW | US, P | RW | US);
-	ck_assert_uint_eq(walk_peek(&vm, 0x9004, USR | WR, &p), 0);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0x9004, USR | WR, &p), 0);
 	ck_assert_uint_eq(rd64(PAE_PD0), PAE_PT_LO | P | RW | US);
 	ck_assert_uint_eq(rd64(PAE_PT_LO + 9 * 8), 0x9000 | P | RW | US);
 	ck_assert(!p.dirty);
@@ -732,8 +735,8 @@ START_TEST(pae_peek_and_ad)
 	ck_assert_uint_eq(rd64(PAE_PD0), XD | PAE_PT_LO | P | RW | A);
 	ck_assert_uint_eq(rd64(PAE_PT_LO + 10 * 8), XD | 0xa000 | P | RW | A | D);
 	/* walk_peek() reports the same faults. */
-	ck_assert_uint_eq(walk_peek(&vm, 0xa000, FETCH, &p), PF_FAULT | 0x11);
-	ck_assert_uint_eq(walk_peek(&vm, 0xb000, FETCH, &p), PF_FAULT | 0x10);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xa000, FETCH, &p), PF_FAULT | 0x11);
+	ck_assert_uint_eq(walk_peek(&vm.cpu, &vm.mem, 0xb000, FETCH, &p), PF_FAULT | 0x10);
 }
 END_TEST
 
@@ -815,7 +818,7 @@ START_TEST(pae_nx_translate)
 	uint32_t lin = 0x1ff000;                                /* -> TVM_CODE */
 	vm.cpu.efer = EFER_NXE;
 	pae_map(lin, TVM_CODE, P | RW, XD | P | RW);
-	mmu_paging_changed(&vm);
+	mmu_paging_changed(vm.mmu);
 	ck_assert_ptr_null(rw_translate(vm.rw, lin, false));
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
@@ -828,6 +831,54 @@ START_TEST(pae_nx_translate)
 	ck_assert(!vm.cpu.exc.pending);
 }
 END_TEST
+
+/* ---- the walker alone ---- */
+
+static uint32_t code_writes, code_written_ppn;
+static void count_code_written(void *opaque, uint32_t ppn, bool guest)
+{
+	ck_assert_ptr_null(opaque);
+	ck_assert(!guest);
+	code_writes++;
+	code_written_ppn = ppn;
+}
+
+/* walk.c needs the paging registers and guest memory, nothing of a VM: tables in a
+ * buffer, A/D set through mem_write_phys(), which reports a write to a page marked
+ * as holding code. */
+START_TEST(walk_without_vm)
+{
+	static uint8_t ram[4 * 4096] __attribute__((aligned(4096)));
+	uint8_t code[4] = { 0, 1, 0, 0 };              /* the page table's page "holds code" */
+	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .code = code,
+				 .code_written = count_code_written };
+	struct cpu c = { .cr0 = CR0_PE | CR0_PG, .cr3 = 0 };     /* page directory at 0 */
+	uint32_t pde = 0x1000 | P | RW | US, pte = 0x2000 | P | RW | US;
+	memcpy(ram, &pde, 4);                                   /* linear 0-4 MiB: PT at 0x1000 */
+	memcpy(ram + 0x1000 + 5 * 4, &pte, 4);                  /* 0x5000 -> 0x2000 */
+	struct walk w;
+	ck_assert_uint_eq(walk_peek(&c, &mem, 0x5abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x2abc);
+	ck_assert(!w.accessed && !w.dirty);
+	ck_assert_uint_eq(code_writes, 0);
+	ck_assert_uint_eq(walk(&c, &mem, 0x5abc, WR | USR, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x2abc);
+	ck_assert(w.accessed && w.dirty && w.writable && w.user);
+	memcpy(&pde, ram, 4);
+	memcpy(&pte, ram + 0x1000 + 5 * 4, 4);
+	ck_assert_uint_eq(pde & (A | D), A);
+	ck_assert_uint_eq(pte & (A | D), A | D);
+	ck_assert_uint_eq(code_writes, 1);                      /* the PTE's write; not the PDE's */
+	ck_assert_uint_eq(code_written_ppn, 1);
+	ck_assert_uint_eq(walk(&c, &mem, 0x6000, RD, &w), PF_FAULT);
+	c.cr0 = CR0_PE;                                         /* paging off: identity */
+	ck_assert_uint_eq(walk(&c, &mem, 0x1234567, RD, &w), 0);
+	ck_assert_uint_eq(w.pa, 0x1234567);
+}
+END_TEST
+
+static void no_setup(void) {}
+static void no_teardown(void) {}
 
 static Suite *walk_suite(void)
 {
@@ -845,11 +896,13 @@ static Suite *walk_suite(void)
 		{ "pae", pae_setup, { pae_4k, pae_2m_page, pae_rights, pae_reserved_bits,
 				      pae_pdpte_load, pae_peek_and_ad } },
 		{ "nx", pae_setup, { pae_nx, pae_nx_off, pae_nx_translate } },
+		{ "alone", no_setup, { walk_without_vm } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
 		TCase *tc = tcase_create(groups[g].name);
-		tcase_add_checked_fixture(tc, groups[g].setup, teardown);
+		tcase_add_checked_fixture(tc, groups[g].setup,
+					  groups[g].setup == no_setup ? no_teardown : teardown);
 		tcase_set_timeout(tc, 30);
 		for (int i = 0; i < 8 && groups[g].t[i]; i++)
 			tcase_add_test(tc, groups[g].t[i]);
