@@ -25,40 +25,36 @@
 
 /* ---- descriptor-table instructions ---- */
 
-static int store_dtr(struct insn *i, const struct dtr *t)
+static enum emu_result store_dtr(struct insn *i, const struct dtr *t)
 {
-	int sr;
-	uint32_t off;
 	if (i->mod == 3)
 		return ud(i);
-	mem_operand(i, &sr, &off);
+	struct mref m = insn_ea(i);
 	uint8_t buf[6];
 	memcpy(buf, &t->limit, 2);
 	memcpy(buf + 2, &t->base, 4);
-	return seg_write(i->vm, sr, off, buf, 6);
+	return emu_done(seg_write(i->vm, m.sr, m.off, buf, 6));
 }
 
-static int load_dtr(struct insn *i, struct dtr *t)
+static enum emu_result load_dtr(struct insn *i, struct dtr *t)
 {
-	int sr;
-	uint32_t off;
 	uint8_t buf[6];
 	if (i->mod == 3)
 		return ud(i);
 	if (!privileged(i))
 		return gp0(i);
-	mem_operand(i, &sr, &off);
-	if (seg_read(i->vm, sr, off, buf, 6) < 0)
-		return -1;
+	struct mref m = insn_ea(i);
+	if (seg_read(i->vm, m.sr, m.off, buf, 6) < 0)
+		return EMU_FAULT;
 	memcpy(&t->limit, buf, 2);
 	memcpy(&t->base, buf + 2, 4);
 	if (i->o16)
-		t->base &= 0x00ffffff;
-	return 0;
+		t->base &= 0x00ffffff;  /* LGDT/LIDT with a 16-bit operand: a 24-bit base */
+	return EMU_NEXT;
 }
 
 /* LLDT and LTR: a system descriptor from the GDT. */
-static int load_system_seg(struct insn *i, bool tr)
+static enum emu_result load_system_seg(struct insn *i, bool tr)
 {
 	struct cpu *c = i->c;
 	uint32_t v, lin;
@@ -66,17 +62,17 @@ static int load_system_seg(struct insn *i, bool tr)
 	if (!privileged(i))
 		return gp0(i);
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	uint16_t sel = (uint16_t)v;
 	if ((sel & ~3u) == 0) {
 		if (tr)
 			return gp0(i);
 		c->ldtr = (struct seg){ .sel = sel };
-		return 0;
+		return EMU_NEXT;
 	}
 	if ((sel & 4) || !desc_fetch(i->vm, sel, &d, &lin)) {
 		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
+		return EMU_FAULT;
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
@@ -84,11 +80,11 @@ static int load_system_seg(struct insn *i, bool tr)
 	bool ok = !(s.attr & SEG_S) && (tr ? (type == 1 || type == 9) : type == 2);
 	if (!ok) {
 		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
+		return EMU_FAULT;
 	}
 	if (!(s.attr & SEG_P)) {
 		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
-		return -1;
+		return EMU_FAULT;
 	}
 	if (tr) {
 		uint8_t busy = (uint8_t)((d >> 40) | 2);    /* LTR marks the TSS busy */
@@ -98,7 +94,7 @@ static int load_system_seg(struct insn *i, bool tr)
 	} else {
 		c->ldtr = s;
 	}
-	return 0;
+	return EMU_NEXT;
 }
 
 /*
@@ -124,15 +120,15 @@ static bool visible_desc(struct insn *i, uint16_t sel, uint64_t *d, bool lsl)
 	return dpl >= (unsigned)i->c->cpl && dpl >= (sel & 3u);
 }
 
-int do_lar_lsl(struct insn *i, bool lsl)
+enum emu_result do_lar_lsl(struct insn *i, bool lsl)
 {
 	uint32_t v;
 	uint64_t d;
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	if (!visible_desc(i, (uint16_t)v, &d, lsl)) {
 		set_zf(i, false);
-		return 0;
+		return EMU_NEXT;
 	}
 	uint32_t r;
 	if (lsl) {
@@ -144,15 +140,15 @@ int do_lar_lsl(struct insn *i, bool lsl)
 	}
 	gpr_write(i, i->reg, i->o16 ? 2 : 4, r);
 	set_zf(i, true);
-	return 0;
+	return EMU_NEXT;
 }
 
-int do_verr_verw(struct insn *i, bool write)
+enum emu_result do_verr_verw(struct insn *i, bool write)
 {
 	uint32_t v;
 	uint64_t d;
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	bool ok = visible_desc(i, (uint16_t)v, &d, false);
 	uint16_t attr = (uint16_t)((d >> 40) & 0xf0ff);
 	unsigned type = SEG_TYPE(attr);
@@ -167,17 +163,17 @@ int do_verr_verw(struct insn *i, bool write)
 	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < (v & 3u)))
 		ok = false;
 	set_zf(i, ok);
-	return 0;
+	return EMU_NEXT;
 }
 
-int group6(struct insn *i)          /* 0F 00 */
+enum emu_result group6(struct insn *i)          /* 0F 00 */
 {
 	struct cpu *c = i->c;
 	switch (i->reg) {
 	case 0:         /* SLDT */
 	case 1: {       /* STR */
 		uint16_t sel = i->reg == 0 ? c->ldtr.sel : c->tr.sel;
-		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel);
+		return emu_done(rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel));
 	}
 	case 2:
 		return load_system_seg(i, false);
@@ -191,21 +187,21 @@ int group6(struct insn *i)          /* 0F 00 */
 	return ud(i);
 }
 
-static int do_lmsw(struct insn *i, uint32_t v)
+static enum emu_result do_lmsw(struct insn *i, uint32_t v)
 {
 	if (!privileged(i))
 		return gp0(i);
 	/* LMSW loads PE, MP, EM, TS and cannot clear PE. */
 	i->c->cr0 = (i->c->cr0 & ~0xeu) | (v & 0xf) | (i->c->cr0 & CR0_PE);
-	return 0;
+	return EMU_NEXT;
 }
 
-int group7(struct insn *i)          /* 0F 01 */
+enum emu_result group7(struct insn *i)          /* 0F 01 */
 {
 	struct cpu *c = i->c;
 	if (i->mod == 3) {
 		if (i->reg == 4)
-			return rm_write(i, i->o16 ? 2 : 4, i->o16 ? c->cr0 & 0xffff : c->cr0);
+			return emu_done(rm_write(i, i->osize, i->o16 ? c->cr0 & 0xffff : c->cr0));
 		if (i->reg == 6)
 			return do_lmsw(i, gpr_read(i, i->rm, 2));
 		return ud(i);       /* monitor, mwait, xgetbv, rdtscp...: not advertised */
@@ -220,33 +216,32 @@ int group7(struct insn *i)          /* 0F 01 */
 		/* Translated DS/ES reloads read the GDT at the address it had then
 		 * (K_SREG_LOAD): a GDT that moves or shrinks takes them all. */
 		struct dtr old = c->gdtr;
-		int r = load_dtr(i, &c->gdtr);
-		if (r == 0 && (c->gdtr.base != old.base || c->gdtr.limit < old.limit)) {
+		enum emu_result r = load_dtr(i, &c->gdtr);
+		if (r != EMU_NEXT)
+			return r;
+		if (c->gdtr.base != old.base || c->gdtr.limit < old.limit) {
 			cc_flush(i->vm->cc);
 			sites_clear(&i->vm->sites);
 		}
-		if (r == 0)
-			fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
-		return r;
+		fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
+		return EMU_NEXT;
 	}
 	case 3:
 		return load_dtr(i, &c->idtr);
 	case 4:
-		return rm_write(i, 2, c->cr0 & 0xffff);
+		return emu_done(rm_write(i, 2, c->cr0 & 0xffff));
 	case 6: {
 		uint32_t v;
 		if (rm_read(i, 2, &v) < 0)
-			return -1;
+			return EMU_FAULT;
 		return do_lmsw(i, v);
 	}
 	case 7: {       /* INVLPG */
 		if (!privileged(i))
 			return gp0(i);
-		int sr;
-		uint32_t off;
-		mem_operand(i, &sr, &off);
-		mmu_invlpg(i->vm, c->seg[sr].base + off);
-		return 0;
+		struct mref m = insn_ea(i);
+		mmu_invlpg(i->vm, c->seg[m.sr].base + m.off);
+		return EMU_NEXT;
 	}
 	}
 	return ud(i);
@@ -256,7 +251,7 @@ int group7(struct insn *i)          /* 0F 01 */
 
 #define CR4_KNOWN       (CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
-int mov_cr(struct insn *i, bool to_cr)
+enum emu_result mov_cr(struct insn *i, bool to_cr)
 {
 	struct cpu *c = i->c;
 	int n = i->reg;
@@ -267,7 +262,7 @@ int mov_cr(struct insn *i, bool to_cr)
 	if (!to_cr) {
 		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->cr2 : n == 3 ? c->cr3 : c->cr4;
 		REGS(i)[i->rm] = v;
-		return 0;
+		return EMU_NEXT;
 	}
 	uint32_t v = REGS(i)[i->rm];
 	i->vm->stats.cr_writes[n]++;
@@ -288,17 +283,17 @@ int mov_cr(struct insn *i, bool to_cr)
 		c->cr0 = new;
 		if ((old ^ new) & (CR0_PG | CR0_WP))
 			mmu_paging_changed(i->vm);
-		return 0;
+		return EMU_NEXT;
 	}
 	case 2:
 		c->cr2 = v;
-		return 0;
+		return EMU_NEXT;
 	case 3:
 		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the
 		 * PDPTEs are loaded first, and a bad one fails the MOV (4.4.1). */
 		if (mmu_load_cr3(i->vm, v) < 0)
 			return gp0(i);
-		return 0;
+		return EMU_NEXT;
 	case 4: {
 		if (v & ~(CR4_KNOWN | CR4_TSD))
 			return gp0(i);
@@ -312,13 +307,13 @@ int mov_cr(struct insn *i, bool to_cr)
 		c->cr4 = v;
 		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
 			mmu_paging_changed(i->vm);
-		return 0;
+		return EMU_NEXT;
 	}
 	}
 	return ud(i);
 }
 
-int mov_dr(struct insn *i, bool to_dr)
+enum emu_result mov_dr(struct insn *i, bool to_dr)
 {
 	struct cpu *c = i->c;
 	int n = i->reg;
@@ -330,7 +325,7 @@ int mov_dr(struct insn *i, bool to_dr)
 		c->dr[n] = REGS(i)[i->rm];
 	else
 		REGS(i)[i->rm] = n == 6 ? c->dr[6] | 0xffff0ff0u : n == 7 ? c->dr[7] | 0x400 : c->dr[n];
-	return 0;
+	return EMU_NEXT;
 }
 
 uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
@@ -342,7 +337,7 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_SYSENTER_EIP        0x176
 #define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
 
-int do_msr(struct insn *i, bool write)
+enum emu_result do_msr(struct insn *i, bool write)
 {
 	struct cpu *c = i->c;
 	uint32_t idx = REGS(i)[R_ECX];
@@ -402,10 +397,10 @@ int do_msr(struct insn *i, bool write)
 		REGS(i)[R_EAX] = (uint32_t)v;
 		REGS(i)[R_EDX] = (uint32_t)(v >> 32);
 	}
-	return 0;
+	return EMU_NEXT;
 }
 
-int do_sysenter(struct insn *i)
+enum emu_result do_sysenter(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint16_t cs = (uint16_t)c->sysenter_cs;
@@ -418,10 +413,10 @@ int do_sysenter(struct insn *i)
 	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
 	REGS(i)[R_ESP] = c->sysenter_esp;
 	c->sh->eip = c->sysenter_eip;
-	return 1;
+	return EMU_JUMPED;
 }
 
-int do_sysexit(struct insn *i)
+enum emu_result do_sysexit(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint16_t cs = (uint16_t)c->sysenter_cs;
@@ -433,5 +428,5 @@ int do_sysexit(struct insn *i)
 	seg_set(i->vm, SR_SS, (uint16_t)(((cs & 0xfffc) + 24) | 3), 0, 0xffffffff, 0xc0f3);
 	REGS(i)[R_ESP] = REGS(i)[R_ECX];
 	c->sh->eip = REGS(i)[R_EDX];
-	return 1;
+	return EMU_JUMPED;
 }

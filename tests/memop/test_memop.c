@@ -141,7 +141,7 @@ static int emu(const uint8_t *insn, size_t n)
 static void emu_ok(const uint8_t *insn, size_t n)
 {
 	int r = emu(insn, n);
-	ck_assert_msg(r == 1, "[%s] memop_emulate returned %d", hex(insn, n), r);
+	ck_assert_msg(r == EMU_NEXT, "[%s] memop_emulate returned %d", hex(insn, n), r);
 	ck_assert_msg(!vm.cpu.exc.pending, "[%s] exception %d raised", hex(insn, n),
 		      vm.cpu.exc.vector);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + n);
@@ -156,7 +156,8 @@ static void emu_fault(const uint8_t *insn, size_t n, int vec)
 	take(&s);
 	vm.cpu.exc.pending = false;
 	int r = emu(insn, n);
-	ck_assert_msg(r == -1, "[%s] memop_emulate returned %d, want -1", hex(insn, n), r);
+	ck_assert_msg(r == EMU_FAULT, "[%s] memop_emulate returned %d, want EMU_FAULT", hex(insn, n),
+		      r);
 	ck_assert_msg(vm.cpu.exc.pending && vm.cpu.exc.vector == vec,
 		      "[%s] want exception %d, got pending=%d vector=%d", hex(insn, n), vec,
 		      vm.cpu.exc.pending, vm.cpu.exc.vector);
@@ -790,11 +791,11 @@ START_TEST(rep_batches)
 	REG(R_ECX) = MEMOP_REP_BATCH + 10;
 	REG(R_EAX) = 0x5a;
 	static const uint8_t b[] = { 0xf3, 0xaa };      /* rep stosb */
-	ck_assert_int_eq(emu(b, 2), 1);
+	ck_assert_int_eq(emu(b, 2), EMU_JUMPED);        /* EIP stays, to resume */
 	ck_assert_uint_eq(SH->eip, TVM_CODE);
 	ck_assert_uint_eq(REG(R_ECX), 10);
 	ck_assert_uint_eq(REG(R_EDI), D + MEMOP_REP_BATCH);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_NEXT);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 2);
 	ck_assert_uint_eq(REG(R_ECX), 0);
 	ck_assert_uint_eq(REG(R_EDI), D + MEMOP_REP_BATCH + 10);
@@ -972,11 +973,11 @@ START_TEST(stack_instructions)
 	/* call rel32 and ret imm16 */
 	SH->eip = TVM_CODE;
 	tvm_load(&vm, TVM_CODE, (const uint8_t[]){ 0xe8, 0x10, 0x00, 0x00, 0x00 }, 5);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_JUMPED);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 0x15);
 	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 4), TVM_CODE + 5);
 	tvm_load(&vm, TVM_CODE + 0x15, (const uint8_t[]){ 0xc2, 0x08, 0x00 }, 3);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_JUMPED);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 5);
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK + 8);
 	/* pushfd/popfd: the guest's image and IF at CPL 0 */
@@ -999,7 +1000,7 @@ END_TEST
 
 /* ---- what memop leaves to its caller ---- */
 
-START_TEST(unsupported_returns_0)
+START_TEST(unsupported_not_mine)
 {
 	REG(R_EBX) = D;
 	struct snap s;
@@ -1017,7 +1018,8 @@ START_TEST(unsupported_returns_0)
 	};
 	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
 		int r = emu(t[k] + 1, t[k][0]);
-		ck_assert_msg(r == 0, "[%s] returned %d, want 0", hex(t[k] + 1, t[k][0]), r);
+		ck_assert_msg(r == EMU_NOT_MINE, "[%s] returned %d, want EMU_NOT_MINE", hex(t[k] + 1,
+			      t[k][0]), r);
 		ck_assert(!vm.cpu.exc.pending);
 		assert_unchanged(&s, t[k] + 1, t[k][0]);
 	}
@@ -1041,8 +1043,8 @@ START_TEST(lock_prefix)
 	SH->eip = TVM_CODE;
 	take(&s);
 	static const uint8_t lmov[] = { 0xf0, 0x8b, 0x03 }, lbt[] = { 0xf0, 0x0f, 0xa3, 0x03 };
-	ck_assert_int_eq(emu(lmov, sizeof(lmov)), 0);
-	ck_assert_int_eq(emu(lbt, sizeof(lbt)), 0);
+	ck_assert_int_eq(emu(lmov, sizeof(lmov)), EMU_NOT_MINE);
+	ck_assert_int_eq(emu(lbt, sizeof(lbt)), EMU_NOT_MINE);
 	ck_assert(!vm.cpu.exc.pending);
 	assert_unchanged(&s, lbt, sizeof(lbt));
 }
@@ -1061,7 +1063,7 @@ static Suite *memop_suite(void)
 			       strings_all_forms, rep_batches } },
 		{ "faults", { segment_limit_faults, read_only_and_stack_faults, rep_fault_midway,
 			      paging_faults } },
-		{ "decode", { unsupported_returns_0, lock_prefix } },
+		{ "decode", { unsupported_not_mine, lock_prefix } },
 	};
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		TCase *tc = tcase_create(groups[g].name);
