@@ -123,7 +123,16 @@ static inline bool desc_is_system(uint64_t d) { return !(d & (1ull << 44)); }
 #define GATE_OFF(d)     ((uint32_t)((d) & 0xffff) | (uint32_t)((d) >> 48) << 16)
 #define GATE_PARAMS(d)  ((int)(((d) >> 32) & 0x1f))
 
-/* A 32-bit TSS is at least 104 bytes (SDM Vol. 3, 7.2.1): its limit at least 0x67. */
+/* The 32-bit TSS (SDM Vol. 3, 7.2.1, Figure 7-2): byte offsets of its fields, and its
+ * least limit (104 bytes). ESPn and SSn lie at 4 + 8n and 8 + 8n. */
+#define TSS_LINK        0       /* previous-task link */
+#define TSS_CR3         28
+#define TSS_EIP         32
+#define TSS_EFLAGS      36
+#define TSS_REGS        40      /* EAX..EDI, 4 bytes each */
+#define TSS_SEGS        72      /* ES CS SS DS FS GS, 4 bytes each */
+#define TSS_LDT         96
+#define TSS_IOMAP       102     /* I/O permission bitmap base */
 #define TSS32_MIN_LIMIT 0x67u
 
 /* Selectors (SDM Vol. 3, 3.4.2): index, table indicator (TI), requested privilege level. */

@@ -2,7 +2,9 @@
  * exceptions.c - delivery through interrupt and trap gates (SDM Vol. 3, 6.12).
  *
  * Interrupt and trap gates to the same or a more privileged level (the stack from the
- * TSS); task gates and 16-bit gates stop the VM with a clear message.
+ * TSS), task gates through a task switch (task.c); 16-bit gates stop the VM with a
+ * clear message. Called by the dispatcher (exc_deliver, intr_external) and the callout
+ * emulator (intr_soft); exc_raise() by whoever finds a fault.
  */
 #include "exceptions.h"
 
@@ -47,8 +49,9 @@ void exc_raise(struct vm *vm, int vector, bool has_err, uint32_t err)
 }
 
 /*
- * Deliver vector through the IDT. ext: the event is not an INT n (error codes get
- * EXT, gate DPL is not checked). Returns 0, or -1 with a new exception raised.
+ * Deliver vector through the IDT. soft: an INT n, INT3 or INTO (the gate's DPL is
+ * checked; error codes get no EXT bit, which every other event sets). Returns 0, or
+ * -1 with a new exception raised.
  */
 static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t err)
 {
@@ -61,9 +64,11 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		return -1;
 	}
 	lin_read(vm, c->idtr.base + (uint32_t)vector * 8, &gate, 8);
-	unsigned type = (gate >> 40) & 0x1f, dpl = (gate >> 45) & 3;
-	bool present = gate & (1ull << 47);
-	if (type != 0xe && type != 0xf && type != 0x5 && type != 0x6 && type != 0x7) {
+	/* The type with S: an S set (a code or data segment) is no gate either. */
+	unsigned type = (gate >> 40) & 0x1f, dpl = DESC_DPL(gate);
+	bool present = desc_present(gate);
+	if (type != DESC_INT_GATE32 && type != DESC_TRAP_GATE32 && type != DESC_TASK_GATE &&
+	    type != DESC_INT_GATE16 && type != DESC_TRAP_GATE16) {
 		exc_raise(vm, VEC_GP, true, gerr);
 		return -1;
 	}
@@ -75,32 +80,32 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		exc_raise(vm, VEC_NP, true, gerr);
 		return -1;
 	}
-	if (type == 5) {        /* a task gate: the handler is a task (how #DF gets a stack) */
+	if (type == DESC_TASK_GATE) {   /* the handler is a task (how #DF gets a stack) */
 		/* A fault after the switch belongs to the new task: delivered, not undone. */
-		if (task_switch(vm, (uint16_t)(gate >> 16), TASK_INT, c->sh->eip, has_err, err) == -1)
+		if (task_switch(vm, GATE_SEL(gate), TASK_INT, c->sh->eip, has_err, err) == -1)
 			return -1;
 		vm->stats.exceptions[vector & 255]++;
 		return 0;
 	}
-	if (type != 0xe && type != 0xf) {
+	if (type != DESC_INT_GATE32 && type != DESC_TRAP_GATE32) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "vector %d: 16-bit gates not supported yet", vector);
 		return -1;
 	}
-	uint16_t sel = (uint16_t)(gate >> 16);
-	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 48) << 16;
+	uint16_t sel = GATE_SEL(gate);
+	uint32_t off = GATE_OFF(gate);
 	uint64_t d;
-	uint16_t serr = (sel & 0xfffc) | ext;
-	if ((sel & ~3u) == 0 || !desc_fetch(vm, sel, &d, NULL)) {
+	uint16_t serr = (sel & SEL_ERR_MASK) | ext;
+	if (sel_is_null(sel) || !desc_fetch(vm, sel, &d, NULL)) {
 		exc_raise(vm, VEC_GP, true, serr);
 		return -1;
 	}
 	struct seg cs;
 	seg_from_desc(&cs, sel, d);
-	if (!(cs.attr & SEG_S) || !(SEG_TYPE(cs.attr) & 8) || SEG_DPL(cs.attr) > (unsigned)c->cpl) {
+	if (seg_is_system(cs.attr) || !seg_is_code(cs.attr) || SEG_DPL(cs.attr) > (unsigned)c->cpl) {
 		exc_raise(vm, VEC_GP, true, serr);
 		return -1;
 	}
-	if (!(cs.attr & SEG_P)) {
+	if (!seg_present(cs.attr)) {
 		exc_raise(vm, VEC_NP, true, serr);
 		return -1;
 	}
@@ -109,7 +114,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		return -1;
 	}
 	uint32_t flags = cpu_eflags(c);
-	if (!(SEG_TYPE(cs.attr) & 4) && SEG_DPL(cs.attr) < (unsigned)c->cpl) {
+	if (!seg_is_conforming(cs.attr) && SEG_DPL(cs.attr) < (unsigned)c->cpl) {
 		/* To a more privileged level: the stack from the TSS, with the
 		 * interrupted SS:ESP on it (SDM Vol. 3, 6.12.1, Figure 6-4). */
 		int ncpl = (int)SEG_DPL(cs.attr);
@@ -121,7 +126,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 			return -1;
 		uint32_t frame[6] = { c->seg[SR_SS].sel, c->sh->regs[R_ESP], flags,
 				      c->seg[SR_CS].sel, c->sh->eip, err };
-		if (push_frame(vm, &ss, &nesp, frame, has_err ? 6 : 5, 4, (nss & 0xfffc) | ext) < 0)
+		if (push_frame(vm, &ss, &nesp, frame, has_err ? 6 : 5, 4, (nss & SEL_ERR_MASK) | ext) < 0)
 			return -1;
 		priv_switch(vm, &cs, ncpl, &ss, nesp);
 	} else {
@@ -136,7 +141,7 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		seg_sync(vm, SR_CS);
 	}
 	flags &= ~(FL_TF | FL_NT | FL_RF | FL_VM);
-	if (type == 0xe)
+	if (type == DESC_INT_GATE32)    /* an interrupt gate, unlike a trap gate, clears IF */
 		flags &= ~FL_IF;
 	cpu_set_eflags(c, flags);
 	c->sh->eip = off;

@@ -64,32 +64,33 @@ static enum emu_result load_system_seg(struct insn *i, bool tr)
 	if (rm_read(i, 2, &v) < 0)
 		return EMU_FAULT;
 	uint16_t sel = (uint16_t)v;
-	if ((sel & ~3u) == 0) {
+	if (sel_is_null(sel)) {
 		if (tr)
 			return gp0(i);
 		c->ldtr = (struct seg){ .sel = sel };
 		return EMU_NEXT;
 	}
-	if ((sel & 4) || !desc_fetch(i->vm, sel, &d, &lin)) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+	if ((sel & SEL_TI) || !desc_fetch(i->vm, sel, &d, &lin)) {
+		exc_raise(i->vm, VEC_GP, true, sel & SEL_ERR_MASK);
 		return EMU_FAULT;
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
 	unsigned type = SEG_TYPE(s.attr);
-	bool ok = !(s.attr & SEG_S) && (tr ? (type == 1 || type == 9) : type == 2);
+	bool ok = seg_is_system(s.attr) &&
+		  (tr ? (type == DESC_TSS16_AVAIL || type == DESC_TSS32_AVAIL) : type == DESC_LDT);
 	if (!ok) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
+		exc_raise(i->vm, VEC_GP, true, sel & SEL_ERR_MASK);
 		return EMU_FAULT;
 	}
-	if (!(s.attr & SEG_P)) {
-		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
+	if (!seg_present(s.attr)) {
+		exc_raise(i->vm, VEC_NP, true, sel & SEL_ERR_MASK);
 		return EMU_FAULT;
 	}
 	if (tr) {
-		uint8_t busy = (uint8_t)((d >> 40) | 2);    /* LTR marks the TSS busy */
+		uint8_t busy = (uint8_t)((d | DESC_BUSY) >> 40);    /* LTR marks the TSS busy */
 		lin_write(i->vm, lin + 5, &busy, 1);
-		s.attr |= 2;
+		s.attr |= SEG_TSS_BUSY;
 		c->tr = s;
 	} else {
 		c->ldtr = s;
@@ -103,21 +104,29 @@ static enum emu_result load_system_seg(struct insn *i, bool tr)
  */
 static bool visible_desc(struct insn *i, uint16_t sel, uint64_t *d, bool lsl)
 {
-	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL))
+	if (sel_is_null(sel) || !desc_fetch(i->vm, sel, d, NULL))
 		return false;
-	uint16_t attr = (uint16_t)((*d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr), dpl = SEG_DPL(attr);
-	if (attr & SEG_S) {
-		if ((type & 0xc) == 0xc)        /* conforming code: no privilege check */
+	uint16_t attr = DESC_ATTR(*d);
+	unsigned dpl = SEG_DPL(attr);
+	if (!seg_is_system(attr)) {
+		if (seg_is_conforming(attr))    /* no privilege check */
 			return true;
 	} else {
-		static const bool lar_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1,
-						 [9] = 1, [11] = 1, [12] = 1 };
-		static const bool lsl_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [9] = 1, [11] = 1 };
-		if (!(lsl ? lsl_ok : lar_ok)[type])
+		/* The system types LAR and LSL report (SDM Vol. 2, LAR, LSL): no interrupt
+		 * or trap gates; LSL no gates at all. */
+		static const bool lar_ok[16] = {
+			[DESC_TSS16_AVAIL] = 1, [DESC_LDT] = 1, [DESC_TSS16_BUSY] = 1,
+			[DESC_CALL_GATE16] = 1, [DESC_TASK_GATE] = 1, [DESC_TSS32_AVAIL] = 1,
+			[DESC_TSS32_BUSY] = 1, [DESC_CALL_GATE32] = 1,
+		};
+		static const bool lsl_ok[16] = {
+			[DESC_TSS16_AVAIL] = 1, [DESC_LDT] = 1, [DESC_TSS16_BUSY] = 1,
+			[DESC_TSS32_AVAIL] = 1, [DESC_TSS32_BUSY] = 1,
+		};
+		if (!(lsl ? lsl_ok : lar_ok)[SEG_TYPE(attr)])
 			return false;
 	}
-	return dpl >= (unsigned)i->c->cpl && dpl >= (sel & 3u);
+	return dpl >= (unsigned)i->c->cpl && dpl >= SEL_RPL(sel);
 }
 
 enum emu_result do_lar_lsl(struct insn *i, bool lsl)
@@ -136,7 +145,7 @@ enum emu_result do_lar_lsl(struct insn *i, bool lsl)
 		seg_from_desc(&s, (uint16_t)v, d);
 		r = s.limit;
 	} else {
-		r = (uint32_t)(d >> 32) & 0x00f0ff00u;
+		r = (uint32_t)(d >> 32) & 0x00f0ff00u;  /* the access rights: bits 8-23 */
 	}
 	gpr_write(i, i->reg, i->o16 ? 2 : 4, r);
 	set_zf(i, true);
@@ -150,17 +159,17 @@ enum emu_result do_verr_verw(struct insn *i, bool write)
 	if (rm_read(i, 2, &v) < 0)
 		return EMU_FAULT;
 	bool ok = visible_desc(i, (uint16_t)v, &d, false);
-	uint16_t attr = (uint16_t)((d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr);
-	if (ok && !(attr & SEG_S))
+	uint16_t attr = DESC_ATTR(d);
+	if (ok && seg_is_system(attr))
 		ok = false;
 	if (ok && write)
-		ok = !(type & 8) && (type & 2);
+		ok = seg_is_data_writable(attr);
 	else if (ok)
-		ok = !(type & 8) || (type & 2);
-	/* VERR/VERW check privilege for conforming code too, unlike LAR. */
-	if (ok && !((type & 0xc) == 0xc && !write) &&
-	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < (v & 3u)))
+		ok = seg_is_readable(attr);
+	/* The privilege check a load into DS makes: none for conforming code read by
+	 * VERR (visible_desc passed it); VERW accepts no code at all. */
+	if (ok && !(seg_is_conforming(attr) && !write) &&
+	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < SEL_RPL(v)))
 		ok = false;
 	set_zf(i, ok);
 	return EMU_NEXT;
@@ -192,7 +201,8 @@ static enum emu_result do_lmsw(struct insn *i, uint32_t v)
 	if (!privileged(i))
 		return gp0(i);
 	/* LMSW loads PE, MP, EM, TS and cannot clear PE. */
-	i->c->cr0 = (i->c->cr0 & ~0xeu) | (v & 0xf) | (i->c->cr0 & CR0_PE);
+	const uint32_t msw = CR0_PE | CR0_MP | CR0_EM | CR0_TS;
+	i->c->cr0 = (i->c->cr0 & ~(msw & ~CR0_PE)) | (v & msw) | (i->c->cr0 & CR0_PE);
 	return EMU_NEXT;
 }
 
@@ -313,6 +323,10 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 	return ud(i);
 }
 
+/* The bits of DR6 and DR7 that read as 1 (SDM Vol. 3, 18.2.3, 18.2.4). */
+#define DR6_ONES        0xffff0ff0u
+#define DR7_ONES        0x00000400u
+
 enum emu_result mov_dr(struct insn *i, bool to_dr)
 {
 	struct cpu *c = i->c;
@@ -324,7 +338,7 @@ enum emu_result mov_dr(struct insn *i, bool to_dr)
 	if (to_dr)
 		c->dr[n] = REGS(i)[i->rm];
 	else
-		REGS(i)[i->rm] = n == 6 ? c->dr[6] | 0xffff0ff0u : n == 7 ? c->dr[7] | 0x400 : c->dr[n];
+		REGS(i)[i->rm] = n == 6 ? c->dr[6] | DR6_ONES : n == 7 ? c->dr[7] | DR7_ONES : c->dr[n];
 	return EMU_NEXT;
 }
 
@@ -400,16 +414,21 @@ enum emu_result do_msr(struct insn *i, bool write)
 	return EMU_NEXT;
 }
 
+/* The flat segments SYSENTER and SYSEXIT load, whatever the GDT holds: 4 GiB, 32-bit,
+ * present, accessed; code execute/read, data read/write. */
+#define FLAT_CODE(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0xb)
+#define FLAT_DATA(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0x3)
+
 enum emu_result do_sysenter(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if ((cs & 0xfffc) == 0)
+	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
+	if (sel_is_null(cs))
 		return gp0(i);
 	/* SDM Vol. 2, SYSENTER: flat CPL-0 CS and SS = CS + 8, IF/VM/RF cleared. */
 	c->cpl = 0;
-	seg_set(i->vm, SR_CS, cs & 0xfffc, 0, 0xffffffff, 0xc09b);
-	seg_set(i->vm, SR_SS, (uint16_t)((cs & 0xfffc) + 8), 0, 0xffffffff, 0xc093);
+	seg_set(i->vm, SR_CS, cs, 0, 0xffffffff, FLAT_CODE(0));
+	seg_set(i->vm, SR_SS, (uint16_t)(cs + 8), 0, 0xffffffff, FLAT_DATA(0));
 	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
 	REGS(i)[R_ESP] = c->sysenter_esp;
 	c->sh->eip = c->sysenter_eip;
@@ -419,13 +438,13 @@ enum emu_result do_sysenter(struct insn *i)
 enum emu_result do_sysexit(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if (!privileged(i) || (cs & 0xfffc) == 0)
+	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
+	if (!privileged(i) || sel_is_null(cs))
 		return gp0(i);
 	/* SDM Vol. 2, SYSEXIT: flat CPL-3 CS = SYSENTER_CS + 16, SS = + 24, RPL 3. */
 	c->cpl = 3;
-	seg_set(i->vm, SR_CS, (uint16_t)(((cs & 0xfffc) + 16) | 3), 0, 0xffffffff, 0xc0fb);
-	seg_set(i->vm, SR_SS, (uint16_t)(((cs & 0xfffc) + 24) | 3), 0, 0xffffffff, 0xc0f3);
+	seg_set(i->vm, SR_CS, (uint16_t)((cs + 16) | 3), 0, 0xffffffff, FLAT_CODE(3));
+	seg_set(i->vm, SR_SS, (uint16_t)((cs + 24) | 3), 0, 0xffffffff, FLAT_DATA(3));
 	REGS(i)[R_ESP] = REGS(i)[R_ECX];
 	c->sh->eip = REGS(i)[R_EDX];
 	return EMU_JUMPED;
