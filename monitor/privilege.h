@@ -42,10 +42,11 @@ void priv_switch(struct vm *vm, const struct seg *cs, int cpl, const struct seg 
  * become null (SDM Vol. 2, IRET and RET: "data segment register ... set to null"). */
 void priv_drop_data_segs(struct vm *vm);
 
-/* A far CALL (call = true) or JMP to sel:off, sel a call gate (type 4 or 12): the
- * gate's checks, then a transfer to the gate's target, with a stack switch and
- * parameter copy when a call goes to a more privileged level. size: the operand size
- * of the CALL (ignored: the gate's size decides). next: the return EIP. */
+/* A far CALL (call = true) or JMP through sel, a call gate (DESC_CALL_GATE32; a
+ * 16-bit one stops the VM) whose descriptor is gate: the gate's checks, then a
+ * transfer to the gate's target, with a stack switch and parameter copy when a call
+ * goes to a more privileged level. The gate's size decides the frame's, not the
+ * CALL's operand size. next: the return EIP. */
 int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next);
 
 /* May the guest at its CPL and IOPL access ports [port, port + size)? Looks in the

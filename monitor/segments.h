@@ -19,6 +19,7 @@ struct seg;
 
 /* Install the monitor's own LDT entries; negative errno if modify_ldt fails. */
 int shadow_init(struct vm *vm);
+/* Free the shadow pool (the host LDT goes with the process). */
 void shadow_exit(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */

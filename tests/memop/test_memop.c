@@ -9,7 +9,8 @@
  * followed by "out 0xf4, al"), then emulated, and everything must agree, undefined
  * flags included: the CPU's own result is the reference. A few results are
  * hand-computed so a shared mistake cannot hide. Faults: segment limits and rights
- * (#GP, #SS) and, with paging on, #PF, each leaving the state as it was.
+ * (#GP, #SS) and, with paging on, #PF, each leaving the state as it was. The
+ * emulators' shared decode (monitor/decode.h) is checked field by field too.
  */
 #include <check.h>
 #include <stdint.h>
@@ -1050,6 +1051,62 @@ START_TEST(lock_prefix)
 }
 END_TEST
 
+/* The emulators' front end (decode.h): prefixes, sizes, ModRM, effective address and
+ * immediate of one decode, as both emulators read them. */
+static void decode_at_code(struct insn *i, const uint8_t *b, size_t n)
+{
+	tvm_load(&vm, TVM_CODE, b, n);
+	SH->eip = TVM_CODE;
+	ck_assert_int_eq(insn_decode(&vm, i), 0);
+	ck_assert_int_eq(i->len, (int)n);
+	ck_assert_uint_eq(i->next, TVM_CODE + n);
+}
+
+START_TEST(front_end)
+{
+	struct insn i;
+	REG(R_EBX) = D;
+	REG(R_EBP) = 0x12345678;
+	static const uint8_t movsw[] = { 0x26, 0x66, 0xf3, 0xa5 };      /* es: rep movsw */
+	decode_at_code(&i, movsw, sizeof(movsw));
+	ck_assert(i.o16 && !i.a16 && !i.lock);
+	ck_assert_int_eq(i.osize, 2);
+	ck_assert_int_eq(i.rep, 0xf3);
+	ck_assert_int_eq(i.seg, SR_ES);
+	ck_assert_int_eq(i.npfx, 3);
+	ck_assert_uint_eq(i.op[0], 0xa5);
+	static const uint8_t cx[] = { 0xf0, 0x0f, 0xb1, 0x4b, 0x08 };   /* lock cmpxchg [ebx+8], ecx */
+	decode_at_code(&i, cx, sizeof(cx));
+	ck_assert(i.lock && !i.o16 && !i.rep);
+	ck_assert_int_eq(i.osize, 4);
+	ck_assert_int_eq(i.seg, -1);
+	ck_assert(i.mod == 1 && i.reg == R_ECX && i.rm == R_EBX);
+	struct mref m = insn_ea(&i);
+	ck_assert(m.sr == SR_DS && m.off == D + 8);
+	static const uint8_t bp[] = { 0x8b, 0x45, 0xf8 };               /* mov eax, [ebp-8] */
+	decode_at_code(&i, bp, sizeof(bp));
+	m = insn_ea(&i);
+	ck_assert(m.sr == SR_SS && m.off == 0x12345678 - 8);
+	static const uint8_t bpds[] = { 0x64, 0x3e, 0x8b, 0x45, 0xf8 }; /* the last override counts */
+	decode_at_code(&i, bpds, sizeof(bpds));
+	ck_assert_int_eq(insn_ea(&i).sr, SR_DS);
+	static const uint8_t a16[] = { 0x67, 0x8b, 0x46, 0x02 };        /* mov eax, [bp+2] */
+	decode_at_code(&i, a16, sizeof(a16));
+	ck_assert(i.a16 && !i.o16);
+	m = insn_ea(&i);
+	ck_assert(m.sr == SR_SS && m.off == 0x567a);
+	static const uint8_t addi[] = { 0x81, 0x03, 0x78, 0x56, 0x34, 0x12 };   /* add [ebx], imm32 */
+	decode_at_code(&i, addi, sizeof(addi));
+	ck_assert_uint_eq(insn_imm(&i, 4), 0x12345678);
+	ck_assert_uint_eq(insn_imm(&i, 1), 0x12);
+	/* One decode serves memop_run as memop_emulate's own would. */
+	tvm_wr32(&vm, D, 1);
+	ck_assert_int_eq(memop_run(&i), EMU_NEXT);
+	ck_assert_uint_eq(tvm_rd32(&vm, D), 0x12345679);
+	ck_assert_uint_eq(SH->eip, TVM_CODE + sizeof(addi));
+}
+END_TEST
+
 static Suite *memop_suite(void)
 {
 	Suite *s = suite_create("memop");
@@ -1063,7 +1120,7 @@ static Suite *memop_suite(void)
 			       strings_all_forms, rep_batches } },
 		{ "faults", { segment_limit_faults, read_only_and_stack_faults, rep_fault_midway,
 			      paging_faults } },
-		{ "decode", { unsupported_not_mine, lock_prefix } },
+		{ "decode", { front_end, unsupported_not_mine, lock_prefix } },
 	};
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		TCase *tc = tcase_create(groups[g].name);
