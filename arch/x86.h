@@ -135,6 +135,11 @@ static inline bool desc_is_system(uint64_t d) { return !(d & (1ull << 44)); }
 #define TSS_IOMAP       102     /* I/O permission bitmap base */
 #define TSS32_MIN_LIMIT 0x67u
 
+/* Error codes of #TS #NP #SS #GP (SDM Vol. 3, 6.13): bit 0 EXT, an event from outside
+ * the program; bit 1 IDT, the index names an IDT gate. */
+#define ERRC_EXT        1u
+#define ERRC_IDT        2u
+
 /* Selectors (SDM Vol. 3, 3.4.2): index, table indicator (TI), requested privilege level. */
 #define SEL_RPL(s)      ((unsigned)(s) & 3u)
 #define SEL_TI          0x0004u         /* in the LDT, not the GDT */
