@@ -140,6 +140,45 @@ static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
 	return 0;
 }
 
+/*
+ * A CALL through gate to code cs at a more privileged level (SDM Vol. 2, CALL,
+ * "MORE-PRIVILEGE"): the stack of cs's DPL from the TSS gets the caller's SS:ESP, the
+ * gate's parameter count of dwords copied from the caller's stack, then CS:EIP.
+ */
+static int call_gate_inner(struct vm *vm, uint64_t gate, struct seg *cs, uint32_t next)
+{
+	struct cpu *c = &vm->cpu;
+	int dpl = (int)SEG_DPL(cs->attr);
+	uint16_t nss;
+	uint32_t nesp;
+	struct seg ss;
+	if (tss_ring_stack(vm, dpl, &nss, &nesp, 0) < 0 ||
+	    stack_seg_check(vm, nss, dpl, &ss, VEC_TS, 0) < 0)
+		return -1;
+	int nparam = GATE_PARAMS(gate);
+	uint32_t frame[4 + 31];
+	int n = 0;
+	frame[n++] = c->seg[SR_SS].sel;
+	frame[n++] = c->sh->regs[R_ESP];
+	for (int k = nparam - 1; k >= 0; k--) {
+		uint32_t v = 0;
+		if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
+			return -1;
+		frame[n++] = v;
+	}
+	frame[n++] = c->seg[SR_CS].sel;
+	frame[n++] = next;
+	if (GATE_OFF(gate) > cs->limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & SEL_ERR_MASK) < 0)
+		return -1;
+	priv_switch(vm, cs, dpl, &ss, nesp);
+	c->sh->eip = GATE_OFF(gate);
+	return 0;
+}
+
 int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next)
 {
 	struct cpu *c = &vm->cpu;
@@ -168,38 +207,8 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 		exc_raise(vm, VEC_GP, true, csel & SEL_ERR_MASK);
 		return -1;
 	}
-	if (call && !conforming && dpl < (unsigned)c->cpl) {
-		/* To a more privileged level: its stack from the TSS, the caller's SS:ESP
-		 * and the gate's parameter count of dwords copied over, then CS:EIP. */
-		uint16_t nss;
-		uint32_t nesp;
-		struct seg ss;
-		if (tss_ring_stack(vm, (int)dpl, &nss, &nesp, 0) < 0 ||
-		    stack_seg_check(vm, nss, (int)dpl, &ss, VEC_TS, 0) < 0)
-			return -1;
-		int nparam = GATE_PARAMS(gate);
-		uint32_t frame[4 + 31];
-		int n = 0;
-		frame[n++] = c->seg[SR_SS].sel;
-		frame[n++] = c->sh->regs[R_ESP];
-		for (int k = nparam - 1; k >= 0; k--) {
-			uint32_t v = 0;
-			if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
-				return -1;
-			frame[n++] = v;
-		}
-		frame[n++] = c->seg[SR_CS].sel;
-		frame[n++] = next;
-		if (off > cs.limit) {
-			exc_raise(vm, VEC_GP, true, 0);
-			return -1;
-		}
-		if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & SEL_ERR_MASK) < 0)
-			return -1;
-		priv_switch(vm, &cs, (int)dpl, &ss, nesp);
-		c->sh->eip = off;
-		return 0;
-	}
+	if (call && !conforming && dpl < (unsigned)c->cpl)
+		return call_gate_inner(vm, gate, &cs, next);
 	if (off > cs.limit) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
