@@ -78,27 +78,13 @@ static int idt_gate(struct vm *vm, int vector, bool soft, uint32_t ext, uint64_t
 	return (int)type;
 }
 
-/* The handler's code segment, named by an interrupt or trap gate, into *cs: a present
- * code segment at DPL <= CPL whose limit holds the gate's offset. 0, or -1. */
+/* The handler's code segment, named by an interrupt or trap gate, into *cs
+ * (gate_code_seg), whose limit must hold the gate's offset. 0, or -1. */
 static int handler_cs(struct vm *vm, uint64_t gate, uint32_t ext, struct seg *cs)
 {
-	uint16_t sel = GATE_SEL(gate);
 	uint64_t d;
-	uint16_t serr = (sel & SEL_ERR_MASK) | ext;
-	if (sel_is_null(sel) || !desc_fetch(vm, sel, &d, NULL)) {
-		exc_raise(vm, VEC_GP, true, serr);
+	if (gate_code_seg(vm, GATE_SEL(gate), ext, cs, &d, NULL) < 0)
 		return -1;
-	}
-	seg_from_desc(cs, sel, d);
-	if (seg_is_system(cs->attr) || !seg_is_code(cs->attr) ||
-	    SEG_DPL(cs->attr) > (unsigned)vm->cpu.cpl) {
-		exc_raise(vm, VEC_GP, true, serr);
-		return -1;
-	}
-	if (!seg_present(cs->attr)) {
-		exc_raise(vm, VEC_NP, true, serr);
-		return -1;
-	}
 	if (GATE_OFF(gate) > cs->limit) {
 		exc_raise(vm, VEC_GP, true, ext);
 		return -1;

@@ -111,21 +111,15 @@ void priv_drop_data_segs(struct vm *vm)
 	}
 }
 
-/* The code segment a gate names, checked for a transfer from CPL (SDM Vol. 2, CALL). */
-static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
+int gate_code_seg(struct vm *vm, uint16_t sel, uint32_t ext, struct seg *cs, uint64_t *d,
+		  uint32_t *lin)
 {
-	uint64_t d;
-	uint32_t lin;
-	uint32_t err = csel & SEL_ERR_MASK;
-	if (sel_is_null(csel)) {
-		exc_raise(vm, VEC_GP, true, 0);
-		return -1;
-	}
-	if (!desc_fetch(vm, csel, &d, &lin)) {
+	uint32_t err = (sel & SEL_ERR_MASK) | ext;
+	if (sel_is_null(sel) || !desc_fetch(vm, sel, d, lin)) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
-	seg_from_desc(cs, csel, d);
+	seg_from_desc(cs, sel, *d);
 	if (seg_is_system(cs->attr) || !seg_is_code(cs->attr) ||
 	    SEG_DPL(cs->attr) > (unsigned)vm->cpu.cpl) {
 		exc_raise(vm, VEC_GP, true, err);
@@ -135,6 +129,16 @@ static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
 		exc_raise(vm, VEC_NP, true, err);
 		return -1;
 	}
+	return 0;
+}
+
+/* A call gate's code segment, as gate_code_seg() checks it, marked accessed. */
+static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
+{
+	uint64_t d;
+	uint32_t lin;
+	if (gate_code_seg(vm, csel, 0, cs, &d, &lin) < 0)
+		return -1;
 	desc_mark_accessed(vm, &d, lin);
 	cs->attr |= SEG_ACCESSED;
 	return 0;

@@ -49,6 +49,13 @@ void priv_drop_data_segs(struct vm *vm);
  * CALL's operand size. next: the return EIP. */
 int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next);
 
+/* The code segment sel that a gate names, checked for a transfer from the CPL (SDM
+ * Vol. 2, CALL; Vol. 3, 6.12.1.1): a present code segment with DPL <= CPL, into *cs,
+ * its descriptor into *d (and its linear address into *lin if not NULL). A null
+ * selector or any other descriptor is #GP(sel | ext), one not present #NP(sel | ext). */
+int gate_code_seg(struct vm *vm, uint16_t sel, uint32_t ext, struct seg *cs, uint64_t *d,
+		  uint32_t *lin);
+
 /* May the guest at its CPL and IOPL access ports [port, port + size)? Looks in the
  * TSS I/O permission bitmap when CPL > IOPL (SDM Vol. 1, 19.5.2). */
 bool io_permitted(struct vm *vm, uint16_t port, int size);
