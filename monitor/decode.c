@@ -1,6 +1,7 @@
 /*
  * decode.c - the emulators' front end (decode.h): one decode of the instruction at the
- * guest's EIP, its effective address, registers and memory operands.
+ * guest's EIP, its effective address, registers and memory operands, and the two
+ * rules both emulators apply (a condition code, the bits POPF may change).
  *
  * Capstone (through rw_decode_one, which caches decodes and gives 16-bit code in its
  * 32-bit form) supplies the length and the memory operand's base, index, scale and
@@ -196,4 +197,15 @@ bool cond_true(uint32_t fl, int cc)
 	default: r = (fl & FL_ZF) || sf_ne_of; break;
 	}
 	return r != (cc & 1);
+}
+
+uint32_t popf_mask(const struct insn *i)
+{
+	const struct cpu *c = i->c;
+	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
+	if (c->cpl == 0)
+		mask |= FL_IOPL;
+	if ((unsigned)c->cpl <= EFLAGS_IOPL(cpu_eflags(c)))
+		mask |= FL_IF;
+	return i->o16 ? mask & 0xffff : mask;
 }

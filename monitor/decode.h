@@ -90,5 +90,8 @@ int rm_write(struct insn *i, int size, uint32_t v);
 
 /* Is condition cc (the low nibble of a Jcc/SETcc opcode) true? SDM Vol. 1, App. B. */
 bool cond_true(uint32_t fl, int cc);
+/* The EFLAGS bits POPF may change at the guest's CPL and IOPL, in its operand size
+ * (SDM Vol. 2, POPF): IOPL at CPL 0 only, IF at CPL <= IOPL, never VM, RF, VIF, VIP. */
+uint32_t popf_mask(const struct insn *i);
 
 #endif

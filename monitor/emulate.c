@@ -89,13 +89,7 @@ static enum emu_result do_popf(struct insn *i)
 	uint32_t v, old = cpu_eflags(c);
 	if (stack_pop(i->vm, &v, i->osize) < 0)
 		return EMU_FAULT;
-	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
-	if (c->cpl == 0)
-		mask |= FL_IOPL;
-	if ((unsigned)c->cpl <= EFLAGS_IOPL(old))
-		mask |= FL_IF;
-	if (i->o16)
-		mask &= 0xffff;
+	uint32_t mask = popf_mask(i);
 	cpu_set_eflags(c, (old & ~mask) | (v & mask));
 	return EMU_NEXT;
 }

@@ -3,16 +3,19 @@
  *
  * Decoding is the emulators' one front end (decode.h): Capstone's operands, the
  * operation from the opcode bytes, as the rewriter classifies them. Every handler
- * returns an emu_result; EMU_NOT_MINE leaves the instruction to the caller. Flags: every arithmetic result is computed
- * by the host CPU running the same operation on registers with the guest's CF PF AF
- * ZF SF OF loaded, so even the flags the SDM leaves undefined are this CPU's, as they
- * would be had the instruction run natively. DF and the other bits are never touched.
+ * returns an emu_result; EMU_NOT_MINE leaves the instruction to the caller.
+ *
+ * Flags: every arithmetic result is computed by the host CPU running the same
+ * operation on registers with the guest's CF PF AF ZF SF OF loaded, so even the flags
+ * the SDM leaves undefined are this CPU's, as they would be had the instruction run
+ * natively. DF and the other bits are never touched.
  *
  * Ordering: memory is read before it is written. A read-modify-write checks the
  * write first (a read-only segment refuses it before a device register is read),
  * then reads, computes and writes; registers and flags change only after the last
  * access succeeded, so a fault leaves the guest as before the instruction (a fault is
- * restartable, SDM Vol. 3, 6.5). String instructions are in the second half.
+ * restartable, SDM Vol. 3, 6.5). The file goes: the host's operations, the ModRM
+ * instructions, the stack, the string instructions, the dispatch.
  */
 #include "memop.h"
 
@@ -471,13 +474,7 @@ static enum emu_result popf(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint32_t old = cpu_eflags(c), esp = i->regs[R_ESP], v;
-	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
-	if (c->cpl == 0)
-		mask |= FL_IOPL;
-	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
-		mask |= FL_IF;
-	if (i->osize == 2)
-		mask &= 0xffff;
+	uint32_t mask = popf_mask(i);
 	if (stack_pop(i->vm, &v, i->osize) < 0)
 		return EMU_FAULT;
 	if (v & mask & FL_TF) {
