@@ -281,7 +281,7 @@ static enum emu_result far_to_task(struct insn *i, uint16_t sel, uint64_t d, int
 		exc_raise(i->vm, VEC_NP, true, sel & SEL_ERR_MASK);
 		return EMU_FAULT;
 	}
-	uint16_t tss = type == DESC_TASK_GATE ? (uint16_t)(d >> 16) : sel;
+	uint16_t tss = type == DESC_TASK_GATE ? GATE_SEL(d) : sel;
 	if (task_switch(i->vm, tss, call ? TASK_CALL : TASK_JMP, i->next, false, 0) < 0)
 		return EMU_FAULT;
 	return EMU_JUMPED;

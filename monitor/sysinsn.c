@@ -88,8 +88,7 @@ static enum emu_result load_system_seg(struct insn *i, bool tr)
 		return EMU_FAULT;
 	}
 	if (tr) {
-		uint8_t busy = (uint8_t)((d | DESC_BUSY) >> 40);    /* LTR marks the TSS busy */
-		lin_write(i->vm, lin + 5, &busy, 1);
+		tss_set_busy(i->vm, lin, d, true);     /* LTR marks the TSS busy */
 		s.attr |= SEG_TSS_BUSY;
 		c->tr = s;
 	} else {

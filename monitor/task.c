@@ -23,7 +23,7 @@ static uint32_t rd32(struct vm *vm, uint32_t lin)
 
 static void wr32(struct vm *vm, uint32_t lin, uint32_t v) { lin_write(vm, lin, &v, 4); }
 
-static void set_busy(struct vm *vm, uint32_t desc_lin, uint64_t d, bool busy)
+void tss_set_busy(struct vm *vm, uint32_t desc_lin, uint64_t d, bool busy)
 {
 	d = busy ? d | DESC_BUSY : d & ~DESC_BUSY;
 	uint8_t b = (uint8_t)(d >> 40);
@@ -126,7 +126,7 @@ static void task_save(struct vm *vm, enum task_reason why, uint32_t ret_eip)
 		uint64_t od;
 		uint32_t olin;
 		if (desc_fetch(vm, c->tr.sel, &od, &olin))
-			set_busy(vm, olin, od, false);
+			tss_set_busy(vm, olin, od, false);
 	}
 }
 
@@ -206,7 +206,7 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 		nflags |= FL_NT;
 	}
 	if (why != TASK_IRET)
-		set_busy(vm, dlin, d, true);
+		tss_set_busy(vm, dlin, d, true);
 	nt.attr |= SEG_TSS_BUSY;
 	c->tr = nt;
 	c->cr0 |= CR0_TS;
