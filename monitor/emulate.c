@@ -3,12 +3,14 @@
  * instruction against the virtual CPU (the system instructions are in sysinsn.c), and
  * host faults in translated code that the monitor's segment shadows caused.
  *
- * Called with cpu.sh->eip at the instruction. The instruction is decoded again here
- * (callouts are rare enough that keeping no decode state in the cache pays). On
+ * Called with cpu.sh->eip at the instruction, which is decoded again here (decode.h;
+ * callouts are rare enough that keeping no decode state in the cache pays). On
  * success EIP moves past it (or to a control transfer's target); on a guest fault an
  * exception is raised with EIP left at the instruction. Semantics from the SDM
- * Vol. 2 pages of each instruction; what the later protection and paging work brings
- * (rings 1-3, gates, tasks, paging, V86) stops the VM with a message saying so.
+ * Vol. 2 pages of each instruction; what trapeze does not emulate (16-bit gates and
+ * TSSs, virtual-8086 mode, a return to real mode) stops the VM with a message saying
+ * so. An access the host could not serve goes to memop.c first, and is learnt as a
+ * site (rewriter/sites.h) so its next translation needs no host fault.
  */
 #include "emulate.h"
 #include "insn.h"
@@ -33,95 +35,6 @@
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 
-
-uint32_t gpr_read(struct insn *i, int r, int size)
-{
-	uint32_t *regs = REGS(i);
-	if (size == 1)
-		return r < 4 ? regs[r] & 0xff : (regs[r - 4] >> 8) & 0xff;
-	return size == 2 ? regs[r] & 0xffff : regs[r];
-}
-
-void gpr_write(struct insn *i, int r, int size, uint32_t v)
-{
-	uint32_t *regs = REGS(i);
-	if (size == 1) {
-		if (r < 4)
-			regs[r] = (regs[r] & ~0xffu) | (v & 0xff);
-		else
-			regs[r - 4] = (regs[r - 4] & ~0xff00u) | (v & 0xff) << 8;
-	} else if (size == 2) {
-		regs[r] = (regs[r] & ~0xffffu) | (v & 0xffff);
-	} else {
-		regs[r] = v;
-	}
-}
-
-static uint32_t capreg(struct insn *i, x86_reg r)
-{
-	static const x86_reg r32[] = { X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX,
-				       X86_REG_ESP, X86_REG_EBP, X86_REG_ESI, X86_REG_EDI };
-	static const x86_reg r16[] = { X86_REG_AX, X86_REG_CX, X86_REG_DX, X86_REG_BX,
-				       X86_REG_SP, X86_REG_BP, X86_REG_SI, X86_REG_DI };
-	for (int k = 0; k < 8; k++) {
-		if (r == r32[k])
-			return REGS(i)[k];
-		if (r == r16[k])
-			return REGS(i)[k] & 0xffff;
-	}
-	return 0;
-}
-
-/* Effective address and segment of the instruction's memory operand. */
-void mem_operand(struct insn *i, int *sr, uint32_t *off)
-{
-	const cs_x86_op *m = NULL;
-	for (int k = 0; k < i->x->op_count; k++)
-		if (i->x->operands[k].type == X86_OP_MEM)
-			m = &i->x->operands[k];
-	assert(m);
-	uint32_t ea = (uint32_t)m->mem.disp;
-	if (m->mem.base != X86_REG_INVALID)
-		ea += capreg(i, m->mem.base);
-	if (m->mem.index != X86_REG_INVALID)
-		ea += capreg(i, m->mem.index) * (uint32_t)m->mem.scale;
-	if (i->a16)
-		ea &= 0xffff;
-	*off = ea;
-	if (i->seg >= 0)
-		*sr = i->seg;
-	else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
-		 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
-		*sr = SR_SS;
-	else
-		*sr = SR_DS;
-}
-
-int rm_read(struct insn *i, int size, uint32_t *v)
-{
-	if (i->mod == 3) {
-		*v = gpr_read(i, i->rm, size);
-		return 0;
-	}
-	int sr;
-	uint32_t off;
-	mem_operand(i, &sr, &off);
-	*v = 0;
-	return seg_read(i->vm, sr, off, v, (uint32_t)size);
-}
-
-int rm_write(struct insn *i, int size, uint32_t v)
-{
-	if (i->mod == 3) {
-		gpr_write(i, i->rm, size, v);
-		return 0;
-	}
-	int sr;
-	uint32_t off;
-	mem_operand(i, &sr, &off);
-	return seg_write(i->vm, sr, off, &v, (uint32_t)size);
-}
-
 void set_zf(struct insn *i, bool z)
 {
 	if (z)
@@ -130,63 +43,81 @@ void set_zf(struct insn *i, bool z)
 		i->c->sh->eflags &= ~FL_ZF;
 }
 
-int gp0(struct insn *i)
+enum emu_result gp0(struct insn *i)
 {
 	exc_raise(i->vm, VEC_GP, true, 0);
-	return -1;
+	return EMU_FAULT;
 }
 
-int ud(struct insn *i)
+enum emu_result ud(struct insn *i)
 {
 	exc_raise(i->vm, VEC_UD, false, 0);
-	return -1;
+	return EMU_FAULT;
 }
 
-static int nm(struct insn *i)
+static enum emu_result nm(struct insn *i)
 {
 	exc_raise(i->vm, VEC_NM, false, 0);
-	return -1;
+	return EMU_FAULT;
 }
 
-int unsupported(struct insn *i, const char *what)
+/* #GP(sel) for a selector's error code (its RPL bits cleared). */
+static enum emu_result gp_sel(struct insn *i, uint16_t sel)
+{
+	exc_raise(i->vm, VEC_GP, true, sel & SEL_ERR_MASK);
+	return EMU_FAULT;
+}
+
+enum emu_result unsupported(struct insn *i, const char *what)
 {
 	vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s not supported yet", i->c->sh->eip, what);
-	return -1;
+	return EMU_FAULT;
 }
 
-bool privileged(struct insn *i) { return i->c->cpl == 0; }
-static bool io_allowed(struct insn *i)
+bool privileged(const struct insn *i) { return i->c->cpl == 0; }
+
+static bool io_allowed(const struct insn *i)
 {
-	return (unsigned)i->c->cpl <= ((i->c->sh->vflags & FL_IOPL) >> 12);
+	return (unsigned)i->c->cpl <= EFLAGS_IOPL(i->c->sh->vflags);
 }
 
 /* ---- flags ---- */
 
-static int do_popf(struct insn *i)
+static enum emu_result do_popf(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint32_t v, old = cpu_eflags(c);
-	if (stack_pop(i->vm, &v, i->o16 ? 2 : 4) < 0)
-		return -1;
-	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID;
-	if (c->cpl == 0)
-		mask |= FL_IOPL;
-	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
-		mask |= FL_IF;
-	if (i->o16)
-		mask &= 0xffff;
+	if (stack_pop(i->vm, &v, i->osize) < 0)
+		return EMU_FAULT;
+	uint32_t mask = popf_mask(i);
 	cpu_set_eflags(c, (old & ~mask) | (v & mask));
-	return 0;
+	return EMU_NEXT;
+}
+
+/* CLI, STI: at CPL <= IOPL; STI from IF = 0 holds interrupts off for one more
+ * instruction (the interrupt shadow). */
+static enum emu_result do_cli_sti(struct insn *i)
+{
+	struct cpu *c = i->c;
+	if (!io_allowed(i))
+		return gp0(i);
+	if (i->op[0] == 0xfa) {
+		c->sh->vif = 0;
+	} else if (!cpu_if(c)) {
+		c->sh->vif = FL_IF;
+		c->intr_shadow = true;
+	}
+	return EMU_NEXT;
 }
 
 /* ---- I/O ---- */
 
-static int io_size(struct insn *i)
+static int io_size(const struct insn *i)
 {
-	return (i->op[0] & 1) ? (i->o16 ? 2 : 4) : 1;
+	return (i->op[0] & 1) ? i->osize : 1;
 }
 
-static int do_inout(struct insn *i)
+static enum emu_result do_inout(struct insn *i)
 {
 	int size = io_size(i);
 	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
@@ -197,7 +128,7 @@ static int do_inout(struct insn *i)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
 		io_out(i->vm->io, port, size, gpr_read(i, R_EAX, size));
-	return 0;
+	return EMU_NEXT;
 }
 
 /* Elements one REP INS/OUTS callout moves before it lets the dispatcher look at
@@ -206,9 +137,9 @@ static int do_inout(struct insn *i)
 #define REP_IO_BATCH 4096
 
 /* INS/OUTS, with REP: one element per iteration so a fault leaves ECX/ESI/EDI
- * consistent for the restart, as on the real CPU. Returns 0 when done, 1 when
- * interrupted with ECX left (EIP stays at the instruction). */
-static int do_string_io(struct insn *i)
+ * consistent for the restart, as on the real CPU. EMU_JUMPED when a batch ends
+ * with ECX left: EIP stays at the instruction. */
+static enum emu_result do_string_io(struct insn *i)
 {
 	int size = io_size(i);
 	bool out = i->op[0] & 2;
@@ -223,16 +154,16 @@ static int do_string_io(struct insn *i)
 		if (i->rep && (REGS(i)[R_ECX] & amask) == 0)
 			break;
 		if (n == REP_IO_BATCH)
-			return 1;
+			return EMU_JUMPED;
 		uint32_t off = REGS(i)[idx] & amask, v = 0;
 		if (out) {
 			if (seg_read(i->vm, i->seg >= 0 ? i->seg : SR_DS, off, &v, (uint32_t)size) < 0)
-				return -1;
+				return EMU_FAULT;
 			io_out(i->vm->io, port, size, v);
 		} else {
 			v = io_in(i->vm->io, port, size);
 			if (seg_write(i->vm, SR_ES, off, &v, (uint32_t)size) < 0)
-				return -1;
+				return EMU_FAULT;
 		}
 		REGS(i)[idx] = (REGS(i)[idx] & ~amask) | ((off + (uint32_t)step) & amask);
 		if (!i->rep)
@@ -241,29 +172,12 @@ static int do_string_io(struct insn *i)
 		if (i->vm->stop != STOP_NONE)
 			break;
 	}
-	return 0;
+	return EMU_NEXT;
 }
 
 /* ---- control transfers ---- */
 
-/* Is condition cc (the low nibble of a Jcc opcode) true? SDM Vol. 1, Appendix B. */
-static bool cond_true(uint32_t fl, int cc)
-{
-	bool sf_ne_of = !(fl & FL_SF) != !(fl & FL_OF), r;
-	switch (cc >> 1) {
-	case 0: r = fl & FL_OF; break;
-	case 1: r = fl & FL_CF; break;
-	case 2: r = fl & FL_ZF; break;
-	case 3: r = fl & (FL_CF | FL_ZF); break;
-	case 4: r = fl & FL_SF; break;
-	case 5: r = fl & FL_PF; break;
-	case 6: r = sf_ne_of; break;
-	default: r = (fl & FL_ZF) || sf_ne_of; break;
-	}
-	return r != (cc & 1);
-}
-
-static int32_t rel_operand(struct insn *i, const uint8_t *p)
+static int32_t rel_operand(const struct insn *i, const uint8_t *p)
 {
 	if (i->o16)
 		return (int16_t)(p[0] | p[1] << 8);
@@ -277,14 +191,13 @@ static int32_t rel_operand(struct insn *i, const uint8_t *p)
  * operand size, a target past the CS limit, or a checked indirect branch. The limit
  * check comes before any other effect (SDM Vol. 2, JMP, CALL, RET, LOOP: #GP(0)
  * when the target is outside the code segment); a branch not taken never faults.
- * Returns 0 (not taken), 1 (EIP set) or -1.
  */
-static int do_near_branch(struct insn *i)
+static enum emu_result do_near_branch(struct insn *i)
 {
 	const uint8_t *op = i->op;
 	struct cpu *c = i->c;
 	uint32_t fl = c->sh->eflags, esp = REGS(i)[R_ESP], target = 0;
-	int size = i->o16 ? 2 : 4, asz = i->a16 ? 2 : 4;
+	int size = i->osize, asz = i->a16 ? 2 : 4;
 	uint32_t count = gpr_read(i, R_ECX, asz);
 	bool taken = true, call = false, loop = false;
 	uint16_t extra = 0;
@@ -321,12 +234,12 @@ static int do_near_branch(struct insn *i)
 		if (op[0] == 0xc2)
 			memcpy(&extra, op + 1, 2);
 		if (stack_pop(i->vm, &target, size) < 0)
-			return -1;
+			return EMU_FAULT;
 		break;
 	case 0xff:
 		call = i->reg == 2;
 		if (rm_read(i, size, &target) < 0)
-			return -1;
+			return EMU_FAULT;
 		break;
 	default:
 		return unsupported(i, "this branch");
@@ -339,78 +252,75 @@ static int do_near_branch(struct insn *i)
 			return gp0(i);
 		}
 		if (call && stack_push(i->vm, i->next, size) < 0)
-			return -1;
+			return EMU_FAULT;
 		c->sh->eip = target;
 	}
 	if (loop)
 		gpr_write(i, R_ECX, asz, count);
 	stack_adjust(i->vm, extra);
-	return taken ? 1 : 0;
+	return taken ? EMU_JUMPED : EMU_NEXT;
 }
 
-/* The system descriptor sel names (S clear): its type, or -1 for anything else. */
+/* The system descriptor sel names (S clear): its type (DESC_*), or -1 for anything
+ * else. */
 static int system_desc(struct insn *i, uint16_t sel, uint64_t *d)
 {
-	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL) || (*d & (1ull << 44)))
+	if (sel_is_null(sel) || !desc_fetch(i->vm, sel, d, NULL) || !desc_is_system(*d))
 		return -1;
-	return (int)((*d >> 40) & 0xf);
+	return (int)DESC_TYPE(*d);
 }
 
 /* Far JMP/CALL to a TSS or through a task gate (SDM Vol. 3, 7.3): DPL checks, then
  * the switch. */
-static int far_to_task(struct insn *i, uint16_t sel, uint64_t d, int type, bool call)
+static enum emu_result far_to_task(struct insn *i, uint16_t sel, uint64_t d, int type, bool call)
 {
-	unsigned dpl = (d >> 45) & 3;
-	if (dpl < (unsigned)i->c->cpl || dpl < (sel & 3u)) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
+	unsigned dpl = DESC_DPL(d);
+	if (dpl < (unsigned)i->c->cpl || dpl < SEL_RPL(sel))
+		return gp_sel(i, sel);
+	if (!desc_present(d)) {
+		exc_raise(i->vm, VEC_NP, true, sel & SEL_ERR_MASK);
+		return EMU_FAULT;
 	}
-	if (!(d & (1ull << 47))) {
-		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
-		return -1;
-	}
-	uint16_t tss = type == 5 ? (uint16_t)(d >> 16) : sel;
-	return task_switch(i->vm, tss, call ? TASK_CALL : TASK_JMP, i->next, false, 0);
+	uint16_t tss = type == DESC_TASK_GATE ? GATE_SEL(d) : sel;
+	if (task_switch(i->vm, tss, call ? TASK_CALL : TASK_JMP, i->next, false, 0) < 0)
+		return EMU_FAULT;
+	return EMU_JUMPED;
 }
 
-/* A far JMP or CALL to a gate or TSS; 1 if sel is none of those. */
-static int far_system(struct insn *i, uint16_t sel, bool call)
+/* A far JMP or CALL to a gate or TSS; EMU_NOT_MINE if sel is none of those. */
+static enum emu_result far_system(struct insn *i, uint16_t sel, bool call)
 {
 	uint64_t d;
 	int type = system_desc(i, sel, &d);
-	if (type == 4 || type == 12)
-		return far_via_call_gate(i->vm, sel, d, call, i->next);
-	if (type == 5 || type == 9)
+	if (type == DESC_CALL_GATE16 || type == DESC_CALL_GATE32)
+		return far_via_call_gate(i->vm, sel, d, call, i->next) < 0 ? EMU_FAULT : EMU_JUMPED;
+	if (type == DESC_TASK_GATE || type == DESC_TSS32_AVAIL)
 		return far_to_task(i, sel, d, type, call);
-	return 1;
+	return EMU_NOT_MINE;
 }
 
-static int far_jump(struct insn *i, uint16_t sel, uint32_t off)
+static enum emu_result far_jump(struct insn *i, uint16_t sel, uint32_t off)
 {
-	int r = far_system(i, sel, false);
-	if (r <= 0)
+	enum emu_result r = far_system(i, sel, false);
+	if (r != EMU_NOT_MINE)
 		return r;
-	return seg_load_cs(i->vm, sel, off);
+	return seg_load_cs(i->vm, sel, off) < 0 ? EMU_FAULT : EMU_JUMPED;
 }
 
-static int far_call(struct insn *i, uint16_t sel, uint32_t off)
+static enum emu_result far_call(struct insn *i, uint16_t sel, uint32_t off)
 {
 	struct cpu *c = i->c;
-	int r = far_system(i, sel, true);
-	if (r <= 0)
+	enum emu_result r = far_system(i, sel, true);
+	if (r != EMU_NOT_MINE)
 		return r;
 	uint32_t esp = REGS(i)[R_ESP];
 	uint16_t old_cs = c->seg[SR_CS].sel;
-	int size = i->o16 ? 2 : 4;
-	if (stack_push(i->vm, old_cs, size) < 0 || stack_push(i->vm, i->next, size) < 0) {
+	if (stack_push(i->vm, old_cs, i->osize) < 0 || stack_push(i->vm, i->next, i->osize) < 0 ||
+	    seg_load_cs(i->vm, sel, off) < 0) {
 		REGS(i)[R_ESP] = esp;
-		return -1;
+		return EMU_FAULT;
 	}
-	if (seg_load_cs(i->vm, sel, off) < 0) {
-		REGS(i)[R_ESP] = esp;
-		return -1;
-	}
-	return 0;
+	return EMU_JUMPED;
 }
 
 /*
@@ -418,36 +328,37 @@ static int far_call(struct insn *i, uint16_t sel, uint32_t off)
  * PRIVILEGE-LEVEL", IRET "RETURN-OUTER-PRIVILEGE-LEVEL"). ESP points past the popped
  * CS (and EFLAGS); extra: RET n's byte count, released on both stacks. On success the
  * CPL is the RPL of sel, SS:ESP popped, and fl (IRET) still to be applied by the caller
- * with the old CPL's rules, which it read before.
+ * with the old CPL's rules, which it read before. 0, or -1 with an exception raised.
  */
 static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t extra)
 {
 	struct vm *vm = i->vm;
 	struct cpu *c = i->c;
 	uint64_t d;
-	int size = i->o16 ? 2 : 4;
-	if ((sel & ~3u) == 0) {
+	if (sel_is_null(sel)) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
 	if (!desc_fetch(vm, sel, &d, NULL)) {
-		exc_raise(vm, VEC_GP, true, sel & 0xfffc);
+		gp_sel(i, sel);
 		return -1;
 	}
 	struct seg cs;
 	seg_from_desc(&cs, sel, d);
-	unsigned type = SEG_TYPE(cs.attr), dpl = SEG_DPL(cs.attr), rpl = sel & 3u;
-	if (!(cs.attr & SEG_S) || !(type & 8) || ((type & 4) ? dpl > rpl : dpl != rpl)) {
-		exc_raise(vm, VEC_GP, true, sel & 0xfffc);
+	/* The return CS: a code segment, DPL = RPL unless conforming (then DPL <= RPL). */
+	unsigned dpl = SEG_DPL(cs.attr), rpl = SEL_RPL(sel);
+	if (seg_is_system(cs.attr) || !seg_is_code(cs.attr) ||
+	    (seg_is_conforming(cs.attr) ? dpl > rpl : dpl != rpl)) {
+		gp_sel(i, sel);
 		return -1;
 	}
-	if (!(cs.attr & SEG_P)) {
-		exc_raise(vm, VEC_NP, true, sel & 0xfffc);
+	if (!seg_present(cs.attr)) {
+		exc_raise(vm, VEC_NP, true, sel & SEL_ERR_MASK);
 		return -1;
 	}
 	uint32_t nesp = 0, nss = 0;
 	stack_adjust(vm, extra);
-	if (stack_pop(vm, &nesp, size) < 0 || stack_pop(vm, &nss, size) < 0)
+	if (stack_pop(vm, &nesp, i->osize) < 0 || stack_pop(vm, &nss, i->osize) < 0)
 		return -1;
 	struct seg ss;
 	if (stack_seg_check(vm, (uint16_t)nss, (int)rpl, &ss, VEC_GP, 0) < 0)
@@ -456,7 +367,7 @@ static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t ext
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	cs.attr |= 1;
+	cs.attr |= SEG_ACCESSED;
 	if (!(ss.attr & SEG_DB))
 		nesp &= 0xffff;
 	priv_switch(vm, &cs, (int)rpl, &ss, i->o16 ? (c->sh->regs[R_ESP] & ~0xffffu) | nesp : nesp);
@@ -466,45 +377,49 @@ static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t ext
 	return 0;
 }
 
-static int far_ret(struct insn *i, uint16_t extra)
+/* Back to CS:EIP popped by a far return or IRET (ESP past them, restored by the
+ * caller on a fault): to an outer level, or the same one; RPL < CPL is #GP(sel)
+ * (SDM Vol. 2, RET and IRET). 0, or -1 with an exception raised. */
+static int return_to(struct insn *i, uint32_t cs, uint32_t eip, uint16_t extra)
 {
-	uint32_t esp = REGS(i)[R_ESP], eip, cs;
-	int size = i->o16 ? 2 : 4;
-	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0) {
-		REGS(i)[R_ESP] = esp;
+	unsigned cpl = (unsigned)i->c->cpl;
+	if (SEL_RPL(cs) > cpl)
+		return outer_return(i, (uint16_t)cs, eip, extra);
+	if (SEL_RPL(cs) < cpl) {
+		gp_sel(i, (uint16_t)cs);
 		return -1;
 	}
-	if ((cs & 3) > (unsigned)i->c->cpl) {
-		if (outer_return(i, (uint16_t)cs, eip, extra) < 0) {
-			REGS(i)[R_ESP] = esp;
-			return -1;
-		}
-		return 0;
-	}
-	if ((cs & 3) < (unsigned)i->c->cpl) {  /* SDM Vol. 2, RET: RPL < CPL is #GP */
-		REGS(i)[R_ESP] = esp;
-		exc_raise(i->vm, VEC_GP, true, cs & 0xfffc);
+	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0)
 		return -1;
-	}
-	if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
-		REGS(i)[R_ESP] = esp;
-		return -1;
-	}
 	stack_adjust(i->vm, extra);
 	return 0;
 }
 
-static int do_iret(struct insn *i)
+/* RET far [imm16] (CA, CB). */
+static enum emu_result far_ret(struct insn *i)
+{
+	uint32_t esp = REGS(i)[R_ESP], eip, cs;
+	uint16_t extra = 0;
+	if (i->op[0] == 0xca)
+		memcpy(&extra, i->op + 1, 2);
+	if (stack_pop(i->vm, &eip, i->osize) < 0 || stack_pop(i->vm, &cs, i->osize) < 0 ||
+	    return_to(i, cs, eip, extra) < 0) {
+		REGS(i)[R_ESP] = esp;
+		return EMU_FAULT;
+	}
+	return EMU_JUMPED;
+}
+
+static enum emu_result do_iret(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
-	int size = i->o16 ? 2 : 4;
 	if (c->sh->vflags & FL_NT)
-		return task_return(i->vm, i->next);
-	if (stack_pop(i->vm, &eip, size) < 0 || stack_pop(i->vm, &cs, size) < 0 ||
-	    stack_pop(i->vm, &fl, size) < 0) {
+		return task_return(i->vm, i->next) < 0 ? EMU_FAULT : EMU_JUMPED;
+	if (stack_pop(i->vm, &eip, i->osize) < 0 || stack_pop(i->vm, &cs, i->osize) < 0 ||
+	    stack_pop(i->vm, &fl, i->osize) < 0) {
 		REGS(i)[R_ESP] = esp;
-		return -1;
+		return EMU_FAULT;
 	}
 	if (fl & FL_VM && !i->o16 && c->cpl == 0) {
 		REGS(i)[R_ESP] = esp;
@@ -515,116 +430,187 @@ static int do_iret(struct insn *i)
 	uint32_t mask = FL_ARITH | FL_TF | FL_NT | FL_AC | FL_ID | FL_RF;
 	if (c->cpl == 0)
 		mask |= FL_IOPL | FL_VIF | FL_VIP;
-	if ((unsigned)c->cpl <= ((old & FL_IOPL) >> 12))
+	if ((unsigned)c->cpl <= EFLAGS_IOPL(old))
 		mask |= FL_IF;
-	if ((cs & 3) > (unsigned)c->cpl) {
-		if (outer_return(i, (uint16_t)cs, eip, 0) < 0) {
-			REGS(i)[R_ESP] = esp;
-			return -1;
-		}
-	} else if ((cs & 3) < (unsigned)c->cpl) {      /* SDM Vol. 2, IRET: #GP(sel) */
+	if (return_to(i, cs, eip, 0) < 0) {
 		REGS(i)[R_ESP] = esp;
-		exc_raise(i->vm, VEC_GP, true, cs & 0xfffc);
-		return -1;
-	} else if (seg_load_cs(i->vm, (uint16_t)cs, eip) < 0) {
-		REGS(i)[R_ESP] = esp;
-		return -1;
+		return EMU_FAULT;
 	}
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
+	return EMU_JUMPED;
+}
+
+/* Read a far pointer m16:32 (or m16:16) at the memory operand: offset, then selector.
+ * 0, or -1 with an exception raised. */
+static int read_farptr(struct insn *i, uint16_t *sel, uint32_t *off)
+{
+	struct mref m = insn_ea(i);
+	uint32_t o, s;
+	if (mref_read(i, m, i->osize, &o) < 0)
+		return -1;
+	m.off += (uint32_t)i->osize;
+	if (mref_read(i, m, 2, &s) < 0)
+		return -1;
+	*off = o;
+	*sel = (uint16_t)s;
 	return 0;
 }
 
-/* Read a far pointer m16:32 (or m16:16) at the memory operand: offset, then selector. */
-static int read_farptr(struct insn *i, uint16_t *sel, uint32_t *off)
+/* JMP/CALL ptr16:32 (EA, 9A; ptr16:16 with an operand-size prefix). */
+static enum emu_result far_direct(struct insn *i)
 {
-	int sr;
-	uint32_t ea, o = 0;
-	uint16_t s;
-	int size = i->o16 ? 2 : 4;
-	mem_operand(i, &sr, &ea);
-	if (seg_read(i->vm, sr, ea, &o, (uint32_t)size) < 0 ||
-	    seg_read(i->vm, sr, ea + (uint32_t)size, &s, 2) < 0)
-		return -1;
-	*off = o;
-	*sel = s;
-	return 0;
+	uint32_t off = 0;
+	uint16_t sel;
+	memcpy(&off, i->op + 1, (size_t)i->osize);
+	memcpy(&sel, i->op + 1 + i->osize, 2);
+	return i->op[0] == 0xea ? far_jump(i, sel, off) : far_call(i, sel, off);
+}
+
+/* FF /2../5: near CALL and JMP through r/m, far CALL and JMP through m16:32. */
+static enum emu_result group5(struct insn *i)
+{
+	uint16_t sel;
+	uint32_t off;
+	if (i->reg == 2 || i->reg == 4)
+		return do_near_branch(i);
+	if (i->mod == 3)
+		return ud(i);
+	if (read_farptr(i, &sel, &off) < 0)
+		return EMU_FAULT;
+	return i->reg == 3 ? far_call(i, sel, off) : far_jump(i, sel, off);
 }
 
 /* ---- segment registers ---- */
 
-static int do_push_sreg(struct insn *i, int sr)
+static enum emu_result do_push_sreg(struct insn *i, int sr)
 {
-	return stack_push(i->vm, i->c->seg[sr].sel, i->o16 ? 2 : 4);
+	return emu_done(stack_push(i->vm, i->c->seg[sr].sel, i->osize));
 }
 
-static int do_pop_sreg(struct insn *i, int sr)
+/* POP sreg; POP SS holds interrupts off for the next instruction. */
+static enum emu_result do_pop_sreg(struct insn *i, int sr)
 {
 	uint32_t esp = REGS(i)[R_ESP], v;
-	if (stack_pop(i->vm, &v, i->o16 ? 2 : 4) < 0)
-		return -1;
+	if (stack_pop(i->vm, &v, i->osize) < 0)
+		return EMU_FAULT;
 	if (seg_load(i->vm, sr, (uint16_t)v) < 0) {
 		REGS(i)[R_ESP] = esp;
-		return -1;
+		return EMU_FAULT;
 	}
-	return 0;
+	i->c->intr_shadow |= sr == SR_SS;
+	return EMU_NEXT;
+}
+
+/* MOV r/m, sreg (8C: a 32-bit register gets the selector zero-extended) and
+ * MOV sreg, r/m (8E; MOV SS holds interrupts off for the next instruction). */
+static enum emu_result mov_sreg(struct insn *i)
+{
+	uint32_t v;
+	if (i->op[0] == 0x8c) {
+		if (i->reg >= SR_COUNT)
+			return ud(i);
+		return emu_done(rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, i->c->seg[i->reg].sel));
+	}
+	if (i->reg == SR_CS || i->reg >= SR_COUNT)
+		return ud(i);
+	if (rm_read(i, 2, &v) < 0 || seg_load(i->vm, i->reg, (uint16_t)v) < 0)
+		return EMU_FAULT;
+	i->c->intr_shadow |= i->reg == SR_SS;
+	return EMU_NEXT;
 }
 
 /* LDS/LES/LFS/LGS/LSS r, m16:32 */
-static int do_lxs(struct insn *i, int sr)
+static enum emu_result do_lxs(struct insn *i, int sr)
 {
 	uint16_t sel;
 	uint32_t off;
 	if (i->mod == 3)
 		return ud(i);
 	if (read_farptr(i, &sel, &off) < 0 || seg_load(i->vm, sr, sel) < 0)
-		return -1;
-	gpr_write(i, i->reg, i->o16 ? 2 : 4, off);
-	return 0;
+		return EMU_FAULT;
+	gpr_write(i, i->reg, i->osize, off);
+	return EMU_NEXT;
+}
+
+/* ---- interrupts, HLT ---- */
+
+/* INT3, INT n, INTO, INT1: INT3 and INTO check the gate's DPL as INT n does, INT1
+ * does not. */
+static enum emu_result do_int(struct insn *i)
+{
+	switch (i->op[0]) {
+	case 0xcc:
+		intr_soft(i->vm, VEC_BP, i->next, true);
+		break;
+	case 0xcd:
+		intr_soft(i->vm, i->op[1], i->next, true);
+		break;
+	case 0xce:
+		if (!(i->c->sh->eflags & FL_OF))
+			return EMU_NEXT;
+		intr_soft(i->vm, VEC_OF, i->next, true);
+		break;
+	default:
+		intr_soft(i->vm, VEC_DB, i->next, false);
+		break;
+	}
+	return EMU_JUMPED;
+}
+
+static enum emu_result do_hlt(struct insn *i)
+{
+	struct cpu *c = i->c;
+	if (!privileged(i))
+		return gp0(i);
+	c->sh->eip = i->next;
+	if (!cpu_if(c))                /* only NMI or reset would wake it */
+		vm_stop(i->vm, STOP_GUEST_DEAD, 4,
+			"guest halted with interrupts disabled at eip %#x", i->next - 1);
+	else
+		c->halted = true;
+	return EMU_JUMPED;
 }
 
 /* ---- dispatch ---- */
 
-/* Emulate; 0 = done (EIP to next), 1 = done with EIP set, -1 = exception or stop. */
-static int emulate(struct insn *i, const cs_insn *in)
+/*
+ * x87, MMX, SSE and the features the virtual CPU lacks. Only translated as a callout
+ * while CR0.TS or CR0.EM is set (rewriter.c); SDM Vol. 3, Table 2-2: x87 faults #NM,
+ * MMX/SSE #UD under EM, WAIT only with TS and MP. EMU_NOT_MINE for anything else.
+ */
+static enum emu_result fpu_or_ud(struct insn *i)
+{
+	const struct cpu *c = i->c;
+	const uint8_t *op = i->op;
+	if (rw_always_ud(i->b, i->npfx, i->len))
+		return ud(i);
+	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(i->cs))
+		return ud(i);
+	if (!rw_is_fpu(op, i->len - i->npfx))
+		return EMU_NOT_MINE;
+	if (op[0] == 0x9b)
+		return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? nm(i) : EMU_NEXT;
+	if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
+		return ud(i);
+	if (c->cr0 & (CR0_EM | CR0_TS))
+		return nm(i);
+	/* Translated before the guest cleared TS/EM: run it natively. */
+	return unsupported(i, "an FPU instruction callout with CR0.TS and EM clear");
+}
+
+static enum emu_result onebyte(struct insn *i)
 {
 	struct vm *vm = i->vm;
 	struct cpu *c = i->c;
-	const uint8_t *op = i->op;
-
-	/* Only translated as a callout while CR0.TS or CR0.EM is set (rewriter.c);
-	 * SDM Vol. 3, Table 2-2: x87 faults #NM, MMX/SSE #UD under EM, WAIT only
-	 * with TS and MP. */
-	if (rw_always_ud(i->b, i->npfx, i->len))
-		return ud(i);
-	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(in))
-		return ud(i);
-	if (rw_is_fpu(op, i->len - i->npfx)) {
-		if (op[0] == 0x9b)
-			return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? nm(i) : 0;
-		if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
-			return ud(i);
-		if (c->cr0 & (CR0_EM | CR0_TS))
-			return nm(i);
-		/* Translated before the guest cleared TS/EM: run it natively. */
-		return unsupported(i, "an FPU instruction callout with CR0.TS and EM clear");
-	}
-
-	switch (op[0]) {
+	enum emu_result r;
+	switch (i->op[0]) {
 	case 0xfa:
 	case 0xfb:
-		if (!io_allowed(i))
-			return gp0(i);
-		if (op[0] == 0xfa) {
-			c->sh->vif = 0;
-		} else if (!cpu_if(c)) {
-			c->sh->vif = FL_IF;
-			c->intr_shadow = true;
-		}
-		return 0;
+		return do_cli_sti(i);
 	case 0x9c:
-		return stack_push(vm, cpu_eflags(c) & ~(FL_VM | FL_RF), i->o16 ? 2 : 4);
+		return emu_done(stack_push(vm, cpu_eflags(c) & ~(FL_VM | FL_RF), i->osize));
 	case 0x9d:
 		return do_popf(i);
 	case 0xe4 ... 0xe7:
@@ -632,94 +618,33 @@ static int emulate(struct insn *i, const cs_insn *in)
 		return do_inout(i);
 	case 0x6c ... 0x6f:
 		return do_string_io(i);
-	case 0xcc:      /* INT3 and INTO check the gate's DPL as INT n does; INT1 not */
-		intr_soft(vm, VEC_BP, i->next, true);
-		return 1;
-	case 0xcd:
-		intr_soft(vm, op[1], i->next, true);
-		return 1;
-	case 0xce:
-		if (!(c->sh->eflags & FL_OF))
-			return 0;
-		intr_soft(vm, VEC_OF, i->next, true);
-		return 1;
+	case 0xcc ... 0xce:
 	case 0xf1:
-		intr_soft(vm, VEC_DB, i->next, false);
-		return 1;
+		return do_int(i);
 	case 0xf4:
-		if (!privileged(i))
-			return gp0(i);
-		c->sh->eip = i->next;
-		if (!cpu_if(c))                /* only NMI or reset would wake it */
-			vm_stop(vm, STOP_GUEST_DEAD, 4,
-				"guest halted with interrupts disabled at eip %#x", i->next - 1);
-		else
-			c->halted = true;
-		return 1;
+		return do_hlt(i);
 	case 0xcf:
-		if (do_iret(i) < 0)
-			return -1;
-		mmu_retry(i->vm->mmu);
-		return 1;
+		r = do_iret(i);
+		if (r != EMU_FAULT)
+			mmu_retry(vm->mmu);  /* back to an instruction whose page the handler mapped */
+		return r;
 	case 0xea:
-	case 0x9a: {            /* ptr16:32, or ptr16:16 with an operand-size prefix */
-		uint32_t off = 0;
-		uint16_t sel;
-		int n = i->o16 ? 2 : 4;
-		memcpy(&off, op + 1, n);
-		memcpy(&sel, op + 1 + n, 2);
-		if (op[0] == 0xea)
-			return far_jump(i, sel, off) < 0 ? -1 : 1;
-		return far_call(i, sel, off) < 0 ? -1 : 1;
-	}
+	case 0x9a:
+		return far_direct(i);
 	case 0xca:
-	case 0xcb: {
-		uint16_t extra = 0;
-		if (op[0] == 0xca)
-			memcpy(&extra, op + 1, 2);
-		return far_ret(i, extra) < 0 ? -1 : 1;
-	}
-	case 0xff: {
-		uint16_t sel;
-		uint32_t off;
-		if (i->reg == 2 || i->reg == 4)
-			return do_near_branch(i);
-		if (i->mod == 3)
-			return ud(i);
-		if (read_farptr(i, &sel, &off) < 0)
-			return -1;
-		if (i->reg == 3)
-			return far_call(i, sel, off) < 0 ? -1 : 1;
-		return far_jump(i, sel, off) < 0 ? -1 : 1;
-	}
+	case 0xcb:
+		return far_ret(i);
+	case 0xff:
+		return group5(i);
 	case 0x8c:
-		if (i->reg > 5)
-			return ud(i);
-		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, c->seg[i->reg].sel);
-	case 0x8e: {
-		uint32_t v;
-		if (i->reg == SR_CS || i->reg > 5)
-			return ud(i);
-		if (rm_read(i, 2, &v) < 0 || seg_load(vm, i->reg, (uint16_t)v) < 0)
-			return -1;
-		c->intr_shadow |= i->reg == SR_SS;
-		return 0;
-	}
-	case 0x06: return do_push_sreg(i, SR_ES);
-	case 0x0e: return do_push_sreg(i, SR_CS);
-	case 0x16: return do_push_sreg(i, SR_SS);
-	case 0x1e: return do_push_sreg(i, SR_DS);
-	case 0x07: return do_pop_sreg(i, SR_ES);
-	case 0x17:
-		if (do_pop_sreg(i, SR_SS) < 0)
-			return -1;
-		c->intr_shadow = true;
-		return 0;
-	case 0x1f: return do_pop_sreg(i, SR_DS);
+	case 0x8e:
+		return mov_sreg(i);
+	case 0x06: case 0x0e: case 0x16: case 0x1e:
+		return do_push_sreg(i, i->op[0] >> 3);
+	case 0x07: case 0x17: case 0x1f:
+		return do_pop_sreg(i, i->op[0] >> 3);
 	case 0xc4: return do_lxs(i, SR_ES);
 	case 0xc5: return do_lxs(i, SR_DS);
-	case 0x0f:
-		break;
 	case 0x70 ... 0x7f:
 	case 0xe0 ... 0xe3:
 	case 0xe8 ... 0xe9:
@@ -727,46 +652,48 @@ static int emulate(struct insn *i, const cs_insn *in)
 	case 0xc2:
 	case 0xc3:
 		return do_near_branch(i);
-	default:
-		return unsupported(i, "this instruction form");
 	}
+	return unsupported(i, "this instruction form");
+}
 
-	switch (op[1]) {
+static enum emu_result twobyte(struct insn *i)
+{
+	struct cpu *c = i->c;
+	switch (i->op[1]) {
 	case 0x80 ... 0x8f:
 		return do_near_branch(i);
 	case 0x00: return group6(i);
 	case 0x01: return group7(i);
 	case 0x02: return do_lar_lsl(i, false);
 	case 0x03: return do_lar_lsl(i, true);
-	case 0x06:
+	case 0x06:                              /* CLTS */
 		if (!privileged(i))
 			return gp0(i);
 		c->cr0 &= ~CR0_TS;
-		return 0;
-	case 0x08:
+		return EMU_NEXT;
+	case 0x08:                              /* INVD, WBINVD: no caches to speak of */
 	case 0x09:
-		return privileged(i) ? 0 : gp0(i);
+		return privileged(i) ? EMU_NEXT : gp0(i);
 	case 0x20: return mov_cr(i, false);
 	case 0x22: return mov_cr(i, true);
 	case 0x21: return mov_dr(i, false);
 	case 0x23: return mov_dr(i, true);
 	case 0x30: return do_msr(i, true);
 	case 0x32: return do_msr(i, false);
-	case 0x31: {
+	case 0x31: {                            /* RDTSC */
 		if ((c->cr4 & CR4_TSD) && c->cpl)
 			return gp0(i);
 		uint64_t t = guest_tsc(c);
 		REGS(i)[R_EAX] = (uint32_t)t;
 		REGS(i)[R_EDX] = (uint32_t)(t >> 32);
-		return 0;
+		return EMU_NEXT;
 	}
 	case 0x33: return gp0(i);       /* RDPMC: no counters */
 	case 0x34: return do_sysenter(i);
-	case 0x35:
-		return do_sysexit(i);
+	case 0x35: return do_sysexit(i);
 	case 0xa2:
-		cpuid_emulate(vm, REGS(i));
-		return 0;
+		cpuid_emulate(i->vm, REGS(i));
+		return EMU_NEXT;
 	case 0xa0: return do_push_sreg(i, SR_FS);
 	case 0xa8: return do_push_sreg(i, SR_GS);
 	case 0xa1: return do_pop_sreg(i, SR_FS);
@@ -780,38 +707,16 @@ static int emulate(struct insn *i, const cs_insn *in)
 	return ud(i);
 }
 
-/* Decode the instruction at the guest's EIP into i; NULL if it does not decode. */
-static const cs_insn *decode(struct vm *vm, struct insn *i, uint8_t bytes[16], int *truncated)
+/* Emulate the decoded instruction i; EIP still at it. */
+static enum emu_result emulate(struct insn *i)
 {
-	struct cpu *c = &vm->cpu;
-	int glen;
-	const cs_insn *in = rw_decode_one(vm->rw, c->sh->eip, bytes, truncated, &glen);
-	if (!in)
-		return NULL;
-	/* 16-bit code comes in its 32-bit form (rw_decode_one): sizes as prefixed. */
-	*i = (struct insn){ .vm = vm, .c = c, .x = &in->detail->x86, .b = bytes, .len = in->size,
-			    .seg = -1, .next = c->sh->eip + (uint32_t)glen };
-	i->npfx = rw_prefix_len(bytes, i->len);
-	i->op = bytes + i->npfx;
-	for (int k = 0; k < i->npfx; k++) {
-		static const int segpfx[256] = { [0x26] = SR_ES + 1, [0x2e] = SR_CS + 1, [0x36] = SR_SS + 1,
-						 [0x3e] = SR_DS + 1, [0x64] = SR_FS + 1, [0x65] = SR_GS + 1 };
-		uint8_t p = bytes[k];
-		if (segpfx[p])
-			i->seg = segpfx[p] - 1;
-		i->o16 |= p == 0x66;
-		i->a16 |= p == 0x67;
-		i->rep |= p == 0xf3 || p == 0xf2;
-	}
-	int mpos = i->op[0] == 0x0f ? 2 : 1;
-	if (mpos < i->len - i->npfx) {
-		i->modrm = i->op[mpos];
-		i->mod = i->modrm >> 6;
-		i->reg = (i->modrm >> 3) & 7;
-		i->rm = i->modrm & 7;
-	}
-	return in;
+	enum emu_result r = fpu_or_ud(i);
+	if (r != EMU_NOT_MINE)
+		return r;
+	return i->op[0] == 0x0f ? twobyte(i) : onebyte(i);
 }
+
+/* ---- learnt sites, and host faults the shadows caused ---- */
 
 static const int capseg[] = {
 	[X86_REG_ES] = SR_ES + 1, [X86_REG_CS] = SR_CS + 1, [X86_REG_SS] = SR_SS + 1,
@@ -834,8 +739,7 @@ struct reach {
  * view that does not wrap? vector: the host fault (VEC_SS also counts a stack the
  * host cannot reach, for implicit stack operands), or -1.
  */
-static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, unsigned site,
-			     int vector)
+static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site, int vector)
 {
 	struct cpu *c = &vm->cpu;
 	struct reach r = { .guest_vec = -1 };
@@ -846,33 +750,21 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 		const cs_x86_op *m = &i->x->operands[k];
 		if (m->type != X86_OP_MEM)
 			continue;
-		int sr;
-		uint32_t ea = (uint32_t)m->mem.disp;
-		if (m->mem.base != X86_REG_INVALID)
-			ea += capreg(i, m->mem.base);
-		if (m->mem.index != X86_REG_INVALID)
-			ea += capreg(i, m->mem.index) * (uint32_t)m->mem.scale;
-		uint32_t off = i->a16 ? ea & 0xffff : ea;
+		/* Capstone names the segment of an implicit operand (ES:[EDI]). */
+		struct mref ea = insn_op_ea(i, m);
 		if (m->mem.segment != X86_REG_INVALID && m->mem.segment < X86_REG_ENDING &&
 		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
-			sr = capseg[m->mem.segment] - 1;
-		else if (i->seg >= 0)
-			sr = i->seg;
-		else if (m->mem.base == X86_REG_ESP || m->mem.base == X86_REG_EBP ||
-			 m->mem.base == X86_REG_SP || m->mem.base == X86_REG_BP)
-			sr = SR_SS;
-		else
-			sr = SR_DS;
+			ea.sr = capseg[m->mem.segment] - 1;
 		uint32_t size = m->size ? m->size : 1;
-		int v = seg_check(&c->seg[sr], sr, off, size, m->access & CS_AC_WRITE);
+		int v = seg_check(&c->seg[ea.sr], ea.sr, ea.off, size, m->access & CS_AC_WRITE);
 		if (v >= 0) {
 			r.guest_vec = v;
 			return r;
 		}
-		uint64_t lin = (uint64_t)c->seg[sr].base + off;
+		uint64_t lin = (uint64_t)c->seg[ea.sr].base + ea.off;
 		bool cut = lin >= 1ull << 32 || lin + size > top ||
-			   (sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(in, site));
-		r.wrap_gs |= sr == SR_GS && lin >= 1ull << 32;
+			   (ea.sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(i->cs, site));
+		r.wrap_gs |= ea.sr == SR_GS && lin >= 1ull << 32;
 		if (cut && !r.ours) {
 			r.at = (uint32_t)lin;
 			r.write = m->access & CS_AC_WRITE;
@@ -889,17 +781,22 @@ static struct reach reach_of(struct vm *vm, struct insn *i, const cs_insn *in, u
 	return r;
 }
 
+/* The site at lin was learnt or given back: translate its page's blocks again. */
+static void site_retranslate(struct vm *vm, uint32_t lin)
+{
+	uint64_t pa;
+	if (mmu_peek(vm->mmu, lin, PF_ACC_FETCH, &pa) == 0)
+		cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
+}
+
 /* Count a run of the learnt site at lin (sites_count), and translate its blocks again
  * if that gave it back to native execution. */
-static void site_count(struct vm *vm, struct insn *i, const cs_insn *in, uint32_t lin,
-		       unsigned site)
+static void site_count(struct vm *vm, const struct insn *i, uint32_t lin, unsigned site)
 {
-	struct reach r = reach_of(vm, i, in, site, VEC_SS);
+	struct reach r = reach_of(vm, i, site, VEC_SS);
 	if (sites_count(&vm->sites, lin, r.ours)) {
-		uint64_t pa;
 		vm->stats.sites_returned++;
-		if (mmu_peek(vm->mmu, lin, PF_ACC_FETCH, &pa) == 0)
-			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
+		site_retranslate(vm, lin);
 	}
 }
 
@@ -920,84 +817,98 @@ static void site_run(struct vm *vm)
 		unsigned site = sites_get(&vm->sites, lin);
 		if (!(site & SITE_EMULATE))
 			return;
-		uint8_t bytes[16];
-		int truncated;
 		struct insn i;
-		const cs_insn *in = decode(vm, &i, bytes, &truncated);
-		if (!in)
+		if (insn_decode(vm, &i) != 0)
 			return;         /* the dispatcher raises what the fetch found */
 		if (vm->cfg.trace)
 			fprintf(stderr, "trapeze: site run eip %#x: %s %s\n", c->sh->eip,
-				in->mnemonic, in->op_str);
-		site_count(vm, &i, in, lin, site);
-		if (memop_emulate(vm) <= 0)
+				i.cs->mnemonic, i.cs->op_str);
+		site_count(vm, &i, lin, site);
+		if (memop_run(&i) <= EMU_NOT_MINE)
 			return;
 		vm->stats.site_run_insns++;
 	}
 }
 
+/*
+ * A site learnt to be emulated (emulate_host_gp) is most likely a plain memory access:
+ * memop first. The site keeps count of whether it still needs the monitor, and is
+ * given back to native execution when it mostly does not (a helper such as memcpy
+ * that once touched the top of linear space). True if the callout is done with.
+ */
+static bool site_callout(struct vm *vm, struct insn *i, uint32_t lin, unsigned site)
+{
+	site_count(vm, i, lin, site);
+	enum emu_result r = memop_run(i);
+	if (r == EMU_FAULT)
+		return true;
+	if (r != EMU_NOT_MINE) {
+		site_run(vm);
+		return true;
+	}
+	if (!rw_is_ident(i->b, i->len))
+		return false;
+	/* Not what the site was learnt for (other code there now): give it back and run
+	 * the instruction natively, translated anew. */
+	sites_give_back(&vm->sites, lin);
+	vm->stats.sites_returned++;
+	site_retranslate(vm, lin);
+	return true;
+}
+
 void emulate_callout(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
-	uint8_t bytes[16];
-	int truncated;
 	struct insn i;
-	const cs_insn *in = decode(vm, &i, bytes, &truncated);
-	if (!in) {
-		if (truncated >= 0)     /* else the fetch raised #PF */
-			exc_raise(vm, truncated ? VEC_GP : VEC_UD, truncated, 0);
+	int bad = insn_decode(vm, &i);
+	if (bad) {
+		if (bad > 0)            /* else the fetch raised #PF */
+			exc_raise(vm, bad, bad == VEC_GP, 0);
 		return;
 	}
 	if (vm->cfg.trace)
-		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, in->mnemonic, in->op_str);
-	if (in->id < STATS_INSN_IDS)
-		vm->stats.callouts[in->id]++;
-	/* A site learnt to be emulated (emulate_host_gp) is most likely a plain memory
-	 * access: memop first, the sensitive-instruction emulator for the rest. The site
-	 * keeps count of whether it still needs the monitor, and is given back to native
-	 * execution when it mostly does not (a helper such as memcpy that once touched
-	 * the top of linear space). */
+		fprintf(stderr, "trapeze: callout eip %#x: %s %s\n", c->sh->eip, i.cs->mnemonic,
+			i.cs->op_str);
+	if (i.cs->id < STATS_INSN_IDS)
+		vm->stats.callouts[i.cs->id]++;
 	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 	unsigned site = sites_get(&vm->sites, lin);
-	if (site & SITE_EMULATE) {
-		site_count(vm, &i, in, lin, site);
-		int r = memop_emulate(vm);
-		if (r < 0)
-			return;
-		if (r > 0) {
-			site_run(vm);
-			return;
-		}
-		if (rw_is_ident(bytes, i.len)) {
-			/* Not what the site was learnt for (other code there now): give it
-			 * back and run the instruction natively, translated anew. */
-			uint64_t pa;
-			sites_give_back(&vm->sites, lin);
-			vm->stats.sites_returned++;
-			if (mmu_peek(vm->mmu, lin, PF_ACC_FETCH, &pa) == 0)
-				cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
-			return;
-		}
+	if ((site & SITE_EMULATE) && site_callout(vm, &i, lin, site))
+		return;
+	emu_commit(&i, emulate(&i));
+}
+
+/* Learn the site (sites.h), so that its next translation needs no host fault: a gs:
+ * access below GS's base through a register goes through the wrap view (TLS, most
+ * likely again here), anything else becomes a callout. A REP string instruction only
+ * when its string is short: a long one shares its one fault among many elements. */
+static void site_learn(struct vm *vm, const struct insn *i, uint32_t lin, unsigned site,
+		       const struct reach *r)
+{
+	bool learnt;
+	if (i->seg == SR_GS && r->wrap_gs && !(site & SITE_GS_WRAP))
+		learnt = sites_learn(&vm->sites, lin, SITE_GS_WRAP);
+	else
+		learnt = (!i->rep || i->regs[R_ECX] <= 64) && sites_learn(&vm->sites, lin, SITE_EMULATE);
+	if (learnt) {
+		vm->stats.sites_learnt++;
+		site_retranslate(vm, lin);
 	}
-	if (emulate(&i, in) == 0)
-		c->sh->eip = i.next;
 }
 
 void emulate_host_gp(struct vm *vm, int vector)
 {
 	struct cpu *c = &vm->cpu;
-	uint8_t bytes[16];
-	int truncated;
 	struct insn i;
-	const cs_insn *in = decode(vm, &i, bytes, &truncated);
-	if (!in) {
-		if (truncated >= 0)
+	int bad = insn_decode(vm, &i);
+	if (bad) {
+		if (bad > 0)
 			exc_raise(vm, vector, true, 0);
 		return;
 	}
 	uint32_t site_lin = c->seg[SR_CS].base + c->sh->eip;
 	unsigned site = sites_get(&vm->sites, site_lin);
-	struct reach r = reach_of(vm, &i, in, site, vector);
+	struct reach r = reach_of(vm, &i, site, vector);
 	if (r.guest_vec >= 0) {
 		exc_raise(vm, r.guest_vec, true, 0);    /* the guest's own segment says no */
 		return;
@@ -1007,43 +918,25 @@ void emulate_host_gp(struct vm *vm, int vector)
 		exc_raise(vm, vector, true, 0);
 		return;
 	}
-	/* Learn the site (sites.h), so that its next translation needs no host fault: a
-	 * gs: access below GS's base through a register goes through the wrap view (TLS,
-	 * most likely again here), anything else becomes a callout. A REP string
-	 * instruction only when its string is short: a long one shares its one fault
-	 * among many elements. */
-	bool learnt;
-	if (i.seg == SR_GS && r.wrap_gs && !(site & SITE_GS_WRAP))
-		learnt = sites_learn(&vm->sites, site_lin, SITE_GS_WRAP);
-	else
-		learnt = (!i.rep || c->sh->regs[R_ECX] <= 64) &&
-			 sites_learn(&vm->sites, site_lin, SITE_EMULATE);
-	if (learnt) {
-		uint64_t pa;
-		vm->stats.sites_learnt++;
-		if (mmu_peek(vm->mmu, site_lin, PF_ACC_FETCH, &pa) == 0)
-			cc_invalidate_page(vm->cc, (uint32_t)(pa >> 12));
-	}
-	uint32_t at = r.at;
-	int done = memop_emulate(vm);
-	if (done == 0 && i.op[0] == 0x9d) {
+	site_learn(vm, &i, site_lin, site, &r);
+	if (memop_run(&i) != EMU_NOT_MINE)
+		return;
+	if (i.op[0] == 0x9d) {
 		/* A POPF that sets TF: memop leaves it to the full emulator. */
-		if (emulate(&i, in) == 0)
-			c->sh->eip = i.next;
+		emu_commit(&i, emulate(&i));
 		return;
 	}
-	if (done == 0 && mmu_paging(vm->mmu)) {
+	if (mmu_paging(vm->mmu)) {
 		/* An instruction memop does not know (x87, SSE...): the guest's own paging
 		 * may still refuse the access (ring 3 reading a supervisor page), and then
 		 * its #PF is the answer. */
 		uint64_t pa;
 		unsigned acc = (r.write ? PF_ACC_WRITE : 0) | (c->cpl == 3 ? PF_ACC_USER : 0);
-		if (mmu_translate(vm->mmu, at, acc, &pa) < 0)
+		if (mmu_translate(vm->mmu, r.at, acc, &pa) < 0)
 			return;
 	}
-	if (done == 0)
-		vm_stop(vm, STOP_MONITOR_ERROR, 6,
-			"eip %#x: guest access to linear %#x that the monitor must emulate (the top "
-			"%u MiB, or above a CPL-3 guest's supervisor pages): %s %s is not supported "
-			"yet", c->sh->eip, at, WIN_SIZE >> 20, in->mnemonic, in->op_str);
+	vm_stop(vm, STOP_MONITOR_ERROR, 6,
+		"eip %#x: guest access to linear %#x that the monitor must emulate (the top "
+		"%u MiB, or above a CPL-3 guest's supervisor pages): %s %s is not supported "
+		"yet", c->sh->eip, r.at, WIN_SIZE >> 20, i.cs->mnemonic, i.cs->op_str);
 }

@@ -15,6 +15,8 @@
 
 struct vm;
 
+/* Record exception vector (with error code err if has_err) for delivery; a second
+ * fault while one is pending or being delivered becomes #DF, or a triple fault. */
 void exc_raise(struct vm *vm, int vector, bool has_err, uint32_t err);
 /* Deliver the pending exception, if any. */
 void exc_deliver(struct vm *vm);

@@ -70,7 +70,7 @@ static void x86_host_fault(struct vm *vm)
 		 * 64 KiB): the instruction is emulated (devices/mmio.h, monitor/memop.h).
 		 * A segment load whose in-line fast path read its selector or descriptor
 		 * there goes to the emulator it would have gone to as a callout. */
-		if (r == 2 && memop_emulate(vm) == 0) {
+		if (r == 2 && memop_emulate(vm) == EMU_NOT_MINE) {
 			if (sreg_load_at(vm)) {
 				emulate_callout(vm);
 				return;

@@ -4,25 +4,30 @@
  * the monitor window), the lowest 64 KiB (the host cannot map them), device memory,
  * and pages the shadow MMU keeps unmapped.
  *
- * Interface: with cpu.sh->eip at the instruction, memop_emulate() does all of it:
- * memory through seg_read/seg_write (which apply the guest's segment checks and
- * raise its exception), registers, the arithmetic flags (computed by the host CPU
- * running the same operation), and EIP.
+ * Interface: with cpu.sh->eip at the instruction, memop_emulate() (or memop_run() on
+ * an instruction already decoded, decode.h) does all of it: memory through
+ * seg_read/seg_write (which apply the guest's segment checks and raise its
+ * exception), registers, the arithmetic flags (computed by the host CPU running the
+ * same operation), and EIP. 16-bit code and a 16-bit address size are not taken yet.
  */
 #ifndef TRAPEZE_MEMOP_H
 #define TRAPEZE_MEMOP_H
 
+#include "decode.h"
+
 struct vm;
 
-/* Emulate the instruction at the guest's CS:EIP and advance EIP. Returns 1 if
- * emulated, 0 if memop does not handle this instruction or its bytes do not decode
- * (nothing changed, no exception raised; a 16-bit address size is one of these),
- * -1 if a guest exception was raised (#PF fetching it included): state as before
- * the instruction, except that a REP string instruction stops between elements with
- * ECX/ESI/EDI consistent, as the CPU does. A long REP string instruction also
- * returns 1 with EIP still at it after MEMOP_REP_BATCH elements: running it again
- * resumes it, as after an interrupt. */
-int memop_emulate(struct vm *vm);
+/* Emulate the instruction at the guest's CS:EIP. EMU_NEXT: done, EIP past it;
+ * EMU_JUMPED: done, EIP set (CALL, RET; or still at a REP string instruction after
+ * MEMOP_REP_BATCH elements: running it again resumes it, as after an interrupt);
+ * EMU_NOT_MINE: memop does not handle this instruction or its bytes do not decode
+ * (nothing changed, no exception raised); EMU_FAULT: a guest exception was raised
+ * (#PF fetching it included), state as before the instruction, except that a REP
+ * string instruction stops between elements with ECX/ESI/EDI consistent, as the CPU
+ * does. */
+enum emu_result memop_emulate(struct vm *vm);
+/* The same for the instruction i, decoded at the guest's EIP (insn_decode). */
+enum emu_result memop_run(struct insn *i);
 
 /* Elements one memop_emulate() call moves before it returns to the dispatcher. */
 #define MEMOP_REP_BATCH 4096

@@ -14,7 +14,7 @@
 static bool tss32(const struct seg *tr)
 {
 	unsigned type = SEG_TYPE(tr->attr);
-	return type == 9 || type == 11;
+	return type == DESC_TSS32_AVAIL || type == DESC_TSS32_BUSY;
 }
 
 int tss_ring_stack(struct vm *vm, int n, uint16_t *ss, uint32_t *esp, uint32_t ext)
@@ -25,7 +25,7 @@ int tss_ring_stack(struct vm *vm, int n, uint16_t *ss, uint32_t *esp, uint32_t e
 	uint32_t sp_off = big ? 4 + 8 * (uint32_t)n : 2 + 4 * (uint32_t)n;
 	uint32_t ss_off = sp_off + (big ? 4 : 2);
 	if (!seg_usable(tr) || ss_off + 1 > tr->limit) {
-		exc_raise(vm, VEC_TS, true, (tr->sel & 0xfffc) | ext);
+		exc_raise(vm, VEC_TS, true, (tr->sel & SEL_ERR_MASK) | ext);
 		return -1;
 	}
 	uint32_t v = 0;
@@ -41,30 +41,27 @@ int stack_seg_check(struct vm *vm, uint16_t sel, int cpl, struct seg *out, int v
 {
 	uint64_t d;
 	uint32_t lin;
-	uint32_t err = (sel & 0xfffc) | ext;
-	if ((sel & ~3u) == 0) {
+	uint32_t err = (sel & SEL_ERR_MASK) | ext;
+	if (sel_is_null(sel)) {
 		exc_raise(vm, vec, true, ext);
 		return -1;
 	}
-	if (!desc_fetch(vm, sel, &d, &lin) || (sel & 3u) != (unsigned)cpl) {
+	if (!desc_fetch(vm, sel, &d, &lin) || SEL_RPL(sel) != (unsigned)cpl) {
 		exc_raise(vm, vec, true, err);
 		return -1;
 	}
 	seg_from_desc(out, sel, d);
-	unsigned type = SEG_TYPE(out->attr);
-	if (!(out->attr & SEG_S) || (type & 8) || !(type & 2) || SEG_DPL(out->attr) != (unsigned)cpl) {
+	if (seg_is_system(out->attr) || !seg_is_data_writable(out->attr) ||
+	    SEG_DPL(out->attr) != (unsigned)cpl) {
 		exc_raise(vm, vec, true, err);
 		return -1;
 	}
-	if (!(out->attr & SEG_P)) {
+	if (!seg_present(out->attr)) {
 		exc_raise(vm, VEC_SS, true, err);
 		return -1;
 	}
-	if (!(d & (1ull << 40))) {              /* the accessed bit, as a load sets it */
-		uint8_t b = (uint8_t)(d >> 40) | 1;
-		lin_write(vm, lin + 5, &b, 1);
-	}
-	out->attr |= 1;
+	desc_mark_accessed(vm, &d, lin);
+	out->attr |= SEG_ACCESSED;
 	return 0;
 }
 
@@ -107,107 +104,115 @@ void priv_drop_data_segs(struct vm *vm)
 	struct cpu *c = &vm->cpu;
 	for (int k = 0; k < 4; k++) {
 		struct seg *s = &c->seg[regs[k]];
-		unsigned type = SEG_TYPE(s->attr);
-		bool conforming_code = (type & 0xc) == 0xc;
-		if (seg_usable(s) && !conforming_code && SEG_DPL(s->attr) < (unsigned)c->cpl) {
+		if (seg_usable(s) && !seg_is_conforming(s->attr) && SEG_DPL(s->attr) < (unsigned)c->cpl) {
 			*s = (struct seg){ .sel = 0 };
 			seg_sync(vm, regs[k]);
 		}
 	}
 }
 
-/* The code segment a gate names, checked for a transfer from CPL (SDM Vol. 2, CALL). */
-static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
+int gate_code_seg(struct vm *vm, uint16_t sel, uint32_t ext, struct seg *cs, uint64_t *d,
+		  uint32_t *lin)
 {
-	uint64_t d;
-	uint32_t lin;
-	uint32_t err = csel & 0xfffc;
-	if ((csel & ~3u) == 0) {
-		exc_raise(vm, VEC_GP, true, 0);
-		return -1;
-	}
-	if (!desc_fetch(vm, csel, &d, &lin)) {
+	uint32_t err = (sel & SEL_ERR_MASK) | ext;
+	if (sel_is_null(sel) || !desc_fetch(vm, sel, d, lin)) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
-	seg_from_desc(cs, csel, d);
-	if (!(cs->attr & SEG_S) || !(SEG_TYPE(cs->attr) & 8) ||
+	seg_from_desc(cs, sel, *d);
+	if (seg_is_system(cs->attr) || !seg_is_code(cs->attr) ||
 	    SEG_DPL(cs->attr) > (unsigned)vm->cpu.cpl) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
-	if (!(cs->attr & SEG_P)) {
+	if (!seg_present(cs->attr)) {
 		exc_raise(vm, VEC_NP, true, err);
 		return -1;
 	}
-	if (!(d & (1ull << 40))) {
-		uint8_t b = (uint8_t)(d >> 40) | 1;
-		lin_write(vm, lin + 5, &b, 1);
+	return 0;
+}
+
+/* A call gate's code segment, as gate_code_seg() checks it, marked accessed. */
+static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
+{
+	uint64_t d;
+	uint32_t lin;
+	if (gate_code_seg(vm, csel, 0, cs, &d, &lin) < 0)
+		return -1;
+	desc_mark_accessed(vm, &d, lin);
+	cs->attr |= SEG_ACCESSED;
+	return 0;
+}
+
+/*
+ * A CALL through gate to code cs at a more privileged level (SDM Vol. 2, CALL,
+ * "MORE-PRIVILEGE"): the stack of cs's DPL from the TSS gets the caller's SS:ESP, the
+ * gate's parameter count of dwords copied from the caller's stack, then CS:EIP.
+ */
+static int call_gate_inner(struct vm *vm, uint64_t gate, struct seg *cs, uint32_t next)
+{
+	struct cpu *c = &vm->cpu;
+	int dpl = (int)SEG_DPL(cs->attr);
+	uint16_t nss;
+	uint32_t nesp;
+	struct seg ss;
+	if (tss_ring_stack(vm, dpl, &nss, &nesp, 0) < 0 ||
+	    stack_seg_check(vm, nss, dpl, &ss, VEC_TS, 0) < 0)
+		return -1;
+	int nparam = GATE_PARAMS(gate);
+	uint32_t frame[4 + 31];
+	int n = 0;
+	frame[n++] = c->seg[SR_SS].sel;
+	frame[n++] = c->sh->regs[R_ESP];
+	for (int k = nparam - 1; k >= 0; k--) {
+		uint32_t v = 0;
+		if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
+			return -1;
+		frame[n++] = v;
 	}
-	cs->attr |= 1;
+	frame[n++] = c->seg[SR_CS].sel;
+	frame[n++] = next;
+	if (GATE_OFF(gate) > cs->limit) {
+		exc_raise(vm, VEC_GP, true, 0);
+		return -1;
+	}
+	if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & SEL_ERR_MASK) < 0)
+		return -1;
+	priv_switch(vm, cs, dpl, &ss, nesp);
+	c->sh->eip = GATE_OFF(gate);
 	return 0;
 }
 
 int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next)
 {
 	struct cpu *c = &vm->cpu;
-	unsigned gdpl = (gate >> 45) & 3, type = (gate >> 40) & 0xf;
-	uint32_t gerr = sel & 0xfffc;
-	if (gdpl < (unsigned)c->cpl || gdpl < (sel & 3u)) {
+	unsigned gdpl = DESC_DPL(gate);
+	uint32_t gerr = sel & SEL_ERR_MASK;
+	if (gdpl < (unsigned)c->cpl || gdpl < SEL_RPL(sel)) {
 		exc_raise(vm, VEC_GP, true, gerr);
 		return -1;
 	}
-	if (!(gate & (1ull << 47))) {
+	if (!desc_present(gate)) {
 		exc_raise(vm, VEC_NP, true, gerr);
 		return -1;
 	}
-	if (type == 4) {
+	if (DESC_TYPE(gate) == DESC_CALL_GATE16) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit call gate %#x not supported yet", sel);
 		return -1;
 	}
 	struct seg cs;
-	uint16_t csel = (uint16_t)(gate >> 16);
-	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 48) << 16;
+	uint16_t csel = GATE_SEL(gate);
+	uint32_t off = GATE_OFF(gate);
 	if (gate_target(vm, csel, &cs) < 0)
 		return -1;
 	unsigned dpl = SEG_DPL(cs.attr);
-	bool conforming = SEG_TYPE(cs.attr) & 4;
+	bool conforming = seg_is_conforming(cs.attr);
 	if (!call && !(conforming ? dpl <= (unsigned)c->cpl : dpl == (unsigned)c->cpl)) {
-		exc_raise(vm, VEC_GP, true, csel & 0xfffc);
+		exc_raise(vm, VEC_GP, true, csel & SEL_ERR_MASK);
 		return -1;
 	}
-	if (call && !conforming && dpl < (unsigned)c->cpl) {
-		/* To a more privileged level: its stack from the TSS, the caller's SS:ESP
-		 * and the gate's parameter count of dwords copied over, then CS:EIP. */
-		uint16_t nss;
-		uint32_t nesp;
-		struct seg ss;
-		if (tss_ring_stack(vm, (int)dpl, &nss, &nesp, 0) < 0 ||
-		    stack_seg_check(vm, nss, (int)dpl, &ss, VEC_TS, 0) < 0)
-			return -1;
-		int nparam = (int)((gate >> 32) & 0x1f);
-		uint32_t frame[4 + 31];
-		int n = 0;
-		frame[n++] = c->seg[SR_SS].sel;
-		frame[n++] = c->sh->regs[R_ESP];
-		for (int k = nparam - 1; k >= 0; k--) {
-			uint32_t v = 0;
-			if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
-				return -1;
-			frame[n++] = v;
-		}
-		frame[n++] = c->seg[SR_CS].sel;
-		frame[n++] = next;
-		if (off > cs.limit) {
-			exc_raise(vm, VEC_GP, true, 0);
-			return -1;
-		}
-		if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & 0xfffc) < 0)
-			return -1;
-		priv_switch(vm, &cs, (int)dpl, &ss, nesp);
-		c->sh->eip = off;
-		return 0;
-	}
+	if (call && !conforming && dpl < (unsigned)c->cpl)
+		return call_gate_inner(vm, gate, &cs, next);
 	if (off > cs.limit) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
@@ -229,13 +234,13 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 bool io_permitted(struct vm *vm, uint16_t port, int size)
 {
 	struct cpu *c = &vm->cpu;
-	if ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12))
+	if ((unsigned)c->cpl <= EFLAGS_IOPL(c->sh->vflags))
 		return true;
 	const struct seg *tr = &c->tr;
-	if (!seg_usable(tr) || !tss32(tr) || tr->limit < 0x67)
+	if (!seg_usable(tr) || !tss32(tr) || tr->limit < TSS32_MIN_LIMIT)
 		return false;
 	uint16_t base = 0, bits = 0;
-	lin_read(vm, tr->base + 0x66, &base, 2);
+	lin_read(vm, tr->base + TSS_IOMAP, &base, 2);
 	/* The CPU reads two bytes of the bitmap; both must lie inside the TSS limit. */
 	uint32_t at = (uint32_t)base + port / 8;
 	if (at + 1 > tr->limit)

@@ -42,11 +42,19 @@ void priv_switch(struct vm *vm, const struct seg *cs, int cpl, const struct seg 
  * become null (SDM Vol. 2, IRET and RET: "data segment register ... set to null"). */
 void priv_drop_data_segs(struct vm *vm);
 
-/* A far CALL (call = true) or JMP to sel:off, sel a call gate (type 4 or 12): the
- * gate's checks, then a transfer to the gate's target, with a stack switch and
- * parameter copy when a call goes to a more privileged level. size: the operand size
- * of the CALL (ignored: the gate's size decides). next: the return EIP. */
+/* A far CALL (call = true) or JMP through sel, a call gate (DESC_CALL_GATE32; a
+ * 16-bit one stops the VM) whose descriptor is gate: the gate's checks, then a
+ * transfer to the gate's target, with a stack switch and parameter copy when a call
+ * goes to a more privileged level. The gate's size decides the frame's, not the
+ * CALL's operand size. next: the return EIP. */
 int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uint32_t next);
+
+/* The code segment sel that a gate names, checked for a transfer from the CPL (SDM
+ * Vol. 2, CALL; Vol. 3, 6.12.1.1): a present code segment with DPL <= CPL, into *cs,
+ * its descriptor into *d (and its linear address into *lin if not NULL). A null
+ * selector or any other descriptor is #GP(sel | ext), one not present #NP(sel | ext). */
+int gate_code_seg(struct vm *vm, uint16_t sel, uint32_t ext, struct seg *cs, uint64_t *d,
+		  uint32_t *lin);
 
 /* May the guest at its CPL and IOPL access ports [port, port + size)? Looks in the
  * TSS I/O permission bitmap when CPL > IOPL (SDM Vol. 1, 19.5.2). */

@@ -81,9 +81,8 @@ static void host_desc(const struct seg *s, uint64_t top, struct user_desc *d,
 		      struct shadow_key *k)
 {
 	uint64_t room = s->base < top ? top - s->base : 0;
-	uint32_t type = SEG_TYPE(s->attr);
-	bool code = type & 8, expand_down = !code && (type & 4);
-	bool writable = !code && (type & 2);
+	bool expand_down = seg_is_expand_down(s->attr);
+	bool writable = seg_is_data_writable(s->attr);
 	uint64_t hl;
 	bool empty = false;
 
@@ -151,15 +150,14 @@ static void pool_reset(struct vm *vm);
 static bool host_desc_wrap(const struct seg *s, uint64_t top, struct user_desc *d,
 			   struct shadow_key *k)
 {
-	uint32_t type = SEG_TYPE(s->attr);
-	bool code = type & 8;
-	if (!s->base || s->base > top || s->limit != 0xffffffffu || (!code && (type & 4)) ||
-	    !(s->attr & SEG_DB) || (code && !(type & 2)))
+	bool exec_only = seg_is_code(s->attr) && !seg_is_code_readable(s->attr);
+	if (!s->base || s->base > top || s->limit != 0xffffffffu || seg_is_expand_down(s->attr) ||
+	    !(s->attr & SEG_DB) || exec_only)
 		return false;
 	memset(d, 0, sizeof(*d));
 	d->base_addr = s->base;
 	d->seg_32bit = 1;
-	d->read_exec_only = code || !(type & 2);
+	d->read_exec_only = !seg_is_data_writable(s->attr);
 	d->useable = 1;
 	d->contents = MODIFY_LDT_CONTENTS_STACK;
 	uint64_t hl = 0xffffffffull - s->base;  /* accepted offsets (hl, 4 GiB) */
@@ -185,8 +183,8 @@ static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, in
 
 	if (!seg_usable(s))
 		return 0;
-	if ((SEG_TYPE(s->attr) & 0xa) == 0x8)   /* execute-only code: no data view */
-		return 0;
+	if (seg_is_code(s->attr) && !seg_is_code_readable(s->attr))
+		return 0;               /* execute-only code: no data view */
 	uint64_t top = GUEST_TOP;
 	if (cpl == 3 && vm->mmu && mmu_user_top(vm->mmu) < top)
 		top = mmu_user_top(vm->mmu);
@@ -252,7 +250,7 @@ static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
 	if (!(s->sel & ~3u))
 		return VCPU_ADDR + VC_ZERO8;
 	uint32_t at = c->gdtr.base + (s->sel & ~7u);
-	if ((s->sel & 4) || !s->raw || (s->sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW ||
+	if ((s->sel & SEL_TI) || !s->raw || (s->sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW ||
 	    at > GUEST_TOP - 8)
 		return VCPU_ADDR + VC_ONES8;
 	return at;
@@ -320,7 +318,7 @@ void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d)
 	s->sel = sel;
 	s->base = (uint32_t)((d >> 16) & 0xffffff) | (uint32_t)((d >> 56) & 0xff) << 24;
 	s->limit = (uint32_t)(d & 0xffff) | (uint32_t)((d >> 48) & 0xf) << 16;
-	s->attr = (uint16_t)((d >> 40) & 0xf0ff);
+	s->attr = DESC_ATTR(d);
 	s->raw = 0;
 	if (s->attr & SEG_G)
 		s->limit = s->limit << 12 | 0xfff;
@@ -337,8 +335,6 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
 	seg_sync(vm, sr);
 }
 
-/* Guest physical memory for the monitor: unbacked addresses read as all ones and
- * drop writes, as on an empty bus. */
 /* Guest physical memory for the monitor: RAM, else a device on the MMIO bus (one
  * access of the whole size, as the instruction makes it), else an empty bus (all
  * ones, writes dropped). */
@@ -426,7 +422,7 @@ bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin)
 {
 	struct cpu *c = &vm->cpu;
 	uint32_t base, limit, off = sel & ~7u;
-	if (sel & 4) {
+	if (sel & SEL_TI) {
 		if (!seg_usable(&c->ldtr))
 			return false;
 		base = c->ldtr.base;
@@ -443,12 +439,11 @@ bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin)
 	return true;
 }
 
-/* Set the accessed bit of a descriptor in guest memory, as the CPU does on a load. */
-static void mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin)
+void desc_mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin)
 {
-	if (*d & (1ull << 40))
+	if (*d & DESC_ACCESSED)
 		return;
-	*d |= 1ull << 40;
+	*d |= DESC_ACCESSED;
 	uint8_t b = (uint8_t)(*d >> 40);
 	lin_write(vm, lin + 5, &b, 1);
 }
@@ -470,10 +465,10 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	struct cpu *c = &vm->cpu;
 	uint64_t d;
 	uint32_t lin;
-	uint16_t err = sel & 0xfffc;
+	uint16_t err = sel & SEL_ERR_MASK;
 
 	assert(sr != SR_CS);
-	if ((sel & ~3u) == 0) {
+	if (sel_is_null(sel)) {
 		if (sr == SR_SS) {
 			exc_raise(vm, VEC_GP, true, 0);
 			return -1;
@@ -487,39 +482,39 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
-	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr), rpl = sel & 3;
-	bool code = type & 8;
-	if (!(s.attr & SEG_S)) {
+	unsigned dpl = SEG_DPL(s.attr), rpl = SEL_RPL(sel);
+	if (seg_is_system(s.attr)) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
 	if (sr == SR_SS) {
-		if (rpl != (unsigned)c->cpl || dpl != (unsigned)c->cpl || code || !(type & 2)) {
+		/* A writable data segment with RPL = DPL = CPL. */
+		if (rpl != (unsigned)c->cpl || dpl != (unsigned)c->cpl || !seg_is_data_writable(s.attr)) {
 			exc_raise(vm, VEC_GP, true, err);
 			return -1;
 		}
-		if (!(s.attr & SEG_P)) {
+		if (!seg_present(s.attr)) {
 			exc_raise(vm, VEC_SS, true, err);
 			return -1;
 		}
 	} else {
-		if (code && !(type & 2)) {
+		if (!seg_is_readable(s.attr)) {         /* execute-only code */
 			exc_raise(vm, VEC_GP, true, err);
 			return -1;
 		}
 		/* data and non-conforming code: privilege check */
-		if ((!code || !(type & 4)) && (rpl > dpl || (unsigned)c->cpl > dpl)) {
+		if (!seg_is_conforming(s.attr) && (rpl > dpl || (unsigned)c->cpl > dpl)) {
 			exc_raise(vm, VEC_GP, true, err);
 			return -1;
 		}
-		if (!(s.attr & SEG_P)) {
+		if (!seg_present(s.attr)) {
 			exc_raise(vm, VEC_NP, true, err);
 			return -1;
 		}
 	}
-	mark_accessed(vm, &d, lin);
-	s.attr |= 1;
-	s.raw = (sr == SR_DS || sr == SR_ES || sr == SR_FS) && !(sel & 4) ? d : 0;
+	desc_mark_accessed(vm, &d, lin);
+	s.attr |= SEG_ACCESSED;
+	s.raw = (sr == SR_DS || sr == SR_ES || sr == SR_FS) && !(sel & SEL_TI) ? d : 0;
 	seg_assign(vm, sr, s);
 	return 0;
 }
@@ -529,22 +524,22 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 	struct cpu *c = &vm->cpu;
 	uint64_t d;
 	uint32_t lin;
-	uint16_t err = sel & 0xfffc;
+	uint16_t err = sel & SEL_ERR_MASK;
 
-	if ((sel & ~3u) == 0 || !desc_fetch(vm, sel, &d, &lin)) {
+	if (sel_is_null(sel) || !desc_fetch(vm, sel, &d, &lin)) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
-	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr), rpl = sel & 3;
+	unsigned dpl = SEG_DPL(s.attr), rpl = SEL_RPL(sel);
 	/* Gates and TSSs were dispatched before (emulate.c); any other system or data
 	 * descriptor is #GP(sel). */
-	if (!(s.attr & SEG_S) || !(type & 8)) {
+	if (seg_is_system(s.attr) || !seg_is_code(s.attr)) {
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
-	if (type & 4) {                         /* conforming */
+	if (seg_is_conforming(s.attr)) {
 		if (dpl > (unsigned)c->cpl) {
 			exc_raise(vm, VEC_GP, true, err);
 			return -1;
@@ -553,7 +548,7 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 		exc_raise(vm, VEC_GP, true, err);
 		return -1;
 	}
-	if (!(s.attr & SEG_P)) {
+	if (!seg_present(s.attr)) {
 		exc_raise(vm, VEC_NP, true, err);
 		return -1;
 	}
@@ -561,8 +556,8 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	mark_accessed(vm, &d, lin);
-	s.attr |= 1;
+	desc_mark_accessed(vm, &d, lin);
+	s.attr |= SEG_ACCESSED;
 	s.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
 	c->seg[SR_CS] = s;
 	seg_sync(vm, SR_CS);
@@ -573,17 +568,16 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 int seg_check(const struct seg *s, int sr, uint32_t off, uint32_t len, bool write)
 {
 	int vec = sr == SR_SS ? VEC_SS : VEC_GP;
-	unsigned type = SEG_TYPE(s->attr);
 	if (!seg_usable(s))
 		return vec;
-	if (type & 8) {
-		if (write || !(type & 2))
+	if (seg_is_code(s->attr)) {
+		if (write || !seg_is_code_readable(s->attr))
 			return vec;
-	} else if (write && !(type & 2)) {
+	} else if (write && !seg_is_data_writable(s->attr)) {
 		return vec;
 	}
 	uint64_t last = (uint64_t)off + len - 1;
-	if (!(type & 8) && (type & 4)) {
+	if (seg_is_expand_down(s->attr)) {
 		uint64_t top = (s->attr & SEG_DB) ? 0xffffffffull : 0xffff;
 		if (off <= s->limit || last > top)
 			return vec;

@@ -19,6 +19,7 @@ struct seg;
 
 /* Install the monitor's own LDT entries; negative errno if modify_ldt fails. */
 int shadow_init(struct vm *vm);
+/* Free the shadow pool (the host LDT goes with the process). */
 void shadow_exit(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
@@ -34,6 +35,9 @@ void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d);
 /* Read the descriptor of sel into *d (and its linear address); false if sel is
  * outside its table. */
 bool desc_fetch(struct vm *vm, uint16_t sel, uint64_t *d, uint32_t *lin);
+/* Set the accessed bit of descriptor *d at linear lin, in *d and in guest memory, as
+ * the CPU does when it loads a segment register from it. */
+void desc_mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin);
 
 /* MOV/POP/Lxx to a data or stack segment register, with the SDM's checks. */
 int seg_load(struct vm *vm, int sr, uint16_t sel);

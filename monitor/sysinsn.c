@@ -25,40 +25,36 @@
 
 /* ---- descriptor-table instructions ---- */
 
-static int store_dtr(struct insn *i, const struct dtr *t)
+static enum emu_result store_dtr(struct insn *i, const struct dtr *t)
 {
-	int sr;
-	uint32_t off;
 	if (i->mod == 3)
 		return ud(i);
-	mem_operand(i, &sr, &off);
+	struct mref m = insn_ea(i);
 	uint8_t buf[6];
 	memcpy(buf, &t->limit, 2);
 	memcpy(buf + 2, &t->base, 4);
-	return seg_write(i->vm, sr, off, buf, 6);
+	return emu_done(seg_write(i->vm, m.sr, m.off, buf, 6));
 }
 
-static int load_dtr(struct insn *i, struct dtr *t)
+static enum emu_result load_dtr(struct insn *i, struct dtr *t)
 {
-	int sr;
-	uint32_t off;
 	uint8_t buf[6];
 	if (i->mod == 3)
 		return ud(i);
 	if (!privileged(i))
 		return gp0(i);
-	mem_operand(i, &sr, &off);
-	if (seg_read(i->vm, sr, off, buf, 6) < 0)
-		return -1;
+	struct mref m = insn_ea(i);
+	if (seg_read(i->vm, m.sr, m.off, buf, 6) < 0)
+		return EMU_FAULT;
 	memcpy(&t->limit, buf, 2);
 	memcpy(&t->base, buf + 2, 4);
 	if (i->o16)
-		t->base &= 0x00ffffff;
-	return 0;
+		t->base &= 0x00ffffff;  /* LGDT/LIDT with a 16-bit operand: a 24-bit base */
+	return EMU_NEXT;
 }
 
 /* LLDT and LTR: a system descriptor from the GDT. */
-static int load_system_seg(struct insn *i, bool tr)
+static enum emu_result load_system_seg(struct insn *i, bool tr)
 {
 	struct cpu *c = i->c;
 	uint32_t v, lin;
@@ -66,39 +62,39 @@ static int load_system_seg(struct insn *i, bool tr)
 	if (!privileged(i))
 		return gp0(i);
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	uint16_t sel = (uint16_t)v;
-	if ((sel & ~3u) == 0) {
+	if (sel_is_null(sel)) {
 		if (tr)
 			return gp0(i);
 		c->ldtr = (struct seg){ .sel = sel };
-		return 0;
+		return EMU_NEXT;
 	}
-	if ((sel & 4) || !desc_fetch(i->vm, sel, &d, &lin)) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
+	if ((sel & SEL_TI) || !desc_fetch(i->vm, sel, &d, &lin)) {
+		exc_raise(i->vm, VEC_GP, true, sel & SEL_ERR_MASK);
+		return EMU_FAULT;
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
 	unsigned type = SEG_TYPE(s.attr);
-	bool ok = !(s.attr & SEG_S) && (tr ? (type == 1 || type == 9) : type == 2);
+	bool ok = seg_is_system(s.attr) &&
+		  (tr ? (type == DESC_TSS16_AVAIL || type == DESC_TSS32_AVAIL) : type == DESC_LDT);
 	if (!ok) {
-		exc_raise(i->vm, VEC_GP, true, sel & 0xfffc);
-		return -1;
+		exc_raise(i->vm, VEC_GP, true, sel & SEL_ERR_MASK);
+		return EMU_FAULT;
 	}
-	if (!(s.attr & SEG_P)) {
-		exc_raise(i->vm, VEC_NP, true, sel & 0xfffc);
-		return -1;
+	if (!seg_present(s.attr)) {
+		exc_raise(i->vm, VEC_NP, true, sel & SEL_ERR_MASK);
+		return EMU_FAULT;
 	}
 	if (tr) {
-		uint8_t busy = (uint8_t)((d >> 40) | 2);    /* LTR marks the TSS busy */
-		lin_write(i->vm, lin + 5, &busy, 1);
-		s.attr |= 2;
+		tss_set_busy(i->vm, lin, d, true);     /* LTR marks the TSS busy */
+		s.attr |= SEG_TSS_BUSY;
 		c->tr = s;
 	} else {
 		c->ldtr = s;
 	}
-	return 0;
+	return EMU_NEXT;
 }
 
 /*
@@ -107,32 +103,40 @@ static int load_system_seg(struct insn *i, bool tr)
  */
 static bool visible_desc(struct insn *i, uint16_t sel, uint64_t *d, bool lsl)
 {
-	if ((sel & ~3u) == 0 || !desc_fetch(i->vm, sel, d, NULL))
+	if (sel_is_null(sel) || !desc_fetch(i->vm, sel, d, NULL))
 		return false;
-	uint16_t attr = (uint16_t)((*d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr), dpl = SEG_DPL(attr);
-	if (attr & SEG_S) {
-		if ((type & 0xc) == 0xc)        /* conforming code: no privilege check */
+	uint16_t attr = DESC_ATTR(*d);
+	unsigned dpl = SEG_DPL(attr);
+	if (!seg_is_system(attr)) {
+		if (seg_is_conforming(attr))    /* no privilege check */
 			return true;
 	} else {
-		static const bool lar_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1,
-						 [9] = 1, [11] = 1, [12] = 1 };
-		static const bool lsl_ok[16] = { [1] = 1, [2] = 1, [3] = 1, [9] = 1, [11] = 1 };
-		if (!(lsl ? lsl_ok : lar_ok)[type])
+		/* The system types LAR and LSL report (SDM Vol. 2, LAR, LSL): no interrupt
+		 * or trap gates; LSL no gates at all. */
+		static const bool lar_ok[16] = {
+			[DESC_TSS16_AVAIL] = 1, [DESC_LDT] = 1, [DESC_TSS16_BUSY] = 1,
+			[DESC_CALL_GATE16] = 1, [DESC_TASK_GATE] = 1, [DESC_TSS32_AVAIL] = 1,
+			[DESC_TSS32_BUSY] = 1, [DESC_CALL_GATE32] = 1,
+		};
+		static const bool lsl_ok[16] = {
+			[DESC_TSS16_AVAIL] = 1, [DESC_LDT] = 1, [DESC_TSS16_BUSY] = 1,
+			[DESC_TSS32_AVAIL] = 1, [DESC_TSS32_BUSY] = 1,
+		};
+		if (!(lsl ? lsl_ok : lar_ok)[SEG_TYPE(attr)])
 			return false;
 	}
-	return dpl >= (unsigned)i->c->cpl && dpl >= (sel & 3u);
+	return dpl >= (unsigned)i->c->cpl && dpl >= SEL_RPL(sel);
 }
 
-int do_lar_lsl(struct insn *i, bool lsl)
+enum emu_result do_lar_lsl(struct insn *i, bool lsl)
 {
 	uint32_t v;
 	uint64_t d;
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	if (!visible_desc(i, (uint16_t)v, &d, lsl)) {
 		set_zf(i, false);
-		return 0;
+		return EMU_NEXT;
 	}
 	uint32_t r;
 	if (lsl) {
@@ -140,44 +144,44 @@ int do_lar_lsl(struct insn *i, bool lsl)
 		seg_from_desc(&s, (uint16_t)v, d);
 		r = s.limit;
 	} else {
-		r = (uint32_t)(d >> 32) & 0x00f0ff00u;
+		r = (uint32_t)(d >> 32) & 0x00f0ff00u;  /* the access rights: bits 8-23 */
 	}
 	gpr_write(i, i->reg, i->o16 ? 2 : 4, r);
 	set_zf(i, true);
-	return 0;
+	return EMU_NEXT;
 }
 
-int do_verr_verw(struct insn *i, bool write)
+enum emu_result do_verr_verw(struct insn *i, bool write)
 {
 	uint32_t v;
 	uint64_t d;
 	if (rm_read(i, 2, &v) < 0)
-		return -1;
+		return EMU_FAULT;
 	bool ok = visible_desc(i, (uint16_t)v, &d, false);
-	uint16_t attr = (uint16_t)((d >> 40) & 0xf0ff);
-	unsigned type = SEG_TYPE(attr);
-	if (ok && !(attr & SEG_S))
+	uint16_t attr = DESC_ATTR(d);
+	if (ok && seg_is_system(attr))
 		ok = false;
 	if (ok && write)
-		ok = !(type & 8) && (type & 2);
+		ok = seg_is_data_writable(attr);
 	else if (ok)
-		ok = !(type & 8) || (type & 2);
-	/* VERR/VERW check privilege for conforming code too, unlike LAR. */
-	if (ok && !((type & 0xc) == 0xc && !write) &&
-	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < (v & 3u)))
+		ok = seg_is_readable(attr);
+	/* The privilege check a load into DS makes: none for conforming code read by
+	 * VERR (visible_desc passed it); VERW accepts no code at all. */
+	if (ok && !(seg_is_conforming(attr) && !write) &&
+	    (SEG_DPL(attr) < (unsigned)i->c->cpl || SEG_DPL(attr) < SEL_RPL(v)))
 		ok = false;
 	set_zf(i, ok);
-	return 0;
+	return EMU_NEXT;
 }
 
-int group6(struct insn *i)          /* 0F 00 */
+enum emu_result group6(struct insn *i)          /* 0F 00 */
 {
 	struct cpu *c = i->c;
 	switch (i->reg) {
 	case 0:         /* SLDT */
 	case 1: {       /* STR */
 		uint16_t sel = i->reg == 0 ? c->ldtr.sel : c->tr.sel;
-		return rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel);
+		return emu_done(rm_write(i, i->mod == 3 && !i->o16 ? 4 : 2, sel));
 	}
 	case 2:
 		return load_system_seg(i, false);
@@ -191,21 +195,22 @@ int group6(struct insn *i)          /* 0F 00 */
 	return ud(i);
 }
 
-static int do_lmsw(struct insn *i, uint32_t v)
+static enum emu_result do_lmsw(struct insn *i, uint32_t v)
 {
 	if (!privileged(i))
 		return gp0(i);
 	/* LMSW loads PE, MP, EM, TS and cannot clear PE. */
-	i->c->cr0 = (i->c->cr0 & ~0xeu) | (v & 0xf) | (i->c->cr0 & CR0_PE);
-	return 0;
+	const uint32_t msw = CR0_PE | CR0_MP | CR0_EM | CR0_TS;
+	i->c->cr0 = (i->c->cr0 & ~(msw & ~CR0_PE)) | (v & msw) | (i->c->cr0 & CR0_PE);
+	return EMU_NEXT;
 }
 
-int group7(struct insn *i)          /* 0F 01 */
+enum emu_result group7(struct insn *i)          /* 0F 01 */
 {
 	struct cpu *c = i->c;
 	if (i->mod == 3) {
 		if (i->reg == 4)
-			return rm_write(i, i->o16 ? 2 : 4, i->o16 ? c->cr0 & 0xffff : c->cr0);
+			return emu_done(rm_write(i, i->osize, i->o16 ? c->cr0 & 0xffff : c->cr0));
 		if (i->reg == 6)
 			return do_lmsw(i, gpr_read(i, i->rm, 2));
 		return ud(i);       /* monitor, mwait, xgetbv, rdtscp...: not advertised */
@@ -220,33 +225,32 @@ int group7(struct insn *i)          /* 0F 01 */
 		/* Translated DS/ES reloads read the GDT at the address it had then
 		 * (K_SREG_LOAD): a GDT that moves or shrinks takes them all. */
 		struct dtr old = c->gdtr;
-		int r = load_dtr(i, &c->gdtr);
-		if (r == 0 && (c->gdtr.base != old.base || c->gdtr.limit < old.limit)) {
+		enum emu_result r = load_dtr(i, &c->gdtr);
+		if (r != EMU_NEXT)
+			return r;
+		if (c->gdtr.base != old.base || c->gdtr.limit < old.limit) {
 			cc_flush(i->vm->cc);
 			sites_clear(&i->vm->sites);
 		}
-		if (r == 0)
-			fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
-		return r;
+		fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
+		return EMU_NEXT;
 	}
 	case 3:
 		return load_dtr(i, &c->idtr);
 	case 4:
-		return rm_write(i, 2, c->cr0 & 0xffff);
+		return emu_done(rm_write(i, 2, c->cr0 & 0xffff));
 	case 6: {
 		uint32_t v;
 		if (rm_read(i, 2, &v) < 0)
-			return -1;
+			return EMU_FAULT;
 		return do_lmsw(i, v);
 	}
 	case 7: {       /* INVLPG */
 		if (!privileged(i))
 			return gp0(i);
-		int sr;
-		uint32_t off;
-		mem_operand(i, &sr, &off);
-		mmu_invlpg(i->vm->mmu, c->seg[sr].base + off);
-		return 0;
+		struct mref m = insn_ea(i);
+		mmu_invlpg(i->vm->mmu, c->seg[m.sr].base + m.off);
+		return EMU_NEXT;
 	}
 	}
 	return ud(i);
@@ -256,7 +260,7 @@ int group7(struct insn *i)          /* 0F 01 */
 
 #define CR4_KNOWN       (CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
-int mov_cr(struct insn *i, bool to_cr)
+enum emu_result mov_cr(struct insn *i, bool to_cr)
 {
 	struct cpu *c = i->c;
 	int n = i->reg;
@@ -267,7 +271,7 @@ int mov_cr(struct insn *i, bool to_cr)
 	if (!to_cr) {
 		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->cr2 : n == 3 ? c->cr3 : c->cr4;
 		REGS(i)[i->rm] = v;
-		return 0;
+		return EMU_NEXT;
 	}
 	uint32_t v = REGS(i)[i->rm];
 	i->vm->stats.cr_writes[n]++;
@@ -288,17 +292,17 @@ int mov_cr(struct insn *i, bool to_cr)
 		c->cr0 = new;
 		if ((old ^ new) & (CR0_PG | CR0_WP))
 			mmu_paging_changed(i->vm->mmu);
-		return 0;
+		return EMU_NEXT;
 	}
 	case 2:
 		c->cr2 = v;
-		return 0;
+		return EMU_NEXT;
 	case 3:
 		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the
 		 * PDPTEs are loaded first, and a bad one fails the MOV (4.4.1). */
 		if (mmu_load_cr3(i->vm->mmu, v) < 0)
 			return gp0(i);
-		return 0;
+		return EMU_NEXT;
 	case 4: {
 		if (v & ~(CR4_KNOWN | CR4_TSD))
 			return gp0(i);
@@ -312,13 +316,17 @@ int mov_cr(struct insn *i, bool to_cr)
 		c->cr4 = v;
 		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
 			mmu_paging_changed(i->vm->mmu);
-		return 0;
+		return EMU_NEXT;
 	}
 	}
 	return ud(i);
 }
 
-int mov_dr(struct insn *i, bool to_dr)
+/* The bits of DR6 and DR7 that read as 1 (SDM Vol. 3, 18.2.3, 18.2.4). */
+#define DR6_ONES        0xffff0ff0u
+#define DR7_ONES        0x00000400u
+
+enum emu_result mov_dr(struct insn *i, bool to_dr)
 {
 	struct cpu *c = i->c;
 	int n = i->reg;
@@ -329,8 +337,8 @@ int mov_dr(struct insn *i, bool to_dr)
 	if (to_dr)
 		c->dr[n] = REGS(i)[i->rm];
 	else
-		REGS(i)[i->rm] = n == 6 ? c->dr[6] | 0xffff0ff0u : n == 7 ? c->dr[7] | 0x400 : c->dr[n];
-	return 0;
+		REGS(i)[i->rm] = n == 6 ? c->dr[6] | DR6_ONES : n == 7 ? c->dr[7] | DR7_ONES : c->dr[n];
+	return EMU_NEXT;
 }
 
 uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
@@ -342,7 +350,7 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_SYSENTER_EIP        0x176
 #define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
 
-int do_msr(struct insn *i, bool write)
+enum emu_result do_msr(struct insn *i, bool write)
 {
 	struct cpu *c = i->c;
 	uint32_t idx = REGS(i)[R_ECX];
@@ -402,36 +410,41 @@ int do_msr(struct insn *i, bool write)
 		REGS(i)[R_EAX] = (uint32_t)v;
 		REGS(i)[R_EDX] = (uint32_t)(v >> 32);
 	}
-	return 0;
+	return EMU_NEXT;
 }
 
-int do_sysenter(struct insn *i)
+/* The flat segments SYSENTER and SYSEXIT load, whatever the GDT holds: 4 GiB, 32-bit,
+ * present, accessed; code execute/read, data read/write. */
+#define FLAT_CODE(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0xb)
+#define FLAT_DATA(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0x3)
+
+enum emu_result do_sysenter(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if ((cs & 0xfffc) == 0)
+	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
+	if (sel_is_null(cs))
 		return gp0(i);
 	/* SDM Vol. 2, SYSENTER: flat CPL-0 CS and SS = CS + 8, IF/VM/RF cleared. */
 	c->cpl = 0;
-	seg_set(i->vm, SR_CS, cs & 0xfffc, 0, 0xffffffff, 0xc09b);
-	seg_set(i->vm, SR_SS, (uint16_t)((cs & 0xfffc) + 8), 0, 0xffffffff, 0xc093);
+	seg_set(i->vm, SR_CS, cs, 0, 0xffffffff, FLAT_CODE(0));
+	seg_set(i->vm, SR_SS, (uint16_t)(cs + 8), 0, 0xffffffff, FLAT_DATA(0));
 	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
 	REGS(i)[R_ESP] = c->sysenter_esp;
 	c->sh->eip = c->sysenter_eip;
-	return 1;
+	return EMU_JUMPED;
 }
 
-int do_sysexit(struct insn *i)
+enum emu_result do_sysexit(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs;
-	if (!privileged(i) || (cs & 0xfffc) == 0)
+	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
+	if (!privileged(i) || sel_is_null(cs))
 		return gp0(i);
 	/* SDM Vol. 2, SYSEXIT: flat CPL-3 CS = SYSENTER_CS + 16, SS = + 24, RPL 3. */
 	c->cpl = 3;
-	seg_set(i->vm, SR_CS, (uint16_t)(((cs & 0xfffc) + 16) | 3), 0, 0xffffffff, 0xc0fb);
-	seg_set(i->vm, SR_SS, (uint16_t)(((cs & 0xfffc) + 24) | 3), 0, 0xffffffff, 0xc0f3);
+	seg_set(i->vm, SR_CS, (uint16_t)((cs + 16) | 3), 0, 0xffffffff, FLAT_CODE(3));
+	seg_set(i->vm, SR_SS, (uint16_t)((cs + 24) | 3), 0, 0xffffffff, FLAT_DATA(3));
 	REGS(i)[R_ESP] = REGS(i)[R_ECX];
 	c->sh->eip = REGS(i)[R_EDX];
-	return 1;
+	return EMU_JUMPED;
 }

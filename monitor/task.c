@@ -1,9 +1,10 @@
 /*
  * task.c - hardware task switches (see task.h).
  *
- * 32-bit TSS layout (SDM Vol. 3, Figure 7-2): 0 previous-task link, 4..24 SS0:ESP0 to
- * SS2:ESP2, 28 CR3, 32 EIP, 36 EFLAGS, 40..68 EAX..EDI, 72..92 ES CS SS DS FS GS,
- * 96 LDT selector, 100 T flag, 102 I/O map base. 16-bit TSSs stop the VM.
+ * task_switch() checks the new TSS, saves the outgoing task in its own (the 32-bit
+ * layout is in arch/x86.h, TSS_*), switches TR with the busy bits, link and NT of
+ * SDM Vol. 3, Table 7-2, and loads the incoming task; a fault in that last step
+ * belongs to the new task. 16-bit TSSs stop the VM.
  */
 #include "task.h"
 
@@ -12,16 +13,6 @@
 #include "segments.h"
 #include "vm.h"
 #include "../shadowmmu/mmu.h"
-
-#define TSS_LINK   0
-#define TSS_CR3    28
-#define TSS_EIP    32
-#define TSS_EFLAGS 36
-#define TSS_REGS   40
-#define TSS_SEGS   72
-#define TSS_LDT    96
-
-#define DESC_BUSY  (2ull << 40)         /* type 9 (available) <-> 11 (busy) */
 
 static uint32_t rd32(struct vm *vm, uint32_t lin)
 {
@@ -32,7 +23,7 @@ static uint32_t rd32(struct vm *vm, uint32_t lin)
 
 static void wr32(struct vm *vm, uint32_t lin, uint32_t v) { lin_write(vm, lin, &v, 4); }
 
-static void set_busy(struct vm *vm, uint32_t desc_lin, uint64_t d, bool busy)
+void tss_set_busy(struct vm *vm, uint32_t desc_lin, uint64_t d, bool busy)
 {
 	d = busy ? d | DESC_BUSY : d & ~DESC_BUSY;
 	uint8_t b = (uint8_t)(d >> 40);
@@ -45,76 +36,82 @@ static int task_load_seg(struct vm *vm, int sr, uint16_t sel, int cpl)
 {
 	struct cpu *c = &vm->cpu;
 	uint64_t d;
-	uint32_t err = sel & 0xfffc;
-	if ((sel & ~3u) == 0 && sr != SR_CS && sr != SR_SS) {
+	uint32_t err = sel & SEL_ERR_MASK;
+	if (sel_is_null(sel) && sr != SR_CS && sr != SR_SS) {
 		c->seg[sr] = (struct seg){ .sel = sel };
 		seg_sync(vm, sr);
 		return 0;
 	}
-	if ((sel & ~3u) == 0 || !desc_fetch(vm, sel, &d, NULL)) {
+	if (sel_is_null(sel) || !desc_fetch(vm, sel, &d, NULL)) {
 		exc_raise(vm, VEC_TS, true, err);
 		return -1;
 	}
 	struct seg s;
 	seg_from_desc(&s, sel, d);
-	unsigned type = SEG_TYPE(s.attr), dpl = SEG_DPL(s.attr), rpl = sel & 3u;
-	bool code = type & 8, ok;
-	if (sr == SR_CS)
-		ok = code && ((type & 4) ? dpl <= rpl : dpl == rpl);
-	else if (sr == SR_SS)
-		ok = !code && (type & 2) && dpl == (unsigned)cpl && rpl == (unsigned)cpl;
-	else
-		ok = (!code || (type & 2)) &&
-		     ((code && (type & 4)) || (dpl >= (unsigned)cpl && dpl >= rpl));
-	if (!(s.attr & SEG_S) || !ok) {
+	unsigned dpl = SEG_DPL(s.attr), rpl = SEL_RPL(sel);
+	bool ok;
+	if (sr == SR_CS)        /* code; DPL = RPL, or DPL <= RPL when conforming */
+		ok = seg_is_code(s.attr) && (seg_is_conforming(s.attr) ? dpl <= rpl : dpl == rpl);
+	else if (sr == SR_SS)   /* writable data at the new CPL */
+		ok = seg_is_data_writable(s.attr) && dpl == (unsigned)cpl && rpl == (unsigned)cpl;
+	else                    /* data or readable code, visible unless conforming */
+		ok = seg_is_readable(s.attr) &&
+		     (seg_is_conforming(s.attr) || (dpl >= (unsigned)cpl && dpl >= rpl));
+	if (seg_is_system(s.attr) || !ok) {
 		exc_raise(vm, VEC_TS, true, err);
 		return -1;
 	}
-	if (!(s.attr & SEG_P)) {
+	if (!seg_present(s.attr)) {
 		exc_raise(vm, sr == SR_SS ? VEC_SS : VEC_NP, true, err);
 		return -1;
 	}
-	s.attr |= 1;
+	s.attr |= SEG_ACCESSED;
 	c->seg[sr] = s;
 	seg_sync(vm, sr);
 	return 0;
 }
 
-int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_eip,
-		bool has_err, uint32_t err)
+/* The new TSS: a GDT descriptor, available (busy for IRET), present, big enough; into
+ * *nt, its descriptor *d at linear *dlin. 0, or -1 with the exception raised. */
+static int task_check_new(struct vm *vm, uint16_t sel, enum task_reason why, struct seg *nt,
+			  uint64_t *d, uint32_t *dlin)
 {
 	struct cpu *c = &vm->cpu;
-	uint64_t d;
-	uint32_t dlin;
-	uint32_t serr = sel & 0xfffc;
-
-	/* The new TSS: a GDT descriptor, available (busy for IRET), present, 32-bit. */
-	if ((sel & 4) || !desc_fetch(vm, sel, &d, &dlin)) {
-		exc_raise(vm, why == TASK_IRET ? VEC_TS : VEC_GP, true, serr);
+	uint32_t serr = sel & SEL_ERR_MASK;
+	int vec = why == TASK_IRET ? VEC_TS : VEC_GP;
+	if ((sel & SEL_TI) || !desc_fetch(vm, sel, d, dlin)) {
+		exc_raise(vm, vec, true, serr);
 		return -1;
 	}
-	struct seg nt;
-	seg_from_desc(&nt, sel, d);
-	unsigned type = SEG_TYPE(nt.attr);
-	bool want_busy = why == TASK_IRET;
-	if ((nt.attr & SEG_S) || (type & 5) != 1 || !!(type & 2) != want_busy) {
-		exc_raise(vm, why == TASK_IRET ? VEC_TS : VEC_GP, true, serr);
+	seg_from_desc(nt, sel, *d);
+	unsigned type = SEG_TYPE(nt->attr);
+	bool busy = type == DESC_TSS16_BUSY || type == DESC_TSS32_BUSY;
+	bool tss = busy || type == DESC_TSS16_AVAIL || type == DESC_TSS32_AVAIL;
+	if (!seg_is_system(nt->attr) || !tss || busy != (why == TASK_IRET)) {
+		exc_raise(vm, vec, true, serr);
 		return -1;
 	}
-	if (!(nt.attr & SEG_P)) {
+	if (!seg_present(nt->attr)) {
 		exc_raise(vm, VEC_NP, true, serr);
 		return -1;
 	}
-	if (nt.limit < 0x67) {
+	if (nt->limit < TSS32_MIN_LIMIT) {
 		exc_raise(vm, VEC_TS, true, serr);
 		return -1;
 	}
-	if (!(type & 8) || !seg_usable(&c->tr) || !(SEG_TYPE(c->tr.attr) & 8)) {
+	unsigned cur = SEG_TYPE(c->tr.attr);
+	if ((type != DESC_TSS32_AVAIL && type != DESC_TSS32_BUSY) || !seg_usable(&c->tr) ||
+	    (cur != DESC_TSS32_AVAIL && cur != DESC_TSS32_BUSY)) {
 		vm_stop(vm, STOP_MONITOR_ERROR, 6, "task switch with a 16-bit TSS not supported yet");
 		return -1;
 	}
+	return 0;
+}
 
-	/* Save the outgoing task (dynamic fields only). */
+/* Save the outgoing task's dynamic fields in its TSS; JMP and IRET leave it not busy. */
+static void task_save(struct vm *vm, enum task_reason why, uint32_t ret_eip)
+{
+	struct cpu *c = &vm->cpu;
 	uint32_t old = c->tr.base;
 	uint32_t flags = cpu_eflags(c);
 	if (why == TASK_IRET)
@@ -129,29 +126,43 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 		uint64_t od;
 		uint32_t olin;
 		if (desc_fetch(vm, c->tr.sel, &od, &olin))
-			set_busy(vm, olin, od, false);
+			tss_set_busy(vm, olin, od, false);
 	}
+}
 
-	/* Switch TR; nest for CALL and interrupts. */
-	uint32_t base = nt.base;
-	uint32_t nflags = rd32(vm, base + TSS_EFLAGS);
-	if (why == TASK_CALL || why == TASK_INT) {
-		uint32_t link = c->tr.sel;
-		lin_write(vm, base + TSS_LINK, &link, 2);
-		nflags |= FL_NT;
+/* The new task's LDT (a null selector leaves LDTR unusable); #TS(ldt) in the new task. */
+static int task_load_ldt(struct vm *vm, uint16_t ldt)
+{
+	struct cpu *c = &vm->cpu;
+	if (sel_is_null(ldt)) {
+		c->ldtr = (struct seg){ .sel = ldt };
+		return 0;
 	}
-	if (why != TASK_IRET)
-		set_busy(vm, dlin, d, true);
-	nt.attr |= 2;                           /* busy */
-	c->tr = nt;
-	c->cr0 |= CR0_TS;
+	uint64_t ld;
+	struct seg ls;
+	if ((ldt & SEL_TI) || !desc_fetch(vm, ldt, &ld, NULL)) {
+		exc_raise(vm, VEC_TS, true, ldt & SEL_ERR_MASK);
+		return -1;
+	}
+	seg_from_desc(&ls, ldt, ld);
+	if (!seg_is_system(ls.attr) || SEG_TYPE(ls.attr) != DESC_LDT || !seg_present(ls.attr)) {
+		exc_raise(vm, VEC_TS, true, ldt & SEL_ERR_MASK);
+		return -1;
+	}
+	c->ldtr = ls;
+	return 0;
+}
 
-	/* Load the incoming task. From here on, faults belong to the new task. */
+/* Load the incoming task from its TSS at base (TR already switched). From here on,
+ * faults belong to the new task. 0, or -1 with the exception raised in it. */
+static int task_load(struct vm *vm, uint32_t base, uint32_t nflags)
+{
+	struct cpu *c = &vm->cpu;
 	/* A CR3 load like MOV's: the TLB, and under PAE paging the PDPTEs (SDM Vol. 3,
 	 * 4.4.1), with #GP(0) for a bad one as MOV gives. */
 	if ((c->cr0 & CR0_PG) && mmu_load_cr3(vm->mmu, rd32(vm, base + TSS_CR3)) < 0) {
 		exc_raise(vm, VEC_GP, true, 0);
-		return -2;
+		return -1;
 	}
 	for (int r = 0; r < 8; r++)
 		c->sh->regs[r] = rd32(vm, base + TSS_REGS + 4 * (uint32_t)r);
@@ -161,32 +172,47 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		lin_read(vm, base + TSS_SEGS + 4 * (uint32_t)sr, &segs[sr], 2);
 	lin_read(vm, base + TSS_LDT, &ldt, 2);
-	c->cpl = segs[SR_CS] & 3;
-
-	if ((ldt & ~3u) == 0) {
-		c->ldtr = (struct seg){ .sel = ldt };
-	} else {
-		uint64_t ld;
-		struct seg ls;
-		if ((ldt & 4) || !desc_fetch(vm, ldt, &ld, NULL)) {
-			exc_raise(vm, VEC_TS, true, ldt & 0xfffc);
-			return -2;
-		}
-		seg_from_desc(&ls, ldt, ld);
-		if ((ls.attr & SEG_S) || SEG_TYPE(ls.attr) != 2 || !(ls.attr & SEG_P)) {
-			exc_raise(vm, VEC_TS, true, ldt & 0xfffc);
-			return -2;
-		}
-		c->ldtr = ls;
-	}
+	c->cpl = SEL_RPL(segs[SR_CS]);
+	if (task_load_ldt(vm, ldt) < 0)
+		return -1;
 	static const int order[] = { SR_CS, SR_SS, SR_DS, SR_ES, SR_FS, SR_GS };
 	for (int k = 0; k < SR_COUNT; k++)
 		if (task_load_seg(vm, order[k], segs[order[k]], c->cpl) < 0)
-			return -2;
+			return -1;
 	if (c->sh->eip > c->seg[SR_CS].limit) {
 		exc_raise(vm, VEC_GP, true, 0);
-		return -2;
+		return -1;
 	}
+	return 0;
+}
+
+int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_eip,
+		bool has_err, uint32_t err)
+{
+	struct cpu *c = &vm->cpu;
+	uint64_t d;
+	uint32_t dlin;
+	struct seg nt;
+	if (task_check_new(vm, sel, why, &nt, &d, &dlin) < 0)
+		return -1;
+	task_save(vm, why, ret_eip);
+
+	/* Switch TR; nest for CALL and interrupts (SDM Vol. 3, Table 7-2). */
+	uint32_t base = nt.base;
+	uint32_t nflags = rd32(vm, base + TSS_EFLAGS);
+	if (why == TASK_CALL || why == TASK_INT) {
+		uint32_t link = c->tr.sel;
+		lin_write(vm, base + TSS_LINK, &link, 2);
+		nflags |= FL_NT;
+	}
+	if (why != TASK_IRET)
+		tss_set_busy(vm, dlin, d, true);
+	nt.attr |= SEG_TSS_BUSY;
+	c->tr = nt;
+	c->cr0 |= CR0_TS;
+
+	if (task_load(vm, base, nflags) < 0)
+		return -2;
 	if (has_err && stack_push(vm, err, 4) < 0)
 		return -2;
 	return 0;

@@ -27,4 +27,8 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 /* IRET with NT set: back to the task in the current TSS's previous-task link. */
 int task_return(struct vm *vm, uint32_t ret_eip);
 
+/* Set or clear the busy bit of the TSS descriptor d at linear desc_lin, in guest
+ * memory (LTR, and task switches: SDM Vol. 3, 7.2.2). */
+void tss_set_busy(struct vm *vm, uint32_t desc_lin, uint64_t d, bool busy);
+
 #endif

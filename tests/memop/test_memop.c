@@ -9,7 +9,8 @@
  * followed by "out 0xf4, al"), then emulated, and everything must agree, undefined
  * flags included: the CPU's own result is the reference. A few results are
  * hand-computed so a shared mistake cannot hide. Faults: segment limits and rights
- * (#GP, #SS) and, with paging on, #PF, each leaving the state as it was.
+ * (#GP, #SS) and, with paging on, #PF, each leaving the state as it was. The
+ * emulators' shared decode (monitor/decode.h) is checked field by field too.
  */
 #include <check.h>
 #include <stdint.h>
@@ -141,7 +142,7 @@ static int emu(const uint8_t *insn, size_t n)
 static void emu_ok(const uint8_t *insn, size_t n)
 {
 	int r = emu(insn, n);
-	ck_assert_msg(r == 1, "[%s] memop_emulate returned %d", hex(insn, n), r);
+	ck_assert_msg(r == EMU_NEXT, "[%s] memop_emulate returned %d", hex(insn, n), r);
 	ck_assert_msg(!vm.cpu.exc.pending, "[%s] exception %d raised", hex(insn, n),
 		      vm.cpu.exc.vector);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + n);
@@ -156,7 +157,8 @@ static void emu_fault(const uint8_t *insn, size_t n, int vec)
 	take(&s);
 	vm.cpu.exc.pending = false;
 	int r = emu(insn, n);
-	ck_assert_msg(r == -1, "[%s] memop_emulate returned %d, want -1", hex(insn, n), r);
+	ck_assert_msg(r == EMU_FAULT, "[%s] memop_emulate returned %d, want EMU_FAULT", hex(insn, n),
+		      r);
 	ck_assert_msg(vm.cpu.exc.pending && vm.cpu.exc.vector == vec,
 		      "[%s] want exception %d, got pending=%d vector=%d", hex(insn, n), vec,
 		      vm.cpu.exc.pending, vm.cpu.exc.vector);
@@ -790,11 +792,11 @@ START_TEST(rep_batches)
 	REG(R_ECX) = MEMOP_REP_BATCH + 10;
 	REG(R_EAX) = 0x5a;
 	static const uint8_t b[] = { 0xf3, 0xaa };      /* rep stosb */
-	ck_assert_int_eq(emu(b, 2), 1);
+	ck_assert_int_eq(emu(b, 2), EMU_JUMPED);        /* EIP stays, to resume */
 	ck_assert_uint_eq(SH->eip, TVM_CODE);
 	ck_assert_uint_eq(REG(R_ECX), 10);
 	ck_assert_uint_eq(REG(R_EDI), D + MEMOP_REP_BATCH);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_NEXT);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 2);
 	ck_assert_uint_eq(REG(R_ECX), 0);
 	ck_assert_uint_eq(REG(R_EDI), D + MEMOP_REP_BATCH + 10);
@@ -972,11 +974,11 @@ START_TEST(stack_instructions)
 	/* call rel32 and ret imm16 */
 	SH->eip = TVM_CODE;
 	tvm_load(&vm, TVM_CODE, (const uint8_t[]){ 0xe8, 0x10, 0x00, 0x00, 0x00 }, 5);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_JUMPED);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 0x15);
 	ck_assert_uint_eq(tvm_rd32(&vm, TVM_STACK - 4), TVM_CODE + 5);
 	tvm_load(&vm, TVM_CODE + 0x15, (const uint8_t[]){ 0xc2, 0x08, 0x00 }, 3);
-	ck_assert_int_eq(memop_emulate(&vm), 1);
+	ck_assert_int_eq(memop_emulate(&vm), EMU_JUMPED);
 	ck_assert_uint_eq(SH->eip, TVM_CODE + 5);
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK + 8);
 	/* pushfd/popfd: the guest's image and IF at CPL 0 */
@@ -999,7 +1001,7 @@ END_TEST
 
 /* ---- what memop leaves to its caller ---- */
 
-START_TEST(unsupported_returns_0)
+START_TEST(unsupported_not_mine)
 {
 	REG(R_EBX) = D;
 	struct snap s;
@@ -1017,7 +1019,8 @@ START_TEST(unsupported_returns_0)
 	};
 	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
 		int r = emu(t[k] + 1, t[k][0]);
-		ck_assert_msg(r == 0, "[%s] returned %d, want 0", hex(t[k] + 1, t[k][0]), r);
+		ck_assert_msg(r == EMU_NOT_MINE, "[%s] returned %d, want EMU_NOT_MINE", hex(t[k] + 1,
+			      t[k][0]), r);
 		ck_assert(!vm.cpu.exc.pending);
 		assert_unchanged(&s, t[k] + 1, t[k][0]);
 	}
@@ -1041,10 +1044,66 @@ START_TEST(lock_prefix)
 	SH->eip = TVM_CODE;
 	take(&s);
 	static const uint8_t lmov[] = { 0xf0, 0x8b, 0x03 }, lbt[] = { 0xf0, 0x0f, 0xa3, 0x03 };
-	ck_assert_int_eq(emu(lmov, sizeof(lmov)), 0);
-	ck_assert_int_eq(emu(lbt, sizeof(lbt)), 0);
+	ck_assert_int_eq(emu(lmov, sizeof(lmov)), EMU_NOT_MINE);
+	ck_assert_int_eq(emu(lbt, sizeof(lbt)), EMU_NOT_MINE);
 	ck_assert(!vm.cpu.exc.pending);
 	assert_unchanged(&s, lbt, sizeof(lbt));
+}
+END_TEST
+
+/* The emulators' front end (decode.h): prefixes, sizes, ModRM, effective address and
+ * immediate of one decode, as both emulators read them. */
+static void decode_at_code(struct insn *i, const uint8_t *b, size_t n)
+{
+	tvm_load(&vm, TVM_CODE, b, n);
+	SH->eip = TVM_CODE;
+	ck_assert_int_eq(insn_decode(&vm, i), 0);
+	ck_assert_int_eq(i->len, (int)n);
+	ck_assert_uint_eq(i->next, TVM_CODE + n);
+}
+
+START_TEST(front_end)
+{
+	struct insn i;
+	REG(R_EBX) = D;
+	REG(R_EBP) = 0x12345678;
+	static const uint8_t movsw[] = { 0x26, 0x66, 0xf3, 0xa5 };      /* es: rep movsw */
+	decode_at_code(&i, movsw, sizeof(movsw));
+	ck_assert(i.o16 && !i.a16 && !i.lock);
+	ck_assert_int_eq(i.osize, 2);
+	ck_assert_int_eq(i.rep, 0xf3);
+	ck_assert_int_eq(i.seg, SR_ES);
+	ck_assert_int_eq(i.npfx, 3);
+	ck_assert_uint_eq(i.op[0], 0xa5);
+	static const uint8_t cx[] = { 0xf0, 0x0f, 0xb1, 0x4b, 0x08 };   /* lock cmpxchg [ebx+8], ecx */
+	decode_at_code(&i, cx, sizeof(cx));
+	ck_assert(i.lock && !i.o16 && !i.rep);
+	ck_assert_int_eq(i.osize, 4);
+	ck_assert_int_eq(i.seg, -1);
+	ck_assert(i.mod == 1 && i.reg == R_ECX && i.rm == R_EBX);
+	struct mref m = insn_ea(&i);
+	ck_assert(m.sr == SR_DS && m.off == D + 8);
+	static const uint8_t bp[] = { 0x8b, 0x45, 0xf8 };               /* mov eax, [ebp-8] */
+	decode_at_code(&i, bp, sizeof(bp));
+	m = insn_ea(&i);
+	ck_assert(m.sr == SR_SS && m.off == 0x12345678 - 8);
+	static const uint8_t bpds[] = { 0x64, 0x3e, 0x8b, 0x45, 0xf8 }; /* the last override counts */
+	decode_at_code(&i, bpds, sizeof(bpds));
+	ck_assert_int_eq(insn_ea(&i).sr, SR_DS);
+	static const uint8_t a16[] = { 0x67, 0x8b, 0x46, 0x02 };        /* mov eax, [bp+2] */
+	decode_at_code(&i, a16, sizeof(a16));
+	ck_assert(i.a16 && !i.o16);
+	m = insn_ea(&i);
+	ck_assert(m.sr == SR_SS && m.off == 0x567a);
+	static const uint8_t addi[] = { 0x81, 0x03, 0x78, 0x56, 0x34, 0x12 };   /* add [ebx], imm32 */
+	decode_at_code(&i, addi, sizeof(addi));
+	ck_assert_uint_eq(insn_imm(&i, 4), 0x12345678);
+	ck_assert_uint_eq(insn_imm(&i, 1), 0x12);
+	/* One decode serves memop_run as memop_emulate's own would. */
+	tvm_wr32(&vm, D, 1);
+	ck_assert_int_eq(memop_run(&i), EMU_NEXT);
+	ck_assert_uint_eq(tvm_rd32(&vm, D), 0x12345679);
+	ck_assert_uint_eq(SH->eip, TVM_CODE + sizeof(addi));
 }
 END_TEST
 
@@ -1061,7 +1120,7 @@ static Suite *memop_suite(void)
 			       strings_all_forms, rep_batches } },
 		{ "faults", { segment_limit_faults, read_only_and_stack_faults, rep_fault_midway,
 			      paging_faults } },
-		{ "decode", { unsupported_returns_0, lock_prefix } },
+		{ "decode", { front_end, unsupported_not_mine, lock_prefix } },
 	};
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		TCase *tc = tcase_create(groups[g].name);
