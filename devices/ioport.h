@@ -3,11 +3,13 @@
  *
  * A device registers a port range with a read and a write callback and an opaque
  * pointer (its state). Ports nobody claims read as all ones and ignore writes, as on
- * an ISA bus with nothing behind the address.
+ * an ISA bus with nothing behind the address. The board has the bus flag accesses to
+ * its timed devices (io_watch), so the monitor knows when their deadlines may move.
  */
 #ifndef TRAPEZE_IOPORT_H
 #define TRAPEZE_IOPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct iobus;
@@ -20,6 +22,8 @@ void io_destroy(struct iobus *io);
 /* Claim ports [base, base + len); negative errno if they overlap a claimed range. */
 int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io_write_fn wr,
 		void *opaque);
+/* From now on every access to a range registered with opaque sets *touched (NULL: stop). */
+void io_watch(struct iobus *io, const void *opaque, bool *touched);
 uint32_t io_in(struct iobus *io, uint16_t port, int size);
 void io_out(struct iobus *io, uint16_t port, int size, uint32_t val);
 
