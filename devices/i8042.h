@@ -14,6 +14,7 @@ struct i8042;
  * (*stop is copied). NULL on failure. */
 struct i8042 *i8042_create(struct iobus *io, const struct board_stop_hook *stop,
 			   struct irq_line kbd, struct irq_line aux);
+/* Free k; its ports stay claimed, so destroy the iobus with it. */
 void i8042_destroy(struct i8042 *k);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * ioport.c - a flat table of claimed port ranges; lookups are linear (a PC has a
- * dozen devices).
+ * dozen devices). A range may carry a flag to set on access (io_watch): the board's
+ * "a timed device was touched", one test on the path the lookup already takes.
  */
 #include "ioport.h"
 

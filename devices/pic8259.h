@@ -18,6 +18,7 @@ struct pic;
 
 /* Create the pair and claim its ports on io; NULL on allocation failure or port clash. */
 struct pic *pic_create(struct iobus *io);
+/* Free p; its ports stay claimed, so destroy the iobus with it. */
 void pic_destroy(struct pic *p);
 /* An irq_line set callback: drive input line irq (0..15) to level (0/1). Edge-triggered
  * inputs latch IRR on a 0->1 transition; level-triggered (ELCR) follow the level. IRQ 2

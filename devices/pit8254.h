@@ -6,9 +6,9 @@
  * Counter 0's OUT is IRQ 0, counter 1 is the old DRAM refresh timer (its OUT goes
  * nowhere), counter 2 feeds the speaker and is what guests calibrate delay loops on.
  * Nothing is ticked: counts and OUT levels are worked out from the vclock when the
- * guest looks, so the monitor only calls pit_update() when pit_next_deadline() comes
- * due. Ask for the deadline again after guest port I/O, which may have reprogrammed
- * counter 0.
+ * guest looks, so the board (pc.c, board.h) only calls pit_update() when
+ * pit_next_deadline() comes due. It asks for the deadline again after guest access to
+ * these ports, which may have reprogrammed counter 0.
  */
 #ifndef TRAPEZE_PIT8254_H
 #define TRAPEZE_PIT8254_H

@@ -3,9 +3,9 @@
  * masks NMI), data port 0x71, 128 bytes of CMOS RAM, interrupts on IRQ 8.
  *
  * The clock shows UTC. It is not ticked: the time and the interrupt flags are worked
- * out from the vclock when the guest looks, so the monitor only has to call
- * rtc_update() when rtc_next_deadline() comes due. Ask for the deadline again after
- * guest port I/O, which may have enabled an interrupt or moved the time.
+ * out from the vclock when the guest looks, so the board (pc.c, board.h) only calls
+ * rtc_update() when rtc_next_deadline() comes due. It asks for the deadline again after
+ * guest access to these ports, which may have enabled an interrupt or moved the time.
  */
 #ifndef TRAPEZE_RTC_H
 #define TRAPEZE_RTC_H
