@@ -3,7 +3,7 @@
  * timed devices; a port claimed twice is refused; guest access to a timed device's
  * port (and only to one) marks the deadlines moved; devices are updated in the order
  * added and destroyed in the reverse; the PC's board hands out its controller and
- * stops the machine through the hook.
+ * stops the machine through the hook, and is not built over a port already taken.
  */
 #include <check.h>
 #include <stdint.h>
@@ -185,6 +185,22 @@ START_TEST(pc_wiring)
 }
 END_TEST
 
+/* A PC port already taken on the board: building the PC fails, and the board still
+ * destroys what was added before the clash. */
+START_TEST(pc_port_taken)
+{
+	static struct fake f = { .id = 0 };
+	struct vclock clk = { fixed_now, NULL };
+	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
+				 .serial_out = -1, .stop = { on_stop, NULL } };
+	struct uart *com1 = NULL;
+	ck_assert_int_eq(io_register(board_io(b), 0x71, 1, fake_in, NULL, &f), 0);
+	ck_assert_int_lt(pc_build(b, &cfg, &com1), 0);
+	ck_assert_ptr_null(com1);
+	ck_assert_uint_eq(io_in(board_io(b), 0x71, 1), 0x71);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("board");
@@ -196,6 +212,7 @@ int main(void)
 	tcase_add_test(tc, timed_port_marks_deadlines_moved);
 	tcase_add_test(tc, update_in_order_destroy_in_reverse);
 	tcase_add_test(tc, pc_wiring);
+	tcase_add_test(tc, pc_port_taken);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
