@@ -38,14 +38,12 @@ struct debugports *debugports_create(struct iobus *io, const struct board_stop_h
 		return NULL;
 	d->stop = *stop;
 	d->trace = trace;
-	if (io_register(io, 0xf4, 4, NULL, debug_exit_write, d) < 0) {
+	if (io_register(io, 0xf4, 4, NULL, debug_exit_write, d) < 0 ||
+	    io_register(io, 0x80, 1, NULL, post_write, d) < 0) {
+		io_release(io, d);
 		free(d);
 		return NULL;
 	}
-	/* The bus cannot give ports back: after a partial claim d stays allocated, so the
-	 * claimed range never points at freed memory. */
-	if (io_register(io, 0x80, 1, NULL, post_write, d) < 0)
-		return NULL;
 	return d;
 }
 

@@ -38,6 +38,15 @@ int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io
 	return 0;
 }
 
+void io_release(struct iobus *io, const void *opaque)
+{
+	int kept = 0;
+	for (int i = 0; i < io->n; i++)
+		if (io->r[i].opaque != opaque)
+			io->r[kept++] = io->r[i];
+	io->n = kept;
+}
+
 void io_watch(struct iobus *io, const void *opaque, bool *touched)
 {
 	for (int i = 0; i < io->n; i++)

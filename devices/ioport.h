@@ -24,6 +24,8 @@ void io_destroy(struct iobus *io);
 /* Claim ports [base, base + len); negative errno if they overlap a claimed range. */
 int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io_write_fn wr,
 		void *opaque);
+/* Give back every range registered with opaque (a constructor failing halfway). */
+void io_release(struct iobus *io, const void *opaque);
 /* From now on every access to a range registered with opaque sets *touched (NULL: stop). */
 void io_watch(struct iobus *io, const void *opaque, bool *touched);
 /* A guest IN of size bytes (1, 2, 4) at port: the range claiming port answers. */

@@ -339,15 +339,13 @@ struct pic *pic_create(struct iobus *io)
 		p->c[i].icw3 = i == 0 ? 1u << CASCADE_IR : CASCADE_IR;
 		p->c[i].elcr_mask = i == 0 ? 0xf8 : 0xde;
 	}
-	if (io_register(io, MASTER_BASE, 2, pic_io_read, pic_io_write, p) < 0) {
+	if (io_register(io, MASTER_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
+	    io_register(io, SLAVE_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
+	    io_register(io, ELCR_BASE, 2, pic_io_read, pic_io_write, p) < 0) {
+		io_release(io, p);
 		free(p);
 		return NULL;
 	}
-	/* The bus cannot give ports back: after a partial claim p stays allocated, so the
-	 * claimed ranges never point at freed memory. */
-	if (io_register(io, SLAVE_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
-	    io_register(io, ELCR_BASE, 2, pic_io_read, pic_io_write, p) < 0)
-		return NULL;
 	return p;
 }
 

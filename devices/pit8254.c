@@ -465,13 +465,12 @@ struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_li
 	}
 	/* OUT0 idles high; irq0 is not pulsed for it, so creating the PIT is no edge. */
 	p->irq_level = 1;
-	if (io_register(io, PIT_BASE, 4, pit_read, pit_write, p) < 0) {
+	if (io_register(io, PIT_BASE, 4, pit_read, pit_write, p) < 0 ||
+	    io_register(io, NMI_SC, 1, nmi_sc_read, nmi_sc_write, p) < 0) {
+		io_release(io, p);
 		free(p);
 		return NULL;
 	}
-	/* The bus has no unregister: on failure 0x40-0x43 keep pointing at p, so keep it. */
-	if (io_register(io, NMI_SC, 1, nmi_sc_read, nmi_sc_write, p) < 0)
-		return NULL;
 	return p;
 }
 

@@ -186,7 +186,8 @@ START_TEST(pc_wiring)
 END_TEST
 
 /* A PC port already taken on the board: building the PC fails, and the board still
- * destroys what was added before the clash. */
+ * destroys what was added before the clash. A device that claimed some of its ports
+ * before the clash gives them back (the PIT: 0x40-0x43 claimed, 0x61 taken). */
 START_TEST(pc_port_taken)
 {
 	static struct fake f = { .id = 0 };
@@ -194,10 +195,28 @@ START_TEST(pc_port_taken)
 	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
 				 .serial_out = -1, .stop = { on_stop, NULL } };
 	struct uart *com1 = NULL;
-	ck_assert_int_eq(io_register(board_io(b), 0x71, 1, fake_in, NULL, &f), 0);
+	ck_assert_int_eq(io_register(board_io(b), 0x61, 1, fake_in, NULL, &f), 0);
 	ck_assert_int_lt(pc_build(b, &cfg, &com1), 0);
 	ck_assert_ptr_null(com1);
-	ck_assert_uint_eq(io_in(board_io(b), 0x71, 1), 0x71);
+	ck_assert_uint_eq(io_in(board_io(b), 0x61, 1), 0x61);
+	ck_assert_uint_eq(io_in(board_io(b), 0x40, 1), 0xff);
+	ck_assert_int_eq(io_register(board_io(b), 0x40, 4, fake_in, NULL, &f), 0);
+}
+END_TEST
+
+/* io_release gives back every range of one device and only those. */
+START_TEST(release_ports)
+{
+	static struct fake f[2] = { { .id = 0 }, { .id = 1 } };
+	struct iobus *io = board_io(b);
+	ck_assert_int_eq(io_register(io, 0x40, 4, fake_in, NULL, &f[0]), 0);
+	ck_assert_int_eq(io_register(io, 0x60, 1, fake_in, NULL, &f[1]), 0);
+	ck_assert_int_eq(io_register(io, 0x61, 1, fake_in, NULL, &f[0]), 0);
+	io_release(io, &f[0]);
+	ck_assert_uint_eq(io_in(io, 0x41, 1), 0xff);
+	ck_assert_uint_eq(io_in(io, 0x61, 1), 0xff);
+	ck_assert_uint_eq(io_in(io, 0x60, 1), 0x60);
+	ck_assert_int_eq(io_register(io, 0x61, 1, fake_in, NULL, &f[1]), 0);
 }
 END_TEST
 
@@ -213,6 +232,7 @@ int main(void)
 	tcase_add_test(tc, update_in_order_destroy_in_reverse);
 	tcase_add_test(tc, pc_wiring);
 	tcase_add_test(tc, pc_port_taken);
+	tcase_add_test(tc, release_ports);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
