@@ -78,11 +78,11 @@ void board_set_intc(struct board *b, const struct intc *c)
 
 const struct intc *board_intc(const struct board *b) { return b->have_intc ? &b->intc : NULL; }
 
-void board_update(struct board *b)
+void board_update(struct board *b, uint64_t now)
 {
 	for (int i = 0; i < b->n; i++)
 		if (b->dev[i].update)
-			b->dev[i].update(b->dev[i].opaque);
+			b->dev[i].update(b->dev[i].opaque, now);
 }
 
 uint64_t board_next_deadline(struct board *b)

@@ -52,8 +52,8 @@ static inline void board_stop(const struct board_stop_hook *h, enum board_stop w
 struct board_dev {
 	const char *name;
 	void *opaque;                           /* the device's state, passed to each call */
-	/* Bring the device to the present, raising the interrupts that are due. */
-	void (*update)(void *opaque);
+	/* Bring the device to now (vclock ns), raising the interrupts that are due. */
+	void (*update)(void *opaque, uint64_t now);
 	/* When update() next has an interrupt to raise, in vclock ns, or VCLOCK_NEVER. A
 	 * device with one is timed: guest access to its ports may move its deadline. */
 	uint64_t (*next_deadline)(void *opaque);
@@ -78,8 +78,8 @@ void board_set_intc(struct board *b, const struct intc *c);
 /* NULL until board_set_intc(). */
 const struct intc *board_intc(const struct board *b);
 
-/* Bring every device to the present, in the order they were added. */
-void board_update(struct board *b);
+/* Bring every device to now (vclock ns: one instant for all), in the order added. */
+void board_update(struct board *b, uint64_t now);
 /* The earliest deadline over the timed devices, or VCLOCK_NEVER. */
 uint64_t board_next_deadline(struct board *b);
 /* The first device's descriptor to wait on for input, or -1 if none waits. */

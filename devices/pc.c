@@ -33,13 +33,13 @@
 
 /* The board's view of each device: its own calls, with the opaque pointer untyped. */
 static void pic_free(void *o) { pic_destroy(o); }
-static void pit_up(void *o) { pit_update(o); }
+static void pit_up(void *o, uint64_t now) { pit_update(o, now); }
 static uint64_t pit_due(void *o) { return pit_next_deadline(o); }
 static void pit_free(void *o) { pit_destroy(o); }
-static void rtc_up(void *o) { rtc_update(o); }
+static void rtc_up(void *o, uint64_t now) { rtc_update(o, now); }
 static uint64_t rtc_due(void *o) { return rtc_next_deadline(o); }
 static void rtc_free(void *o) { rtc_destroy(o); }
-static void uart_up(void *o) { uart_poll(o); }
+static void uart_up(void *o, uint64_t now) { (void)now; uart_poll(o); }
 static int uart_fd(void *o) { return uart_poll(o); }
 static void uart_free(void *o) { uart_destroy(o); }
 static void kbc_free(void *o) { i8042_destroy(o); }

@@ -92,10 +92,10 @@ struct pit {
 	uint64_t delivered;             /* counter 0 rising edges passed on to irq0 */
 };
 
-static uint64_t now_tick(const struct pit *p)
-{
-	return (uint64_t)((unsigned __int128)vclock_now(&p->clk) * PIT_HZ / NS_PER_S);
-}
+/* The tick vclock time ns falls in. */
+static uint64_t tick_at(uint64_t ns) { return (uint64_t)((unsigned __int128)ns * PIT_HZ / NS_PER_S); }
+
+static uint64_t now_tick(const struct pit *p) { return tick_at(vclock_now(&p->clk)); }
 
 /* The first vclock ns of tick t. */
 static uint64_t tick_ns(uint64_t t)
@@ -476,7 +476,7 @@ struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_li
 
 void pit_destroy(struct pit *p) { free(p); }
 
-void pit_update(struct pit *p) { sync_irq(p, now_tick(p)); }
+void pit_update(struct pit *p, uint64_t now) { sync_irq(p, tick_at(now)); }
 
 uint64_t pit_next_deadline(struct pit *p)
 {

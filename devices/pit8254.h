@@ -25,10 +25,11 @@ struct pit;
 struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_line irq0);
 /* Free p; the ports stay claimed, so destroy the iobus with it. */
 void pit_destroy(struct pit *p);
-/* Bring channel 0's OUT up to the present (raising/lowering irq0 for every edge due:
- * a rising edge of OUT is an interrupt request; if several periods passed, one edge is
- * enough — the guest lost ticks, as on a real machine with interrupts off). */
-void pit_update(struct pit *p);
+/* Bring channel 0's OUT up to now, the vclock's present (raising/lowering irq0 for
+ * every edge due: a rising edge of OUT is an interrupt request; if several periods
+ * passed, one edge is enough — the guest lost ticks, as on a real machine with
+ * interrupts off). */
+void pit_update(struct pit *p, uint64_t now);
 /* When channel 0's OUT next rises, in vclock nanoseconds; VCLOCK_NEVER if it won't
  * without the guest's help. The monitor arms its host timer for it. An edge already
  * due but not yet passed to irq0 by pit_update() gives a time not after now. */

@@ -59,11 +59,12 @@ void intr_exit(struct vm *vm)
 /* Bring the board to the present and arm the host timer for its next deadline. */
 static void devices_update(struct vm *vm)
 {
-	board_update(vm->board);
+	uint64_t now = vclock_now(&vm->clock);
+	board_update(vm->board, now);
 	uint64_t d = board_next_deadline(vm->board);
 	/* A guest may program the PIT for an interrupt every microsecond; the host timer
 	 * does not go faster than this, and the guest loses ticks, as a slow PC would. */
-	uint64_t soonest = vclock_now(&vm->clock) + MIN_TIMER_NS;
+	uint64_t soonest = now + MIN_TIMER_NS;
 	if (d < soonest)
 		d = soonest;
 	if (d == vm->rt.timer_deadline || !vm->rt.kick_timer_ok)

@@ -33,7 +33,11 @@ static void note(char what, int id)
 	log_buf[n + 1] = (char)('0' + id);
 }
 
-static void fake_update(void *o) { note('u', ((struct fake *)o)->id); }
+static void fake_update(void *o, uint64_t now)
+{
+	ck_assert_uint_eq(now, 42);
+	note('u', ((struct fake *)o)->id);
+}
 static uint64_t fake_deadline(void *o) { return ((struct fake *)o)->deadline; }
 static int fake_fd(void *o) { return ((struct fake *)o)->fd; }
 static void fake_destroy(void *o) { note('d', ((struct fake *)o)->id); }
@@ -128,7 +132,7 @@ START_TEST(update_in_order_destroy_in_reverse)
 	ck_assert_int_eq(add(plain(&f[1])), 0);
 	ck_assert_int_eq(add(plain(&f[2])), 0);
 	ck_assert_int_eq(board_wait_fd(b), 7);
-	board_update(b);
+	board_update(b, 42);
 	ck_assert_str_eq(log_buf, "u0u1u2");
 	board_destroy(b);
 	b = NULL;
