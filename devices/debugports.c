@@ -1,34 +1,50 @@
 /*
- * debugports.c - isa-debug-exit (0xf4) and the POST code port (0x80); see board.h.
+ * debugports.c - isa-debug-exit (0xf4) and the POST code port (0x80); see debugports.h.
  */
-#include <stdio.h>
+#include "debugports.h"
 
-#include "board.h"
-#include "ioport.h"
-#include "../monitor/vm.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+struct debugports {
+	struct board_stop_hook stop;
+	bool trace;
+};
 
 static void debug_exit_write(void *opaque, uint16_t port, int size, uint32_t val)
 {
-	struct vm *vm = opaque;
+	struct debugports *d = opaque;
+	char msg[64];
 	(void)port;
 	(void)size;
-	vm_stop(vm, STOP_DEBUG_EXIT, (int)((val << 1) | 1) & 0xff,
-		"guest wrote %#x to the debug-exit port", val);
+	snprintf(msg, sizeof(msg), "guest wrote %#x to the debug-exit port", val);
+	board_stop(&d->stop, BOARD_EXIT, (int)((val << 1) | 1) & 0xff, msg);
 }
 
 static void post_write(void *opaque, uint16_t port, int size, uint32_t val)
 {
-	struct vm *vm = opaque;
+	struct debugports *d = opaque;
 	(void)port;
 	(void)size;
-	if (vm->cfg.trace)
+	if (d->trace)
 		fprintf(stderr, "trapeze: POST code %#x\n", val & 0xff);
 }
 
-int debugports_create(struct iobus *io, struct vm *vm)
+struct debugports *debugports_create(struct iobus *io, const struct board_stop_hook *stop,
+				     bool trace)
 {
-	int r = io_register(io, 0xf4, 4, NULL, debug_exit_write, vm);
-	if (r < 0)
-		return r;
-	return io_register(io, 0x80, 1, NULL, post_write, vm);
+	struct debugports *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->stop = *stop;
+	d->trace = trace;
+	if (io_register(io, 0xf4, 4, NULL, debug_exit_write, d) < 0 ||
+	    io_register(io, 0x80, 1, NULL, post_write, d) < 0) {
+		io_release(io, d);
+		free(d);
+		return NULL;
+	}
+	return d;
 }
+
+void debugports_destroy(struct debugports *d) { free(d); }

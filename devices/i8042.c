@@ -15,9 +15,8 @@
  */
 #include "i8042.h"
 
+#include <stdio.h>
 #include <stdlib.h>
-
-#include "../monitor/vm.h"
 
 #define I8042_DATA      0x60
 #define I8042_CMD       0x64
@@ -44,7 +43,7 @@
 #define NO_DEVICE       0xfe    /* what a port with nothing on it answers */
 
 struct i8042 {
-	struct vm *vm;
+	struct board_stop_hook stop;
 	struct irq_line kbd_irq, aux_irq;
 	uint8_t ctr;
 	uint8_t outport;        /* output port: bit 0 reset (active low), bit 1 A20 */
@@ -78,7 +77,9 @@ static void out(struct i8042 *k, uint16_t v)
 
 static void reset_machine(struct i8042 *k, const char *how)
 {
-	vm_stop(k->vm, STOP_RESET, 0, "guest reset the machine %s", how);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "guest reset the machine %s", how);
+	board_stop(&k->stop, BOARD_RESET, 0, msg);
 }
 
 static void command(struct i8042 *k, uint8_t c)
@@ -184,13 +185,13 @@ static void port92_write(void *opaque, uint16_t port, int size, uint32_t val)
 		reset_machine(opaque, "through port 0x92");
 }
 
-struct i8042 *i8042_create(struct iobus *io, struct vm *vm, struct irq_line kbd,
-			   struct irq_line aux)
+struct i8042 *i8042_create(struct iobus *io, const struct board_stop_hook *stop,
+			   struct irq_line kbd, struct irq_line aux)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
-	k->vm = vm;
+	k->stop = *stop;
 	k->kbd_irq = kbd;
 	k->aux_irq = aux;
 	/* as a BIOS leaves it: translated keyboard with interrupts, AUX off */
@@ -199,6 +200,7 @@ struct i8042 *i8042_create(struct iobus *io, struct vm *vm, struct irq_line kbd,
 	if (io_register(io, I8042_DATA, 1, i8042_read, i8042_write, k) < 0 ||
 	    io_register(io, I8042_CMD, 1, i8042_read, i8042_write, k) < 0 ||
 	    io_register(io, 0x92, 1, port92_read, port92_write, k) < 0) {
+		io_release(io, k);
 		free(k);
 		return NULL;
 	}

@@ -5,15 +5,16 @@
 #ifndef TRAPEZE_I8042_H
 #define TRAPEZE_I8042_H
 
+#include "board.h"
 #include "ioport.h"
 
-struct vm;
 struct i8042;
 
-/* Register the ports; kbd and aux are IRQ 1 and IRQ 12. Reset commands stop vm. NULL
- * on failure. */
-struct i8042 *i8042_create(struct iobus *io, struct vm *vm, struct irq_line kbd,
-			   struct irq_line aux);
+/* Register the ports; kbd and aux are IRQ 1 and IRQ 12. Reset commands go to stop
+ * (*stop is copied). NULL on failure. */
+struct i8042 *i8042_create(struct iobus *io, const struct board_stop_hook *stop,
+			   struct irq_line kbd, struct irq_line aux);
+/* Free k; its ports stay claimed, so destroy the iobus with it. */
 void i8042_destroy(struct i8042 *k);
 
 #endif

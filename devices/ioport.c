@@ -1,6 +1,7 @@
 /*
  * ioport.c - a flat table of claimed port ranges; lookups are linear (a PC has a
- * dozen devices).
+ * dozen devices). A range may carry a flag to set on access (io_watch): the board's
+ * "a timed device was touched", one test on the path the lookup already takes.
  */
 #include "ioport.h"
 
@@ -14,6 +15,7 @@ struct io_range {
 	io_read_fn rd;
 	io_write_fn wr;
 	void *opaque;
+	bool *touched;          /* set on every access (io_watch), or NULL */
 };
 
 struct iobus {
@@ -32,8 +34,24 @@ int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io
 	for (int i = 0; i < io->n; i++)
 		if (base < io->r[i].base + io->r[i].len && io->r[i].base < base + len)
 			return -EBUSY;
-	io->r[io->n++] = (struct io_range){ base, len, rd, wr, opaque };
+	io->r[io->n++] = (struct io_range){ base, len, rd, wr, opaque, NULL };
 	return 0;
+}
+
+void io_release(struct iobus *io, const void *opaque)
+{
+	int kept = 0;
+	for (int i = 0; i < io->n; i++)
+		if (io->r[i].opaque != opaque)
+			io->r[kept++] = io->r[i];
+	io->n = kept;
+}
+
+void io_watch(struct iobus *io, const void *opaque, bool *touched)
+{
+	for (int i = 0; i < io->n; i++)
+		if (io->r[i].opaque == opaque)
+			io->r[i].touched = touched;
 }
 
 static struct io_range *find(struct iobus *io, uint16_t port)
@@ -48,6 +66,8 @@ uint32_t io_in(struct iobus *io, uint16_t port, int size)
 {
 	struct io_range *r = find(io, port);
 	uint32_t ones = size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+	if (r && r->touched)
+		*r->touched = true;
 	if (!r || !r->rd)
 		return ones;
 	return r->rd(r->opaque, port, size) & ones;
@@ -56,6 +76,8 @@ uint32_t io_in(struct iobus *io, uint16_t port, int size)
 void io_out(struct iobus *io, uint16_t port, int size, uint32_t val)
 {
 	struct io_range *r = find(io, port);
+	if (r && r->touched)
+		*r->touched = true;
 	if (r && r->wr)
 		r->wr(r->opaque, port, size, val);
 }

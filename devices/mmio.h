@@ -18,7 +18,9 @@ struct mmiobus;
 typedef uint64_t (*mmio_read_fn)(void *opaque, uint64_t off, int size);
 typedef void (*mmio_write_fn)(void *opaque, uint64_t off, int size, uint64_t val);
 
+/* An empty bus; NULL on allocation failure. */
 struct mmiobus *mmio_create(void);
+/* Free the bus (not the devices on it). */
 void mmio_destroy(struct mmiobus *b);
 /* Claim [base, base + len); negative errno if it overlaps a claimed range. */
 int mmio_register(struct mmiobus *b, uint64_t base, uint64_t len, mmio_read_fn rd,

@@ -224,52 +224,45 @@ static uint8_t poll_read(struct pic *p, struct chip *c)
 	return (uint8_t)(POLL_I | ir);
 }
 
+/* The chip behind a command or data port, or NULL for the ELCR's two ports. */
+static struct chip *chip_at(struct pic *p, uint16_t port)
+{
+	if ((port & ~1) == MASTER_BASE)
+		return &p->c[0];
+	if ((port & ~1) == SLAVE_BASE)
+		return &p->c[1];
+	return NULL;
+}
+
 static uint8_t read_byte(struct pic *p, uint16_t port)
 {
-	switch (port) {
-	case MASTER_BASE:
-	case MASTER_BASE + 1:
-	case SLAVE_BASE:
-	case SLAVE_BASE + 1: {
-		struct chip *c = &p->c[port >= SLAVE_BASE];
-		if (c->poll)
-			return poll_read(p, c);
-		if (port & 1)
-			return c->imr;
-		return c->read_isr ? c->isr : c->irr;
-	}
-	case ELCR_BASE:
-	case ELCR_BASE + 1:
-		return p->c[port & 1].elcr;
-	}
-	return 0xff;
+	struct chip *c = chip_at(p, port);
+	if (!c)
+		return (port & ~1) == ELCR_BASE ? p->c[port & 1].elcr : 0xff;
+	if (c->poll)
+		return poll_read(p, c);
+	if (port & 1)
+		return c->imr;
+	return c->read_isr ? c->isr : c->irr;
 }
 
 static void write_byte(struct pic *p, uint16_t port, uint8_t v)
 {
-	switch (port) {
-	case MASTER_BASE:
-	case MASTER_BASE + 1:
-	case SLAVE_BASE:
-	case SLAVE_BASE + 1: {
-		struct chip *c = &p->c[port >= SLAVE_BASE];
-		if (port & 1)
-			write_odd(c, v);
-		else if (v & ICW1_INIT)
-			icw1(c, v);
-		else if (v & OCW3_SEL)
-			ocw3(c, v);
-		else
-			ocw2(c, v);
-		break;
-	}
-	case ELCR_BASE:
-	case ELCR_BASE + 1: {
-		struct chip *c = &p->c[port & 1];
+	struct chip *c = chip_at(p, port);
+	if (!c) {
+		if ((port & ~1) != ELCR_BASE)
+			return;
+		c = &p->c[port & 1];
 		c->elcr = v & c->elcr_mask;
 		c->irr = (uint8_t)((c->irr & ~c->elcr) | (c->lines & c->elcr));
-		break;
-	}
+	} else if (port & 1) {
+		write_odd(c, v);
+	} else if (v & ICW1_INIT) {
+		icw1(c, v);
+	} else if (v & OCW3_SEL) {
+		ocw3(c, v);
+	} else {
+		ocw2(c, v);
 	}
 	update(p);
 }
@@ -301,6 +294,11 @@ void pic_set_irq(void *opaque, int irq, int level)
 }
 
 bool pic_intr(const struct pic *p) { return p->intr; }
+
+static bool as_intc_pending(const void *opaque) { return ((const struct pic *)opaque)->intr; }
+static int as_intc_ack(void *opaque) { return pic_ack(opaque); }
+
+struct intc pic_intc(struct pic *p) { return (struct intc){ pic_set_irq, as_intc_pending, as_intc_ack, p }; }
 
 /* With no request left when INTA comes, a chip answers with its IR7 vector and sets no
  * IS bit ("default IR7"). Through the cascade the master has already taken IR2 into
@@ -341,15 +339,13 @@ struct pic *pic_create(struct iobus *io)
 		p->c[i].icw3 = i == 0 ? 1u << CASCADE_IR : CASCADE_IR;
 		p->c[i].elcr_mask = i == 0 ? 0xf8 : 0xde;
 	}
-	if (io_register(io, MASTER_BASE, 2, pic_io_read, pic_io_write, p) < 0) {
+	if (io_register(io, MASTER_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
+	    io_register(io, SLAVE_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
+	    io_register(io, ELCR_BASE, 2, pic_io_read, pic_io_write, p) < 0) {
+		io_release(io, p);
 		free(p);
 		return NULL;
 	}
-	/* The bus cannot give ports back: after a partial claim p stays allocated, so the
-	 * claimed ranges never point at freed memory. */
-	if (io_register(io, SLAVE_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
-	    io_register(io, ELCR_BASE, 2, pic_io_read, pic_io_write, p) < 0)
-		return NULL;
 	return p;
 }
 

@@ -92,10 +92,10 @@ struct pit {
 	uint64_t delivered;             /* counter 0 rising edges passed on to irq0 */
 };
 
-static uint64_t now_tick(const struct pit *p)
-{
-	return (uint64_t)((unsigned __int128)vclock_now(&p->clk) * PIT_HZ / NS_PER_S);
-}
+/* The tick vclock time ns falls in. */
+static uint64_t tick_at(uint64_t ns) { return (uint64_t)((unsigned __int128)ns * PIT_HZ / NS_PER_S); }
+
+static uint64_t now_tick(const struct pit *p) { return tick_at(vclock_now(&p->clk)); }
 
 /* The first vclock ns of tick t. */
 static uint64_t tick_ns(uint64_t t)
@@ -465,19 +465,18 @@ struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_li
 	}
 	/* OUT0 idles high; irq0 is not pulsed for it, so creating the PIT is no edge. */
 	p->irq_level = 1;
-	if (io_register(io, PIT_BASE, 4, pit_read, pit_write, p) < 0) {
+	if (io_register(io, PIT_BASE, 4, pit_read, pit_write, p) < 0 ||
+	    io_register(io, NMI_SC, 1, nmi_sc_read, nmi_sc_write, p) < 0) {
+		io_release(io, p);
 		free(p);
 		return NULL;
 	}
-	/* The bus has no unregister: on failure 0x40-0x43 keep pointing at p, so keep it. */
-	if (io_register(io, NMI_SC, 1, nmi_sc_read, nmi_sc_write, p) < 0)
-		return NULL;
 	return p;
 }
 
 void pit_destroy(struct pit *p) { free(p); }
 
-void pit_update(struct pit *p) { sync_irq(p, now_tick(p)); }
+void pit_update(struct pit *p, uint64_t now) { sync_irq(p, tick_at(now)); }
 
 uint64_t pit_next_deadline(struct pit *p)
 {

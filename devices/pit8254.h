@@ -6,9 +6,9 @@
  * Counter 0's OUT is IRQ 0, counter 1 is the old DRAM refresh timer (its OUT goes
  * nowhere), counter 2 feeds the speaker and is what guests calibrate delay loops on.
  * Nothing is ticked: counts and OUT levels are worked out from the vclock when the
- * guest looks, so the monitor only calls pit_update() when pit_next_deadline() comes
- * due. Ask for the deadline again after guest port I/O, which may have reprogrammed
- * counter 0.
+ * guest looks, so the board (pc.c, board.h) only calls pit_update() when
+ * pit_next_deadline() comes due. It asks for the deadline again after guest access to
+ * these ports, which may have reprogrammed counter 0.
  */
 #ifndef TRAPEZE_PIT8254_H
 #define TRAPEZE_PIT8254_H
@@ -25,10 +25,11 @@ struct pit;
 struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_line irq0);
 /* Free p; the ports stay claimed, so destroy the iobus with it. */
 void pit_destroy(struct pit *p);
-/* Bring channel 0's OUT up to the present (raising/lowering irq0 for every edge due:
- * a rising edge of OUT is an interrupt request; if several periods passed, one edge is
- * enough — the guest lost ticks, as on a real machine with interrupts off). */
-void pit_update(struct pit *p);
+/* Bring channel 0's OUT up to now, the vclock's present (raising/lowering irq0 for
+ * every edge due: a rising edge of OUT is an interrupt request; if several periods
+ * passed, one edge is enough — the guest lost ticks, as on a real machine with
+ * interrupts off). */
+void pit_update(struct pit *p, uint64_t now);
 /* When channel 0's OUT next rises, in vclock nanoseconds; VCLOCK_NEVER if it won't
  * without the guest's help. The monitor arms its host timer for it. An edge already
  * due but not yet passed to irq0 by pit_update() gives a time not after now. */

@@ -11,7 +11,7 @@
  * plain RAM the guest writes, and unfreezing parses them back into base_s.
  *
  * The flags in register C are brought up to date lazily, from last_ns to now, when
- * the guest reads C or writes a register that changes them, and when the monitor
+ * the guest reads C or writes a register that changes them, and when the board
  * calls rtc_update() at the deadline rtc_next_deadline() reported. Periodic edges
  * come from the 32.768 kHz divider count since base_ns, so they stay in phase with
  * the seconds as on the chip.
@@ -257,7 +257,7 @@ static void update_at(struct rtc *r, uint64_t t)
 	update_irq(r);
 }
 
-void rtc_update(struct rtc *r) { update_at(r, now(r)); }
+void rtc_update(struct rtc *r, uint64_t now) { update_at(r, now); }
 
 uint64_t rtc_next_deadline(struct rtc *r)
 {

@@ -3,9 +3,9 @@
  * masks NMI), data port 0x71, 128 bytes of CMOS RAM, interrupts on IRQ 8.
  *
  * The clock shows UTC. It is not ticked: the time and the interrupt flags are worked
- * out from the vclock when the guest looks, so the monitor only has to call
- * rtc_update() when rtc_next_deadline() comes due. Ask for the deadline again after
- * guest port I/O, which may have enabled an interrupt or moved the time.
+ * out from the vclock when the guest looks, so the board (pc.c, board.h) only calls
+ * rtc_update() when rtc_next_deadline() comes due. It asks for the deadline again after
+ * guest access to these ports, which may have enabled an interrupt or moved the time.
  */
 #ifndef TRAPEZE_RTC_H
 #define TRAPEZE_RTC_H
@@ -27,8 +27,9 @@ void rtc_destroy(struct rtc *r);
  * 0x34-0x35, 0x5b-0x5d, equipment byte 0x14, etc.). The clock's own bytes (0x00-0x0d
  * and the century at 0x32) and idx outside 0-127 are ignored. */
 void rtc_cmos_set(struct rtc *r, int idx, uint8_t v);
-/* Bring the interrupt flags up to the present and raise IRQ 8 if one is due. */
-void rtc_update(struct rtc *r);
+/* Bring the interrupt flags up to now, the vclock's present, and raise IRQ 8 if one is
+ * due. */
+void rtc_update(struct rtc *r, uint64_t now);
 /* When the next enabled interrupt (periodic, update-ended, alarm) is due, in vclock ns;
  * VCLOCK_NEVER if none is enabled. A flag already pending does not suppress it. */
 uint64_t rtc_next_deadline(struct rtc *r);

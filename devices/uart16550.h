@@ -14,7 +14,9 @@
 
 struct uart;
 
+/* The UART at base..base+7 on io; NULL on failure. The descriptors stay the caller's. */
 struct uart *uart_create(struct iobus *io, uint16_t base, struct irq_line irq, int in_fd, int out_fd);
+/* Free u; its ports stay claimed, so destroy the iobus with it. */
 void uart_destroy(struct uart *u);
 /* Take what the host has typed (raising the interrupt if enabled); the descriptor to
  * wait on for more input (always read, so that console commands get through), or -1

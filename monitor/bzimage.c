@@ -12,13 +12,10 @@
  */
 #include "bzimage.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "segments.h"
+#include "loader.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
 
@@ -48,15 +45,6 @@
 #define E820_RAM        1
 #define E820_RESERVED   2
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
 static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -67,49 +55,27 @@ bool bz_probe(const uint8_t *img, size_t size)
 	       !memcmp(img + HDR_MAGIC, "HdrS", 4) && rd16(img + HDR_VERSION) >= 0x203;
 }
 
-static uint8_t *read_all(const char *path, size_t *size, char *err, size_t n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail(err, n, "cannot open initrd %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
-	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		fail(err, n, "cannot read initrd %s", path);
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*size = (size_t)len;
-	return buf;
-}
-
 int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 	    const char *initrd, char *err, size_t n)
 {
 	uint32_t setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	size_t pm_off = (size_t)(setup_sects + 1) * 512;
 	if (pm_off >= size)
-		return fail(err, n, "bzImage is truncated (setup of %u sectors)", setup_sects);
+		return load_fail(err, n, "bzImage is truncated (setup of %u sectors)", setup_sects);
 	if (!(img[HDR_LOADFLAGS] & 1))
-		return fail(err, n, "zImage (loaded low) kernels are not supported");
+		return load_fail(err, n, "zImage (loaded low) kernels are not supported");
 	size_t pm_size = size - pm_off;
 	if (KERNEL_AT + pm_size > vm->mem.size)
-		return fail(err, n, "kernel (%zu KiB) does not fit in guest memory", pm_size >> 10);
+		return load_fail(err, n, "kernel (%zu KiB) does not fit in guest memory", pm_size >> 10);
 	if (!mem_write_phys(&vm->mem, KERNEL_AT, img + pm_off, pm_size))
-		return fail(err, n, "cannot write the kernel to guest memory");
+		return load_fail(err, n, "cannot write the kernel to guest memory");
 
 	/* The zero page: the image's setup header, then what the loader fills in. */
 	static uint8_t bp[4096];
 	memset(bp, 0, sizeof(bp));
 	size_t hdr_end = 0x202 + img[HDR_JUMP + 1];
 	if (hdr_end > sizeof(bp) || hdr_end > size)
-		return fail(err, n, "bzImage setup header is malformed");
+		return load_fail(err, n, "bzImage setup header is malformed");
 	memcpy(bp + HDR_SETUP_SECTS, img + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS);
 	bp[HDR_LOADER_TYPE] = 0xff;                     /* no registered loader id */
 	uint32_t cmd_max = rd32(img + HDR_CMDLINE_SZ);
@@ -117,28 +83,32 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 		cmd_max = CMDLINE_MAX - 1;
 	size_t cmd_len = strlen(append ? append : "");
 	if (cmd_len > cmd_max)
-		return fail(err, n, "command line longer than the kernel's %u bytes", cmd_max);
+		return load_fail(err, n, "command line longer than the kernel's %u bytes", cmd_max);
 	if (!mem_write_phys(&vm->mem, CMDLINE_AT, append ? append : "", cmd_len + 1))
-		return fail(err, n, "no room for the command line");
+		return load_fail(err, n, "no room for the command line");
 	wr32(bp + HDR_CMDLINE, CMDLINE_AT);
 
 	if (initrd) {
 		size_t isize;
-		uint8_t *rd = read_all(initrd, &isize, err, n);
+		uint8_t *rd = load_file("initrd", initrd, &isize, err, n);
 		if (!rd)
 			return -1;
+		if (!isize) {
+			free(rd);
+			return load_fail(err, n, "cannot read initrd %s", initrd);
+		}
 		uint64_t max = rd32(img + HDR_INITRD_MAX);
 		uint64_t top = vm->mem.size < max + 1 ? vm->mem.size : max + 1;
 		uint64_t at = (top - isize) & ~0xfffull;
 		if (isize >= top || at < KERNEL_AT + pm_size) {
 			free(rd);
-			return fail(err, n, "initrd (%zu KiB) does not fit below the kernel's limit",
+			return load_fail(err, n, "initrd (%zu KiB) does not fit below the kernel's limit",
 				    isize >> 10);
 		}
 		bool ok = mem_write_phys(&vm->mem, at, rd, isize);
 		free(rd);
 		if (!ok)
-			return fail(err, n, "cannot write the initrd to guest memory");
+			return load_fail(err, n, "cannot write the initrd to guest memory");
 		wr32(bp + HDR_RAMDISK, (uint32_t)at);
 		wr32(bp + HDR_RAMDISK_SZ, (uint32_t)isize);
 	}
@@ -156,20 +126,17 @@ int bz_load(struct vm *vm, const uint8_t *img, size_t size, const char *append,
 	memcpy(bp + BP_E820_TABLE, map, sizeof(map));
 	bp[BP_E820_ENTRIES] = sizeof(map) / sizeof(map[0]);
 	if (!mem_write_phys(&vm->mem, ZERO_PAGE_AT, bp, sizeof(bp)))
-		return fail(err, n, "no room for the zero page");
+		return load_fail(err, n, "no room for the zero page");
 
 	/* A GDT with the protocol's selectors; the kernel loads its own soon. */
 	static const uint64_t gdt[4] = {
 		0, 0, 0x00cf9b000000ffffull /* 0x10 code */, 0x00cf93000000ffffull /* 0x18 data */,
 	};
 	if (!mem_write_phys(&vm->mem, GDT_AT, gdt, sizeof(gdt)))
-		return fail(err, n, "no room for the boot GDT");
+		return load_fail(err, n, "no room for the boot GDT");
 	struct cpu *c = &vm->cpu;
 	c->gdtr = (struct dtr){ .base = GDT_AT, .limit = sizeof(gdt) - 1 };
-	seg_set(vm, SR_CS, 0x10, 0, 0xffffffff, 0xc09b);
-	for (int sr = 0; sr < SR_COUNT; sr++)
-		if (sr != SR_CS)
-			seg_set(vm, sr, 0x18, 0, 0xffffffff, 0xc093);
+	load_flat_segments(vm, 0x10, 0x18);
 	for (int r = 0; r < 8; r++)
 		c->sh->regs[r] = 0;
 	c->sh->regs[R_ESI] = ZERO_PAGE_AT;

@@ -123,7 +123,6 @@ static enum emu_result do_inout(struct insn *i)
 	uint16_t port = (i->op[0] & 8) ? (uint16_t)REGS(i)[R_EDX] : i->op[1];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
-	intr_port_io(i->vm, port);
 	if ((i->op[0] & 2) == 0)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
@@ -146,7 +145,6 @@ static enum emu_result do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
-	intr_port_io(i->vm, port);
 	int idx = out ? R_ESI : R_EDI;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;

@@ -1,17 +1,19 @@
 /*
- * interrupts.h - external interrupts: the PC's interrupt controller and timed devices,
- * the host timer that brings the CPU back for them, delivery, HLT.
+ * interrupts.h - external interrupts: the host timer that brings the CPU back for the
+ * board's timed devices, delivery from the board's interrupt controller, HLT.
  *
  * The devices keep their time from the host's CLOCK_MONOTONIC and compute their state
  * when asked; nothing runs per guest tick. One POSIX timer (SIGALRM to the vCPU thread,
- * signals.c) is armed for the earliest device deadline; its signal unchains the running
- * block so the guest is back in the dispatcher within a block, where intr_check()
- * brings the devices up to date and delivers what the 8259 asserts. The guest's
- * EFLAGS.IF is virtual (VC_VIF); the STI and MOV SS interrupt shadows hold delivery
- * back for one instruction.
+ * signals.c) is armed for the earliest deadline on the board; its signal unchains the
+ * running block so the guest is back in the dispatcher within a block, where
+ * intr_check() brings the board up to date and delivers what its interrupt controller
+ * asserts. Only the board (devices/board.h) and the controller seam (devices/intc.h)
+ * are seen here: no device by name. The guest's EFLAGS.IF is virtual (VC_VIF); the STI
+ * and MOV SS interrupt shadows hold delivery back for one instruction.
  *
- * Interface: intr_init() after the I/O bus exists; intr_check() at every dispatcher
- * turn; intr_halt() for HLT with IF set; intr_timer_fired() from the signal handler.
+ * Interface: intr_init() before the board is built (its timed devices read vm->clock);
+ * intr_check() at every dispatcher turn; intr_halt() for HLT with IF set; the signal
+ * handler sets vm->rt.timer_fired.
  */
 #ifndef TRAPEZE_INTERRUPTS_H
 #define TRAPEZE_INTERRUPTS_H
@@ -21,9 +23,9 @@
 
 struct vm;
 
-/* Create the 8259 pair, the 8254 and the RTC on vm->io and wire the UART's IRQ 4.
- * Negative errno on failure. */
-int intr_init(struct vm *vm);
+/* The devices' clock (vm->clock) and the host timer's state. */
+void intr_init(struct vm *vm);
+/* Undo intr_watch_input(). */
 void intr_exit(struct vm *vm);
 /* Have input on fd (COM1's) signal the vCPU thread (SIGIO), so that a receive
  * interrupt comes while the guest computes; restored by intr_exit(). */
@@ -35,13 +37,9 @@ enum intr_result {
 	INTR_DELIVERED,         /* delivered: the guest is at its handler */
 };
 
-/* Bring the devices up to date if time passed or the guest did I/O, re-arm the host
- * timer, and deliver a pending interrupt if the guest can take one now. */
+/* Bring the board up to date if time passed or the guest touched a timed device,
+ * re-arm the host timer, and deliver a pending interrupt if the guest can take one. */
 enum intr_result intr_check(struct vm *vm);
-
-/* The guest accessed port: if it belongs to a timed device (PIT, port 0x61, RTC), its
- * deadline may have moved, and the next intr_check() looks at the clock again. */
-void intr_port_io(struct vm *vm, uint16_t port);
 
 /* HLT with EFLAGS.IF set: sleep until a device interrupts (or a signal comes). */
 void intr_halt(struct vm *vm);

@@ -15,12 +15,14 @@
 #include "bzimage.h"
 #include "console.h"
 #include "cpu.h"
+#include "loader.h"
 #include "multiboot.h"
 #include "seccomp.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
 
 #define EXIT_USAGE 2
+#define EXIT_HELP -1     /* parse_args: --help was answered, exit 0 */
 
 static void usage(FILE *f)
 {
@@ -66,38 +68,23 @@ static int parse_size(const char *s, uint64_t *out)
 static int load_kernel(struct vm *vm, const char *path, const char *append, const char *initrd,
 		       char *err, size_t n)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, n, "cannot open kernel %s: %s", path, strerror(errno));
+	size_t size;
+	uint8_t *img = load_file("kernel", path, &size, err, n);
+	if (!img)
 		return -1;
-	}
-	uint8_t head[0x300];
-	size_t got = fread(head, 1, sizeof(head), f);
-	if (!bz_probe(head, got)) {
-		fclose(f);
-		if (initrd) {
-			snprintf(err, n, "--initrd is for Linux kernels; %s is not one", path);
-			return -1;
-		}
-		return mb_load(vm, path, append, err, n);
-	}
-	fseek(f, 0, SEEK_END);
-	long size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *img = size > 0 && size < (1l << 30) ? malloc((size_t)size) : NULL;
-	if (!img || fread(img, 1, (size_t)size, f) != (size_t)size) {
-		snprintf(err, n, "cannot read kernel %s", path);
-		free(img);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	int r = bz_load(vm, img, (size_t)size, append, initrd, err, n);
+	int r;
+	if (bz_probe(img, size))
+		r = bz_load(vm, img, size, append, initrd, err, n);
+	else if (initrd)
+		r = load_fail(err, n, "--initrd is for Linux kernels; %s is not one", path);
+	else
+		r = mb_load(vm, path, img, size, append, err, n);
 	free(img);
 	return r;
 }
 
-int main(int argc, char **argv)
+/* Fill cfg and *initrd from the command line; 0, or the exit status to end with. */
+static int parse_args(int argc, char **argv, struct config *cfg, const char **initrd)
 {
 	static const struct option opts[] = {
 		{ "mem", required_argument, 0, 'm' },
@@ -111,6 +98,71 @@ int main(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (parse_size(optarg, &cfg->mem_size) < 0) {
+				fprintf(stderr, "trapeze: --mem %s: not a size (try 64M or 1G)\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c': {
+			uint64_t v;
+			if (parse_size(optarg, &v) < 0 || v < (16 << 10) || v > (1u << 30)) {
+				fprintf(stderr, "trapeze: --cache-size %s: want 16K..6M\n", optarg);
+				return EXIT_USAGE;
+			}
+			cfg->cache_size = (uint32_t)v;
+			break;
+		}
+		case 'a': cfg->append = optarg; break;
+		case 'i': *initrd = optarg; break;
+		case 's': cfg->serial = optarg; break;
+		case 'S': cfg->stats = true; break;
+		case 't': cfg->trace = true; break;
+		case 'P': cfg->perf_map = true; break;
+		case 'h': usage(stdout); return EXIT_HELP;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cfg->kernel = argv[optind];
+	if (cfg->mem_size < MEM_MIN || cfg->mem_size > MEM_MAX || (cfg->mem_size & 0xfff)) {
+		fprintf(stderr, "trapeze: --mem must be a multiple of 4K between %lluM and %lluM\n",
+			(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
+		return EXIT_USAGE;
+	}
+	struct stat st;
+	if (stat(cfg->kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "trapeze: %s: %s\n", cfg->kernel,
+			errno ? strerror(errno) : "not a regular file");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Why the guest stopped, unless it ended as it meant to; its registers if it died. */
+static void report_stop(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	if (vm->stop != STOP_DEBUG_EXIT && vm->stop != STOP_POWEROFF)
+		fprintf(stderr, "trapeze: %s\n", vm->stop_msg);
+	if (vm->stop == STOP_TRIPLE_FAULT || vm->stop == STOP_GUEST_DEAD || vm->stop == STOP_MONITOR_ERROR) {
+		const uint32_t *g = c->sh->regs;
+		fprintf(stderr,
+			"trapeze: guest eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
+			"trapeze:       eip=%08x eflags=%08x cs=%04x ss=%04x ds=%04x cr0=%08x\n",
+			g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], c->sh->eip, cpu_eflags(c),
+			c->seg[SR_CS].sel, c->seg[SR_SS].sel, c->seg[SR_DS].sel, c->cr0);
+	}
+}
+
+int main(int argc, char **argv)
+{
 	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
 	const char *initrd = NULL;
 
@@ -122,52 +174,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	argc--;
-	argv++;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'm':
-			if (parse_size(optarg, &cfg.mem_size) < 0) {
-				fprintf(stderr, "trapeze: --mem %s: not a size (try 64M or 1G)\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'c': {
-			uint64_t v;
-			if (parse_size(optarg, &v) < 0 || v < (16 << 10) || v > (1u << 30)) {
-				fprintf(stderr, "trapeze: --cache-size %s: want 16K..6M\n", optarg);
-				return EXIT_USAGE;
-			}
-			cfg.cache_size = (uint32_t)v;
-			break;
-		}
-		case 'a': cfg.append = optarg; break;
-		case 'i': initrd = optarg; break;
-		case 's': cfg.serial = optarg; break;
-		case 'S': cfg.stats = true; break;
-		case 't': cfg.trace = true; break;
-		case 'P': cfg.perf_map = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	cfg.kernel = argv[optind];
-	if (cfg.mem_size < MEM_MIN || cfg.mem_size > MEM_MAX || (cfg.mem_size & 0xfff)) {
-		fprintf(stderr, "trapeze: --mem must be a multiple of 4K between %lluM and %lluM\n",
-			(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
-		return EXIT_USAGE;
-	}
-	struct stat st;
-	if (stat(cfg.kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "trapeze: %s: %s\n", cfg.kernel,
-			errno ? strerror(errno) : "not a regular file");
-		return EXIT_USAGE;
-	}
+	int bad = parse_args(argc - 1, argv + 1, &cfg, &initrd);
+	if (bad)
+		return bad == EXIT_HELP ? 0 : bad;
 
 	static struct vm vm;
 	if (vm_create(&vm, &cfg) < 0)
@@ -188,18 +197,7 @@ int main(int argc, char **argv)
 		return 6;
 	}
 	cpu_run(&vm);
-
-	struct cpu *c = &vm.cpu;
-	if (vm.stop != STOP_DEBUG_EXIT && vm.stop != STOP_POWEROFF)
-		fprintf(stderr, "trapeze: %s\n", vm.stop_msg);
-	if (vm.stop == STOP_TRIPLE_FAULT || vm.stop == STOP_GUEST_DEAD || vm.stop == STOP_MONITOR_ERROR) {
-		const uint32_t *g = c->sh->regs;
-		fprintf(stderr,
-			"trapeze: guest eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
-			"trapeze:       eip=%08x eflags=%08x cs=%04x ss=%04x ds=%04x cr0=%08x\n",
-			g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], c->sh->eip, cpu_eflags(c),
-			c->seg[SR_CS].sel, c->seg[SR_SS].sel, c->seg[SR_DS].sel, c->cr0);
-	}
+	report_stop(&vm);
 	if (cfg.stats)
 		vm_print_stats(&vm);
 	fflush(stdout);

@@ -6,14 +6,11 @@
 #include "multiboot.h"
 
 #include <elf.h>
-#include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "segments.h"
+#include "loader.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
 
@@ -46,59 +43,13 @@ struct mb_mmap {
 	uint32_t type;
 } __attribute__((packed));
 
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static uint8_t *read_file(const char *path, size_t *size, char *err, size_t n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail(err, n, "cannot open kernel %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 1 << 20;
-			uint8_t *nb = realloc(buf, cap);
-			if (!nb || cap > (1u << 30)) {
-				free(nb ? nb : buf);
-				fclose(f);
-				fail(err, n, "kernel %s is too large", path);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	bool bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(buf);
-		fail(err, n, "cannot read kernel %s", path);
-		return NULL;
-	}
-	*size = len;
-	return buf;
-}
-
 /* Copy [src, src + filesz) to guest physical pa and zero up to memsz. */
 static int place(struct vm *vm, uint64_t pa, const uint8_t *src, uint64_t filesz, uint64_t memsz,
 		 char *err, size_t n)
 {
 	uint8_t *dst = mem_phys(&vm->mem, pa, memsz);
 	if (!dst || pa < 0x1000)
-		return fail(err, n, "kernel segment at %#llx..%#llx lies outside guest memory (%llu MiB)",
+		return load_fail(err, n, "kernel segment at %#llx..%#llx lies outside guest memory (%llu MiB)",
 			    (unsigned long long)pa, (unsigned long long)(pa + memsz),
 			    (unsigned long long)(vm->mem.size >> 20));
 	memcpy(dst, src, filesz);
@@ -111,14 +62,14 @@ static int load_elf(struct vm *vm, const uint8_t *f, size_t size, uint32_t *entr
 {
 	const Elf32_Ehdr *eh = (const void *)f;
 	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return fail(err, n, "not an ELF file and the multiboot header has no load addresses");
+		return load_fail(err, n, "not an ELF file and the multiboot header has no load addresses");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS32 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_386 || eh->e_type != ET_EXEC)
-		return fail(err, n, "not a 32-bit x86 executable ELF (class %d, machine %d, type %d)",
+		return load_fail(err, n, "not a 32-bit x86 executable ELF (class %d, machine %d, type %d)",
 			    eh->e_ident[EI_CLASS], eh->e_machine, eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf32_Phdr) || eh->e_phoff > size ||
 	    (uint64_t)eh->e_phnum * sizeof(Elf32_Phdr) > size - eh->e_phoff)
-		return fail(err, n, "malformed ELF program headers");
+		return load_fail(err, n, "malformed ELF program headers");
 	const Elf32_Phdr *ph = (const void *)(f + eh->e_phoff);
 	int loads = 0;
 	*entry = eh->e_entry;
@@ -128,7 +79,7 @@ static int load_elf(struct vm *vm, const uint8_t *f, size_t size, uint32_t *entr
 			continue;
 		if (ph[i].p_filesz > ph[i].p_memsz || ph[i].p_offset > size ||
 		    ph[i].p_filesz > size - ph[i].p_offset)
-			return fail(err, n, "malformed ELF segment %d", i);
+			return load_fail(err, n, "malformed ELF segment %d", i);
 		if (place(vm, ph[i].p_paddr, f + ph[i].p_offset, ph[i].p_filesz, ph[i].p_memsz, err, n) < 0)
 			return -1;
 		if (eh->e_entry >= ph[i].p_vaddr && eh->e_entry - ph[i].p_vaddr < ph[i].p_memsz)
@@ -138,7 +89,7 @@ static int load_elf(struct vm *vm, const uint8_t *f, size_t size, uint32_t *entr
 		loads++;
 	}
 	if (!loads)
-		return fail(err, n, "ELF file has nothing to load");
+		return load_fail(err, n, "ELF file has nothing to load");
 	return 0;
 }
 
@@ -147,13 +98,13 @@ static int load_kludge(struct vm *vm, const uint8_t *f, size_t size, const struc
 		       size_t hoff, uint32_t *entry, uint64_t *end, char *err, size_t n)
 {
 	if (h->load_addr > h->header_addr || h->header_addr - h->load_addr > hoff)
-		return fail(err, n, "multiboot header address fields are inconsistent");
+		return load_fail(err, n, "multiboot header address fields are inconsistent");
 	size_t off = hoff - (h->header_addr - h->load_addr);
 	uint64_t len = h->load_end_addr ? (uint64_t)h->load_end_addr - h->load_addr : size - off;
 	if (h->load_end_addr && h->load_end_addr < h->load_addr)
-		return fail(err, n, "multiboot load_end_addr below load_addr");
+		return load_fail(err, n, "multiboot load_end_addr below load_addr");
 	if (len > size - off)
-		return fail(err, n, "multiboot load range runs past the end of the file");
+		return load_fail(err, n, "multiboot load range runs past the end of the file");
 	uint64_t memsz = h->bss_end_addr > h->load_addr + len ? h->bss_end_addr - h->load_addr : len;
 	if (place(vm, h->load_addr, f + off, len, memsz, err, n) < 0)
 		return -1;
@@ -162,12 +113,9 @@ static int load_kludge(struct vm *vm, const uint8_t *f, size_t size, const struc
 	return 0;
 }
 
-int mb_load(struct vm *vm, const char *path, const char *append, char *err, size_t n)
+int mb_load(struct vm *vm, const char *path, const uint8_t *f, size_t size, const char *append,
+	    char *err, size_t n)
 {
-	size_t size;
-	uint8_t *f = read_file(path, &size, err, n);
-	if (!f)
-		return -1;
 	const struct mb_header *h = NULL;
 	size_t hoff = 0;
 	for (size_t o = 0; o + 12 <= size && o < MB_SEARCH; o += 4) {
@@ -178,23 +126,21 @@ int mb_load(struct vm *vm, const char *path, const char *append, char *err, size
 			break;
 		}
 	}
-	int r = -1;
+	int r;
 	uint32_t entry = 0;
 	uint64_t end = 0;
-	if (!h) {
-		fail(err, n, "%s is not a multiboot kernel (no header in its first 8 KiB)", path);
-		goto out;
-	}
-	if (h->flags & 0xffff & ~MB_F_SUPPORTED) {
-		fail(err, n, "kernel requires multiboot features trapeze lacks (flags %#x)", h->flags);
-		goto out;
-	}
+	if (!h)
+		return load_fail(err, n, "%s is not a multiboot kernel (no header in its first 8 KiB)",
+				 path);
+	if (h->flags & 0xffff & ~MB_F_SUPPORTED)
+		return load_fail(err, n, "kernel requires multiboot features trapeze lacks (flags %#x)",
+				 h->flags);
 	if ((h->flags & MB_F_ADDRESS) && hoff + sizeof(*h) <= size)
 		r = load_kludge(vm, f, size, h, hoff, &entry, &end, err, n);
 	else
 		r = load_elf(vm, f, size, &entry, &end, err, n);
 	if (r < 0)
-		goto out;
+		return r;
 
 	/* Information structure, memory map, command line, loader name. */
 	uint32_t at = end <= 0x8000 || (end >= 0x100000) ? 0x8000 : (uint32_t)((end + 0xfff) & ~0xfffull);
@@ -221,23 +167,15 @@ int mb_load(struct vm *vm, const char *path, const char *append, char *err, size
 	if (name_at + sizeof(loader) > vm->mem.size ||
 	    !mem_write_phys(&vm->mem, at, &mbi, sizeof(mbi)) || !mem_write_phys(&vm->mem, map_at, map, sizeof(map)) ||
 	    !mem_write_phys(&vm->mem, cmd_at, cmdline, strlen(cmdline) + 1) ||
-	    !mem_write_phys(&vm->mem, name_at, loader, sizeof(loader))) {
-		r = fail(err, n, "no room for the multiboot information");
-		goto out;
-	}
+	    !mem_write_phys(&vm->mem, name_at, loader, sizeof(loader)))
+		return load_fail(err, n, "no room for the multiboot information");
 
 	/* Machine state (spec 3.2): flat 32-bit code and data, IF = 0, paging off. */
 	struct cpu *c = &vm->cpu;
-	seg_set(vm, SR_CS, 0x10, 0, 0xffffffff, 0xc09b);
-	for (int sr = 0; sr < SR_COUNT; sr++)
-		if (sr != SR_CS)
-			seg_set(vm, sr, 0x18, 0, 0xffffffff, 0xc093);
+	load_flat_segments(vm, 0x10, 0x18);
 	c->sh->regs[R_EAX] = MB_BOOT_MAGIC;
 	c->sh->regs[R_EBX] = at;
 	c->sh->regs[R_ESP] = 0x7c00;
 	c->sh->eip = entry;
-	r = 0;
-out:
-	free(f);
-	return r;
+	return 0;
 }

@@ -7,10 +7,13 @@
 #define TRAPEZE_MULTIBOOT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct vm;
 
-/* Load the kernel file; 0, or -1 with a one-line reason in err. */
-int mb_load(struct vm *vm, const char *path, const char *append, char *err, size_t errlen);
+/* Load the kernel image img (size bytes, read from path: the first word of the command
+ * line); 0, or -1 with a one-line reason in err. */
+int mb_load(struct vm *vm, const char *path, const uint8_t *img, size_t size, const char *append,
+	    char *err, size_t errlen);
 
 #endif

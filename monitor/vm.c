@@ -2,8 +2,9 @@
  * vm.c - create, stop and destroy a VM; its statistics.
  *
  * vm_create() builds the address space (mem.c), the vCPU block and stubs in the
- * window, the host LDT, the code cache and translator, the devices and the signal
- * handlers, and puts the CPU in the state a boot loader starts from.
+ * window, the host LDT, the code cache and translator, the board with its devices
+ * (devices/pc.c) and the signal handlers, and puts the CPU in the state a boot loader
+ * starts from. The devices reach the VM only through the stop hook wired here.
  */
 #define _GNU_SOURCE
 #include "vm.h"
@@ -32,11 +33,7 @@
 #include "stubs.h"
 #include "../codecache/codecache.h"
 #include "../devices/board.h"
-#include "../devices/i8042.h"
-#include "../devices/mmio.h"
-#include "../devices/pic8259.h"
-#include "../devices/ioport.h"
-#include "../devices/uart16550.h"
+#include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
 #include "../shadowmmu/mem.h"
 
@@ -80,6 +77,53 @@ static void reset_cpu(struct vm *vm)
 		seg_set(vm, sr, 0, 0, 0, 0);
 }
 
+/* A device stopped the machine (devices/board.h): the VM stops the same way. */
+static void board_stopped(void *opaque, enum board_stop why, int status, const char *msg)
+{
+	static const enum vm_stop as_vm[] = {
+		[BOARD_RESET] = STOP_RESET, [BOARD_POWEROFF] = STOP_POWEROFF,
+		[BOARD_EXIT] = STOP_DEBUG_EXIT,
+	};
+	vm_stop(opaque, as_vm[why], status, "%s", msg);
+}
+
+/* The PC board, COM1 writing to stdout or to the --serial file. */
+static int board_init(struct vm *vm)
+{
+	int out = 1;
+	if (strcmp(vm->cfg.serial, "stdio") != 0) {
+		out = open(vm->cfg.serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out < 0) {
+			int r = -errno;
+			fprintf(stderr, "trapeze: cannot open serial output %s: %s\n", vm->cfg.serial,
+				strerror(-r));
+			return r;
+		}
+	}
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	struct pc_config pc = {
+		.clock = &vm->clock,
+		.epoch_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec,
+		.ram_size = vm->mem.size,
+		.serial_in = 0,
+		.serial_out = out,
+		.trace = vm->cfg.trace,
+		.stop = { board_stopped, vm },
+	};
+	vm->board = board_create(&vm->io_dirty);
+	int r = vm->board ? pc_build(vm->board, &pc, &vm->com1) : -ENOMEM;
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
+		return r;
+	}
+	vm->io = board_io(vm->board);
+	vm->mmio = board_mmio(vm->board);
+	vm->intc = board_intc(vm->board);
+	intr_watch_input(vm, 0);
+	return 0;
+}
+
 int vm_create(struct vm *vm, const struct config *cfg)
 {
 	int r;
@@ -87,6 +131,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	vm->cfg = *cfg;
 	vm->engine = &engine_bt;
 	vm->machine = &machine_x86;
+	intr_init(vm);
 
 	r = mem_init(&vm->mem, cfg->mem_size);
 	if (r < 0) {
@@ -119,36 +164,13 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	r = -ENOMEM;
 	vm->cc = cc_create(vm);
 	vm->rw = rw_create(vm);
-	vm->io = io_create();
-	vm->mmio = mmio_create();
-	if (!vm->cc || !vm->rw || !vm->io || !vm->mmio) {
+	if (!vm->cc || !vm->rw) {
 		fprintf(stderr, "trapeze: out of memory\n");
 		goto err;
 	}
-	int out = 1;
-	if (strcmp(cfg->serial, "stdio") != 0) {
-		out = open(cfg->serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (out < 0) {
-			r = -errno;
-			fprintf(stderr, "trapeze: cannot open serial output %s: %s\n", cfg->serial,
-				strerror(errno));
-			goto err;
-		}
-	}
-	r = intr_init(vm);
-	if (r < 0) {
-		fprintf(stderr, "trapeze: cannot create the interrupt controller and timers\n");
+	r = board_init(vm);
+	if (r < 0)
 		goto err;
-	}
-	vm->com1 = uart_create(vm->io, 0x3f8, (struct irq_line){ pic_set_irq, vm->pic, 4 }, 0, out);
-	if (vm->com1)
-		intr_watch_input(vm, 0);
-	vm->kbc = i8042_create(vm->io, vm, (struct irq_line){ pic_set_irq, vm->pic, 1 },
-			       (struct irq_line){ pic_set_irq, vm->pic, 12 });
-	if (!vm->com1 || !vm->kbc || debugports_create(vm->io, vm) < 0) {
-		fprintf(stderr, "trapeze: cannot create the devices\n");
-		goto err;
-	}
 	r = signals_init(vm);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install signal handlers: %s\n", strerror(-r));
@@ -173,20 +195,19 @@ void vm_destroy(struct vm *vm)
 	if (vm->perf_map)
 		fclose(vm->perf_map);
 	vm->perf_map = NULL;
-	uart_destroy(vm->com1);
-	i8042_destroy(vm->kbc);
 	intr_exit(vm);
-	io_destroy(vm->io);
-	mmio_destroy(vm->mmio);
+	board_destroy(vm->board);
+	vm->board = NULL;
+	vm->io = NULL;
 	vm->mmio = NULL;
+	vm->intc = NULL;
+	vm->com1 = NULL;
 	rw_destroy(vm->rw);
 	cc_destroy(vm->cc);
 	if (vm->shadow)
 		shadow_exit(vm);
 	mmuhost_exit(vm);
 	mem_exit(&vm->mem);
-	vm->com1 = NULL;
-	vm->io = NULL;
 	vm->rw = NULL;
 	vm->cc = NULL;
 }

@@ -74,10 +74,8 @@ struct iobus;
 struct mmiobus;
 struct segshadow;
 struct uart;
-struct i8042;
-struct pic;
-struct pit;
-struct rtc;
+struct board;
+struct intc;
 struct mmu;
 
 struct vm {
@@ -87,15 +85,15 @@ struct vm {
 	struct codecache *cc;
 	struct rewriter *rw;
 	struct sites sites;             /* instructions translated otherwise, learnt at run time */
-	struct iobus *io;
-	struct mmiobus *mmio;           /* guest-physical device ranges (devices/mmio.h) */
+	struct board *board;            /* the machine's devices (devices/board.h, pc.h) */
+	struct iobus *io;               /* the board's port bus, kept here for the emulator */
+	struct mmiobus *mmio;           /* the board's guest-physical device ranges (mmio.h) */
 	struct segshadow *shadow;
 	struct mmu *mmu;                /* shadowmmu/mmu.c */
 	bool segs_stale;                /* the segment shadows must be computed again */
 	int8_t shadow_cpl[6];           /* the CPL each segment's shadow was made for */
 	int entered_cpl;                /* the CPL of the last block entered */
-	struct uart *com1;
-	struct i8042 *kbc;              /* the keyboard controller (devices/i8042.c) */
+	struct uart *com1;              /* the console UART, on the board */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;
@@ -111,12 +109,11 @@ struct vm {
 		int slot;
 		uint32_t gen;           /* the cache's generation at that exit */
 	} bt_link;
-	bool io_dirty;                  /* the guest did port I/O: deadlines may change */
+	bool io_dirty;                  /* the guest touched a timed device: deadlines may move
+					 * (set by the I/O bus, board_create) */
 	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (cpu.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
-	struct pic *pic;
-	struct pit *pit;
-	struct rtc *rtc;
+	const struct intc *intc;        /* the board's interrupt controller (devices/intc.h) */
 	uint32_t host_cpuid[CPUID_HOST_LEAVES][4];      /* cpuid.c */
 	enum vm_stop stop;
 	int exit_status;

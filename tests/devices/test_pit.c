@@ -102,7 +102,7 @@ START_TEST(unprogrammed_is_quiet)
 {
 	ck_assert_uint_eq(pit_next_deadline(pit), VCLOCK_NEVER);
 	advance(10 * PIT_HZ);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 0);
 }
 END_TEST
@@ -116,12 +116,12 @@ START_TEST(mode2_rate)
 
 	/* OUT low during the tick at count 1, the rising edge at the reload. */
 	now_ns = tick_ns(t0 + 1 + n) - 1;
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(out(0), 0);
 	ck_assert_int_eq(irq_rises, 0);
 	ck_assert_int_eq(irq_level, 0);
 	now_ns++;
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_int_eq(irq_level, 1);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 2 * n));
@@ -131,7 +131,7 @@ START_TEST(mode2_rate)
 	int before = irq_rises;
 	while (now_ns < end) {
 		now_ns += 100000;
-		pit_update(pit);
+		pit_update(pit, now_ns);
 	}
 	ck_assert_int_ge(irq_rises - before, 99);
 	ck_assert_int_le(irq_rises - before, 101);
@@ -147,7 +147,7 @@ START_TEST(mode2_lost_ticks_one_edge)
 	uint64_t t0 = cur_tick();
 	program(0, 2, n);
 	goto_tick(t0 + 1 + n + 10);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_int_eq(irq_level, 1);
 
@@ -155,10 +155,10 @@ START_TEST(mode2_lost_ticks_one_edge)
 	 * see a 0->1 transition, and only one. */
 	goto_tick(t0 + 1 + 51 * n + 10);
 	ck_assert_uint_le(pit_next_deadline(pit), now_ns);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 2);
 	ck_assert_int_eq(irq_level, 1);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 2);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 52 * n));
 }
@@ -177,7 +177,7 @@ START_TEST(mode3_square_wave)
 	goto_tick(t0 + 1 + 499);
 	ck_assert_int_eq(out(0), 1);
 	goto_tick(t0 + 1 + 500);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 0);
 	ck_assert_int_eq(irq_rises, 0);
 	for (unsigned k = 0; k < 500; k += 50) {
@@ -186,11 +186,11 @@ START_TEST(mode3_square_wave)
 		ck_assert_uint_eq(latched_count(0), 1000 - 2 * k);
 	}
 	goto_tick(t0 + 1 + 999);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 0);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 1000));
 	goto_tick(t0 + 1 + 1000);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_int_eq(irq_level, 1);
 
@@ -219,15 +219,15 @@ START_TEST(mode0_one_shot)
 {
 	uint64_t t0 = cur_tick();
 	program(0, 0, 100);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(out(0), 0);
 	ck_assert_int_eq(irq_level, 0);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 100));
 	goto_tick(t0 + 100);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 0);
 	goto_tick(t0 + 101);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 1);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_uint_eq(pit_next_deadline(pit), VCLOCK_NEVER);
@@ -236,7 +236,7 @@ START_TEST(mode0_one_shot)
 	goto_tick(t0 + 1 + 105);
 	ck_assert_uint_eq(latched_count(0), 0xfffb);
 	advance(5 * PIT_HZ);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_int_eq(out(0), 1);
 
@@ -247,7 +247,7 @@ START_TEST(mode0_one_shot)
 	uint64_t t1 = cur_tick();
 	outb(0x40, 0);
 	goto_tick(t1 + 1 + 10);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 2);
 }
 END_TEST
@@ -259,10 +259,10 @@ START_TEST(mode4_mode5_strobes)
 	ck_assert_int_eq(out(0), 1);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 101));
 	goto_tick(t0 + 1 + 100);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 0);
 	goto_tick(t0 + 1 + 101);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_level, 1);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_uint_eq(pit_next_deadline(pit), VCLOCK_NEVER);
@@ -405,10 +405,10 @@ START_TEST(count_zero_is_65536)
 	goto_tick(t0 + 2);
 	ck_assert_uint_eq(latched_count(0), 0xffff);
 	goto_tick(t0 + 1 + 65535);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 0);
 	goto_tick(t0 + 1 + 65536);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 2 * 65536));
 }
@@ -426,13 +426,13 @@ START_TEST(new_count_at_cycle_end)
 	ck_assert_uint_eq(status(0) & 0x40, 0x40);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 1000));
 	goto_tick(t0 + 1 + 1000);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 1);
 	ck_assert_uint_eq(latched_count(0), 500);
 	ck_assert_uint_eq(status(0) & 0x40, 0);
 	ck_assert_uint_eq(pit_next_deadline(pit), tick_ns(t0 + 1 + 1500));
 	goto_tick(t0 + 1 + 1500);
-	pit_update(pit);
+	pit_update(pit, now_ns);
 	ck_assert_int_eq(irq_rises, 2);
 
 	/* Mode 3 takes a new count at the end of the half cycle: written in the high
