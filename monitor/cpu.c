@@ -247,7 +247,7 @@ void cpu_run(struct vm *vm)
 			continue;
 		}
 		struct step step = step_begin(vm);
-		uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
+		uint32_t mode = rw_mode(c), base = c->seg[SR_CS].base;
 		cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
 		const struct entry *en = NULL;
 		struct block *b;
@@ -262,7 +262,7 @@ void cpu_run(struct vm *vm)
 				continue;
 			}
 		} else {
-			en = cc_lookup_entry(vm->cc, c->sh->eip, base, mode);
+			en = cc_lookup_entry(vm->cc, c->sh->eip, base, c->seg[SR_CS].limit, mode);
 			b = en ? en->block : rw_translate(vm->rw, c->sh->eip, false);
 			if (!b) {
 				from = NULL;
@@ -301,7 +301,7 @@ void cpu_run(struct vm *vm)
 				seg_sync(vm, sr);
 		vm->segs_stale = false;
 		vm->entered_cpl = c->cpl;
-		c->sh->hsel_nfs = rw_native_fs(vm, b->mode);
+		c->sh->hsel_nfs = rw_native_fs(c, b->mode);
 		c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 		vm->rt.entering = b;
 		/* A signal that came after the check at the top found no block to unchain

@@ -36,6 +36,7 @@
 #include "../devices/ioport.h"
 #include "../devices/uart16550.h"
 #include "../rewriter/rewriter.h"
+#include "rwhost.h"
 #include "../shadowmmu/mem.h"
 
 #ifndef HWCAP2_FSGSBASE
@@ -115,8 +116,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		setvbuf(vm->perf_map, NULL, _IOLBF, 0);
 	}
 	r = -ENOMEM;
-	vm->cc = cc_create(vm);
-	vm->rw = rw_create(vm);
+	rwhost_create(vm);
 	vm->io = io_create();
 	vm->mmio = mmio_create();
 	if (!vm->cc || !vm->rw || !vm->io || !vm->mmio) {

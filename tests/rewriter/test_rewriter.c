@@ -21,6 +21,9 @@
 
 static struct vm vm;
 
+/* The guest's CS limit: blocks are looked up for the current one. */
+#define CS_LIMIT (vm.cpu.seg[SR_CS].limit)
+
 static void setup(void) { tvm_create(&vm); }
 static void teardown(void) { vm_destroy(&vm); }
 
@@ -86,7 +89,7 @@ START_TEST(stats_single_block)
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CALLOUT], 1);
 	ck_assert_uint_eq(tvm_exits(&vm), 1);
 	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 0);
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
@@ -105,12 +108,12 @@ START_TEST(block_instruction_limit)
 	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 2);
 	ck_assert_uint_eq(cc_stats(vm.cc)->guest_insns, 101);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);
-	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm));
+	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->ninsn, 64);
 	ck_assert_uint_eq(b->nexits, 1);
 	ck_assert_uint_eq(b->exit[0].target, TVM_CODE + 64);
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE + 64, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE + 64, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
@@ -338,7 +341,7 @@ START_TEST(hot_loop_is_chained)
 	ck_assert_uint_gt(cc_stats(vm.cc)->chained, 0);
 	ck_assert_uint_lt(tvm_exits(&vm), 100);
 	ck_assert_uint_le(cc_stats(vm.cc)->blocks, 4);
-	const struct block *b = cc_lookup(vm.cc, HOT_TOP, 0, rw_mode(&vm));
+	const struct block *b = cc_lookup(vm.cc, HOT_TOP, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->nexits, 2);
 	ck_assert_ptr_eq(b->exit[0].to, b);     /* taken slot: back to itself */
@@ -427,7 +430,7 @@ START_TEST(ret_inline_cache)
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_IC_FILL], 2);
 	ck_assert_uint_lt(tvm_exits(&vm), 20);
-	struct block *f = cc_lookup(vm.cc, IC_F, 0, rw_mode(&vm));
+	struct block *f = cc_lookup(vm.cc, IC_F, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->nexits, 2);
 	ck_assert_uint_ne(f->exit[0].ic_imm, 0);
@@ -778,8 +781,8 @@ START_TEST(cs_prefix_nonzero_base)
 	ck_assert_uint_eq(REG(R_EDX), CSBASE_R);
 	ck_assert_uint_eq(REG(R_ESI), 0x600dc0de);
 	ck_assert_uint_eq(vm.cpu.sh->eip, CSBASE_F);            /* after the OUT */
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, 0, TVM_CODE, rw_mode(&vm)));
-	ck_assert_ptr_null(cc_lookup(vm.cc, 0, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, 0, TVM_CODE, CS_LIMIT, rw_mode(&vm.cpu)));
+	ck_assert_ptr_null(cc_lookup(vm.cc, 0, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
