@@ -10,9 +10,17 @@
  * table at LOOKUP_ADDR is direct-mapped by the low 16 bits of the guest EIP; an entry
  * holds -eip and the host address so that the inline lookup can test a hit with
  * LEA + JECXZ, without touching the guest's flags.
+ *
+ * Callers: the rewriter reserves room, fills a block in and commits it; the dispatcher
+ * (cpu.c) looks blocks up and chains them; the shadow MMU invalidates pages and
+ * flushes linear mappings. The cache decides what to link; the bytes of a link (a
+ * rel32, an inline cache's compare) are patched by the encoder (rewriter/x86emit.h).
+ * Guest memory is reached through struct cc_host: which physical page a linear page
+ * maps for a fetch, and write-protecting the pages that hold code.
  */
 #include "codecache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
