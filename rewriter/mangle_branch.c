@@ -307,7 +307,7 @@ void emit_indirect_jmp(struct tblock *t, const struct tinsn *in)
 	emit_load_target(t, in);
 	t->e.site_eip = in->eip;
 	t->e.site_delta = 0;
-	if (jump_table(in->in))
+	if (jump_table(in->insn))
 		emit_lookup(&t->e);
 	else
 		emit_ic(t, 0);

@@ -245,7 +245,7 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 	in->op = in->b + in->npfx;
 	in->eip = cur->next;
 	in->after = cur->next + (uint32_t)glen;
-	in->in = rw->insn;
+	in->insn = rw->insn;
 	cur->code += glen;
 	cur->size -= (size_t)glen;
 	cur->addr += (uint64_t)glen;
@@ -267,7 +267,7 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 	/* With CR0.TS or EM set, FPU, MMX and SSE instructions fault (#NM/#UD). */
 	if ((mode & MODE_FPU_TRAP) && k == K_IDENT && rw_is_fpu(op, in->len - in->npfx))
 		k = K_CALLOUT;
-	if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(in->in))
+	if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(in->insn))
 		k = K_CALLOUT;
 	if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
 		k = K_CALLOUT;          /* #GP(0) */

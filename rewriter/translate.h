@@ -124,7 +124,7 @@ struct tblock {
 	bool oneshot;
 	uint32_t mode;
 	uint32_t eip, lin;              /* where it starts */
-	uint64_t pa, pa_next;           /* the physical pages of its first and next page */
+	uint64_t pa, pa_next;           /* the physical addresses of its start and next page */
 	bool have_next, next_missing;   /* ... whether the next is there */
 	size_t want;                    /* guest bytes fetched into rw->code */
 	bool xpage;                     /* a thunk inlined from another page (pc_thunk) */
@@ -138,8 +138,8 @@ struct tinsn {
 	int npfx, len;
 	uint32_t eip, after;
 	unsigned site;
-	const cs_insn *in;
-	struct side_entry *se;
+	const cs_insn *insn;            /* as Capstone decoded it */
+	struct side_entry *se;          /* its side-table entry: the emitter sets the flags */
 };
 
 /* Note an exit of the block to guest target, through the jump whose rel32 is field. */
