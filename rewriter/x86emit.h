@@ -220,14 +220,6 @@ static inline void emit_movzx_reg16(struct xbuf *b, int dst, int src)
 	xb_put8(b, (uint8_t)(0xc0 | dst << 3 | src));
 }
 
-/* lea esp, [esp + n]: ESP moved without touching the flags */
-static inline void emit_lea_esp(struct xbuf *b, uint32_t n)
-{
-	xb_put8(b, 0x8d);
-	xb_put8(b, 0xa4);
-	xb_put8(b, 0x24);
-	xb_put32(b, n);
-}
 
 /* lea dst, [src + disp8] */
 static inline void emit_lea_disp8(struct xbuf *b, int dst, int src, int8_t disp)
@@ -298,37 +290,39 @@ static inline void emit_push_imm32(struct xbuf *b, uint32_t imm)
 /* pop reg */
 static inline void emit_pop(struct xbuf *b, int reg) { xb_put8(b, (uint8_t)(0x58 + reg)); }
 
-/* mov reg, [esp] */
-static inline void emit_load_stack(struct xbuf *b, int reg)
+/* op with an [esp + ...] operand: op, ModRM (mod, reg, SIB), SIB (base ESP, no
+ * index); the displacement (mod 0x40: disp8, 0x80: disp32) follows. */
+static inline void emit_esp_op(struct xbuf *b, uint8_t op, uint8_t mod, int reg)
 {
-	xb_put8(b, 0x8b);
-	xb_put8(b, (uint8_t)(reg << 3 | 4));
+	xb_put8(b, op);
+	xb_put8(b, (uint8_t)(mod | reg << 3 | 4));
 	xb_put8(b, 0x24);
 }
+
+/* lea esp, [esp + n]: ESP moved without touching the flags */
+static inline void emit_lea_esp(struct xbuf *b, uint32_t n)
+{
+	emit_esp_op(b, 0x8d, 0x80, 4);
+	xb_put32(b, n);
+}
+
+/* mov reg, [esp] */
+static inline void emit_load_stack(struct xbuf *b, int reg) { emit_esp_op(b, 0x8b, 0, reg); }
 
 /* mov reg, [esp + disp32] */
 static inline void emit_load_stack_disp32(struct xbuf *b, int reg, uint32_t disp)
 {
-	xb_put8(b, 0x8b);
-	xb_put8(b, (uint8_t)(0x84 | reg << 3));
-	xb_put8(b, 0x24);
+	emit_esp_op(b, 0x8b, 0x80, reg);
 	xb_put32(b, disp);
 }
 
 /* mov [esp], reg */
-static inline void emit_store_stack(struct xbuf *b, int reg)
-{
-	xb_put8(b, 0x89);
-	xb_put8(b, (uint8_t)(reg << 3 | 4));
-	xb_put8(b, 0x24);
-}
+static inline void emit_store_stack(struct xbuf *b, int reg) { emit_esp_op(b, 0x89, 0, reg); }
 
 /* mov dword [esp + disp8], imm32 */
 static inline void emit_store_stack_imm32(struct xbuf *b, int8_t disp, uint32_t imm)
 {
-	xb_put8(b, 0xc7);
-	xb_put8(b, 0x44);
-	xb_put8(b, 0x24);
+	emit_esp_op(b, 0xc7, 0x40, 0);
 	xb_put8(b, (uint8_t)disp);
 	xb_put32(b, imm);
 }
