@@ -36,7 +36,7 @@
 #define LOOKUP_BITS     16
 #define LOOKUP_ENTRIES  (1u << LOOKUP_BITS)
 /* One table per privilege class, and at CPL 1-3 one for each way of translating
- * gs: (MODE_GS_LIN, rewriter.c): a table serves one mode at a time, and switching it
+ * gs: (MODE_GS_LIN, rewriter/): a table serves one mode at a time, and switching it
  * to another empties it (512 KiB). A Linux process starts with GS null and loads its
  * TLS segment soon after, while its parent runs with it loaded. */
 #define MODE_GS_LIN     0x800u
@@ -88,9 +88,9 @@
 #define VC_HSEL_NFS     148     /* u16: the host selector tz_enter loads into FS */
 #define VC_GSEL32       152     /* u32[6] the guest selectors zero-extended (PUSH sreg) */
 #define VC_FPU_SAVED    176     /* u32: the guest's x87/SSE state is in VC_FX, not live (fpu.c) */
-#define VC_GGS_BASE     180     /* u32: the guest's GS base (rewriter.c, emit_gs_linear) */
+#define VC_GGS_BASE     180     /* u32: the guest's GS base (mangle_state.c, emit_gs_linear) */
 #define VC_LDESC        184     /* u64[6]: the descriptor each segment came from, or 0 */
-/* The FS value before the current one (segments.c, rewriter.c emit_fs_load): its
+/* The FS value before the current one (segments.c, mangle_state.c emit_fs_load): its
  * selector and descriptor negated (flag-free compares), where its descriptor lies
  * (a GDT entry, or one of the two constants below), its host shadow selector made
  * for CPL 0; and how often translated code swapped it with the current one. */

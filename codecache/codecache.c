@@ -10,18 +10,23 @@
  * table at LOOKUP_ADDR is direct-mapped by the low 16 bits of the guest EIP; an entry
  * holds -eip and the host address so that the inline lookup can test a hit with
  * LEA + JECXZ, without touching the guest's flags.
+ *
+ * Callers: the rewriter reserves room, fills a block in and commits it; the dispatcher
+ * (cpu.c) looks blocks up and chains them; the shadow MMU invalidates pages and
+ * flushes linear mappings. The cache decides what to link; the bytes of a link (a
+ * rel32, an inline cache's compare) are patched by the encoder (rewriter/x86emit.h).
+ * Guest memory is reached through struct cc_host: which physical page a linear page
+ * maps for a fetch, and write-protecting the pages that hold code.
  */
 #include "codecache.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../monitor/stubs.h"
-#include "../monitor/vm.h"
-#include "../shadowmmu/mmu.h"
-#include "../shadowmmu/walk.h"
-#include "../shadowmmu/mem.h"
+#include "../arch/layout.h"
+#include "../rewriter/x86emit.h"
 
 #define HASH_BITS 16
 
@@ -39,7 +44,8 @@ struct lookup_entry {
 };
 
 struct codecache {
-	struct vm *vm;
+	struct cc_host host;            /* the guest's memory, as the monitor sees it */
+	uint32_t empty_hit;             /* host address of the shared stub an empty entry holds */
 	uint32_t alloc;                 /* next free host address */
 	uint32_t cold_base;             /* the cold zone: cold_base .. end */
 	uint32_t alloc_cold;            /* ... its next free host address */
@@ -69,7 +75,6 @@ struct codecache {
 static void unlink_incoming(struct block *b, int slot);
 static void unchain_slot(struct codecache *cc, struct block *b, int slot);
 static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip);
-static void patch_rel32(uint32_t field, uint32_t dest);
 
 const struct cc_stats *cc_stats(const struct codecache *cc)
 {
@@ -99,10 +104,10 @@ static uint32_t empty_neg(uint32_t cs_limit)
 	return cs_limit == 0xffffffffu ? 1 : 0;
 }
 
-static void clear_table(int t, uint32_t cs_limit)
+static void clear_table(struct codecache *cc, int t, uint32_t cs_limit)
 {
 	struct lookup_entry *e = (struct lookup_entry *)(uintptr_t)LOOKUP_TABLE_AT(t);
-	uint32_t empty = stub_addr(tz_stub_empty_hit), neg = empty_neg(cs_limit);
+	uint32_t empty = cc->empty_hit, neg = empty_neg(cs_limit);
 	for (uint32_t i = 0; i < LOOKUP_ENTRIES; i++) {
 		e[i].neg_eip = neg;
 		e[i].host = empty;
@@ -112,7 +117,7 @@ static void clear_table(int t, uint32_t cs_limit)
 void cc_clear_lookup(struct codecache *cc)
 {
 	for (int t = 0; t < LOOKUP_TABLES; t++) {
-		clear_table(t, 0xffffffffu);    /* again when a key is set */
+		clear_table(cc, t, 0xffffffffu);    /* again when a key is set */
 		cc->key[t].mode = ~0u;
 	}
 }
@@ -124,19 +129,21 @@ void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit,
 	if (cs_base == k->cs_base && mode == k->mode && cs_limit == k->cs_limit)
 		return;
 	*k = (struct table_key){ cs_base, mode, cs_limit };
-	clear_table(t, cs_limit);
+	clear_table(cc, t, cs_limit);
 }
 
-struct codecache *cc_create(struct vm *vm)
+struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hit,
+			     const struct cc_host *host)
 {
 	struct codecache *cc = calloc(1, sizeof(*cc));
 	if (!cc)
 		return NULL;
-	cc->vm = vm;
+	cc->host = *host;
+	cc->empty_hit = empty_hit;
 	cc->alloc = CACHE_ADDR;
 	cc->end = CACHE_END;
-	if (vm->cfg.cache_size && vm->cfg.cache_size < CACHE_END - CACHE_ADDR)
-		cc->end = CACHE_ADDR + vm->cfg.cache_size;
+	if (size && size < CACHE_END - CACHE_ADDR)
+		cc->end = CACHE_ADDR + size;
 	/* Linux's translations are about 30% hot, 70% cold (--stats). */
 	uint32_t hot = ((cc->end - CACHE_ADDR) / 10 * 3) & ~0xfffu;
 	if (hot < 2 * CC_RESERVE)
@@ -144,7 +151,7 @@ struct codecache *cc_create(struct vm *vm)
 	cc->cold_base = CACHE_ADDR + hot;
 	assert(cc->end - cc->cold_base >= 2 * CC_RESERVE);
 	cc->alloc_cold = cc->cold_base;
-	cc->npages = (uint32_t)(vm->mem.size >> 12);
+	cc->npages = ram_pages;
 	cc->page_head = calloc(cc->npages, sizeof(*cc->page_head));
 	cc->code_lin = calloc(1u << 17, 1);
 	cc->code_lin_global = calloc(1u << 17, 1);
@@ -194,38 +201,42 @@ uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
 static void local_add(struct codecache *cc, struct block *b);
 
+/* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
+ * if none; without side effects on the guest's page tables. */
+static uint64_t fetch_ppn(struct codecache *cc, uint32_t lin, bool user)
+{
+	uint64_t pa;
+	return cc->host.peek(cc->host.opaque, lin, user, &pa) < 0 ? ~0ull : pa >> 12;
+}
+
 const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
-				    uint32_t mode)
+				    uint32_t cs_limit, uint32_t mode)
 {
 	cc->stats.lookups++;
 	/* A block is the one for eip only while eip's page (and the next, for a block
 	 * that runs into it) map the physical pages it was translated from. */
 	uint32_t lin = cs_base + eip, ppn1 = ~0u;
-	uint64_t pa;
-	unsigned acc = PF_ACC_FETCH | ((mode & 3) == 3 ? PF_ACC_USER : 0);
-	if (mmu_peek(cc->vm->mmu, lin, acc, &pa) < 0)
+	bool user = (mode & 3) == 3;
+	uint64_t ppn = fetch_ppn(cc, lin, user);
+	if (ppn == ~0ull)
 		return NULL;
 	bool have_next = false;
 	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
 		if (e->eip == eip && e->block->cs_base == cs_base && e->block->mode == mode &&
-		    e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit &&
-		    e->block->page[0] == pa >> 12) {
+		    e->block->cs_limit == cs_limit && e->block->page[0] == ppn) {
 			if (e->block->npages > 1 || e->block->cut) {
 				if (!have_next) {
-					uint64_t pa1;
-					if (mmu_peek(cc->vm->mmu, (lin & ~0xfffu) + 0x1000, acc, &pa1) == 0)
-						ppn1 = (uint32_t)(pa1 >> 12);
+					uint64_t p1 = fetch_ppn(cc, (lin & ~0xfffu) + 0x1000, user);
+					if (p1 != ~0ull)
+						ppn1 = (uint32_t)p1;
 					have_next = true;
 				}
 				if (e->block->cut ? ppn1 != ~0u : e->block->page[1] != ppn1)
 					continue;
 			}
-			if (e->block->xpage) {
-				uint64_t pax;
-				if (mmu_peek(cc->vm->mmu, e->block->xlpn << 12, acc, &pax) < 0 ||
-				    pax >> 12 != e->block->page[e->block->npages])
-					continue;
-			}
+			if (e->block->xpage &&
+			    fetch_ppn(cc, e->block->xlpn << 12, user) != e->block->page[e->block->npages])
+				continue;
 			/* Refill the lookup table: it may have been emptied since. */
 			struct lookup_entry *t = table_entry(cc, e->block, eip);
 			if (t) {
@@ -238,11 +249,12 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 	return NULL;
 }
 
-struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode)
+struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t cs_limit,
+		       uint32_t mode)
 {
 	for (struct entry *e = cc->hash[hash_key(eip, cs_base, mode)]; e; e = e->hash_next)
 		if (e->eip == eip && e == &e->block->entries[0] && e->block->cs_base == cs_base &&
-		    e->block->mode == mode && e->block->cs_limit == cc->vm->cpu.seg[SR_CS].limit)
+		    e->block->mode == mode && e->block->cs_limit == cs_limit)
 			return e->block;
 	return NULL;
 }
@@ -350,7 +362,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 		uint32_t p = b->page[i];
 		assert(p < cc->npages);
 		if (!cc->page_head[p])
-			mmu_protect_code(cc->vm->mmu, p, true);
+			cc->host.protect_code(cc->host.opaque, p, true);
 		b->page_next[i] = cc->page_head[p];
 		cc->page_head[p] = b;
 	}
@@ -377,28 +389,15 @@ void cc_commit_oneshot(struct codecache *cc, struct block *b)
 	b->valid = false;
 }
 
-static void patch_rel32(uint32_t field, uint32_t dest)
-{
-	int32_t rel = (int32_t)(dest - (field + 4));
-	memcpy((void *)(uintptr_t)field, &rel, 4);
-}
-
 void cc_fill_ic(struct codecache *cc, struct block *from, int slot, uint32_t target)
 {
 	struct exit_slot *x = &from->exit[slot];
-	uint32_t neg = -target;
 	(void)cc;
 	if (!x->ic_imm)
 		return;
-	if (x->ic_second) {
-		/* Its compare adds to what the first left in ECX: target + imm1. */
-		uint32_t imm1;
-		memcpy(&imm1, (void *)(uintptr_t)from->exit[slot - 1].ic_imm, 4);
-		neg = -target - imm1;
-	}
 	if (!x->to) {   /* else already chained to the unfilled compare's target */
-		memcpy((void *)(uintptr_t)x->ic_imm, &neg, 4);
-		memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
+		patch_ic_compare(x->ic_imm, x->ic_second ? from->exit[slot - 1].ic_imm : 0, target);
+		patch_imm32(x->stub_eip, target);
 		x->target = target;
 	}
 	patch_rel32(x->ic_route, x->ic_table);  /* later misses: the lookup table */
@@ -431,11 +430,8 @@ int cc_refill_ic(struct codecache *cc, struct block *from, int slot, uint32_t ta
 	struct exit_slot *x = &from->exit[v];
 	unchain_slot(cc, from, v);
 	x->target = target;
-	memcpy((void *)(uintptr_t)x->stub_eip, &target, 4);
-	/* The first compare leaves target - t1 in ECX, the second adds t1 - t2. */
-	uint32_t imm1 = -x1->target, imm2 = x1->target - x2->target;
-	memcpy((void *)(uintptr_t)x1->ic_imm, &imm1, 4);
-	memcpy((void *)(uintptr_t)x2->ic_imm, &imm2, 4);
+	patch_imm32(x->stub_eip, target);
+	patch_ic_pair(x1->ic_imm, x2->ic_imm, x1->target, x2->target);
 	cc->stats.ic_refills++;
 	return v;
 }
@@ -546,7 +542,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 		struct lookup_entry *e = table_entry(cc, b, en->eip);
 		if (e && e->host == en->thost) {
 			e->neg_eip = empty_neg(b->cs_limit);
-			e->host = stub_addr(tz_stub_empty_hit);
+			e->host = cc->empty_hit;
 		}
 	}
 	/* 3. unlink from the page lists */
@@ -560,7 +556,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 		}
 		*q = b->page_next[i];
 		if (!cc->page_head[b->page[i]])
-			mmu_protect_code(cc->vm->mmu, b->page[i], false);
+			cc->host.protect_code(cc->host.opaque, b->page[i], false);
 	}
 	/* 4. unchain: incoming jumps go back to their exit stubs; our own chains too */
 	while (b->incoming) {
@@ -642,7 +638,7 @@ static void detach(struct codecache *cc, struct block *b)
 		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
 		if (e && e->host == b->entries[i].thost) {
 			e->neg_eip = empty_neg(b->cs_limit);
-			e->host = stub_addr(tz_stub_empty_hit);
+			e->host = cc->empty_hit;
 		}
 	}
 }
@@ -683,15 +679,14 @@ struct mapping_cache {
 static bool remapped(struct codecache *cc, const struct block *b, void *arg)
 {
 	struct mapping_cache *seen = arg;
-	unsigned acc = PF_ACC_FETCH | ((b->mode & 3) == 3 ? PF_ACC_USER : 0);
+	bool user = (b->mode & 3) == 3;
 	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t lpn = block_lpn(b, i);
 		unsigned h = (lpn * 0x9e3779b1u) >> 26;
 		if (seen->e[h].lpn != lpn) {
-			uint64_t pa;
 			seen->e[h].lpn = lpn;
-			seen->e[h].ppn = mmu_peek(cc->vm->mmu, lpn << 12, acc, &pa) == 0 ?
-					 (uint32_t)(pa >> 12) : ~0u;
+			uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
+			seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
 		}
 		if (seen->e[h].ppn != b->page[i])
 			return true;
@@ -758,7 +753,7 @@ void cc_flush(struct codecache *cc)
 	for (uint32_t p = 0; p < cc->npages; p++)
 		if (cc->page_head[p]) {
 			cc->page_head[p] = NULL;
-			mmu_protect_code(cc->vm->mmu, p, false);
+			cc->host.protect_code(cc->host.opaque, p, false);
 		}
 	free_blocks(cc);
 	memset(cc->hash, 0, sizeof(cc->hash));

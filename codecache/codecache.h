@@ -2,23 +2,26 @@
  * codecache.h - translated blocks: allocation, lookup, chaining, invalidation, flush.
  *
  * A block is the translation of one guest basic block, keyed by its guest EIP, the
- * guest CS base and the mode it was translated for (CPL, code size). Its host code
- * lives in the code cache inside the monitor window. Each block has up to two direct
- * exits (slots); a slot starts unchained (its jump leads to an exit stub that
- * returns to the dispatcher) and is chained by patching the jump to the target's host
- * code. Blocks are listed per guest physical page so a write to a page finds them.
+ * guest CS base, the CS limit and the mode word it was translated for (rw_mode: CPL,
+ * code size, ...). Its host code lives in the code cache inside the monitor window.
+ * Each block has up to MAX_EXITS direct exits (slots: branches, and the entries of its
+ * inline caches); a slot starts unchained (its jump leads to an exit stub that returns
+ * to the dispatcher) and is chained by patching the jump to the target's host code.
+ * Blocks are listed per guest physical page so a write to a page finds them.
  *
  * Invalidation has one routine and one order: mark invalid, unhash (and drop from the
  * lookup table), unlink from the page lists, unchain incoming jumps. A full cache is
  * flushed whole.
+ *
+ * The cache decides what to link; the bytes are patched by the encoder
+ * (rewriter/x86emit.h). It knows the guest's memory only through struct cc_host,
+ * which the monitor wires at cc_create (monitor/rwhost.c).
  */
 #ifndef TRAPEZE_CODECACHE_H
 #define TRAPEZE_CODECACHE_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-struct vm;
 
 /* One entry of the side table: the guest instruction that starts at host offset hoff. */
 struct side_entry {
@@ -35,7 +38,7 @@ struct exit_slot {
 	uint32_t target;                /* guest EIP */
 	uint32_t field;                 /* host address of the jump's rel32 */
 	uint32_t stub;                  /* host address of the slot's exit stub */
-	/* An inline cache of an indirect branch (rewriter.c, emit_ic): the slot's target
+	/* An inline cache of an indirect branch (mangle_branch.c, emit_ic): the slot's target
 	 * is the one guest EIP the site remembers, set at its first run. */
 	uint32_t ic_imm;                /* host address of the compare's -target, or 0 */
 	uint32_t ic_route;              /* rel32 that leads misses to the fill exit, then
@@ -118,17 +121,34 @@ struct cc_stats {
 };
 const struct cc_stats *cc_stats(const struct codecache *cc);
 
-/* Create the cache over the window's code area; NULL with errno on failure. */
-struct codecache *cc_create(struct vm *vm);
+/* What the cache asks of the guest's memory (monitor/rwhost.c implements it). */
+struct cc_host {
+	/* Guest linear lin to physical for a fetch at CPL 3 (user) or not, as the
+	 * translation would see it now, without raising #PF or setting accessed bits:
+	 * 0, or -1 where nothing is mapped. */
+	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* Guest physical page ppn holds translated code (readonly) or no longer does:
+	 * write-protect it, or lift that. */
+	void (*protect_code)(void *opaque, uint32_t ppn, bool readonly);
+	void *opaque;
+};
+
+/* Create the cache over the window's code area: size bytes of it (0 or more than
+ * there is: all), for ram_pages pages of guest RAM; empty_hit: the host address of the
+ * shared stub an empty lookup-table entry leads to. NULL with errno on failure. */
+struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hit,
+			     const struct cc_host *host);
 void cc_destroy(struct codecache *cc);
 
-/* The block starting at (eip, cs_base, mode), or NULL. Blocks are also keyed by the
- * CS limit they were translated under: lookups match the guest's current one. */
-struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t mode);
-/* Any entry point for (eip, cs_base, mode): a block start or a call continuation.
- * Counts a dispatcher lookup. */
+/* The block starting at (eip, cs_base, cs_limit, mode), or NULL: cs_limit is the
+ * guest's current CS limit (a block serves the limit it was translated under). */
+struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t cs_limit,
+			uint32_t mode);
+/* Any entry point for (eip, cs_base, cs_limit, mode): a block start or a call
+ * continuation, whose pages the guest still maps as when it was translated. Counts a
+ * dispatcher lookup. */
 const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t cs_base,
-				    uint32_t mode);
+				    uint32_t cs_limit, uint32_t mode);
 
 /* Room to emit up to CC_RESERVE bytes of code at the returned host address, and as
  * many out of line at *cold; NULL when the cache is full (flush and retry). Each zone

@@ -97,7 +97,7 @@ static void bt_redirected(struct vm *vm)
 static const struct entry *find_entry(struct vm *vm, struct block **bp)
 {
 	struct cpu *c = &vm->cpu;
-	uint32_t mode = rw_mode(vm), base = c->seg[SR_CS].base;
+	uint32_t mode = rw_mode(c), base = c->seg[SR_CS].base;
 	cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
 	const struct entry *en = NULL;
 	struct block *b;
@@ -108,7 +108,7 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 		vm->one_step = false;
 		b = rw_translate(vm->rw, c->sh->eip, true);
 	} else {
-		en = cc_lookup_entry(vm->cc, c->sh->eip, base, mode);
+		en = cc_lookup_entry(vm->cc, c->sh->eip, base, c->seg[SR_CS].limit, mode);
 		b = en ? en->block : rw_translate(vm->rw, c->sh->eip, false);
 	}
 	struct block *from = vm->bt_link.from;
@@ -147,7 +147,7 @@ static bool prepare_entry(struct vm *vm, const struct block *b, uint64_t *frame_
 			seg_sync(vm, sr);
 	vm->segs_stale = false;
 	vm->entered_cpl = c->cpl;
-	c->sh->hsel_nfs = rw_native_fs(vm, b->mode);
+	c->sh->hsel_nfs = rw_native_fs(c, b->mode);
 	c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 	return true;
 }

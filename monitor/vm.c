@@ -35,6 +35,7 @@
 #include "../devices/board.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
+#include "rwhost.h"
 #include "../shadowmmu/mem.h"
 
 #ifndef HWCAP2_FSGSBASE
@@ -162,8 +163,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		setvbuf(vm->perf_map, NULL, _IOLBF, 0);
 	}
 	r = -ENOMEM;
-	vm->cc = cc_create(vm);
-	vm->rw = rw_create(vm);
+	rwhost_create(vm);
 	if (!vm->cc || !vm->rw) {
 		fprintf(stderr, "trapeze: out of memory\n");
 		goto err;

@@ -6,6 +6,13 @@
  * branches become chainable exits, call pushes the guest return address, ret and
  * indirect branches go through the inline lookup, and every sensitive or privileged
  * instruction becomes a callout to the monitor (emulate.c).
+ *
+ * The translator reaches the VM only through what rw_create() is given: struct
+ * rw_host (guest memory, exceptions, stopping; the monitor implements it in
+ * monitor/rwhost.c), the guest CPU to read, the learnt sites and the code cache.
+ * Files: rewriter.c (the block driver), decode.c (one instruction, for the
+ * emulators), mangle_branch.c and mangle_state.c (one emitter per kind of
+ * instruction), insnclass.c (the kinds), x86emit.c (the encoder), x86len.c, sites.c.
  */
 #ifndef TRAPEZE_REWRITER_H
 #define TRAPEZE_REWRITER_H
@@ -13,11 +20,42 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include <capstone/capstone.h>
 
-struct vm;
 struct block;
+struct codecache;
+struct cpu;
 struct rewriter;
+struct sites;
+
+/* Page attributes (rw_host.page_is). */
+#define RW_PAGE_GLOBAL  1u      /* a global page (CR4.PGE): CR3 loads keep its blocks */
+#define RW_PAGE_LARGE   2u      /* part of a 4 MiB or 2 MiB page */
+
+/* What the translator asks of the VM (monitor/rwhost.c implements it). user: the
+ * access is the guest's at CPL 3. */
+struct rw_host {
+	/* Guest linear to physical for a fetch, as the CPU's (accessed bits set): 0, or
+	 * -1 with #PF raised (or the VM stopped). */
+	int (*translate)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* The same without side effects: 0, or -1 where nothing is mapped. */
+	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* The monitor's mapping of len bytes of guest RAM at physical pa, or NULL. */
+	const uint8_t *(*phys)(void *opaque, uint64_t pa, uint32_t len);
+	/* Fetch len bytes at guest linear lin: 0, or -1 with #PF raised. */
+	int (*fetch)(void *opaque, uint32_t lin, void *buf, uint32_t len, bool user);
+	/* Raise a guest exception at the current instruction. */
+	void (*raise)(void *opaque, int vector, bool has_err, uint32_t err);
+	/* Stop the VM with a monitor error; msg says why. */
+	void (*stop)(void *opaque, const char *msg);
+	/* Is the page that maps guest linear lin now of attribute attr (RW_PAGE_*)? */
+	bool (*page_is)(void *opaque, uint32_t lin, unsigned attr);
+	void *opaque;
+	uint32_t far_exit;              /* host addresses of the shared stubs: the exit, */
+	uint32_t lookup_miss;           /* and an inline lookup's miss */
+};
 
 /* What the translator counts (--stats). */
 struct rw_stats {
@@ -26,15 +64,19 @@ struct rw_stats {
 };
 const struct rw_stats *rw_stats(const struct rewriter *rw);
 
-/* Open the decoder; NULL on failure. */
-struct rewriter *rw_create(struct vm *vm);
+/* Open the decoder; NULL on failure. The translator reads cpu (mode, CS, GDT), asks
+ * sites how to translate an instruction (and empties it with the cache), emits into
+ * cc; trace: a line per block on stderr; perf_map: host ranges for perf, or NULL. */
+struct rewriter *rw_create(const struct rw_host *host, const struct cpu *cpu, struct sites *sites,
+			   struct codecache *cc, bool trace, FILE *perf_map);
 void rw_destroy(struct rewriter *rw);
 
-/* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS, CR4.OSFXSR. */
-uint32_t rw_mode(struct vm *vm);
+/* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS, CR4.OSFXSR, and
+ * how IOPL, TSD, DS/GS and SS allow some instructions to run in line. */
+uint32_t rw_mode(const struct cpu *c);
 /* The host selector FS must hold when blocks of mode run: a shadow of the guest's GS
  * at CPL 3 (user thread-local storage then runs natively), of its FS otherwise. */
-uint16_t rw_native_fs(struct vm *vm, uint32_t mode);
+uint16_t rw_native_fs(const struct cpu *c, uint32_t mode);
 
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
  * raised (or the VM was stopped) instead. Flushes the cache when it is full.

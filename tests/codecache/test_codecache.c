@@ -20,11 +20,14 @@
 
 static struct vm vm;
 
+/* The guest's CS limit: blocks are looked up for the current one. */
+#define CS_LIMIT (vm.cpu.seg[SR_CS].limit)
+
 static void setup(void) { tvm_create(&vm); }
 static void teardown(void) { vm_destroy(&vm); }
 
 #define REG(r) (vm.cpu.sh->regs[r])
-#define MODE (rw_mode(&vm))
+#define MODE (rw_mode(&vm.cpu))
 #define PAGE(a) ((uint32_t)(a) >> 12)
 
 static struct block *translate(uint32_t eip)
@@ -86,7 +89,7 @@ START_TEST(lookup_by_eip_cs_base_and_mode)
 {
 	tvm_load(&vm, TVM_CODE, ab, sizeof(ab));
 	uint32_t mode = MODE;
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode));
 	struct block *a = translate(AB_A);
 	ck_assert_uint_eq(a->eip, AB_A);
 	ck_assert_uint_eq(a->cs_base, 0);
@@ -100,11 +103,11 @@ START_TEST(lookup_by_eip_cs_base_and_mode)
 	ck_assert_uint_eq(a->exit[0].target, AB_B);
 	ck_assert_ptr_null(a->exit[0].to);
 
-	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, mode), a);
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A + 1, 0, mode));
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0x1000, mode));
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode ^ 4));       /* 16-bit code */
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode | 3));       /* CPL 3 */
+	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode), a);
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A + 1, 0, CS_LIMIT, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0x1000, CS_LIMIT, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode ^ 4));       /* 16-bit code */
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode | 3));       /* CPL 3 */
 
 	/* The same linear bytes through CS base 0x1000: another block, same page. */
 	seg_set(&vm, SR_CS, TVM_SEL_CODE, 0x1000, 0xffffffff - 0x1000, TVM_ATTR_CODE);
@@ -113,28 +116,28 @@ START_TEST(lookup_by_eip_cs_base_and_mode)
 	ck_assert_uint_eq(a2->cs_base, 0x1000);
 	ck_assert_uint_eq(a2->page[0], PAGE(AB_A));
 	ck_assert_uint_eq(a2->exit[0].target, AB_B - 0x1000);
-	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A - 0x1000, 0x1000, mode), a2);
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A - 0x1000, 0, mode));
+	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A - 0x1000, 0x1000, CS_LIMIT, mode), a2);
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A - 0x1000, 0, CS_LIMIT, mode));
 	/* a was translated under another CS limit: not found until CS is flat again. */
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode));
 
 	/* CR0.TS is part of the mode: another block again. */
 	seg_set(&vm, SR_CS, TVM_SEL_CODE, 0, 0xffffffff, TVM_ATTR_CODE);
-	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, mode), a);
+	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode), a);
 	vm.cpu.cr0 |= CR0_TS;
 	uint32_t mode_ts = MODE;
 	ck_assert_uint_ne(mode_ts, mode);
 	struct block *a3 = translate(AB_A);
 	ck_assert_ptr_ne(a3, a);
 	ck_assert_uint_eq(a3->mode, mode_ts);
-	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, mode_ts), a3);
-	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, mode), a);
+	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode_ts), a3);
+	ck_assert_ptr_eq(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode), a);
 
 	/* All three hold bytes of the same physical page. */
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, PAGE(AB_A)), 3);
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode));
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A - 0x1000, 0x1000, mode));
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, mode_ts));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A - 0x1000, 0x1000, CS_LIMIT, mode));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, mode_ts));
 }
 END_TEST
 
@@ -227,7 +230,7 @@ START_TEST(dispatcher_chains_on_first_exit)
 	ck_assert_int_eq(tvm_run(&vm, AB_C), TVM_EXIT(7));
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);
 	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 1);
-	struct block *c = cc_lookup(vm.cc, AB_C, 0, MODE), *b = cc_lookup(vm.cc, AB_B, 0, MODE);
+	struct block *c = cc_lookup(vm.cc, AB_C, 0, CS_LIMIT, MODE), *b = cc_lookup(vm.cc, AB_B, 0, CS_LIMIT, MODE);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_ptr_eq(c->exit[0].to, b);
@@ -288,10 +291,10 @@ START_TEST(invalidate_page_removes_every_block)
 	struct block *other = translate(Q_Q);
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x100), 5);
 	for (int i = 0; i < 4; i++)
-		ck_assert_msg(cc_lookup(vm.cc, on_page[i], 0, MODE) == NULL, "block %#x survived",
+		ck_assert_msg(cc_lookup(vm.cc, on_page[i], 0, CS_LIMIT, MODE) == NULL, "block %#x survived",
 			      on_page[i]);
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_B, 0, mode_ts));
-	ck_assert_ptr_eq(cc_lookup(vm.cc, Q_Q, 0, MODE), other);
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_B, 0, CS_LIMIT, mode_ts));
+	ck_assert_ptr_eq(cc_lookup(vm.cc, Q_Q, 0, CS_LIMIT, MODE), other);
 	ck_assert(other->valid);
 	ck_assert_uint_eq(cc_stats(vm.cc)->invalidated_blocks, 5);
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x100), 0);
@@ -309,13 +312,13 @@ START_TEST(invalidate_page_unchains_other_pages)
 	load_q_p1();
 	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
 	ck_assert_uint_eq(REG(R_EAX), 35);
-	struct block *qb = cc_lookup(vm.cc, Q_QLOOP, 0, MODE);
-	struct block *pb = cc_lookup(vm.cc, 0x100000, 0, MODE);
-	struct block *bb = cc_lookup(vm.cc, Q_BACK, 0, MODE);
+	struct block *qb = cc_lookup(vm.cc, Q_QLOOP, 0, CS_LIMIT, MODE);
+	struct block *pb = cc_lookup(vm.cc, 0x100000, 0, CS_LIMIT, MODE);
+	struct block *bb = cc_lookup(vm.cc, Q_BACK, 0, CS_LIMIT, MODE);
 	ck_assert_ptr_nonnull(qb);
 	ck_assert_ptr_nonnull(pb);
 	ck_assert_ptr_nonnull(bb);
-	struct block *sb = cc_lookup(vm.cc, Q_Q, 0, MODE);          /* also jumps to p1 */
+	struct block *sb = cc_lookup(vm.cc, Q_Q, 0, CS_LIMIT, MODE);          /* also jumps to p1 */
 	ck_assert_ptr_nonnull(sb);
 	ck_assert_ptr_eq(sb->exit[0].to, pb);
 	ck_assert_ptr_eq(qb->exit[0].to, pb);
@@ -327,7 +330,7 @@ START_TEST(invalidate_page_unchains_other_pages)
 
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x100), 1);
 	ck_assert(!pb->valid);
-	ck_assert_ptr_null(cc_lookup(vm.cc, 0x100000, 0, MODE));
+	ck_assert_ptr_null(cc_lookup(vm.cc, 0x100000, 0, CS_LIMIT, MODE));
 	ck_assert_ptr_null(qb->exit[0].to);
 	ck_assert_ptr_null(sb->exit[0].to);
 	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), qb->exit[0].stub);
@@ -340,13 +343,13 @@ START_TEST(invalidate_page_unchains_other_pages)
 	ck_assert(cc_page_has_code(vm.cc, 0x101));
 	ck_assert_int_eq(tvm_guest_page_writable(0x100), 1);
 	ck_assert_int_eq(tvm_guest_page_writable(0x101), 0);
-	ck_assert_ptr_eq(cc_lookup(vm.cc, Q_QLOOP, 0, MODE), qb);
+	ck_assert_ptr_eq(cc_lookup(vm.cc, Q_QLOOP, 0, CS_LIMIT, MODE), qb);
 
 	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
 	ck_assert_uint_eq(REG(R_EAX), 35);
 	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, blocks + 1);         /* p1 only */
 	ck_assert_uint_eq(cc_stats(vm.cc)->chained, chained + 3);       /* q, qloop -> p1 -> back */
-	struct block *pb2 = cc_lookup(vm.cc, 0x100000, 0, MODE);
+	struct block *pb2 = cc_lookup(vm.cc, 0x100000, 0, CS_LIMIT, MODE);
 	ck_assert_ptr_nonnull(pb2);
 	ck_assert_ptr_eq(qb->exit[0].to, pb2);
 	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), pb2->entries[0].host);
@@ -359,7 +362,7 @@ START_TEST(write_phys_invalidates_chained_target)
 {
 	load_q_p1();
 	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
-	struct block *qb = cc_lookup(vm.cc, Q_QLOOP, 0, MODE);
+	struct block *qb = cc_lookup(vm.cc, Q_QLOOP, 0, CS_LIMIT, MODE);
 	ck_assert_ptr_nonnull(qb->exit[0].to);
 	tvm_load(&vm, 0x100000, p1b, sizeof(p1b));
 	ck_assert_ptr_null(qb->exit[0].to);
@@ -402,7 +405,7 @@ START_TEST(protection_released_with_last_block)
 	ck_assert_int_eq(tvm_guest_page_writable(0x100), 1);
 	ck_assert_int_eq(tvm_guest_page_writable(0x101), 0);   /* y still there */
 	ck_assert(cc_page_has_code(vm.cc, 0x101));
-	ck_assert_ptr_eq(cc_lookup(vm.cc, SPAN_TAIL, 0, MODE), y);
+	ck_assert_ptr_eq(cc_lookup(vm.cc, SPAN_TAIL, 0, CS_LIMIT, MODE), y);
 
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x101), 1);
 	ck_assert(!y->valid);
@@ -420,14 +423,14 @@ START_TEST(spanning_block_invalidated_from_either_page)
 	struct block *x = translate(SPAN_SPAN);
 	tvm_wr32(&vm, 0x101800, 0);                     /* data on the second page */
 	ck_assert(!x->valid);
-	ck_assert_ptr_null(cc_lookup(vm.cc, SPAN_SPAN, 0, MODE));
+	ck_assert_ptr_null(cc_lookup(vm.cc, SPAN_SPAN, 0, CS_LIMIT, MODE));
 	ck_assert_int_eq(tvm_guest_page_writable(0x100), 1);
 	ck_assert_int_eq(tvm_guest_page_writable(0x101), 1);
 
 	x = translate(SPAN_SPAN);
 	tvm_wr32(&vm, 0x100100, 0);                     /* data on the first page */
 	ck_assert(!x->valid);
-	ck_assert_ptr_null(cc_lookup(vm.cc, SPAN_SPAN, 0, MODE));
+	ck_assert_ptr_null(cc_lookup(vm.cc, SPAN_SPAN, 0, CS_LIMIT, MODE));
 
 	x = translate(SPAN_SPAN);
 	ck_assert_int_eq(cc_invalidate_page(vm.cc, 0x101), 1);
@@ -462,7 +465,7 @@ START_TEST(guest_patches_spanning_block_on_either_page)
 	ck_assert_uint_eq(REG(R_EDI), 0x22111111);
 	ck_assert_uint_eq(REG(R_EBP), 0x22111133);
 	ck_assert_uint_ge(vm.stats.smc_invalidations, 2);
-	struct block *x = cc_lookup(vm.cc, SPAN_SPAN, 0, MODE);
+	struct block *x = cc_lookup(vm.cc, SPAN_SPAN, 0, CS_LIMIT, MODE);
 	ck_assert_ptr_nonnull(x);
 	ck_assert_uint_eq(x->npages, 2);
 }
@@ -479,7 +482,7 @@ START_TEST(oneshot_block_is_not_listed)
 	ck_assert_ptr_nonnull(o);
 	ck_assert(!o->valid);
 	ck_assert_uint_eq(o->ninsn, 1);
-	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, MODE));
+	ck_assert_ptr_null(cc_lookup(vm.cc, AB_A, 0, CS_LIMIT, MODE));
 	ck_assert(!cc_page_has_code(vm.cc, PAGE(AB_A)));
 	ck_assert_int_eq(tvm_guest_page_writable(PAGE(AB_A)), 1);
 	ck_assert_ptr_null(cc_block(vm.cc, o->id));
@@ -501,7 +504,7 @@ START_TEST(flush_empties_everything)
 	struct block *a = translate(TVM_CODE + 0x2000);
 	uint32_t gen = cc_generation(vm.cc), id = a->id, host = a->host;
 	ck_assert_ptr_eq(cc_block(vm.cc, id), a);
-	ck_assert_ptr_eq(cc_block(vm.cc, 0), cc_lookup(vm.cc, Q_Q, 0, MODE));
+	ck_assert_ptr_eq(cc_block(vm.cc, 0), cc_lookup(vm.cc, Q_Q, 0, CS_LIMIT, MODE));
 	uint32_t first_host = cc_block(vm.cc, 0)->host;
 	ck_assert_uint_ge(first_host, CACHE_ADDR);
 
@@ -510,7 +513,7 @@ START_TEST(flush_empties_everything)
 	ck_assert_uint_eq(cc_stats(vm.cc)->flushes, 1);
 	static const uint32_t eips[] = { Q_Q, Q_QLOOP, Q_BACK, 0x100000, TVM_CODE + 0x2000 };
 	for (size_t i = 0; i < sizeof(eips) / sizeof(eips[0]); i++)
-		ck_assert_msg(cc_lookup(vm.cc, eips[i], 0, MODE) == NULL, "block %#x survived",
+		ck_assert_msg(cc_lookup(vm.cc, eips[i], 0, CS_LIMIT, MODE) == NULL, "block %#x survived",
 			      eips[i]);
 	for (uint32_t p = 0x100; p <= 0x102; p++) {
 		ck_assert(!cc_page_has_code(vm.cc, p));
@@ -704,7 +707,7 @@ START_TEST(fault_host_eip_maps_to_guest_eip)
 	ck_assert_int_eq(tvm_run_code(&vm, divz, sizeof(divz)), TVM_EXIT(0x44));
 	ck_assert_int_eq(vm.rt.fault.trapno, 0);
 	struct block *b = cc_block_at(vm.cc, vm.rt.fault.host_eip);
-	ck_assert_ptr_eq(b, cc_lookup(vm.cc, TVM_CODE, 0, MODE));
+	ck_assert_ptr_eq(b, cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, MODE));
 	const struct side_entry *se = cc_side_lookup(b, vm.rt.fault.host_eip);
 	ck_assert_ptr_nonnull(se);
 	ck_assert_uint_eq(se->eip, DIVZ_DIVI);

@@ -18,8 +18,12 @@
 #include "../../codecache/codecache.h"
 #include "../../monitor/segments.h"
 #include "../../rewriter/rewriter.h"
+#include "../../rewriter/x86emit.h"
 
 static struct vm vm;
+
+/* The guest's CS limit: blocks are looked up for the current one. */
+#define CS_LIMIT (vm.cpu.seg[SR_CS].limit)
 
 static void setup(void) { tvm_create(&vm); }
 static void teardown(void) { vm_destroy(&vm); }
@@ -86,7 +90,7 @@ START_TEST(stats_single_block)
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CALLOUT], 1);
 	ck_assert_uint_eq(tvm_exits(&vm), 1);
 	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 0);
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
@@ -105,12 +109,12 @@ START_TEST(block_instruction_limit)
 	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, 2);
 	ck_assert_uint_eq(cc_stats(vm.cc)->guest_insns, 101);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_CHAIN], 1);
-	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, rw_mode(&vm));
+	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->ninsn, 64);
 	ck_assert_uint_eq(b->nexits, 1);
 	ck_assert_uint_eq(b->exit[0].target, TVM_CODE + 64);
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE + 64, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, TVM_CODE + 64, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
@@ -338,7 +342,7 @@ START_TEST(hot_loop_is_chained)
 	ck_assert_uint_gt(cc_stats(vm.cc)->chained, 0);
 	ck_assert_uint_lt(tvm_exits(&vm), 100);
 	ck_assert_uint_le(cc_stats(vm.cc)->blocks, 4);
-	const struct block *b = cc_lookup(vm.cc, HOT_TOP, 0, rw_mode(&vm));
+	const struct block *b = cc_lookup(vm.cc, HOT_TOP, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->nexits, 2);
 	ck_assert_ptr_eq(b->exit[0].to, b);     /* taken slot: back to itself */
@@ -427,7 +431,7 @@ START_TEST(ret_inline_cache)
 	ck_assert_uint_eq(REG(R_ESP), TVM_STACK);
 	ck_assert_uint_eq(vm.stats.exits[EXIT_IC_FILL], 2);
 	ck_assert_uint_lt(tvm_exits(&vm), 20);
-	struct block *f = cc_lookup(vm.cc, IC_F, 0, rw_mode(&vm));
+	struct block *f = cc_lookup(vm.cc, IC_F, 0, CS_LIMIT, rw_mode(&vm.cpu));
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(f->nexits, 2);
 	ck_assert_uint_ne(f->exit[0].ic_imm, 0);
@@ -778,8 +782,8 @@ START_TEST(cs_prefix_nonzero_base)
 	ck_assert_uint_eq(REG(R_EDX), CSBASE_R);
 	ck_assert_uint_eq(REG(R_ESI), 0x600dc0de);
 	ck_assert_uint_eq(vm.cpu.sh->eip, CSBASE_F);            /* after the OUT */
-	ck_assert_ptr_nonnull(cc_lookup(vm.cc, 0, TVM_CODE, rw_mode(&vm)));
-	ck_assert_ptr_null(cc_lookup(vm.cc, 0, 0, rw_mode(&vm)));
+	ck_assert_ptr_nonnull(cc_lookup(vm.cc, 0, TVM_CODE, CS_LIMIT, rw_mode(&vm.cpu)));
+	ck_assert_ptr_null(cc_lookup(vm.cc, 0, 0, CS_LIMIT, rw_mode(&vm.cpu)));
 }
 END_TEST
 
@@ -1063,6 +1067,82 @@ START_TEST(branch_past_cs_limit_faults)
 }
 END_TEST
 
+/* ---- the encoder (rewriter/x86emit.h): bytes and patches ---- */
+
+/* Room in the low 4 GiB, where emitted code and its 32-bit addresses live: the start
+ * of a code-cache reservation that is never committed. */
+static uint8_t *low_room(void)
+{
+	uint8_t *cold;
+	uint8_t *p = cc_reserve(vm.cc, &cold);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+#define ASSERT_BYTES(at, ...) do { \
+		static const uint8_t want_[] = { __VA_ARGS__ }; \
+		ck_assert_mem_eq((at), want_, sizeof(want_)); \
+	} while (0)
+
+START_TEST(encoder_bytes)
+{
+	uint8_t *p = low_room();
+	struct xbuf b = { p };
+	emit_mov_gs_store(&b, VCPU_ADDR + VC_SAVE_EAX, R_ECX);
+	emit_mov_gs_load(&b, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	emit_mov_gs_load(&b, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	emit_lea_esp(&b, 4);
+	emit_push_imm32(&b, 0x12345678);
+	emit_lea_disp32(&b, R_ECX, R_EAX, 0x11223344);
+	emit_lea_sum(&b, R_ECX, R_ECX, R_EAX);
+	ck_assert_int_eq(b.p - p, 7 + 6 + 7 + 7 + 5 + 6 + 3);
+	ASSERT_BYTES(p,
+		0x65, 0x89, 0x0d, 0x2c, 0x00, 0x80, 0xff,       /* mov gs:[save_eax], ecx */
+		0x65, 0xa1, 0x2c, 0x00, 0x80, 0xff,             /* mov eax, gs:[save_eax] */
+		0x65, 0x8b, 0x0d, 0x30, 0x00, 0x80, 0xff,       /* mov ecx, gs:[save_ecx] */
+		0x8d, 0xa4, 0x24, 0x04, 0x00, 0x00, 0x00,       /* lea esp, [esp + 4] */
+		0x68, 0x78, 0x56, 0x34, 0x12,                   /* push 0x12345678 */
+		0x8d, 0x88, 0x44, 0x33, 0x22, 0x11,             /* lea ecx, [eax + 0x11223344] */
+		0x8d, 0x0c, 0x01);                              /* lea ecx, [ecx + eax] */
+	/* The exit: its EIP immediate where EXIT_EIP_IMM says, its jump to the stub. */
+	b.p = p;
+	uint32_t stub = xb_here(&b) + 0x100;
+	emit_exit(&b, 0xcafe, 0x30000000, stub);
+	ck_assert_int_eq(b.p - p, 11 + 11 + 5);
+	ASSERT_BYTES(p, 0x65, 0xc7, 0x05, 0x24, 0x00, 0x80, 0xff);     /* mov gs:[VC_EIP], */
+	uint32_t at = (uint32_t)(uintptr_t)p;
+	ck_assert_uint_eq(read_imm32(at + EXIT_EIP_IMM), 0xcafe);
+	ck_assert_uint_eq(p[22], 0xe9);                                 /* jmp stub */
+	ck_assert_uint_eq(read_imm32(at + 23), stub - (at + 27));
+}
+END_TEST
+
+START_TEST(encoder_patches)
+{
+	uint8_t *p = low_room();
+	uint32_t at = (uint32_t)(uintptr_t)p;
+	struct xbuf b = { p };
+	uint32_t field = emit_jcc_rel32(&b, CC_NZ, 0);
+	ASSERT_BYTES(p, 0x0f, 0x85);
+	patch_rel32(field, at + 0x40);
+	ck_assert_uint_eq(read_imm32(field), 0x40 - 6);
+	uint8_t *rel8 = emit_jecxz(&b, 0);
+	b.p += 9;
+	patch_rel8_here(rel8, &b);
+	ck_assert_uint_eq(*rel8, 9);
+	/* An inline cache's compares: ECX = target + imm1 (+ imm2) is zero on a hit. */
+	uint32_t imm1 = emit_lea_disp32(&b, R_ECX, R_EAX, 0);
+	uint32_t imm2 = emit_lea_disp32(&b, R_ECX, R_ECX, 0);
+	patch_ic_compare(imm1, 0, 0x1000);
+	patch_ic_compare(imm2, imm1, 0x2000);
+	ck_assert_uint_eq(0x1000 + read_imm32(imm1), 0);
+	ck_assert_uint_eq(0x2000 + read_imm32(imm1) + read_imm32(imm2), 0);
+	patch_ic_pair(imm1, imm2, 0x3000, 0xfffffff0u);
+	ck_assert_uint_eq(0x3000 + read_imm32(imm1), 0);
+	ck_assert_uint_eq(0xfffffff0u + read_imm32(imm1) + read_imm32(imm2), 0);
+}
+END_TEST
+
 static Suite *rewriter_suite(void)
 {
 	Suite *s = suite_create("rewriter");
@@ -1080,6 +1160,7 @@ static Suite *rewriter_suite(void)
 		{ "regressions", { ret_imm16_leaves_stack_as_native, ret_imm16_frame_next_to_code_page,
 				  ret_imm16_to_block_start_next_to_code_page,
 				  branch_past_cs_limit_faults } },
+		{ "encoder", { encoder_bytes, encoder_patches } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
