@@ -12,7 +12,7 @@
  * LEA + JECXZ, without touching the guest's flags.
  *
  * Callers: the rewriter reserves room, fills a block in and commits it; the dispatcher
- * (cpu.c) looks blocks up and chains them; the shadow MMU invalidates pages and
+ * (monitor/engine_bt.c) looks blocks up and chains them; the shadow MMU invalidates pages and
  * flushes linear mappings. The cache decides what to link; the bytes of a link (a
  * rel32, an inline cache's compare) are patched by the encoder (rewriter/x86emit.h).
  * Guest memory is reached through struct cc_host: which physical page a linear page

@@ -25,7 +25,7 @@
 #include "../shadowmmu/mmu.h"
 
 /* An indirect branch in a limited code segment left for a target past the limit:
- * #GP(0) at the branch, ESP as before it (the site noted both: rewriter.c). */
+ * #GP(0) at the branch, ESP as before it (the site noted both: rewriter/mangle_branch.c). */
 static bool branch_past_limit(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;

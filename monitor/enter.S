@@ -174,7 +174,7 @@ tz_stubs_start:
 tz_stub_far_exit:
 	ljmp	*%gs:VC(VC_FARPTR)
 
-/* An inline lookup (rewriter.c) missed, or the monitor wants the CPU back: guest
+/* An inline lookup (rewriter/mangle_branch.c) missed, or the monitor wants the CPU back: guest
  * target in EAX, guest EAX/ECX in VC_SAVE_EAX/ECX. The host address of every empty
  * table entry is the same code: only its marker target can reach it (0 or 0xffffffff:
  * codecache.c), as a lookup's hit with the same registers, and it is a miss. */

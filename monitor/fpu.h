@@ -15,7 +15,7 @@ void fpu_attach(struct vcpu_shared *sh);
  * that may use vector registers. */
 void fpu_save(void);
 
-/* TRAPEZE_CHECK_FPU is set: compare the state across each exit (cpu.c). */
+/* TRAPEZE_CHECK_FPU is set: compare the state across each exit (engine_bt.c). */
 bool fpu_check_enabled(void);
 /* FXSAVE64 of the registers as they are, into a 16-byte aligned image. */
 void fpu_snapshot(uint8_t img[512]);

@@ -22,7 +22,7 @@
 #include "../shadowmmu/mmu.h"
 
 /* Is the guest instruction at EIP a segment load translated in line (its fast path
- * reads guest memory: rewriter.c, emit_sreg_load)? Only in 32-bit code. */
+ * reads guest memory: rewriter/mangle_state.c, emit_sreg_load)? Only in 32-bit code. */
 static bool sreg_load_at(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;

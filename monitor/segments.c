@@ -257,7 +257,7 @@ static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
 }
 
 /*
- * Publish fs_alt for translated code (rewriter.c, emit_fs_load): Linux loads FS with
+ * Publish fs_alt for translated code (rewriter/mangle_state.c, emit_fs_load): Linux loads FS with
  * its per-CPU segment at every kernel entry and the user's value at every exit, so the
  * value before the current one is the next one, and translated code at CPL 0 swaps
  * the two without the monitor. Its shadow is made for CPL 0, where the swap runs.

@@ -27,7 +27,7 @@ enum vm_stop {
 	STOP_NONE,
 	STOP_DEBUG_EXIT,        /* port 0xf4: status (v << 1) | 1 */
 	STOP_POWEROFF,          /* status 0 */
-	STOP_RESET,             /* i8042 reset: like QEMU -no-reboot, status 0 */
+	STOP_RESET,             /* a device reset the machine: like QEMU -no-reboot, status 0 */
 	STOP_TRIPLE_FAULT,      /* status 4 */
 	STOP_GUEST_DEAD,        /* e.g. HLT with interrupts off, status 4 */
 	STOP_MONITOR_ERROR,     /* unsupported or internal, status 6 */
@@ -111,7 +111,7 @@ struct vm {
 	} bt_link;
 	bool io_dirty;                  /* the guest touched a timed device: deadlines may move
 					 * (set by the I/O bus, board_create) */
-	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (cpu.c) */
+	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (engine_bt.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	const struct intc *intc;        /* the board's interrupt controller (devices/intc.h) */
 	uint32_t host_cpuid[CPUID_HOST_LEAVES][4];      /* cpuid.c */

@@ -117,9 +117,9 @@ void emit_direct_call(struct tblock *t, const struct tinsn *in)
  * In a code segment with a limit below 4 GiB, the ways out of an indirect branch to
  * the dispatcher (a lookup miss, the inline cache's fill) note the branch's EIP and
  * what it did to ESP: a target past the limit then faults at the branch with the
- * state before it (cpu.c). No lookup or inline cache holds such a target (nothing is
- * translated past the limit), so the check costs nothing on the hit paths, and
- * nothing here touches the guest's flags.
+ * state before it (monitor/engine_bt.c). No lookup or inline cache holds such a
+ * target (nothing is translated past the limit), so the check costs nothing on the
+ * hit paths, and nothing here touches the guest's flags.
  */
 static void emit_site_note(struct emit *e)
 {

@@ -1,6 +1,6 @@
 /*
  * code16_norm.c - 16-bit code (CS.D = 0) that trapeze translates in its 32-bit form with
- * the size prefixes toggled (rewriter.c, normalize16), where a careless toggle changes
+ * the size prefixes toggled (rewriter/insnclass.c, normalize16), where a careless toggle changes
  * the instruction: SSE/SSE2 fences and MOVNTI must not get a 66 (the host raises #UD;
  * with WAITPKG 66 0F AE F0 would be TPAUSE), CRC32 and POPCNT keep their operand size
  * (and their mandatory F2/F3 next to the opcode), and a valid 15-byte instruction still

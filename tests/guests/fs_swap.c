@@ -3,7 +3,7 @@
  * kernel entry and exit do (MOV FS from a register and from memory, POP FS, a null
  * selector): every load must give FS the segment its descriptor says, also after the
  * descriptor changed in the GDT between two loads, and MOV from FS must read back the
- * selector. trapeze swaps the two values in translated code (rewriter.c,
+ * selector. trapeze swaps the two values in translated code (rewriter/mangle_state.c,
  * emit_fs_load); expect-stat.sh checks that the loads mostly stayed out of the monitor.
  */
 #include "guest.h"

@@ -1,7 +1,7 @@
 /*
  * gs_linear_ss.c - gs: accesses below GS's base at CPL 3 with EBP as the address's base
  * (and a disp32 load into EBP), while SS has a non-zero base: a translator that runs
- * them through another segment must not let EBP pick SS (rewriter.c, emit_gs_linear:
+ * them through another segment must not let EBP pick SS (rewriter/mangle_state.c, emit_gs_linear:
  * failed before it gave the access a ds: prefix).
  */
 #include "guest.h"

@@ -1,7 +1,7 @@
 /*
  * pop_sreg_dword.c - POP DS at CPL 0 reads 4 bytes (32-bit operand size): with the upper
  * two on a page that is not present, #PF with CR2 on that page, also when the POP
- * reloads the selector DS holds (rewriter.c, emit_sreg_load: failed while the inline
+ * reloads the selector DS holds (rewriter/mangle_state.c, emit_sreg_load: failed while the inline
  * reload read 2 bytes).
  */
 #include "guest.h"

@@ -1,5 +1,5 @@
 /*
- * sreg_gdtlimit.c - a segment load whose in-line fast path (rewriter.c: emit_fs_load, emit_sreg_load)
+ * sreg_gdtlimit.c - a segment load whose in-line fast path (rewriter/mangle_state.c: emit_fs_load, emit_sreg_load)
  * meets an edge: from a review of the FS swap (a GDT limit shrunk, a GDT or selector
  * where the host maps no RAM: the lowest 64 KiB, past RAM). Must behave as a callout.
  */
