@@ -96,7 +96,8 @@ struct para_shared {
 	uint32_t reserved;
 	uint64_t time_ns;
 	uint64_t tsc_at_zero;
-	uint32_t tsc_mult, tsc_shift;
+	uint32_t tsc_mult;
+	int32_t tsc_shift;
 	uint64_t wall_ns;
 };
 
