@@ -67,5 +67,6 @@ struct machine_ops {
 
 extern const struct engine_ops engine_bt;       /* engine_bt.c */
 extern const struct machine_ops machine_x86;    /* machine_x86.c */
+extern const struct machine_ops machine_para;   /* machine_para.c */
 
 #endif

@@ -78,14 +78,19 @@ static void devices_update(struct vm *vm)
 	timer_settime(vm->rt.kick_timer, TIMER_ABSTIME, &its, NULL);
 }
 
-enum intr_result intr_check(struct vm *vm)
+void intr_update(struct vm *vm)
 {
-	struct cpu *c = &vm->cpu;
 	if (vm->rt.timer_fired || vm->io_dirty) {
 		vm->rt.timer_fired = 0;
 		vm->io_dirty = false;
 		devices_update(vm);
 	}
+}
+
+enum intr_result intr_check(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	intr_update(vm);
 	/* A shadow from an emulated STI or MOV SS, or from an inline STI right before
 	 * the exit (translated code notes where its next instruction is). */
 	bool shadow = c->intr_shadow || (c->sh->sti_eip && c->sh->sti_eip == c->sh->eip);
@@ -103,26 +108,24 @@ enum intr_result intr_check(struct vm *vm)
 	return INTR_DELIVERED;
 }
 
-void intr_halt(struct vm *vm)
+int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 {
-	struct cpu *c = &vm->cpu;
 	while (vm->stop == STOP_NONE && !vm->rt.async_signal) {
 		vm->rt.timer_fired = 0;
 		devices_update(vm);
-		if (intc_pending(vm->intc))
-			return;
-		int fd = board_wait_fd(vm->board);
-		if (intc_pending(vm->intc))
-			return;
-		uint64_t d = vm->rt.timer_deadline;
-		if (d == VCLOCK_NEVER && fd < 0) {
-			vm_stop(vm, STOP_GUEST_DEAD, 4, "guest halted at eip %#x and no device can wake it",
-				c->sh->eip - 1);
-			return;
-		}
+		if (ready(vm))
+			return 0;
+		int fd = board_wait_fd(vm->board);     /* may take input, and raise a line */
+		if (ready(vm))
+			return 0;
+		uint64_t now = vclock_now(&vm->clock);
+		if (until <= now)
+			return 0;
+		uint64_t d = vm->rt.timer_deadline < until ? vm->rt.timer_deadline : until;
+		if (d == VCLOCK_NEVER && fd < 0)
+			return -1;
 		struct timespec ts, *tsp = NULL;
 		if (d != VCLOCK_NEVER) {
-			uint64_t now = vclock_now(&vm->clock);
 			uint64_t left = d > now ? d - now : 0;
 			ts.tv_sec = (time_t)(left / 1000000000u);
 			ts.tv_nsec = (long)(left % 1000000000u);
@@ -132,4 +135,17 @@ void intr_halt(struct vm *vm)
 		vm->stats.halt_sleeps++;
 		ppoll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, tsp, NULL);
 	}
+	return 0;
+}
+
+static bool intc_ready(struct vm *vm)
+{
+	return intc_pending(vm->intc);
+}
+
+void intr_halt(struct vm *vm)
+{
+	if (intr_sleep(vm, VCLOCK_NEVER, intc_ready) < 0)
+		vm_stop(vm, STOP_GUEST_DEAD, 4, "guest halted at eip %#x and no device can wake it",
+			vm->cpu.sh->eip - 1);
 }

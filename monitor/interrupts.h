@@ -41,6 +41,14 @@ enum intr_result {
  * re-arm the host timer, and deliver a pending interrupt if the guest can take one. */
 enum intr_result intr_check(struct vm *vm);
 
+/* Bring the devices up to date if the host timer fired or the guest touched a timed
+ * device's port since the last look (and arm the timer for the next deadline). */
+void intr_update(struct vm *vm);
+
+/* Sleep until ready(vm), the vclock time until (VCLOCK_NEVER: none) or a stop; the
+ * devices stay up to date meanwhile. -1 at once if nothing could ever wake it. */
+int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm));
+
 /* HLT with EFLAGS.IF set: sleep until a device interrupts (or a signal comes). */
 void intr_halt(struct vm *vm);
 

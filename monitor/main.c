@@ -17,6 +17,7 @@
 #include "cpu.h"
 #include "loader.h"
 #include "multiboot.h"
+#include "para.h"
 #include "seccomp.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
@@ -79,6 +80,9 @@ static int load_kernel(struct vm *vm, const char *path, const char *append, cons
 		r = load_fail(err, n, "--initrd is for Linux kernels; %s is not one", path);
 	else
 		r = mb_load(vm, path, img, size, append, err, n);
+	uint32_t version;
+	if (r == 0 && !bz_probe(img, size) && para_image(img, size, &version))
+		r = para_boot(vm, img, size, version, append, err, n);
 	free(img);
 	return r;
 }

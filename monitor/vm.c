@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "vm.h"
 #include "engine.h"
+#include "para.h"
 #include "interrupts.h"
 #include "mmuhost.h"
 #include "../shadowmmu/mmu.h"
@@ -112,6 +113,7 @@ static int board_init(struct vm *vm)
 		.trace = vm->cfg.trace,
 		.stop = { board_stopped, vm },
 	};
+	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
 	int r = vm->board ? pc_build(vm->board, &pc, &vm->com1) : -ENOMEM;
 	if (r < 0) {
@@ -196,8 +198,9 @@ void vm_destroy(struct vm *vm)
 		fclose(vm->perf_map);
 	vm->perf_map = NULL;
 	intr_exit(vm);
-	board_destroy(vm->board);
+	board_destroy(vm->board);   /* the para timer with it: before its state goes */
 	vm->board = NULL;
+	para_destroy(vm);
 	vm->io = NULL;
 	vm->mmio = NULL;
 	vm->intc = NULL;

@@ -69,6 +69,7 @@ struct stats {
 struct codecache;
 struct engine_ops;
 struct machine_ops;
+struct para;
 struct rewriter;
 struct iobus;
 struct mmiobus;
@@ -104,6 +105,8 @@ struct vm {
 	bool one_step;                  /* run the next instruction as a one-shot block */
 	const struct engine_ops *engine;        /* how guest code runs (engine.h) */
 	const struct machine_ops *machine;      /* the machine the guest sees (engine.h) */
+	struct para *para;              /* a para-x86 guest's state (para.h), or NULL */
+	int serial_out;                 /* COM1's host descriptor: the para console too */
 	struct {                        /* the last direct exit, to chain (engine_bt.c) */
 		struct block *from;
 		int slot;

@@ -1,0 +1,51 @@
+/*
+ * para.h - the para-x86 machine (docs/para-x86.md): the image note that selects it, its
+ * boot, and its state.
+ *
+ * Interface: the loader asks para_image() of a multiboot image; for one that carries the
+ * note, para_boot() after loading it sets up the start-info block and the shared page,
+ * the boot registers and the para timer, and makes machine_para (engine.h) the VM's
+ * machine. para_destroy() at VM teardown. machine_para.c does the rest.
+ */
+#ifndef TRAPEZE_PARA_MACHINE_H
+#define TRAPEZE_PARA_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../arch/para.h"
+
+struct vm;
+
+/* One para guest's monitor-side state (vm->para). */
+struct para {
+	uint32_t start_pa, shared_pa;   /* the start-info block and the shared page */
+	uint32_t esp0;                  /* stack_switch */
+	uint32_t handler[256];          /* set_trap_table; valid where has[v] */
+	uint8_t dpl[256];
+	bool has[256];
+	uint64_t boot_ns;               /* vclock time 0 of the guest's time_ns */
+	uint64_t timer;                 /* set_timer's deadline (vclock ns), or VCLOCK_NEVER */
+	uint64_t idle_until;            /* idle's deadline while halted in it */
+};
+
+/* Does the ELF image carry the para-x86 note? *version gets its version. A malformed
+ * note (bounds, sizes) is no note. */
+bool para_image(const uint8_t *img, size_t size, uint32_t *version);
+
+/* Make the loaded image img (size bytes) a para-x86 guest (boot state of section 2).
+ * 0, or -1 with a reason in err. */
+int para_boot(struct vm *vm, const uint8_t *img, size_t size, uint32_t version,
+	      const char *cmdline, char *err, size_t n);
+
+void para_destroy(struct vm *vm);
+
+/* The guest's time_ns now, and the shared page's copy of it brought up to date. */
+uint64_t para_time(struct vm *vm);
+
+/* The shared page's word at off (a struct para_shared offset). */
+uint32_t para_shared_get(struct vm *vm, size_t off);
+void para_shared_set(struct vm *vm, size_t off, uint32_t v);
+
+#endif
