@@ -59,6 +59,7 @@ struct mmiobus *board_mmio(struct board *b) { return b->mmio; }
 int board_add(struct board *b, const struct board_dev *d)
 {
 	if (b->n == BOARD_MAX) {
+		io_release(b->io, d->opaque);   /* its ports must not lead to freed state */
 		if (d->destroy)
 			d->destroy(d->opaque);
 		return -ENOSPC;

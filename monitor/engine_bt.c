@@ -78,7 +78,8 @@ static void check_fpu(struct vm *vm)
 			vm->fpu_exit_reason, vm->cpu.sh->eip);
 }
 
-/* Remember a direct exit (block, slot, in cache generation gen) to chain to wherever the guest goes next. */
+/* Remember a direct exit (block, slot, in cache generation gen) to chain to wherever
+ * the guest goes next. */
 static void link_from(struct vm *vm, struct block *from, int slot, uint32_t gen)
 {
 	vm->bt_link.from = from;
@@ -187,13 +188,14 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 	uint32_t reason = word >> EXIT_SHIFT, info = word & EXIT_INFO_MASK;
 	struct block *from;
 	int slot = (int)(info & (MAX_EXITS - 1));
-	uint32_t gen = cc_generation(vm->cc);    /* before a fill can change the cache */
+	uint32_t gen;                   /* the cache's generation, before a fill can change it */
 	vm->stats.exits[reason & 7]++;
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: exit %u info %#x eip %#x (entered %#x at %#x)\n", reason,
 			info, c->sh->eip, en->eip, en->host);
 	switch (reason) {
 	case EXIT_CHAIN:
+		gen = cc_generation(vm->cc);
 		link_from(vm, cc_block(vm->cc, info >> SLOT_BITS), slot, gen);
 		return RUN_AGAIN;
 	case EXIT_LOOKUP:
@@ -205,6 +207,7 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 		 * this target, chained at the next run like a direct branch. */
 		if (branch_past_limit(vm))
 			return RUN_AGAIN;
+		gen = cc_generation(vm->cc);
 		from = cc_block(vm->cc, info >> SLOT_BITS);
 		if (from)
 			cc_fill_ic(vm->cc, from, slot, c->sh->eip);
@@ -216,6 +219,7 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 		 * takes this target (chained at the next run) unless it lies past the CS
 		 * limit (then the branch faults). */
 		bool past = branch_past_limit(vm);
+		gen = cc_generation(vm->cc);
 		from = cc_block(vm->cc, info >> SLOT_BITS);
 		int to = from ? cc_refill_ic(vm->cc, from, slot, c->sh->eip, !past) : -1;
 		if (to >= 0)
@@ -254,6 +258,7 @@ static enum run_exit bt_run(struct vm *vm)
 
 static void bt_attach(struct vm *vm)
 {
+	vm->bt_link.from = NULL;        /* a link left by an earlier run leads nowhere now */
 	fpu_attach(vm->cpu.sh);
 	vm->fpu_check = fpu_check_enabled();
 }

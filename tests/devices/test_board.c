@@ -140,6 +140,23 @@ START_TEST(update_in_order_destroy_in_reverse)
 }
 END_TEST
 
+/* A board that is full refuses a device and destroys it: its ports go with it, so no
+ * port access can reach the freed state (failed before: the bus kept the pointer). */
+START_TEST(full_board_releases_ports)
+{
+	static struct fake f[17];
+	struct iobus *io = board_io(b);
+	for (int k = 0; k < 16; k++) {
+		f[k].id = k;
+		ck_assert_int_eq(add(plain(&f[k])), 0);
+	}
+	f[16].id = 16;
+	ck_assert_int_eq(io_register(io, 0x300, 1, fake_in, NULL, &f[16]), 0);
+	ck_assert_int_lt(add(plain(&f[16])), 0);
+	ck_assert_uint_eq(io_in(io, 0x300, 1), 0xff);   /* nobody's port: the bus floats */
+}
+END_TEST
+
 static enum board_stop stop_why;
 static int stop_status, stops;
 
@@ -237,6 +254,7 @@ int main(void)
 	tcase_add_test(tc, pc_wiring);
 	tcase_add_test(tc, pc_port_taken);
 	tcase_add_test(tc, release_ports);
+	tcase_add_test(tc, full_board_releases_ports);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,259 @@
+/*
+ * lib.c - the para guest library: start-up after boot.S, output through
+ * console_write, the PASS/FAIL protocol, the trap dispatcher and its fix-up, guest
+ * time. See pguest.h.
+ */
+#include "pguest.h"
+
+int failures;
+const uint32_t para_boot_magic = PARA_BOOT_MAGIC;
+const struct para_start_info *start;
+volatile struct para_shared *shared;
+struct para_trap trap_table[64];
+volatile struct trap_record trap_last;
+static trap_hook_t hooks[64];
+
+/* ---- memory (gcc may emit calls to these even when freestanding) ---- */
+void *memset(void *d, int c, size_t n)
+{
+	void *r = d;
+	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+	return r;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+	void *r = d;
+	__asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) :: "memory");
+	return r;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+	for (; n; n--, x++, y++)
+		if (*x != *y)
+			return *x - *y;
+	return 0;
+}
+
+/* ---- output: a line buffer flushed through console_write ---- */
+static char line[256];
+static uint32_t line_len;
+
+void print_flush(void)
+{
+	if (line_len)
+		hc_console_write(line, line_len);
+	line_len = 0;
+}
+
+static void put(char c)
+{
+	line[line_len++] = c;
+	if (c == '\n' || line_len == sizeof(line))
+		print_flush();
+}
+
+static void put_num(uint32_t v, unsigned base, int width, char pad, int neg)
+{
+	char buf[12];
+	int i = 0;
+	do {
+		buf[i++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	if (neg)
+		buf[i++] = '-';
+	while (width-- > i)
+		put(pad);
+	while (i)
+		put(buf[--i]);
+}
+
+static void vprintf(const char *fmt, va_list ap)
+{
+	for (; *fmt; fmt++) {
+		if (*fmt != '%') {
+			put(*fmt);
+			continue;
+		}
+		char pad = ' ';
+		int width = 0;
+		if (*++fmt == '0')
+			pad = '0';
+		while (*fmt >= '0' && *fmt <= '9')
+			width = width * 10 + *fmt++ - '0';
+		switch (*fmt) {
+		case 'x': put_num(va_arg(ap, uint32_t), 16, width, pad, 0); break;
+		case 'u': put_num(va_arg(ap, uint32_t), 10, width, pad, 0); break;
+		case 'd': {
+			int v = va_arg(ap, int);
+			put_num(v < 0 ? -(uint32_t)v : (uint32_t)v, 10, width, pad, v < 0);
+			break;
+		}
+		case 's': for (const char *s = va_arg(ap, const char *); *s; s++) put(*s); break;
+		case 'c': put((char)va_arg(ap, int)); break;
+		case '%': put('%'); break;
+		default: return;
+		}
+	}
+}
+
+void printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
+void pass(const char *name)
+{
+	printf("PASS %s\n", name);
+}
+
+void fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	failures++;
+	printf("FAIL %s ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	put('\n');
+}
+
+void check(int cond, const char *name)
+{
+	if (cond)
+		pass(name);
+	else
+		fail(name, "condition false");
+}
+
+void check_eq(const char *name, uint32_t got, uint32_t want)
+{
+	if (got == want)
+		pass(name);
+	else
+		fail(name, "got %08x want %08x", got, want);
+}
+
+void check_err(const char *name, int32_t got, int err)
+{
+	if (got == -err)
+		pass(name);
+	else
+		fail(name, "returned %d want %d", got, -err);
+}
+
+void hc_exit(uint32_t status)
+{
+	print_flush();
+	hcall(PARA_EXIT, status, 0, 0, 0);
+	for (;;)                /* exit does not return; if it does, spin (the timeout fails it) */
+		;
+}
+
+void guest_finish(void)
+{
+	hc_exit(failures ? 1 : 0);
+}
+
+/* ---- time (section 5): ns = ((tsc - tsc_at_zero) * tsc_mult) >> tsc_shift ---- */
+uint64_t now_ns(void)
+{
+	uint64_t d = rdtsc() - shared->tsc_at_zero;
+	uint32_t mult = shared->tsc_mult, shift = shared->tsc_shift;
+	/* The 96-bit product d * mult as hi:lo. */
+	uint64_t p0 = (uint64_t)(uint32_t)d * mult;
+	uint64_t p1 = (d >> 32) * mult;
+	uint64_t lo = p0 + (p1 << 32);
+	uint64_t hi = (p1 >> 32) + (lo < p0);
+	if (shift == 0)
+		return lo;
+	if (shift >= 64)
+		return hi >> (shift - 64);
+	return lo >> shift | hi << (64 - shift);
+}
+
+/* ---- traps ---- */
+void trap_set_hook(int vec, trap_hook_t hook)
+{
+	hooks[vec] = hook;
+}
+
+void trap_clear(void)
+{
+	trap_last.vector = -1;
+	trap_last.count = 0;
+}
+
+void trap_dispatch(struct pframe *f)
+{
+	if (f->vector < 64 && hooks[f->vector]) {
+		hooks[f->vector](f);
+		return;
+	}
+	if (trap_fix_eip && f->eip == trap_fix_eip) {
+		trap_last.vector = f->vector;
+		trap_last.count++;
+		trap_last.error = f->error;
+		trap_last.cr2 = f->cr2;
+		trap_last.eip = f->eip;
+		trap_last.cs = f->cs;
+		trap_last.eflags = f->eflags;
+		trap_last.frame_end = (uint32_t)(&f->eflags + 1);
+		trap_last.mask = shared->event_mask;
+		f->eip = trap_fix_resume;
+		trap_fix_eip = 0;
+		return;
+	}
+	printf("FAIL unexpected-trap vector %u error %x cr2 %08x eip %08x cs %x eflags %08x\n",
+	       f->vector, f->error, f->cr2, f->eip, f->cs, f->eflags);
+	hc_exit(1);
+}
+
+int probe_read(uint32_t lin, uint32_t *val)
+{
+	uint32_t v = 0xdeadbeef;
+	trap_clear();
+	__asm__ volatile(FIXUP("1f", "2f") "1: movl (%1), %0\n2:\tmovl $0, trap_fix_eip"
+			 : "+r"(v) : "r"(lin) : "memory");
+	*val = v;
+	return trap_last.vector;
+}
+
+int probe_write(uint32_t lin, uint32_t val)
+{
+	trap_clear();
+	__asm__ volatile(FIXUP("1f", "2f") "1: movl %1, (%0)\n2:\tmovl $0, trap_fix_eip"
+			 :: "r"(lin), "r"(val) : "memory");
+	return trap_last.vector;
+}
+
+void expect_trap(const char *name, int got, int vec, int err)
+{
+	if (got != vec)
+		fail(name, "vector %d want %d", got, vec);
+	else if (err >= 0 && trap_last.error != (uint32_t)err)
+		fail(name, "error code %x want %x", trap_last.error, err);
+	else
+		pass(name);
+}
+
+/* Called by boot.S on its stack once EAX is the para magic. */
+__attribute__((noreturn)) void para_start(void)
+{
+	start = (const struct para_start_info *)boot_ebx;
+	shared = (volatile struct para_shared *)start->shared_page;
+	for (int v = 0; v < 64; v++)
+		trap_table[v] = (struct para_trap){ trap_stubs[v], (uint8_t)v, 0, 0 };
+	trap_clear();
+	int32_t r = hc_set_trap_table(trap_table, 64);
+	if (r != 0)
+		printf("FAIL set-trap-table returned %d\n", r), failures++;
+	test_main();
+	guest_finish();
+}
