@@ -514,6 +514,7 @@ static enum emu_result para_insn(struct insn *i)
 		case 0x20: case 0x21: case 0x22: case 0x23:     /* MOV CR, MOV DR */
 		case 0x30: case 0x32: case 0x33:                /* WRMSR, RDMSR, RDPMC */
 		case 0x34: case 0x35:                           /* SYSENTER, SYSEXIT */
+			return gp0(i->vm);
 		case 0xa1: case 0xa9: case 0xb2: case 0xb4: case 0xb5:  /* POP FS/GS, LSS/LFS/LGS */
 			return do_sreg_load(i);
 		}
@@ -545,6 +546,7 @@ static enum emu_result para_insn(struct insn *i)
 		return do_pushf_popf(i, op[0] == 0x9d);
 	case 0xe4 ... 0xe7: case 0xec ... 0xef: case 0x6c ... 0x6f:    /* port I/O */
 	case 0xea: case 0x9a: case 0xca: case 0xcb:     /* far JMP, CALL, RET */
+		return gp0(i->vm);
 	case 0x8e: case 0x07: case 0x17: case 0x1f: case 0xc4: case 0xc5:  /* segment loads */
 		return do_sreg_load(i);
 	case 0xff:

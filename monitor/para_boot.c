@@ -162,15 +162,15 @@ static int put_start_info(struct vm *vm, const char *cmdline, char *err, size_t 
 		return load_fail(err, n, "command line longer than para-x86's 2047 bytes");
 	memcpy(page + 2048, cmdline ? cmdline : "", len);
 
+	/* Time 0: the TSC, the vclock and the wall clock read together, after the
+	 * calibration (which takes its 2 ms). */
+	struct para_shared sh = { .event_mask = 1 };
+	tsc_scale(&sh.tsc_mult, &sh.tsc_shift);
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
-	struct para_shared sh = {
-		.event_mask = 1,
-		.tsc_at_zero = __rdtsc() - vm->cpu.tsc_base,
-		.wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec,
-	};
-	tsc_scale(&sh.tsc_mult, &sh.tsc_shift);
+	sh.wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
 	p->boot_ns = vclock_now(&vm->clock);
+	sh.tsc_at_zero = __rdtsc() - vm->cpu.tsc_base;
 	uint8_t shared[4096] = { 0 };
 	memcpy(shared, &sh, sizeof(sh));
 	if (!mem_write_phys(&vm->mem, p->start_pa, page, sizeof(page)) ||

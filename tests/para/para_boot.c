@@ -81,10 +81,11 @@ static void check_shared(void)
 	check_eq("shared-event-mask-boot", shared->event_mask, 1);
 	check_eq("shared-event-enable-boot", shared->event_enable, 0);
 	check_eq("shared-reserved", shared->reserved, 0);
-	if (shared->tsc_mult != 0 && shared->tsc_shift < 64)
+	if (shared->tsc_mult != 0 && shared->tsc_shift > -32 && shared->tsc_shift < 32)
 		pass("shared-tsc-scale");
 	else
-		fail("shared-tsc-scale", "tsc_mult %x tsc_shift %u", shared->tsc_mult, shared->tsc_shift);
+		fail("shared-tsc-scale", "tsc_mult %x tsc_shift %d", shared->tsc_mult,
+		     (int)shared->tsc_shift);
 	/* 2020-01-01 .. 2100-01-01 in ns since 1970. */
 	uint64_t w = shared->wall_ns;
 	if (w > 1577836800ull * 1000000000ull && w < 4102444800ull * 1000000000ull)
@@ -156,7 +157,7 @@ static void check_cpu(void)
 		fail("data-selectors", "ds %x es %x fs %x gs %x", d[0], d[1], d[2], d[3]);
 
 	/* Section 7: SMSW gives PE (paging is off), SGDT/SIDT limit 0 base 0, SLDT/STR 0. */
-	check_eq("smsw-boot", smsw() & 0xffff, 1);
+	check_eq("smsw-boot", smsw() & 0xffff, 0x0011);     /* PE and ET (section 7) */
 	struct { uint16_t limit; uint32_t base; } __attribute__((packed)) g = { 0xffff, 0xffffffff },
 		i = { 0xffff, 0xffffffff };
 	__asm__ volatile("sgdt %0; sidt %1" : "=m"(g), "=m"(i));

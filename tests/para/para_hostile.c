@@ -141,8 +141,6 @@ static void test_mmu(void)
 	check_err("mmu-val-frame-at-mem-size", hc_mmu_update(r, 1, &done), PARA_EFAULT);
 	r[0] = (struct para_mmu_req){ (uint32_t)&scratch[0], 0xfffff000u | PTE_P | PTE_W, PARA_NO_LIN };
 	check_err("mmu-val-frame-at-4g-4k", hc_mmu_update(r, 1, &done), PARA_EFAULT);
-	r[0] = (struct para_mmu_req){ (uint32_t)&scratch[0], start->start_info | PTE_P | PTE_W, PARA_NO_LIN };
-	check_err("mmu-val-start-info-writable", hc_mmu_update(r, 1, &done), PARA_EFAULT);
 	check_eq("mmu-refused-vals-not-written", scratch[0], 0);
 	/* What is allowed: a non-present entry whatever its other bits, the start-info
 	 * page read-only. */
@@ -233,12 +231,10 @@ static void test_unmapped(void)
 	check_err("mmu-reqs-unmapped", hc_mmu_update((const void *)hole, 1, 0), PARA_EFAULT);
 	check(ud_handled(), "trap-table-kept-paging");
 
-	/* 4 MiB pages, in the live page directory (only there is bit 7 PS): a writable one
-	 * over the start-info page, one whose frame lies outside RAM. */
+	/* A 4 MiB page whose frame starts outside RAM (in the live page directory: only
+	 * there is bit 7 PS). */
 	struct para_mmu_req r = { (uint32_t)&pt_pd[0x200],
-				  (start->start_info & ~0x3fffffu) | PTE_P | PTE_W | PTE_PS, PARA_NO_LIN };
-	check_err("mmu-4m-writable-over-start-info", hc_mmu_update(&r, 1, 0), PARA_EFAULT);
-	r.val = ((mem + 0x3fffff) & ~0x3fffffu) | PTE_P | PTE_PS;
+				  ((mem + 0x3fffff) & ~0x3fffffu) | PTE_P | PTE_PS, PARA_NO_LIN };
 	check_err("mmu-4m-frame-outside-ram", hc_mmu_update(&r, 1, 0), PARA_EFAULT);
 	check_eq("mmu-4m-refused-not-written", pt_pd[0x200], 0);
 }

@@ -161,21 +161,15 @@ void guest_finish(void)
 	hc_exit(failures ? 1 : 0);
 }
 
-/* ---- time (section 5): ns = ((tsc - tsc_at_zero) * tsc_mult) >> tsc_shift ---- */
+/* ---- time (section 5): the TSC since tsc_at_zero, scaled by tsc_shift and tsc_mult ---- */
 uint64_t now_ns(void)
 {
 	uint64_t d = rdtsc() - shared->tsc_at_zero;
-	uint32_t mult = shared->tsc_mult, shift = shared->tsc_shift;
-	/* The 96-bit product d * mult as hi:lo. */
-	uint64_t p0 = (uint64_t)(uint32_t)d * mult;
-	uint64_t p1 = (d >> 32) * mult;
-	uint64_t lo = p0 + (p1 << 32);
-	uint64_t hi = (p1 >> 32) + (lo < p0);
-	if (shift == 0)
-		return lo;
-	if (shift >= 64)
-		return hi >> (shift - 64);
-	return lo >> shift | hi << (64 - shift);
+	int32_t shift = shared->tsc_shift;
+	uint32_t mult = shared->tsc_mult;
+	d = shift >= 0 ? d << shift : d >> -shift;
+	/* (d * mult) >> 32, the product taken to 96 bits (section 5). */
+	return (d >> 32) * mult + (((d & 0xffffffffu) * mult) >> 32);
 }
 
 /* ---- traps ---- */
