@@ -20,6 +20,7 @@
 #include "para.h"
 #include "seccomp.h"
 #include "vm.h"
+#include "../devices/blockdev.h"
 #include "../shadowmmu/mem.h"
 
 #define EXIT_USAGE 2
@@ -29,12 +30,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
-		"                   [--stats] [--trace] KERNEL\n"
+		"                   [--disk FILE[,ro]] [--stats] [--trace] KERNEL\n"
 		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
 		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
 		"  --append STR  kernel command line\n"
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
+		"  --disk FILE[,ro]  a raw disk image: the primary ATA disk of a PC guest, the\n"
+		"                block device of a para-x86 guest; ,ro refuses writes\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
@@ -87,6 +90,26 @@ static int load_kernel(struct vm *vm, const char *path, const char *append, cons
 	return r;
 }
 
+/* --disk FILE[,ro]: the image opened into cfg->disk; -1 with a message if it cannot be. */
+static int open_disk(char *arg, struct config *cfg)
+{
+	size_t n = strlen(arg);
+	bool ro = n > 3 && !strcmp(arg + n - 3, ",ro");
+	if (ro)
+		arg[n - 3] = 0;
+	if (cfg->disk) {
+		fprintf(stderr, "trapeze: --disk %s: one disk only\n", arg);
+		return -1;
+	}
+	cfg->disk = blockdev_open(arg, ro);
+	if (!cfg->disk) {
+		fprintf(stderr, "trapeze: --disk %s: %s\n", arg, errno == EINVAL ?
+			"not a raw image (a regular file of whole 512-byte sectors)" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Fill cfg and *initrd from the command line; 0, or the exit status to end with. */
 static int parse_args(int argc, char **argv, struct config *cfg, const char **initrd)
 {
@@ -99,6 +122,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		{ "trace", no_argument, 0, 't' },
 		{ "perf-map", no_argument, 0, 'P' },
 		{ "cache-size", required_argument, 0, 'c' },
+		{ "disk", required_argument, 0, 'd' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -120,6 +144,10 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 			cfg->cache_size = (uint32_t)v;
 			break;
 		}
+		case 'd':
+			if (open_disk(optarg, cfg) < 0)
+				return EXIT_USAGE;
+			break;
 		case 'a': cfg->append = optarg; break;
 		case 'i': *initrd = optarg; break;
 		case 's': cfg->serial = optarg; break;

@@ -12,6 +12,7 @@
 
 static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync),
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
 	SCMP_SYS(fcntl), SCMP_SYS(poll), SCMP_SYS(ppoll),
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),

@@ -33,6 +33,7 @@
 #include "signals.h"
 #include "stubs.h"
 #include "../codecache/codecache.h"
+#include "../devices/blockdev.h"
 #include "../devices/board.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
@@ -201,6 +202,8 @@ void vm_destroy(struct vm *vm)
 	board_destroy(vm->board);   /* the para timer with it: before its state goes */
 	vm->board = NULL;
 	para_destroy(vm);
+	blockdev_close(vm->cfg.disk);
+	vm->cfg.disk = NULL;
 	vm->io = NULL;
 	vm->mmio = NULL;
 	vm->intc = NULL;

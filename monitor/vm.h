@@ -43,6 +43,8 @@ struct config {
 	bool stats;
 	bool trace;
 	bool perf_map;          /* name translations for perf (/tmp/perf-PID.map) */
+	struct blockdev *disk;  /* --disk's image, opened by main.c (devices/blockdev.h), or
+				   NULL; the VM owns it from vm_create() on */
 };
 
 #define STATS_INSN_IDS 2048
@@ -69,6 +71,7 @@ struct stats {
 struct codecache;
 struct engine_ops;
 struct machine_ops;
+struct blockdev;
 struct para;
 struct rewriter;
 struct iobus;
