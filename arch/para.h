@@ -104,6 +104,7 @@ struct para_shared {
 /* Events (section 6): delivered as vector PARA_EVENT_VECTOR + n. */
 #define PARA_EVENT_TIMER        0
 #define PARA_EVENT_CONSOLE      1
+#define PARA_EVENT_DEVICE       2       /* the first device's; the start-info block says */
 #define PARA_EVENT_VECTOR       32
 
 /* The selectors frames carry (section 6). */

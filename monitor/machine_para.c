@@ -331,8 +331,9 @@ static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a)
 	case PARA_TLB_FLUSH:
 		return hc_tlb_flush(vm, a[0], a[1]);
 	case PARA_RING_SETUP:
+		return para_ring_setup(vm, a[0], a[1], a[2]);
 	case PARA_RING_NOTIFY:
-		return -PARA_EINVAL;    /* no device in this version: every number is >= ndev */
+		return para_ring_notify(vm, a[0]);
 	case PARA_EVENT_ACK:
 		return hc_event_ack(vm, a[0]);
 	}

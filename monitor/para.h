@@ -18,6 +18,14 @@
 
 struct vm;
 
+/* A device's ring as the monitor keeps it: what it took is its own count, not the
+ * guest's req_cons (para_ring.c). */
+struct para_ring {
+	uint32_t pa;                    /* the ring page; live once ring_setup gave it */
+	uint32_t cons;                  /* requests taken (and answered) */
+	bool live, broken;
+};
+
 /* One para guest's monitor-side state (vm->para). */
 struct para {
 	uint32_t start_pa, shared_pa;   /* the start-info block and the shared page */
@@ -28,6 +36,9 @@ struct para {
 	uint64_t boot_ns;               /* vclock time 0 of the guest's time_ns */
 	uint64_t timer;                 /* set_timer's deadline (vclock ns), or VCLOCK_NEVER */
 	uint64_t idle_until;            /* idle's deadline while halted in it */
+	uint32_t ndev;                  /* the devices the start-info block lists */
+	struct para_dev dev[PARA_DEV_MAX];
+	struct para_ring ring[PARA_DEV_MAX];
 };
 
 /* Does the ELF image carry the para-x86 note? *version gets its version. A malformed
@@ -40,6 +51,12 @@ int para_boot(struct vm *vm, const uint8_t *img, size_t size, uint32_t version,
 	      const char *cmdline, char *err, size_t n);
 
 void para_destroy(struct vm *vm);
+
+/* para_ring.c: list the VM's devices in the start-info block si (and in vm->para); the
+ * ring_setup and ring_notify hypercalls (section 8). */
+void para_devices_init(struct vm *vm, struct para_start_info *si);
+int32_t para_ring_setup(struct vm *vm, uint32_t dev, uint32_t ring, uint32_t rx);
+int32_t para_ring_notify(struct vm *vm, uint32_t dev);
 
 /* The guest's time_ns now, and the shared page's copy of it brought up to date. */
 uint64_t para_time(struct vm *vm);

@@ -154,8 +154,9 @@ static int put_start_info(struct vm *vm, const char *cmdline, char *err, size_t 
 	struct para_start_info si = {
 		.magic = PARA_BOOT_MAGIC, .version = PARA_VERSION, .mem_size = (uint32_t)vm->mem.size,
 		.shared_page = p->shared_pa, .start_info = p->start_pa,
-		.cmdline = p->start_pa + 2048, .ndev = 0,
+		.cmdline = p->start_pa + 2048,
 	};
+	para_devices_init(vm, &si);
 	memcpy(page, &si, sizeof(si));
 	size_t len = strlen(cmdline ? cmdline : "");
 	if (len > 2047)
