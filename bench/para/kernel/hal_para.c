@@ -1,0 +1,196 @@
+/*
+ * hal_para.c - the hardware layer on para-x86 (hal.h, docs/para-x86.md): hypercalls
+ * instead of privileged instructions, the shared page's event_mask as the interrupt
+ * flag and its TSC fields as the clock, a trap table (exceptions, event 0 as vector
+ * 32, INT 0x80 at dpl 3), stack_switch for the kernel stack, a one-shot timer
+ * re-armed at every tick, mmu_update (with the linear address) for page-table
+ * entries, set_pt for address spaces, tlb_flush, idle, console_write and exit.
+ *
+ * para.S turned paging on with boot_pd (set_pt) before kmain. The start-info page
+ * lies outside the processes' kernel map: hal_init copies what it needs.
+ */
+#include "defs.h"
+#include "para.h"
+
+extern uint32_t para_start_info;        /* physical, in boot_pd's map */
+extern uint32_t para_cr2;
+extern const uint32_t para_vectors[33];
+extern char para_syscall_vector[];
+
+static volatile struct para_shared *shared;
+static uint32_t shared_pa;
+static uint32_t mem_size;
+static char cmdline[256];
+static struct para_trap traps[34];
+static void (*tick_fn)(void);
+static uint64_t period, deadline;
+
+static inline int32_t hcall(uint32_t nr, uint32_t b, uint32_t c, uint32_t d)
+{
+	int32_t r;
+	__asm__ volatile(".byte 0x0f, 0x01, 0xc1"      /* VMCALL */
+			 : "=a"(r) : "a"(nr), "b"(b), "c"(c), "d"(d) : "memory", "cc");
+	return r;
+}
+
+static void check(const char *call, int32_t r)
+{
+	if (r < 0)
+		panic("hypercall %s: %d", call, r);
+}
+
+void hal_init(void)
+{
+	const struct para_start_info *si = P2V(para_start_info);
+	shared_pa = si->shared_page;
+	shared = P2V(shared_pa);
+	mem_size = si->mem_size;
+	const char *c = P2V(si->cmdline);
+	for (uint32_t i = 0; i < sizeof(cmdline) - 1 && c[i]; i++)
+		cmdline[i] = c[i];
+	for (int v = 0; v < 33; v++)
+		traps[v] = (struct para_trap){ para_vectors[v], (uint8_t)v, 0, 0 };
+	traps[33] = (struct para_trap){ (uint32_t)para_syscall_vector, T_SYSCALL, 3, 0 };
+	check("set_trap_table", hcall(PARA_SET_TRAP_TABLE, (uint32_t)traps, 34, 0));
+}
+
+uint32_t hal_mem_size(void) { return mem_size; }
+const char *hal_cmdline(void) { return cmdline; }
+
+int hal_machine_pages(uint32_t *pa, int max)
+{
+	if (max < 1)
+		return 0;
+	pa[0] = shared_pa;
+	return 1;
+}
+
+void hal_irq_disable(void)
+{
+	shared->event_mask = 1;
+	__asm__ volatile("" ::: "memory");
+}
+
+/* Unmasking must look for what arrived while masked (section 5). */
+void hal_irq_enable(void)
+{
+	__asm__ volatile("" ::: "memory");
+	shared->event_mask = 0;
+	__asm__ volatile("" ::: "memory");
+	if (shared->event_pending & shared->event_enable)
+		hcall(PARA_EVENT_POLL, 0, 0, 0);
+}
+
+uint32_t hal_irq_save(void)
+{
+	uint32_t masked = shared->event_mask;
+	hal_irq_disable();
+	return !masked;
+}
+
+void hal_irq_restore(uint32_t state)
+{
+	if (state)
+		hal_irq_enable();
+}
+
+/* idle returns when an enabled event is pending even while masked: no lost wakeup. */
+void hal_idle(void)
+{
+	hcall(PARA_IDLE, 0, 0, 0);
+	hal_irq_enable();
+	hal_irq_disable();
+}
+
+/* Time since boot from the TSC (section 5), the product taken to 96 bits. */
+uint64_t hal_time_ns(void)
+{
+	uint64_t d = hal_cycles() - shared->tsc_at_zero;
+	int32_t shift = shared->tsc_shift;
+	uint32_t mult = shared->tsc_mult;
+	d = shift >= 0 ? d << shift : d >> -shift;
+	return (d >> 32) * mult + (((d & 0xffffffffu) * mult) >> 32);
+}
+
+static void arm(uint64_t ns)
+{
+	check("set_timer", hcall(PARA_SET_TIMER, (uint32_t)ns, (uint32_t)(ns >> 32), 0));
+}
+
+void hal_timer_start(uint32_t hz, void (*tick)(void))
+{
+	period = 1000000000u / hz;
+	tick_fn = tick;
+	deadline = hal_time_ns() + period;
+	shared->event_enable |= 1u << PARA_EVENT_TIMER;
+	arm(deadline);
+}
+
+/* Event 0: acknowledge, re-arm one period after the last deadline (or from now, if
+ * that has passed already), then the tick. */
+void hal_interrupt(struct trapframe *tf)
+{
+	if (tf->trapno != PARA_EVENT_VECTOR + PARA_EVENT_TIMER)
+		return;
+	hcall(PARA_EVENT_ACK, 1u << PARA_EVENT_TIMER, 0, 0);
+	uint64_t now = hal_time_ns();
+	deadline += period;
+	if (deadline <= now)
+		deadline = now + period;
+	arm(deadline);
+	if (tick_fn)
+		tick_fn();
+}
+
+uint32_t hal_fault_addr(void)
+{
+	return para_cr2;
+}
+
+void hal_switch(uint32_t pd, uint32_t esp0)
+{
+	check("stack_switch", hcall(PARA_STACK_SWITCH, esp0, 0, 0));
+	if (pd)
+		check("set_pt", hcall(PARA_SET_PT, pd, 0, 0));
+}
+
+void hal_pte_set(const struct pte_update *u)
+{
+	hal_pte_batch(u, 1);
+}
+
+/* struct pte_update is struct para_mmu_req: {ptr, val, lin}, HAL_NO_LIN = PARA_NO_LIN. */
+void hal_pte_batch(const struct pte_update *u, int n)
+{
+	check("mmu_update", hcall(PARA_MMU_UPDATE, (uint32_t)u, n, 0));
+}
+
+void hal_tlb_flush(uint32_t lin)
+{
+	check("tlb_flush", hcall(PARA_TLB_FLUSH, lin, 1, 0));
+}
+
+void hal_tlb_flush_all(void)
+{
+	check("tlb_flush", hcall(PARA_TLB_FLUSH, 0, 0, 0));
+}
+
+void hal_console_write(const char *buf, uint32_t len)
+{
+	while (len) {
+		uint32_t n = len < PARA_CONSOLE_MAX ? len : PARA_CONSOLE_MAX;
+		hcall(PARA_CONSOLE_WRITE, (uint32_t)buf, n, 0);
+		buf += n;
+		len -= n;
+	}
+}
+
+void hal_exit(uint32_t status)
+{
+	hcall(PARA_EXIT, status, 0, 0);
+	for (;;)
+		;
+}
+
+_Static_assert(sizeof(struct pte_update) == sizeof(struct para_mmu_req), "mmu_update layout");
+_Static_assert(HAL_NO_LIN == PARA_NO_LIN, "no-lin value");

@@ -1,0 +1,239 @@
+/*
+ * hal_x86.c - the hardware layer on stock x86 (hal.h): a GDT with kernel and user
+ * segments and a TSS for ESP0, an IDT of interrupt gates (INT 0x80 at DPL 3), the
+ * 8259 pair remapped to 32-47, the 8254 PIT on IRQ 0 as the tick, the 16550 at
+ * 0x3f8 polled for the console, CR3 and INVLPG for the MMU, HLT to idle, QEMU's
+ * isa-debug-exit port 0xf4 to stop. Time is the TSC, calibrated against the PIT.
+ * x86.S turned paging on (CR4.PSE, CR0.PG and WP) with boot_pd before kmain.
+ *
+ * The kernel's data segments are the flat user data selector (DPL 3, loadable at
+ * CPL 0), so that no trap has to reload them; SS is the kernel's.
+ */
+#include "defs.h"
+
+#define COM1            0x3f8
+#define PIC1            0x20
+#define PIC2            0xa0
+#define PIT_HZ          1193182u
+
+struct mbi { uint32_t flags, mem_lower, mem_upper, boot_device, cmdline; };
+extern uint32_t x86_mbi;                /* physical, as the loader gave it */
+extern const uint32_t x86_vectors[256];
+
+/* The 32-bit TSS: only SS0:ESP0 matter (no I/O bitmap, no hardware task switch). */
+struct tss {
+	uint32_t link, esp0, ss0, unused[22];
+	uint16_t trap, iomap;
+} __attribute__((packed));
+
+static uint64_t gdt[6] __attribute__((aligned(8)));
+static uint64_t idt[256] __attribute__((aligned(8)));
+static struct tss tss;
+static void (*tick_fn)(void);
+static volatile uint32_t pit_ticks;
+static uint64_t tsc0, tsc_per_ms;
+static char cmdline[256];
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+/* A segment descriptor (SDM vol. 3 3.4.5): G=1, 32-bit, for base 0 / limit 4 GiB. */
+static uint64_t seg(uint32_t base, uint32_t limit, uint32_t type_dpl_s_p, int g)
+{
+	return (uint64_t)(limit & 0xffff) | (uint64_t)(base & 0xffffff) << 16 |
+	       (uint64_t)type_dpl_s_p << 40 | (uint64_t)(limit >> 16 & 0xf) << 48 |
+	       (uint64_t)(g ? 0xc : 0x0) << 52 | (uint64_t)(base >> 24) << 56;
+}
+
+/* An interrupt gate (SDM vol. 3 6.11): IF is cleared on entry. */
+static uint64_t gate(uint32_t off, uint16_t sel, int dpl)
+{
+	return (uint64_t)(off & 0xffff) | (uint64_t)sel << 16 |
+	       (uint64_t)(0x8e | dpl << 5) << 40 | (uint64_t)(off >> 16) << 48;
+}
+
+static void load_tables(void)
+{
+	struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gd, id;
+	gdt[1] = seg(0, 0xfffff, 0x9a, 1);              /* kernel code */
+	gdt[2] = seg(0, 0xfffff, 0x92, 1);              /* kernel data */
+	gdt[3] = seg(0, 0xfffff, 0xfa, 1);              /* user code, DPL 3 */
+	gdt[4] = seg(0, 0xfffff, 0xf2, 1);              /* user data, DPL 3 */
+	tss.ss0 = SEG_KDATA;
+	tss.iomap = sizeof(tss);
+	gdt[5] = seg((uint32_t)&tss, sizeof(tss) - 1, 0x89, 0);  /* available 32-bit TSS */
+	for (int v = 0; v < 256; v++)
+		idt[v] = gate(x86_vectors[v], SEG_KCODE, v == T_SYSCALL ? 3 : 0);
+	gd.limit = sizeof(gdt) - 1;
+	gd.base = (uint32_t)gdt;
+	id.limit = sizeof(idt) - 1;
+	id.base = (uint32_t)idt;
+	__asm__ volatile("lgdt %0\n\t"
+			 "ljmp $0x08, $1f\n"
+			 "1:\tmov %1, %%ds\n\tmov %1, %%es\n\tmov %1, %%fs\n\tmov %1, %%gs\n\t"
+			 "mov %2, %%ss\n\t"
+			 "lidt %3\n\t"
+			 "ltr %w4"
+			 :: "m"(gd), "r"(SEG_UDATA), "r"(SEG_KDATA), "m"(id), "r"(0x28) : "memory");
+}
+
+/* The 8259 pair (ICW1-4): IRQs 0-15 at vectors 32-47, all masked but IRQ 0. */
+static void pic_init(void)
+{
+	outb(PIC1, 0x11); outb(PIC2, 0x11);
+	outb(PIC1 + 1, 32); outb(PIC2 + 1, 40);
+	outb(PIC1 + 1, 4); outb(PIC2 + 1, 2);
+	outb(PIC1 + 1, 1); outb(PIC2 + 1, 1);
+	outb(PIC1 + 1, 0xfe); outb(PIC2 + 1, 0xff);
+}
+
+/* The loader's command line may lie just past the image, in what becomes free
+ * memory (QEMU puts it there): copied before kinit. */
+void hal_init(void)
+{
+	const struct mbi *mbi = P2V(x86_mbi);
+	if (mbi->flags & 4) {
+		const char *c = P2V(mbi->cmdline);
+		for (uint32_t i = 0; i < sizeof(cmdline) - 1 && c[i]; i++)
+			cmdline[i] = c[i];
+	}
+	load_tables();
+	pic_init();
+	outb(COM1 + 3, 0x03);           /* 8N1; the divisor as the firmware left it */
+}
+
+uint32_t hal_mem_size(void)
+{
+	const struct mbi *mbi = P2V(x86_mbi);
+	if (mbi->flags & 1)
+		return (mbi->mem_upper + 1024) * 1024;
+	return 64u << 20;
+}
+
+const char *hal_cmdline(void)
+{
+	return cmdline;
+}
+
+int hal_machine_pages(uint32_t *pa, int max)
+{
+	(void)pa, (void)max;
+	return 0;
+}
+
+void hal_irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
+void hal_irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
+
+uint32_t hal_irq_save(void)
+{
+	uint32_t f;
+	__asm__ volatile("pushfl; popl %0; cli" : "=r"(f) :: "memory");
+	return f & FL_IF;
+}
+
+void hal_irq_restore(uint32_t state)
+{
+	if (state)
+		hal_irq_enable();
+}
+
+void hal_idle(void)
+{
+	__asm__ volatile("sti; hlt; cli" ::: "memory");      /* STI's shadow covers HLT */
+}
+
+/* Mode 2 (rate generator) on channel 0; then 20 ticks against the TSC. */
+void hal_timer_start(uint32_t hz, void (*tick)(void))
+{
+	uint32_t div = PIT_HZ / hz;
+	outb(0x43, 0x34);
+	outb(0x40, div & 0xff);
+	outb(0x40, div >> 8);
+	uint32_t k = pit_ticks;
+	while (pit_ticks == k)
+		hal_idle();
+	tsc0 = hal_cycles();
+	k = pit_ticks;
+	while (pit_ticks - k < 20)
+		hal_idle();
+	tsc_per_ms = udiv64((hal_cycles() - tsc0) * hz, 20 * 1000);
+	if (!tsc_per_ms)
+		tsc_per_ms = 1;
+	tick_fn = tick;
+}
+
+void hal_interrupt(struct trapframe *tf)
+{
+	uint32_t irq = tf->trapno - 32;
+	if (irq == 7 || irq == 15)              /* spurious: no EOI for it on its chip */
+		return;
+	if (irq >= 8)
+		outb(PIC2, 0x20);
+	outb(PIC1, 0x20);
+	if (irq == 0) {
+		pit_ticks++;
+		if (tick_fn)
+			tick_fn();
+	}
+}
+
+uint32_t hal_fault_addr(void)
+{
+	uint32_t a;
+	__asm__ volatile("mov %%cr2, %0" : "=r"(a));
+	return a;
+}
+
+void hal_switch(uint32_t pd, uint32_t esp0)
+{
+	tss.esp0 = esp0;
+	if (pd)
+		__asm__ volatile("mov %0, %%cr3" :: "r"(pd) : "memory");
+}
+
+void hal_tlb_flush(uint32_t lin)
+{
+	__asm__ volatile("invlpg (%0)" :: "r"(lin) : "memory");
+}
+
+void hal_tlb_flush_all(void)
+{
+	uint32_t r;
+	__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(r) :: "memory");
+}
+
+void hal_pte_set(const struct pte_update *u)
+{
+	*(volatile uint32_t *)P2V(u->ptr) = u->val;
+	if (u->lin != HAL_NO_LIN)
+		hal_tlb_flush(u->lin);
+}
+
+void hal_pte_batch(const struct pte_update *u, int n)
+{
+	for (int i = 0; i < n; i++)
+		hal_pte_set(&u[i]);
+}
+
+void hal_console_write(const char *buf, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		while (!(inb(COM1 + 5) & 0x20))
+			;
+		outb(COM1, buf[i]);
+	}
+}
+
+uint64_t hal_time_ns(void)
+{
+	if (!tsc_per_ms)
+		return 0;
+	return udiv64((hal_cycles() - tsc0) * 1000000, tsc_per_ms);
+}
+
+void hal_exit(uint32_t status)
+{
+	outb(0xf4, status);
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}

@@ -1,0 +1,95 @@
+#!/bin/bash
+# run-minik.sh [--small] trapeze TRAPEZE ELF     run one build under trapeze
+#              [--small] qemu QEMU ELF [TRAPEZE] run the x86 build under QEMU (TCG);
+#                                                with TRAPEZE, also under trapeze, and
+#                                                compare their CHECK lines
+#              [--small] same TRAPEZE X86 PARA   run both builds under trapeze and
+#                                                compare their CHECK lines
+# A run passes when the kernel prints a MINIK and a CHECK line for every workload,
+# then MINIK-DONE, and exits with status 1 (exit 0 through port 0xf4 or the exit
+# hypercall). --small gives the kernel the command line "small" (seconds, for ctest);
+# without it the sizes are the benchmark's. The MINIK and CHECK lines go to stdout.
+# Exit status: 0 pass, 1 fail, 2 usage, 77 skipped (no QEMU).
+set -u
+names="syscall pgfault ptemod ctxsw timer console pipe spawn compute"
+append=""
+if [ "${1:-}" = --small ]; then append=small; shift; fi
+usage() { echo "usage: $0 [--small] trapeze TRAPEZE ELF | qemu QEMU ELF [TRAPEZE] | same TRAPEZE X86 PARA" >&2; exit 2; }
+
+# same_checks A B WHAT: the CHECK lines of runs A and B must be identical.
+same_checks() {
+	grep '^CHECK' "$1" >"$1.check"
+	grep '^CHECK' "$2" >"$2.check"
+	if ! diff -u "$1.check" "$2.check"; then
+		echo "run-minik: FAIL $3: the CHECK lines differ"
+		exit 1
+	fi
+}
+[ $# -ge 3 ] || usage
+mode=$1 tool=$2
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+
+# run_one KIND TOOL ELF OUT: the run's stdout (no \r) in OUT, stderr in OUT.err; 0 if it passed.
+run_one() {
+	local kind=$1 tool=$2 elf=$3 out=$4 status bad=""
+	[ -f "$elf" ] || { echo "run-minik: no such kernel: $elf" >&2; return 1; }
+	if [ "$kind" = qemu ]; then
+		timeout -k 5 30 "$tool" -kernel "$elf" ${append:+-append "$append"} -m 64 \
+			-nographic -no-reboot -display none -monitor none -serial stdio \
+			-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$out.raw" 2>"$out.err"
+	else
+		timeout -k 5 30 "$tool" run --mem 64M ${append:+--append "$append"} "$elf" \
+			</dev/null >"$out.raw" 2>"$out.err"
+	fi
+	status=$?
+	tr '\r' '\n' <"$out.raw" | grep -aE '^(MINIK|CHECK|minik:)' >"$out"
+	[ $status -eq 1 ] || bad="$bad; exit status $status, want 1"
+	for n in $names; do
+		grep -q "^MINIK $n [0-9.]* " "$out" || bad="$bad; no MINIK $n line"
+		grep -q "^CHECK $n [0-9a-f]*\$" "$out" || bad="$bad; no CHECK $n line"
+	done
+	grep -q '^MINIK-DONE$' "$out" || bad="$bad; no MINIK-DONE"
+	if [ -n "$bad" ]; then
+		echo "---- $kind $(basename "$elf"): stdout (status $status) ----"
+		tr -d '\r' <"$out.raw" | tail -40
+		echo "---- stderr ----"
+		tail -20 "$out.err"
+		echo "run-minik: FAIL $kind $(basename "$elf")${bad/#;/:}"
+		return 1
+	fi
+	return 0
+}
+
+case $mode in
+trapeze)
+	[ $# -eq 3 ] || usage
+	run_one trapeze "$tool" "$3" "$tmp/out" || exit 1
+	grep -v '^minik:' "$tmp/out"
+	echo "run-minik: PASS trapeze $(basename "$3")"
+	;;
+qemu)
+	[ $# -eq 3 ] || [ $# -eq 4 ] || usage
+	if ! command -v "$tool" >/dev/null; then
+		echo "run-minik: SKIP no $tool"
+		exit 77
+	fi
+	run_one qemu "$tool" "$3" "$tmp/out" || exit 1
+	grep -v '^minik:' "$tmp/out"
+	if [ $# -eq 4 ]; then
+		run_one trapeze "$4" "$3" "$tmp/tz" || exit 1
+		same_checks "$tmp/out" "$tmp/tz" "qemu and trapeze"
+		echo "run-minik: CHECK lines the same under trapeze"
+	fi
+	echo "run-minik: PASS qemu $(basename "$3")"
+	;;
+same)
+	[ $# -eq 4 ] || usage
+	run_one trapeze "$tool" "$3" "$tmp/x86" || exit 1
+	run_one trapeze "$tool" "$4" "$tmp/para" || exit 1
+	same_checks "$tmp/x86" "$tmp/para" "same (x86 and para builds)"
+	cat "$tmp/x86.check"
+	echo "run-minik: PASS same ($(wc -l <"$tmp/x86.check") CHECK lines identical)"
+	;;
+*) usage ;;
+esac
