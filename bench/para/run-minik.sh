@@ -11,7 +11,7 @@
 # without it the sizes are the benchmark's. The MINIK and CHECK lines go to stdout.
 # Exit status: 0 pass, 1 fail, 2 usage, 77 skipped (no QEMU).
 set -u
-names="syscall pgfault ptemod ctxsw timer console pipe spawn compute"
+names="syscall pgfault populate ptemod ctxsw timer console pipe spawn compute"
 append=""
 if [ "${1:-}" = --small ]; then append=small; shift; fi
 usage() { echo "usage: $0 [--small] trapeze TRAPEZE ELF | qemu QEMU ELF [TRAPEZE] | same TRAPEZE X86 PARA" >&2; exit 2; }

@@ -51,6 +51,7 @@ struct trapframe {
 #define PTE_W           0x002u
 #define PTE_U           0x004u
 #define PTE_PS          0x080u
+#define PTE_G           0x100u  /* global: kept across address-space switches */
 
 /* One page-table entry change: the entry's physical address, its new value, and the
  * linear address it maps in the current address space (HAL_NO_LIN: none). */

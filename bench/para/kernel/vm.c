@@ -5,7 +5,8 @@
  * section (the user programs) user-accessible read-only at its link address. The
  * user part, from USER_HEAP to KERNBASE, is private: a heap and a stack paged in
  * on demand by vm_fault(). Nothing supervisor lies below a user page (trapeze runs
- * a ring-3 access above the lowest supervisor page slowly, in its emulator).
+ * a ring-3 access above the lowest supervisor page slowly, in its emulator). The
+ * shared part is global, so that an address-space switch keeps its translations.
  *
  * Interface: kvm_init() once; vm_create()/vm_free() per process. Changes to a live
  * page table go through hal_pte_set()/hal_pte_batch(), with the linear address when
@@ -26,10 +27,10 @@ void kvm_init(uint32_t phys_top)
 	if ((ut & 0x3fffff) + (uint32_t)(__user_end - __user_start) > 0x400000)
 		panic("the .user section crosses 4 MiB");
 	for (uint32_t a = ut; a < (uint32_t)__user_end; a += PGSIZE)
-		kpt_user[a >> 12 & 0x3ff] = ((uint32_t)__user_lma + a - ut) | PTE_P | PTE_U;
+		kpt_user[a >> 12 & 0x3ff] = ((uint32_t)__user_lma + a - ut) | PTE_P | PTE_U | PTE_G;
 	kpd[ut >> 22] = V2P(kpt_user) | PTE_P | PTE_W | PTE_U;  /* the PTEs decide */
 	for (uint32_t a = 0; a < phys_top; a += 0x400000)
-		kpd[(KERNBASE + a) >> 22] = a | PTE_PS | PTE_P | PTE_W;
+		kpd[(KERNBASE + a) >> 22] = a | PTE_PS | PTE_P | PTE_W | PTE_G;
 	int n = hal_machine_pages(pa, 8);
 	for (int i = 0; i < n; i++) {
 		uint32_t *pde = &kpd[(KERNBASE + pa[i]) >> 22];
@@ -43,7 +44,7 @@ void kvm_init(uint32_t phys_top)
 			*pde = V2P(kptm[nkptm++]) | PTE_P | PTE_W;
 		}
 		uint32_t *pt = P2V(*pde & ~0xfffu);
-		pt[pa[i] >> 12 & 0x3ff] = (pa[i] & ~0xfffu) | PTE_P | PTE_W;
+		pt[pa[i] >> 12 & 0x3ff] = (pa[i] & ~0xfffu) | PTE_P | PTE_W | PTE_G;
 	}
 }
 

@@ -22,8 +22,8 @@ _start:					/* at its physical address, paging off */
 	xor %eax, %eax
 	rep stosb
 	mov %ebx, x86_mbi - KERNBASE
-	mov %cr4, %eax			/* 4 MiB pages (CR4.PSE), then paging with WP */
-	or $0x10, %eax
+	mov %cr4, %eax			/* 4 MiB and global pages (CR4.PSE, PGE), then paging with WP */
+	or $0x90, %eax
 	mov %eax, %cr4
 	mov $(boot_pd - KERNBASE), %eax
 	mov %eax, %cr3
