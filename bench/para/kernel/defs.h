@@ -73,6 +73,7 @@ int proc_spawn(uint32_t eip, uint32_t eax, uint32_t ebx);
 __attribute__((noreturn)) void proc_exit(int status);
 int proc_wait(int *status);
 void yield(void);
+void preempt(void);
 void sleep(void *chan);
 void wakeup(void *chan);
 void proc_tick(void);

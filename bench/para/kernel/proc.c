@@ -20,6 +20,7 @@ static struct context *sched_context;
 static int nextpid = 1;
 static struct proc *initproc;
 static uint32_t loaded_pd;
+static uint32_t nswitch, npreempt, nidle;    /* reported when init exits */
 struct proc *curproc;
 volatile uint32_t ticks;
 extern void trapret(void);
@@ -98,6 +99,13 @@ void yield(void)
 	sched();
 }
 
+/* The timer's preemption of a process in user mode (trap.c). */
+void preempt(void)
+{
+	npreempt++;
+	yield();
+}
+
 void sleep(void *chan)
 {
 	curproc->chan = chan;
@@ -117,8 +125,9 @@ void proc_exit(int status)
 {
 	struct proc *p = curproc;
 	if (p == initproc) {
-		kprintf("minik: init exited with %d, %u ticks, %u pages free\n",
-			status, ticks, kfree_count());
+		kprintf("minik: init exited with %d; %u ticks, %u preemptions, %u switches, "
+			"%u idles, %u pages free\n", status, ticks, npreempt, nswitch, nidle,
+			kfree_count());
 		hal_exit(status);
 	}
 	for (int i = 0; i < NOFILE; i++) {
@@ -180,10 +189,12 @@ void scheduler(void)
 			if (procs[(last + n) % NPROC].state == RUNNABLE)
 				p = &procs[(last + n) % NPROC];
 		if (!p) {
+			nidle++;
 			hal_idle();
 			continue;
 		}
 		last = p - procs;
+		nswitch++;
 		p->state = RUNNING;
 		curproc = p;
 		hal_switch(loaded_pd == p->pd ? 0 : p->pd, (uint32_t)p->kstack + KSTACK_SIZE);

@@ -27,7 +27,7 @@ void trap(struct trapframe *tf)
 	if (tf->trapno >= 32) {
 		hal_interrupt(tf);
 		if (tf->trapno == T_TIMER && from_user(tf) && curproc)
-			yield();
+			preempt();
 		return;
 	}
 	uint32_t addr = tf->trapno == T_PGFLT ? hal_fault_addr() : 0;
