@@ -12,6 +12,9 @@
  *   16550A UART COM1   0x3f8-0x3ff                        IRQ 4: the console
  *   i8042              0x60, 0x64, 0x92                   IRQ 1, 12: probed by Linux;
  *                                                         its reset line ends the VM
+ *   ATA channel        0x1f0-0x1f7, 0x3f6                 IRQ 14: the primary IDE
+ *                                                         channel, --disk as device 0
+ *                                                         (empty without it, as QEMU's)
  *   debug ports        0xf4-0xf7 (debug-exit), 0x80 (POST)  how test guests end
  *
  * No MMIO range is claimed yet. The PIT and the RTC are the timed devices; COM1 is
@@ -23,6 +26,7 @@
 #include <errno.h>
 #include <stddef.h>
 
+#include "ata.h"
 #include "debugports.h"
 #include "i8042.h"
 #include "ioport.h"
@@ -44,6 +48,7 @@ static int uart_fd(void *o) { return uart_poll(o); }
 static void uart_free(void *o) { uart_destroy(o); }
 static void kbc_free(void *o) { i8042_destroy(o); }
 static void debug_free(void *o) { debugports_destroy(o); }
+static void ata_free(void *o) { ata_destroy(o); }
 
 /* Add the record of a device just created; -ENOMEM if its constructor failed. */
 static int add(struct board *b, void *dev, struct board_dev d)
@@ -118,6 +123,10 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct uart **com1)
 	}
 	struct i8042 *kbc = i8042_create(io, &cfg->stop, intc_line(&intc, 1), intc_line(&intc, 12));
 	r = add(b, kbc, (struct board_dev){ .name = "i8042", .destroy = kbc_free });
+	if (r < 0)
+		return r;
+	struct ata *ata = ata_create(io, 0x1f0, 0x3f6, intc_line(&intc, 14), cfg->disk);
+	r = add(b, ata, (struct board_dev){ .name = "ATA primary", .destroy = ata_free });
 	if (r < 0)
 		return r;
 	struct debugports *dbg = debugports_create(io, &cfg->stop, cfg->trace);

@@ -10,6 +10,7 @@
 #include "board.h"
 #include "clock.h"
 
+struct blockdev;
 struct uart;
 
 struct pc_config {
@@ -18,6 +19,7 @@ struct pc_config {
 	uint64_t ram_size;              /* for the CMOS memory-size bytes */
 	int serial_in, serial_out;      /* COM1's host descriptors; serial_in -1 for none */
 	bool trace;                     /* log POST codes */
+	struct blockdev *disk;          /* the primary ATA disk, or NULL (stays the caller's) */
 	struct board_stop_hook stop;    /* reset and debug-exit (copied by each device) */
 };
 

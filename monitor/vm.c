@@ -112,6 +112,7 @@ static int board_init(struct vm *vm)
 		.serial_in = 0,
 		.serial_out = out,
 		.trace = vm->cfg.trace,
+		.disk = vm->cfg.disk,
 		.stop = { board_stopped, vm },
 	};
 	vm->serial_out = out;
