@@ -31,7 +31,7 @@ void kprintf(const char *fmt, ...);
 __attribute__((noreturn)) void panic(const char *fmt, ...);
 uint64_t udiv64(uint64_t n, uint64_t d);
 
-/* kalloc.c: physical pages, identity-mapped (a page's address is its physical one) */
+/* kalloc.c: physical pages, by their kernel address (P2V) */
 void kinit(uint32_t start, uint32_t end);
 void *kalloc(void);                     /* zeroed page, or 0 */
 void kfree(void *page);

@@ -6,8 +6,7 @@
  * the machine; it never knows which layer it has.
  *
  * Interface: the HAL's entry code maps the kernel at KERNBASE (boot_pd, trapasm.S),
- * sets a stack and calls kmain(); kmain() calls
- * hal_init() first. Every trap reaches the common trap() with a struct trapframe
+ * sets a stack and calls kmain(); kmain() calls hal_init() first. Every trap reaches the common trap() with a struct trapframe
  * (the x86 layout, the same on both: para's #PF CR2 is moved aside by its stub and
  * read back with hal_fault_addr()), through the common alltraps/trapret (trapasm.S).
  * The kernel runs with interrupts off; they are on in user mode and in hal_idle().

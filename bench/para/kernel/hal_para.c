@@ -41,6 +41,8 @@ static void check(const char *call, int32_t r)
 
 void hal_init(void)
 {
+	if (para_start_info >= 0x40000000u - 4096)
+		panic("the start-info block at %x: minik maps at most 1 GiB of RAM", para_start_info);
 	const struct para_start_info *si = P2V(para_start_info);
 	shared_pa = si->shared_page;
 	shared = P2V(shared_pa);

@@ -1,7 +1,7 @@
 /*
  * kalloc.c - the physical page allocator: a free list threaded through the free
- * pages themselves (xv6's kalloc). Every page it hands out lies in the kernel's
- * identity map, so its address is its physical address.
+ * pages themselves (xv6's kalloc). Pages are handed out by their kernel address
+ * (KERNBASE + physical: V2P gives what a page table wants).
  *
  * Interface: kinit(start, end) once; kalloc() gives a zeroed page or 0; kfree().
  */

@@ -42,9 +42,10 @@ swtch:
 
 
 /*
- * The boot page directory: 4 MiB pages mapping physical [0, 64 MiB) both at 0 (the
- * entry code runs there until it jumps up) and at KERNBASE. The HALs' entry code
- * loads it (CR3, or set_pt) with paging still off.
+ * The boot page directory: 4 MiB pages mapping physical [0, 4 MiB) at 0 (the entry
+ * code runs there until it jumps up) and [0, 1 GiB) at KERNBASE, where the loader's
+ * and the monitor's pages are found until the first process's directory is loaded.
+ * The HALs' entry code loads it (CR3, or set_pt) with paging still off.
  */
 	.data
 	.align 4096
@@ -52,9 +53,9 @@ swtch:
 boot_pd:
 	.set i, 0
 	.rept 1024
-	.if i < 16
-	.long (i << 22) | 0x83		/* PS | W | P */
-	.elseif i >= 768 && i < 768 + 16
+	.if i == 0
+	.long 0x83			/* PS | W | P */
+	.elseif i >= 768
 	.long ((i - 768) << 22) | 0x83
 	.else
 	.long 0
