@@ -22,7 +22,6 @@
 #include "segments.h"
 #include "vm.h"
 #include "../devices/clock.h"
-#include "../rewriter/sites.h"
 #include "../shadowmmu/mem.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
@@ -60,6 +59,14 @@ static int guest_copy(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool
 		len -= chunk;
 	}
 	return 0;
+}
+
+/* An emulated instruction's own access at lin (its stack), with the guest's rights at
+ * its CPL: 0, or -1 with the guest's #PF raised (CR2 set). */
+static int insn_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool write)
+{
+	unsigned acc = (write ? PF_ACC_WRITE : 0) | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	return lin_access(vm, lin, buf, len, acc);
 }
 
 /* ---- segments: para-x86 has the flat ones of section 6 and nothing else ---- */
@@ -237,11 +244,10 @@ static int32_t mmu_req(struct vm *vm, const struct para_mmu_req *q)
 {
 	if ((q->ptr & 3) || q->ptr > vm->mem.size - 4)
 		return -PARA_EINVAL;
-	if (q->val & 1) {
-		uint64_t frame = q->val & ((q->val & 0x80) ? 0xffc00000u : 0xfffff000u);
-		if (frame >= vm->mem.size)
-			return -PARA_EFAULT;
-	}
+	/* Bits 12-31 hold where the frame starts (a 4 MiB page's with PAT and reserved
+	 * bits: not below its base), for an entry of either level. */
+	if ((q->val & 1) && (q->val & 0xfffff000u) >= vm->mem.size)
+		return -PARA_EFAULT;
 	if (!mem_write_phys(&vm->mem, q->ptr, &q->val, 4))
 		return -PARA_EINVAL;
 	if (q->lin != PARA_NO_LIN)
@@ -368,12 +374,16 @@ static enum emu_result do_iret(struct insn *i)
 	struct vm *vm = i->vm;
 	struct cpu *c = &vm->cpu;
 	uint32_t esp = c->sh->regs[R_ESP], f[5];
-	if (i->o16 || guest_copy(vm, esp, f, 12, false) < 0)
+	if (i->o16)
 		return gp0(vm);
+	if (insn_access(vm, esp, f, 12, false) < 0)
+		return EMU_FAULT;
 	bool to_user = f[1] == PARA_USER_CS;
 	if (!to_user && f[1] != PARA_KERNEL_CS)
 		return gp0(vm);
-	if (to_user && (guest_copy(vm, esp + 12, f + 3, 8, false) < 0 || f[4] != PARA_USER_DS))
+	if (to_user && insn_access(vm, esp + 12, f + 3, 8, false) < 0)
+		return EMU_FAULT;
+	if (to_user && f[4] != PARA_USER_DS)
 		return gp0(vm);
 	if (c->cpl == 3 && !to_user)
 		return gp0(vm);
@@ -409,18 +419,14 @@ static enum emu_result do_pushf_popf(struct insn *i, bool pop)
 	int size = i->o16 ? 2 : 4;
 	if (!pop) {
 		v = cpu_eflags(c) & ~(FL_RF | FL_VM);
-		if (guest_copy(vm, esp - size, &v, size, true) < 0) {
-			exc_raise(vm, VEC_SS, true, 0);
+		if (insn_access(vm, esp - size, &v, size, true) < 0)
 			return EMU_FAULT;
-		}
 		c->sh->regs[R_ESP] = esp - size;
 		return EMU_NEXT;
 	}
 	v = 0;
-	if (guest_copy(vm, esp, &v, size, false) < 0) {
-		exc_raise(vm, VEC_SS, true, 0);
+	if (insn_access(vm, esp, &v, size, false) < 0)
 		return EMU_FAULT;
-	}
 	uint32_t may = (FL_ARITH | FL_TF | FL_IF | FL_NT | FL_AC | FL_ID) & (size == 2 ? 0xffff : ~0u);
 	cpu_set_eflags(c, (cpu_eflags(c) & ~may) | (v & may));
 	c->sh->regs[R_ESP] = esp + size;
@@ -471,10 +477,8 @@ static enum emu_result do_sreg_load(struct insn *i)
 	case 0x07: case 0x17: case 0x1f: case 0x1a1: case 0x1a9:
 		sr = op[0] == 0x07 ? SR_ES : op[0] == 0x17 ? SR_SS : op[0] == 0x1f ? SR_DS :
 		     op[1] == 0xa1 ? SR_FS : SR_GS;
-		if (guest_copy(i->vm, esp, &v, 2, false) < 0) {
-			exc_raise(i->vm, VEC_SS, true, 0);
+		if (insn_access(i->vm, esp, &v, 2, false) < 0)
 			return EMU_FAULT;
-		}
 		if (load_sreg(i, sr, v, -1, 0) != EMU_NEXT)
 			return EMU_FAULT;
 		i->regs[R_ESP] = esp + i->osize;
@@ -506,8 +510,9 @@ static enum emu_result para_insn(struct insn *i)
 	case 0x0f:
 		if (op[1] == 0x01 && i->modrm == 0xc1)
 			return do_vmcall(i);
-		if (op[1] == 0x01 && (i->reg == 2 || i->reg == 3 || i->reg == 6 || i->reg == 7))
-			return gp0(i->vm);      /* LGDT, LIDT, LMSW, INVLPG */
+		if (op[1] == 0x01 && (i->reg == 6 || (i->mod != 3 && (i->reg == 2 || i->reg == 3 ||
+								     i->reg == 7))))
+			return gp0(i->vm);      /* LMSW; LGDT, LIDT, INVLPG */
 		if (op[1] == 0x00 && (i->reg == 2 || i->reg == 3))
 			return gp0(i->vm);      /* LLDT, LTR */
 		switch (op[1]) {
@@ -558,14 +563,11 @@ static enum emu_result para_insn(struct insn *i)
 	return EMU_NOT_MINE;
 }
 
+/* Section 7 first, whatever brought the instruction here (a learnt site may hold other
+ * code by now); what means the same as on full x86, learnt memory accesses among it,
+ * goes to the full-x86 emulator. */
 static void para_callout(struct vm *vm)
 {
-	struct cpu *c = &vm->cpu;
-	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
-	if (sites_get(&vm->sites, lin) & SITE_EMULATE) {
-		emulate_callout(vm);    /* a memory access learnt to need the monitor */
-		return;
-	}
 	struct insn i;
 	int r = insn_decode(vm, &i);
 	if (r < 0)
@@ -576,7 +578,7 @@ static void para_callout(struct vm *vm)
 	}
 	enum emu_result e = para_insn(&i);
 	if (e == EMU_NOT_MINE)
-		emulate_callout(vm);    /* CPUID, RDTSC, UD2, SGDT, LAR...: as on full x86 */
+		emulate_callout(vm);    /* CPUID, RDTSC, UD2, SGDT, LAR, memory...: as on x86 */
 	else
 		emu_commit(&i, e);
 }

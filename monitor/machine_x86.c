@@ -72,7 +72,7 @@ static void x86_host_fault(struct vm *vm)
 		 * there goes to the emulator it would have gone to as a callout. */
 		if (r == 2 && memop_emulate(vm) == EMU_NOT_MINE) {
 			if (sreg_load_at(vm)) {
-				emulate_callout(vm);
+				vm->machine->callout(vm);    /* the machine's, para-x86's too */
 				return;
 			}
 			vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: guest access to linear %#x, "

@@ -85,7 +85,7 @@ static int load_kernel(struct vm *vm, const char *path, const char *append, cons
 		r = mb_load(vm, path, img, size, append, err, n);
 	uint32_t version;
 	if (r == 0 && !bz_probe(img, size) && para_image(img, size, &version))
-		r = para_boot(vm, img, size, version, append, err, n);
+		r = para_boot(vm, version, append, err, n);
 	free(img);
 	return r;
 }

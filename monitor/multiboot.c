@@ -141,6 +141,7 @@ int mb_load(struct vm *vm, const char *path, const uint8_t *f, size_t size, cons
 		r = load_elf(vm, f, size, &entry, &end, err, n);
 	if (r < 0)
 		return r;
+	vm->image_end = end;
 
 	/* Information structure, memory map, command line, loader name. */
 	uint32_t at = end <= 0x8000 || (end >= 0x100000) ? 0x8000 : (uint32_t)((end + 0xfff) & ~0xfffull);

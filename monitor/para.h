@@ -45,10 +45,9 @@ struct para {
  * note (bounds, sizes) is no note. */
 bool para_image(const uint8_t *img, size_t size, uint32_t *version);
 
-/* Make the loaded image img (size bytes) a para-x86 guest (boot state of section 2).
- * 0, or -1 with a reason in err. */
-int para_boot(struct vm *vm, const uint8_t *img, size_t size, uint32_t version,
-	      const char *cmdline, char *err, size_t n);
+/* Make the image just loaded a para-x86 guest (boot state of section 2). 0, or -1 with
+ * a reason in err. */
+int para_boot(struct vm *vm, uint32_t version, const char *cmdline, char *err, size_t n);
 
 void para_destroy(struct vm *vm);
 

@@ -73,22 +73,6 @@ bool para_image(const uint8_t *img, size_t size, uint32_t *version)
 	return false;
 }
 
-/* The highest physical address a PT_LOAD segment of the image reaches. */
-static uint64_t image_top(const uint8_t *img, size_t size)
-{
-	unsigned n;
-	const uint8_t *ph = elf_phdrs(img, size, &n);
-	unsigned entsize = ph ? rd16(img + 42) : 0;
-	uint64_t top = 0;
-	for (unsigned k = 0; ph && k < n; k++) {
-		const uint8_t *e = ph + (size_t)k * entsize;
-		uint64_t end = (uint64_t)rd32(e + 12) + rd32(e + 20);  /* p_paddr + p_memsz */
-		if (rd32(e) == 1 /* PT_LOAD */ && end > top)
-			top = end;
-	}
-	return top;
-}
-
 uint32_t para_shared_get(struct vm *vm, size_t off)
 {
 	const uint8_t *p = mem_phys(&vm->mem, vm->para->shared_pa + off, 4);
@@ -180,8 +164,7 @@ static int put_start_info(struct vm *vm, const char *cmdline, char *err, size_t 
 	return 0;
 }
 
-int para_boot(struct vm *vm, const uint8_t *img, size_t size, uint32_t version,
-	      const char *cmdline, char *err, size_t n)
+int para_boot(struct vm *vm, uint32_t version, const char *cmdline, char *err, size_t n)
 {
 	if (version != PARA_VERSION)
 		return load_fail(err, n, "the kernel asks for para-x86 version %u; trapeze offers %u",
@@ -193,7 +176,7 @@ int para_boot(struct vm *vm, const uint8_t *img, size_t size, uint32_t version,
 	p->start_pa = (uint32_t)vm->mem.size - 2 * 4096;
 	p->shared_pa = (uint32_t)vm->mem.size - 4096;
 	p->timer = p->idle_until = VCLOCK_NEVER;
-	if (image_top(img, size) > p->start_pa)
+	if (vm->image_end > p->start_pa)
 		return load_fail(err, n, "the kernel reaches the top two pages of RAM, where the "
 				 "para-x86 start-info block and shared page go: give it more --mem");
 	if (put_start_info(vm, cmdline, err, n) < 0)

@@ -117,6 +117,7 @@ struct vm {
 	} bt_link;
 	bool io_dirty;                  /* the guest touched a timed device: deadlines may move
 					 * (set by the I/O bus, board_create) */
+	uint64_t image_end;             /* the top of the kernel image as loaded (multiboot.c) */
 	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (engine_bt.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	const struct intc *intc;        /* the board's interrupt controller (devices/intc.h) */
