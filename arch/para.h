@@ -34,6 +34,7 @@ enum para_call {
 	PARA_RING_SETUP = 11,
 	PARA_RING_NOTIFY = 12,
 	PARA_EVENT_ACK = 13,
+	PARA_MULTICALL = 14,
 	PARA_NCALLS
 };
 
@@ -79,6 +80,15 @@ struct para_trap {
 	uint8_t vector;
 	uint8_t dpl;
 	uint16_t zero;
+};
+
+/* A multicall entry (section 4): the call, its arguments (EBX, ECX, EDX, ESI), and
+ * where the monitor puts its result. */
+#define PARA_MULTI_MAX          32u
+struct para_multi {
+	uint32_t nr;
+	uint32_t arg[4];
+	int32_t result;
 };
 
 /* An mmu_update request (section 4). */

@@ -250,8 +250,13 @@ static int32_t mmu_req(struct vm *vm, const struct para_mmu_req *q)
 		return -PARA_EFAULT;
 	if (!mem_write_phys(&vm->mem, q->ptr, &q->val, 4))
 		return -PARA_EINVAL;
-	if (q->lin != PARA_NO_LIN)
+	if (q->lin != PARA_NO_LIN) {
 		mmu_invlpg(vm->mmu, q->lin);
+		/* The monitor sees this entry as it is written: map its page now, and the
+		 * guest's first access takes no host fault (section 4). */
+		if (q->val & 1)
+			mmu_prefault(vm->mmu, q->lin);
+	}
 	return 0;
 }
 
@@ -308,6 +313,26 @@ static int32_t hc_event_ack(struct vm *vm, uint32_t mask)
 	return (int32_t)old;
 }
 
+static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a);
+
+/* multicall (section 4): the calls of a list in order, each result stored in its entry;
+ * no multicall inside one. */
+static int32_t hc_multicall(struct vm *vm, uint32_t list, uint32_t n)
+{
+	if (n > PARA_MULTI_MAX)
+		return -PARA_EINVAL;
+	for (uint32_t k = 0; k < n && vm->stop == STOP_NONE; k++) {
+		struct para_multi e;
+		uint32_t at = list + k * (uint32_t)sizeof(e);
+		if (guest_copy(vm, at, &e, sizeof(e), false) < 0)
+			return -PARA_EFAULT;
+		e.result = e.nr == PARA_MULTICALL ? -PARA_EINVAL : hypercall(vm, e.nr, e.arg);
+		if (guest_copy(vm, at + offsetof(struct para_multi, result), &e.result, 4, true) < 0)
+			return -PARA_EFAULT;
+	}
+	return 0;
+}
+
 static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a)
 {
 	struct para *p = vm->para;
@@ -342,6 +367,8 @@ static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a)
 		return para_ring_notify(vm, a[0]);
 	case PARA_EVENT_ACK:
 		return hc_event_ack(vm, a[0]);
+	case PARA_MULTICALL:
+		return hc_multicall(vm, a[0], a[1]);
 	}
 	return -PARA_ENOSYS;            /* console_read among them, for now */
 }

@@ -265,10 +265,11 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)s->cr_writes[4], (unsigned long long)ccs->linear_flushes,
 			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes);
 	if (ms->pages_mapped || ms->tlb_flushes)
-		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault), host faults served %llu, "
-			"guest #PF %llu (%llu mapped at the IRET), TLB flushes %llu (%llu mappings "
-			"kept)\n",
+		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "
+			"written), host faults served %llu, guest #PF %llu (%llu mapped at the IRET), "
+			"TLB flushes %llu (%llu mappings kept)\n",
 			(unsigned long long)ms->pages_mapped, (unsigned long long)ms->pages_around,
+			(unsigned long long)ms->prefaults,
 			(unsigned long long)ms->shadow_faults, (unsigned long long)ms->guest_page_faults,
 			(unsigned long long)ms->retry_maps, (unsigned long long)ms->tlb_flushes,
 			(unsigned long long)ms->pages_kept);

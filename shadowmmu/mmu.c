@@ -547,6 +547,20 @@ void mmu_retry(struct mmu *m)
 		m->stats.retry_maps++;
 }
 
+int mmu_prefault(struct mmu *m, uint32_t lin)
+{
+	struct walk w;
+	uint32_t lpn = lin >> 12;
+	if (!m->paging || !mappable(lpn) || m->map[lpn] ||
+	    (walk_peek(m->cpu, m->mem, lin, 0, &w) & PF_FAULT) ||
+	    (walk(m->cpu, m->mem, lin, 0, &w) & PF_FAULT))
+		return 0;
+	if (fill(m, lin, false, &w) != 1)
+		return 0;
+	m->stats.prefaults++;
+	return 1;
+}
+
 /* Map lin after a successful walk w for an access (write or not): as mmu_fault. */
 static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 {

@@ -74,6 +74,7 @@ struct mmu_stats {
 	uint64_t pages_around;          /* pages mapped ahead of a fault */
 	uint64_t pages_kept;            /* mappings a TLB flush found unchanged */
 	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF */
+	uint64_t prefaults;             /* pages mapped as their entry was written (mmu_prefault) */
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);
 
@@ -104,6 +105,12 @@ void mmu_invlpg(struct mmu *m, uint32_t lin);
  * memory, or a supervisor's write under CR0.WP = 0 to a user page that CPL 3 may only
  * read), -1 if the monitor cannot serve it (VM stopped). */
 int mmu_fault(struct mmu *m, uint32_t lin, bool write);
+
+/* Map lin now, as its next access would be (the walk sets A; writable only if D is
+ * set), if the guest's tables allow a supervisor read and it is not mapped yet: for a
+ * page-table entry the monitor is told of as it is written (para-x86's mmu_update).
+ * Nothing is raised; 1 if it mapped the page. */
+int mmu_prefault(struct mmu *m, uint32_t lin);
 
 /* After an IRET: if it returns to the instruction whose host page fault last became a
  * guest #PF, at the same CPL, and the guest now maps that page, map it before the

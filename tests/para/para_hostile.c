@@ -205,6 +205,23 @@ static void check_set_pt_refused(const char *name, uint32_t pd)
 		fail(name, "returned %d want %d (or %d)", e, -PARA_EFAULT, -PARA_EINVAL);
 }
 
+/* multicall: its limits, a bad list, a multicall inside one, results stored per entry. */
+static void test_multicall(void)
+{
+	static struct para_multi m[3];
+	static const char hi[] = "multi\n";
+	check_err("multicall-n-33", hcall(PARA_MULTICALL, (uint32_t)m, 33, 0, 0), PARA_EINVAL);
+	check_err("multicall-list-outside-ram", hcall(PARA_MULTICALL, mem, 1, 0, 0), PARA_EFAULT);
+	m[0] = (struct para_multi){ PARA_CONSOLE_WRITE, { (uint32_t)hi, sizeof(hi) - 1, 0, 0 }, 99 };
+	m[1] = (struct para_multi){ PARA_MULTICALL, { (uint32_t)m, 1, 0, 0 }, 99 };
+	m[2] = (struct para_multi){ 0xdead, { 0, 0, 0, 0 }, 99 };
+	check_eq("multicall", hcall(PARA_MULTICALL, (uint32_t)m, 3, 0, 0), 0);
+	check_eq("multicall-result-0", m[0].result, sizeof(hi) - 1);
+	check_err("multicall-nested", m[1].result, PARA_EINVAL);
+	check_err("multicall-unknown", m[2].result, PARA_ENOSYS);
+	check_eq("multicall-n-0", hcall(PARA_MULTICALL, 0, 0, 0, 0), 0);
+}
+
 static void test_set_pt(void)
 {
 	check_set_pt_refused("set-pt-at-mem-size", mem);
@@ -247,6 +264,7 @@ void test_main(void)
 	test_trap_table();
 	test_mmu();
 	test_rings();
+	test_multicall();
 	test_set_pt();
 	test_unmapped();
 	static const char msg[] = "still running\n";

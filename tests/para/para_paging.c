@@ -73,7 +73,9 @@ void test_main(void)
 	uint32_t done = 0xdeadbeef;
 	check_eq("mmu-update-map", hc_mmu_update(reqs, 2, &done), 0);
 	check_eq("mmu-update-done", done, 2);
-	check_eq("mmu-update-wrote-pte", table_a[0], (uint32_t)page_a | PTE_P | PTE_W);
+	/* As written, but for A: the monitor maps the page at once, as an access would
+	 * (section 4). */
+	check_eq("mmu-update-wrote-pte", table_a[0] & ~0x20u, (uint32_t)page_a | PTE_P | PTE_W);
 	int got = probe_read(LIN_A + 4, &v);
 	if (got != -1)
 		fail("mmu-map-read", "vector %d", got);
