@@ -49,6 +49,8 @@ struct trapframe {
 #define PTE_P           0x001u
 #define PTE_W           0x002u
 #define PTE_U           0x004u
+#define PTE_A           0x020u
+#define PTE_D           0x040u
 #define PTE_PS          0x080u
 #define PTE_G           0x100u  /* global: kept across address-space switches */
 

@@ -151,9 +151,17 @@ uint32_t hal_fault_addr(void)
 
 void hal_switch(uint32_t pd, uint32_t esp0)
 {
-	check("stack_switch", hcall(PARA_STACK_SWITCH, esp0, 0, 0));
-	if (pd)
-		check("set_pt", hcall(PARA_SET_PT, pd, 0, 0));
+	if (!pd) {
+		check("stack_switch", hcall(PARA_STACK_SWITCH, esp0, 0, 0));
+		return;
+	}
+	/* Both in one exit (multicall, section 4); interrupts are off in the kernel. */
+	static struct para_multi m[2];
+	m[0] = (struct para_multi){ PARA_STACK_SWITCH, { esp0, 0, 0, 0 }, 0 };
+	m[1] = (struct para_multi){ PARA_SET_PT, { pd, 0, 0, 0 }, 0 };
+	check("multicall", hcall(PARA_MULTICALL, (uint32_t)m, 2, 0));
+	check("stack_switch", m[0].result);
+	check("set_pt", m[1].result);
 }
 
 void hal_pte_set(const struct pte_update *u)

@@ -107,7 +107,10 @@ int vm_fault(uint32_t va, int write)
 	void *page = kalloc();
 	if (!page)
 		return -1;
-	struct pte_update u = { V2P(pte), V2P(page) | PTE_P | PTE_W | PTE_U, va & ~0xfffu };
+	/* A and D already set: the page is about to be used, and written (a VMM that maps
+	 * it then need not wait for the write's own fault to make it writable). */
+	struct pte_update u = { V2P(pte), V2P(page) | PTE_P | PTE_W | PTE_U | PTE_A | PTE_D,
+				va & ~0xfffu };
 	hal_pte_set(&u);
 	return 0;
 }
@@ -145,7 +148,8 @@ int vm_populate(uint32_t va, uint32_t npages)
 		void *page = kalloc();
 		if (!page)
 			return -1;
-		batch[n++] = (struct pte_update){ V2P(pte), V2P(page) | PTE_P | PTE_W | PTE_U, va };
+		batch[n++] = (struct pte_update){ V2P(pte),
+						  V2P(page) | PTE_P | PTE_W | PTE_U | PTE_A | PTE_D, va };
 		if (n == 64 || (va >> 22) != ((va + PGSIZE) >> 22)) {
 			hal_pte_batch(batch, n);        /* before the next table is made */
 			n = 0;

@@ -1,0 +1,120 @@
+#!/bin/bash
+# para.sh - full virtualization against para-virtualization on one kernel: the project's
+# small kernel (bench/para/kernel) built for stock x86 and for para-x86
+# (docs/para-x86.md) runs the same workloads three ways, side by side in one run:
+#   full  the x86 build under trapeze (binary translation, emulated PC devices)
+#   para  the para build under trapeze (hypercalls, the shared page)
+#   qemu  the x86 build under QEMU TCG
+# and prints one table, the minimum over the runs of what each workload reports
+# (host cycles per operation by RDTSC inside the guest, or ns for the end-to-end rows).
+#
+# usage: para.sh [--runs N] [--csv] [--build DIR]
+#   --runs N    runs per engine (default 3)
+#   --csv       only lines name,unit,full,para,qemu (one per measure)
+#   --build DIR the CMake build directory (default: ../build next to this script)
+#
+# Exit status: 0 every run completed and the builds agree on every CHECK line, 1
+# otherwise, 2 usage.
+set -u
+
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=$here/../build
+runs=3 csv=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--runs) [ $# -ge 2 ] || usage; runs=$2; shift ;;
+	--csv) csv=1 ;;
+	--build) [ $# -ge 2 ] || usage; build=$2; shift ;;
+	-h|--help) usage ;;
+	*) echo "para.sh: unknown argument $1" >&2; usage ;;
+	esac
+	shift
+done
+case $runs in ''|*[!0-9]*|0) echo "para.sh: --runs wants a positive number" >&2; exit 2 ;; esac
+trapeze=$build/trapeze
+x86=$build/bench/para/minik-x86.elf
+para=$build/bench/para/minik-para.elf
+for f in "$trapeze" "$x86" "$para"; do
+	[ -f "$f" ] || { echo "para.sh: missing $f (build first: cmake --build build)" >&2; exit 2; }
+done
+have_qemu=0
+command -v qemu-system-i386 >/dev/null && have_qemu=1
+
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+limit=300
+
+# run ENGINE IDX: one run; $tmp/ENGINE.IDX.out gets its MINIK/CHECK lines, .err stderr.
+run() {
+	local e=$1 out=$tmp/$1.$2
+	case $e in
+	full) timeout -k 5 $limit "$trapeze" run --stats --mem 128M "$x86" ;;
+	para) timeout -k 5 $limit "$trapeze" run --stats --mem 128M "$para" ;;
+	qemu) timeout -k 5 $limit qemu-system-i386 -accel tcg -kernel "$x86" -m 128 -nographic \
+		-no-reboot -display none -monitor none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 ;;
+	esac </dev/null 2>"$out.err" | tr -d '\r' | grep -a '^MINIK\|^CHECK' >"$out.out"
+	grep -q '^MINIK-DONE' "$out.out" || {
+		echo "para.sh: the $e run $2 did not finish (see below)" >&2
+		tail -5 "$out.err" >&2
+		return 1
+	}
+}
+
+engines="full para"
+[ $have_qemu = 1 ] && engines="$engines qemu"
+bad=0
+for i in $(seq 1 "$runs"); do
+	for e in $engines; do         # interleaved: the machine's drift hits all alike
+		run "$e" "$i" || bad=1
+	done
+done
+
+# The builds must agree on every workload's result.
+for e in $engines; do
+	grep '^CHECK' "$tmp/$e.1.out" 2>/dev/null | sort >"$tmp/$e.check"
+	if ! cmp -s "$tmp/full.check" "$tmp/$e.check"; then
+		echo "para.sh: $e and full disagree on a CHECK line" >&2
+		diff "$tmp/full.check" "$tmp/$e.check" >&2
+		bad=1
+	fi
+done
+
+# best ENGINE NAME: the minimum over the runs of the workload's value, or "-".
+best() {
+	cat "$tmp/$1".*.out 2>/dev/null | awk -v n="$2" '$1 == "MINIK" && $2 == n && $3 ~ /^[0-9.]+$/ {
+		if (m == "" || $3 + 0 < m + 0) m = $3 } END { print (m == "" ? "-" : m) }'
+}
+unit() {
+	cat "$tmp"/full.*.out 2>/dev/null | awk -v n="$1" '$1 == "MINIK" && $2 == n { print $4; exit }'
+}
+ratio() {       # ratio A B: A / B to two places, or "-"
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
+		else printf "%.2fx\n", a / b }'
+}
+
+names=$(cat "$tmp"/full.*.out "$tmp"/para.*.out 2>/dev/null |
+	awk '$1 == "MINIK" && NF >= 4 && !seen[$2]++ { print $2 }')
+if [ $csv = 1 ]; then
+	for n in $names; do
+		echo "$n,$(unit "$n"),$(best full "$n"),$(best para "$n"),$(best qemu "$n")"
+	done
+	exit $bad
+fi
+
+echo "trapeze para-virtual comparison: $runs run(s) per engine, minimum"
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+printf '%-12s %-8s %12s %12s %12s %12s %12s\n' measure unit full para qemu full/para qemu/full
+for n in $names; do
+	f=$(best full "$n") p=$(best para "$n") q=$(best qemu "$n")
+	printf '%-12s %-8s %12s %12s %12s %12s %12s\n' "$n" "$(unit "$n")" "$f" "$p" "$q" \
+		"$(ratio "$f" "$p")" "$(ratio "$q" "$f")"
+done
+for e in full para; do
+	exits=$(awk '/monitor exits/ { print $NF; exit }' "$tmp/$e.1.err")
+	echo "$e: monitor exits in run 1: ${exits:--} (--stats)"
+done
+[ $have_qemu = 1 ] || echo "qemu-system-i386 not found: no qemu column"
+exit $bad
