@@ -532,9 +532,10 @@ struct ata *ata_create(struct iobus *io, uint16_t cmd, uint16_t ctl, struct irq_
 	a->disk = disk;
 	a->irq = irq;
 	set_signature(a);
-	if (io_register(io, cmd, 8, cmd_read, cmd_write, a) < 0 ||
-	    io_register(io, ctl, 1, ctl_read, ctl_write, a) < 0) {
-		io_release(io, a);
+	const struct io_ports ports[] = {
+		{ cmd, 8, cmd_read, cmd_write }, { ctl, 1, ctl_read, ctl_write },
+	};
+	if (io_claim(io, ports, 2, a) < 0) {
 		free(a);
 		return NULL;
 	}

@@ -38,9 +38,10 @@ struct debugports *debugports_create(struct iobus *io, const struct board_stop_h
 		return NULL;
 	d->stop = *stop;
 	d->trace = trace;
-	if (io_register(io, 0xf4, 4, NULL, debug_exit_write, d) < 0 ||
-	    io_register(io, 0x80, 1, NULL, post_write, d) < 0) {
-		io_release(io, d);
+	static const struct io_ports ports[] = {
+		{ 0xf4, 4, NULL, debug_exit_write }, { 0x80, 1, NULL, post_write },
+	};
+	if (io_claim(io, ports, 2, d) < 0) {
 		free(d);
 		return NULL;
 	}

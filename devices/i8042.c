@@ -197,10 +197,11 @@ struct i8042 *i8042_create(struct iobus *io, const struct board_stop_hook *stop,
 	/* as a BIOS leaves it: translated keyboard with interrupts, AUX off */
 	k->ctr = CTR_XLATE | CTR_AUXDIS | CTR_SYS | CTR_KBDINT;
 	k->outport = 0x03;
-	if (io_register(io, I8042_DATA, 1, i8042_read, i8042_write, k) < 0 ||
-	    io_register(io, I8042_CMD, 1, i8042_read, i8042_write, k) < 0 ||
-	    io_register(io, 0x92, 1, port92_read, port92_write, k) < 0) {
-		io_release(io, k);
+	static const struct io_ports ports[] = {
+		{ I8042_DATA, 1, i8042_read, i8042_write }, { I8042_CMD, 1, i8042_read, i8042_write },
+		{ 0x92, 1, port92_read, port92_write },
+	};
+	if (io_claim(io, ports, 3, k) < 0) {
 		free(k);
 		return NULL;
 	}

@@ -38,6 +38,18 @@ int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io
 	return 0;
 }
 
+int io_claim(struct iobus *io, const struct io_ports *p, int n, void *opaque)
+{
+	for (int k = 0; k < n; k++) {
+		int r = io_register(io, p[k].base, p[k].len, p[k].rd, p[k].wr, opaque);
+		if (r < 0) {
+			io_release(io, opaque);
+			return r;
+		}
+	}
+	return 0;
+}
+
 void io_release(struct iobus *io, const void *opaque)
 {
 	int kept = 0;

@@ -24,6 +24,15 @@ void io_destroy(struct iobus *io);
 /* Claim ports [base, base + len); negative errno if they overlap a claimed range. */
 int io_register(struct iobus *io, uint16_t base, uint16_t len, io_read_fn rd, io_write_fn wr,
 		void *opaque);
+/* A device's port range, for io_claim(). */
+struct io_ports {
+	uint16_t base, len;
+	io_read_fn rd;
+	io_write_fn wr;
+};
+/* Claim all n ranges for opaque, or none: negative errno (and nothing claimed by
+ * opaque left on the bus) if one overlaps a claimed range. */
+int io_claim(struct iobus *io, const struct io_ports *p, int n, void *opaque);
 /* Give back every range registered with opaque (a constructor failing halfway). */
 void io_release(struct iobus *io, const void *opaque);
 /* From now on every access to a range registered with opaque sets *touched (NULL: stop). */

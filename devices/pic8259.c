@@ -339,10 +339,11 @@ struct pic *pic_create(struct iobus *io)
 		p->c[i].icw3 = i == 0 ? 1u << CASCADE_IR : CASCADE_IR;
 		p->c[i].elcr_mask = i == 0 ? 0xf8 : 0xde;
 	}
-	if (io_register(io, MASTER_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
-	    io_register(io, SLAVE_BASE, 2, pic_io_read, pic_io_write, p) < 0 ||
-	    io_register(io, ELCR_BASE, 2, pic_io_read, pic_io_write, p) < 0) {
-		io_release(io, p);
+	static const struct io_ports ports[] = {
+		{ MASTER_BASE, 2, pic_io_read, pic_io_write }, { SLAVE_BASE, 2, pic_io_read, pic_io_write },
+		{ ELCR_BASE, 2, pic_io_read, pic_io_write },
+	};
+	if (io_claim(io, ports, 3, p) < 0) {
 		free(p);
 		return NULL;
 	}

@@ -465,9 +465,10 @@ struct pit *pit_create(struct iobus *io, const struct vclock *clk, struct irq_li
 	}
 	/* OUT0 idles high; irq0 is not pulsed for it, so creating the PIT is no edge. */
 	p->irq_level = 1;
-	if (io_register(io, PIT_BASE, 4, pit_read, pit_write, p) < 0 ||
-	    io_register(io, NMI_SC, 1, nmi_sc_read, nmi_sc_write, p) < 0) {
-		io_release(io, p);
+	static const struct io_ports ports[] = {
+		{ PIT_BASE, 4, pit_read, pit_write }, { NMI_SC, 1, nmi_sc_read, nmi_sc_write },
+	};
+	if (io_claim(io, ports, 2, p) < 0) {
 		free(p);
 		return NULL;
 	}
