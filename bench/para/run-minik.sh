@@ -8,10 +8,14 @@
 # A run passes when the kernel prints a MINIK and a CHECK line for every workload,
 # then MINIK-DONE, and exits with status 1 (exit 0 through port 0xf4 or the exit
 # hypercall). --small gives the kernel the command line "small" (seconds, for ctest);
-# without it the sizes are the benchmark's. The MINIK and CHECK lines go to stdout.
+# without it the sizes are the benchmark's. Every run has a disk: a 256 KiB image
+# (64 blocks, block b holding the 32-bit words (b << 16) | k, k = 0..1023), trapeze's
+# --disk, QEMU's primary IDE disk; blkread reads it, and with --small its CHECK must
+# be the checksum of what the image holds (user.c's: two passes over the 64 blocks).
+# The MINIK and CHECK lines go to stdout.
 # Exit status: 0 pass, 1 fail, 2 usage, 77 skipped (no QEMU).
 set -u
-names="syscall pgfault populate ptemod ctxsw timer console pipe spawn compute"
+names="syscall pgfault populate ptemod ctxsw timer console pipe spawn compute blkread"
 append=""
 if [ "${1:-}" = --small ]; then append=small; shift; fi
 usage() { echo "usage: $0 [--small] trapeze TRAPEZE ELF | qemu QEMU ELF [TRAPEZE] | same TRAPEZE X86 PARA" >&2; exit 2; }
@@ -29,6 +33,12 @@ same_checks() {
 mode=$1 tool=$2
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
+img=$tmp/disk.img
+perl -e 'for $b (0..63) { print pack("V*", map { ($b << 16) | $_ } 0..1023) }' >"$img" || exit 2
+# user.c's mix() over every word read, then over the error count (0).
+blkread_want=$(perl -e 'sub mix { my ($h, $v) = @_; $h = (($h ^ $v) * 0x01000193) & 0xffffffff;
+	$h ^ ($h >> 15) } my $s = 0; for $p (0..1) { for $b (0..63) { $s = mix($s, ($b << 16) | $_)
+	for 0..1023 } } printf "%x\n", mix($s, 0)') || exit 2
 
 # run_one KIND TOOL ELF OUT: the run's stdout (no \r) in OUT, stderr in OUT.err; 0 if it passed.
 run_one() {
@@ -37,9 +47,10 @@ run_one() {
 	if [ "$kind" = qemu ]; then
 		timeout -k 5 30 "$tool" -kernel "$elf" ${append:+-append "$append"} -m 64 \
 			-nographic -no-reboot -display none -monitor none -serial stdio \
-			-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$out.raw" 2>"$out.err"
+			-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+			-drive file="$img",format=raw,if=ide,index=0 </dev/null >"$out.raw" 2>"$out.err"
 	else
-		timeout -k 5 30 "$tool" run --mem 64M ${append:+--append "$append"} "$elf" \
+		timeout -k 5 30 "$tool" run --mem 64M ${append:+--append "$append"} --disk "$img" "$elf" \
 			</dev/null >"$out.raw" 2>"$out.err"
 	fi
 	status=$?
@@ -50,6 +61,9 @@ run_one() {
 		grep -q "^CHECK $n [0-9a-f]*\$" "$out" || bad="$bad; no CHECK $n line"
 	done
 	grep -q '^MINIK-DONE$' "$out" || bad="$bad; no MINIK-DONE"
+	if [ -n "$append" ] && ! grep -q "^CHECK blkread $blkread_want\$" "$out"; then
+		bad="$bad; CHECK blkread is not the image's checksum $blkread_want"
+	fi
 	if [ -n "$bad" ]; then
 		echo "---- $kind $(basename "$elf"): stdout (status $status) ----"
 		tr -d '\r' <"$out.raw" | tail -40

@@ -1,7 +1,7 @@
 /*
  * hal.h - the hardware layer under minik: what the common kernel asks of a machine.
  * Two implementations, one per build: hal_x86.c (GDT/TSS, IDT, 8259, 8254, 16550,
- * CR3/INVLPG, HLT, port 0xf4) and hal_para.c (the para-x86 hypercalls and shared
+ * ATA PIO, CR3/INVLPG, HLT, port 0xf4) and hal_para.c (the para-x86 hypercalls and shared
  * page, docs/para-x86.md). The common kernel includes this file and nothing else of
  * the machine; it never knows which layer it has.
  *
@@ -92,6 +92,15 @@ void hal_pte_set(const struct pte_update *u);
 void hal_pte_batch(const struct pte_update *u, int n);
 void hal_tlb_flush(uint32_t lin);       /* one page */
 void hal_tlb_flush_all(void);
+
+/* ---- disk ---- */
+/* The machine's disk, read in 4 KiB blocks: x86, the primary ATA disk (PIO, polled);
+ * para, the block device of the start-info block (its ring, one notify per batch). */
+#define HAL_DISK_BATCH  16      /* blocks per hal_disk_read at most */
+uint32_t hal_disk_blocks(void);         /* its size in 4 KiB blocks; 0: no disk */
+/* Reads blocks [block, block + n) into buf (page-aligned, in the kernel's map at
+ * P2V, n <= HAL_DISK_BATCH pages); 0, or -1 on a device error or a bad range. */
+int hal_disk_read(uint32_t block, void *buf, int n);
 
 /* ---- console, time, exit ---- */
 void hal_console_write(const char *buf, uint32_t len);

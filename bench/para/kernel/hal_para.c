@@ -4,7 +4,8 @@
  * flag and its TSC fields as the clock, a trap table (exceptions, event 0 as vector
  * 32, INT 0x80 at dpl 3), stack_switch for the kernel stack, a one-shot timer
  * re-armed at every tick, mmu_update (with the linear address) for page-table
- * entries, set_pt for address spaces, tlb_flush, idle, console_write and exit.
+ * entries, set_pt for address spaces, tlb_flush, idle, console_write and exit; the
+ * block device of the start-info block through its ring (section 8).
  *
  * para.S turned paging on with boot_pd (set_pt) before kmain. The start-info page
  * lies outside the processes' kernel map: hal_init copies what it needs.
@@ -24,6 +25,19 @@ static char cmdline[256];
 static struct para_trap traps[34];
 static void (*tick_fn)(void);
 static uint64_t period, deadline;
+
+/* The block device's ring (section 8): requests and their responses share a slot. */
+#define RING_SLOTS      63u
+struct blk_req { uint32_t id; uint16_t op, zero; uint32_t block, buf; };
+struct blk_rsp { uint32_t id; int32_t status; };
+struct ring {
+	volatile uint32_t req_prod, req_cons, rsp_prod, rsp_cons;
+	uint32_t pad[12];
+	union { struct blk_req q; struct blk_rsp a; uint8_t raw[64]; } slot[RING_SLOTS];
+};
+static struct ring ring __attribute__((aligned(4096)));
+static int disk_dev = -1;               /* its index in the start-info block */
+static uint32_t disk_size, disk_event;
 
 static inline int32_t hcall(uint32_t nr, uint32_t b, uint32_t c, uint32_t d)
 {
@@ -54,6 +68,17 @@ void hal_init(void)
 		traps[v] = (struct para_trap){ para_vectors[v], (uint8_t)v, 0, 0 };
 	traps[33] = (struct para_trap){ (uint32_t)para_syscall_vector, T_SYSCALL, 3, 0 };
 	check("set_trap_table", hcall(PARA_SET_TRAP_TABLE, (uint32_t)traps, 34, 0));
+	for (uint32_t k = 0; k < si->ndev && k < PARA_DEV_MAX; k++) {
+		if (si->dev[k].type != PARA_DEV_BLOCK)
+			continue;
+		disk_dev = k;
+		disk_size = si->dev[k].a;
+		disk_event = si->dev[k].event;
+		if (disk_event > 30)
+			panic("the block device's event %u", disk_event);
+		check("ring_setup", hcall(PARA_RING_SETUP, k, V2P(&ring), 0));
+		break;
+	}
 }
 
 uint32_t hal_mem_size(void) { return mem_size; }
@@ -183,6 +208,56 @@ void hal_tlb_flush(uint32_t lin)
 void hal_tlb_flush_all(void)
 {
 	check("tlb_flush", hcall(PARA_TLB_FLUSH, 0, 0, 0));
+}
+
+uint32_t hal_disk_blocks(void)
+{
+	return disk_dev < 0 ? 0 : disk_size;
+}
+
+/* Completion may come after ring_notify (section 8): idle until the responses are
+ * there. The device's event is enabled only for the wait: the trap table has no
+ * vector for it, and idle wakes for an enabled event even while masked. */
+static void disk_wait(uint32_t want)
+{
+	uint32_t bit = 1u << disk_event;
+	shared->event_enable |= bit;
+	while ((int32_t)(ring.rsp_prod - want) < 0)
+		hcall(PARA_IDLE, 0, 0, 0);
+	shared->event_enable &= ~bit;
+	hcall(PARA_EVENT_ACK, bit, 0, 0);
+}
+
+/* One request per block, then the notify and the acknowledgement of the event it
+ * raises in one exit (multicall); the ring is empty between calls, so the n <= 63
+ * requests always fit. */
+int hal_disk_read(uint32_t block, void *buf, int n)
+{
+	if (disk_dev < 0 || n <= 0 || n > HAL_DISK_BATCH || block >= disk_size ||
+	    (uint32_t)n > disk_size - block)
+		return -1;
+	_Static_assert(HAL_DISK_BATCH <= RING_SLOTS, "a batch fits the ring");
+	uint32_t first = ring.req_prod, pa = V2P(buf);
+	for (int k = 0; k < n; k++)
+		ring.slot[(first + k) % RING_SLOTS].q =
+			(struct blk_req){ first + k, 0, 0, block + k, pa + k * 4096 };
+	__asm__ volatile("" ::: "memory");      /* the slots before the index (x86 stores are ordered) */
+	ring.req_prod = first + n;
+	static struct para_multi m[2];
+	m[0] = (struct para_multi){ PARA_RING_NOTIFY, { disk_dev, 0, 0, 0 }, 0 };
+	m[1] = (struct para_multi){ PARA_EVENT_ACK, { 1u << disk_event, 0, 0, 0 }, 0 };
+	check("multicall", hcall(PARA_MULTICALL, (uint32_t)m, 2, 0));
+	if (m[0].result < 0)
+		return -1;
+	if ((int32_t)(ring.rsp_prod - (first + n)) < 0)
+		disk_wait(first + n);
+	int bad = 0;
+	for (int k = 0; k < n; k++) {
+		struct blk_rsp a = ring.slot[(first + k) % RING_SLOTS].a;
+		bad |= a.id != first + k || a.status != 0;
+	}
+	ring.rsp_cons = first + n;
+	return bad ? -1 : 0;
 }
 
 void hal_console_write(const char *buf, uint32_t len)

@@ -4,6 +4,7 @@
  * 8259 pair remapped to 32-47, the 8254 PIT on IRQ 0 as the tick, the 16550 at
  * 0x3f8 polled for the console, CR3 and INVLPG for the MMU, HLT to idle, QEMU's
  * isa-debug-exit port 0xf4 to stop. Time is the TSC, calibrated against the PIT.
+ * The disk is the primary ATA channel's device 0, read with polled PIO.
  * x86.S turned paging on (CR4.PSE, CR0.PG and WP) with boot_pd before kmain.
  *
  * The kernel's data segments are the flat user data selector (DPL 3, loadable at
@@ -33,9 +34,14 @@ static void (*tick_fn)(void);
 static volatile uint32_t pit_ticks;
 static uint64_t tsc0, tsc_per_ms;
 static char cmdline[256];
+static uint32_t disk_blocks;
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void insw(uint16_t port, void *buf, uint32_t n)
+{
+	__asm__ volatile("rep insw" : "+D"(buf), "+c"(n) : "d"(port) : "memory");
+}
 
 /* A segment descriptor (SDM vol. 3 3.4.5): G=1, 32-bit, for base 0 / limit 4 GiB. */
 static uint64_t seg(uint32_t base, uint32_t limit, uint32_t type_dpl_s_p, int g)
@@ -87,6 +93,110 @@ static void pic_init(void)
 	outb(PIC1 + 1, 0xfe); outb(PIC2 + 1, 0xff);
 }
 
+/* ---- the disk: ATA/ATAPI-6 (T13/1410D), the primary channel, device 0, PIO ----
+ * Polled, not IRQ 14: the kernel runs with interrupts off and a read lasts a small
+ * part of a tick, so nIEN keeps INTRQ off the (masked) 8259 line. */
+#define ATA             0x1f0   /* command block: data, error, count, LBA 0-23, device, status/command */
+#define ATA_CTL         0x3f6   /* Alternate Status / Device Control */
+#define ATA_ERR         0x01    /* Status (7.15) */
+#define ATA_DRQ         0x08
+#define ATA_DF          0x20
+#define ATA_BSY         0x80
+#define ATA_NIEN        0x02    /* Device Control (7.9) */
+#define ATA_DEV_LBA     0xe0    /* Device: LBA, device 0, the obsolete bits set */
+
+/* The 400 ns a device may take to post status after a command (9.1): four reads of
+ * Alternate Status. */
+static void ata_delay400(void)
+{
+	for (int i = 0; i < 4; i++)
+		inb(ATA_CTL);
+}
+
+/* Status once BSY is clear (reading Status acknowledges INTRQ); 0xff if it never is. */
+static uint8_t ata_wait(void)
+{
+	for (uint32_t i = 0; i < 100000000u; i++) {
+		uint8_t s = inb(ATA + 7);
+		if (!(s & ATA_BSY))
+			return s;
+	}
+	return 0xff;
+}
+
+/* A READ SECTORS (8.34, LBA28) or READ SECTORS EXT (8.35, LBA48) of count sectors
+ * (at most 256) from lba; the 48-bit registers take the high-order byte first. */
+static void ata_read_cmd(uint64_t lba, uint32_t count)
+{
+	if (lba + count <= 1u << 28) {
+		outb(ATA + 6, ATA_DEV_LBA | (lba >> 24 & 0x0f));
+		outb(ATA + 2, count & 0xff);            /* 0 means 256 */
+		outb(ATA + 3, lba);
+		outb(ATA + 4, lba >> 8);
+		outb(ATA + 5, lba >> 16);
+		outb(ATA + 7, 0x20);
+	} else {
+		outb(ATA + 6, ATA_DEV_LBA);
+		outb(ATA + 2, count >> 8);
+		outb(ATA + 3, lba >> 24);
+		outb(ATA + 4, lba >> 32);
+		outb(ATA + 5, lba >> 40);
+		outb(ATA + 2, count);
+		outb(ATA + 3, lba);
+		outb(ATA + 4, lba >> 8);
+		outb(ATA + 5, lba >> 16);
+		outb(ATA + 7, 0x24);
+	}
+	ata_delay400();
+}
+
+/* A disk answers IDENTIFY DEVICE (8.15); an empty channel reads 0 (trapeze, QEMU),
+ * a floating bus 0xff. Its size: words 100-103 with the 48-bit feature set (word 83
+ * bit 10), else words 60-61. */
+static void ata_init(void)
+{
+	uint16_t id[256];
+	outb(ATA_CTL, ATA_NIEN);
+	outb(ATA + 6, ATA_DEV_LBA);
+	ata_delay400();
+	uint8_t s = inb(ATA_CTL);
+	if (s == 0x00 || s == 0xff)
+		return;
+	outb(ATA + 7, 0xec);
+	ata_delay400();
+	s = ata_wait();
+	if ((s & (ATA_ERR | ATA_DF | ATA_DRQ)) != ATA_DRQ)
+		return;
+	insw(ATA, id, 256);
+	uint32_t sectors = id[60] | (uint32_t)id[61] << 16;
+	if (id[83] & 1u << 10)
+		sectors = id[102] | id[103] ? 0xffffffffu : id[100] | (uint32_t)id[101] << 16;
+	disk_blocks = sectors / 8;
+}
+
+uint32_t hal_disk_blocks(void)
+{
+	return disk_blocks;
+}
+
+/* One command for the n blocks (8n sectors), then per sector: BSY clear, DRQ set,
+ * 256 words from the data port (the PIO data-in protocol, 9.7). */
+int hal_disk_read(uint32_t block, void *buf, int n)
+{
+	if (n <= 0 || n > HAL_DISK_BATCH || block >= disk_blocks || (uint32_t)n > disk_blocks - block)
+		return -1;
+	uint32_t count = 8 * n;
+	ata_read_cmd((uint64_t)block * 8, count);
+	uint16_t *p = buf;
+	for (uint32_t k = 0; k < count; k++, p += 256) {
+		uint8_t s = ata_wait();
+		if ((s & (ATA_ERR | ATA_DF | ATA_DRQ)) != ATA_DRQ)
+			return -1;
+		insw(ATA, p, 256);
+	}
+	return 0;
+}
+
 /* The loader's command line may lie just past the image, in what becomes free
  * memory (QEMU puts it there): copied before kinit. */
 void hal_init(void)
@@ -100,6 +210,7 @@ void hal_init(void)
 	load_tables();
 	pic_init();
 	outb(COM1 + 3, 0x03);           /* 8N1; the divisor as the firmware left it */
+	ata_init();
 }
 
 uint32_t hal_mem_size(void)

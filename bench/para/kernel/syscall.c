@@ -91,6 +91,19 @@ static int sys_sbrk(int n)
 	return old;
 }
 
+/* The disk's blocks go through a kernel buffer (contiguous physical pages, as the
+ * HALs want), then to the user's. */
+static int sys_diskread(uint32_t block, int n, uint32_t ubuf)
+{
+	static uint8_t bounce[HAL_DISK_BATCH][PGSIZE] __attribute__((aligned(PGSIZE)));
+	if (n <= 0 || n > HAL_DISK_BATCH || !vm_user_ok(ubuf, n * PGSIZE, 1))
+		return -1;
+	if (hal_disk_read(block, bounce, n) < 0)
+		return -1;
+	memcpy((void *)ubuf, bounce, n * PGSIZE);
+	return 0;
+}
+
 void syscall(struct trapframe *tf)
 {
 	uint32_t a = tf->ebx, b = tf->ecx, c = tf->edx;
@@ -115,6 +128,8 @@ void syscall(struct trapframe *tf)
 	}
 	case SYS_ticks: r = ticks; break;
 	case SYS_populate: r = vm_populate(a, b); break;
+	case SYS_diskblocks: r = hal_disk_blocks(); break;
+	case SYS_diskread: r = sys_diskread(a, b, c); break;
 	}
 	tf->eax = r;
 }
