@@ -7,6 +7,9 @@
 #   qemu  the x86 build under QEMU TCG
 # and prints one table, the minimum over the runs of what each workload reports
 # (host cycles per operation by RDTSC inside the guest, or ns for the end-to-end rows).
+# Every run has the same disk, a 1 MiB image made here (block b holds the 32-bit words
+# (b << 16) | k): trapeze's --disk (the ATA disk of full, the block device of para),
+# QEMU's primary IDE disk; the blkread row reads it.
 #
 # usage: para.sh [--runs N] [--csv] [--build DIR]
 #   --runs N    runs per engine (default 3)
@@ -45,16 +48,19 @@ command -v qemu-system-i386 >/dev/null && have_qemu=1
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 limit=300
+img=$tmp/disk.img
+perl -e 'for $b (0..255) { print pack("V*", map { ($b << 16) | $_ } 0..1023) }' >"$img" || exit 2
 
 # run ENGINE IDX: one run; $tmp/ENGINE.IDX.out gets its MINIK/CHECK lines, .err stderr.
 run() {
 	local e=$1 out=$tmp/$1.$2
 	case $e in
-	full) timeout -k 5 $limit "$trapeze" run --stats --mem 128M "$x86" ;;
-	para) timeout -k 5 $limit "$trapeze" run --stats --mem 128M "$para" ;;
+	full) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "$x86" ;;
+	para) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "$para" ;;
 	qemu) timeout -k 5 $limit qemu-system-i386 -accel tcg -kernel "$x86" -m 128 -nographic \
 		-no-reboot -display none -monitor none -serial stdio \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 ;;
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-drive file="$img",format=raw,if=ide,index=0 ;;
 	esac </dev/null 2>"$out.err" | tr -d '\r' | grep -a '^MINIK\|^CHECK' >"$out.out"
 	grep -q '^MINIK-DONE' "$out.out" || {
 		echo "para.sh: the $e run $2 did not finish (see below)" >&2
