@@ -135,9 +135,31 @@ static enum emu_result do_inout(struct insn *i)
  * do after an interrupt (SDM Vol. 2, REP). */
 #define REP_IO_BATCH 4096
 
-/* INS/OUTS, with REP: one element per iteration so a fault leaves ECX/ESI/EDI
- * consistent for the restart, as on the real CPU. EMU_JUMPED when a batch ends
- * with ECX left: EIP stays at the instruction. */
+/* How many elements of a REP INS/OUTS at off move as one run: with DF clear, as many
+ * as ECX, the batch (n done so far), the page and the segment allow; 1 otherwise.
+ * A run's memory is one segment check and one page, so a fault still comes at its
+ * first element. */
+static uint32_t io_run(const struct insn *i, int sr, uint32_t off, int size, int n, bool out)
+{
+	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
+	if (!i->rep || (i->c->sh->eflags & FL_DF))
+		return 1;
+	uint32_t lin = i->c->seg[sr].base + off;
+	uint32_t k = (4096 - (lin & 0xfff)) / (uint32_t)size;
+	uint32_t left = REGS(i)[R_ECX] & amask, room = (amask - off) / (uint32_t)size + 1;
+	k = k < left ? k : left;
+	k = k < room ? k : room;
+	k = k < (uint32_t)(REP_IO_BATCH - n) ? k : (uint32_t)(REP_IO_BATCH - n);
+	if (k < 2 || seg_check(&i->c->seg[sr], sr, off, k * (uint32_t)size, !out) >= 0)
+		return 1;
+	return k;
+}
+
+/* INS/OUTS, REP or not (SDM Vol. 2, INS, OUTS): element by element at the port; a REP
+ * run's memory moves in one access (io_run). A fault comes before any element of its
+ * run moved (for INS the run's page is translated for writing before the port is
+ * read), so ECX/ESI/EDI are right for the restart, as on the CPU. EMU_JUMPED when a
+ * batch ends with ECX left: EIP stays at the instruction. */
 static enum emu_result do_string_io(struct insn *i)
 {
 	int size = io_size(i);
@@ -145,28 +167,42 @@ static enum emu_result do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
-	int idx = out ? R_ESI : R_EDI;
+	int idx = out ? R_ESI : R_EDI, sr = out ? (i->seg >= 0 ? i->seg : SR_DS) : SR_ES;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
-	for (int n = 0;; n++) {
+	uint8_t buf[4096];
+	for (int n = 0;;) {
 		if (i->rep && (REGS(i)[R_ECX] & amask) == 0)
 			break;
 		if (n == REP_IO_BATCH)
 			return EMU_JUMPED;
-		uint32_t off = REGS(i)[idx] & amask, v = 0;
+		uint32_t off = REGS(i)[idx] & amask, k = io_run(i, sr, off, size, n, out);
+		uint32_t len = k * (uint32_t)size;
 		if (out) {
-			if (seg_read(i->vm, i->seg >= 0 ? i->seg : SR_DS, off, &v, (uint32_t)size) < 0)
+			if (seg_read(i->vm, sr, off, buf, len) < 0)
 				return EMU_FAULT;
-			io_out(i->vm->io, port, size, v);
+			for (uint32_t e = 0; e < k; e++) {
+				uint32_t v = 0;
+				memcpy(&v, buf + e * (uint32_t)size, (size_t)size);
+				io_out(i->vm->io, port, size, v);
+			}
 		} else {
-			v = io_in(i->vm->io, port, size);
-			if (seg_write(i->vm, SR_ES, off, &v, (uint32_t)size) < 0)
+			uint64_t pa;
+			unsigned acc = PF_ACC_WRITE | (i->c->cpl == 3 ? PF_ACC_USER : 0);
+			if (k > 1 && mmu_translate(i->vm->mmu, i->c->seg[sr].base + off, acc, &pa) < 0)
+				return EMU_FAULT;
+			for (uint32_t e = 0; e < k; e++) {
+				uint32_t v = io_in(i->vm->io, port, size);
+				memcpy(buf + e * (uint32_t)size, &v, (size_t)size);
+			}
+			if (seg_write(i->vm, sr, off, buf, len) < 0)
 				return EMU_FAULT;
 		}
-		REGS(i)[idx] = (REGS(i)[idx] & ~amask) | ((off + (uint32_t)step) & amask);
+		REGS(i)[idx] = (REGS(i)[idx] & ~amask) | ((off + (uint32_t)step * k) & amask);
+		n += (int)k;
 		if (!i->rep)
 			break;
-		REGS(i)[R_ECX] = (REGS(i)[R_ECX] & ~amask) | ((REGS(i)[R_ECX] - 1) & amask);
+		REGS(i)[R_ECX] = (REGS(i)[R_ECX] & ~amask) | ((REGS(i)[R_ECX] - k) & amask);
 		if (i->vm->stop != STOP_NONE)
 			break;
 	}
