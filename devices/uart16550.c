@@ -239,6 +239,25 @@ int uart_poll(struct uart *u)
 	return u->in_fd;
 }
 
+uint32_t uart_take_input(struct uart *u, uint8_t *buf, uint32_t n)
+{
+	rx_poll(u);
+	uint32_t got = 0;
+	for (; got < n && u->rx_count; got++) {
+		buf[got] = u->rx[u->rx_head];
+		u->rx_head = (u->rx_head + 1) % RX_SIZE;
+		u->rx_count--;
+		rx_fill(u);
+	}
+	update_irq(u);
+	return got;
+}
+
+bool uart_has_input(const struct uart *u)
+{
+	return u->rx_count || u->pend_count;
+}
+
 void uart_set_rx_filter(struct uart *u, bool (*fn)(void *opaque, uint8_t c), void *opaque)
 {
 	u->rx_filter = fn;

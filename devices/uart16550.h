@@ -22,6 +22,11 @@ void uart_destroy(struct uart *u);
  * wait on for more input (always read, so that console commands get through), or -1
  * once input has ended. */
 int uart_poll(struct uart *u);
+/* Take up to n bytes of what the host typed past the guest's registers, for a console
+ * that is not this UART (para-x86's console_read); how many. */
+uint32_t uart_take_input(struct uart *u, uint8_t *buf, uint32_t n);
+/* Has the host typed something not yet taken? */
+bool uart_has_input(const struct uart *u);
 /* Have every byte read from the host pass fn first; false drops it (the console's
  * escape key). */
 void uart_set_rx_filter(struct uart *u, bool (*fn)(void *opaque, uint8_t c), void *opaque);

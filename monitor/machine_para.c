@@ -22,6 +22,7 @@
 #include "segments.h"
 #include "vm.h"
 #include "../devices/clock.h"
+#include "../devices/uart16550.h"
 #include "../shadowmmu/mem.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
@@ -59,6 +60,23 @@ static int guest_copy(struct vm *vm, uint32_t lin, void *buf, uint32_t len, bool
 		len -= chunk;
 	}
 	return 0;
+}
+
+/* Could guest_copy() reach all of [lin, lin + len) that way? Nothing is set or raised. */
+static bool guest_reachable(struct vm *vm, uint32_t lin, uint32_t len, bool write)
+{
+	unsigned acc = write ? PF_ACC_WRITE : 0;
+	while (len) {
+		uint32_t chunk = 4096 - (lin & 0xfff);
+		if (chunk > len)
+			chunk = len;
+		uint64_t pa;
+		if (mmu_peek(vm->mmu, lin, acc, &pa) < 0 || pa + chunk > vm->mem.size)
+			return false;
+		lin += chunk;
+		len -= chunk;
+	}
+	return true;
 }
 
 /* An emulated instruction's own access at lin (its stack), with the guest's rights at
@@ -151,14 +169,27 @@ static int event_due(struct vm *vm)
 	return due ? __builtin_ctz(due) : -1;
 }
 
+/* Console input (what the host typed, taken through COM1's buffer) is event 1 while
+ * some waits. */
+static void console_event(struct vm *vm)
+{
+	size_t off = SHARED(event_pending);
+	uint32_t p = para_shared_get(vm, off), bit = 1u << PARA_EVENT_CONSOLE;
+	bool in = uart_has_input(vm->com1);
+	if (in != !!(p & bit))
+		para_shared_set(vm, off, in ? p | bit : p & ~bit);
+}
+
 static bool event_ready(struct vm *vm)
 {
+	console_event(vm);
 	return event_due(vm) >= 0 || vclock_now(&vm->clock) >= vm->para->idle_until;
 }
 
 static enum intr_result para_check_interrupt(struct vm *vm)
 {
 	intr_update(vm);
+	console_event(vm);
 	vm->cpu.sh->irq = 0;    /* translated STI has nothing to wait for */
 	int n = event_due(vm);
 	if (n < 0 || para_shared_get(vm, SHARED(event_mask)) || vm->cpu.exc.pending)
@@ -197,6 +228,20 @@ static int32_t hc_console_write(struct vm *vm, uint32_t buf, uint32_t len)
 		done += (uint32_t)w;
 	}
 	return (int32_t)len;
+}
+
+static int32_t hc_console_read(struct vm *vm, uint32_t buf, uint32_t len)
+{
+	uint8_t tmp[PARA_CONSOLE_MAX];
+	if (len > PARA_CONSOLE_MAX)
+		return -PARA_EINVAL;
+	if (!guest_reachable(vm, buf, len, true))      /* before anything is taken */
+		return -PARA_EFAULT;
+	uint32_t n = uart_take_input(vm->com1, tmp, len);
+	if (guest_copy(vm, buf, tmp, n, true) < 0)
+		return -PARA_EFAULT;
+	console_event(vm);
+	return (int32_t)n;
 }
 
 static int32_t hc_set_trap_table(struct vm *vm, uint32_t table, uint32_t n)
@@ -361,6 +406,8 @@ static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a)
 		return hc_set_pt(vm, a[0]);
 	case PARA_TLB_FLUSH:
 		return hc_tlb_flush(vm, a[0], a[1]);
+	case PARA_CONSOLE_READ:
+		return hc_console_read(vm, a[0], a[1]);
 	case PARA_RING_SETUP:
 		return para_ring_setup(vm, a[0], a[1], a[2]);
 	case PARA_RING_NOTIFY:
@@ -370,7 +417,7 @@ static int32_t hypercall(struct vm *vm, uint32_t nr, const uint32_t *a)
 	case PARA_MULTICALL:
 		return hc_multicall(vm, a[0], a[1]);
 	}
-	return -PARA_ENOSYS;            /* console_read among them, for now */
+	return -PARA_ENOSYS;
 }
 
 /* ---- the instructions section 7 redefines ---- */

@@ -1,10 +1,11 @@
 #!/bin/bash
-# run-para.sh TRAPEZE ELF   run a para-x86 guest under trapeze (--mem 64M, no stdin,
+# run-para.sh TRAPEZE ELF   run a para-x86 guest under trapeze (--mem 64M, stdin PARA_INPUT,
 #                           30 s); pass when it exits with status 1 (exit hypercall
 #                           with 0), prints at least one PASS line and no FAIL line.
 # Unlike tests/guests/run-guest.sh there is no QEMU run to compare with: a para guest
 # cannot run under QEMU, where its first hypercall (VMCALL) is an invalid opcode.
-# TRAPEZE_ARGS in the environment: extra options for trapeze run.
+# TRAPEZE_ARGS in the environment: extra options for trapeze run; PARA_INPUT: what the
+# guest's console reads (nothing by default).
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u
 [ $# -eq 2 ] || { echo "usage: $0 TRAPEZE ELF" >&2; exit 2; }
@@ -14,8 +15,9 @@ name=$(basename "$elf" .elf)
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 
+printf '%s' "${PARA_INPUT:-}" >"$tmp/in"
 # shellcheck disable=SC2086 # word splitting wanted
-timeout -k 5 30 "$trapeze" run --mem 64M ${TRAPEZE_ARGS:-} "$elf" </dev/null \
+timeout -k 5 30 "$trapeze" run --mem 64M ${TRAPEZE_ARGS:-} "$elf" <"$tmp/in" \
 	>"$tmp/out" 2>"$tmp/err"
 status=$?
 tr -d '\r' <"$tmp/out" | grep -aE '^(PASS|FAIL)( |$)' >"$tmp/lines"
