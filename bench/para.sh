@@ -6,7 +6,8 @@
 #   para  the para build under trapeze (hypercalls, the shared page)
 #   qemu  the x86 build under QEMU TCG
 # and prints one table, the minimum over the runs of what each workload reports
-# (host cycles per operation by RDTSC inside the guest, or ns for the end-to-end rows).
+# (host cycles per operation by RDTSC inside the guest, or ns for the end-to-end rows),
+# and the host CPU an idle guest takes (% of one CPU, measured from outside).
 # Every run has the same disk, a 1 MiB image made here (block b holds the 32-bit words
 # (b << 16) | k): trapeze's --disk (the ATA disk of full, the block device of para),
 # QEMU's primary IDE disk; the blkread row reads it.
@@ -78,6 +79,28 @@ for i in $(seq 1 "$runs"); do
 	done
 done
 
+# idle_cpu ENGINE: the host CPU an idle guest takes, in % of one CPU: a run that sleeps
+# 2 s ("idle") less one that sleeps not at all ("idle0"), CPU time over wall time.
+idle_cpu() {
+	local e=$1 mode t out=$tmp/idle.$1
+	for mode in idle idle0; do
+		case $e in
+		full) cmd=("$trapeze" run --mem 128M --append "$mode" "$x86") ;;
+		para) cmd=("$trapeze" run --mem 128M --append "$mode" "$para") ;;
+		qemu) cmd=(qemu-system-i386 -accel tcg -kernel "$x86" -append "$mode" -m 128
+			   -nographic -no-reboot -display none -monitor none -serial stdio
+			   -device isa-debug-exit,iobase=0xf4,iosize=0x04) ;;
+		esac
+		t=$( { TIMEFORMAT='%U %S %R'; time timeout -k 5 60 "${cmd[@]}" </dev/null >/dev/null 2>&1; } 2>&1 )
+		echo "$t" >"$out.$mode"
+	done
+	awk 'NR == FNR { u = $1 + $2; w = $3; next } { u -= $1 + $2; w -= $3 }
+	     END { if (w < 0.5) { print "-"; exit } v = 100 * u / w; printf "%.1f\n", v < 0 ? 0 : v }' \
+		"$out.idle" "$out.idle0"
+}
+idle_full=$(idle_cpu full) idle_para=$(idle_cpu para) idle_qemu=-
+[ $have_qemu = 1 ] && idle_qemu=$(idle_cpu qemu)
+
 # The builds must agree on every workload's result.
 for e in $engines; do
 	grep '^CHECK' "$tmp/$e.1.out" 2>/dev/null | sort >"$tmp/$e.check"
@@ -107,6 +130,7 @@ if [ $csv = 1 ]; then
 	for n in $names; do
 		echo "$n,$(unit "$n"),$(best full "$n"),$(best para "$n"),$(best qemu "$n")"
 	done
+	echo "idle,%cpu,$idle_full,$idle_para,$idle_qemu"
 	exit $bad
 fi
 
@@ -118,6 +142,8 @@ for n in $names; do
 	printf '%-12s %-8s %12s %12s %12s %12s %12s\n' "$n" "$(unit "$n")" "$f" "$p" "$q" \
 		"$(ratio "$f" "$p")" "$(ratio "$q" "$f")"
 done
+printf '%-12s %-8s %12s %12s %12s %12s %12s\n' idle "%cpu" "$idle_full" "$idle_para" "$idle_qemu" \
+	"$(ratio "$idle_full" "$idle_para")" "$(ratio "$idle_qemu" "$idle_full")"
 for e in full para; do
 	exits=$(awk '/monitor exits/ { print $NF; exit }' "$tmp/$e.1.err")
 	echo "$e: monitor exits in run 1: ${exits:--} (--stats)"

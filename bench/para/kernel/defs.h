@@ -62,6 +62,7 @@ struct proc {
 	struct trapframe *tf;
 	struct context *context;
 	void *chan;                     /* sleeping on */
+	uint32_t wake;                  /* SYS_sleep: the tick to wake at (0: none) */
 	int status;                     /* exit status */
 	struct fd fd[NOFILE];
 	uint8_t *kstack;
@@ -77,6 +78,8 @@ void preempt(void);
 void sleep(void *chan);
 void wakeup(void *chan);
 void proc_tick(void);
+int proc_sleep_ticks(uint32_t n);
+uint32_t proc_idle_ticks(void);
 __attribute__((noreturn)) void scheduler(void);
 void swtch(struct context **old, struct context *new);
 

@@ -74,7 +74,10 @@ void hal_irq_disable(void);
 void hal_irq_enable(void);
 uint32_t hal_irq_save(void);            /* disables; returns the state to restore */
 void hal_irq_restore(uint32_t state);
-void hal_idle(void);                    /* waits for an interrupt with them on; returns with them off */
+/* Waits for an interrupt with them on; returns with them off. ticks: how many timer
+ * ticks nothing needs (0: do not know): a HAL whose timer is one-shot may skip them,
+ * and then calls the tick function once for each period that passed. */
+void hal_idle(uint32_t ticks);
 /* Starts a periodic tick at hz; tick() runs in the timer's trap, interrupts off. */
 void hal_timer_start(uint32_t hz, void (*tick)(void));
 /* A trap with vector >= 32 that is not T_SYSCALL: acknowledges and dispatches it. */

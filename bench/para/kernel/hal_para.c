@@ -121,10 +121,27 @@ void hal_irq_restore(uint32_t state)
 		hal_irq_enable();
 }
 
-/* idle returns when an enabled event is pending even while masked: no lost wakeup. */
-void hal_idle(void)
+static void arm(uint64_t ns);
+
+/* idle returns when an enabled event is pending even while masked: no lost wakeup.
+ * With ticks nothing needs, the timer is set past them (no wakeup per tick while idle:
+ * the point of a one-shot timer and an idle with a time-out), and the periods that
+ * passed are counted when it returns. */
+void hal_idle(uint32_t ticks)
 {
-	hcall(PARA_IDLE, 0, 0, 0);
+	if (ticks > 1 && tick_fn) {
+		arm(deadline + (uint64_t)(ticks - 1) * period);
+		hcall(PARA_IDLE, 0, 0, 0);
+		uint64_t now = hal_time_ns();
+		while (deadline <= now) {               /* the ticks slept through, counted here */
+			deadline += period;
+			tick_fn();
+		}
+		hcall(PARA_EVENT_ACK, 1u << PARA_EVENT_TIMER, 0, 0);
+		arm(deadline);
+	} else {
+		hcall(PARA_IDLE, 0, 0, 0);
+	}
 	hal_irq_enable();
 	hal_irq_disable();
 }

@@ -248,8 +248,9 @@ void hal_irq_restore(uint32_t state)
 		hal_irq_enable();
 }
 
-void hal_idle(void)
+void hal_idle(uint32_t ticks)
 {
+	(void)ticks;                    /* the PIT ticks on: HLT wakes at the next one */
 	__asm__ volatile("sti; hlt; cli" ::: "memory");      /* STI's shadow covers HLT */
 }
 
@@ -262,11 +263,11 @@ void hal_timer_start(uint32_t hz, void (*tick)(void))
 	outb(0x40, div >> 8);
 	uint32_t k = pit_ticks;
 	while (pit_ticks == k)
-		hal_idle();
+		hal_idle(0);
 	tsc0 = hal_cycles();
 	k = pit_ticks;
 	while (pit_ticks - k < 20)
-		hal_idle();
+		hal_idle(0);
 	tsc_per_ms = udiv64((hal_cycles() - tsc0) * hz, 20 * 1000);
 	if (!tsc_per_ms)
 		tsc_per_ms = 1;

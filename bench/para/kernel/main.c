@@ -34,10 +34,11 @@ void kmain(void)
 	kinit((uint32_t)__end, (uint32_t)P2V(top));
 	kvm_init(top);
 	proc_init();
-	int small = has_word(hal_cmdline(), "small");
+	int mode = has_word(hal_cmdline(), "small") | has_word(hal_cmdline(), "idle") << 1 |
+		   has_word(hal_cmdline(), "idle0") << 2;
 	kprintf("\nminik: %u MiB, %u pages free, command line \"%s\"\n", mem >> 20,
 		kfree_count(), hal_cmdline());
-	if (proc_spawn((uint32_t)ustart, (uint32_t)umain, small) != 1)
+	if (proc_spawn((uint32_t)ustart, (uint32_t)umain, mode) != 1)
 		panic("no init");
 	hal_timer_start(HZ, proc_tick);
 	scheduler();

@@ -178,6 +178,33 @@ int proc_wait(int *status)
 void proc_tick(void)
 {
 	ticks++;
+	for (int i = 0; i < NPROC; i++)
+		if (procs[i].state == SLEEPING && procs[i].wake && (int32_t)(ticks - procs[i].wake) >= 0)
+			procs[i].state = RUNNABLE;
+}
+
+/* SYS_sleep: n timer ticks. */
+int proc_sleep_ticks(uint32_t n)
+{
+	curproc->wake = ticks + n ? ticks + n : 1;
+	while ((int32_t)(ticks - curproc->wake) < 0)
+		sleep(&curproc->wake);
+	curproc->wake = 0;
+	return 0;
+}
+
+/* How many ticks no sleeper needs (the earliest wake - now), 0 if none waits on time:
+ * then the next tick may matter to nobody, but a HAL cannot know, so 0 = "unknown". */
+uint32_t proc_idle_ticks(void)
+{
+	uint32_t best = 0;
+	for (int i = 0; i < NPROC; i++)
+		if (procs[i].state == SLEEPING && procs[i].wake) {
+			uint32_t left = procs[i].wake - ticks;
+			if ((int32_t)left > 0 && (!best || left < best))
+				best = left;
+		}
+	return best;
 }
 
 void scheduler(void)
@@ -190,7 +217,7 @@ void scheduler(void)
 				p = &procs[(last + n) % NPROC];
 		if (!p) {
 			nidle++;
-			hal_idle();
+			hal_idle(proc_idle_ticks());
 			continue;
 		}
 		last = p - procs;

@@ -127,6 +127,7 @@ void syscall(struct trapframe *tf)
 		break;
 	}
 	case SYS_ticks: r = ticks; break;
+	case SYS_sleep: r = proc_sleep_ticks(a); break;
 	case SYS_populate: r = vm_populate(a, b); break;
 	case SYS_diskblocks: r = hal_disk_blocks(); break;
 	case SYS_diskread: r = sys_diskread(a, b, c); break;

@@ -22,5 +22,6 @@
 #define SYS_populate    14      /* (va, npages): maps heap pages now, in one batch */
 #define SYS_diskblocks  15      /* the disk's size in 4 KiB blocks (0: no disk) */
 #define SYS_diskread    16      /* (block, n, buf): n blocks (at most 16) into buf; 0 or -1 */
+#define SYS_sleep       17      /* (ticks): blocks that many timer ticks */
 
 #endif
