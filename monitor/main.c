@@ -21,6 +21,7 @@
 #include "seccomp.h"
 #include "vm.h"
 #include "../devices/blockdev.h"
+#include "../devices/netdev.h"
 #include "../shadowmmu/mem.h"
 
 #define EXIT_USAGE 2
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
 		"  --disk FILE[,ro]  a raw disk image: the primary ATA disk of a PC guest, the\n"
 		"                block device of a para-x86 guest; ,ro refuses writes\n"
+		"  --net udp:LPORT:RPORT  a network device whose frames are UDP datagrams from\n"
+		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
@@ -123,6 +126,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		{ "perf-map", no_argument, 0, 'P' },
 		{ "cache-size", required_argument, 0, 'c' },
 		{ "disk", required_argument, 0, 'd' },
+		{ "net", required_argument, 0, 'n' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -148,6 +152,14 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 			if (open_disk(optarg, cfg) < 0)
 				return EXIT_USAGE;
 			break;
+		case 'n': {
+			char err[256];
+			if (cfg->net || !(cfg->net = netdev_open(optarg, err, sizeof(err)))) {
+				fprintf(stderr, "trapeze: %s\n", cfg->net ? "one --net only" : err);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'a': cfg->append = optarg; break;
 		case 'i': *initrd = optarg; break;
 		case 's': cfg->serial = optarg; break;

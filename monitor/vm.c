@@ -34,6 +34,7 @@
 #include "stubs.h"
 #include "../codecache/codecache.h"
 #include "../devices/blockdev.h"
+#include "../devices/netdev.h"
 #include "../devices/board.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
@@ -205,6 +206,8 @@ void vm_destroy(struct vm *vm)
 	para_destroy(vm);
 	blockdev_close(vm->cfg.disk);
 	vm->cfg.disk = NULL;
+	netdev_close(vm->cfg.net);
+	vm->cfg.net = NULL;
 	vm->io = NULL;
 	vm->mmio = NULL;
 	vm->intc = NULL;

@@ -45,6 +45,7 @@ struct config {
 	bool perf_map;          /* name translations for perf (/tmp/perf-PID.map) */
 	struct blockdev *disk;  /* --disk's image, opened by main.c (devices/blockdev.h), or
 				   NULL; the VM owns it from vm_create() on */
+	struct netdev *net;     /* --net's back end, the same way (devices/netdev.h) */
 };
 
 #define STATS_INSN_IDS 2048
@@ -72,6 +73,7 @@ struct codecache;
 struct engine_ops;
 struct machine_ops;
 struct blockdev;
+struct netdev;
 struct para;
 struct rewriter;
 struct iobus;

@@ -1,0 +1,41 @@
+/*
+ * netdev.h - a host back end for a guest's network device: whole Ethernet frames in
+ * and out, without root.
+ *
+ * The one back end today is a UDP socket on the loopback ("udp:LPORT:RPORT"): each
+ * frame is one datagram from 127.0.0.1:LPORT to 127.0.0.1:RPORT and back, the format of
+ * QEMU's `-netdev socket,udp=127.0.0.1:RPORT,localaddr=127.0.0.1:LPORT`, so a trapeze
+ * guest, a QEMU guest or a test peer can be at the other end. The NIC models (ne2000.c
+ * for full x86, the para-x86 network ring) send through it and poll it for received
+ * frames; its descriptor is what HLT and para idle wait on.
+ *
+ * Interface: netdev_open() at start-up (--net), netdev_send(), netdev_recv(),
+ * netdev_fd(), netdev_mac(), netdev_close().
+ */
+#ifndef TRAPEZE_NETDEV_H
+#define TRAPEZE_NETDEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NETDEV_MTU_FRAME 1514   /* the largest frame (no FCS) a NIC hands over */
+
+struct netdev;
+
+/* Open the back end spec names; NULL with a one-line reason in err. */
+struct netdev *netdev_open(const char *spec, char *err, size_t n);
+void netdev_close(struct netdev *d);
+
+/* Send one frame (14 to NETDEV_MTU_FRAME bytes); 0, or a negative errno (the frame is
+ * dropped, as a wire would drop it). */
+int netdev_send(struct netdev *d, const void *frame, size_t len);
+/* One received frame into buf (cap bytes; a longer one is cut): its length, 0 if none
+ * is waiting. Never blocks. */
+ssize_t netdev_recv(struct netdev *d, void *buf, size_t cap);
+/* The descriptor that becomes readable when a frame arrives. */
+int netdev_fd(const struct netdev *d);
+/* The guest NIC's MAC address: QEMU's default, 52:54:00:12:34:56. */
+void netdev_mac(const struct netdev *d, uint8_t mac[6]);
+
+#endif
