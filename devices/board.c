@@ -99,14 +99,15 @@ uint64_t board_next_deadline(struct board *b)
 	return soonest;
 }
 
-int board_wait_fd(struct board *b)
+int board_wait_fds(struct board *b, int *fds, int max)
 {
-	for (int i = 0; i < b->n; i++) {
+	int n = 0;
+	for (int i = 0; i < b->n && n < max; i++) {
 		if (!b->dev[i].wait_fd)
 			continue;
 		int fd = b->dev[i].wait_fd(b->dev[i].opaque);
 		if (fd >= 0)
-			return fd;
+			fds[n++] = fd;
 	}
-	return -1;
+	return n;
 }

@@ -7,7 +7,7 @@
  * builder (pc.c) creates each device on the buses and adds its record; from then on
  * the monitor asks the board, never a device by name: board_update() brings every
  * device to the present, board_next_deadline() says when the host timer must bring the
- * CPU back, board_wait_fd() what HLT sleeps on, board_intc() which controller to ask
+ * CPU back, board_wait_fds() what HLT sleeps on, board_intc() which controller to ask
  * for interrupts. Everything hangs off the struct its VM owns (no singletons), so
  * several boards may live in one process.
  *
@@ -82,7 +82,7 @@ const struct intc *board_intc(const struct board *b);
 void board_update(struct board *b, uint64_t now);
 /* The earliest deadline over the timed devices, or VCLOCK_NEVER. */
 uint64_t board_next_deadline(struct board *b);
-/* The first device's descriptor to wait on for input, or -1 if none waits. */
-int board_wait_fd(struct board *b);
+/* The descriptors the devices wait on for input (up to max into fds): how many. */
+int board_wait_fds(struct board *b, int *fds, int max);
 
 #endif

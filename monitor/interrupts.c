@@ -32,7 +32,7 @@ static uint64_t monotonic_ns(void *opaque)
 void intr_init(struct vm *vm)
 {
 	vm->clock = (struct vclock){ monotonic_ns, NULL };
-	vm->rt.async_fd = -1;
+	vm->rt.async_fd[0] = vm->rt.async_fd[1] = -1;
 	vm->rt.timer_deadline = VCLOCK_NEVER;
 }
 
@@ -40,19 +40,22 @@ void intr_watch_input(struct vm *vm, int fd)
 {
 	struct f_owner_ex own = { F_OWNER_TID, gettid() };
 	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETOWN_EX, &own) < 0 || fcntl(fd, F_SETSIG, SIGIO) < 0 ||
-	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+	int k = vm->rt.async_fd[0] < 0 ? 0 : 1;
+	if (vm->rt.async_fd[k] >= 0 || fl < 0 || fcntl(fd, F_SETOWN_EX, &own) < 0 ||
+	    fcntl(fd, F_SETSIG, SIGIO) < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
 		return;                 /* a file, /dev/null: polled at timer ticks and in HLT */
-	vm->rt.async_fd = fd;
+	vm->rt.async_fd[k] = fd;
 }
 
 void intr_exit(struct vm *vm)
 {
-	if (vm->rt.async_fd >= 0) {
-		int fl = fcntl(vm->rt.async_fd, F_GETFL);
+	for (int k = 0; k < 2; k++) {
+		if (vm->rt.async_fd[k] < 0)
+			continue;
+		int fl = fcntl(vm->rt.async_fd[k], F_GETFL);
 		if (fl >= 0)
-			fcntl(vm->rt.async_fd, F_SETFL, fl & ~O_ASYNC);
-		vm->rt.async_fd = -1;
+			fcntl(vm->rt.async_fd[k], F_SETFL, fl & ~O_ASYNC);
+		vm->rt.async_fd[k] = -1;
 	}
 }
 
@@ -115,14 +118,15 @@ int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 		devices_update(vm);
 		if (ready(vm))
 			return 0;
-		int fd = board_wait_fd(vm->board);     /* may take input, and raise a line */
+		int fds[4];                             /* asking may take input, and raise a line */
+		int nfd = board_wait_fds(vm->board, fds, 4);
 		if (ready(vm))
 			return 0;
 		uint64_t now = vclock_now(&vm->clock);
 		if (until <= now)
 			return 0;
 		uint64_t d = vm->rt.timer_deadline < until ? vm->rt.timer_deadline : until;
-		if (d == VCLOCK_NEVER && fd < 0)
+		if (d == VCLOCK_NEVER && nfd == 0)
 			return -1;
 		struct timespec ts, *tsp = NULL;
 		if (d != VCLOCK_NEVER) {
@@ -131,9 +135,11 @@ int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 			ts.tv_nsec = (long)(left % 1000000000u);
 			tsp = &ts;
 		}
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[4];
+		for (int k = 0; k < nfd; k++)
+			p[k] = (struct pollfd){ .fd = fds[k], .events = POLLIN };
 		vm->stats.halt_sleeps++;
-		ppoll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, tsp, NULL);
+		ppoll(nfd ? p : NULL, (nfds_t)nfd, tsp, NULL);
 	}
 	return 0;
 }

@@ -127,6 +127,8 @@ static int board_init(struct vm *vm)
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
 	intr_watch_input(vm, 0);
+	if (vm->cfg.net)                /* a frame that arrives kicks the guest, as typing does */
+		intr_watch_input(vm, netdev_fd(vm->cfg.net));
 	return 0;
 }
 

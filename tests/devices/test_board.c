@@ -70,7 +70,8 @@ static void teardown(void) { board_destroy(b); }
 START_TEST(no_device_no_deadline)
 {
 	ck_assert_uint_eq(board_next_deadline(b), VCLOCK_NEVER);
-	ck_assert_int_eq(board_wait_fd(b), -1);
+	int fds[4];
+	ck_assert_int_eq(board_wait_fds(b, fds, 4), 0);
 	ck_assert_ptr_null(board_intc(b));
 }
 END_TEST
@@ -131,7 +132,10 @@ START_TEST(update_in_order_destroy_in_reverse)
 	ck_assert_int_eq(add(timed(&f[0])), 0);
 	ck_assert_int_eq(add(plain(&f[1])), 0);
 	ck_assert_int_eq(add(plain(&f[2])), 0);
-	ck_assert_int_eq(board_wait_fd(b), 7);
+	int fds[4];
+	ck_assert_int_eq(board_wait_fds(b, fds, 4), 2);
+	ck_assert_int_eq(fds[0], 7);
+	ck_assert_int_eq(fds[1], 9);
 	board_update(b, 42);
 	ck_assert_str_eq(log_buf, "u0u1u2");
 	board_destroy(b);
