@@ -23,6 +23,7 @@ struct vm;
 struct para_ring {
 	uint32_t pa;                    /* the ring page; live once ring_setup gave it */
 	uint32_t cons;                  /* requests taken (and answered) */
+	uint32_t rx_pa, rx_cons;        /* the network's receive ring, the same way */
 	bool live, broken;
 };
 

@@ -194,6 +194,7 @@ err:
 
 void vm_destroy(struct vm *vm)
 {
+	intr_exit(vm);                  /* no SIGIO once the handlers are gone (it kills) */
 	if (vm->rt.altstack)
 		signals_exit(vm);
 	if (vm->espfix_page)
@@ -202,7 +203,6 @@ void vm_destroy(struct vm *vm)
 	if (vm->perf_map)
 		fclose(vm->perf_map);
 	vm->perf_map = NULL;
-	intr_exit(vm);
 	board_destroy(vm->board);   /* the para timer with it: before its state goes */
 	vm->board = NULL;
 	para_destroy(vm);
