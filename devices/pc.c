@@ -15,11 +15,15 @@
  *   ATA channel        0x1f0-0x1f7, 0x3f6                 IRQ 14: the primary IDE
  *                                                         channel, --disk as device 0
  *                                                         (empty without it, as QEMU's)
+ *   NE2000 (DP8390)    0x300-0x31f                        IRQ 9: the network card,
+ *                                                         only with --net (QEMU's
+ *                                                         ne2k_isa,iobase=0x300,irq=9)
  *   debug ports        0xf4-0xf7 (debug-exit), 0x80 (POST)  how test guests end
  *
  * No MMIO range is claimed yet. The PIT and the RTC are the timed devices; COM1 is
- * polled with them for host input. There is no firmware, so what a PC BIOS leaves
- * behind (CMOS memory sizes, the 8259s' vectors and masks) is set here.
+ * polled with them for host input, and the NE2000 for received frames. There is no
+ * firmware, so what a PC BIOS leaves behind (CMOS memory sizes, the 8259s' vectors and
+ * masks) is set here.
  */
 #include "pc.h"
 
@@ -30,6 +34,7 @@
 #include "debugports.h"
 #include "i8042.h"
 #include "ioport.h"
+#include "ne2000.h"
 #include "pic8259.h"
 #include "pit8254.h"
 #include "rtc.h"
@@ -49,6 +54,9 @@ static void uart_free(void *o) { uart_destroy(o); }
 static void kbc_free(void *o) { i8042_destroy(o); }
 static void debug_free(void *o) { debugports_destroy(o); }
 static void ata_free(void *o) { ata_destroy(o); }
+static void ne_up(void *o, uint64_t now) { (void)now; ne2000_poll(o); }
+static int ne_fd(void *o) { return ne2000_wait_fd(o); }
+static void ne_free(void *o) { ne2000_destroy(o); }
 
 /* Add the record of a device just created; -ENOMEM if its constructor failed. */
 static int add(struct board *b, void *dev, struct board_dev d)
@@ -129,6 +137,13 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct uart **com1)
 	r = add(b, ata, (struct board_dev){ .name = "ATA primary", .destroy = ata_free });
 	if (r < 0)
 		return r;
+	if (cfg->net) {
+		struct ne2000 *ne = ne2000_create(io, 0x300, intc_line(&intc, 9), cfg->net);
+		r = add(b, ne, (struct board_dev){ .name = "NE2000", .update = ne_up,
+						   .wait_fd = ne_fd, .destroy = ne_free });
+		if (r < 0)
+			return r;
+	}
 	struct debugports *dbg = debugports_create(io, &cfg->stop, cfg->trace);
 	r = add(b, dbg, (struct board_dev){ .name = "debug ports", .destroy = debug_free });
 	if (r < 0)

@@ -11,6 +11,7 @@
 #include "clock.h"
 
 struct blockdev;
+struct netdev;
 struct uart;
 
 struct pc_config {
@@ -20,6 +21,7 @@ struct pc_config {
 	int serial_in, serial_out;      /* COM1's host descriptors; serial_in -1 for none */
 	bool trace;                     /* log POST codes */
 	struct blockdev *disk;          /* the primary ATA disk, or NULL (stays the caller's) */
+	struct netdev *net;             /* the NE2000's back end, or NULL: no card (the caller's) */
 	struct board_stop_hook stop;    /* reset and debug-exit (copied by each device) */
 };
 

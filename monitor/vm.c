@@ -114,6 +114,7 @@ static int board_init(struct vm *vm)
 		.serial_out = out,
 		.trace = vm->cfg.trace,
 		.disk = vm->cfg.disk,
+		.net = vm->cfg.net,
 		.stop = { board_stopped, vm },
 	};
 	vm->serial_out = out;
