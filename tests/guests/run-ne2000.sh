@@ -1,0 +1,94 @@
+#!/bin/bash
+# run-ne2000.sh TRAPEZE ELF   the NE2000 guest (ne2000.c) with a card: QEMU with
+#                             `-device ne2k_isa,iobase=0x300,irq=9` on a UDP socket
+#                             netdev, trapeze with --net udp:LPORT:RPORT, each against
+#                             its own echo peer on 127.0.0.1 that returns every frame
+#                             with its Ethernet source and destination swapped. Both
+#                             must print the same PASS/FAIL lines (SKIP as in
+#                             run-guest.sh), exit with status 1 and print no FAIL.
+# Ports come from $$, so parallel runs do not collide; each peer exits by itself.
+# Exit status: 0 pass, 1 fail, 2 usage.
+set -u
+
+[ $# -eq 2 ] || { echo "usage: $0 TRAPEZE ELF" >&2; exit 2; }
+trapeze=$1
+elf=$2
+[ -f "$elf" ] || { echo "run-ne2000: no such guest: $elf" >&2; exit 2; }
+
+tmp=$(mktemp -d) || exit 2
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+
+base=$((20000 + ($$ * 4 + RANDOM) % 40000))
+q_l=$base q_r=$((base + 1)) t_l=$((base + 2)) t_r=$((base + 3))
+
+# echo PORT: answer each datagram on 127.0.0.1:PORT to its sender, the first 12
+# bytes (destination, source) swapped; shorter ones are dropped. Gone after 45 s.
+echo_peer() {
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$ARGV[0]", Proto => "udp")
+			or die "echo: $!\n";
+		$SIG{ALRM} = sub { exit 0 };
+		alarm 45;
+		while (1) {
+			my $from = $s->recv(my $b, 4096);
+			next unless defined $from && length($b) >= 12;
+			substr($b, 0, 12) = substr($b, 6, 6) . substr($b, 0, 6);
+			$s->send($b, 0, $from);
+		}' "$1" &
+	pids="$pids $!"
+}
+echo_peer $q_r
+echo_peer $t_r
+sleep 0.2
+
+export TRAPEZE_CHECK_FPU=1
+timeout -k 5 30 qemu-system-i386 -kernel "$elf" -nographic -no-reboot -display none \
+	-monitor none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128 \
+	-netdev socket,id=n0,udp=127.0.0.1:$q_r,localaddr=127.0.0.1:$q_l \
+	-device ne2k_isa,netdev=n0,iobase=0x300,irq=9 \
+	</dev/null >"$tmp/qemu.out" 2>"$tmp/qemu.err" &
+qpid=$!
+timeout -k 5 30 "$trapeze" run --mem 128M --net udp:$t_l:$t_r "$elf" </dev/null \
+	>"$tmp/trapeze.out" 2>"$tmp/trapeze.err" &
+tpid=$!
+wait $qpid; qstatus=$?
+wait $tpid; tstatus=$?
+
+lines() { tr -d '\r' <"$1" | grep -aE '^(PASS|FAIL)( |$)'; }
+# QEMU's SKIP lines: the datasheet decides those checks, trapeze must PASS them.
+tr -d '\r' <"$tmp/qemu.out" | grep -aE '^SKIP ' | awk '{print $2}' >"$tmp/skip"
+drop_skipped() { awk 'NR == FNR { s[$1] = 1; next } !(($1 == "PASS") && ($2 in s))' "$tmp/skip" -; }
+
+lines "$tmp/qemu.out" >"$tmp/qemu.lines"
+lines "$tmp/trapeze.out" | drop_skipped >"$tmp/trapeze.cmp"
+
+bad=""
+[ $qstatus -eq 1 ] || bad="$bad; qemu exit status $qstatus, want 1"
+[ $tstatus -eq 1 ] || bad="$bad; trapeze exit status $tstatus, want 1"
+grep -q '^PASS reset-port-sets-rst' "$tmp/qemu.lines" || bad="$bad; qemu saw no card"
+grep -q '^PASS rx-echo-of-broadcast' "$tmp/qemu.lines" || bad="$bad; qemu received nothing"
+for f in qemu trapeze; do
+	grep -aq '^FAIL' "$tmp/$f.out" && bad="$bad; $f printed FAIL"
+done
+cmp -s "$tmp/qemu.lines" "$tmp/trapeze.cmp" || bad="$bad; qemu and trapeze lines differ"
+while read -r s; do
+	grep -aqx "PASS $s" "$tmp/trapeze.out" || bad="$bad; trapeze did not PASS $s"
+done <"$tmp/skip"
+
+if [ -z "$bad" ]; then
+	cat "$tmp/qemu.lines"
+	echo "run-ne2000: PASS ($(grep -c '^PASS' "$tmp/qemu.lines") checks;" \
+		"datasheet-only: $(wc -l <"$tmp/skip"))"
+	exit 0
+fi
+for f in qemu trapeze; do
+	echo "---- $f stdout ----"
+	tr -d '\r' <"$tmp/$f.out"
+	echo "---- $f stderr ----"
+	cat "$tmp/$f.err"
+done
+echo "---- diff qemu trapeze ----"
+diff "$tmp/qemu.lines" "$tmp/trapeze.cmp"
+echo "run-ne2000: FAIL${bad/#;/:}"
+exit 1
