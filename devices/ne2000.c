@@ -241,15 +241,15 @@ static void rx_frame(struct ne2000 *n, unsigned len)
 
 void ne2000_poll(struct ne2000 *n)
 {
-	for (int k = 0; k < RX_BATCH; k++) {
-		bool stopped = n->cr & CR_STP;
-		if (!stopped && !rx_room(n))
-			return;         /* the frames wait in the host socket */
+	/* Stopped, or no room: the frames wait in the host socket, as in QEMU (which does
+	 * not receive while stopped). Never taking them while stopped also leaves them to
+	 * a para-x86 guest's network device on the same back end, the card being there but
+	 * never started. */
+	for (int k = 0; k < RX_BATCH && rx_room(n); k++) {
 		ssize_t r = netdev_recv(n->net, n->frame, sizeof(n->frame));
 		if (r <= 0)
 			return;
-		if (!stopped)           /* a stopped receiver loses what the wire carries */
-			rx_frame(n, (unsigned)r);
+		rx_frame(n, (unsigned)r);
 	}
 }
 

@@ -4,7 +4,7 @@
  * chosen at random: transmit (the peer gets the bytes; bad lengths and addresses send
  * nothing), receive into the ring (header, padding, filter), the full ring leaving
  * frames in the socket and its wait descriptor -1, overflow (OVW, RXE, the missed
- * tally), a stopped receiver dropping frames, Send Packet, the read-only PROM, the
+ * tally), a stopped receiver leaving frames in the socket, Send Packet, the read-only PROM, the
  * reset port, and random register and data-port traffic against random frames.
  */
 #include <arpa/inet.h>
@@ -269,7 +269,10 @@ START_TEST(overflow_and_full)
 }
 END_TEST
 
-START_TEST(stopped_drops)
+/* A stopped card takes nothing from the back end (QEMU does not receive while stopped;
+ * a para-x86 guest's network device may be using the same back end): the frame waits
+ * in the socket and arrives once the card is started. */
+START_TEST(stopped_holds)
 {
 	ring(0x46, 0x60, 0x04);
 	outb(CR, 0x21);
@@ -278,9 +281,11 @@ START_TEST(stopped_drops)
 	uint8_t f[60];
 	memset(f, 0xff, sizeof(f));
 	wire(f, sizeof(f));
+	ck_assert_uint_eq(curr(), 0x46);                /* nothing taken while stopped */
 	outb(CR, 0x22);
-	ck_assert_uint_eq(inb(ISR) & 0x81, 0);          /* START clears RST; nothing came */
-	ck_assert_uint_eq(curr(), 0x46);
+	ne2000_poll(ne);
+	ck_assert_uint_eq(inb(ISR) & 0x81, 0x01);       /* START clears RST; the frame came */
+	ck_assert_uint_eq(curr(), 0x47);
 }
 END_TEST
 
@@ -376,7 +381,7 @@ int main(void)
 	tcase_add_test(t, tx_to_peer);
 	tcase_add_test(t, rx_ring_and_filter);
 	tcase_add_test(t, overflow_and_full);
-	tcase_add_test(t, stopped_drops);
+	tcase_add_test(t, stopped_holds);
 	tcase_add_test(t, send_packet);
 	tcase_add_test(t, prom_and_reset);
 	tcase_add_test(t, random_traffic);
