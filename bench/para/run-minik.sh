@@ -12,10 +12,15 @@
 # (64 blocks, block b holding the 32-bit words (b << 16) | k, k = 0..1023), trapeze's
 # --disk, QEMU's primary IDE disk; blkread reads it, and with --small its CHECK must
 # be the checksum of what the image holds (user.c's: two passes over the 64 blocks).
+# Every run has a network too: an echo peer on the loopback (a perl UDP socket that
+# sends each frame back with its Ethernet addresses swapped, ports from the process ID,
+# gone after 120 s or at exit), trapeze's --net udp:LPORT:RPORT, QEMU's NE2000 at
+# 0x300 on a -netdev socket; netrtt's round trips go there, and with --small its CHECK
+# must be the checksum of the 50 payloads it sent.
 # The MINIK and CHECK lines go to stdout.
 # Exit status: 0 pass, 1 fail, 2 usage, 77 skipped (no QEMU).
 set -u
-names="syscall pgfault populate ptemod ctxsw timer console pipe spawn compute blkread"
+names="syscall pgfault populate ptemod ctxsw timer console pipe spawn compute blkread netrtt"
 append=""
 if [ "${1:-}" = --small ]; then append=small; shift; fi
 usage() { echo "usage: $0 [--small] trapeze TRAPEZE ELF | qemu QEMU ELF [TRAPEZE] | same TRAPEZE X86 PARA" >&2; exit 2; }
@@ -32,13 +37,33 @@ same_checks() {
 [ $# -ge 3 ] || usage
 mode=$1 tool=$2
 tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
+peer=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; rm -rf "$tmp"' EXIT
 img=$tmp/disk.img
 perl -e 'for $b (0..63) { print pack("V*", map { ($b << 16) | $_ } 0..1023) }' >"$img" || exit 2
 # user.c's mix() over every word read, then over the error count (0).
 blkread_want=$(perl -e 'sub mix { my ($h, $v) = @_; $h = (($h ^ $v) * 0x01000193) & 0xffffffff;
 	$h ^ ($h >> 15) } my $s = 0; for $p (0..1) { for $b (0..63) { $s = mix($s, ($b << 16) | $_)
 	for 0..1023 } } printf "%x\n", mix($s, 0)') || exit 2
+# user.c's netrtt: mix() over bytes 12-63 of the 50 frames echoed, then over the misses (0).
+netrtt_want=$(perl -e 'sub mix { my ($h, $v) = @_; $h = (($h ^ $v) * 0x01000193) & 0xffffffff;
+	$h ^ ($h >> 15) } my $s = 0; for $i (0..49) { $s = mix($s, 0x88); $s = mix($s, 0xb5);
+	$s = mix($s, ($i * 7 + $_ * 13 + ($i >> 8)) & 0xff) for 14..63 } printf "%x\n", mix($s, 0)') || exit 2
+
+# The echo peer: bound before any run starts (the guests send to it at once).
+lport=$((20000 + ($$ % 20000))) rport=$((40000 + ($$ % 20000)))
+perl -MIO::Socket::INET -e '
+	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
+				      Proto => "udp") or die "echo peer: $!\n";
+	alarm 120;
+	print "up\n";
+	close STDOUT;
+	while (defined $s->recv(my $f, 2048)) {
+		$s->send(substr($f, 6, 6) . substr($f, 0, 6) . substr($f, 12)) if length $f >= 14;
+	}' "$rport" >"$tmp/peer" &
+peer=$!
+for _ in $(seq 50); do [ -s "$tmp/peer" ] && break; sleep 0.1; done
+[ -s "$tmp/peer" ] || { echo "run-minik: the echo peer did not start on port $rport" >&2; exit 2; }
 
 # run_one KIND TOOL ELF OUT: the run's stdout (no \r) in OUT, stderr in OUT.err; 0 if it passed.
 run_one() {
@@ -48,10 +73,12 @@ run_one() {
 		timeout -k 5 30 "$tool" -kernel "$elf" ${append:+-append "$append"} -m 64 \
 			-nographic -no-reboot -display none -monitor none -serial stdio \
 			-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-			-drive file="$img",format=raw,if=ide,index=0 </dev/null >"$out.raw" 2>"$out.err"
+			-drive file="$img",format=raw,if=ide,index=0 \
+			-netdev socket,id=n0,udp=127.0.0.1:$rport,localaddr=127.0.0.1:$lport \
+			-device ne2k_isa,netdev=n0,iobase=0x300,irq=9 </dev/null >"$out.raw" 2>"$out.err"
 	else
-		timeout -k 5 30 "$tool" run --mem 64M ${append:+--append "$append"} --disk "$img" "$elf" \
-			</dev/null >"$out.raw" 2>"$out.err"
+		timeout -k 5 30 "$tool" run --mem 64M ${append:+--append "$append"} --disk "$img" \
+			--net "udp:$lport:$rport" "$elf" </dev/null >"$out.raw" 2>"$out.err"
 	fi
 	status=$?
 	tr '\r' '\n' <"$out.raw" | grep -aE '^(MINIK|CHECK|minik:)' >"$out"
@@ -63,6 +90,9 @@ run_one() {
 	grep -q '^MINIK-DONE$' "$out" || bad="$bad; no MINIK-DONE"
 	if [ -n "$append" ] && ! grep -q "^CHECK blkread $blkread_want\$" "$out"; then
 		bad="$bad; CHECK blkread is not the image's checksum $blkread_want"
+	fi
+	if [ -n "$append" ] && ! grep -q "^CHECK netrtt $netrtt_want\$" "$out"; then
+		bad="$bad; CHECK netrtt is not the checksum of the frames sent, $netrtt_want"
 	fi
 	if [ -n "$bad" ]; then
 		echo "---- $kind $(basename "$elf"): stdout (status $status) ----"

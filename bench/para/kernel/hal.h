@@ -1,9 +1,9 @@
 /*
  * hal.h - the hardware layer under minik: what the common kernel asks of a machine.
  * Two implementations, one per build: hal_x86.c (GDT/TSS, IDT, 8259, 8254, 16550,
- * ATA PIO, CR3/INVLPG, HLT, port 0xf4) and hal_para.c (the para-x86 hypercalls and shared
- * page, docs/para-x86.md). The common kernel includes this file and nothing else of
- * the machine; it never knows which layer it has.
+ * ATA PIO, NE2000, CR3/INVLPG, HLT, port 0xf4) and hal_para.c (the para-x86
+ * hypercalls and shared page, docs/para-x86.md). The common kernel includes this file
+ * and nothing else of the machine; it never knows which layer it has.
  *
  * Interface: the HAL's entry code maps the kernel at KERNBASE (boot_pd, trapasm.S),
  * sets a stack and calls kmain(); kmain() calls hal_init() first. Every trap reaches the common trap() with a struct trapframe
@@ -104,6 +104,21 @@ uint32_t hal_disk_blocks(void);         /* its size in 4 KiB blocks; 0: no disk 
 /* Reads blocks [block, block + n) into buf (page-aligned, in the kernel's map at
  * P2V, n <= HAL_DISK_BATCH pages); 0, or -1 on a device error or a bad range. */
 int hal_disk_read(uint32_t block, void *buf, int n);
+
+/* ---- network ---- */
+/* The machine's network card, whole Ethernet frames without the FCS: x86, an NE2000
+ * at 0x300 (polled, remote DMA); para, the network device of the start-info block
+ * (its transmit and receive rings). The kernel's pointers; user memory is fine once
+ * vm_user_ok has paged it in. */
+#define HAL_NET_FRAME   1514    /* the largest frame */
+int hal_net_present(void);              /* 1 if there is a card, else 0 */
+void hal_net_mac(uint8_t mac[6]);       /* its MAC address (zeros without a card) */
+/* Sends one frame of len bytes (14 to HAL_NET_FRAME); 0, or -1 (no card, bad length,
+ * a device error). */
+int hal_net_send(const void *frame, uint32_t len);
+/* Waits at most timeout_ms for a frame and copies it into buf (cut to cap): its
+ * length, 0 on time-out, -1 without a card or on a device error (the frame lost). */
+int hal_net_recv(void *buf, uint32_t cap, uint32_t timeout_ms);
 
 /* ---- console, time, exit ---- */
 void hal_console_write(const char *buf, uint32_t len);

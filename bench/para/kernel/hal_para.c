@@ -5,7 +5,7 @@
  * 32, INT 0x80 at dpl 3), stack_switch for the kernel stack, a one-shot timer
  * re-armed at every tick, mmu_update (with the linear address) for page-table
  * entries, set_pt for address spaces, tlb_flush, idle, console_write and exit; the
- * block device of the start-info block through its ring (section 8).
+ * block and network devices of the start-info block through their rings (section 8).
  *
  * para.S turned paging on with boot_pd (set_pt) before kmain. The start-info page
  * lies outside the processes' kernel map: hal_init copies what it needs.
@@ -26,18 +26,33 @@ static struct para_trap traps[34];
 static void (*tick_fn)(void);
 static uint64_t period, deadline;
 
-/* The block device's ring (section 8): requests and their responses share a slot. */
+/* A device ring (section 8): requests and their responses share a slot. */
 #define RING_SLOTS      63u
 struct blk_req { uint32_t id; uint16_t op, zero; uint32_t block, buf; };
-struct blk_rsp { uint32_t id; int32_t status; };
+struct net_req { uint32_t id, buf, len; };      /* transmit: len; receive: the room */
+struct blk_rsp { uint32_t id; int32_t status; };/* receive: the frame's length */
 struct ring {
 	volatile uint32_t req_prod, req_cons, rsp_prod, rsp_cons;
 	uint32_t pad[12];
-	union { struct blk_req q; struct blk_rsp a; uint8_t raw[64]; } slot[RING_SLOTS];
+	union { struct blk_req q; struct net_req n; struct blk_rsp a; uint8_t raw[64]; } slot[RING_SLOTS];
 };
 static struct ring ring __attribute__((aligned(4096)));
 static int disk_dev = -1;               /* its index in the start-info block */
 static uint32_t disk_size, disk_event;
+
+/* The network device: its transmit ring and one transmit buffer (a frame at a time),
+ * its receive ring and NET_RXBUFS buffers, all posted from boot and each posted again
+ * once its frame is copied out. A 2 KiB buffer at a 2 KiB boundary holds any frame
+ * without crossing a page. */
+#define NET_BUF         2048u
+#define NET_RXBUFS      16u
+static struct ring net_tx __attribute__((aligned(4096)));
+static struct ring net_rx __attribute__((aligned(4096)));
+static uint8_t net_txbuf[NET_BUF] __attribute__((aligned(NET_BUF)));
+static uint8_t net_rxbuf[NET_RXBUFS][NET_BUF] __attribute__((aligned(4096)));
+static int net_dev = -1;
+static uint32_t net_event;
+static uint8_t net_macaddr[6];
 
 static inline int32_t hcall(uint32_t nr, uint32_t b, uint32_t c, uint32_t d)
 {
@@ -51,6 +66,28 @@ static void check(const char *call, int32_t r)
 {
 	if (r < 0)
 		panic("hypercall %s: %d", call, r);
+}
+
+static void net_post_rx(uint32_t buf)
+{
+	net_rx.slot[net_rx.req_prod % RING_SLOTS].n = (struct net_req){ buf, V2P(net_rxbuf[buf]), NET_BUF };
+	__asm__ volatile("" ::: "memory");      /* the slot before the index */
+	net_rx.req_prod++;
+}
+
+/* The MAC from the record (a: bytes 0-3, b: 4-5), the two rings, every receive buffer
+ * posted: the monitor fills them as frames come, notify or not. */
+static void net_init(uint32_t k, const struct para_dev *d)
+{
+	net_dev = k;
+	net_event = d->event;
+	if (net_event > 30)
+		panic("the network device's event %u", net_event);
+	for (int i = 0; i < 6; i++)
+		net_macaddr[i] = (i < 4 ? d->a >> 8 * i : d->b >> 8 * (i - 4)) & 0xff;
+	check("ring_setup", hcall(PARA_RING_SETUP, k, V2P(&net_tx), V2P(&net_rx)));
+	for (uint32_t b = 0; b < NET_RXBUFS; b++)
+		net_post_rx(b);
 }
 
 void hal_init(void)
@@ -69,15 +106,16 @@ void hal_init(void)
 	traps[33] = (struct para_trap){ (uint32_t)para_syscall_vector, T_SYSCALL, 3, 0 };
 	check("set_trap_table", hcall(PARA_SET_TRAP_TABLE, (uint32_t)traps, 34, 0));
 	for (uint32_t k = 0; k < si->ndev && k < PARA_DEV_MAX; k++) {
-		if (si->dev[k].type != PARA_DEV_BLOCK)
-			continue;
-		disk_dev = k;
-		disk_size = si->dev[k].a;
-		disk_event = si->dev[k].event;
-		if (disk_event > 30)
-			panic("the block device's event %u", disk_event);
-		check("ring_setup", hcall(PARA_RING_SETUP, k, V2P(&ring), 0));
-		break;
+		if (si->dev[k].type == PARA_DEV_BLOCK && disk_dev < 0) {
+			disk_dev = k;
+			disk_size = si->dev[k].a;
+			disk_event = si->dev[k].event;
+			if (disk_event > 30)
+				panic("the block device's event %u", disk_event);
+			check("ring_setup", hcall(PARA_RING_SETUP, k, V2P(&ring), 0));
+		} else if (si->dev[k].type == PARA_DEV_NET && net_dev < 0) {
+			net_init(k, &si->dev[k]);
+		}
 	}
 }
 
@@ -275,6 +313,84 @@ int hal_disk_read(uint32_t block, void *buf, int n)
 	}
 	ring.rsp_cons = first + n;
 	return bad ? -1 : 0;
+}
+
+int hal_net_present(void)
+{
+	return net_dev >= 0;
+}
+
+void hal_net_mac(uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++)
+		mac[i] = net_macaddr[i];
+}
+
+/* Idles until *prod differs from old or the deadline passes (0: none); 1 if it moved.
+ * The device's event is enabled only for the wait, as in disk_wait; a wakeup for it
+ * that moved nothing here (an earlier batch's) is acknowledged, so the next idle
+ * sleeps. Other enabled events (the tick, pending while masked) end idle at once: the
+ * wait then polls until they are delivered on the way back to user mode. */
+static int net_wait(volatile uint32_t *prod, uint32_t old, uint64_t deadline)
+{
+	uint32_t bit = 1u << net_event;
+	shared->event_enable |= bit;
+	while (*prod == old && (!deadline || hal_time_ns() < deadline)) {
+		hcall(PARA_IDLE, (uint32_t)deadline, (uint32_t)(deadline >> 32), 0);
+		if (*prod == old && (shared->event_pending & bit))
+			hcall(PARA_EVENT_ACK, bit, 0, 0);
+	}
+	shared->event_enable &= ~bit;
+	hcall(PARA_EVENT_ACK, bit, 0, 0);
+	return *prod != old;
+}
+
+/* One transmit slot and one exit, a multicall of ring_notify and event_ack of the
+ * event its response raises. trapeze answers within the notify; a later answer is
+ * waited for, so that the buffer and the slot are free for the next frame. */
+int hal_net_send(const void *frame, uint32_t len)
+{
+	if (net_dev < 0 || len < 14 || len > HAL_NET_FRAME)
+		return -1;
+	memcpy(net_txbuf, frame, len);
+	uint32_t id = net_tx.req_prod;
+	net_tx.slot[id % RING_SLOTS].n = (struct net_req){ id, V2P(net_txbuf), len };
+	__asm__ volatile("" ::: "memory");
+	net_tx.req_prod = id + 1;
+	static struct para_multi m[2];
+	m[0] = (struct para_multi){ PARA_RING_NOTIFY, { net_dev, 0, 0, 0 }, 0 };
+	m[1] = (struct para_multi){ PARA_EVENT_ACK, { 1u << net_event, 0, 0, 0 }, 0 };
+	check("multicall", hcall(PARA_MULTICALL, (uint32_t)m, 2, 0));
+	if (m[0].result < 0)
+		return -1;
+	if (net_tx.rsp_prod == id)
+		net_wait(&net_tx.rsp_prod, id, 0);
+	struct blk_rsp a = net_tx.slot[id % RING_SLOTS].a;
+	net_tx.rsp_cons = id + 1;
+	return a.id == id && a.status == 0 ? 0 : -1;
+}
+
+/* The next receive response: wait for it (idle, with the deadline), copy the frame
+ * out, post its buffer again. */
+int hal_net_recv(void *buf, uint32_t cap, uint32_t timeout_ms)
+{
+	if (net_dev < 0)
+		return -1;
+	uint32_t cons = net_rx.rsp_cons;
+	if (net_rx.rsp_prod == cons &&
+	    !net_wait(&net_rx.rsp_prod, cons, hal_time_ns() + (uint64_t)timeout_ms * 1000000u))
+		return 0;
+	struct blk_rsp a = net_rx.slot[cons % RING_SLOTS].a;
+	net_rx.rsp_cons = cons + 1;
+	if (a.id >= NET_RXBUFS)
+		panic("net: a receive response for buffer %u", a.id);
+	int len = a.status;
+	if (len > 0) {
+		uint32_t n = (uint32_t)len < cap ? (uint32_t)len : cap;
+		memcpy(buf, net_rxbuf[a.id], n < NET_BUF ? n : NET_BUF);
+	}
+	net_post_rx(a.id);
+	return len > 0 ? len : -1;
 }
 
 void hal_console_write(const char *buf, uint32_t len)

@@ -4,7 +4,8 @@
  * 8259 pair remapped to 32-47, the 8254 PIT on IRQ 0 as the tick, the 16550 at
  * 0x3f8 polled for the console, CR3 and INVLPG for the MMU, HLT to idle, QEMU's
  * isa-debug-exit port 0xf4 to stop. Time is the TSC, calibrated against the PIT.
- * The disk is the primary ATA channel's device 0, read with polled PIO.
+ * The disk is the primary ATA channel's device 0, read with polled PIO; the network
+ * card an NE2000 at 0x300, polled.
  * x86.S turned paging on (CR4.PSE, CR0.PG and WP) with boot_pd before kmain.
  *
  * The kernel's data segments are the flat user data selector (DPL 3, loadable at
@@ -42,6 +43,12 @@ static inline void insw(uint16_t port, void *buf, uint32_t n)
 {
 	__asm__ volatile("rep insw" : "+D"(buf), "+c"(n) : "d"(port) : "memory");
 }
+static inline void outsw(uint16_t port, const void *buf, uint32_t n)
+{
+	__asm__ volatile("rep outsw" : "+S"(buf), "+c"(n) : "d"(port) : "memory");
+}
+static inline uint16_t inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
 
 /* A segment descriptor (SDM vol. 3 3.4.5): G=1, 32-bit, for base 0 / limit 4 GiB. */
 static uint64_t seg(uint32_t base, uint32_t limit, uint32_t type_dpl_s_p, int g)
@@ -197,6 +204,209 @@ int hal_disk_read(uint32_t block, void *buf, int n)
 	return 0;
 }
 
+/* ---- the network card: an NE2000 (National DP8390D datasheet) at 0x300 ----
+ * The 8390's registers at 0x300-0x30f (in pages chosen by CR.PS), the remote-DMA data
+ * port at 0x310, reset at 0x31f; 16 KiB of card memory at pages 0x40-0x7f (256 bytes
+ * each): one frame's transmit buffer at 0x40, the receive ring after it. Polled, as
+ * the disk is: ISR's bits rise whatever IMR says, so IMR stays 0 and IRQ 9 masked. */
+#define NE              0x300
+#define NE_DATA         (NE + 0x10)
+#define NE_RESET        (NE + 0x1f)
+#define NE_CR           0x00    /* page 0 unless said: */
+#define NE_PSTART       0x01
+#define NE_PSTOP        0x02
+#define NE_BNRY         0x03
+#define NE_TPSR         0x04
+#define NE_TBCR0        0x05
+#define NE_TBCR1        0x06
+#define NE_ISR          0x07
+#define NE_RSAR0        0x08
+#define NE_RSAR1        0x09
+#define NE_RBCR0        0x0a
+#define NE_RBCR1        0x0b
+#define NE_RCR          0x0c
+#define NE_TCR          0x0d
+#define NE_DCR          0x0e
+#define NE_IMR          0x0f
+#define NE_PAR0         0x01    /* page 1: PAR0-5, CURR, MAR0-7 */
+#define NE_CURR         0x07
+#define NE_MAR0         0x08
+#define CR_STP          0x01
+#define CR_STA          0x02
+#define CR_TXP          0x04
+#define CR_RREAD        0x08    /* RD0: remote read */
+#define CR_RWRITE       0x10    /* RD1: remote write */
+#define CR_NODMA        0x20    /* RD2: abort/complete remote DMA */
+#define CR_PAGE1        0x40
+#define ISR_PRX         0x01
+#define ISR_PTX         0x02
+#define ISR_TXE         0x08
+#define ISR_OVW         0x10
+#define ISR_RDC         0x40
+#define ISR_RST         0x80
+#define NE_TX_PAGE      0x40
+#define NE_RX_START     0x46    /* 6 pages hold a 1514-byte frame */
+#define NE_RX_STOP      0x80
+
+static int net_ok;
+static uint8_t net_macaddr[6];
+static uint8_t net_next;                /* the ring page the next frame starts at */
+
+static void ne_out(uint8_t reg, uint8_t v) { outb(NE + reg, v); }
+static uint8_t ne_in(uint8_t reg) { return inb(NE + reg); }
+
+/* Remote DMA (DP8390D "Remote DMA"): count bytes at card address addr through the
+ * data port, a word at a time (DCR.WTS); an odd count moves one byte more on the
+ * card's side, the last word's high byte dropped or zero here. Waits for ISR.RDC. */
+static void ne_dma_setup(uint16_t addr, uint16_t count, uint8_t cmd)
+{
+	ne_out(NE_ISR, ISR_RDC);
+	ne_out(NE_RBCR0, count & 0xff);
+	ne_out(NE_RBCR1, count >> 8);
+	ne_out(NE_RSAR0, addr & 0xff);
+	ne_out(NE_RSAR1, addr >> 8);
+	ne_out(NE_CR, cmd | CR_STA);
+}
+
+static void ne_dma_done(void)
+{
+	for (uint32_t i = 0; i < 1000000u && !(ne_in(NE_ISR) & ISR_RDC); i++)
+		;
+	ne_out(NE_ISR, ISR_RDC);
+}
+
+static void ne_read(uint16_t addr, void *buf, uint16_t count)
+{
+	ne_dma_setup(addr, (count + 1) & ~1u, CR_RREAD);
+	insw(NE_DATA, buf, count / 2);
+	if (count & 1)
+		((uint8_t *)buf)[count - 1] = inw(NE_DATA) & 0xff;
+	ne_dma_done();
+}
+
+static void ne_write(uint16_t addr, const void *buf, uint16_t count)
+{
+	ne_dma_setup(addr, (count + 1) & ~1u, CR_RWRITE);
+	outsw(NE_DATA, buf, count / 2);
+	if (count & 1)
+		outw(NE_DATA, ((const uint8_t *)buf)[count - 1]);
+	ne_dma_done();
+}
+
+/* Reset, then the datasheet's initialization order (DP8390D "Initialization
+ * Procedure"): stopped, DCR, RBCR 0, RCR monitor and TCR loopback while the ring and
+ * the addresses are set, then started with TCR normal and RCR taking broadcast and
+ * our own address. A card answers with CR as written: an empty ISA bus reads 0
+ * (trapeze) or 0xff (QEMU). The MAC is the first 6 of the PROM's 16 bytes, each one
+ * doubled in word mode (card address 0). */
+static void ne_init(void)
+{
+	ne_out(NE_CR, CR_NODMA | CR_STP);
+	if (ne_in(NE_CR) != (CR_NODMA | CR_STP))
+		return;
+	outb(NE_RESET, inb(NE_RESET));          /* a read of the reset port resets */
+	for (uint32_t i = 0; i < 100000u && !(ne_in(NE_ISR) & ISR_RST); i++)
+		;
+	ne_out(NE_CR, CR_NODMA | CR_STP);
+	ne_out(NE_DCR, 0x49);                   /* word transfers, normal mode, FIFO 8 bytes */
+	ne_out(NE_RBCR0, 0);
+	ne_out(NE_RBCR1, 0);
+	ne_out(NE_RCR, 0x20);                   /* monitor */
+	ne_out(NE_TCR, 0x02);                   /* internal loopback */
+	ne_out(NE_ISR, 0xff);
+	ne_out(NE_IMR, 0);
+	uint16_t prom[6];
+	ne_read(0, prom, sizeof(prom));
+	for (int i = 0; i < 6; i++)
+		net_macaddr[i] = prom[i] & 0xff;
+	ne_out(NE_TPSR, NE_TX_PAGE);
+	ne_out(NE_PSTART, NE_RX_START);
+	ne_out(NE_BNRY, NE_RX_START);
+	ne_out(NE_PSTOP, NE_RX_STOP);
+	ne_out(NE_CR, CR_PAGE1 | CR_NODMA | CR_STP);
+	for (int i = 0; i < 6; i++)
+		ne_out(NE_PAR0 + i, net_macaddr[i]);
+	for (int i = 0; i < 8; i++)
+		ne_out(NE_MAR0 + i, 0);
+	net_next = NE_RX_START + 1;             /* BNRY trails the next frame by a page */
+	ne_out(NE_CURR, net_next);
+	ne_out(NE_CR, CR_NODMA | CR_STA);
+	ne_out(NE_ISR, 0xff);
+	ne_out(NE_TCR, 0x00);                   /* normal */
+	ne_out(NE_RCR, 0x04);                   /* AB: broadcast; our address always */
+	net_ok = 1;
+}
+
+int hal_net_present(void)
+{
+	return net_ok;
+}
+
+void hal_net_mac(uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++)
+		mac[i] = net_macaddr[i];
+}
+
+/* The frame into the transmit pages, then TPSR/TBCR and CR.TXP; waits for the
+ * transmission's end (ISR.PTX, or TXE: a wire's drop, not the caller's error). */
+int hal_net_send(const void *frame, uint32_t len)
+{
+	if (!net_ok || len < 14 || len > HAL_NET_FRAME)
+		return -1;
+	ne_write(NE_TX_PAGE << 8, frame, len);
+	ne_out(NE_ISR, ISR_PTX | ISR_TXE);
+	ne_out(NE_TPSR, NE_TX_PAGE);
+	ne_out(NE_TBCR0, len & 0xff);
+	ne_out(NE_TBCR1, len >> 8);
+	ne_out(NE_CR, CR_NODMA | CR_TXP | CR_STA);
+	for (uint32_t i = 0; i < 10000000u && !(ne_in(NE_ISR) & (ISR_PTX | ISR_TXE)); i++)
+		;
+	ne_out(NE_ISR, ISR_PTX | ISR_TXE);
+	return 0;
+}
+
+/* CURR, the page the card writes the next frame to (page 1). */
+static uint8_t ne_curr(void)
+{
+	ne_out(NE_CR, CR_PAGE1 | CR_NODMA | CR_STA);
+	uint8_t c = ne_in(NE_CURR);
+	ne_out(NE_CR, CR_NODMA | CR_STA);
+	return c;
+}
+
+/* The ring holds frames while net_next != CURR. Each starts with the 4-byte header
+ * the 8390 writes (receive status, next page, length with the header); the frame is
+ * read in at most two pieces (it may wrap at PSTOP), then BNRY gives its pages back.
+ * No recovery from a ring overflow (ISR.OVW): one frame in flight never fills it. */
+int hal_net_recv(void *buf, uint32_t cap, uint32_t timeout_ms)
+{
+	if (!net_ok)
+		return -1;
+	uint64_t end = hal_cycles() + (uint64_t)timeout_ms * tsc_per_ms;
+	while (net_next == ne_curr()) {
+		if (hal_cycles() >= end)
+			return 0;
+	}
+	ne_out(NE_ISR, ISR_PRX | ISR_OVW);
+	uint8_t hdr[4];
+	ne_read(net_next << 8, hdr, 4);
+	uint32_t len = (hdr[2] | hdr[3] << 8) - 4;
+	if (hdr[1] < NE_RX_START || hdr[1] >= NE_RX_STOP || len > HAL_NET_FRAME) {
+		net_next = ne_curr();                   /* a broken ring: drop what it holds */
+		len = 0;
+	} else {
+		uint32_t n = len < cap ? len : cap;
+		uint32_t at = (net_next << 8) + 4, room = (NE_RX_STOP << 8) - at;
+		ne_read(at, buf, n < room ? n : room);
+		if (n > room)
+			ne_read(NE_RX_START << 8, (uint8_t *)buf + room, n - room);
+		net_next = hdr[1];
+	}
+	ne_out(NE_BNRY, net_next == NE_RX_START ? NE_RX_STOP - 1 : net_next - 1);
+	return len ? (int)len : -1;
+}
+
 /* The loader's command line may lie just past the image, in what becomes free
  * memory (QEMU puts it there): copied before kinit. */
 void hal_init(void)
@@ -211,6 +421,7 @@ void hal_init(void)
 	pic_init();
 	outb(COM1 + 3, 0x03);           /* 8N1; the divisor as the firmware left it */
 	ata_init();
+	ne_init();
 }
 
 uint32_t hal_mem_size(void)

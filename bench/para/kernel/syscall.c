@@ -104,6 +104,32 @@ static int sys_diskread(uint32_t block, int n, uint32_t ubuf)
 	return 0;
 }
 
+/* The network calls hand the user's buffer to the HAL directly: the kernel runs in
+ * the process's address space, and vm_user_ok has paged the buffer in. */
+static int sys_netmac(uint32_t umac)
+{
+	uint8_t mac[6];
+	if (!hal_net_present() || !vm_user_ok(umac, 6, 1))
+		return -1;
+	hal_net_mac(mac);
+	memcpy((void *)umac, mac, 6);
+	return 0;
+}
+
+static int sys_netsend(uint32_t buf, uint32_t len)
+{
+	if (len > HAL_NET_FRAME || !vm_user_ok(buf, len, 0))
+		return -1;
+	return hal_net_send((const void *)buf, len);
+}
+
+static int sys_netrecv(uint32_t buf, uint32_t cap, uint32_t ms)
+{
+	if (cap > HAL_NET_FRAME || !vm_user_ok(buf, cap, 1))
+		return -1;
+	return hal_net_recv((void *)buf, cap, ms);
+}
+
 void syscall(struct trapframe *tf)
 {
 	uint32_t a = tf->ebx, b = tf->ecx, c = tf->edx;
@@ -131,6 +157,9 @@ void syscall(struct trapframe *tf)
 	case SYS_populate: r = vm_populate(a, b); break;
 	case SYS_diskblocks: r = hal_disk_blocks(); break;
 	case SYS_diskread: r = sys_diskread(a, b, c); break;
+	case SYS_netmac: r = sys_netmac(a); break;
+	case SYS_netsend: r = sys_netsend(a, b); break;
+	case SYS_netrecv: r = sys_netrecv(a, b, c); break;
 	}
 	tf->eax = r;
 }

@@ -23,5 +23,8 @@
 #define SYS_diskblocks  15      /* the disk's size in 4 KiB blocks (0: no disk) */
 #define SYS_diskread    16      /* (block, n, buf): n blocks (at most 16) into buf; 0 or -1 */
 #define SYS_sleep       17      /* (ticks): blocks that many timer ticks */
+#define SYS_netmac      18      /* (uint8_t mac[6]): the network card's address; 0, -1 if none */
+#define SYS_netsend     19      /* (frame, len): sends one Ethernet frame; 0 or -1 */
+#define SYS_netrecv     20      /* (buf, cap, ms): one frame, waiting ms at most; its length, 0 on time-out */
 
 #endif
