@@ -10,7 +10,10 @@
 # and the host CPU an idle guest takes (% of one CPU, measured from outside).
 # Every run has the same disk, a 1 MiB image made here (block b holds the 32-bit words
 # (b << 16) | k): trapeze's --disk (the ATA disk of full, the block device of para),
-# QEMU's primary IDE disk; the blkread row reads it.
+# QEMU's primary IDE disk; the blkread row reads it. Every run has a network too: an
+# echo peer on the loopback started here (it sends each frame back with the Ethernet
+# addresses swapped), trapeze's --net (the NE2000 of full, the network device of para),
+# QEMU's NE2000 at 0x300 on a -netdev socket; the netrtt row makes round trips to it.
 #
 # usage: para.sh [--runs N] [--csv] [--build DIR]
 #   --runs N    runs per engine (default 3)
@@ -47,21 +50,41 @@ have_qemu=0
 command -v qemu-system-i386 >/dev/null && have_qemu=1
 
 tmp=$(mktemp -d) || exit 2
-trap 'rm -rf "$tmp"' EXIT
+peer=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; rm -rf "$tmp"' EXIT
 limit=300
 img=$tmp/disk.img
 perl -e 'for $b (0..255) { print pack("V*", map { ($b << 16) | $_ } 0..1023) }' >"$img" || exit 2
+
+# The echo peer (as tests/para/run-para-net.sh's), ports from the process ID; it ends by
+# itself after every run could have taken its limit, or at exit.
+lport=$((20000 + ($$ % 20000))) rport=$((40000 + ($$ % 20000)))
+perl -MIO::Socket::INET -e '
+	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
+				      Proto => "udp") or die "echo peer: $!\n";
+	alarm $ARGV[1];
+	print "up\n";
+	close STDOUT;
+	while (defined $s->recv(my $f, 2048)) {
+		$s->send(substr($f, 6, 6) . substr($f, 0, 6) . substr($f, 12)) if length $f >= 14;
+	}' "$rport" $((3 * runs * limit + 60)) >"$tmp/peer" &
+peer=$!
+for _ in $(seq 50); do [ -s "$tmp/peer" ] && break; sleep 0.1; done
+[ -s "$tmp/peer" ] || { echo "para.sh: the echo peer did not start on port $rport" >&2; exit 2; }
+net=(--net "udp:$lport:$rport")
 
 # run ENGINE IDX: one run; $tmp/ENGINE.IDX.out gets its MINIK/CHECK lines, .err stderr.
 run() {
 	local e=$1 out=$tmp/$1.$2
 	case $e in
-	full) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "$x86" ;;
-	para) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "$para" ;;
+	full) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "${net[@]}" "$x86" ;;
+	para) timeout -k 5 $limit "$trapeze" run --stats --mem 128M --disk "$img" "${net[@]}" "$para" ;;
 	qemu) timeout -k 5 $limit qemu-system-i386 -accel tcg -kernel "$x86" -m 128 -nographic \
 		-no-reboot -display none -monitor none -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-drive file="$img",format=raw,if=ide,index=0 ;;
+		-drive file="$img",format=raw,if=ide,index=0 \
+		-netdev socket,id=n0,udp=127.0.0.1:$rport,localaddr=127.0.0.1:$lport \
+		-device ne2k_isa,netdev=n0,iobase=0x300,irq=9 ;;
 	esac </dev/null 2>"$out.err" | tr -d '\r' | grep -a '^MINIK\|^CHECK' >"$out.out"
 	grep -q '^MINIK-DONE' "$out.out" || {
 		echo "para.sh: the $e run $2 did not finish (see below)" >&2
