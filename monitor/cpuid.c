@@ -1,6 +1,11 @@
 /*
- * cpuid.c - CPUID as a consistent virtual CPU: the host's vendor, family, model and
- * brand string, and only features trapeze really provides to a 32-bit guest.
+ * cpuid.c - CPUID as one virtual CPU model, the same on every host: "GenuineIntel",
+ * family 6, model 6, stepping 3 (what QEMU's default qemu32 model says, a CPU every
+ * 32-bit kernel knows), the brand string "trapeze virtual CPU", and only the features
+ * trapeze really provides to a 32-bit guest. The host's vendor never shows: a kernel
+ * takes its vendor's path (Linux reads Intel's MSRs on GenuineIntel, AMD's on
+ * AuthenticAMD), and that path must not depend on the machine trapeze runs on. The
+ * MSRs an Intel kernel reads of such a CPU are answered (sysinsn.c).
  *
  * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, PSE, PAE and PGE (the
  * shadow MMU), TSC, MSR, CX8, SEP (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR,
@@ -15,6 +20,7 @@
 #include "cpuid.h"
 
 #include <cpuid.h>
+#include <string.h>
 
 #include "vm.h"
 #include "../shadowmmu/walk.h"
@@ -26,6 +32,12 @@
 #define EXT1_NX   (1u << 20)
 #define L7_EBX_TSC_ADJUST (1u << 1)
 #define EXT7_INVARIANT_TSC (1u << 8)
+
+#define VCPU_SIGNATURE  0x00000663u     /* family 6, model 6, stepping 3 */
+
+/* "GenuineIntel" in EBX, EDX, ECX, and the brand string in leaves 0x80000002-4. */
+static const uint32_t vendor[3] = { 0x756e6547, 0x49656e69, 0x6c65746e };
+static const char brand[48] = "trapeze virtual CPU";
 
 static const uint32_t host_leaves[CPUID_HOST_LEAVES] = {
 	0, 1, 0x80000001, 0x80000002, 0x80000003, 0x80000004, 0x80000007
@@ -61,11 +73,14 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 	uint32_t leaf = regs[R_EAX], a = 0, b = 0, c = 0, d = 0;
 	switch (leaf) {
 	case 0:
-		host_cpuid(vm, 0, &a, &b, &c, &d);
 		a = 7;
+		b = vendor[0];
+		d = vendor[1];
+		c = vendor[2];
 		break;
 	case 1:
 		host_cpuid(vm, 1, &a, &b, &c, &d);
+		a = VCPU_SIGNATURE;
 		b = 8u << 8;                    /* CLFLUSH line 64 bytes, APIC id 0 */
 		c = (c & L1_ECX_OK) | HYPERVISOR;
 		d &= L1_EDX_OK;
@@ -84,9 +99,15 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		c &= 1;                         /* LAHF/SAHF */
 		d = EXT1_NX;                    /* the walker's, whatever the host has */
 		break;
-	case 0x80000002 ... 0x80000004:
-		host_cpuid(vm, leaf, &a, &b, &c, &d);
+	case 0x80000002 ... 0x80000004: {
+		uint32_t w[4];
+		memcpy(w, brand + (leaf - 0x80000002) * 16, 16);
+		a = w[0];
+		b = w[1];
+		c = w[2];
+		d = w[3];
 		break;
+	}
 	case 0x80000007:
 		/* The guest's TSC is the host's (or a fixed offset from it): invariant
 		 * exactly when the host's is. With TSC_ADJUST this tells Linux that it

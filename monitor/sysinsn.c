@@ -349,6 +349,13 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_SYSENTER_ESP        0x175
 #define MSR_SYSENTER_EIP        0x176
 #define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
+/* What an Intel family-6 kernel reads of the virtual CPU (cpuid.c), as QEMU answers:
+ * the microcode revision (0: the write before the read, SDM Vol. 3, 10.11.7.1, is
+ * accepted and ignored), IA32_MISC_ENABLE with fast strings on; its writes are
+ * accepted and change nothing. */
+#define MSR_UCODE_REV           0x8b
+#define MSR_MISC_ENABLE         0x1a0
+#define MISC_ENABLE_FAST_STRING 0x1u
 
 enum emu_result do_msr(struct insn *i, bool write)
 {
@@ -389,6 +396,12 @@ enum emu_result do_msr(struct insn *i, bool write)
 		if (write)
 			c->sysenter_eip = (uint32_t)v;
 		v = c->sysenter_eip;
+		break;
+	case MSR_UCODE_REV:
+		v = 0;
+		break;
+	case MSR_MISC_ENABLE:
+		v = MISC_ENABLE_FAST_STRING;
 		break;
 	case MSR_EFER:
 		/* Only NXE: SCE, LME and the rest are reserved for a CPU without SYSCALL

@@ -1,37 +1,52 @@
 #!/bin/bash
-# fetch-linux.sh [DIR] - Debian 12's stock i386 kernel (linux-image-686) and
-# busybox-static:i386, fetched with apt-get download and unpacked into DIR (default:
-# build/linux next to this script's repository). Cached: nothing is fetched when DIR
-# already holds them. Prints the kernel's and busybox's paths.
+# fetch-linux.sh [DIR] - Debian 12's stock i386 kernels (linux-image-686, and
+# linux-image-686-pae as vmlinuz-pae) and busybox-static:i386, fetched with apt-get
+# download and unpacked into DIR (default: build/linux next to this script's
+# repository). Cached: nothing is fetched when DIR already holds them. Prints the
+# kernel's and busybox's paths.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$here/build/linux}
 mkdir -p "$dir"
-if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ]; then
+# The versioned kernel package a metapackage (linux-image-686, -686-pae) depends on.
+kernel_of() {
+	apt-cache depends "$1:i386" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -1
+}
+if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pae" ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	if ! dpkg --print-foreign-architectures | grep -qx i386; then
 		$sudo dpkg --add-architecture i386
 		$sudo apt-get update -qq
 	fi
-	# linux-image-686 is a metapackage: download the kernel it depends on.
-	kpkg=$(apt-cache depends linux-image-686:i386 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -1)
+	# linux-image-686 and -686-pae are metapackages: download the kernels they depend on.
+	kpkg=$(kernel_of linux-image-686)
 	if [ -z "$kpkg" ]; then
 		$sudo apt-get update -qq
-		kpkg=$(apt-cache depends linux-image-686:i386 |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -1)
+		kpkg=$(kernel_of linux-image-686)
 	fi
-	[ -n "$kpkg" ] || { echo "fetch-linux: no linux-image-686:i386 in the apt sources" >&2; exit 1; }
+	ppkg=$(kernel_of linux-image-686-pae)
+	[ -n "$kpkg" ] && [ -n "$ppkg" ] || {
+		echo "fetch-linux: no linux-image-686:i386 or -686-pae in the apt sources" >&2; exit 1; }
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	chmod 777 "$tmp"        # apt's sandbox user writes the downloads
-	(cd "$tmp" && apt-get download -qq "$kpkg:i386" busybox-static:i386 2>/dev/null) || {
-		echo "fetch-linux: apt-get download $kpkg:i386 busybox-static:i386 failed" >&2; exit 1; }
-	for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/x"; done
+	(cd "$tmp" && apt-get download -qq "$kpkg:i386" "$ppkg:i386" busybox-static:i386 \
+		2>/dev/null) || {
+		echo "fetch-linux: apt-get download $kpkg:i386 $ppkg:i386 busybox-static:i386" \
+			"failed" >&2; exit 1; }
+	for deb in "$tmp"/*.deb; do
+		case $deb in
+		*"$ppkg"_*) dpkg-deb -x "$deb" "$tmp/pae" ;;
+		*) dpkg-deb -x "$deb" "$tmp/x" ;;
+		esac
+	done
 	cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"
+	cp "$tmp"/pae/boot/vmlinuz-* "$dir/vmlinuz-pae"
 	cp "$tmp/x/bin/busybox" "$dir/busybox"
 	echo "$kpkg" >"$dir/kernel-package"
+	echo "$ppkg" >"$dir/kernel-package-pae"
 fi
 echo "$dir/vmlinuz"
 echo "$dir/busybox"

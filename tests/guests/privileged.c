@@ -77,8 +77,12 @@ static void test_cpuid(void)
 	printf("cpuid vendor %s max leaf %u\n", vendor, r[0]);
 	check(printable, "cpuid-vendor-printable");
 	check(r[0] >= 1, "cpuid-max-leaf");
+	/* One virtual CPU on every host (cpuid.c): QEMU's default qemu32 model's vendor and
+	 * signature, family 6 model 6 stepping 3, whatever the host is. */
+	check(memcmp(vendor, "GenuineIntel", 12) == 0, "cpuid-vendor-genuineintel");
 	cpuid(1, v);
 	check(v[0] != 0, "cpuid-1-signature");
+	check_eq("cpuid-1-family-6-model-6", v[0] & 0x0fff3ff0, 0x660);
 	check_eq("cpuid-1-fpu-tsc-msr", v[3] & 0x31, 0x31);
 }
 

@@ -14,6 +14,9 @@ echo "TEST uname $(uname -s) $(uname -r) $(uname -m)"
 echo "TEST cpus $(grep -c '^processor' /proc/cpuinfo)"
 grep -q '^flags.* fpu .*tsc' /proc/cpuinfo && echo "TEST cpuinfo-flags fpu tsc"
 grep -q '^flags.* vmx' /proc/cpuinfo || echo "TEST cpuinfo-no-vmx"
+# The virtual CPU's vendor path reads MSRs the monitor must answer (cpuid.c, sysinsn.c).
+echo "TEST msr-errors $(dmesg | grep -c 'unchecked MSR access')"
+echo "TEST cpu-vendor $(grep -m1 '^vendor_id' /proc/cpuinfo | sed 's/.*: //')"
 # The keyboard controller answered Linux's probe: both its ports are serio devices.
 echo "TEST serio $(ls /sys/bus/serio/devices | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
