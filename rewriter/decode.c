@@ -106,7 +106,10 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	const uint8_t *code = bytes;
 	size_t size = code16 ? 15 : n;
 	uint64_t addr = eip;
-	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)) {
+	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn) &&
+	    (!rw_reserved_nop(bytes, (int)(code16 ? 15 : n)) ||
+	     (code = bytes, size = code16 ? 15 : n, addr = eip,
+	      !cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn)))) {
 		/* SDM Vol. 2, 2.3.11: an instruction longer than 15 bytes is #GP(0). */
 		*truncated = code16 ? 0 : avail < 15 || len_of(bytes, 15) < 0;
 		return NULL;

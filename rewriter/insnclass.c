@@ -85,6 +85,17 @@ bool rw_always_ud(const uint8_t *b, int npfx, int len)
 	return false;
 }
 
+bool rw_reserved_nop(uint8_t *b, int n)
+{
+	int p = rw_prefix_len(b, n);
+	if (p + 2 >= n || b[p] != 0x0f || b[p + 1] < 0x18 || b[p + 1] > 0x1f)
+		return false;
+	b[p + 1] = 0x1f;
+	if ((b[p + 2] >> 6) == 3)       /* Capstone knows no register form: [eAX] instead, */
+		b[p + 2] &= 0x38;       /* of the same length (no SIB, no displacement) */
+	return true;
+}
+
 int rw_prefix_len(const uint8_t *p, int n)
 {
 	int i = 0;

@@ -232,9 +232,21 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 	const uint8_t *dcode = code16 ? n16 : cur->code;
 	size_t dsize = code16 ? (size_t)nl : cur->size;
 	uint64_t daddr = cur->addr;
-	if ((code16 && (glen <= 0 || nl > 15)) ||
-	    !cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn) ||
-	    (code16 && rw->insn->size != nl))
+	if (code16 && (glen <= 0 || nl > 15))
+		return false;
+	if (!cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn)) {
+		/* A reserved NOP Capstone rejects is decoded as the NOP it is (its bytes,
+		 * made 0F 1F, are what the block copies). */
+		uint8_t *b = code16 ? n16 : (uint8_t *)cur->code;     /* in rw->code */
+		size_t bn = code16 ? (size_t)nl : cur->size;
+		dcode = b;
+		dsize = bn;
+		daddr = cur->addr;
+		if (!rw_reserved_nop(b, (int)(bn < 15 ? bn : 15)) ||
+		    !cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn))
+			return false;
+	}
+	if (code16 && rw->insn->size != nl)
 		return false;
 	if (!code16)
 		glen = rw->insn->size;

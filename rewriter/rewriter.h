@@ -121,6 +121,13 @@ bool rw_is_sse(const cs_insn *in);
  * of the next instruction. */
 uint32_t branch_target(const uint8_t *op, uint32_t after);
 
+/* The reserved-NOP space 0F 18-0F 1F (SDM Vol. 2, Table A-3: hints and NOPs; MPX's
+ * encodings on a CPU without it), which Capstone does not decode in every form: if b
+ * (n bytes) is such an instruction, make it the NOP 0F 1F with the same operand bytes
+ * (a register form: [eAX], no SIB or displacement; the same length, the same effect:
+ * none) and return true, for the caller to decode again. */
+bool rw_reserved_nop(uint8_t *b, int n);
+
 /* Length of the legacy prefixes at p. */
 int rw_prefix_len(const uint8_t *p, int n);
 
