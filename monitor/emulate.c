@@ -364,7 +364,8 @@ static enum emu_result far_call(struct insn *i, uint16_t sel, uint32_t off)
  * CPL is the RPL of sel, SS:ESP popped, and fl (IRET) still to be applied by the caller
  * with the old CPL's rules, which it read before. 0, or -1 with an exception raised.
  */
-static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t extra)
+static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t extra,
+			uint32_t esp0)
 {
 	struct vm *vm = i->vm;
 	struct cpu *c = i->c;
@@ -402,9 +403,13 @@ static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t ext
 		return -1;
 	}
 	cs.attr |= SEG_ACCESSED;
+	/* A 16-bit outer stack takes SP alone: ESP[31:16] keep what they were before the
+	 * return (SDM Vol. 2, IRET and RET: SP <- tempSP; the reason Linux has espfix32). */
 	if (!(ss.attr & SEG_DB))
-		nesp &= 0xffff;
-	priv_switch(vm, &cs, (int)rpl, &ss, i->o16 ? (c->sh->regs[R_ESP] & ~0xffffu) | nesp : nesp);
+		nesp = (esp0 & ~0xffffu) | (nesp & 0xffff);
+	else if (i->o16)
+		nesp |= c->sh->regs[R_ESP] & ~0xffffu;
+	priv_switch(vm, &cs, (int)rpl, &ss, nesp);
 	stack_adjust(vm, extra);
 	c->sh->eip = eip;
 	priv_drop_data_segs(vm);
@@ -412,13 +417,13 @@ static int outer_return(struct insn *i, uint16_t sel, uint32_t eip, uint16_t ext
 }
 
 /* Back to CS:EIP popped by a far return or IRET (ESP past them, restored by the
- * caller on a fault): to an outer level, or the same one; RPL < CPL is #GP(sel)
- * (SDM Vol. 2, RET and IRET). 0, or -1 with an exception raised. */
-static int return_to(struct insn *i, uint32_t cs, uint32_t eip, uint16_t extra)
+ * caller on a fault; esp0 before them): to an outer level, or the same one; RPL < CPL
+ * is #GP(sel) (SDM Vol. 2, RET and IRET). 0, or -1 with an exception raised. */
+static int return_to(struct insn *i, uint32_t cs, uint32_t eip, uint16_t extra, uint32_t esp0)
 {
 	unsigned cpl = (unsigned)i->c->cpl;
 	if (SEL_RPL(cs) > cpl)
-		return outer_return(i, (uint16_t)cs, eip, extra);
+		return outer_return(i, (uint16_t)cs, eip, extra, esp0);
 	if (SEL_RPL(cs) < cpl) {
 		gp_sel(i, (uint16_t)cs);
 		return -1;
@@ -437,7 +442,7 @@ static enum emu_result far_ret(struct insn *i)
 	if (i->op[0] == 0xca)
 		memcpy(&extra, i->op + 1, 2);
 	if (stack_pop(i->vm, &eip, i->osize) < 0 || stack_pop(i->vm, &cs, i->osize) < 0 ||
-	    return_to(i, cs, eip, extra) < 0) {
+	    return_to(i, cs, eip, extra, esp) < 0) {
 		REGS(i)[R_ESP] = esp;
 		return EMU_FAULT;
 	}
@@ -466,7 +471,7 @@ static enum emu_result do_iret(struct insn *i)
 		mask |= FL_IOPL | FL_VIF | FL_VIP;
 	if ((unsigned)c->cpl <= EFLAGS_IOPL(old))
 		mask |= FL_IF;
-	if (return_to(i, cs, eip, 0) < 0) {
+	if (return_to(i, cs, eip, 0, esp) < 0) {
 		REGS(i)[R_ESP] = esp;
 		return EMU_FAULT;
 	}
