@@ -349,11 +349,17 @@ static enum emu_result far_call(struct insn *i, uint16_t sel, uint32_t off)
 		return r;
 	uint32_t esp = REGS(i)[R_ESP];
 	uint16_t old_cs = c->seg[SR_CS].sel;
-	if (stack_push(i->vm, old_cs, i->osize) < 0 || stack_push(i->vm, i->next, i->osize) < 0 ||
-	    seg_load_cs(i->vm, sel, off) < 0) {
+	/* The target is checked before anything is pushed (SDM Vol. 2, CALL: the #GP,
+	 * #NP of the new CS come first), so a fault leaves the stack's memory untouched;
+	 * a push that faults leaves CS as it was. */
+	struct cs_load l;
+	if (seg_check_cs(i->vm, sel, off, &l) < 0)
+		return EMU_FAULT;
+	if (stack_push(i->vm, old_cs, i->osize) < 0 || stack_push(i->vm, i->next, i->osize) < 0) {
 		REGS(i)[R_ESP] = esp;
 		return EMU_FAULT;
 	}
+	seg_commit_cs(i->vm, &l);
 	return EMU_JUMPED;
 }
 

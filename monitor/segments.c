@@ -519,7 +519,7 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	return 0;
 }
 
-int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
+int seg_check_cs(struct vm *vm, uint16_t sel, uint32_t eip, struct cs_load *l)
 {
 	struct cpu *c = &vm->cpu;
 	uint64_t d;
@@ -556,12 +556,27 @@ int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	desc_mark_accessed(vm, &d, lin);
-	s.attr |= SEG_ACCESSED;
-	s.sel = (uint16_t)((sel & ~3u) | (unsigned)c->cpl);
-	c->seg[SR_CS] = s;
+	*l = (struct cs_load){ s, d, lin, eip };
+	return 0;
+}
+
+void seg_commit_cs(struct vm *vm, struct cs_load *l)
+{
+	struct cpu *c = &vm->cpu;
+	desc_mark_accessed(vm, &l->d, l->lin);
+	l->s.attr |= SEG_ACCESSED;
+	l->s.sel = (uint16_t)((l->s.sel & ~3u) | (unsigned)c->cpl);
+	c->seg[SR_CS] = l->s;
 	seg_sync(vm, SR_CS);
-	c->sh->eip = eip;
+	c->sh->eip = l->eip;
+}
+
+int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip)
+{
+	struct cs_load l;
+	if (seg_check_cs(vm, sel, eip, &l) < 0)
+		return -1;
+	seg_commit_cs(vm, &l);
 	return 0;
 }
 

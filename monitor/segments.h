@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../arch/x86.h"
+
 struct vm;
 struct seg;
 
@@ -43,6 +45,16 @@ void desc_mark_accessed(struct vm *vm, uint64_t *d, uint32_t lin);
 int seg_load(struct vm *vm, int sr, uint16_t sel);
 /* Far transfer to sel:eip at the same privilege (code segment checks, no gates). */
 int seg_load_cs(struct vm *vm, uint16_t sel, uint32_t eip);
+/* seg_load_cs in two steps, for a far CALL, which checks the target before it pushes
+ * and loads it after (a fault leaves memory as it was): the checks (0, or -1 with the
+ * exception raised), then the load (marks the descriptor accessed). */
+struct cs_load {
+	struct seg s;
+	uint64_t d;
+	uint32_t lin, eip;
+};
+int seg_check_cs(struct vm *vm, uint16_t sel, uint32_t eip, struct cs_load *l);
+void seg_commit_cs(struct vm *vm, struct cs_load *l);
 /* Set a register without checks (reset and boot state). */
 void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit, uint16_t attr);
 
