@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report.h"
+
 /* ---- port I/O ---- */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
@@ -56,21 +58,8 @@ static inline void cpuid(uint32_t leaf, uint32_t r[4])
 	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
 }
 
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-void *memmove(void *d, const void *s, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-
-/* ---- output and the PASS/FAIL protocol ---- */
+/* ---- output (COM1) and the PASS/FAIL protocol (report.h) ---- */
 void putchar_serial(char c);
-void vprintf(const char *fmt, va_list ap);
-void printf(const char *fmt, ...);       /* %x %08x %d %u %s %c %% */
-void pass(const char *name);
-void fail(const char *name, const char *fmt, ...);
-void check(int cond, const char *name);
-/* PASS when got == want, else FAIL with both values. */
-void check_eq(const char *name, uint32_t got, uint32_t want);
-extern int failures;
 void test_main(void);
 __attribute__((noreturn)) void guest_exit(int code);   /* QEMU status (code<<1)|1 */
 __attribute__((noreturn)) void guest_finish(void);     /* exit 0 if no FAIL, else 1 */

@@ -5,7 +5,6 @@
  */
 #include "pguest.h"
 
-int failures;
 const uint32_t para_boot_magic = PARA_BOOT_MAGIC;
 const struct para_start_info *start;
 volatile struct para_shared *shared;
@@ -13,29 +12,6 @@ struct para_trap trap_table[64];
 volatile struct trap_record trap_last;
 static trap_hook_t hooks[64];
 
-/* ---- memory (gcc may emit calls to these even when freestanding) ---- */
-void *memset(void *d, int c, size_t n)
-{
-	void *r = d;
-	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
-	return r;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	void *r = d;
-	__asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) :: "memory");
-	return r;
-}
-
-int memcmp(const void *a, const void *b, size_t n)
-{
-	const uint8_t *x = a, *y = b;
-	for (; n; n--, x++, y++)
-		if (*x != *y)
-			return *x - *y;
-	return 0;
-}
 
 /* ---- output: a line buffer flushed through console_write ---- */
 static char line[256];
@@ -48,96 +24,11 @@ void print_flush(void)
 	line_len = 0;
 }
 
-static void put(char c)
+void guest_putc(char c)
 {
 	line[line_len++] = c;
 	if (c == '\n' || line_len == sizeof(line))
 		print_flush();
-}
-
-static void put_num(uint32_t v, unsigned base, int width, char pad, int neg)
-{
-	char buf[12];
-	int i = 0;
-	do {
-		buf[i++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	if (neg)
-		buf[i++] = '-';
-	while (width-- > i)
-		put(pad);
-	while (i)
-		put(buf[--i]);
-}
-
-static void vprintf(const char *fmt, va_list ap)
-{
-	for (; *fmt; fmt++) {
-		if (*fmt != '%') {
-			put(*fmt);
-			continue;
-		}
-		char pad = ' ';
-		int width = 0;
-		if (*++fmt == '0')
-			pad = '0';
-		while (*fmt >= '0' && *fmt <= '9')
-			width = width * 10 + *fmt++ - '0';
-		switch (*fmt) {
-		case 'x': put_num(va_arg(ap, uint32_t), 16, width, pad, 0); break;
-		case 'u': put_num(va_arg(ap, uint32_t), 10, width, pad, 0); break;
-		case 'd': {
-			int v = va_arg(ap, int);
-			put_num(v < 0 ? -(uint32_t)v : (uint32_t)v, 10, width, pad, v < 0);
-			break;
-		}
-		case 's': for (const char *s = va_arg(ap, const char *); *s; s++) put(*s); break;
-		case 'c': put((char)va_arg(ap, int)); break;
-		case '%': put('%'); break;
-		default: return;
-		}
-	}
-}
-
-void printf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-}
-
-void pass(const char *name)
-{
-	printf("PASS %s\n", name);
-}
-
-void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-	failures++;
-	printf("FAIL %s ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	put('\n');
-}
-
-void check(int cond, const char *name)
-{
-	if (cond)
-		pass(name);
-	else
-		fail(name, "condition false");
-}
-
-void check_eq(const char *name, uint32_t got, uint32_t want)
-{
-	if (got == want)
-		pass(name);
-	else
-		fail(name, "got %08x want %08x", got, want);
 }
 
 void check_err(const char *name, int32_t got, int err)

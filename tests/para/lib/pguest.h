@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../../../arch/para.h"
+#include "../../guests/lib/report.h"
 
 /* ---- hypercalls (section 4): VMCALL, EAX = number, EBX ECX EDX ESI, result EAX ---- */
 static inline int32_t hcall(uint32_t nr, uint32_t b, uint32_t c, uint32_t d, uint32_t s)
@@ -73,23 +74,14 @@ static inline void cpuid(uint32_t leaf, uint32_t r[4])
 }
 static inline uint32_t smsw(void) { uint32_t v; __asm__ volatile("smsw %0" : "=r"(v)); return v; }
 
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-
 /* Guest time from the shared page's TSC fields (section 5), the product taken exactly. */
 uint64_t now_ns(void);
 
-/* ---- output and the PASS/FAIL protocol (tests/guests/README.md) ---- */
-void printf(const char *fmt, ...);       /* %x %08x %d %u %s %c %%; through console_write */
+/* ---- output (a line buffer through console_write) and the PASS/FAIL protocol:
+ * printf, pass, fail, check... are tests/guests/lib/report.h's ---- */
 void print_flush(void);
-void pass(const char *name);
-void fail(const char *name, const char *fmt, ...);
-void check(int cond, const char *name);
-void check_eq(const char *name, uint32_t got, uint32_t want);
 /* PASS when a hypercall returned exactly -err. */
 void check_err(const char *name, int32_t got, int err);
-extern int failures;
 void test_main(void);
 __attribute__((noreturn)) void guest_finish(void);     /* exit 0 if no FAIL, else 1 */
 
