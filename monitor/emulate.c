@@ -807,7 +807,11 @@ static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site,
 			return r;
 		}
 		uint64_t lin = (uint64_t)c->seg[ea.sr].base + ea.off;
-		bool cut = lin >= 1ull << 32 || lin + size > top ||
+		/* An expand-down data segment's shadow accepts only offsets that wrap around
+		 * 4 GiB (segments.c, host_desc): any other offset its guest allows is ours. */
+		const struct seg *s = &c->seg[ea.sr];
+		bool down = !seg_is_code(s->attr) && seg_is_expand_down(s->attr);
+		bool cut = lin >= 1ull << 32 || lin + size > top || down ||
 			   (ea.sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(i->cs, site));
 		r.wrap_gs |= ea.sr == SR_GS && lin >= 1ull << 32;
 		if (cut && !r.ours) {

@@ -5,7 +5,7 @@
  */
 #include "guest.h"
 
-enum { S_SMALL = 3, S_RO, S_DOWN, S_SMALLSTACK, S_BASE };
+enum { S_SMALL = 3, S_RO, S_DOWN, S_SMALLSTACK, S_BASE, S_DOWN32 };
 #define SEL(i) ((i) << 3)
 
 static void sdm_expect(const char *name, int got, int vec)
@@ -36,6 +36,7 @@ void test_main(void)
 	gdt_set(S_SMALL, base, 0xfff, 0x93, 0x40);              /* 4 KiB, byte granular */
 	gdt_set(S_RO, base, 0xfff, 0x91, 0x40);                 /* read-only */
 	gdt_set(S_DOWN, base, 0xfff, 0x97, 0x40);               /* expand-down, limit 0xfff */
+	gdt_set(S_DOWN32, 0, 0x7ffff, 0x97, 0x4);               /* expand-down, 32-bit (D/B), base 0 */
 	gdt_set(S_BASE, base + 0x1000, 0xfff, 0x93, 0x40);
 	gdt_load(16);
 	idt_init();
@@ -61,5 +62,16 @@ void test_main(void)
 	/* Expand-down: valid offsets are limit+1 .. 0xffffffff. */
 	load_fs(SEL(S_DOWN));
 	sdm_expect("expand-down-below-limit", EXC(read_fs(0x800)), 13);
+	/* A 32-bit one with base 0 and limit 0x7ffff: offsets 0x80000 and up are valid,
+	 * and reach linear memory without wrapping (no shadow can accept them: the monitor
+	 * must, and emulate the access). */
+	load_fs(SEL(S_DOWN32));
+	buffer[37] = 0;
+	int v = EXC(write_fs((uint32_t)&buffer[37], 0x600df00d));
+	check(v == -1 && buffer[37] == 0x600df00d, "expand-down-32-above-limit-writable");
+	static volatile uint32_t got;
+	v = EXC(got = read_fs((uint32_t)&buffer[37]));
+	check(v == -1 && got == 0x600df00d, "expand-down-32-above-limit-readable");
+	sdm_expect("expand-down-32-at-limit", EXC(read_fs(0x7fffc)), 13);
 	load_fs(0x10);
 }
