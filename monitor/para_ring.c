@@ -110,10 +110,22 @@ static void net_update(void *opaque, uint64_t now)
 			net_receive(vm, d);
 }
 
+/* The back end's descriptor while a posted receive buffer waits for a frame; -1 while
+ * none is posted (or the rings are not set up, or broken): the frames then wait in the
+ * socket, which stays readable, and an idle guest must not poll it in a busy loop. */
 static int net_wait_fd(void *opaque)
 {
 	struct vm *vm = opaque;
-	return netdev_fd(vm->cfg.net);
+	for (uint32_t d = 0; d < vm->para->ndev; d++) {
+		const struct para_ring *r = &vm->para->ring[d];
+		if (vm->para->dev[d].type != PARA_DEV_NET || !r->live || r->broken)
+			continue;
+		uint32_t prod;
+		memcpy(&prod, mem_phys(&vm->mem, r->rx_pa, 4), 4);
+		if (prod != r->rx_cons)
+			return netdev_fd(vm->cfg.net);
+	}
+	return -1;
 }
 
 void para_devices_init(struct vm *vm, struct para_start_info *si)
