@@ -56,18 +56,10 @@ limit=300
 img=$tmp/disk.img
 perl -e 'for $b (0..255) { print pack("V*", map { ($b << 16) | $_ } 0..1023) }' >"$img" || exit 2
 
-# The echo peer (as tests/para/run-para-net.sh's), ports from the process ID; it ends by
+# The echo peer (tests/udp-echo.sh), ports from the process ID; it ends by
 # itself after every run could have taken its limit, or at exit.
 lport=$((20000 + ($$ % 20000))) rport=$((40000 + ($$ % 20000)))
-perl -MIO::Socket::INET -e '
-	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
-				      Proto => "udp") or die "echo peer: $!\n";
-	alarm $ARGV[1];
-	print "up\n";
-	close STDOUT;
-	while (defined $s->recv(my $f, 2048)) {
-		$s->send(substr($f, 6, 6) . substr($f, 0, 6) . substr($f, 12)) if length $f >= 14;
-	}' "$rport" $((3 * runs * limit + 60)) >"$tmp/peer" &
+"$here/../tests/udp-echo.sh" "$rport" $((3 * runs * limit + 60)) >"$tmp/peer" &
 peer=$!
 for _ in $(seq 50); do [ -s "$tmp/peer" ] && break; sleep 0.1; done
 [ -s "$tmp/peer" ] || { echo "para.sh: the echo peer did not start on port $rport" >&2; exit 2; }

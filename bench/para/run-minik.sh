@@ -52,15 +52,7 @@ netrtt_want=$(perl -e 'sub mix { my ($h, $v) = @_; $h = (($h ^ $v) * 0x01000193)
 
 # The echo peer: bound before any run starts (the guests send to it at once).
 lport=$((20000 + ($$ % 20000))) rport=$((40000 + ($$ % 20000)))
-perl -MIO::Socket::INET -e '
-	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
-				      Proto => "udp") or die "echo peer: $!\n";
-	alarm 120;
-	print "up\n";
-	close STDOUT;
-	while (defined $s->recv(my $f, 2048)) {
-		$s->send(substr($f, 6, 6) . substr($f, 0, 6) . substr($f, 12)) if length $f >= 14;
-	}' "$rport" >"$tmp/peer" &
+"$(dirname "$0")/../../tests/udp-echo.sh" "$rport" 120 >"$tmp/peer" &
 peer=$!
 for _ in $(seq 50); do [ -s "$tmp/peer" ] && break; sleep 0.1; done
 [ -s "$tmp/peer" ] || { echo "run-minik: the echo peer did not start on port $rport" >&2; exit 2; }

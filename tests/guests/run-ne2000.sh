@@ -22,25 +22,16 @@ trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 base=$((20000 + ($$ * 4 + RANDOM) % 40000))
 q_l=$base q_r=$((base + 1)) t_l=$((base + 2)) t_r=$((base + 3))
 
-# echo PORT: answer each datagram on 127.0.0.1:PORT to its sender, the first 12
-# bytes (destination, source) swapped; shorter ones are dropped. Gone after 45 s.
+# echo PORT: a peer (../udp-echo.sh) on 127.0.0.1:PORT, waited for until it is bound.
 echo_peer() {
-	perl -MIO::Socket::INET -e '
-		my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$ARGV[0]", Proto => "udp")
-			or die "echo: $!\n";
-		$SIG{ALRM} = sub { exit 0 };
-		alarm 45;
-		while (1) {
-			my $from = $s->recv(my $b, 4096);
-			next unless defined $from && length($b) >= 12;
-			substr($b, 0, 12) = substr($b, 6, 6) . substr($b, 0, 6);
-			$s->send($b, 0, $from);
-		}' "$1" &
+	"$(dirname "$0")/../udp-echo.sh" "$1" 45 >"$tmp/up.$1" &
 	pids="$pids $!"
+	for _ in $(seq 50); do [ -s "$tmp/up.$1" ] && return 0; sleep 0.1; done
+	echo "run-ne2000: the echo peer did not start on port $1" >&2
+	exit 2
 }
 echo_peer $q_r
 echo_peer $t_r
-sleep 0.2
 
 export TRAPEZE_CHECK_FPU=1
 timeout -k 5 30 qemu-system-i386 -kernel "$elf" -nographic -no-reboot -display none \

@@ -9,16 +9,12 @@ set -u
 [ $# -eq 2 ] || [ $# -eq 3 ] || { echo "usage: $0 TRAPEZE ELF [MAXSLEEPS]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 lport=$((20000 + ($$ % 20000))) rport=$((40000 + ($$ % 20000)))
-perl -MIO::Socket::INET -e '
-	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
-				      Proto => "udp") or die "echo peer: $!\n";
-	alarm 60;
-	while (defined $s->recv(my $f, 2048)) {
-		$s->send(substr($f, 6, 6) . substr($f, 0, 6) . substr($f, 12)) if length $f >= 14;
-	}' "$rport" &
+tmp=$(mktemp -d) || exit 2
+"$here/../udp-echo.sh" "$rport" 60 >"$tmp/up" &
 peer=$!
-trap 'kill $peer 2>/dev/null' EXIT
-sleep 0.2
+trap 'kill $peer 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do [ -s "$tmp/up" ] && break; sleep 0.1; done
+[ -s "$tmp/up" ] || { echo "run-para-net: the echo peer did not start on port $rport" >&2; exit 2; }
 if [ $# -eq 2 ]; then
 	TRAPEZE_ARGS="--net udp:$lport:$rport" "$here/run-para.sh" "$1" "$2"
 	exit
