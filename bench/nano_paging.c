@@ -62,7 +62,8 @@ volatile uint32_t nano_pf_count;        /* #PFs the handler served */
 static int paging_on;
 
 /* pgfault's #PF handler, as short as an OS's anonymous-fault path can be: the frame
- * of linear page PF_LIN + i is PF_PHYS + i (precomputed); install the PTE, count, IRET
+ * of linear page PF_LIN + i is PF_PHYS + i (precomputed); install the PTE (accessed and
+ * dirty, as Linux installs the page of a write fault), count, IRET
  * to retry the write. A not-present PTE that becomes present needs no INVLPG (SDM Vol.
  * 3A, 4.10.4.3). A #PF anywhere else goes to the library's stub: FAIL and exit. */
 void nano_pf_entry(void);
@@ -79,7 +80,7 @@ __asm__(".text\n"
 	"shrl $12, %eax\n\t"
 	"leal nano_pf_pt(,%eax,4), %ecx\n\t"
 	"shll $12, %eax\n\t"
-	"addl $(" XSTR(PF_PHYS) " | " XSTR(PG_P) " | " XSTR(PG_W) "), %eax\n\t"
+	"addl $(" XSTR(PF_PHYS) " | " XSTR(PG_P) " | " XSTR(PG_W) " | " XSTR(PG_A) " | " XSTR(PG_D) "), %eax\n\t"
 	"movl %eax, (%ecx)\n\t"
 	"incl nano_pf_count\n\t"
 	"popl %ecx\n\t"
@@ -155,7 +156,9 @@ void nano_pg_prepare(enum nano_op op, uint32_t k)
 		nano_arg_base = PF_LIN;
 		break;
 	case NANO_OP_ptemod:
-		pt_pm[(PM_LIN >> 12) & 0x3ff] = PM_A | PG_P | PG_W;
+		/* With A set, as Linux writes its PTEs (the A of a PTE an OS writes clear
+		 * must be set by the next access: a host fault in trapeze). */
+		pt_pm[(PM_LIN >> 12) & 0x3ff] = PM_A | PG_P | PG_W | PG_A;
 		write_cr3((uint32_t)pd_main);
 		nano_arg_pte = (uint32_t)&pt_pm[(PM_LIN >> 12) & 0x3ff];
 		nano_arg_lin = PM_LIN;

@@ -279,6 +279,9 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ms->shadow_faults, (unsigned long long)ms->guest_page_faults,
 			(unsigned long long)ms->retry_maps, (unsigned long long)ms->tlb_flushes,
 			(unsigned long long)ms->pages_kept);
+	if (ms->host_calls)
+		fprintf(f, "  paging host calls        %llu (pages mapped again at once %llu)\n",
+			(unsigned long long)ms->host_calls, (unsigned long long)ms->remaps);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

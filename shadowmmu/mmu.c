@@ -41,6 +41,7 @@
 #define LARGE_RUN 16             /* pages mapped at once out of a large page */
 #define AROUND    8              /* at most this many 4 KiB pages mapped per fault */
 #define SYNC_MAX  256            /* non-global pages a TLB flush checks one by one */
+#define REMAP_MAX 16             /* changed pages a TLB flush maps again at once */
 #define REGION_SHIFT 9          /* 4 KiB pages per 2 MiB region: 1 << 9 */
 #define NREGIONS  (NPAGES >> REGION_SHIFT)
 
@@ -192,6 +193,7 @@ static int alloc_tables(struct mmu *m)
 /* Make the whole guest range PROT_NONE again and forget every mapping. */
 static void drop_all(struct mmu *m)
 {
+	m->stats.host_calls++;
 	void *p = mmap((void *)(uintptr_t)GUEST_LOW, GUEST_TOP - GUEST_LOW, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
@@ -230,8 +232,9 @@ static void forget_page(struct mmu *m, uint32_t lpn)
 	m->map[lpn] = 0;
 }
 
-static void unmap_host(uint32_t lpn, uint32_t npg)
+static void unmap_host(struct mmu *m, uint32_t lpn, uint32_t npg)
 {
+	m->stats.host_calls++;
 	mmap(host_of(lpn), (size_t)npg << 12, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
@@ -240,7 +243,7 @@ static void unmap_page(struct mmu *m, uint32_t lpn)
 {
 	if (!m->map[lpn])
 		return;
-	unmap_host(lpn, 1);
+	unmap_host(m, lpn, 1);
 	forget_page(m, lpn);
 }
 
@@ -273,12 +276,14 @@ static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flag
  * host mapping; pages holding translated code stay read-only. */
 static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint32_t flags)
 {
+	/* The new mapping replaces an old one in the same host call (MAP_FIXED). */
 	for (uint32_t k = 0; k < npg; k++)
 		if (m->map[lpn + k])
-			unmap_page(m, lpn + k);
+			forget_page(m, lpn + k);
 	if (m->vmas >= MMU_BUDGET)
 		drop_all(m);
 	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
+	m->stats.host_calls++;
 	void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED, m->mem->fd,
 		       (off_t)ppn << 12);
 	if (p == MAP_FAILED) {
@@ -289,6 +294,7 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
 		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
+			m->stats.host_calls++;
 			mprotect(host_of(lpn + k), 4096, PROT_READ);
 			f &= ~M_WRITE;
 			m->vmas += 2;
@@ -363,6 +369,31 @@ static bool still_mapped(struct mmu *m, uint32_t lpn, uint32_t e)
 	return !(e & M_WRITE) || (w.writable && w.dirty && !(w.user && !w.rw));
 }
 
+static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn);
+
+/*
+ * Whether lpn, a page the guest has been using whose translation changed (INVLPG, or a
+ * TLB flush that found the mapping stale), can be mapped at once to what its tables say
+ * now: when a fault would map exactly that without changing anything the guest can see
+ * (a present 4 KiB page in RAM, A already set on the way; writable only once D is).
+ * The new mapping then replaces the old in the one host call that dropping it would
+ * cost, and the guest's next access runs without a host fault. A clear A is left for
+ * that access to set: an OS that clears A to age its pages must not see them all used.
+ */
+static bool remappable(struct mmu *m, uint32_t lpn, struct walk *w)
+{
+	return mappable(lpn) && !(m->map[lpn] & M_LARGE) &&
+	       !(walk_peek(m->cpu, m->mem, lpn << 12, 0, w) & PF_FAULT) && w->size == 4096 &&
+	       w->accessed && w->dir_accessed && w->pa < m->mem->size;
+}
+
+static void remap(struct mmu *m, uint32_t lpn, const struct walk *w)
+{
+	uint32_t ppn = (uint32_t)(w->pa >> 12);
+	if (map_page(m, lpn, ppn, map_flags(m, w, ppn)) == 0)
+		m->stats.remaps++;
+}
+
 void mmu_flush_tlb(struct mmu *m)
 {
 	if (!m->paging)
@@ -373,15 +404,19 @@ void mmu_flush_tlb(struct mmu *m)
 	 * pages, which stay with CR4.PGE: SDM Vol. 3, 4.10.4.1), in runs of consecutive
 	 * pages: one host call each. Linux's CR3 loads between a parent and its forked
 	 * child, and its full flushes, find most pages unchanged. */
-	uint32_t *gone = m->scratch, n = 0, kept = 0;
+	uint32_t *gone = m->scratch, n = 0, kept = 0, nre = 0, again[REMAP_MAX];
 	for (uint32_t k = 0; k < m->n; k++) {
 		uint32_t lpn = m->list[k], e = m->map[lpn];
 		if (keep_global && (e & M_GLOBAL))
 			continue;
 		/* A walk per page pays while few are mapped (a process's working set);
-		 * past SYNC_MAX the rest go, as a drop of all would take them. */
-		if (n + kept < SYNC_MAX && still_mapped(m, lpn, e))
+		 * past SYNC_MAX the rest go, as a drop of all would take them. The first
+		 * REMAP_MAX that changed but can be mapped at once are (see remappable). */
+		struct walk w;
+		if (n + kept + nre < SYNC_MAX && still_mapped(m, lpn, e))
 			kept++;
+		else if (nre < REMAP_MAX && n + kept + nre < SYNC_MAX && remappable(m, lpn, &w))
+			again[nre++] = lpn;
 		else
 			gone[n++] = lpn;
 	}
@@ -393,12 +428,17 @@ void mmu_flush_tlb(struct mmu *m)
 			uint32_t run = 1;
 			while (k + run < n && gone[k + run] == gone[k] + run)
 				run++;
-			unmap_host(gone[k], run);
+			unmap_host(m, gone[k], run);
 			k += run;
 		}
 		for (uint32_t k = 0; k < n; k++)
 			forget_page(m, gone[k]);
 		m->stats.tlb_flushes++;
+	}
+	for (uint32_t k = 0; k < nre; k++) {
+		struct walk w;
+		if (remappable(m, again[k], &w))
+			remap(m, again[k], &w);
 	}
 	m->stats.pages_kept += kept;
 	m->h.flush_linear(m->h.opaque, keep_global);
@@ -451,7 +491,13 @@ void mmu_invlpg(struct mmu *m, uint32_t lin)
 			}
 		memset(&m->large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
 	}
-	unmap_page(m, lpn);
+	/* The page the guest was using maps to its new frame at once (ptemod: INVLPG
+	 * after a PTE change costs one host call, and the next access no fault). */
+	struct walk w;
+	if (m->map[lpn] && remappable(m, lpn, &w))
+		remap(m, lpn, &w);
+	else
+		unmap_page(m, lpn);
 	if (code && large)
 		m->h.flush_linear(m->h.opaque, false);
 	else if (code)
@@ -561,6 +607,20 @@ int mmu_prefault(struct mmu *m, uint32_t lin)
 	return 1;
 }
 
+/* The host mapping (M_* flags) for a successful walk w to physical page ppn. */
+static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn)
+{
+	uint32_t flags = (w->user ? M_USER : 0) | (w->global ? M_GLOBAL : 0) |
+			 (w->size > 4096 ? M_LARGE : 0);
+	/* Read-only until the dirty bit is set; code pages stay read-only. One host
+	 * mapping serves every CPL: a user page that only a supervisor may write (CR0.WP
+	 * clear) stays read-only, and the supervisor's writes to it are emulated. */
+	bool sup_only = w->user && !w->rw;
+	if (w->writable && w->dirty && !sup_only && !mem_page_has_code(m->mem, ppn))
+		flags |= M_WRITE;
+	return flags;
+}
+
 /* Map lin after a successful walk w for an access (write or not): as mmu_fault. */
 static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 {
@@ -575,17 +635,10 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 		 * write alone, with the page writable. */
 		m->mem->code_written(m->mem->opaque, ppn, true);
 	}
-	uint32_t flags = (w.user ? M_USER : 0) | (w.global ? M_GLOBAL : 0) |
-			 (w.size > 4096 ? M_LARGE : 0);
-	/* Read-only until the dirty bit is set; code pages stay read-only. One host
-	 * mapping serves every CPL: a user page that only a supervisor may write (CR0.WP
-	 * clear) stays read-only, and the supervisor's writes to it are emulated. */
-	bool sup_only = w.user && !w.rw;
-	if (w.writable && w.dirty && !sup_only && !mem_page_has_code(m->mem, ppn))
-		flags |= M_WRITE;
-	/* The supervisor writes such a page: map it (read-only) for the reads to come,
-	 * and emulate this write. */
-	if (write && sup_only) {
+	uint32_t flags = map_flags(m, &w, ppn);
+	/* The supervisor writes a user page that only it may write: map it (read-only)
+	 * for the reads to come, and emulate this write. */
+	if (write && w.user && !w.rw) {
 		if (!(m->map[lpn] & M_MAPPED) && map_page(m, lpn, ppn, flags) < 0)
 			return -1;
 		return 2;
@@ -651,6 +704,7 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 	for (uint32_t lpn = m->alias_head[ppn]; lpn != NONE; lpn = m->alias[lpn]) {
 		uint32_t *e = &m->map[lpn];
 		if (readonly && (*e & M_WRITE)) {
+			m->stats.host_calls++;
 			mprotect(host_of(lpn), 4096, PROT_READ);
 			*e &= ~M_WRITE;
 		}

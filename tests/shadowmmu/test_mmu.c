@@ -97,9 +97,13 @@ START_TEST(cr3_load_keeps_global_pages)
 	/* Page 2 now maps another frame, page 4's A bit is clear, page 5 is unchanged. */
 	tvm_wr32(&vm, PT0 + 4 * 0x202, (FRAMES + 0x3000) | 7 | 0x20);
 	tvm_wr32(&vm, PT0 + 4 * 0x204, tvm_rd32(&vm, PT0 + 4 * 0x204) & ~0x20u);
+	tvm_wr32(&vm, FRAMES + 0x3000, 0x5eed3000);
 	mmu_flush_tlb(vm.mmu);
 	ck_assert(mapped(0x201000));
-	ck_assert(!mapped(0x202000));
+	/* Page 2's new entry has A set: it maps the new frame at once (mmu.c, remappable). */
+	ck_assert(mapped(0x202000));
+	ck_assert_uint_eq(*(volatile uint32_t *)0x202000, 0x5eed3000);
+	ck_assert_uint_eq(mmu_stats(vm.mmu)->remaps, 1);
 	ck_assert(!mapped(0x204000));
 	ck_assert(mapped(0x205000));           /* the walk after a flush would change nothing */
 	/* With PGE a changed global page stays until INVLPG; without PGE a CR3 load
@@ -121,9 +125,23 @@ START_TEST(invlpg_drops_one_page)
 	build_tables(false);
 	ck_assert_int_eq(mmu_fault(vm.mmu, 0x203000, false), 1);
 	ck_assert_int_eq(mmu_fault(vm.mmu, 0x204000, false), 1);
+	/* A clear in the entry: the page goes (the access that sets A faults it in). */
+	tvm_wr32(&vm, PT0 + 4 * 0x203, tvm_rd32(&vm, PT0 + 4 * 0x203) & ~0x20u);
 	mmu_invlpg(vm.mmu, 0x203123);
 	ck_assert(!mapped(0x203000));
 	ck_assert(mapped(0x204000));
+	/* A set, another frame: mapped again at once, to the new frame, read-only while D
+	 * is clear. */
+	tvm_wr32(&vm, FRAMES + 0x7000, 0x5eed7000);
+	tvm_wr32(&vm, PT0 + 4 * 0x204, (FRAMES + 0x7000) | 7 | 0x20);
+	mmu_invlpg(vm.mmu, 0x204000);
+	ck_assert(mapped(0x204000));
+	ck_assert(!mmu_mapped_writable(vm.mmu, 0x204000));
+	ck_assert_uint_eq(*(volatile uint32_t *)0x204000, 0x5eed7000);
+	/* Not present: gone. */
+	tvm_wr32(&vm, PT0 + 4 * 0x204, 0);
+	mmu_invlpg(vm.mmu, 0x204000);
+	ck_assert(!mapped(0x204000));
 }
 END_TEST
 
@@ -229,11 +247,11 @@ START_TEST(pae_cr3_load_checks_pdptes)
 	ck_assert_uint_eq(vm.cpu.pdpte[0], PAE_PD | 1);
 	ck_assert(mapped(0x15000));
 	/* A good one: loaded, the TLB flushed (the page now maps another frame). */
-	tvm_wr64(&vm, PAE_PT + 8 * 0x15, (FRAMES + 0x6000) | 7 | 0x20);
+	tvm_wr64(&vm, PAE_PT + 8 * 0x15, (FRAMES + 0x6000) | 7);
 	tvm_wr64(&vm, PDPT + 0x20, PAE_PD | 1);
 	ck_assert_int_eq(mmu_load_cr3(vm.mmu, PDPT + 0x20), 0);
 	ck_assert_uint_eq(vm.cpu.cr3, PDPT + 0x20);
-	ck_assert(!mapped(0x15000));
+	ck_assert(!mapped(0x15000));           /* A clear: left to the access */
 	/* Paging off: CR3 is only stored, the PDPTEs are read when paging goes on. */
 	vm.cpu.cr0 &= ~CR0_PG;
 	mmu_paging_changed(vm.mmu);
