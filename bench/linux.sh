@@ -3,15 +3,18 @@
 # trapeze and under QEMU TCG, side by side in one run, and the same busybox workloads
 # natively: the time from launch to user space (wall clock, and the guest's uptime
 # there), a shell arithmetic loop (500000 iterations: the guest clock has 10 ms steps), 200 fork+exec of /bin/true, and
-# md5sum of 80 MB from /dev/zero (guest: its own clock, /proc/uptime). Minimum of N
+# md5sum of 80 MB from /dev/zero through a pipe in 1 MiB writes and again in 4 KiB writes,
+# and 2000 round trips of a line between two shells through FIFOs (each two process
+# switches: bench/linux/pingpong.sh) (guest: its own clock, /proc/uptime). Minimum of N
 # runs (default 3). Needs a built tree (cmake --build build) and fetches the kernel
-# with scripts/fetch-linux.sh.
+# with scripts/fetch-linux.sh. TRAPEZE=PATH runs another trapeze binary; ENGINES="trapeze"
+# (a subset of "native trapeze qemu") runs only those.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 runs=3
 [ "${1:-}" = --runs ] && runs=$2
-trapeze=$top/build/trapeze
+trapeze=${TRAPEZE:-$top/build/trapeze}
 mkinit=$top/build/tests/linux/mkinitramfs
 [ -x "$trapeze" ] && [ -x "$mkinit" ] || { echo "linux.sh: build first (cmake --build build)" >&2; exit 2; }
 bash "$top/scripts/fetch-linux.sh" "$top/build/linux" >/dev/null || exit 1
@@ -19,7 +22,7 @@ kernel=$top/build/linux/vmlinuz
 busybox=$top/build/linux/busybox
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$mkinit" "$tmp/initrd" "$busybox" "$here/linux/init.sh" || exit 1
+"$mkinit" "$tmp/initrd" "$busybox" "$here/linux/init.sh" pingpong.sh="$here/linux/pingpong.sh" || exit 1
 append="console=ttyS0 acpi=off panic=-1 quiet"
 
 # run ENGINE: one boot; prints "wall-to-shell arith forkexec md5sum uptime-at-shell"
@@ -39,19 +42,21 @@ run() {
 		BENCH*) echo "$line" ;;
 		esac
 	done >"$tmp/$1.out"
-	local w u a f m
+	local w u a f m p g
 	w=$(awk '/^wall/ { print $2 }' "$tmp/$1.out"); u=$(awk '/^wall/ { print $4 }' "$tmp/$1.out")
 	a=$(awk '/BENCH arith/ { print $3 }' "$tmp/$1.out")
 	f=$(awk '/BENCH forkexec/ { print $3 }' "$tmp/$1.out")
 	m=$(awk '/BENCH md5sum/ { print $3 }' "$tmp/$1.out")
-	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA}"
+	p=$(awk '/BENCH pipe4k/ { print $3 }' "$tmp/$1.out")
+	g=$(awk '/BENCH pingpong/ { print $3 }' "$tmp/$1.out")
+	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA} ${p:-NA} ${g:-NA}"
 }
 
 # The same workloads natively with the same busybox binary.
 native() {
 	mkdir -p "$tmp/nbin"
-	for a in sh true dd md5sum; do ln -sf "$busybox" "$tmp/nbin/$a"; done
-	local t0 t1 t2 t3
+	for a in sh true dd md5sum mkfifo rm; do ln -sf "$busybox" "$tmp/nbin/$a"; done
+	local t0 t1 t2 t3 t4 t5
 	t0=$(date +%s.%N)
 	"$tmp/nbin/sh" -c 'i=0; while [ $i -lt 500000 ]; do i=$((i + 1)); done'
 	t1=$(date +%s.%N)
@@ -59,23 +64,29 @@ native() {
 	t2=$(date +%s.%N)
 	"$tmp/nbin/dd" if=/dev/zero bs=1048576 count=80 2>/dev/null | "$tmp/nbin/md5sum" >/dev/null
 	t3=$(date +%s.%N)
-	echo "NA $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) NA"
+	"$tmp/nbin/dd" if=/dev/zero bs=4096 count=20000 2>/dev/null | "$tmp/nbin/md5sum" >/dev/null
+	t4=$(date +%s.%N)
+	"$tmp/nbin/sh" -c ". '$here/linux/pingpong.sh'; pingpong '$tmp' 2000"
+	t5=$(date +%s.%N)
+	echo "NA $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) NA" \
+	     "$(echo "$t4 - $t3" | bc) $(echo "$t5 - $t4" | bc)"
 }
 
 min() { sort -g | head -1; }
-for e in native trapeze qemu; do
+for e in ${ENGINES:-native trapeze qemu}; do
 	: >"$tmp/$e.all"
 	for _ in $(seq "$runs"); do
 		if [ $e = native ]; then native; else run $e; fi >>"$tmp/$e.all"
 	done
 done
-col() { awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min; }
+col() { [ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min; }
 echo "trapeze Linux benchmark: $runs run(s) per engine, minimum; seconds"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 printf '%-22s %10s %10s %10s %16s %18s\n' measure native trapeze QEMU-TCG trapeze/native QEMU-TCG/trapeze
-for i in 1 5 2 3 4; do
+for i in 1 5 2 3 4 6 7; do
 	case $i in 1) name="to shell (wall)" ;; 5) name="to shell (uptime)" ;; 2) name=arith ;;
-		3) name="200 fork+exec" ;; 4) name="md5sum 80 MB" ;; esac
+		3) name="200 fork+exec" ;; 4) name="md5sum 80 MB" ;;
+		6) name="md5sum 80 MB, 4 KiB" ;; 7) name="2000 pipe ping-pongs" ;; esac
 	n=$(col native $i); t=$(col trapeze $i); q=$(col qemu $i)
 	r1=-; r2=-
 	[ -n "$n" ] && [ -n "$t" ] && r1=$(echo "scale=2; $t / $n" | bc)x

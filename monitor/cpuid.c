@@ -31,6 +31,7 @@
 #define EXT_MAX   0x80000008u
 #define EXT1_NX   (1u << 20)
 #define L7_EBX_TSC_ADJUST (1u << 1)
+#define L7_EDX_ARCH_CAPABILITIES (1u << 29)
 #define EXT7_INVARIANT_TSC (1u << 8)
 
 #define VCPU_SIGNATURE  0x00000663u     /* family 6, model 6, stepping 3 */
@@ -86,9 +87,12 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		d &= L1_EDX_OK;
 		break;
 	case 7:
-		/* Sub-leaf 0 alone: IA32_TSC_ADJUST, which sysinsn.c implements. */
-		if (regs[R_ECX] == 0)
+		/* Sub-leaf 0 alone: IA32_TSC_ADJUST and IA32_ARCH_CAPABILITIES, which
+		 * sysinsn.c implements. */
+		if (regs[R_ECX] == 0) {
 			b = L7_EBX_TSC_ADJUST;
+			d = L7_EDX_ARCH_CAPABILITIES;
+		}
 		break;
 	case 0x80000000:
 		a = EXT_MAX;

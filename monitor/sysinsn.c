@@ -353,6 +353,15 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
  * the microcode revision (0: the write before the read, SDM Vol. 3, 10.11.7.1, is
  * accepted and ignored), IA32_MISC_ENABLE with fast strings on; its writes are
  * accepted and change nothing. */
+/* IA32_ARCH_CAPABILITIES (exists as CPUID.(EAX=7,ECX=0):EDX[29] is set; read-only, SDM
+ * Vol. 4, Table 2-2): MDS_NO and TAA_NO. The guest's clearing of CPU buffers (VERW on
+ * every return to user mode, Linux's MDS mitigation for a family-6 CPU it does not
+ * know) protects nothing here: VERW is emulated and never reaches the host CPU's
+ * buffers, so the guest is told it need not, and saves a monitor exit per system call.
+ * docs/architecture.md, "Virtual CPU". */
+#define MSR_ARCH_CAPABILITIES   0x10a
+#define ARCH_CAP_MDS_NO         (1u << 5)
+#define ARCH_CAP_TAA_NO         (1u << 8)
 #define MSR_UCODE_REV           0x8b
 #define MSR_MISC_ENABLE         0x1a0
 #define MISC_ENABLE_FAST_STRING 0x1u
@@ -396,6 +405,11 @@ enum emu_result do_msr(struct insn *i, bool write)
 		if (write)
 			c->sysenter_eip = (uint32_t)v;
 		v = c->sysenter_eip;
+		break;
+	case MSR_ARCH_CAPABILITIES:
+		if (write)
+			return gp0(i);
+		v = ARCH_CAP_MDS_NO | ARCH_CAP_TAA_NO;
 		break;
 	case MSR_UCODE_REV:
 		v = 0;

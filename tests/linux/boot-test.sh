@@ -45,6 +45,7 @@ TEST cpuinfo-flags fpu tsc
 TEST cpuinfo-no-vmx
 TEST msr-errors 0
 TEST cpu-vendor GenuineIntel
+TEST mds Not affected
 TEST serio serio0 serio1
 TEST pipe HELLO_WORLD
 TEST fork-exec 50
