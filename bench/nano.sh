@@ -255,6 +255,34 @@ echo
 [ -n "$kvm_note" ] && echo "$kvm_note"
 [ $have_qemu = 0 ] && echo "QEMU: skipped (no qemu-system-i386)"
 
+# ---- what trapeze asks of the host, and what the host charges for it ----
+# One more trapeze run under strace: the host calls of the shadow MMU (mmap, munmap,
+# mprotect) and the host signals (rt_sigreturn) between one NANO line and the next,
+# divided by the op's count (setup and check included: a few per op).
+if command -v strace >/dev/null; then
+	strace -f -o "$tmp/strace" -e trace=write,mmap,munmap,mprotect,rt_sigreturn -e signal=none \
+		timeout -k 5 "$limit" "$trapeze" run --mem ${mem}M "$guest" </dev/null >/dev/null 2>&1
+	echo "trapeze's host calls (mmap, munmap, mprotect) and host signals per operation (strace):"
+	sed -n 's/^[[:space:]]*X(\([a-z0-9_]*\), *\([0-9]*\),.*/\1 \2/p' "$here/nano.h" >"$tmp/counts"
+	awk 'NR == FNR { n[$1] = $2; next }
+	     / (mmap|munmap|mprotect)\(/ { calls++ }
+	     / rt_sigreturn\(/ { sigs++ }
+	     /write\(1, "/ {
+		c = $0; sub(/.*write\(1, "/, "", c); sub(/", 1\).*/, "", c)
+		if (c != "\\n") { line = line c; next }
+		split(line, f, " "); line = ""
+		if (f[1] == "NANO" && (f[2] in n)) {
+			if ((calls + sigs) / n[f[2]] >= 0.01)
+				printf "  %-10s %8.2f host calls %8.2f signals\n", f[2], calls / n[f[2]], sigs / n[f[2]]
+			calls = sigs = 0
+		}
+	     }' "$tmp/counts" "$tmp/strace"
+fi
+if [ -x "$build/bench/host-floor" ]; then
+	echo "the host's own costs, cycles (bench/host_floor.c):"
+	"$build/bench/host-floor" | awk '{ printf "  %-12s %8s\n", $2, $3 }'
+fi
+
 if [ $failed = 1 ]; then
 	echo "nano.sh: FAIL: some runs did not complete (see above). In the table, FAIL: no run measured" \
 		"that op and a run stopped at it; n/r: not reached, the runs stopped earlier"

@@ -60,6 +60,23 @@ struct mtlb {
 	bool large;             /* a 4 KiB piece of a 4 MiB or 2 MiB page */
 };
 
+/*
+ * The working set of an address space (a page directory, named by CR3): the linear
+ * pages host faults mapped while it was current, the last ASPACE_PAGES of them. When
+ * a CR3 load comes back to it, those its tables still map as a fault would (remappable)
+ * are mapped at once, in runs where frames follow each other: processes that take
+ * turns (a pipe, a shell and its child) find their pages where they left them for an
+ * mmap each instead of a host fault each (a signal and the same mmap).
+ */
+#define ASPACES       8
+#define ASPACE_PAGES  32
+struct aspace {
+	uint32_t cr3;           /* bits 31:5 of CR3 (PAE: 31:5 too), with use != 0 */
+	uint32_t use;           /* LRU stamp; 0 = free */
+	uint32_t next;          /* where the next page goes in lpn[] (a ring) */
+	uint32_t lpn[ASPACE_PAGES];     /* linear page + 1; 0 = empty */
+};
+
 struct mmu {
 	struct cpu *cpu;        /* the guest's paging registers and CPL */
 	struct guest_mem *mem;
@@ -81,6 +98,9 @@ struct mmu {
 	bool retry_write;
 	int retry_cpl;
 	uint32_t retry_lin, retry_eip;
+	struct aspace spaces[ASPACES];  /* the working sets of recent address spaces */
+	struct aspace *cur;     /* the current one's, or NULL */
+	uint32_t clock;         /* for the LRU of spaces */
 	struct mmu_stats stats;
 };
 
@@ -339,6 +359,7 @@ void mmu_paging_changed(struct mmu *m)
 		drop_all(m);
 	mtlb_flush(m, false);
 	m->paging = on;
+	m->cur = NULL;          /* the next host fault picks CR3's working set */
 	if (!on) {
 		identity_map(m);
 		/* Translated code keeps its pages read-only in the new mappings too. */
@@ -444,6 +465,67 @@ void mmu_flush_tlb(struct mmu *m)
 	m->h.flush_linear(m->h.opaque, keep_global);
 }
 
+/* The working set of the address space at cr3 becomes the current one (a free or the
+ * least recently used slot if it has none). */
+static struct aspace *ws_select(struct mmu *m, uint32_t cr3)
+{
+	uint32_t key = cr3 & ~0x1fu;
+	struct aspace *a = &m->spaces[0];
+	for (int k = 0; k < ASPACES; k++) {
+		struct aspace *s = &m->spaces[k];
+		if (s->use && s->cr3 == key) {
+			a = s;
+			break;
+		}
+		if (s->use < a->use)
+			a = s;
+	}
+	if (!a->use || a->cr3 != key)
+		*a = (struct aspace){ .cr3 = key };
+	a->use = ++m->clock;
+	m->cur = a;
+	return a;
+}
+
+/* A host fault (or the IRET after a #PF) mapped lpn: it joins the working set. */
+static void ws_note(struct mmu *m, uint32_t lpn)
+{
+	struct aspace *a = m->cur ? m->cur : ws_select(m, m->cpu->cr3);
+	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
+		if (a->lpn[k] == lpn + 1)
+			return;
+	a->lpn[a->next] = lpn + 1;
+	a->next = (a->next + 1) % ASPACE_PAGES;
+}
+
+/* The working set of the address space at cr3 becomes the current one; its pages that
+ * are not mapped and can be (remappable) are, a run of consecutive frames per mmap. */
+static void ws_switch(struct mmu *m, uint32_t cr3)
+{
+	struct aspace *a = ws_select(m, cr3);
+	uint32_t want[ASPACE_PAGES], n = 0;
+	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
+		if (a->lpn[k] && !m->map[a->lpn[k] - 1])
+			want[n++] = a->lpn[k] - 1;
+	qsort(want, n, sizeof(*want), cmp_lpn);
+	for (uint32_t k = 0; k < n;) {
+		struct walk w;
+		if (!remappable(m, want[k], &w)) {
+			k++;
+			continue;
+		}
+		uint32_t ppn = (uint32_t)(w.pa >> 12), flags = map_flags(m, &w, ppn), run = 1;
+		for (struct walk v; k + run < n && want[k + run] == want[k] + run &&
+		     remappable(m, want[k + run], &v) && v.pa >> 12 == ppn + run &&
+		     map_flags(m, &v, ppn + run) == flags;)
+			run++;
+		if (map_run(m, want[k], ppn, run, flags) < 0)
+			return;
+		m->stats.ws_maps += run;
+		k += run;
+	}
+}
+
 int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 {
 	struct cpu *c = m->cpu;
@@ -451,6 +533,8 @@ int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 		return -1;
 	c->cr3 = cr3;
 	mmu_flush_tlb(m);      /* SDM Vol. 3, 4.10.4.1: all but global pages */
+	if (m->paging)
+		ws_switch(m, cr3);
 	return 0;
 }
 
@@ -566,6 +650,8 @@ int mmu_fault(struct mmu *m, uint32_t lin, bool write)
 	int ret = fill(m, lin, write, &w);
 	if (ret > 0)
 		m->stats.shadow_faults++;
+	if (ret == 1)
+		ws_note(m, lin >> 12);
 	return ret;
 }
 
@@ -589,8 +675,10 @@ void mmu_retry(struct mmu *m)
 		return;
 	if (walk(m->cpu, m->mem, m->retry_lin, acc, &w) & PF_FAULT)
 		return;
-	if (fill(m, m->retry_lin, false, &w) == 1)
+	if (fill(m, m->retry_lin, false, &w) == 1) {
 		m->stats.retry_maps++;
+		ws_note(m, lpn);
+	}
 }
 
 int mmu_prefault(struct mmu *m, uint32_t lin)

@@ -76,6 +76,7 @@ struct mmu_stats {
 	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF */
 	uint64_t prefaults;             /* pages mapped as their entry was written (mmu_prefault) */
 	uint64_t remaps;                /* pages mapped again at once by INVLPG or a TLB flush */
+	uint64_t ws_maps;               /* pages of a working set mapped as its CR3 came back */
 	uint64_t host_calls;            /* mmap, munmap and mprotect calls */
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);

@@ -145,6 +145,35 @@ START_TEST(invlpg_drops_one_page)
 }
 END_TEST
 
+/* A CR3 load back to a directory maps the pages host faults mapped while it was
+ * current, those its tables still map as a fault would, consecutive frames in one
+ * host call. */
+START_TEST(cr3_load_back_maps_working_set)
+{
+	const uint32_t pd2 = 0x38000;          /* an empty directory: another process */
+	build_tables(false);
+	for (uint32_t lin = 0x201000; lin <= 0x203000; lin += 0x1000)
+		ck_assert_int_eq(mmu_fault(vm.mmu, lin, false), 1);
+	ck_assert_int_eq(mmu_fault(vm.mmu, 0x208000, false), 1);
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, pd2), 0);
+	ck_assert(!mapped(0x201000) && !mapped(0x208000));
+	uint64_t calls = mmu_stats(vm.mmu)->host_calls;
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, PD), 0);
+	ck_assert(mapped(0x201000) && mapped(0x202000) && mapped(0x203000) && mapped(0x208000));
+	ck_assert_uint_eq(mmu_stats(vm.mmu)->ws_maps, 4);
+	ck_assert_uint_eq(mmu_stats(vm.mmu)->host_calls - calls, 2);   /* 0x201-0x203, 0x208 */
+	ck_assert(!mmu_mapped_writable(vm.mmu, 0x201000));             /* D clear */
+	/* Changed while away: A clear is left to the access; another frame is taken. */
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, pd2), 0);
+	tvm_wr32(&vm, PT0 + 4 * 0x202, tvm_rd32(&vm, PT0 + 4 * 0x202) & ~0x20u);
+	tvm_wr32(&vm, FRAMES + 0x9000, 0x5eed9000);
+	tvm_wr32(&vm, PT0 + 4 * 0x203, (FRAMES + 0x9000) | 7 | 0x20);
+	ck_assert_int_eq(mmu_load_cr3(vm.mmu, PD), 0);
+	ck_assert(mapped(0x201000) && !mapped(0x202000) && mapped(0x203000));
+	ck_assert_uint_eq(*(volatile uint32_t *)0x203000, 0x5eed9000);
+}
+END_TEST
+
 START_TEST(read_only_until_dirty)
 {
 	build_tables(false);
@@ -296,6 +325,7 @@ static Suite *mmu_suite(void)
 	tcase_add_test(tc, budget_drops_everything_when_full);
 	tcase_add_test(tc, cr3_load_keeps_global_pages);
 	tcase_add_test(tc, invlpg_drops_one_page);
+	tcase_add_test(tc, cr3_load_back_maps_working_set);
 	tcase_add_test(tc, read_only_until_dirty);
 	tcase_add_test(tc, invlpg_drops_whole_4m_page);
 	tcase_add_test(tc, pae_invlpg_drops_whole_2m_page);

@@ -1,0 +1,100 @@
+/*
+ * host_floor.c - what the host charges for the calls trapeze's shadow MMU is made of, in
+ * cycles (RDTSC), the minimum of a few rounds: the floor under the paging
+ * nanobenchmarks (bench/nano.sh prints it under its table; bench/README.md).
+ *
+ *   syscall        getppid(): a system call and back
+ *   mprotect       one page between PROT_READ and PROT_NONE
+ *   mmap           a page of a memfd mapped MAP_FIXED over another (what INVLPG and a
+ *                  CR3 load cost trapeze for a changed page)
+ *   signal         a SIGSEGV on a PROT_NONE page, its handler steps over the access
+ *   signal+mmap    a SIGSEGV whose handler maps the page (a memfd page, MAP_FIXED),
+ *                  the access then retried: what a guest page fault cannot cost less
+ *
+ * A 64-bit program: trapeze's own handlers run in 64-bit mode too (the fault comes from
+ * 32-bit code there, which this does not reproduce).
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#define PAGE   4096
+#define N      4000             /* operations per round */
+#define ROUNDS 5
+
+static int memfd;
+static char *area;              /* N pages, PROT_NONE at the start of a round */
+static int map_in_handler;      /* 1: the handler maps the page; 0: it skips the access */
+
+static void on_segv(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	if (map_in_handler) {
+		void *page = (void *)((uintptr_t)si->si_addr & ~(uintptr_t)(PAGE - 1));
+		if (mmap(page, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, memfd, 0) ==
+		    MAP_FAILED)
+			_exit(2);
+		return;
+	}
+	/* The faulting access is `movb $1, (%rax)`: c6 00 01, 3 bytes. */
+	((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP] += 3;
+}
+
+static void touch(char *p) { __asm__ volatile("movb $1, (%0)" :: "a"(p) : "memory"); }
+
+static void reset_area(void)
+{
+	if (mmap(area, (size_t)N * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+		 MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+		perror("host_floor: mmap");
+		exit(1);
+	}
+}
+
+/* One round of op; returns cycles per operation. */
+static uint64_t round_of(int op)
+{
+	reset_area();
+	uint64_t t0 = __rdtsc();
+	for (int i = 0; i < N; i++) {
+		char *p = area + (size_t)i * PAGE;
+		switch (op) {
+		case 0: syscall(SYS_getppid); break;
+		case 1: mprotect(area, PAGE, i & 1 ? PROT_NONE : PROT_READ); break;
+		case 2: mmap(area, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, memfd, (i & 1) * PAGE); break;
+		case 3: map_in_handler = 0; touch(area); break;
+		case 4: map_in_handler = 1; touch(p); break;
+		}
+	}
+	return (__rdtsc() - t0) / N;
+}
+
+int main(void)
+{
+	static const char *const names[] = { "syscall", "mprotect", "mmap", "signal", "signal+mmap" };
+	memfd = memfd_create("host_floor", 0);
+	area = mmap(NULL, (size_t)N * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (memfd < 0 || ftruncate(memfd, 2 * PAGE) < 0 || area == MAP_FAILED) {
+		perror("host_floor");
+		return 1;
+	}
+	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO };
+	sigaction(SIGSEGV, &sa, NULL);
+	for (int op = 0; op < 5; op++) {
+		uint64_t best = UINT64_MAX;
+		for (int r = 0; r < ROUNDS; r++) {
+			uint64_t c = round_of(op);
+			best = c < best ? c : best;
+		}
+		printf("FLOOR %s %llu\n", names[op], (unsigned long long)best);
+	}
+	return 0;
+}
