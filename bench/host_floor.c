@@ -10,17 +10,24 @@
  *   signal         a SIGSEGV on a PROT_NONE page, its handler steps over the access
  *   signal+mmap    a SIGSEGV whose handler maps the page (a memfd page, MAP_FIXED),
  *                  the access then retried: what a guest page fault cannot cost less
+ *   handoff        a futex word handed to another process and back, both pinned to
+ *                  one CPU, per hand-over (half a round trip): what switching the
+ *                  vCPU between host processes would cost (docs/architecture.md, the
+ *                  plan for address-space switches)
  *
  * A 64-bit program: trapeze's own handlers run in 64-bit mode too (the fault comes from
  * 32-bit code there, which this does not reproduce).
  */
 #define _GNU_SOURCE
+#include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -76,6 +83,46 @@ static uint64_t round_of(int op)
 	return (__rdtsc() - t0) / N;
 }
 
+static long futex(volatile int *w, int op, int v)
+{
+	return syscall(SYS_futex, w, op, v, NULL, NULL, 0);
+}
+
+/* Cycles per hand-over of a shared word between this process and a child, both on the
+ * CPU this one runs on. */
+static uint64_t handoff(void)
+{
+	volatile int *turn = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+				  -1, 0);
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	if (turn == MAP_FAILED || sched_setaffinity(0, sizeof(one), &one) < 0)
+		return 0;
+	*turn = 0;
+	pid_t child = fork();
+	if (child == 0) {
+		for (int i = 0; i < N; i++) {
+			while (*turn != 1)
+				futex(turn, FUTEX_WAIT, 0);
+			*turn = 0;
+			futex(turn, FUTEX_WAKE, 1);
+		}
+		_exit(0);
+	}
+	uint64_t t0 = __rdtsc();
+	for (int i = 0; i < N; i++) {
+		*turn = 1;
+		futex(turn, FUTEX_WAKE, 1);
+		while (*turn != 0)
+			futex(turn, FUTEX_WAIT, 1);
+	}
+	uint64_t c = (__rdtsc() - t0) / (2 * N);
+	waitpid(child, NULL, 0);
+	munmap((void *)turn, PAGE);
+	return c;
+}
+
 int main(void)
 {
 	static const char *const names[] = { "syscall", "mprotect", "mmap", "signal", "signal+mmap" };
@@ -96,5 +143,11 @@ int main(void)
 		}
 		printf("FLOOR %s %llu\n", names[op], (unsigned long long)best);
 	}
+	uint64_t best = UINT64_MAX;
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t c = handoff();
+		best = c && c < best ? c : best;
+	}
+	printf("FLOOR handoff %llu\n", (unsigned long long)best);
 	return 0;
 }
