@@ -58,6 +58,7 @@ static_assert(offsetof(struct mx_data, fx) == MX_FX, "MX_FX");
 #define MX_SLOT (MX_CODE_ADDR + (uint32_t)(tz_mx_slot - tz_mx_start))
 #define MX_OPERAND_AT 0x400     /* where in its page the copy starts (+ lin mod 64) */
 #define MX_MAX_OPERAND 512      /* FXSAVE's image, the largest */
+static_assert(MX_OPERAND_AT + 63 + MX_MAX_OPERAND + 64 <= 4096, "the copy and a canary fit");
 
 #define FL_STATUS (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
@@ -260,6 +261,18 @@ static bool is_fxsave(const struct insn *i, const struct operand *o)
 	return i->op[0] == 0x0f && i->op[1] == 0xae && ((i->op[o->oplen] >> 3) & 7) == 0;
 }
 
+/* Bytes after the copy: an instruction that wrote there has an operand larger than
+ * the size taken (Capstone's), and its write would be lost: the VM stops instead. */
+#define MX_CANARY 0xcc
+#define MX_CANARY_LEN 64
+static bool wrote_past(const uint8_t *end)
+{
+	for (int k = 0; k < MX_CANARY_LEN; k++)
+		if (end[k] != MX_CANARY)
+			return true;
+	return false;
+}
+
 /* LOCK is allowed here only on CMPXCHG8B (0F C7 /1): memop.c runs the other lockable
  * forms (SDM Vol. 2, LOCK). */
 static bool lock_ok(const struct insn *i, const struct operand *o)
@@ -305,6 +318,7 @@ enum emu_result memop_native(struct insn *i)
 	if (fetch_operand(i, &o, write, copy) < 0)
 		return EMU_FAULT;
 	encode(i, &o, MX_RW_ADDR + in_page);
+	memset(copy + o.size, MX_CANARY, MX_CANARY_LEN);
 	uint8_t xmm8_15[FX_XMM8_LEN];
 	bool fxsave = is_fxsave(i, &o);
 	if (fxsave)
@@ -314,6 +328,12 @@ enum emu_result memop_native(struct insn *i)
 		return raise_trap(i, trap - 1);
 	if (fxsave)     /* what a 32-bit FXSAVE leaves alone (SDM Vol. 2, FXSAVE, Table 3-53) */
 		memcpy(copy + FX_XMM8, xmm8_15, sizeof(xmm8_15));
+	if (wrote_past(copy + o.size)) {
+		vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s %s wrote past the %u bytes "
+			"taken for its operand", i->c->sh->eip, i->cs->mnemonic, i->cs->op_str,
+			o.size);
+		return EMU_FAULT;
+	}
 	if (write && seg_write(i->vm, o.at.sr, o.at.off, copy, o.size) < 0)
 		return EMU_FAULT;
 	commit(i);
