@@ -807,7 +807,7 @@ static bool reach_add(struct vm *vm, const struct insn *i, unsigned site, uint64
  * host cannot reach, for implicit stack operands), or -1. The addresses are the
  * ones the CPU uses: Capstone's operands, a register-offset BT's at the operand that
  * holds the bit, and the implicit ones Capstone does not list (XLAT's [EBX + AL],
- * LEAVE's pop at [EBP]).
+ * MASKMOVDQU's [EDI], LEAVE's pop at [EBP]).
  */
 static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site, int vector)
 {
@@ -830,12 +830,15 @@ static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site,
 			return r;
 	}
 	uint64_t sp = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP];
-	if (i->op[0] == 0xd7) {
+	if (i->op[0] == 0xd7 || (i->op[0] == 0x0f && i->op[1] == 0xf7)) {
+		/* XLAT reads [EBX + AL]; MASKMOVQ/MASKMOVDQU (66) store at [EDI]. */
+		bool xlat = i->op[0] == 0xd7;
 		struct mref ea = { .sr = i->seg >= 0 ? i->seg : SR_DS,
-				   .off = i->regs[R_EBX] + (i->regs[R_EAX] & 0xff) };
+				   .off = xlat ? i->regs[R_EBX] + (i->regs[R_EAX] & 0xff) :
+						 i->regs[R_EDI] };
 		if (i->a16)
 			ea.off &= 0xffff;
-		if (!reach_add(vm, i, site, top, ea, 1, false, &r))
+		if (!reach_add(vm, i, site, top, ea, xlat ? 1 : i->o16 ? 16 : 8, !xlat, &r))
 			return r;
 	} else if (i->op[0] == 0xc9) {
 		/* LEAVE pops where EBP points (BP on a 16-bit stack). */

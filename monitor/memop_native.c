@@ -85,6 +85,7 @@ struct operand {
 	int after;              /* the instruction's bytes from op[after] on follow its
 				   ModRM, SIB and displacement (an immediate) */
 	int oplen;              /* opcode bytes before the ModRM */
+	bool implicit_edi;      /* MASKMOVQ, MASKMOVDQU: the operand is at [EDI] */
 };
 
 /* Bytes of the operand where Capstone 4 gives none or a wrong size (SDM Vol. 1, 8.1.10
@@ -131,6 +132,17 @@ static bool native_form(const struct insn *i, struct operand *o)
 	case 0x8d: case 0x62: case 0x63: case 0xc4: case 0xc5: case 0xd7:
 	case 0xa0 ... 0xaf:
 		return false;
+	}
+	o->implicit_edi = op[0] == 0x0f && rest > 2 && op[1] == 0xf7 && (op[2] >> 6) == 3;
+	if (o->implicit_edi) {
+		/* MASKMOVQ, MASKMOVDQU (66): a masked store of 8 or 16 bytes at DS:EDI, the
+		 * ModRM two registers (SDM Vol. 2); the executor points EDI at the copy. */
+		o->oplen = 2;
+		o->after = 3;
+		o->at = (struct mref){ .sr = i->seg >= 0 ? i->seg : SR_DS,
+				       .off = i->a16 ? i->regs[R_EDI] & 0xffff : i->regs[R_EDI] };
+		o->size = i->o16 ? 16 : 8;
+		return true;
 	}
 	const cs_x86_op *m = NULL;
 	for (int k = 0; k < i->x->op_count; k++) {
@@ -185,13 +197,17 @@ static bool encode(const struct insn *i, const struct operand *o, uint32_t targe
 		return false;
 	memcpy(out + n, i->op, (size_t)o->oplen);
 	n += o->oplen;
-	out[n++] = (uint8_t)((i->op[o->oplen] & 0x38) | 5);     /* mod 0, rm 5: [RIP + disp32] */
-	int disp_at = n;
-	n += 4;
-	memcpy(out + n, i->op + o->after, (size_t)tail);
-	n += tail;
-	int32_t disp = (int32_t)(target - (MX_SLOT + (uint32_t)n));
-	memcpy(out + disp_at, &disp, 4);
+	if (o->implicit_edi) {
+		out[n++] = i->op[o->oplen];                     /* EDI says where: run() */
+	} else {
+		out[n++] = (uint8_t)((i->op[o->oplen] & 0x38) | 5);     /* mod 0, rm 5: [RIP + disp32] */
+		int disp_at = n;
+		n += 4;
+		memcpy(out + n, i->op + o->after, (size_t)tail);
+		n += tail;
+		int32_t disp = (int32_t)(target - (MX_SLOT + (uint32_t)n));
+		memcpy(out + disp_at, &disp, 4);
+	}
 	memset(out + n, 0x90, (size_t)(16 - n));
 	memcpy((void *)(uintptr_t)MX_SLOT, out, 16);
 	return true;
@@ -199,18 +215,23 @@ static bool encode(const struct insn *i, const struct operand *o, uint32_t targe
 
 /* One run of the slot with the guest's registers and state: 0, or the host's trap
  * number + 1 (MX->err its error code). */
-static int run(const struct insn *i)
+static int run(const struct insn *i, const struct operand *o, uint32_t target)
 {
+	encode(i, o, target);
 	memcpy(MX->regs, i->regs, sizeof(MX->regs));
+	if (o->implicit_edi)
+		MX->regs[R_EDI] = target;
 	MX->eflags = (i->c->sh->eflags & FL_STATUS) | FL_1;
 	uint32_t (*slot)(void) = (uint32_t (*)(void))(uintptr_t)MX_CODE_ADDR;
 	return (int)slot();
 }
 
 /* The run's outputs become the guest's. */
-static void commit(struct insn *i)
+static void commit(struct insn *i, const struct operand *o)
 {
 	struct vcpu_shared *sh = i->c->sh;
+	if (o->implicit_edi)
+		MX->regs[R_EDI] = i->regs[R_EDI];
 	memcpy(i->regs, MX->regs, sizeof(MX->regs));
 	sh->eflags = (sh->eflags & ~FL_STATUS) | (MX->eflags & FL_STATUS);
 	memcpy(sh->fx, MX->fx, sizeof(sh->fx));
@@ -280,6 +301,63 @@ static bool lock_ok(const struct insn *i, const struct operand *o)
 	return i->op[0] == 0x0f && i->op[1] == 0xc7 && ((i->op[o->oplen] >> 3) & 7) == 1;
 }
 
+/*
+ * The first run, against the inaccessible page. 1: the instruction accesses its
+ * operand (*write: for a store or a read-modify-write); 0: it completed without (a
+ * prefetch, a MASKMOVDQU with an empty mask), its outputs taken; -1: the guest's
+ * exception raised, what the CPU checks before the access (SDM Vol. 3, 6.9).
+ */
+static int probe(struct insn *i, const struct operand *o, uint32_t in_page, bool *write)
+{
+	int trap = run(i, o, MX_PROBE_ADDR + in_page);
+	if (trap == 0) {
+		commit(i, o);
+		return 0;
+	}
+	trap--;
+	if (trap == VEC_GP) {
+		/* An SSE operand's alignment, after the segment's own checks (#SS first). */
+		int vec = seg_check(&i->c->seg[o->at.sr], o->at.sr, o->at.off, o->size, false);
+		exc_raise(i->vm, vec >= 0 ? vec : VEC_GP, true, 0);
+		return -1;
+	}
+	if (trap != VEC_PF) {
+		raise_trap(i, trap);
+		return -1;
+	}
+	*write = MX->err & PF_ERR_W;
+	return 1;
+}
+
+/* The second run, on the copy of the guest's operand: checks, read, run, write back. */
+static enum emu_result run_on_copy(struct insn *i, const struct operand *o, uint32_t in_page,
+				   bool write)
+{
+	uint8_t *copy = (uint8_t *)(uintptr_t)(MX_RW_ADDR + in_page);
+	if (fetch_operand(i, o, write, copy) < 0)
+		return EMU_FAULT;
+	memset(copy + o->size, MX_CANARY, MX_CANARY_LEN);
+	uint8_t xmm8_15[FX_XMM8_LEN];
+	bool fxsave = is_fxsave(i, o);
+	if (fxsave)
+		memcpy(xmm8_15, copy + FX_XMM8, sizeof(xmm8_15));
+	int trap = run(i, o, MX_RW_ADDR + in_page);
+	if (trap)
+		return raise_trap(i, trap - 1);
+	if (fxsave)     /* what a 32-bit FXSAVE leaves alone (SDM Vol. 2, FXSAVE, Table 3-53) */
+		memcpy(copy + FX_XMM8, xmm8_15, sizeof(xmm8_15));
+	if (wrote_past(copy + o->size)) {
+		vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s %s wrote past the %u bytes "
+			"taken for its operand", i->c->sh->eip, i->cs->mnemonic, i->cs->op_str,
+			o->size);
+		return EMU_FAULT;
+	}
+	if (write && seg_write(i->vm, o->at.sr, o->at.off, copy, o->size) < 0)
+		return EMU_FAULT;
+	commit(i, o);
+	return EMU_NEXT;
+}
+
 enum emu_result memop_native(struct insn *i)
 {
 	struct operand o;
@@ -292,50 +370,14 @@ enum emu_result memop_native(struct insn *i)
 		exc_raise(i->vm, vec, false, 0);
 		return EMU_FAULT;
 	}
+	/* Both pages get the operand at the guest address's offset modulo 64. */
 	uint32_t in_page = MX_OPERAND_AT + ((i->c->seg[o.at.sr].base + o.at.off) & 63);
 	if (!encode(i, &o, MX_PROBE_ADDR + in_page))
 		return EMU_NOT_MINE;
 	fpu_save_vcpu(i->c->sh);        /* the runs start from the image in the vCPU block */
-
-	int trap = run(i);
-	if (trap == 0) {                /* no access after all (a prefetch) */
-		commit(i);
-		return EMU_NEXT;
-	}
-	trap--;
-	if (trap == VEC_GP) {
-		/* Before the access: an SSE operand's alignment, after the segment's own
-		 * checks (#SS before #GP). */
-		vec = seg_check(&i->c->seg[o.at.sr], o.at.sr, o.at.off, o.size, false);
-		exc_raise(i->vm, vec >= 0 ? vec : VEC_GP, true, 0);
-		return EMU_FAULT;
-	}
-	if (trap != VEC_PF)
-		return raise_trap(i, trap);
-	bool write = MX->err & PF_ERR_W;
-
-	uint8_t *copy = (uint8_t *)(uintptr_t)(MX_RW_ADDR + in_page);
-	if (fetch_operand(i, &o, write, copy) < 0)
-		return EMU_FAULT;
-	encode(i, &o, MX_RW_ADDR + in_page);
-	memset(copy + o.size, MX_CANARY, MX_CANARY_LEN);
-	uint8_t xmm8_15[FX_XMM8_LEN];
-	bool fxsave = is_fxsave(i, &o);
-	if (fxsave)
-		memcpy(xmm8_15, copy + FX_XMM8, sizeof(xmm8_15));
-	trap = run(i);
-	if (trap)
-		return raise_trap(i, trap - 1);
-	if (fxsave)     /* what a 32-bit FXSAVE leaves alone (SDM Vol. 2, FXSAVE, Table 3-53) */
-		memcpy(copy + FX_XMM8, xmm8_15, sizeof(xmm8_15));
-	if (wrote_past(copy + o.size)) {
-		vm_stop(i->vm, STOP_MONITOR_ERROR, 6, "eip %#x: %s %s wrote past the %u bytes "
-			"taken for its operand", i->c->sh->eip, i->cs->mnemonic, i->cs->op_str,
-			o.size);
-		return EMU_FAULT;
-	}
-	if (write && seg_write(i->vm, o.at.sr, o.at.off, copy, o.size) < 0)
-		return EMU_FAULT;
-	commit(i);
-	return EMU_NEXT;
+	bool write = false;
+	int r = probe(i, &o, in_page, &write);
+	if (r <= 0)
+		return r < 0 ? EMU_FAULT : EMU_NEXT;
+	return run_on_copy(i, &o, in_page, write);
 }

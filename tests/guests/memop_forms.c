@@ -142,6 +142,8 @@ FORM(pcmpestrm, "movl $5, %eax\n\tmovl $7, %edx\n\tpcmpestrm $0, 0xe0(%ebx), %xm
 FORM(sse_part, "movq %xmm0, 0x90(%ebx)\n\tmovd %xmm1, 0x98(%ebx)\n\tmovhps %xmm2, 0xa0(%ebx)\n\t"
 	       "movlps 0x40(%ebx), %xmm0\n\tpinsrw $3, 0x62(%ebx), %xmm1")
 FORM(mxcsr, "stmxcsr 0xd8(%ebx)\n\torl $0x6000, 0xd8(%ebx)\n\tldmxcsr 0xd8(%ebx)\n\taddps 0xe0(%ebx), %xmm0")
+FORM(maskmov, "movl %edi, %edx\n\tleal 0x140(%ebx), %edi\n\tmaskmovdqu %xmm1, %xmm2\n\t"
+	      "leal 0x150(%ebx), %edi\n\tmaskmovq %mm1, %mm0\n\tmovl %edx, %edi")
 FORM(sse_flags, "comisd 0x40(%ebx), %xmm2\n\tcvtsi2sdl 0x58(%ebx), %xmm1\n\tcvttsd2si 0x40(%ebx), %eax\n\t"
 		"ucomiss 0x50(%ebx), %xmm0")
 
@@ -159,7 +161,7 @@ static const struct form forms[] = {
 	F(fdiv, 0), F(fst, 0), F(fbcd, 0), F(fisttp, F_SSE3), F(fint16, 0), F(fint32, 0), F(fenv, 0),
 	F(fsave, 0), F(fxsave, 0), F(fcw, 0),
 	F(mmx, 0), F(sse_mov, 0), F(sse_arith, 0), F(pcmpestrm, F_SSE42), F(sse_part, 0),
-	F(mxcsr, 0), F(sse_flags, 0),
+	F(mxcsr, 0), F(sse_flags, 0), F(maskmov, 0),
 };
 
 static void fill_pattern(void)
