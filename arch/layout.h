@@ -32,6 +32,18 @@
 #define VCPU_ADDR       (WIN_BASE + 0x00000000u)  /* struct vcpu_shared, 8 KiB */
 #define STUB_ADDR       (WIN_BASE + 0x00002000u)  /* shared stubs (compat and 64-bit code) */
 #define STUB_SIZE       0x00001000u
+/* The memory-operand executor (monitor/memop_native.c): its code, its data (the
+ * registers in and out, an x87/SSE image), the page its operand is copied to, and an
+ * inaccessible page a first run probes the instruction's access with. */
+#define MX_CODE_ADDR    (WIN_BASE + 0x00003000u)
+#define MX_DATA_ADDR    (WIN_BASE + 0x00004000u)
+#define MX_RW_ADDR      (WIN_BASE + 0x00005000u)
+#define MX_PROBE_ADDR   (WIN_BASE + 0x00006000u)
+#define MX_REGS         0       /* u32[8], EAX..EDI */
+#define MX_EFLAGS       32      /* u32: status flags in and out */
+#define MX_ERR          36      /* u32: the error code of a fault in the run (signals.c) */
+#define MX_HOST_RSP     40      /* u64 */
+#define MX_FX           512     /* fxsave image out, 512 bytes */
 #define LOOKUP_ADDR     (WIN_BASE + 0x00010000u)  /* indirect-branch tables, LOOKUP_ENTRIES x 8 bytes */
 #define LOOKUP_BITS     16
 #define LOOKUP_ENTRIES  (1u << LOOKUP_BITS)

@@ -209,3 +209,32 @@ uint32_t popf_mask(const struct insn *i)
 		mask |= FL_IF;
 	return i->o16 ? mask & 0xffff : mask;
 }
+
+int insn_unavailable(const struct insn *i)
+{
+	const struct cpu *c = i->c;
+	const uint8_t *op = i->op;
+	if (rw_always_ud(i->b, i->npfx, i->len))
+		return VEC_UD;
+	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(i->cs))
+		return VEC_UD;
+	if (!rw_is_fpu(op, i->len - i->npfx))
+		return -1;
+	if (op[0] == 0x9b)
+		return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? VEC_NM : -1;
+	if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
+		return VEC_UD;
+	if (c->cr0 & (CR0_EM | CR0_TS))
+		return VEC_NM;
+	return -1;
+}
+
+uint32_t insn_bit_disp(const struct insn *i)
+{
+	const uint8_t *op = i->op;
+	if (op[0] != 0x0f || (op[1] != 0xa3 && op[1] != 0xab && op[1] != 0xb3 && op[1] != 0xbb) ||
+	    i->mod == 3)
+		return 0;
+	int32_t off = i->osize == 2 ? (int16_t)i->regs[i->reg] : (int32_t)i->regs[i->reg];
+	return (uint32_t)((off >> (i->osize == 2 ? 4 : 5)) * i->osize);
+}

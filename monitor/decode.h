@@ -78,6 +78,10 @@ void gpr_write(struct insn *i, int r, int size, uint32_t v);
 struct mref insn_ea(const struct insn *i);
 /* The same for one of Capstone's memory operands m (not its segment field). */
 struct mref insn_op_ea(const struct insn *i, const struct cs_x86_op *m);
+/* BT/BTS/BTR/BTC with a register bit offset (0F A3 AB B3 BB) address the operand that
+ * holds the bit: what to add to the ModRM offset (the offset taken as signed, SDM Vol.
+ * 2, BT, "Bit(BitBase, BitOffset)"); 0 for every other instruction. */
+uint32_t insn_bit_disp(const struct insn *i);
 /* The last size bytes of the instruction: its immediate (zero-extended). */
 uint32_t insn_imm(const struct insn *i, int size);
 
@@ -87,6 +91,11 @@ int mref_write(const struct insn *i, struct mref r, int size, uint32_t v);
 /* The r/m operand: the register for mod 3, else memory at insn_ea(). */
 int rm_read(const struct insn *i, int size, uint32_t *v);
 int rm_write(struct insn *i, int size, uint32_t v);
+
+/* The vector the instruction raises before it runs because the virtual CPU lacks its
+ * feature or CR0/CR4 disable it (SDM Vol. 3, Table 2-2: x87 #NM under TS or EM, MMX/SSE
+ * #UD under EM or without CR4.OSFXSR, WAIT #NM under TS and MP), or -1. */
+int insn_unavailable(const struct insn *i);
 
 /* Is condition cc (the low nibble of a Jcc/SETcc opcode) true? SDM Vol. 1, App. B. */
 bool cond_true(uint32_t fl, int cc);

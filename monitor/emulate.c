@@ -627,20 +627,15 @@ static enum emu_result do_hlt(struct insn *i)
  */
 static enum emu_result fpu_or_ud(struct insn *i)
 {
-	const struct cpu *c = i->c;
-	const uint8_t *op = i->op;
-	if (rw_always_ud(i->b, i->npfx, i->len))
+	int vec = insn_unavailable(i);
+	if (vec == VEC_UD)
 		return ud(i);
-	if (!(c->cr4 & CR4_OSFXSR) && rw_is_sse(i->cs))
-		return ud(i);
-	if (!rw_is_fpu(op, i->len - i->npfx))
-		return EMU_NOT_MINE;
-	if (op[0] == 0x9b)
-		return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? nm(i) : EMU_NEXT;
-	if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
-		return ud(i);
-	if (c->cr0 & (CR0_EM | CR0_TS))
+	if (vec == VEC_NM)
 		return nm(i);
+	if (!rw_is_fpu(i->op, i->len - i->npfx))
+		return EMU_NOT_MINE;
+	if (i->op[0] == 0x9b)
+		return EMU_NEXT;
 	/* Translated before the guest cleared TS/EM: run it natively. */
 	return unsupported(i, "an FPU instruction callout with CR0.TS and EM clear");
 }
@@ -777,12 +772,42 @@ struct reach {
 	uint32_t at;            /* the linear address that decided it */
 };
 
+/* Add the access of size bytes at ea (write: a store) to r. False once the guest's own
+ * segment refuses one (r->guest_vec). */
+static bool reach_add(struct vm *vm, const struct insn *i, unsigned site, uint64_t top,
+		      struct mref ea, uint32_t size, bool write, struct reach *r)
+{
+	struct cpu *c = &vm->cpu;
+	int v = seg_check(&c->seg[ea.sr], ea.sr, ea.off, size, write);
+	if (v >= 0) {
+		r->guest_vec = v;
+		return false;
+	}
+	uint64_t lin = (uint64_t)c->seg[ea.sr].base + ea.off;
+	/* An expand-down data segment's shadow accepts only offsets that wrap around
+	 * 4 GiB (segments.c, host_desc): any other offset its guest allows is ours. */
+	const struct seg *s = &c->seg[ea.sr];
+	bool down = !seg_is_code(s->attr) && seg_is_expand_down(s->attr);
+	bool cut = lin >= 1ull << 32 || lin + size > top || down ||
+		   (ea.sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(i->cs, site));
+	r->wrap_gs |= ea.sr == SR_GS && lin >= 1ull << 32;
+	if (cut && !r->ours) {
+		r->at = (uint32_t)lin;
+		r->write = write;
+	}
+	r->ours |= cut;
+	return true;
+}
+
 /*
  * Would the instruction in i, with the guest's registers as they are, reach where a
  * shadow segment cuts it off: a wrap around 4 GiB, the top WIN_SIZE bytes, a CPL-3
  * access above the line under the supervisor's pages, or an access through GS's wrap
  * view that does not wrap? vector: the host fault (VEC_SS also counts a stack the
- * host cannot reach, for implicit stack operands), or -1.
+ * host cannot reach, for implicit stack operands), or -1. The addresses are the
+ * ones the CPU uses: Capstone's operands, a register-offset BT's at the operand that
+ * holds the bit, and the implicit ones Capstone does not list (XLAT's [EBX + AL],
+ * MASKMOVDQU's [EDI], LEAVE's pop at [EBP]).
  */
 static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site, int vector)
 {
@@ -800,27 +825,30 @@ static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site,
 		if (m->mem.segment != X86_REG_INVALID && m->mem.segment < X86_REG_ENDING &&
 		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
 			ea.sr = capseg[m->mem.segment] - 1;
-		uint32_t size = m->size ? m->size : 1;
-		int v = seg_check(&c->seg[ea.sr], ea.sr, ea.off, size, m->access & CS_AC_WRITE);
-		if (v >= 0) {
-			r.guest_vec = v;
+		ea.off += insn_bit_disp(i);
+		if (!reach_add(vm, i, site, top, ea, m->size ? m->size : 1, m->access & CS_AC_WRITE, &r))
 			return r;
-		}
-		uint64_t lin = (uint64_t)c->seg[ea.sr].base + ea.off;
-		/* An expand-down data segment's shadow accepts only offsets that wrap around
-		 * 4 GiB (segments.c, host_desc): any other offset its guest allows is ours. */
-		const struct seg *s = &c->seg[ea.sr];
-		bool down = !seg_is_code(s->attr) && seg_is_expand_down(s->attr);
-		bool cut = lin >= 1ull << 32 || lin + size > top || down ||
-			   (ea.sr == SR_GS && i->seg == SR_GS && rw_gs_wrap_view(i->cs, site));
-		r.wrap_gs |= ea.sr == SR_GS && lin >= 1ull << 32;
-		if (cut && !r.ours) {
-			r.at = (uint32_t)lin;
-			r.write = m->access & CS_AC_WRITE;
-		}
-		r.ours |= cut;
 	}
 	uint64_t sp = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP];
+	if (i->op[0] == 0xd7 || (i->op[0] == 0x0f && i->op[1] == 0xf7)) {
+		/* XLAT reads [EBX + AL]; MASKMOVQ/MASKMOVDQU (66) store at [EDI]. */
+		bool xlat = i->op[0] == 0xd7;
+		struct mref ea = { .sr = i->seg >= 0 ? i->seg : SR_DS,
+				   .off = xlat ? i->regs[R_EBX] + (i->regs[R_EAX] & 0xff) :
+						 i->regs[R_EDI] };
+		if (i->a16)
+			ea.off &= 0xffff;
+		if (!reach_add(vm, i, site, top, ea, xlat ? 1 : i->o16 ? 16 : 8, !xlat, &r))
+			return r;
+	} else if (i->op[0] == 0xc9) {
+		/* LEAVE pops where EBP points (BP on a 16-bit stack). */
+		bool big = c->seg[SR_SS].attr & SEG_DB;
+		uint32_t bp = big ? i->regs[R_EBP] : i->regs[R_EBP] & 0xffff;
+		if (!reach_add(vm, i, site, top, (struct mref){ .sr = SR_SS, .off = bp },
+			       (uint32_t)i->osize, false, &r))
+			return r;
+		sp = (uint64_t)c->seg[SR_SS].base + bp;
+	}
 	if (!r.ours && vector == VEC_SS && (sp + 16 > top || sp < 16)) {
 		/* A stack the host cannot reach (PUSH, CALL, RET...): the emulator checks
 		 * the guest's SS itself. */

@@ -36,8 +36,13 @@ void fpu_attach(struct vcpu_shared *sh)
 
 void fpu_save(void)
 {
-	struct vcpu_shared *sh = fpu_vcpu;
-	if (sh && !sh->fpu_saved) {
+	if (fpu_vcpu)
+		fpu_save_vcpu(fpu_vcpu);
+}
+
+void fpu_save_vcpu(struct vcpu_shared *sh)
+{
+	if (!sh->fpu_saved) {
 		__asm__ volatile("fxsave64 %0" : "=m"(sh->fx));
 		sh->fpu_saved = 1;
 	}

@@ -14,6 +14,8 @@ void fpu_attach(struct vcpu_shared *sh);
 /* Store the live guest state in the vCPU block (enter.S reloads it): before anything
  * that may use vector registers. */
 void fpu_save(void);
+/* The same for sh, whether or not it is attached: sh->fx holds its state after. */
+void fpu_save_vcpu(struct vcpu_shared *sh);
 
 /* TRAPEZE_CHECK_FPU is set: compare the state across each exit (engine_bt.c). */
 bool fpu_check_enabled(void);

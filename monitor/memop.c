@@ -15,7 +15,9 @@
  * then reads, computes and writes; registers and flags change only after the last
  * access succeeded, so a fault leaves the guest as before the instruction (a fault is
  * restartable, SDM Vol. 3, 6.5). The file goes: the host's operations, the ModRM
- * instructions, the stack, the string instructions, the dispatch.
+ * instructions, the stack, the string instructions, the dispatch. Whatever the
+ * dispatch does not know is run by the host CPU on a copy of its operand
+ * (memop_native.c).
  */
 #include "memop.h"
 
@@ -24,6 +26,7 @@
 
 #include "decode.h"
 #include "exceptions.h"
+#include "memop_native.h"
 #include "segments.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
@@ -175,11 +178,8 @@ static int rmw_read(struct insn *i, struct mref r, int size, uint32_t *v)
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	uint32_t lin = s->base + r.off;
-	uint64_t pa;
 	unsigned acc = PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
-	if (mmu_translate(vm->mmu, lin, acc, &pa) < 0 ||
-	    mmu_translate(vm->mmu, lin + (uint32_t)size - 1, acc, &pa) < 0)
+	if (lin_check(vm, s->base + r.off, (uint32_t)size, acc) < 0)
 		return -1;
 	return mref_read(i, r, size, v);
 }
@@ -262,9 +262,9 @@ static enum emu_result mov(struct insn *i)
 	case 0xc7:
 		return emu_done(mref_write(i, insn_ea(i), size, insn_imm(i, size)));
 	}
-	/* A0-A3: the moffs32 is the displacement alone; DS unless overridden. */
+	/* A0-A3: the moffs is the displacement alone; DS unless overridden. */
 	struct mref r = { .sr = i->seg >= 0 ? i->seg : SR_DS };
-	memcpy(&r.off, i->op + 1, 4);
+	memcpy(&r.off, i->op + 1, i->a16 ? 2 : 4);      /* moffs16 with a 16-bit address size */
 	if (o & 2)
 		return emu_done(mref_write(i, r, size, gpr_read(i, R_EAX, size)));
 	if (mref_read(i, r, size, &v) < 0)
@@ -340,9 +340,8 @@ static enum emu_result bitop(struct insn *i, int which, bool immediate)
 	if (immediate) {
 		bit = insn_imm(i, 1) & (uint32_t)(bits - 1);
 	} else {
-		int32_t off = size == 2 ? (int16_t)i->regs[i->reg] : (int32_t)i->regs[i->reg];
-		r.off += (uint32_t)((off >> (size == 2 ? 4 : 5)) * size);
-		bit = (uint32_t)off & (uint32_t)(bits - 1);
+		r.off += insn_bit_disp(i);
+		bit = i->regs[i->reg] & (uint32_t)(bits - 1);
 	}
 	uint32_t v;
 	if ((which ? rmw_read(i, r, size, &v) : mref_read(i, r, size, &v)) < 0)
@@ -361,28 +360,125 @@ static enum emu_result setcc(struct insn *i)
 	return emu_done(mref_write(i, insn_ea(i), 1, v));
 }
 
+/* XLAT: AL <- [seg:EBX + AL] (BX + AL with a 16-bit address size), DS unless
+ * overridden. */
+static enum emu_result xlat(struct insn *i)
+{
+	struct mref r = { .sr = i->seg >= 0 ? i->seg : SR_DS,
+			  .off = i->regs[R_EBX] + (i->regs[R_EAX] & 0xff) };
+	if (i->a16)
+		r.off &= 0xffff;
+	uint32_t v;
+	if (mref_read(i, r, 1, &v) < 0)
+		return EMU_FAULT;
+	gpr_write(i, R_EAX, 1, v);
+	return EMU_NEXT;
+}
+
+/* BOUND r, m: the signed index against the two bounds at m; #BR outside (SDM Vol. 2,
+ * BOUND). */
+static enum emu_result bound(struct insn *i)
+{
+	int size = i->osize;
+	struct mref r = insn_ea(i);
+	uint32_t b[2] = { 0, 0 };
+	if (seg_read(i->vm, r.sr, r.off, b, (uint32_t)size * 2) < 0)
+		return EMU_FAULT;
+	int32_t index = (int32_t)i->regs[i->reg], lo = (int32_t)b[0], hi = (int32_t)b[1];
+	if (size == 2) {
+		uint16_t w[2];
+		memcpy(w, b, 4);
+		index = (int16_t)index;
+		lo = (int16_t)w[0];
+		hi = (int16_t)w[1];
+	}
+	if (index < lo || index > hi) {
+		exc_raise(i->vm, VEC_BR, false, 0);
+		return EMU_FAULT;
+	}
+	return EMU_NEXT;
+}
+
+/* ARPL r/m16, r16: raise the RPL of the destination to the source's, ZF says whether
+ * it did (SDM Vol. 2, ARPL). Written back only when it changes. */
+static enum emu_result arpl(struct insn *i)
+{
+	struct mref r = insn_ea(i);
+	uint32_t d, src = gpr_read(i, i->reg, 2);
+	if (rmw_read(i, r, 2, &d) < 0)
+		return EMU_FAULT;
+	bool raise = (d & 3) < (src & 3);
+	if (raise && mref_write(i, r, 2, (d & ~3u) | (src & 3)) < 0)
+		return EMU_FAULT;
+	uint32_t *fl = &i->vm->cpu.sh->eflags;
+	*fl = raise ? *fl | FL_ZF : *fl & ~FL_ZF;
+	return EMU_NEXT;
+}
+
 /* ---- the stack ---- */
 
-/* PUSH m (FF /6): the address is computed before ESP moves. */
-static enum emu_result push_mem(struct insn *i)
+/* PUSH r/m (FF /6): the address is computed before ESP moves. */
+static enum emu_result push_rm(struct insn *i)
 {
 	uint32_t v;
-	if (mref_read(i, insn_ea(i), i->osize, &v) < 0)
+	if (rm_read(i, i->osize, &v) < 0)
 		return EMU_FAULT;
 	return emu_done(stack_push(i->vm, v, i->osize));
 }
 
-/* POP m (8F /0): an ESP base is the incremented ESP (SDM Vol. 2, POP). */
-static enum emu_result pop_mem(struct insn *i)
+/* POP r/m (8F /0): an ESP base is the incremented ESP (SDM Vol. 2, POP). */
+static enum emu_result pop_rm(struct insn *i)
 {
 	uint32_t v, esp = i->regs[R_ESP];
 	if (stack_pop(i->vm, &v, i->osize) < 0)
 		return EMU_FAULT;
-	if (mref_write(i, insn_ea(i), i->osize, v) < 0) {
+	if (rm_write(i, i->osize, v) < 0) {
 		i->regs[R_ESP] = esp;
 		return EMU_FAULT;
 	}
 	return EMU_NEXT;
+}
+
+/*
+ * ENTER imm16, imm8 (SDM Vol. 2, ENTER): push EBP, copy nesting level - 1 frame
+ * pointers from the old frame, push the new frame pointer, then make room. Each push
+ * and read is the guest's; a fault restores ESP and leaves EBP as it was.
+ */
+static enum emu_result enter(struct insn *i)
+{
+	struct vm *vm = i->vm;
+	int size = i->osize;
+	bool big = i->c->seg[SR_SS].attr & SEG_DB;
+	uint32_t esp = i->regs[R_ESP], ebp = i->regs[R_EBP];
+	uint32_t alloc = insn_imm(i, 3) & 0xffff, level = (insn_imm(i, 3) >> 16) & 31;
+	if (stack_push(vm, gpr_read(i, R_EBP, size), size) < 0)
+		return EMU_FAULT;
+	uint32_t frame = i->regs[R_ESP];
+	if (level > 0) {
+		uint32_t bp = ebp;
+		for (uint32_t k = 1; k < level; k++) {
+			uint32_t v;
+			bp = big ? bp - (uint32_t)size : (bp & 0xffff0000u) | ((bp - (uint32_t)size) & 0xffff);
+			if (mref_read(i, (struct mref){ .sr = SR_SS, .off = big ? bp : bp & 0xffff },
+				      size, &v) < 0 || stack_push(vm, v, size) < 0)
+				goto fault;
+		}
+		if (stack_push(vm, size == 2 ? frame & 0xffff : frame, size) < 0)
+			goto fault;
+	}
+	uint32_t nsp = big ? i->regs[R_ESP] - alloc :
+			     (i->regs[R_ESP] & 0xffff0000u) | ((i->regs[R_ESP] - alloc) & 0xffff);
+	int vec = seg_check(&i->c->seg[SR_SS], SR_SS, big ? nsp : nsp & 0xffff, 1, true);
+	if (alloc && vec >= 0) {
+		exc_raise(vm, vec, true, 0);
+		goto fault;
+	}
+	gpr_write(i, R_EBP, size, frame);
+	i->regs[R_ESP] = nsp;
+	return EMU_NEXT;
+fault:
+	i->regs[R_ESP] = esp;
+	return EMU_FAULT;
 }
 
 /* PUSHA, POPA (whose ESP slot is skipped), LEAVE (SP <- BP on a 16-bit stack). */
@@ -433,7 +529,8 @@ static bool target_ok(struct insn *i, uint32_t target)
 	return false;
 }
 
-/* CALL rel (E8), CALL r/m (FF /2), RET [imm16] (C3, C2): EIP set on success. */
+/* CALL rel (E8), CALL r/m (FF /2), JMP r/m (FF /4), RET [imm16] (C3, C2): EIP set on
+ * success. */
 static enum emu_result call_ret(struct insn *i)
 {
 	uint32_t esp = i->regs[R_ESP], target;
@@ -447,6 +544,14 @@ static enum emu_result call_ret(struct insn *i)
 	case 0xff:
 		if (rm_read(i, size, &target) < 0)
 			return EMU_FAULT;
+		if (size == 2)
+			target &= 0xffff;
+		if (i->reg == 4) {              /* JMP r/m: no push */
+			if (!target_ok(i, target))
+				return EMU_FAULT;
+			i->c->sh->eip = target;
+			return EMU_JUMPED;
+		}
 		break;
 	default:
 		if (stack_pop(i->vm, &target, size) < 0)
@@ -523,7 +628,13 @@ static enum emu_result stack_op(struct insn *i)
 	case 0xc3:
 		return call_ret(i);
 	case 0xff:
-		return i->reg == 2 ? call_ret(i) : EMU_NOT_MINE;
+		if (i->reg == 2 || i->reg == 4)
+			return call_ret(i);
+		return i->reg == 6 ? push_rm(i) : EMU_NOT_MINE;
+	case 0x8f:
+		return i->reg == 0 ? pop_rm(i) : EMU_NOT_MINE;
+	case 0xc8:
+		return enter(i);
 	case 0x9c:                              /* PUSHF: the guest's image (no VM, RF) */
 		return emu_done(stack_push(vm, cpu_eflags(i->c) & ~(FL_VM | FL_RF), size));
 	case 0x9d:
@@ -584,6 +695,19 @@ static int64_t string_run(struct insn *i, struct mref src, struct mref dst, int 
 	return n;
 }
 
+/* A string instruction's address register r (ESI, EDI, ECX), or its low half (SI, DI,
+ * CX) with a 16-bit address size; areg_add changes that part alone. */
+static uint32_t areg(const struct insn *i, int r)
+{
+	return i->a16 ? i->regs[r] & 0xffff : i->regs[r];
+}
+
+static void areg_add(struct insn *i, int r, uint32_t d)
+{
+	uint32_t *v = &i->regs[r];
+	*v = i->a16 ? (*v & 0xffff0000u) | ((*v + d) & 0xffff) : *v + d;
+}
+
 /*
  * MOVS CMPS STOS LODS SCAS, with or without REP/REPE/REPNE (SDM Vol. 2, REP): one
  * element at a time, so a fault leaves ECX, ESI and EDI at the element that faulted
@@ -601,13 +725,13 @@ static enum emu_result string(struct insn *i)
 	bool compare = o == 0xa6 || o == 0xae;
 
 	for (int n = 0;; n++) {
-		if (i->rep && regs[R_ECX] == 0)
+		if (i->rep && areg(i, R_ECX) == 0)
 			break;
 		if (n == MEMOP_REP_BATCH)
 			return EMU_JUMPED;    /* EIP stays: resumed from the dispatcher */
-		src.off = regs[R_ESI];
-		dst.off = regs[R_EDI];
-		if (i->rep && (o == 0xa4 || o == 0xaa) && !(i->vm->cpu.sh->eflags & FL_DF)) {
+		src.off = areg(i, R_ESI);
+		dst.off = areg(i, R_EDI);
+		if (i->rep && (o == 0xa4 || o == 0xaa) && !(i->vm->cpu.sh->eflags & FL_DF) && !i->a16) {
 			uint32_t want = regs[R_ECX];
 			if (want > (uint32_t)(MEMOP_REP_BATCH - n))
 				want = (uint32_t)(MEMOP_REP_BATCH - n);
@@ -655,12 +779,12 @@ static enum emu_result string(struct insn *i)
 			flags_out(i, f);
 		}
 		if (o != 0xaa && o != 0xae)
-			regs[R_ESI] += step;
+			areg_add(i, R_ESI, step);
 		if (o != 0xac)
-			regs[R_EDI] += step;
+			areg_add(i, R_EDI, step);
 		if (!i->rep)
 			break;
-		regs[R_ECX]--;
+		areg_add(i, R_ECX, (uint32_t)-1);
 		/* REPE ends on ZF = 0, REPNE on ZF = 1 */
 		if (compare && (i->rep == 0xf3) != !!(i->vm->cpu.sh->eflags & FL_ZF))
 			break;
@@ -677,11 +801,24 @@ static bool lock_ud(const struct insn *i)
 	const uint8_t *op = i->op;
 	if (op[0] == 0x0f)
 		return (op[1] >= 0x90 && op[1] <= 0x9f) || op[1] == 0xa3 || op[1] == 0xb6 ||
+		       op[1] == 0xa0 || op[1] == 0xa8 ||
 		       op[1] == 0xb7 || op[1] == 0xbe || op[1] == 0xbf ||
 		       (op[1] == 0xba && i->reg == 4);
 	switch (op[0]) {
-	case 0x00 ... 0x3f:             /* loads into a register and CMP */
-		return (op[0] & 7) <= 3 && ((op[0] & 2) || op[0] >> 3 == N_CMP);
+	case 0x50 ... 0x63:             /* the stack, XLAT, BOUND, ARPL */
+	case 0x68:
+	case 0x6a:
+	case 0x9c:
+	case 0x9d:
+	case 0xc2:
+	case 0xc3:
+	case 0xc8:
+	case 0xc9:
+	case 0xd7:
+	case 0xe8:
+		return true;
+	case 0x00 ... 0x3f:             /* all but a memory destination, and CMP */
+		return (op[0] & 7) > 1 || op[0] >> 3 == N_CMP;
 	case 0x80 ... 0x83:
 		return i->reg == N_CMP;
 	case 0x84:
@@ -701,7 +838,7 @@ static bool lock_ud(const struct insn *i)
 	case 0xf7:
 		return i->reg < 2;
 	case 0xff:
-		return i->reg == 6;
+		return i->reg >= 2;
 	}
 	return false;
 }
@@ -740,18 +877,24 @@ static enum emu_result dispatch(struct insn *i)
 	int size = (op[0] & 1) ? i->osize : 1;
 	bool no_modrm = op[0] >= 0xa0 && op[0] <= 0xaf && op[0] != 0xa8 && op[0] != 0xa9;
 
-	enum emu_result r = stack_op(i);
-	if (r != EMU_NOT_MINE)
-		return r;
-	if (!no_modrm && i->mod == 3)
-		return EMU_NOT_MINE;    /* no memory operand */
 	if (i->lock && lock_ud(i)) {
 		exc_raise(i->vm, VEC_UD, false, 0);
 		return EMU_FAULT;
 	}
+	enum emu_result r = stack_op(i);
+	if (r != EMU_NOT_MINE)
+		return r;
+	if (!no_modrm && op[0] != 0xd7 && i->mod == 3)
+		return EMU_NOT_MINE;    /* no memory operand */
 	if (op[0] == 0x0f)
 		return twobyte(i);
 	switch (op[0]) {
+	case 0xd7:
+		return xlat(i);
+	case 0x62:
+		return bound(i);
+	case 0x63:
+		return arpl(i);
 	case 0x00 ... 0x3f:             /* ADD..CMP Eb,Gb Ev,Gv Gb,Eb Gv,Ev */
 		if ((op[0] & 7) > 3)
 			return EMU_NOT_MINE;
@@ -777,8 +920,6 @@ static enum emu_result dispatch(struct insn *i)
 	case 0xc6:
 	case 0xc7:
 		return i->reg == 0 ? mov(i) : EMU_NOT_MINE;
-	case 0x8f:
-		return i->reg == 0 ? pop_mem(i) : EMU_NOT_MINE;
 	case 0xa4 ... 0xa7:
 	case 0xaa ... 0xaf:
 		return string(i);
@@ -802,24 +943,22 @@ static enum emu_result dispatch(struct insn *i)
 	case 0xff:
 		if (i->reg < 2)
 			return unary(i, i->reg ? N_DEC : N_INC, size);
-		return op[0] == 0xff && i->reg == 6 ? push_mem(i) : EMU_NOT_MINE;
+		return EMU_NOT_MINE;
 	}
 	return EMU_NOT_MINE;
 }
 
 enum emu_result memop_run(struct insn *i)
 {
-	/* 16-bit code, or a 16-bit address size: not yet (memop.h). */
-	if (i->a16 || !(i->c->seg[SR_CS].attr & SEG_DB))
-		return EMU_NOT_MINE;
-	return emu_commit(i, dispatch(i));
+	enum emu_result r = dispatch(i);
+	if (r == EMU_NOT_MINE)
+		r = memop_native(i);
+	return emu_commit(i, r);
 }
 
 enum emu_result memop_emulate(struct vm *vm)
 {
 	struct insn i;
-	if (!(vm->cpu.seg[SR_CS].attr & SEG_DB))
-		return EMU_NOT_MINE;    /* before the fetch: nothing raised for 16-bit code */
 	int r = insn_decode(vm, &i);
 	if (r != 0)
 		return r < 0 ? EMU_FAULT : EMU_NOT_MINE;

@@ -8,7 +8,9 @@
  * an instruction already decoded, decode.h) does all of it: memory through
  * seg_read/seg_write (which apply the guest's segment checks and raise its
  * exception), registers, the arithmetic flags (computed by the host CPU running the
- * same operation), and EIP. 16-bit code and a 16-bit address size are not taken yet.
+ * same operation), and EIP; 16-bit code and 16-bit addressing included. What its own
+ * handlers do not know goes to memop_native.h (the instruction run by the host CPU on
+ * a copy of its memory operand).
  */
 #ifndef TRAPEZE_MEMOP_H
 #define TRAPEZE_MEMOP_H

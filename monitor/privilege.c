@@ -144,12 +144,19 @@ static int gate_target(struct vm *vm, uint16_t csel, struct seg *cs)
 	return 0;
 }
 
+/* The gate's entry point: a 16-bit gate's offset is its low word (SDM Vol. 2, CALL). */
+static uint32_t gate_offset(uint64_t gate)
+{
+	return DESC_TYPE(gate) == DESC_CALL_GATE16 ? GATE_OFF(gate) & 0xffff : GATE_OFF(gate);
+}
+
 /*
  * A CALL through gate to code cs at a more privileged level (SDM Vol. 2, CALL,
  * "MORE-PRIVILEGE"): the stack of cs's DPL from the TSS gets the caller's SS:ESP, the
- * gate's parameter count of dwords copied from the caller's stack, then CS:EIP.
+ * gate's parameter count of dwords copied from the caller's stack, then CS:EIP; each
+ * a word through a 16-bit gate (size 2).
  */
-static int call_gate_inner(struct vm *vm, uint64_t gate, struct seg *cs, uint32_t next)
+static int call_gate_inner(struct vm *vm, uint64_t gate, struct seg *cs, uint32_t next, int size)
 {
 	struct cpu *c = &vm->cpu;
 	int dpl = (int)SEG_DPL(cs->attr);
@@ -166,20 +173,22 @@ static int call_gate_inner(struct vm *vm, uint64_t gate, struct seg *cs, uint32_
 	frame[n++] = c->sh->regs[R_ESP];
 	for (int k = nparam - 1; k >= 0; k--) {
 		uint32_t v = 0;
-		if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + 4 * (uint32_t)k, &v, 4) < 0)
+		if (seg_read(vm, SR_SS, c->sh->regs[R_ESP] + (uint32_t)(size * k), &v,
+			     (uint32_t)size) < 0)
 			return -1;
 		frame[n++] = v;
 	}
 	frame[n++] = c->seg[SR_CS].sel;
 	frame[n++] = next;
-	if (GATE_OFF(gate) > cs->limit) {
+	uint32_t off = gate_offset(gate);
+	if (off > cs->limit) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
-	if (push_frame(vm, &ss, &nesp, frame, n, 4, nss & SEL_ERR_MASK) < 0)
+	if (push_frame(vm, &ss, &nesp, frame, n, size, nss & SEL_ERR_MASK) < 0)
 		return -1;
 	priv_switch(vm, cs, dpl, &ss, nesp);
-	c->sh->eip = GATE_OFF(gate);
+	c->sh->eip = off;
 	return 0;
 }
 
@@ -196,13 +205,12 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 		exc_raise(vm, VEC_NP, true, gerr);
 		return -1;
 	}
-	if (DESC_TYPE(gate) == DESC_CALL_GATE16) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "16-bit call gate %#x not supported yet", sel);
-		return -1;
-	}
+	/* A 16-bit gate pushes words and enters at a 16-bit offset (SDM Vol. 2, CALL:
+	 * "CallGateSize = 16"). */
+	int size = DESC_TYPE(gate) == DESC_CALL_GATE16 ? 2 : 4;
 	struct seg cs;
 	uint16_t csel = GATE_SEL(gate);
-	uint32_t off = GATE_OFF(gate);
+	uint32_t off = gate_offset(gate);
 	if (gate_target(vm, csel, &cs) < 0)
 		return -1;
 	unsigned dpl = SEG_DPL(cs.attr);
@@ -212,14 +220,14 @@ int far_via_call_gate(struct vm *vm, uint16_t sel, uint64_t gate, bool call, uin
 		return -1;
 	}
 	if (call && !conforming && dpl < (unsigned)c->cpl)
-		return call_gate_inner(vm, gate, &cs, next);
+		return call_gate_inner(vm, gate, &cs, next, size);
 	if (off > cs.limit) {
 		exc_raise(vm, VEC_GP, true, 0);
 		return -1;
 	}
 	if (call) {
 		uint32_t esp = c->sh->regs[R_ESP];
-		if (stack_push(vm, c->seg[SR_CS].sel, 4) < 0 || stack_push(vm, next, 4) < 0) {
+		if (stack_push(vm, c->seg[SR_CS].sel, size) < 0 || stack_push(vm, next, size) < 0) {
 			c->sh->regs[R_ESP] = esp;
 			return -1;
 		}

@@ -408,6 +408,16 @@ int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned ac
 	return 0;
 }
 
+int lin_check(struct vm *vm, uint32_t lin, uint32_t len, unsigned acc)
+{
+	uint64_t pa;
+	uint32_t npages = len ? (((lin & 0xfff) + len - 1) >> 12) + 1 : 0;
+	for (uint32_t k = 0; k < npages; k++)
+		if (mmu_translate(vm->mmu, k ? (lin & ~0xfffu) + (k << 12) : lin, acc, &pa) < 0)
+			return -1;
+	return 0;
+}
+
 int lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len)
 {
 	return lin_access(vm, lin, buf, len, 0);

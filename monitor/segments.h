@@ -64,6 +64,10 @@ void seg_set(struct vm *vm, int sr, uint16_t sel, uint32_t base, uint32_t limit,
  * lin_read/lin_write are supervisor accesses (descriptor tables, the TSS). */
 int lin_access(struct vm *vm, uint32_t lin, void *buf, uint32_t len, unsigned acc);
 int lin_read(struct vm *vm, uint32_t lin, void *buf, uint32_t len);
+/* The page checks of an access of len bytes at lin (acc as lin_access) without the
+ * access: 0, or -1 with #PF raised at the first byte the tables refuse (CR2 the start
+ * of the second page when that is the one). Sets accessed and dirty bits. */
+int lin_check(struct vm *vm, uint32_t lin, uint32_t len, unsigned acc);
 int lin_write(struct vm *vm, uint32_t lin, const void *buf, uint32_t len);
 
 /* Check an access of len bytes at offset off through s (register sr): the vector

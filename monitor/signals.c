@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "memop_native.h"
 #include "stubs.h"
 #include "vm.h"
 #include "../codecache/codecache.h"
@@ -109,6 +110,15 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		if (vm->rt.entering)
 			kick(vm, cs, rip);
 		return 1;
+	}
+	uint64_t resume, rsp;
+	if (cs == HOST_CS64 && memop_native_catch(rip, (uint32_t)g[REG_ERR], &resume, &rsp)) {
+		/* The host CPU's fault on memop's copy of an operand: the run's result. */
+		g[REG_RIP] = (greg_t)resume;
+		g[REG_RSP] = (greg_t)rsp;
+		g[REG_RAX] = g[REG_TRAPNO] + 1;
+		g[REG_EFL] = FL_IF | FL_1;
+		return 0;
 	}
 	if (cs == SEL_MCODE && rip >= CACHE_ADDR && rip < CACHE_END) {
 		struct vcpu_shared *sh = vm->cpu.sh;

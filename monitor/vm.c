@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "para.h"
 #include "interrupts.h"
+#include "memop_native.h"
 #include "mmuhost.h"
 #include "../shadowmmu/mmu.h"
 #include "cpuid.h"
@@ -148,6 +149,11 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		return r;
 	}
 	init_vcpu_block(vm);
+	if (memop_native_init() < 0) {
+		r = -errno;
+		fprintf(stderr, "trapeze: cannot protect the window's probe page: %s\n", strerror(errno));
+		goto err;
+	}
 	r = mmuhost_init(vm);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: out of memory\n");

@@ -92,8 +92,7 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	struct decoded *d = &rw->dcache[(lin * 0x9e3779b1u) >> 22];
 	if (d->valid && d->eip == eip && d->lin == lin && d->avail == n && d->code16 == code16 &&
 	    !memcmp(d->bytes, bytes, n)) {
-		if (code16)
-			memcpy(bytes, d->nbytes, 15);
+		memcpy(bytes, d->nbytes, 15);   /* the form decoded (code16, BSF) */
 		if (glen)
 			*glen = d->glen;
 		return &d->insn;
@@ -106,6 +105,7 @@ const cs_insn *rw_decode_one(struct rewriter *rw, uint32_t eip, uint8_t *bytes, 
 	const uint8_t *code = bytes;
 	size_t size = code16 ? 15 : n;
 	uint64_t addr = eip;
+	rw_bsf_form(bytes, (int)size);
 	if (!cs_disasm_iter(rw->cs, &code, &size, &addr, rw->insn) &&
 	    (!rw_reserved_nop(bytes, (int)(code16 ? 15 : n)) ||
 	     (code = bytes, size = code16 ? 15 : n, addr = eip,

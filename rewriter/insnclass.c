@@ -79,6 +79,8 @@ bool rw_always_ud(const uint8_t *b, int npfx, int len)
 		return mod != 3 && reg >= 4 && reg <= 6 && !has_prefix(b, npfx, 0x66);
 	case 0xc7:                              /* XRSTORS XSAVEC XSAVES, VMPTRLD/ST... */
 		return mod != 3 && reg >= 3;
+	case 0x38:                              /* MOVBE (F2: CRC32, which SSE4.2 has) */
+		return (modrm == 0xf0 || modrm == 0xf1) && !has_prefix(b, npfx, 0xf2);
 	case 0x78: case 0x79:                   /* VMREAD/VMWRITE (66/F2: SSE4a) */
 		return !has_prefix(b, npfx, 0x66) && !has_prefix(b, npfx, 0xf2);
 	}
@@ -93,6 +95,40 @@ bool rw_reserved_nop(uint8_t *b, int n)
 	b[p + 1] = 0x1f;
 	if ((b[p + 2] >> 6) == 3)       /* Capstone knows no register form: [eAX] instead, */
 		b[p + 2] &= 0x38;       /* of the same length (no SIB, no displacement) */
+	return true;
+}
+
+/* The segment prefix an instruction's ModRM operand uses without an override (SS for
+ * an EBP or ESP base, BP with a 16-bit address size; SDM Vol. 1, 3.7.4), DS for a
+ * register operand. modrm at b[at]; a16: a 67 prefix (32-bit code). */
+static uint8_t default_seg_prefix(const uint8_t *b, int at, int n, bool a16)
+{
+	int mod = b[at] >> 6, rm = b[at] & 7;
+	if (mod == 3)
+		return 0x3e;
+	if (a16)
+		return rm == 2 || rm == 3 || (rm == 6 && mod != 0) ? 0x36 : 0x3e;
+	if (rm == 4 && at + 1 < n) {
+		int base = b[at + 1] & 7;
+		return base == 4 || (base == 5 && mod != 0) ? 0x36 : 0x3e;
+	}
+	return rm == 5 && mod != 0 ? 0x36 : 0x3e;
+}
+
+bool rw_bsf_form(uint8_t *b, int n)
+{
+	int p = rw_prefix_len(b, n);
+	if (p + 2 >= n || b[p] != 0x0f || (b[p + 1] != 0xbc && b[p + 1] != 0xbd) ||
+	    (!has_prefix(b, p, 0xf3) && !has_prefix(b, p, 0xf2)))
+		return false;
+	uint8_t seg = default_seg_prefix(b, p + 2, n, has_prefix(b, p, 0x67));
+	for (int k = 0; k < p; k++)     /* an override already there stays the last one */
+		if (b[k] == 0x26 || b[k] == 0x2e || b[k] == 0x36 || b[k] == 0x3e ||
+		    b[k] == 0x64 || b[k] == 0x65)
+			seg = b[k];
+	for (int k = 0; k < p; k++)
+		if (b[k] == 0xf2 || b[k] == 0xf3)
+			b[k] = seg;
 	return true;
 }
 

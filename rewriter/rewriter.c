@@ -234,6 +234,7 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 	uint64_t daddr = cur->addr;
 	if (code16 && (glen <= 0 || nl > 15))
 		return false;
+	rw_bsf_form((uint8_t *)dcode, (int)(dsize < 15 ? dsize : 15));  /* in rw->code or n16 */
 	if (!cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn)) {
 		/* A reserved NOP Capstone rejects is decoded as the NOP it is (its bytes,
 		 * made 0F 1F, are what the block copies). */

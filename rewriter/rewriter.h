@@ -110,7 +110,7 @@ bool rw_gs_wrap_view(const cs_insn *in, unsigned site);
 bool rw_is_fpu(const uint8_t *op, int rest);
 
 /* Is it an instruction of a feature the virtual CPU does not have (AVX and the other
- * VEX/EVEX/XOP encodings, XSAVE, TSX, VMX), which the guest must see #UD for although
+ * VEX/EVEX/XOP encodings, XSAVE, TSX, VMX, MOVBE), which the guest must see #UD for although
  * the host would run it? b: the instruction, npfx prefixes, len bytes. */
 bool rw_always_ud(const uint8_t *b, int npfx, int len);
 
@@ -127,6 +127,14 @@ uint32_t branch_target(const uint8_t *op, uint32_t after);
  * (a register form: [eAX], no SIB or displacement; the same length, the same effect:
  * none) and return true, for the caller to decode again. */
 bool rw_reserved_nop(uint8_t *b, int n);
+
+/* F3 0F BC/BD are TZCNT/LZCNT where CPUID lists BMI1/ABM; the virtual CPU lists
+ * neither, and there they are BSF/BSR, their REP prefix ignored (SDM Vol. 2, TZCNT and
+ * LZCNT: "executes as BSF/BSR" on processors without them; GCC and Linux emit
+ * rep bsf for BSF). If b (n bytes of 32-bit code) is one, rewrite its F2/F3 prefixes
+ * in place into the segment prefix its operand uses anyway (the same length, what
+ * the host runs as BSF/BSR) and return true. */
+bool rw_bsf_form(uint8_t *b, int n);
 
 /* Length of the legacy prefixes at p. */
 int rw_prefix_len(const uint8_t *p, int n);
