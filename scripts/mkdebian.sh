@@ -1,6 +1,7 @@
 #!/bin/bash
 # mkdebian.sh [DIR] - a Debian 12 i386 system on a raw disk image, for trapeze's --disk:
-# DIR/debian.img (ext4, the whole disk: no partition table, root=/dev/<disk>), and
+# DIR/debian.img (ext4 labelled debian, the whole disk: no partition table; boot with
+# root=/dev/vda, the disk as the kernel names it), and
 # DIR/vmlinuz and DIR/initrd.img, the stock linux-image-686 kernel and its initramfs
 # from the image's /boot (trapeze boots them directly; no boot loader). DIR defaults to
 # build/debian next to this script's repository; nothing is done when it holds all three.
@@ -66,7 +67,7 @@ $sudo mmdebstrap --mode=auto --arch=i386 --variant=minbase \
 $sudo cp "$root"/boot/vmlinuz-* "$dir/vmlinuz.new"
 $sudo cp "$root"/boot/initrd.img-* "$dir/initrd.img.new"
 rm -f "$dir/debian.img.new"
-$sudo mke2fs -q -t ext4 -L debian -d "$root" "$dir/debian.img.new" "$size"
+$sudo mke2fs -q -t ext4 -L debian -d "$root" "$dir/debian.img.new" "$size" >/dev/null
 $sudo chown "$(id -u):$(id -g)" "$dir/vmlinuz.new" "$dir/initrd.img.new" "$dir/debian.img.new"
 $sudo rm -rf "$root"
 mv "$dir/vmlinuz.new" "$dir/vmlinuz"
