@@ -41,7 +41,7 @@ static void step_end(struct vm *vm, const struct step *s)
 	if (!s->on || c->exc.pending || vm->stop != STOP_NONE || c->deliveries != s->deliveries ||
 	    (c->sh->eip == s->eip && c->seg[SR_CS].sel == s->cs))
 		return;
-	c->dr[6] |= 0x4000;             /* BS */
+	c->dr[6] |= DR6_BS;
 	exc_raise(vm, VEC_DB, false, 0);
 }
 

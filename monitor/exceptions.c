@@ -144,6 +144,9 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 		/* A fault after the switch belongs to the new task: delivered, not undone. */
 		if (task_switch(vm, GATE_SEL(gate), TASK_INT, c->sh->eip, has_err, err) == -1)
 			return -1;
+		/* An event delivered: INT n raises no single-step trap of its own, and the
+		 * new task runs with TF from its TSS (SDM Vol. 3, 18.3.1.4). */
+		c->deliveries++;
 		vm->stats.exceptions[vector & 255]++;
 		return 0;
 	}

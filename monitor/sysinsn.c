@@ -322,10 +322,6 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 	return ud(i);
 }
 
-/* The bits of DR6 and DR7 that read as 1 (SDM Vol. 3, 18.2.3, 18.2.4). */
-#define DR6_ONES        0xffff0ff0u
-#define DR7_ONES        0x00000400u
-
 enum emu_result mov_dr(struct insn *i, bool to_dr)
 {
 	struct cpu *c = i->c;
