@@ -127,6 +127,8 @@ static enum emu_result do_inout(struct insn *i)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
 		io_out(i->vm->io, port, size, gpr_read(i, R_EAX, size));
+	if (i->vm->dbg.io)
+		dbg_io(i->vm, port, size);
 	return EMU_NEXT;
 }
 
@@ -167,6 +169,8 @@ static enum emu_result do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
+	if (i->vm->dbg.io)
+		dbg_io(i->vm, port, size);     /* a trap: after the instruction's batch */
 	int idx = out ? R_ESI : R_EDI, sr = out ? (i->seg >= 0 ? i->seg : SR_DS) : SR_ES;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
@@ -545,6 +549,7 @@ static enum emu_result do_pop_sreg(struct insn *i, int sr)
 		return EMU_FAULT;
 	}
 	i->c->intr_shadow |= sr == SR_SS;
+	i->vm->dbg.ss_shadow |= sr == SR_SS;   /* and the single-step trap (SDM Vol. 3, 6.8.3) */
 	return EMU_NEXT;
 }
 
@@ -563,6 +568,7 @@ static enum emu_result mov_sreg(struct insn *i)
 	if (rm_read(i, 2, &v) < 0 || seg_load(i->vm, i->reg, (uint16_t)v) < 0)
 		return EMU_FAULT;
 	i->c->intr_shadow |= i->reg == SR_SS;
+	i->vm->dbg.ss_shadow |= i->reg == SR_SS;
 	return EMU_NEXT;
 }
 
@@ -861,7 +867,8 @@ static void site_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
 	for (int n = 0; n < SITE_RUN && !c->exc.pending && vm->stop == STOP_NONE &&
-			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF); n++) {
+			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF) &&
+			!vm->dbg.armed; n++) {
 		uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 		unsigned site = sites_get(&vm->sites, lin);
 		if (!(site & SITE_EMULATE))
