@@ -67,11 +67,13 @@ void cpu_run(struct vm *vm)
 			break;
 		if (!handle_interrupt(vm))
 			continue;
-		/* Instruction breakpoints come after interrupts (SDM Vol. 3, 6.9). */
-		if (vm->dbg.armed && !dbg_before_insn(vm))
+		/* Instruction breakpoints come after interrupts (SDM Vol. 3, 6.9). With
+		 * neither TF nor a breakpoint, the debug machinery costs this test. */
+		bool debug = (vm->cpu.sh->vflags & FL_TF) || vm->dbg.armed;
+		if (debug && vm->dbg.armed && !dbg_before_insn(vm))
 			continue;
 		struct dbg_step step;
-		if (!dbg_step_begin(vm, &step))
+		if (debug && !dbg_step_begin(vm, &step))
 			continue;
 		enum run_exit why = vm->engine->run(vm);
 		/* RF is cleared as the next instruction starts (18.3.1.1); a callout may load
@@ -88,7 +90,8 @@ void cpu_run(struct vm *vm)
 		case RUN_STOP:
 			break;
 		}
-		dbg_step_end(vm, &step);
+		if (debug)
+			dbg_step_end(vm, &step);
 	}
 	vm->engine->detach(vm);
 }

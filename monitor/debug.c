@@ -7,6 +7,8 @@
  */
 #include "debug.h"
 
+#include <string.h>
+
 #include <capstone/capstone.h>
 
 #include "decode.h"
@@ -109,6 +111,14 @@ void dbg_rearm(struct vm *vm)
 	uint32_t pages[2 * DBG_POINTS];
 	d->nwatch = watch_list(d, pages);
 	mmu_watch(vm->mmu, pages, d->nwatch);
+}
+
+void dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n)
+{
+	struct dbg *d = &vm->dbg;
+	d->nhost = n < 4 ? n : 4;
+	memcpy(d->host, pts, (size_t)d->nhost * sizeof(*pts));
+	dbg_rearm(vm);
 }
 
 /* ---- hits ---- */
@@ -305,8 +315,6 @@ bool dbg_step_begin(struct vm *vm, struct dbg_step *s)
 	struct cpu *c = &vm->cpu;
 	*s = (struct dbg_step){ .on = c->sh->vflags & FL_TF, .eip = c->sh->eip,
 				.cs = c->seg[SR_CS].sel, .deliveries = c->deliveries };
-	if (!s->on && !vm->dbg.armed)
-		return true;
 	if (!s->on && !vm->dbg.nopen)
 		return true;
 	if (s->on) {
@@ -330,8 +338,6 @@ void dbg_step_end(struct vm *vm, struct dbg_step *s)
 {
 	struct cpu *c = &vm->cpu;
 	struct dbg *d = &vm->dbg;
-	if (!s->on && !d->armed)
-		return;         /* nothing to trap for (hits and opened pages need armed) */
 	bool rep_more = s->rep_mask && rep_resume(vm, s);
 	if (!s->on && !d->nopen && !d->hits)
 		return;

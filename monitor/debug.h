@@ -61,6 +61,9 @@ struct dbg {
 
 /* DR0-DR3, DR7 or CR4.DE changed, or a debugger's requests did: arm the union. */
 void dbg_rearm(struct vm *vm);
+/* A debugger's points (at most 4; owner ignored): armed beside the guest's, which
+ * neither see nor lose anything; their hits gather in dbg.host_hit. */
+void dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n);
 
 /* Before an instruction at CS:EIP, with dbg.armed: an instruction breakpoint there
  * raises #DB (a fault) unless RF is set; RF runs it alone. False if #DB was raised. */
@@ -89,7 +92,8 @@ struct dbg_step {
 	uint8_t rep, rep_op;
 	uint32_t rep_next;
 };
-/* Before the run: note what the trap after it depends on; a REP string instruction
+/* Called around a run only while TF is set or dbg.armed (the dispatcher's one test).
+ * Before the run: note what the trap after it depends on; a REP string instruction
  * single-stepped or watched runs one iteration. False if the instruction's fetch
  * raised an exception (nothing is to run this turn). */
 bool dbg_step_begin(struct vm *vm, struct dbg_step *s);
