@@ -254,6 +254,87 @@ static void test_data(void)
 	pg_off();
 }
 
+/* A variable on a page of translated code: its write breakpoint goes through the
+ * write into code (the page's blocks dropped, the write redone alone). */
+__asm__(".text\n"
+	ASM_LABEL(cv_func) "\tmovl $3, %eax\n\tret\n"
+	".balign 8\n"
+	ASM_LABEL(code_var) "\t.long 0, 0\n");
+extern char cv_func[];
+extern volatile uint32_t code_var[2];
+extern char y_bp[], y_next[], y_cpuid[], y_push[], y_after_push[];
+
+static void test_more(void)
+{
+	/* Breakpoint, then single-step: the fault (B0) before the instruction, then
+	 * the step's trap (BS) after it; then PUSHF, AND and POPF trap. */
+	db_reset();
+	SET_DR(0, y_bp);
+	SET_DR(7, DR7_BP(0, RW_EXEC, LEN1));
+	__asm__ volatile("pushf\n\t"
+			 "orl $0x100, (%%esp)\n\t"
+			 "popf\n"
+			 ASM_LABEL(y_bp) "\tnop\n"
+			 ASM_LABEL(y_next) "\tpushf\n\t"
+			 "andl $~0x100, (%%esp)\n\t"
+			 "popf\n" ::: "memory", "cc");
+	SET_DR(7, 0);
+	check_eq("exec-and-step-count", db_count, 5);
+	check(db_eip[0] == (uint32_t)y_bp && (db_dr6[0] & (0xf | DR6_BS)) == 1, "exec-and-step-bp-first");
+	check(db_eip[1] == (uint32_t)y_next && (db_dr6[1] & (0xf | DR6_BS)) == DR6_BS,
+	      "exec-and-step-then-bs");
+
+	/* On an instruction the monitor emulates (CPUID). */
+	db_reset();
+	SET_DR(1, y_cpuid);
+	SET_DR(7, DR7_BP(1, RW_EXEC, LEN1));
+	uint32_t a = 0;
+	__asm__ volatile(ASM_LABEL(y_cpuid) "cpuid" : "+a"(a) :: "ebx", "ecx", "edx");
+	SET_DR(7, 0);
+	check(db_count == 1 && db_eip[0] == (uint32_t)y_cpuid, "exec-bp-on-callout");
+	check(a >= 1, "exec-bp-callout-ran");
+
+	/* Two breakpoints on one dword: one trap, both B bits. */
+	db_reset();
+	SET_DR(0, &watched[0]);
+	SET_DR(1, &watched[0]);
+	SET_DR(7, DR7_BP(0, RW_WRITE, LEN4) | DR7_BP(1, RW_RW, LEN4));
+	store_at(&watched[0], 1);
+	SET_DR(7, 0);
+	check_eq("two-bps-one-trap", db_count, 1);
+	/* DR6 names every breakpoint whose condition was met (SDM Vol. 3, 18.2.3); QEMU
+	 * 7.2 names the first. */
+	check_eq_sdm("two-bps-both-b-bits", db_dr6[0] & 0xf, 3, "qemu-sets-one-b-bit");
+
+	/* A push meets a breakpoint on the stack slot it writes. */
+	db_reset();
+	__asm__ volatile("movl %%esp, %%eax\n\t"
+			 "subl $4, %%eax\n\t"
+			 "movl %%eax, %%dr2\n\t"
+			 "movl %0, %%eax\n\t"
+			 "movl %%eax, %%dr7\n"
+			 ASM_LABEL(y_push) "\tpushl $5\n"
+			 ASM_LABEL(y_after_push) "\tpopl %%eax\n"
+			 :: "i"(DR7_BP(2, RW_WRITE, LEN4)) : "eax", "memory");
+	SET_DR(7, 0);
+	check(db_count == 1 && db_eip[0] == (uint32_t)y_after_push && (db_dr6[0] & 0xf) == 4,
+	      "write-bp-on-push");
+
+	/* On a page of translated code. */
+	uint32_t (*f)(void) = (uint32_t (*)(void))cv_func;
+	f();
+	db_reset();
+	SET_DR(3, &code_var[1]);
+	SET_DR(7, DR7_BP(3, RW_WRITE, LEN4));
+	store_at(&code_var[0], 0x66);
+	store_at(&code_var[1], 0x77);
+	SET_DR(7, 0);
+	check(db_count == 1 && db_eip[0] == (uint32_t)w_after_store && (db_dr6[0] & 0xf) == 8,
+	      "write-bp-on-code-page");
+	check(code_var[0] == 0x66 && code_var[1] == 0x77, "write-bp-on-code-page-stored");
+	check_eq("write-bp-code-page-code-runs", f(), 3);
+}
+
 static void test_io(void)
 {
 	/* R/W 10 is an I/O breakpoint under CR4.DE (undefined without it). */
@@ -314,6 +395,7 @@ void test_main(void)
 	test_gd();
 	test_exec();
 	test_data();
+	test_more();
 	test_io();
 	guest_finish();
 }
