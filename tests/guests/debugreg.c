@@ -11,6 +11,7 @@
  */
 #include "guest.h"
 #include "paging.h"
+#include "ring.h"
 
 #define DR6_BD 0x2000u
 #define DR6_BS 0x4000u
@@ -306,6 +307,14 @@ static void test_more(void)
 	 * 7.2 names the first. */
 	check_eq_sdm("two-bps-both-b-bits", db_dr6[0] & 0xf, 3, "qemu-sets-one-b-bit");
 
+	/* Enabled globally (G1) rather than locally: the same. */
+	db_reset();
+	SET_DR(1, &watched[2]);
+	SET_DR(7, (DR7_BP(1, RW_WRITE, LEN4) & ~0xfu) | 0x8u);
+	store_at(&watched[2], 9);
+	SET_DR(7, 0);
+	check(db_count == 1 && (db_dr6[0] & 0xf) == 2, "global-enable");
+
 	/* A push meets a breakpoint on the stack slot it writes. */
 	db_reset();
 	__asm__ volatile("movl %%esp, %%eax\n\t"
@@ -389,6 +398,30 @@ static void test_gd(void)
 	SET_DR(6, 0);
 }
 
+/* At CPL 3: an instruction breakpoint and a data breakpoint in user code, their #DB
+ * taken by the ring-0 handler and returned from. */
+USER_INSN(ubp, "movl $1, %eax", "addl $2, %eax");
+USER_INSN(uwr, "movl 4(%esp), %ecx\n\tmovl $7, %eax", "movl %eax, (%ecx)");
+
+static void test_user(void)
+{
+	ring_init();
+	db_reset();
+	SET_DR(0, u_ubp_at);
+	SET_DR(7, DR7_BP(0, RW_EXEC, LEN1));
+	check_eq("user-exec-bp-runs", user_run((uint32_t)u_ubp, 0, 0x2), 3);
+	check(db_count == 1 && db_eip[0] == (uint32_t)u_ubp_at && (db_dr6[0] & 0xf) == 1,
+	      "user-exec-bp");
+	db_reset();
+	SET_DR(1, &watched[3]);
+	SET_DR(7, DR7_BP(1, RW_WRITE, LEN4));
+	check_eq("user-write-bp-runs", user_run((uint32_t)u_uwr, (uint32_t)&watched[3], 0x2), 7);
+	check(db_count == 1 && db_eip[0] == (uint32_t)u_uwr_at + 2 && (db_dr6[0] & 0xf) == 2,
+	      "user-write-bp");
+	check_eq("user-write-bp-stored", watched[3], 7);
+	SET_DR(7, 0);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -397,5 +430,6 @@ void test_main(void)
 	test_data();
 	test_more();
 	test_io();
+	test_user();
 	guest_finish();
 }
