@@ -3,8 +3,8 @@
  *
  * Each turn stops on a host signal, delivers a pending exception, takes an interrupt
  * (or sleeps in HLT), runs guest code through the VM's engine until it needs the
- * monitor, and hands that exit to the VM's machine interface (engine.h). Single-stepping
- * wraps the run.
+ * monitor, and hands that exit to the VM's machine interface (engine.h). The #DB
+ * machinery (debug.c: single-stepping, breakpoints) wraps the run.
  */
 #include "cpu.h"
 
