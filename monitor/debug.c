@@ -192,7 +192,14 @@ void dbg_io(struct vm *vm, uint16_t port, int size)
 	vm->dbg.hits |= points_met(&vm->dbg, port, (uint32_t)size, 1u << DBG_IO);
 }
 
-/* ---- data breakpoints: watched pages ---- */
+/* ---- data breakpoints: watched pages, and the monitor's own accesses ---- */
+
+void dbg_access(struct vm *vm, uint32_t lin, uint32_t len, bool write)
+{
+	unsigned kinds = 1u << DBG_ACCESS | (write ? 1u << DBG_WRITE : 0);
+	if (len)
+		vm->dbg.hits |= points_met(&vm->dbg, lin, len, kinds);
+}
 
 static bool page_open(const struct dbg *d, uint32_t lpn)
 {
@@ -315,12 +322,16 @@ bool dbg_step_begin(struct vm *vm, struct dbg_step *s)
 	struct cpu *c = &vm->cpu;
 	*s = (struct dbg_step){ .on = c->sh->vflags & FL_TF, .eip = c->sh->eip,
 				.cs = c->seg[SR_CS].sel, .deliveries = c->deliveries };
-	if (!s->on && !vm->dbg.nopen)
+	if (!s->on && !vm->dbg.nopen) {
+		vm->dbg.hits = 0;       /* accesses outside an instruction meet nothing */
 		return true;
+	}
 	if (s->on) {
 		vm->one_step = true;
 		vm->dbg.ss_shadow = false;
 	}
+	if (!vm->dbg.nopen)
+		vm->dbg.hits = 0;
 	return rep_one(vm, s);
 }
 

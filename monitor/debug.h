@@ -79,6 +79,10 @@ bool dbg_general_detect(struct vm *vm);
 /* An access of size bytes at port: note the I/O breakpoints it meets. */
 void dbg_io(struct vm *vm, uint16_t port, int size);
 
+/* The monitor made a data access of len bytes at lin for the guest's instruction (an
+ * emulated one: seg_read/seg_write): note the data breakpoints it meets. */
+void dbg_access(struct vm *vm, uint32_t lin, uint32_t len, bool write);
+
 /* A host page fault at lin (write access or not) with data breakpoints armed: if lin
  * lies on a watched page, note the breakpoints the access meets, open the page and
  * run the instruction alone. True if it was one. */

@@ -32,6 +32,8 @@
 #define LEN4 3u
 #define DR7_BP(n, rw, len) ((1u << (2 * (n))) | (rw) << (16 + 4 * (n)) | (len) << (18 + 4 * (n)))
 
+#define TOP_PAGE 0xfffe0000u     /* in the top 8 MiB */
+
 #define MAX_DB 16
 static volatile uint32_t db_count, db_eip[MAX_DB], db_dr6[MAX_DB], db_rf[MAX_DB];
 static volatile uint32_t db_ecx[MAX_DB], db_dr7_in_handler;
@@ -241,6 +243,9 @@ static void test_data(void)
 	pg_identity(pd, PG_P | PG_W);
 	uint32_t alias = PG_IDENT_END + ((uint32_t)&watched[0] & 0xfff);
 	pg_map(pd, PG_IDENT_END, (uint32_t)&watched[0] & PG_FRAME, PG_P | PG_W);
+	/* The same page at the top of linear space, where trapeze emulates accesses. */
+	uint32_t top = TOP_PAGE + ((uint32_t)&watched[0] & 0xfff);
+	pg_map(pd, TOP_PAGE, (uint32_t)&watched[0] & PG_FRAME, PG_P | PG_W);
 	pg_on(pd);
 	data_checks("pg-");
 	db_reset();
@@ -251,6 +256,14 @@ static void test_data(void)
 	check_eq("pg-alias-stored", watched[1], 0x44);
 	store_at(&watched[1], 0x55);
 	check_eq("pg-linear-meets", db_count, 1);
+	/* A breakpoint at the top of linear space. */
+	db_reset();
+	SET_DR(2, top + 4);
+	SET_DR(7, DR7_BP(2, RW_WRITE, LEN4));
+	store_at((volatile void *)(top + 4), 0x66);
+	store_at((volatile void *)(top + 8), 0x67);
+	check(db_count == 1 && db_eip[0] == (uint32_t)w_after_store, "pg-top-write-bp");
+	check(watched[1] == 0x66 && watched[2] == 0x67, "pg-top-write-bp-stored");
 	SET_DR(7, 0);
 	pg_off();
 }
@@ -306,6 +319,16 @@ static void test_more(void)
 	/* DR6 names every breakpoint whose condition was met (SDM Vol. 3, 18.2.3); QEMU
 	 * 7.2 names the first. */
 	check_eq_sdm("two-bps-both-b-bits", db_dr6[0] & 0xf, 3, "qemu-sets-one-b-bit");
+
+	/* An instruction the monitor emulates (SGDT) writing the watched dword. */
+	db_reset();
+	SET_DR(0, &watched[1]);
+	SET_DR(7, DR7_BP(0, RW_WRITE, LEN2));
+	extern char y_sgdt_after[];
+	__asm__ volatile("sgdt (%0)\n" ASM_LABEL(y_sgdt_after) :: "r"(&watched[0]) : "memory");
+	SET_DR(7, 0);
+	check(db_count == 1 && db_eip[0] == (uint32_t)y_sgdt_after && (db_dr6[0] & 0xf) == 1,
+	      "write-bp-emulated-store");
 
 	/* Enabled globally (G1) rather than locally: the same. */
 	db_reset();
