@@ -192,6 +192,11 @@ void dbg_io(struct vm *vm, uint16_t port, int size)
 	vm->dbg.hits |= points_met(&vm->dbg, port, (uint32_t)size, 1u << DBG_IO);
 }
 
+void dbg_rep_iteration(struct vm *vm)
+{
+	vm->dbg.rep_iter = true;
+}
+
 /* ---- data breakpoints: watched pages, and the monitor's own accesses ---- */
 
 void dbg_access(struct vm *vm, uint32_t lin, uint32_t len, bool write)
@@ -349,7 +354,8 @@ void dbg_step_end(struct vm *vm, struct dbg_step *s)
 {
 	struct cpu *c = &vm->cpu;
 	struct dbg *d = &vm->dbg;
-	bool rep_more = s->rep_mask && rep_resume(vm, s);
+	bool rep_more = (s->rep_mask && rep_resume(vm, s)) || d->rep_iter;
+	d->rep_iter = false;
 	if (!s->on && !d->nopen && !d->hits)
 		return;
 	bool faulted = c->exc.pending || vm->stop != STOP_NONE || c->deliveries != s->deliveries;

@@ -57,6 +57,8 @@ struct dbg {
 	uint32_t open_eip, open_cs;     /* the instruction they were opened for */
 	bool ss_shadow;                 /* MOV SS / POP SS: no trap after this instruction */
 	uint32_t host_hit;              /* owners of a debugger's points met (for the stub) */
+	bool rep_iter;                  /* an emulated REP instruction stopped after an
+					   iteration (dbg_rep_iteration) */
 };
 
 /* DR0-DR3, DR7 or CR4.DE changed, or a debugger's requests did: arm the union. */
@@ -78,6 +80,9 @@ bool dbg_general_detect(struct vm *vm);
 
 /* An access of size bytes at port: note the I/O breakpoints it meets. */
 void dbg_io(struct vm *vm, uint16_t port, int size);
+/* A REP string instruction stops after an iteration that is not its last (EIP stays at
+ * it): the trap after it comes now, with RF set in its frame. */
+void dbg_rep_iteration(struct vm *vm);
 
 /* The monitor made a data access of len bytes at lin for the guest's instruction (an
  * emulated one: seg_read/seg_write): note the data breakpoints it meets. */

@@ -169,8 +169,12 @@ static enum emu_result do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
+	/* With breakpoints armed, one element at a time, and the instruction stops after
+	 * the first that met one: an I/O breakpoint traps after the first iteration, a
+	 * memory one after the iteration that met it (SDM Vol. 3, 18.3.1.2). */
+	bool exact = i->vm->dbg.io || i->vm->dbg.nwatch;
 	if (i->vm->dbg.io)
-		dbg_io(i->vm, port, size);     /* a trap: after the instruction's batch */
+		dbg_io(i->vm, port, size);
 	int idx = out ? R_ESI : R_EDI, sr = out ? (i->seg >= 0 ? i->seg : SR_DS) : SR_ES;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
@@ -180,7 +184,11 @@ static enum emu_result do_string_io(struct insn *i)
 			break;
 		if (n == REP_IO_BATCH)
 			return EMU_JUMPED;
-		uint32_t off = REGS(i)[idx] & amask, k = io_run(i, sr, off, size, n, out);
+		if (exact && n > 0 && i->vm->dbg.hits) {
+			dbg_rep_iteration(i->vm);
+			return EMU_JUMPED;
+		}
+		uint32_t off = REGS(i)[idx] & amask, k = exact ? 1 : io_run(i, sr, off, size, n, out);
 		uint32_t len = k * (uint32_t)size;
 		if (out) {
 			if (seg_read(i->vm, sr, off, buf, len) < 0)

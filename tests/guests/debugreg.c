@@ -382,6 +382,35 @@ static void test_io(void)
 	check_eq("io-bp-dr6", db_dr6[0] & 0xf, 1);
 	outb(0x81, 1);
 	check_eq("io-bp-other-port-quiet", db_count, 1);
+	/* REP OUTSB of 3 bytes to the port: a trap after the first iteration, so after
+	 * each as it resumes, EIP at the instruction until the last, RF set (SDM Vol. 3,
+	 * 18.3.1.2); QEMU 7.2 traps once, after the instruction, RF clear. */
+	db_reset();
+	extern char io_rep[], io_rep_after[];
+	static const uint8_t bytes[3] = { 1, 2, 3 };
+	__asm__ volatile("movw $0x80, %%dx\n\tcld\n"
+			 ASM_LABEL(io_rep) "rep outsb\n" ASM_LABEL(io_rep_after)
+			 : "+S"(*(uint32_t[]){ (uint32_t)bytes }), "+c"(*(uint32_t[]){ 3 })
+			 :: "edx", "memory");
+	const char *why = "qemu-traps-after-rep-outs";
+	check_eq_sdm("io-rep-count", db_count, 3, why);
+	check_eq_sdm("io-rep-eips", db_eip[0] == (uint32_t)io_rep && db_eip[1] == (uint32_t)io_rep &&
+		     db_eip[2] == (uint32_t)io_rep_after, 1, why);
+	check_eq_sdm("io-rep-ecx", db_ecx[0] == 2 && db_ecx[1] == 1 && db_ecx[2] == 0, 1, why);
+	check_eq_sdm("io-rep-rf", db_rf[0] | db_rf[1] << 1 | db_rf[2] << 2, EFL_RF | EFL_RF << 1,
+		     "qemu-pushes-rf-clear");
+	/* REP INSB into memory with a write breakpoint on its second byte: the trap
+	 * after the second iteration, 2 left. */
+	db_reset();
+	SET_DR(1, &rep_buf[1]);
+	SET_DR(7, DR7_BP(1, RW_WRITE, LEN1));
+	extern char ins_rep[];
+	__asm__ volatile("movw $0x80, %%dx\n\tcld\n" ASM_LABEL(ins_rep) "rep insb"
+			 : "+D"(*(uint32_t[]){ (uint32_t)rep_buf }), "+c"(*(uint32_t[]){ 4 })
+			 :: "edx", "memory");
+	check(db_count == 1 && db_eip[0] == (uint32_t)ins_rep && db_ecx[0] == 2 &&
+	      (db_dr6[0] & 0xf) == 2, "ins-rep-memory-bp");
+	SET_DR(7, 0);
 	/* DR4/DR5 under CR4.DE: #UD. */
 	EXPECT_EXC("dr4-under-de-ud", 6, -1, __asm__ volatile("mov %%dr4, %%eax" ::: "eax"));
 	SET_DR(7, 0);
