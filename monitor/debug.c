@@ -327,16 +327,16 @@ bool dbg_step_begin(struct vm *vm, struct dbg_step *s)
 	struct cpu *c = &vm->cpu;
 	*s = (struct dbg_step){ .on = c->sh->vflags & FL_TF, .eip = c->sh->eip,
 				.cs = c->seg[SR_CS].sel, .deliveries = c->deliveries };
-	if (!s->on && !vm->dbg.nopen) {
-		vm->dbg.hits = 0;       /* accesses outside an instruction meet nothing */
+	/* Accesses made outside an instruction (an event's frame) meet nothing; an
+	 * instruction that opened watched pages keeps what it met until it is past. */
+	if (!vm->dbg.nopen)
+		vm->dbg.hits = 0;
+	if (!s->on && !vm->dbg.nopen)
 		return true;
-	}
 	if (s->on) {
 		vm->one_step = true;
 		vm->dbg.ss_shadow = false;
 	}
-	if (!vm->dbg.nopen)
-		vm->dbg.hits = 0;
 	return rep_one(vm, s);
 }
 
