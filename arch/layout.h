@@ -123,6 +123,7 @@
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
 #define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
 #define EXIT_IC_REFILL  6u      /* its misses counted down: info = block << 3 | first slot */
+#define EXIT_BREAK      7u      /* an instruction breakpoint at VC_EIP (monitor/debug.h) */
 #define EXIT_SHIFT      28
 #define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
 

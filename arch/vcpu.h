@@ -112,6 +112,8 @@ struct cpu {
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */
 	uint32_t deliveries;            /* events delivered through the IDT (a counter) */
+	bool rf;                        /* EFLAGS.RF: the next instruction's breakpoint is
+					   ignored (SDM Vol. 3, 18.3.1.1) */
 	bool intr_shadow;               /* after STI or MOV SS: no interrupt before the next
 					   instruction (SDM Vol. 2, STI; Vol. 3, 6.8.3) */
 };
@@ -120,13 +122,14 @@ struct cpu {
  * IF and the rest in the vCPU block (translated CLI/STI/PUSHF/POPF use them). */
 static inline uint32_t cpu_eflags(const struct cpu *c)
 {
-	return (c->sh->eflags & FL_ARITH) | c->sh->vif | c->sh->vflags;
+	return (c->sh->eflags & FL_ARITH) | c->sh->vif | c->sh->vflags | (c->rf ? FL_RF : 0);
 }
 static inline void cpu_set_eflags(struct cpu *c, uint32_t f)
 {
 	c->sh->eflags = (f & FL_ARITH) | FL_IF | FL_1;
 	c->sh->vif = f & FL_IF;
 	c->sh->vflags = (f & ~(FL_ARITH | FL_IF | FL_RF | FL_VM)) | FL_1;
+	c->rf = f & FL_RF;
 }
 static inline bool cpu_if(const struct cpu *c) { return c->sh->vif != 0; }
 

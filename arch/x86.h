@@ -51,11 +51,24 @@ enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
 #define CR0_PG  0x80000000u
 
 #define CR4_TSD         0x00000004u
+#define CR4_DE          0x00000008u
 #define CR4_PSE         0x00000010u
 #define CR4_PAE         0x00000020u
 #define CR4_PGE         0x00000080u
 #define CR4_OSFXSR      0x00000200u
 #define CR4_OSXMMEXCPT  0x00000400u
+
+/* DR6 status bits (SDM Vol. 3, 18.2.3): B0-B3 the breakpoints whose condition was
+ * met, BD general detect, BS single step, BT task switch; and the bits that read as 1. */
+#define DR6_B0_3        0x0000000fu
+#define DR6_BD          0x00002000u
+#define DR6_BS          0x00004000u
+#define DR6_BT          0x00008000u
+#define DR6_ONES        0xffff0ff0u
+/* DR7 (18.2.4): L0/G0..L3/G3 in bits 0-7, GD (bit 13), R/W and LEN of breakpoint n in
+ * bits 16 + 4n and 18 + 4n; bit 10 reads as 1. */
+#define DR7_GD          0x00002000u
+#define DR7_ONES        0x00000400u
 
 /* IA32_EFER (SDM Vol. 3, 2.2.1): of its bits only NXE exists for this CPU. */
 #define EFER_NXE        0x00000800u
@@ -132,6 +145,7 @@ static inline bool desc_is_system(uint64_t d) { return !(d & (1ull << 44)); }
 #define TSS_REGS        40      /* EAX..EDI, 4 bytes each */
 #define TSS_SEGS        72      /* ES CS SS DS FS GS, 4 bytes each */
 #define TSS_LDT         96
+#define TSS_T           100     /* bit 0: the debug trap flag (T) */
 #define TSS_IOMAP       102     /* I/O permission bitmap base */
 #define TSS32_MIN_LIMIT 0x67u
 

@@ -3,47 +3,16 @@
  *
  * Each turn stops on a host signal, delivers a pending exception, takes an interrupt
  * (or sleeps in HLT), runs guest code through the VM's engine until it needs the
- * monitor, and hands that exit to the VM's machine interface (engine.h). Single-stepping
- * wraps the run.
+ * monitor, and hands that exit to the VM's machine interface (engine.h). The #DB
+ * machinery (debug.c: single-stepping, breakpoints) wraps the run.
  */
 #include "cpu.h"
 
+#include "debug.h"
 #include "engine.h"
 #include "exceptions.h"
 #include "interrupts.h"
 #include "vm.h"
-
-/*
- * Single-stepping (EFLAGS.TF; SDM Vol. 3, 17.3.1.4): the dispatcher runs one
- * instruction at a time while TF is set, and after one that began with TF set and
- * completed (EIP moved on), raises the #DB trap with DR6.BS, unless the instruction
- * itself delivered an event (INT n, an exception, whose handler starts with TF clear).
- * POPF and IRET that set TF thus trap after the instruction that follows them.
- */
-struct step {
-	bool on;
-	uint32_t eip, cs, deliveries;
-};
-
-static struct step step_begin(struct vm *vm)
-{
-	struct cpu *c = &vm->cpu;
-	struct step s = { .on = c->sh->vflags & FL_TF, .eip = c->sh->eip,
-			  .cs = c->seg[SR_CS].sel, .deliveries = c->deliveries };
-	if (s.on)
-		vm->one_step = true;
-	return s;
-}
-
-static void step_end(struct vm *vm, const struct step *s)
-{
-	struct cpu *c = &vm->cpu;
-	if (!s->on || c->exc.pending || vm->stop != STOP_NONE || c->deliveries != s->deliveries ||
-	    (c->sh->eip == s->eip && c->seg[SR_CS].sel == s->cs))
-		return;
-	c->dr[6] |= 0x4000;             /* BS */
-	exc_raise(vm, VEC_DB, false, 0);
-}
 
 /* SIGINT, SIGTERM or SIGHUP came: stop, with the status they ask for. */
 static bool take_async_stop(struct vm *vm)
@@ -98,8 +67,19 @@ void cpu_run(struct vm *vm)
 			break;
 		if (!handle_interrupt(vm))
 			continue;
-		struct step step = step_begin(vm);
-		switch (vm->engine->run(vm)) {
+		/* Instruction breakpoints come after interrupts (SDM Vol. 3, 6.9). With
+		 * neither TF nor a breakpoint, the debug machinery costs this test. */
+		bool debug = (vm->cpu.sh->vflags & FL_TF) || vm->dbg.armed;
+		if (debug && vm->dbg.armed && !dbg_before_insn(vm))
+			continue;
+		struct dbg_step step;
+		if (debug && !dbg_step_begin(vm, &step))
+			continue;
+		enum run_exit why = vm->engine->run(vm);
+		/* RF is cleared as the next instruction starts (18.3.1.1); a callout may load
+		 * it again (IRET). */
+		vm->cpu.rf = false;
+		switch (why) {
 		case RUN_CALLOUT:
 			vm->machine->callout(vm);
 			break;
@@ -110,7 +90,8 @@ void cpu_run(struct vm *vm)
 		case RUN_STOP:
 			break;
 		}
-		step_end(vm, &step);
+		if (debug)
+			dbg_step_end(vm, &step);
 	}
 	vm->engine->detach(vm);
 }

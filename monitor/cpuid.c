@@ -7,13 +7,14 @@
  * AuthenticAMD), and that path must not depend on the machine trapeze runs on. The
  * MSRs an Intel kernel reads of such a CPU are answered (sysinsn.c).
  *
- * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, PSE, PAE and PGE (the
+ * Advertised from leaf 1 (SDM Vol. 2, CPUID, Table 3-11): FPU, DE (I/O breakpoints
+ * and CR4.DE: debug.c), PSE, PAE and PGE (the
  * shadow MMU), TSC, MSR, CX8, SEP (SYSENTER/SYSEXIT, emulated), CMOV, CLFSH, MMX, FXSR,
  * SSE, SSE2 and the SSE3..SSE4.2/POPCNT/AES/PCLMUL group, which run natively; NX
  * (EFER.NXE, the walker's XD bit) in leaf 0x80000001; 36 physical and 32 linear
  * address bits in leaf 0x80000008 (MAXPHYADDR, which fixes the reserved bits of PAE
  * entries: walk.h); TSC_ADJUST in leaf 7 and the host's invariant-TSC bit in leaf
- * 0x80000007 (the guest's TSC is the host's). Leaves 2 to 6 read as zero. Held back until the monitor implements them: VME, DE, PSE-36,
+ * 0x80000007 (the guest's TSC is the host's). Leaves 2 to 6 read as zero. Held back until the monitor implements them: VME, PSE-36,
  * APIC, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode and SYSCALL in the
  * extended leaves. ECX bit 31 says a hypervisor is present.
  */
@@ -25,7 +26,7 @@
 #include "vm.h"
 #include "../shadowmmu/walk.h"
 
-#define L1_EDX_OK 0x0788a979u   /* FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
+#define L1_EDX_OK 0x0788a97du   /* FPU DE PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
 #define L1_ECX_OK 0x02980203u   /* SSE3 PCLMUL SSSE3 SSE4.1 SSE4.2 POPCNT AES */
 #define HYPERVISOR (1u << 31)
 #define EXT_MAX   0x80000008u

@@ -127,6 +127,8 @@ static enum emu_result do_inout(struct insn *i)
 		gpr_write(i, R_EAX, size, io_in(i->vm->io, port, size));
 	else
 		io_out(i->vm->io, port, size, gpr_read(i, R_EAX, size));
+	if (i->vm->dbg.io)
+		dbg_io(i->vm, port, size);
 	return EMU_NEXT;
 }
 
@@ -167,6 +169,12 @@ static enum emu_result do_string_io(struct insn *i)
 	uint16_t port = (uint16_t)REGS(i)[R_EDX];
 	if (!io_permitted(i->vm, port, size))
 		return gp0(i);
+	/* With breakpoints armed, one element at a time, and the instruction stops after
+	 * the first that met one: an I/O breakpoint traps after the first iteration, a
+	 * memory one after the iteration that met it (SDM Vol. 3, 18.3.1.2). */
+	bool exact = i->vm->dbg.io || i->vm->dbg.nwatch;
+	if (i->vm->dbg.io)
+		dbg_io(i->vm, port, size);
 	int idx = out ? R_ESI : R_EDI, sr = out ? (i->seg >= 0 ? i->seg : SR_DS) : SR_ES;
 	int32_t step = (i->c->sh->eflags & FL_DF) ? -size : size;
 	uint32_t amask = i->a16 ? 0xffff : 0xffffffff;
@@ -176,7 +184,11 @@ static enum emu_result do_string_io(struct insn *i)
 			break;
 		if (n == REP_IO_BATCH)
 			return EMU_JUMPED;
-		uint32_t off = REGS(i)[idx] & amask, k = io_run(i, sr, off, size, n, out);
+		if (exact && n > 0 && i->vm->dbg.hits) {
+			dbg_rep_iteration(i->vm);
+			return EMU_JUMPED;
+		}
+		uint32_t off = REGS(i)[idx] & amask, k = exact ? 1 : io_run(i, sr, off, size, n, out);
 		uint32_t len = k * (uint32_t)size;
 		if (out) {
 			if (seg_read(i->vm, sr, off, buf, len) < 0)
@@ -545,6 +557,7 @@ static enum emu_result do_pop_sreg(struct insn *i, int sr)
 		return EMU_FAULT;
 	}
 	i->c->intr_shadow |= sr == SR_SS;
+	i->vm->dbg.ss_shadow |= sr == SR_SS;   /* and the single-step trap (SDM Vol. 3, 6.8.3) */
 	return EMU_NEXT;
 }
 
@@ -563,6 +576,7 @@ static enum emu_result mov_sreg(struct insn *i)
 	if (rm_read(i, 2, &v) < 0 || seg_load(i->vm, i->reg, (uint16_t)v) < 0)
 		return EMU_FAULT;
 	i->c->intr_shadow |= i->reg == SR_SS;
+	i->vm->dbg.ss_shadow |= i->reg == SR_SS;
 	return EMU_NEXT;
 }
 
@@ -889,7 +903,8 @@ static void site_run(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
 	for (int n = 0; n < SITE_RUN && !c->exc.pending && vm->stop == STOP_NONE &&
-			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF); n++) {
+			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF) &&
+			!vm->dbg.armed; n++) {
 		uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 		unsigned site = sites_get(&vm->sites, lin);
 		if (!(site & SITE_EMULATE))

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <stdio.h>
 
+#include "debug.h"
 #include "engine.h"
 #include "exceptions.h"
 #include "fpu.h"
@@ -228,6 +229,9 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 	}
 	case EXIT_CALLOUT:
 		return RUN_CALLOUT;
+	case EXIT_BREAK:
+		dbg_at_break(vm);
+		return RUN_AGAIN;
 	case EXIT_FAULT:
 		return RUN_FAULT;
 	}

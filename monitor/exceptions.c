@@ -20,6 +20,14 @@ static bool contributory(int v)
 	return v == VEC_DE || (v >= VEC_TS && v <= VEC_GP);
 }
 
+/* The fault-class exceptions (SDM Vol. 3, 6.5, Table 6-1); #DB is a fault or a trap
+ * by its cause, and debug.c sets RF for the one fault that wants it. */
+static bool fault_class(int v)
+{
+	return v == VEC_DE || v == VEC_BR || v == VEC_UD || v == VEC_NM ||
+	       (v >= VEC_TS && v <= VEC_PF) || v == VEC_MF || v == VEC_AC || v == VEC_XM;
+}
+
 static bool has_error_code(int v)
 {
 	return v == VEC_DF || (v >= VEC_TS && v <= VEC_PF) || v == VEC_AC;
@@ -129,10 +137,12 @@ static int push_handler_frame(struct vm *vm, struct seg *cs, uint32_t flags, boo
 
 /*
  * Deliver vector through the IDT. soft: an INT n, INT3 or INTO (the gate's DPL is
- * checked; error codes get no EXT bit, which every other event sets). Returns 0, or
+ * checked; error codes get no EXT bit, which every other event sets). fault: a
+ * fault-class exception, whose frame (or task image) has RF set so that the
+ * instruction, restarted, does not break again (SDM Vol. 3, 18.3.1.1). Returns 0, or
  * -1 with a new exception raised.
  */
-static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t err)
+static int deliver(struct vm *vm, int vector, bool soft, bool fault, bool has_err, uint32_t err)
 {
 	struct cpu *c = &vm->cpu;
 	uint32_t ext = soft ? 0 : ERRC_EXT;
@@ -140,10 +150,15 @@ static int deliver(struct vm *vm, int vector, bool soft, bool has_err, uint32_t 
 	int type = idt_gate(vm, vector, soft, ext, &gate);
 	if (type < 0)
 		return -1;
+	if (fault)
+		c->rf = true;
 	if (type == DESC_TASK_GATE) {   /* the handler is a task (how #DF gets a stack) */
 		/* A fault after the switch belongs to the new task: delivered, not undone. */
 		if (task_switch(vm, GATE_SEL(gate), TASK_INT, c->sh->eip, has_err, err) == -1)
 			return -1;
+		/* An event delivered: INT n raises no single-step trap of its own, and the
+		 * new task runs with TF from its TSS (SDM Vol. 3, 18.3.1.4). */
+		c->deliveries++;
 		vm->stats.exceptions[vector & 255]++;
 		return 0;
 	}
@@ -176,7 +191,8 @@ void exc_deliver(struct vm *vm)
 		if (vm->cfg.trace)
 			fprintf(stderr, "trapeze: exception %d err %#x at eip %#x\n", e.vector,
 				e.has_err ? e.err : 0, c->sh->eip);
-		deliver(vm, e.vector, false, e.has_err && has_error_code(e.vector), e.err);
+		deliver(vm, e.vector, false, fault_class(e.vector), e.has_err && has_error_code(e.vector),
+			e.err);
 		c->delivering = -1;
 	}
 }
@@ -187,13 +203,13 @@ void intr_soft(struct vm *vm, int vector, uint32_t next_eip, bool soft)
 	uint32_t eip = c->sh->eip;
 	c->sh->eip = next_eip;
 	/* Not an exception for #DF purposes: a fault here is delivered on its own. */
-	if (deliver(vm, vector, soft, false, 0) < 0)
+	if (deliver(vm, vector, soft, false, false, 0) < 0)
 		c->sh->eip = eip;       /* a fault in delivery reports the INT itself */
 	exc_deliver(vm);
 }
 
 void intr_external(struct vm *vm, int vector)
 {
-	deliver(vm, vector, false, false, 0);
+	deliver(vm, vector, false, false, false, 0);
 	exc_deliver(vm);
 }

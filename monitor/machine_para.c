@@ -545,8 +545,10 @@ static enum emu_result do_sreg_load(struct insn *i)
 		}
 		if (rm_read(i, 2, &v) < 0)
 			return EMU_FAULT;
-		if (sr == SR_SS)
+		if (sr == SR_SS) {
 			i->c->intr_shadow = true;
+			i->vm->dbg.ss_shadow = true;    /* and the single-step trap */
+		}
 		return load_sreg(i, sr, v, -1, 0);
 	case 0x07: case 0x17: case 0x1f: case 0x1a1: case 0x1a9:
 		sr = op[0] == 0x07 ? SR_ES : op[0] == 0x17 ? SR_SS : op[0] == 0x1f ? SR_DS :

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 
+#include "debug.h"
 #include "emulate.h"
 #include "engine.h"
 #include "exceptions.h"
@@ -55,6 +56,8 @@ static void x86_host_fault(struct vm *vm)
 		if (a >= GUEST_TOP)
 			break;
 		uint32_t lin = (uint32_t)a;
+		if (vm->dbg.nwatch && dbg_watch_fault(vm, lin, f->err & 2))
+			return;
 		int r = 2;
 		if (mmu_paging(vm->mmu)) {
 			r = mmu_fault(vm->mmu, lin, f->err & 2);

@@ -620,7 +620,11 @@ int seg_read(struct vm *vm, int sr, uint32_t off, void *buf, uint32_t len)
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	return lin_access(vm, s->base + off, buf, len, vm->cpu.cpl == 3 ? PF_ACC_USER : 0);
+	if (lin_access(vm, s->base + off, buf, len, vm->cpu.cpl == 3 ? PF_ACC_USER : 0) < 0)
+		return -1;
+	if (vm->dbg.nwatch)
+		dbg_access(vm, s->base + off, len, false);
+	return 0;
 }
 
 int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len)
@@ -631,8 +635,12 @@ int seg_write(struct vm *vm, int sr, uint32_t off, const void *buf, uint32_t len
 		exc_raise(vm, vec, true, 0);
 		return -1;
 	}
-	return lin_access(vm, s->base + off, (void *)buf, len,
-			  PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0));
+	if (lin_access(vm, s->base + off, (void *)buf, len,
+		       PF_ACC_WRITE | (vm->cpu.cpl == 3 ? PF_ACC_USER : 0)) < 0)
+		return -1;
+	if (vm->dbg.nwatch)
+		dbg_access(vm, s->base + off, len, true);
+	return 0;
 }
 
 int stack_push(struct vm *vm, uint32_t v, int size)

@@ -258,7 +258,7 @@ enum emu_result group7(struct insn *i)          /* 0F 01 */
 
 /* ---- control registers, MSRs, time ---- */
 
-#define CR4_KNOWN       (CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
+#define CR4_KNOWN       (CR4_DE | CR4_PSE | CR4_PAE | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 enum emu_result mov_cr(struct insn *i, bool to_cr)
 {
@@ -316,15 +316,13 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 		c->cr4 = v;
 		if ((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE))
 			mmu_paging_changed(i->vm->mmu);
+		if ((old ^ v) & CR4_DE)
+			dbg_rearm(i->vm);       /* I/O breakpoints come or go */
 		return EMU_NEXT;
 	}
 	}
 	return ud(i);
 }
-
-/* The bits of DR6 and DR7 that read as 1 (SDM Vol. 3, 18.2.3, 18.2.4). */
-#define DR6_ONES        0xffff0ff0u
-#define DR7_ONES        0x00000400u
 
 enum emu_result mov_dr(struct insn *i, bool to_dr)
 {
@@ -332,11 +330,20 @@ enum emu_result mov_dr(struct insn *i, bool to_dr)
 	int n = i->reg;
 	if (!privileged(i))
 		return gp0(i);
-	if (n == 4 || n == 5)
-		n += 2;         /* aliases of DR6/DR7 while CR4.DE is clear */
-	if (to_dr)
+	/* DR4 and DR5 are aliases of DR6 and DR7 while CR4.DE is clear, and #UD under it
+	 * (SDM Vol. 3, 18.2.2). */
+	if (n == 4 || n == 5) {
+		if (c->cr4 & CR4_DE)
+			return ud(i);
+		n += 2;
+	}
+	if (dbg_general_detect(i->vm))
+		return EMU_FAULT;
+	if (to_dr) {
 		c->dr[n] = REGS(i)[i->rm];
-	else
+		if (n != 6)
+			dbg_rearm(i->vm);
+	} else
 		REGS(i)[i->rm] = n == 6 ? c->dr[6] | DR6_ONES : n == 7 ? c->dr[7] | DR7_ONES : c->dr[n];
 	return EMU_NEXT;
 }

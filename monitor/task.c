@@ -215,6 +215,14 @@ int task_switch(struct vm *vm, uint16_t sel, enum task_reason why, uint32_t ret_
 		return -2;
 	if (has_err && stack_push(vm, err, 4) < 0)
 		return -2;
+	/* The new TSS's T flag: #DB with DR6.BT before the task's first instruction
+	 * (SDM Vol. 3, 18.3.1.5). */
+	uint16_t t = 0;
+	lin_read(vm, base + TSS_T, &t, 2);
+	if (t & 1) {
+		c->dr[6] |= DR6_BT;
+		exc_raise(vm, VEC_DB, false, 0);
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "../arch/vcpu.h"
+#include "debug.h"
 #include "hostrt.h"
 #include "../devices/clock.h"
 #include "../rewriter/sites.h"
@@ -108,6 +109,7 @@ struct vm {
 	struct stats stats;
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */
+	struct dbg dbg;                 /* breakpoints and single-stepping (debug.h) */
 	const struct engine_ops *engine;        /* how guest code runs (engine.h) */
 	const struct machine_ops *machine;      /* the machine the guest sees (engine.h) */
 	struct para *para;              /* a para-x86 guest's state (para.h), or NULL */

@@ -97,6 +97,21 @@ uint16_t rw_native_fs(const struct cpu *c, uint32_t mode)
 	return (mode & MODE_GS_IN_FS) ? sh->hsel_ggs : sh->hsel[SR_FS];
 }
 
+void rw_set_breaks(struct rewriter *rw, const uint32_t *lin, int n)
+{
+	rw->nbrk = n < RW_MAX_BREAKS ? n : RW_MAX_BREAKS;
+	memcpy(rw->brk, lin, (size_t)rw->nbrk * sizeof(*lin));
+}
+
+/* Is there an instruction breakpoint at linear lin? */
+static bool at_break(const struct rewriter *rw, uint32_t lin)
+{
+	for (int k = 0; k < rw->nbrk; k++)
+		if (rw->brk[k] == lin)
+			return true;
+	return false;
+}
+
 /* Stop the VM with a monitor error (printf-style message). */
 static void rw_stop(struct rewriter *rw, const char *fmt, ...)
 {
@@ -119,7 +134,8 @@ int pc_thunk(struct rewriter *rw, uint32_t lin, uint32_t *ppn)
 {
 	uint64_t pa;
 	bool user = rw->cpu->cpl == 3;
-	if ((lin & 0xfff) > 0xffc || rw->host.peek(rw->host.opaque, lin, user, &pa) < 0)
+	if ((lin & 0xfff) > 0xffc || rw->host.peek(rw->host.opaque, lin, user, &pa) < 0 ||
+	    (rw->nbrk && (at_break(rw, lin) || at_break(rw, lin + 3))))
 		return -1;
 	const uint8_t *p = rw->host.phys(rw->host.opaque, pa, 4);
 	if (!p || p[0] != 0x8b || (p[1] & 0xc7) != 0x04 || p[2] != 0x24 || p[3] != 0xc3 ||
@@ -465,11 +481,21 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 	if (!fetch_block(rw, &t, eip) || !begin_block(rw, &t, oneshot))
 		return NULL;
 	struct cursor cur = { rw->code, t.want, eip, eip };
+	if (rw->nbrk && !oneshot && at_break(rw, t.lin)) {
+		/* The monitor checks the breakpoint (and runs the instruction alone). */
+		rw->side[t.ninsn++] = (struct side_entry){ .eip = eip };
+		emit_exit_word(&t.e, eip, EXIT_BREAK << EXIT_SHIFT);
+		t.ended = true;
+	}
 	while (!t.ended && !t.stop && t.ninsn < (oneshot ? 1 : MAX_INSNS) &&
 	       t.e.b.p - t.e.start < MAX_HOST - HOST_MARGIN &&
 	       t.e.cold - t.e.cold_start < MAX_HOST - HOST_MARGIN) {
 		/* A new instruction starts only on the first page; one may run into the next. */
-		if (t.ninsn > 0 && ((rw->cpu->seg[SR_CS].base + cur.next) >> 12) != (t.lin >> 12))
+		uint32_t lin = rw->cpu->seg[SR_CS].base + cur.next;
+		if (t.ninsn > 0 && (lin >> 12) != (t.lin >> 12))
+			break;
+		/* A breakpointed instruction starts a block of its own. */
+		if (t.ninsn > 0 && rw->nbrk && at_break(rw, lin))
 			break;
 		if (!translate_insn(rw, &t, &cur)) {
 			cc_abandon(rw->cc, t.blk);

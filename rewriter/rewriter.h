@@ -78,6 +78,13 @@ uint32_t rw_mode(const struct cpu *c);
  * at CPL 3 (user thread-local storage then runs natively), of its FS otherwise. */
 uint16_t rw_native_fs(const struct cpu *c, uint32_t mode);
 
+/* Instruction breakpoints (monitor/debug.h): a block ends before an instruction at
+ * one of these n linear addresses, and a block that starts at one is just an exit to
+ * the monitor (EXIT_BREAK), which checks it; one-shot translations run it. The caller
+ * drops the translations made for the old set. */
+#define RW_MAX_BREAKS 8
+void rw_set_breaks(struct rewriter *rw, const uint32_t *lin, int n);
+
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was
  * raised (or the VM was stopped) instead. Flushes the cache when it is full.
  * oneshot: translate just one instruction, for one run, without write-protecting its

@@ -55,6 +55,8 @@ struct rewriter {
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
 	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
+	uint32_t brk[RW_MAX_BREAKS];    /* linear addresses of instruction breakpoints */
+	int nbrk;
 	struct rw_stats stats;
 };
 

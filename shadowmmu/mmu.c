@@ -101,6 +101,10 @@ struct mmu {
 	struct aspace spaces[ASPACES];  /* the working sets of recent address spaces */
 	struct aspace *cur;     /* the current one's, or NULL */
 	uint32_t clock;         /* for the LRU of spaces */
+	uint32_t watch[MMU_WATCH_MAX];  /* linear pages kept unmapped (mmu_watch) */
+	int nwatch;
+	uint32_t wopen[MMU_WATCH_MAX];  /* of those, opened for one instruction */
+	int nwopen;
 	struct mmu_stats stats;
 };
 
@@ -126,6 +130,28 @@ static void __attribute__((format(printf, 2, 3))) fail(struct mmu *m, const char
 static bool mappable(uint32_t lpn)
 {
 	return lpn >= GUEST_LOW >> 12 && lpn < GUEST_TOP >> 12;
+}
+
+static bool in_list(const uint32_t *l, int n, uint32_t lpn)
+{
+	for (int k = 0; k < n; k++)
+		if (l[k] == lpn)
+			return true;
+	return false;
+}
+
+/* Is lpn watched and not open: never to be mapped by the host? */
+static bool held(const struct mmu *m, uint32_t lpn)
+{
+	return m->nwatch && in_list(m->watch, m->nwatch, lpn) && !in_list(m->wopen, m->nwopen, lpn);
+}
+
+static bool run_held(const struct mmu *m, uint32_t lpn, uint32_t npg)
+{
+	for (uint32_t k = 0; m->nwatch && k < npg; k++)
+		if (held(m, lpn + k))
+			return true;
+	return false;
 }
 
 static void mtlb_flush(struct mmu *m, bool keep_global)
@@ -348,6 +374,8 @@ static void identity_map(struct mmu *m)
 		fail(m, "cannot map guest RAM: %s", strerror(errno));
 }
 
+static void identity_hold(struct mmu *m, uint32_t ppn, bool hold);
+
 void mmu_paging_changed(struct mmu *m)
 {
 	bool on = m->cpu->cr0 & CR0_PG;
@@ -366,6 +394,9 @@ void mmu_paging_changed(struct mmu *m)
 		for (uint32_t p = 0; p < m->mem->size >> 12; p++)
 			if (mem_page_has_code(m->mem, p))
 				protect_identity(p, true);
+		for (int k = 0; k < m->nwatch; k++)
+			if (held(m, m->watch[k]))
+				identity_hold(m, m->watch[k], true);
 	}
 	m->h.segs_stale(m->h.opaque);
 	m->h.flush_linear(m->h.opaque, false);
@@ -403,7 +434,7 @@ static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn);
  */
 static bool remappable(struct mmu *m, uint32_t lpn, struct walk *w)
 {
-	return mappable(lpn) && !(m->map[lpn] & M_LARGE) &&
+	return mappable(lpn) && !held(m, lpn) && !(m->map[lpn] & M_LARGE) &&
 	       !(walk_peek(m->cpu, m->mem, lpn << 12, 0, w) & PF_FAULT) && w->size == 4096 &&
 	       w->accessed && w->dir_accessed && w->pa < m->mem->size;
 }
@@ -718,6 +749,8 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	uint32_t lpn = lin >> 12, ppn = (uint32_t)(w.pa >> 12);
 	if (!mappable(lpn))
 		return 2;               /* the host cannot map it: the access is emulated */
+	if (held(m, lpn))
+		return 3;               /* watched by a data breakpoint: the monitor steps it */
 	if (write && mem_page_has_code(m->mem, ppn)) {
 		/* Self-modifying code: the page's blocks go, and the dispatcher redoes the
 		 * write alone, with the page writable. */
@@ -737,7 +770,8 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	if (w.size > 4096) {
 		uint32_t first = lpn & ~(LARGE_RUN - 1);
 		uint64_t pbase = w.pa & ~(uint64_t)(LARGE_RUN * 4096 - 1);
-		if (pbase + LARGE_RUN * 4096 <= m->mem->size && mappable(first + LARGE_RUN - 1))
+		if (pbase + LARGE_RUN * 4096 <= m->mem->size && mappable(first + LARGE_RUN - 1) &&
+		    !run_held(m, first, LARGE_RUN))
 			return map_run(m, first, (uint32_t)(pbase >> 12), LARGE_RUN, flags) < 0 ? -1 : 1;
 	}
 	/* Fault-around: the next 4 KiB pages that the guest maps to the next frames with
@@ -747,7 +781,7 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	uint32_t npg = 1;
 	unsigned racc = m->cpu->cpl == 3 ? PF_ACC_USER : 0;
 	while (w.size == 4096 && npg < AROUND && ((lpn + npg) & 511) && mappable(lpn + npg) &&
-	       !m->map[lpn + npg] && ppn + npg < m->mem->size >> 12) {
+	       !m->map[lpn + npg] && ppn + npg < m->mem->size >> 12 && !held(m, lpn + npg)) {
 		struct walk n;
 		if ((walk_peek(m->cpu, m->mem, (lpn + npg) << 12, racc, &n) & PF_FAULT) ||
 		    n.size != 4096 || n.pa >> 12 != ppn + npg || n.user != w.user ||
@@ -786,7 +820,8 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 {
 	m->mem->code[ppn] = readonly;
 	if (!m->paging) {
-		protect_identity(ppn, readonly);
+		if (!held(m, ppn))
+			protect_identity(ppn, readonly);
 		return;
 	}
 	for (uint32_t lpn = m->alias_head[ppn]; lpn != NONE; lpn = m->alias[lpn]) {
@@ -799,6 +834,67 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 		/* Released pages become writable again at their next write fault, which
 		 * checks the guest's rights and dirty bit. */
 	}
+}
+
+/* Paging off: a watched page of RAM gets no access at all, or its normal rights. */
+static void identity_hold(struct mmu *m, uint32_t ppn, bool hold)
+{
+	if (ppn < GUEST_LOW >> 12 || ppn >= m->mem->size >> 12)
+		return;                 /* never mapped: the monitor emulates accesses there */
+	if (hold)
+		mprotect(host_of(ppn), 4096, PROT_NONE);
+	else
+		protect_identity(ppn, mem_page_has_code(m->mem, ppn));
+}
+
+/* Take lpn's host mapping away (hold), or let it be mapped as usual again. */
+static void hold_page(struct mmu *m, uint32_t lpn, bool hold)
+{
+	if (!m->paging)
+		identity_hold(m, lpn, hold);
+	else if (hold && m->map && m->map[lpn])
+		unmap_page(m, lpn);
+	/* Paging on, released: the next fault maps it. */
+}
+
+void mmu_watch(struct mmu *m, const uint32_t *lpn, int n)
+{
+	if (n > MMU_WATCH_MAX)
+		n = MMU_WATCH_MAX;
+	uint32_t old[MMU_WATCH_MAX];
+	int nold = m->nwatch;
+	memcpy(old, m->watch, sizeof(old));
+	memcpy(m->watch, lpn, (size_t)n * sizeof(*lpn));
+	m->nwatch = n;
+	for (int k = 0; k < nold; k++)
+		if (!in_list(m->watch, n, old[k]))
+			hold_page(m, old[k], false);
+	for (int k = 0; k < n; k++)
+		if (held(m, m->watch[k]))
+			hold_page(m, m->watch[k], true);
+}
+
+void mmu_watch_open(struct mmu *m, uint32_t lpn, bool open)
+{
+	if (open) {
+		if (in_list(m->wopen, m->nwopen, lpn) || m->nwopen == MMU_WATCH_MAX)
+			return;
+		m->wopen[m->nwopen++] = lpn;
+		hold_page(m, lpn, false);
+		return;
+	}
+	for (int k = 0; k < m->nwopen; k++)
+		if (m->wopen[k] == lpn) {
+			m->wopen[k] = m->wopen[--m->nwopen];
+			if (held(m, lpn))
+				hold_page(m, lpn, true);
+			return;
+		}
+}
+
+bool mmu_watched(const struct mmu *m, uint32_t lin)
+{
+	return in_list(m->watch, m->nwatch, lin >> 12);
 }
 
 bool mmu_paging(struct mmu *m) { return m && m->paging; }

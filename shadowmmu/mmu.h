@@ -106,7 +106,8 @@ void mmu_invlpg(struct mmu *m, uint32_t lin);
  * Returns 1 if the page is now mapped and the access can be retried, 0 if the guest
  * gets a #PF (hooks.page_fault), 2 if the caller must emulate the instruction (device
  * memory, or a supervisor's write under CR0.WP = 0 to a user page that CPL 3 may only
- * read), -1 if the monitor cannot serve it (VM stopped). */
+ * read), 3 if the page is watched (mmu_watch), -1 if the monitor cannot serve it (VM
+ * stopped). */
 int mmu_fault(struct mmu *m, uint32_t lin, bool write);
 
 /* Map lin now, as its next access would be (the walk sets A; writable only if D is
@@ -147,6 +148,17 @@ uint32_t mmu_mapped_count(struct mmu *m);
 bool mmu_mapped(struct mmu *m, uint32_t lin);
 bool mmu_mapped_writable(struct mmu *m, uint32_t lin);
 
+/* Data breakpoints (monitor/debug.h): the host never maps the n linear pages lpn (at
+ * most MMU_WATCH_MAX), so that every access there faults in the host and the monitor
+ * can check it; mmu_fault answers 3 for them. With paging off they lose their access
+ * rights instead. */
+#define MMU_WATCH_MAX 16
+void mmu_watch(struct mmu *m, const uint32_t *lpn, int n);
+/* Let watched page lpn be mapped for the instruction the monitor runs now (open), or
+ * take it away again. */
+void mmu_watch_open(struct mmu *m, uint32_t lpn, bool open);
+/* Is lin on a watched page? */
+bool mmu_watched(const struct mmu *m, uint32_t lin);
 /* Is the guest's paging on? (false for m = NULL) */
 bool mmu_paging(struct mmu *m);
 

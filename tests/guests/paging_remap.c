@@ -5,7 +5,8 @@
  * writes them) and changed to another frame, to fewer rights, to a clean page or to
  * not present, then INVLPG; and the same changes made to the tables of an address
  * space that is not current, seen when a CR3 load switches back to it, including a
- * page table that was replaced and reused while its directory was away.
+ * page table that was replaced and reused while its directory was away; and a data
+ * breakpoint's page, which neither may map behind the breakpoint's back.
  *
  * trapeze maps such a page again at the invalidation, in the same host call that drops
  * the old mapping (docs/architecture.md, "Paging"); these checks fail if that mapping
@@ -192,6 +193,48 @@ static void test_table_reuse(void)
 	pg_flush();
 }
 
+/* ---- a data breakpoint's page stays unmapped whatever maps pages at once ---- */
+
+#define L3      0x30003000u
+static volatile uint32_t db_hits;
+static void hook_db(struct frame *f)
+{
+	(void)f;
+	uint32_t dr6;
+	__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+	__asm__ volatile("mov %0, %%dr6" :: "r"(0u));
+	if (dr6 & 1)
+		db_hits++;
+}
+
+static void test_watch(void)
+{
+	uint32_t *w = tagged_page(0xbbbb0000), *v = tagged_page(0xcccc0000);
+	pte_t *e = pg_pte(pa, L3);
+	*e = frame(w) | PG_P | PG_W | PG_A;
+	write_cr3((uint32_t)pa);
+	check_eq("watch-initial", pg_rd(L3 + 8), 0xbbbb0002);   /* in A's working set now */
+	exc_set_hook(1, hook_db);
+	db_hits = 0;
+	__asm__ volatile("mov %0, %%dr0" :: "r"(L3 + 8));
+	__asm__ volatile("mov %0, %%dr7" :: "r"(0x000f0001u));  /* L0, read/write, 4 bytes */
+	pg_rd(L3 + 8);
+	check_eq("watch-read-fires", db_hits, 1);
+	write_cr3((uint32_t)pb);
+	write_cr3((uint32_t)pa);                                /* A's pages come back */
+	pg_rd(L3 + 8);
+	check_eq("watch-after-switch-back-fires", db_hits, 2);
+	*e = frame(v) | PG_P | PG_W | PG_A;
+	invlpg(L3);                                             /* mapped again at once */
+	check_eq("watch-after-invlpg-new-frame", pg_rd(L3 + 8), 0xcccc0002);
+	check_eq("watch-after-invlpg-fires", db_hits, 3);
+	pg_rd(L3 + 16);
+	check_eq("watch-elsewhere-on-page-quiet", db_hits, 3);
+	__asm__ volatile("mov %0, %%dr7" :: "r"(0u));
+	*e = 0;
+	invlpg(L3);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -205,5 +248,6 @@ void test_main(void)
 	test_invlpg();
 	test_switch();
 	test_table_reuse();
+	test_watch();
 	pg_off();
 }

@@ -118,6 +118,24 @@ START_TEST(block_instruction_limit)
 }
 END_TEST
 
+/* An instruction breakpoint (a debugger's, so the guest sees nothing) at the OUT of
+ * `simple`: the first block ends before it, the block at it is only an exit to the
+ * monitor (EXIT_BREAK), which notes the hit and runs the OUT alone. */
+START_TEST(breakpoint_ends_block)
+{
+	struct dbg_point p = { .addr = TVM_CODE + 5, .len = 1, .kind = DBG_EXEC };
+	dbg_set_host(&vm, &p, 1);
+	RUN(simple);
+	tvm_assert_exit(&vm, 7);
+	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu));
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->ninsn, 1);
+	ck_assert_uint_eq(vm.stats.exits[EXIT_BREAK], 1);
+	ck_assert_uint_eq(vm.dbg.host_hit, 1);
+	ck_assert_uint_eq(vm.cpu.dr[6] & 0xf, 0);
+}
+END_TEST
+
 /* ---- flags live across blocks ---- */
 
 static const uint8_t flagsjmp[] = {
@@ -1147,7 +1165,8 @@ static Suite *rewriter_suite(void)
 {
 	Suite *s = suite_create("rewriter");
 	struct { const char *name; const TTest *t[8]; } groups[] = {
-		{ "ident", { ident_arithmetic, stats_single_block, block_instruction_limit } },
+		{ "ident", { ident_arithmetic, stats_single_block, block_instruction_limit,
+			     breakpoint_ends_block } },
 		{ "flags", { flags_survive_direct_jump, flags_survive_indirect_lookup } },
 		{ "branches", { jcc_taken_and_not_taken, loop_loope_loopne_jecxz,
 				hot_loop_is_chained } },

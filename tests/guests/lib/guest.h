@@ -129,6 +129,8 @@ void expect_exc(const char *name, int got, int vec, int err);
 /* As expect_exc, for a check QEMU is known to get wrong: under QEMU it prints
  * `SKIP name why` instead (see ../README.md); the SDM decides it under trapeze. */
 void expect_exc_sdm(const char *name, int got, int vec, int err, const char *why);
+/* check_eq() the same way, for a value QEMU is known to get wrong. */
+void check_eq_sdm(const char *name, uint32_t got, uint32_t want, const char *why);
 
 /* Does the CPU's brand string say QEMU? */
 int under_qemu(void);

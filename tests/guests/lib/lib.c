@@ -157,6 +157,14 @@ void expect_exc_sdm(const char *name, int got, int vec, int err, const char *why
 		expect_exc(name, got, vec, err);
 }
 
+void check_eq_sdm(const char *name, uint32_t got, uint32_t want, const char *why)
+{
+	if (under_qemu())
+		printf("SKIP %s %s\n", name, why);
+	else
+		check_eq(name, got, want);
+}
+
 void guest_init(void)
 {
 	putchar_serial('\n');  /* SeaBIOS leaves "Booting from ROM.." unterminated */
