@@ -60,14 +60,17 @@ int board_add(struct board *b, const struct board_dev *d)
 {
 	if (b->n == BOARD_MAX) {
 		io_release(b->io, d->opaque);   /* its ports must not lead to freed state */
+		mmio_release(b->mmio, d->opaque);
 		if (d->destroy)
 			d->destroy(d->opaque);
 		return -ENOSPC;
 	}
 	b->dev[b->n++] = *d;
 	/* The bus marks the access itself: no per-port table of timed devices to keep. */
-	if (d->next_deadline)
+	if (d->next_deadline) {
 		io_watch(b->io, d->opaque, b->deadlines_moved);
+		mmio_watch(b->mmio, d->opaque, b->deadlines_moved);
+	}
 	return 0;
 }
 

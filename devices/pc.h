@@ -11,7 +11,10 @@
 #include "clock.h"
 
 struct blockdev;
+struct lapic;
+struct mptable;
 struct netdev;
+struct pci_bus;
 struct uart;
 
 struct pc_config {
@@ -25,8 +28,23 @@ struct pc_config {
 	struct board_stop_hook stop;    /* reset and debug-exit (copied by each device) */
 };
 
-/* Put the PC's devices on b and set its interrupt controller; *com1 gets the console
- * UART. 0 or negative errno; on failure the devices added so far go with the board. */
-int pc_build(struct board *b, const struct pc_config *cfg, struct uart **com1);
+/* The devices others must name: the console, the CPU's own APIC (its MSRs are the
+ * monitor's), the PCI bus (for devices plugged in later), and how interrupts are
+ * wired (for the MP table). All belong to the board. */
+struct pc_parts {
+	struct uart *com1;
+	struct lapic *lapic;
+	struct pci_bus *pci;
+};
+
+/* Put the PC's devices on b and set its interrupt controller; *out gets the parts
+ * above. 0 or negative errno; on failure the devices added so far go with the board. */
+int pc_build(struct board *b, const struct pc_config *cfg, struct pc_parts *out);
+/* The MP table describing the board pc_build() made: its APICs and interrupt wiring,
+ * with the CPU's CPUID.1 signature and features. */
+void pc_mptable(const struct pc_parts *parts, uint32_t cpu_signature, uint32_t cpu_features,
+		struct mptable *t);
+/* Where a BIOS would leave the MP floating pointer: the BIOS ROM area (MP spec 4). */
+#define PC_MPTABLE_ADDR 0xf0000u
 
 #endif

@@ -23,10 +23,13 @@
 #include <string.h>
 
 #include "vm.h"
+#include "../devices/lapic.h"
 #include "../shadowmmu/walk.h"
 
 #define L1_EDX_OK 0x0788a979u   /* FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
 #define L1_ECX_OK 0x02980203u   /* SSE3 PCLMUL SSSE3 SSE4.1 SSE4.2 POPCNT AES */
+#define L1_EDX_APIC (1u << 9)   /* devices/lapic.c; clear while IA32_APIC_BASE disables it */
+#define L1_ECX_TSC_DEADLINE (1u << 24)
 #define HYPERVISOR (1u << 31)
 #define EXT_MAX   0x80000008u
 #define EXT1_NX   (1u << 20)
@@ -82,8 +85,11 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		host_cpuid(vm, 1, &a, &b, &c, &d);
 		a = VCPU_SIGNATURE;
 		b = 8u << 8;                    /* CLFLUSH line 64 bytes, APIC id 0 */
-		c = (c & L1_ECX_OK) | HYPERVISOR;
+		c = (c & L1_ECX_OK) | HYPERVISOR | L1_ECX_TSC_DEADLINE;
 		d &= L1_EDX_OK;
+		/* SDM Vol. 3, 11.4.3: with the APIC globally disabled the CPU reports none. */
+		if (vm->lapic && lapic_enabled(vm->lapic))
+			d |= L1_EDX_APIC;
 		break;
 	case 7:
 		/* Sub-leaf 0 alone: IA32_TSC_ADJUST, which sysinsn.c implements. */

@@ -17,6 +17,8 @@
 #include "segments.h"
 #include "task.h"
 #include "vm.h"
+#include "../devices/clock.h"
+#include "../devices/lapic.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
 #include "../rewriter/sites.h"
@@ -353,9 +355,33 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
  * the microcode revision (0: the write before the read, SDM Vol. 3, 10.11.7.1, is
  * accepted and ignored), IA32_MISC_ENABLE with fast strings on; its writes are
  * accepted and change nothing. */
+#define MSR_APIC_BASE           0x1b    /* the local APIC's (devices/lapic.h) */
+#define MSR_TSC_DEADLINE        0x6e0   /* exists as CPUID.1:ECX.TSC_DEADLINE is set */
 #define MSR_UCODE_REV           0x8b
 #define MSR_MISC_ENABLE         0x1a0
 #define MISC_ENABLE_FAST_STRING 0x1u
+
+/* The vclock time (ns) at which the guest's TSC reaches tsc; 0 stays 0 (disarm). The
+ * TSC's rate is measured against CLOCK_MONOTONIC once, at the first use (2 ms). */
+static uint64_t tsc_to_vclock(struct vm *vm, uint64_t tsc)
+{
+	if (!tsc)
+		return 0;
+	if (!vm->tsc_hz) {
+		uint64_t n0 = vclock_now(&vm->clock), t0 = __rdtsc(), n1;
+		do
+			n1 = vclock_now(&vm->clock);
+		while (n1 - n0 < 2000000);
+		vm->tsc_hz = (__rdtsc() - t0) * 1000000000u / (n1 - n0);
+		if (!vm->tsc_hz)
+			vm->tsc_hz = 1;
+	}
+	uint64_t now_tsc = guest_tsc(&vm->cpu), now = vclock_now(&vm->clock);
+	if (tsc <= now_tsc)
+		return now;
+	unsigned __int128 ns = (unsigned __int128)(tsc - now_tsc) * 1000000000u / vm->tsc_hz;
+	return ns > VCLOCK_NEVER - 1 - now ? VCLOCK_NEVER - 1 : now + (uint64_t)ns;
+}
 
 enum emu_result do_msr(struct insn *i, bool write)
 {
@@ -396,6 +422,18 @@ enum emu_result do_msr(struct insn *i, bool write)
 		if (write)
 			c->sysenter_eip = (uint32_t)v;
 		v = c->sysenter_eip;
+		break;
+	case MSR_APIC_BASE:
+		if (write && !lapic_set_base_msr(i->vm->lapic, v))
+			return gp0(i);
+		v = lapic_base_msr(i->vm->lapic);
+		break;
+	case MSR_TSC_DEADLINE:
+		if (write) {
+			lapic_set_tsc_deadline(i->vm->lapic, v, tsc_to_vclock(i->vm, v));
+			i->vm->io_dirty = true;         /* the board's deadlines moved */
+		}
+		v = lapic_tsc_deadline(i->vm->lapic);
 		break;
 	case MSR_UCODE_REV:
 		v = 0;

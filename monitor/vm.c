@@ -36,6 +36,7 @@
 #include "../devices/blockdev.h"
 #include "../devices/netdev.h"
 #include "../devices/board.h"
+#include "../devices/mptable.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
 #include "rwhost.h"
@@ -119,11 +120,15 @@ static int board_init(struct vm *vm)
 	};
 	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
-	int r = vm->board ? pc_build(vm->board, &pc, &vm->com1) : -ENOMEM;
+	struct pc_parts parts;
+	int r = vm->board ? pc_build(vm->board, &pc, &parts) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
 		return r;
 	}
+	vm->com1 = parts.com1;
+	vm->lapic = parts.lapic;
+	vm->pci = parts.pci;
 	vm->io = board_io(vm->board);
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
@@ -131,6 +136,22 @@ static int board_init(struct vm *vm)
 	if (vm->cfg.net)                /* a frame that arrives kicks the guest, as typing does */
 		intr_watch_input(vm, netdev_fd(vm->cfg.net));
 	return 0;
+}
+
+/* The MP table a PC BIOS leaves (devices/mptable.h), where a BIOS leaves it, so that
+ * a kernel finds the APICs without ACPI. Loaded kernels go elsewhere (1 MiB up). */
+static void write_mptable(struct vm *vm)
+{
+	uint32_t regs[8] = { 0 };
+	regs[R_EAX] = 1;
+	cpuid_emulate(vm, regs);
+	struct mptable t;
+	struct pc_parts parts = { vm->com1, vm->lapic, vm->pci };
+	pc_mptable(&parts, regs[R_EAX], regs[R_EDX], &t);
+	uint8_t buf[512];
+	size_t n = mptable_build(&t, PC_MPTABLE_ADDR, buf, sizeof(buf));
+	if (n)
+		mem_write_phys(&vm->mem, PC_MPTABLE_ADDR, buf, n);
 }
 
 int vm_create(struct vm *vm, const struct config *cfg)
@@ -185,6 +206,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		goto err;
 	}
 	cpuid_init(vm);
+	write_mptable(vm);
 	reset_cpu(vm);
 	fs_alt_publish(vm);
 	return 0;

@@ -182,10 +182,12 @@ START_TEST(pc_wiring)
 	struct vclock clk = { fixed_now, NULL };
 	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
 				 .serial_out = -1, .stop = { on_stop, NULL } };
-	struct uart *com1 = NULL;
+	struct pc_parts parts;
 	stops = 0;
-	ck_assert_int_eq(pc_build(b, &cfg, &com1), 0);
-	ck_assert_ptr_nonnull(com1);
+	ck_assert_int_eq(pc_build(b, &cfg, &parts), 0);
+	ck_assert_ptr_nonnull(parts.com1);
+	ck_assert_ptr_nonnull(parts.lapic);
+	ck_assert_ptr_nonnull(parts.pci);
 	const struct intc *ic = board_intc(b);
 	ck_assert_ptr_nonnull(ic);
 	struct iobus *io = board_io(b);
@@ -219,10 +221,10 @@ START_TEST(pc_port_taken)
 	struct vclock clk = { fixed_now, NULL };
 	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
 				 .serial_out = -1, .stop = { on_stop, NULL } };
-	struct uart *com1 = NULL;
+	struct pc_parts parts;
 	ck_assert_int_eq(io_register(board_io(b), 0x61, 1, fake_in, NULL, &f), 0);
-	ck_assert_int_lt(pc_build(b, &cfg, &com1), 0);
-	ck_assert_ptr_null(com1);
+	ck_assert_int_lt(pc_build(b, &cfg, &parts), 0);
+	ck_assert_ptr_null(parts.com1);
 	ck_assert_uint_eq(io_in(board_io(b), 0x61, 1), 0x61);
 	ck_assert_uint_eq(io_in(board_io(b), 0x40, 1), 0xff);
 	ck_assert_int_eq(io_register(board_io(b), 0x40, 4, fake_in, NULL, &f), 0);
