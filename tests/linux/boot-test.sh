@@ -30,10 +30,12 @@ append="console=ttyS0 acpi=off panic=-1 quiet"
 # (monitor/fpu.c): check it on every run.
 export TRAPEZE_CHECK_FPU=1
 
-# boot NAME KERNEL KVER: one boot with the test /init, every TEST line checked.
+# boot NAME KERNEL KVER [EXTRA TIMER LAPIC]: one boot with the test /init, every TEST
+# line checked; EXTRA adds to the command line, TIMER and LAPIC are the controller the
+# timer's interrupt goes through and whether the local APIC timer ticks.
 boot() {
-	local name=$1 kernel=$2 kver=$3
-	timeout 120 "$trapeze" run --mem 128M --append "$append" --initrd "$tmp/initrd" "$kernel" \
+	local name=$1 kernel=$2 kver=$3 extra=${4:-} timer=${5:-IO-APIC 2-edge} lapic=${6:-ticks}
+	timeout 120 "$trapeze" run --mem 128M --append "$append $extra" --initrd "$tmp/initrd" "$kernel" \
 		</dev/null >"$tmp/out" 2>"$tmp/err"
 	local st=$?
 	tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
@@ -46,6 +48,10 @@ TEST cpuinfo-no-vmx
 TEST msr-errors 0
 TEST cpu-vendor GenuineIntel
 TEST serio serio0 serio1
+TEST mptable 1
+TEST timer-irq $timer
+TEST lapic-timer $lapic
+TEST pci-host-bridge 0x8086 0x1237
 TEST pipe HELLO_WORLD
 TEST fork-exec 50
 TEST subshell inner 3
@@ -73,6 +79,10 @@ boot linux-boot-and-userspace "$kernel" "$kver"
 # IA32_MISC_ENABLE before it has an IDT): it must boot on every host (cpuid.c).
 boot linux-686-pae-boot-and-userspace "$cache/vmlinuz-pae" \
 	"$(sed 's/^linux-image-//' "$cache/kernel-package-pae")"
+
+# Without the local APIC (nolapic) the kernel runs on the 8259 alone, as guests that
+# know no APIC do: the 8259's INTR still reaches the CPU (virtual wire, devices/lapic.c).
+boot linux-nolapic-8259-only "$kernel" "$kver" nolapic XT-PIC none
 
 # A guest whose init exits: "Attempted to kill init", panic=-1 resets the machine.
 printf '#!/bin/busybox sh\nexit 1\n' >"$tmp/badinit"

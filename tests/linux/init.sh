@@ -19,6 +19,13 @@ echo "TEST msr-errors $(dmesg | grep -c 'unchecked MSR access')"
 echo "TEST cpu-vendor $(grep -m1 '^vendor_id' /proc/cpuinfo | sed 's/.*: //')"
 # The keyboard controller answered Linux's probe: both its ports are serio devices.
 echo "TEST serio $(ls /sys/bus/serio/devices | tr '\n' ' ' | sed 's/ $//')"
+# The platform's tables and controllers (devices/pc.c): the MP table, the timer's
+# controller (the I/O APIC's pin 2, or the 8259 with noapic/nolapic), the local APIC
+# timer ticking, the PCI host bridge found through configuration mechanism #1.
+echo "TEST mptable $(dmesg | grep -c 'found SMP MP-table')"
+echo "TEST timer-irq $(awk '/ timer$/ { s = $3; if (s == "IO-APIC") s = s " " $4; print s }' /proc/interrupts)"
+echo "TEST lapic-timer $(awk '/^ *LOC:/ { print ($2 > 0) ? "ticks" : "none" }' /proc/interrupts)"
+echo "TEST pci-host-bridge $(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/device | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
 n=0
 while [ $n -lt 50 ]; do
