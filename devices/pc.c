@@ -31,6 +31,9 @@
  *                                                         only with --net (QEMU's
  *                                                         ne2k_isa,iobase=0x300,irq=9)
  *   debug ports        0xf4-0xf7 (debug-exit), 0x80 (POST)  how test guests end
+ *   fw_cfg             0x510-0x511                        QEMU's firmware
+ *                                                         configuration: the CPU
+ *                                                         count test suites read
  *
  * The PIT, the RTC and the local APIC's timer are the timed devices; COM1 is polled
  * with them for host input, and the NE2000 for received frames. There is no firmware,
@@ -50,6 +53,7 @@
 
 #include "ata.h"
 #include "debugports.h"
+#include "fwcfg.h"
 #include "i8042.h"
 #include "ioapic.h"
 #include "ioport.h"
@@ -85,6 +89,7 @@ static uint64_t lapic_due(void *o) { return lapic_next_deadline(o); }
 static void lapic_free(void *o) { lapic_destroy(o); }
 static void ioapic_free(void *o) { ioapic_destroy(o); }
 static void pci_free(void *o) { pci_destroy(o); }
+static void fwcfg_free(void *o) { fwcfg_destroy(o); }
 
 /* PCI INTx: PIRQ A-D on the ISA lines SeaBIOS routes them to on QEMU's PIIX. */
 static const uint8_t pirq_isa_irq[PCI_PIRQS] = { 10, 10, 11, 11 };
@@ -237,6 +242,10 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct pc_parts *out)
 	if (r < 0)
 		return r;
 	out->pci = pci;
+	struct fwcfg *fw = fwcfg_create(io, cfg->ram_size);
+	r = add(b, fw, (struct board_dev){ .name = "fw_cfg", .destroy = fwcfg_free });
+	if (r < 0)
+		return r;
 	struct debugports *dbg = debugports_create(io, &cfg->stop, cfg->trace);
 	r = add(b, dbg, (struct board_dev){ .name = "debug ports", .destroy = debug_free });
 	if (r < 0)
