@@ -86,6 +86,7 @@ struct lapic {
 	uint64_t timer_start;           /* vclock ns when the count was loaded */
 	uint64_t timer_due;             /* next expiry, VCLOCK_NEVER when idle */
 	uint64_t tsc_deadline;          /* IA32_TSC_DEADLINE as the guest sees it */
+	bool nmi;                       /* an NMI message not yet taken by the CPU */
 };
 
 /* ---- the 256-bit vector registers ---- */
@@ -159,6 +160,9 @@ int lapic_ack(struct lapic *a)
 	return (int)(a->svr & 0xff);
 }
 
+bool lapic_nmi_pending(const struct lapic *a) { return a->nmi; }
+void lapic_nmi_ack(struct lapic *a) { a->nmi = false; }
+
 /* ---- acceptance ---- */
 
 /* A new error: latched into the ESR by the next ESR write (11.5.3), and signalled
@@ -221,9 +225,9 @@ static void eoi(struct lapic *a)
 }
 
 /* A write of ICR's low half sends the IPI (11.6.1). One CPU: fixed and lowest-priority
- * messages that address this APIC land in its IRR; INIT and SIPI address no other
- * processor; NMI and SMI are not modelled. The send is immediate: delivery status
- * (bit 12) always reads idle. */
+ * messages that address this APIC land in its IRR, an NMI message makes an NMI wait
+ * (the vector is ignored); INIT and SIPI address no other processor; SMI is not
+ * modelled. The send is immediate: delivery status (bit 12) always reads idle. */
 static void send_ipi(struct lapic *a)
 {
 	uint32_t lo = a->icr_lo;
@@ -240,6 +244,10 @@ static void send_ipi(struct lapic *a)
 	default:
 		self = lapic_match(a, (uint8_t)(a->icr_hi >> 24), lo & ICR_LOGICAL);
 		break;
+	}
+	if (mode == DM_NMI) {
+		a->nmi |= self;
+		return;
 	}
 	if (mode != DM_FIXED && mode != DM_LOWEST)
 		return;
@@ -502,6 +510,7 @@ static void reset_registers(struct lapic *a)
 	a->timer_init = a->timer_div = 0;
 	a->timer_due = VCLOCK_NEVER;
 	a->tsc_deadline = 0;
+	a->nmi = false;
 }
 
 uint64_t lapic_base_msr(const struct lapic *a) { return a->base; }

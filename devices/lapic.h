@@ -58,6 +58,10 @@ void lapic_deliver(struct lapic *a, int vector, bool level);
 bool lapic_pending(const struct lapic *a);
 /* The acknowledge: the vector (IRR -> ISR), the 8259's, or the spurious vector. */
 int lapic_ack(struct lapic *a);
+/* An NMI message (an IPI with delivery mode NMI to this APIC) waits; and its taking.
+ * The CPU's NMI blocking is the CPU's (until IRET). */
+bool lapic_nmi_pending(const struct lapic *a);
+void lapic_nmi_ack(struct lapic *a);
 
 /* The timer: raise what is due by now (vclock ns); when it next is due. */
 void lapic_update(struct lapic *a, uint64_t now);

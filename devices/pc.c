@@ -115,6 +115,8 @@ static void pc_set_irq(void *o, int irq, int level)
 }
 static bool pc_pending(const void *o) { return lapic_pending(((const struct pc_irq *)o)->lapic); }
 static int pc_ack(void *o) { return lapic_ack(((struct pc_irq *)o)->lapic); }
+static bool pc_nmi_pending(const void *o) { return lapic_nmi_pending(((const struct pc_irq *)o)->lapic); }
+static void pc_nmi_ack(void *o) { lapic_nmi_ack(((struct pc_irq *)o)->lapic); }
 static void pc_irq_free(void *o) { free(o); }
 static void eoi_to_ioapic(void *o, int vector) { ioapic_eoi(o, vector); }
 
@@ -185,7 +187,7 @@ static int build_irq(struct board *b, struct pc_parts *out, const struct pc_conf
 	if (r < 0)
 		return r;
 	*p = (struct pc_irq){ pic, ioapic, lapic };
-	*intc = (struct intc){ pc_set_irq, pc_pending, pc_ack, p };
+	*intc = (struct intc){ pc_set_irq, pc_pending, pc_ack, p, pc_nmi_pending, pc_nmi_ack };
 	board_set_intc(b, intc);
 	out->lapic = lapic;
 	return 0;

@@ -56,7 +56,7 @@ static void setup(void)
 	pic_req = false;
 	pic_acks = 0;
 	mmio = mmio_create();
-	struct intc pic = { NULL, pic_pending, pic_ack, NULL };
+	struct intc pic = { NULL, pic_pending, pic_ack, NULL, NULL, NULL };
 	apic = lapic_create(mmio, &clk, &pic);
 	ck_assert_ptr_nonnull(apic);
 	ioa = ioapic_create(mmio, apic, 0);
@@ -191,6 +191,14 @@ START_TEST(errors_and_odd_accesses)
 	ck_assert_uint_eq(rd(0x100), 0);
 	ck_assert(mmio_write(mmio, 0xfee00ff8u, 8, ~0ull));
 	ck_assert(!lapic_pending(apic));
+	/* An NMI to self: waits for the CPU, whatever the vector; to another APIC: none. */
+	wr(0x300, 0x40400 | 0x33);
+	ck_assert(lapic_nmi_pending(apic));
+	lapic_nmi_ack(apic);
+	ck_assert(!lapic_nmi_pending(apic));
+	wr(0x310, 0x07000000);
+	wr(0x300, 0x400);
+	ck_assert(!lapic_nmi_pending(apic));
 	/* A spurious acknowledge: the spurious vector, nothing set in service. */
 	ck_assert_int_eq(lapic_ack(apic), 0xff);
 	ck_assert_uint_eq(rd(0x170), 0);

@@ -266,6 +266,37 @@ static void test_timer_periodic(void)
 	check_range("divide-by-2-rate", (a - b) / (t1 - t0), 300, 440);
 }
 
+/* An NMI sent to self through the ICR: taken with IF clear (vector 2); a second one
+ * sent from the handler waits for the handler's IRET (SDM Vol. 3, 6.7.1). */
+static volatile int nmis, nmi_depth, nmi_nested;
+
+static void on_nmi(struct frame *f)
+{
+	(void)f;
+	nmis++;
+	if (nmi_depth)
+		nmi_nested = 1;
+	nmi_depth++;
+	if (nmis == 1) {
+		apic_wr(A_ICR, ICR_SELF | 0x400);
+		for (volatile int i = 0; i < 1000; i++)
+			;
+	}
+	nmi_depth--;
+}
+
+static void test_nmi(void)
+{
+	idt_set(2, isr_stubs[2], SEL_CODE, 0x8e);
+	exc_set_hook(2, on_nmi);
+	cli();
+	apic_wr(A_ICR, ICR_SELF | 0x400);      /* delivery mode NMI */
+	check(WAIT_UNTIL(nmis >= 1, EVENT_US), "self-nmi-with-if-clear");     /* QEMU: soon */
+	WAIT_UNTIL(nmis >= 2, EVENT_US);
+	check_eq("nmi-after-iret", nmis, 2);
+	check_eq("nmi-blocked-in-handler", nmi_nested, 0);
+}
+
 /* IA32_TSC_DEADLINE: the timer fires when the TSC passes the value, which then reads 0. */
 static void test_tsc_deadline(void)
 {
@@ -309,6 +340,7 @@ void test_main(void)
 	test_registers();
 	test_self_ipi();
 	test_priority();
+	test_nmi();
 	test_timer_oneshot();
 	test_timer_periodic();
 	test_tsc_deadline();
