@@ -31,6 +31,9 @@
  *                                                         only with --net (QEMU's
  *                                                         ne2k_isa,iobase=0x300,irq=9)
  *   debug ports        0xf4-0xf7 (debug-exit), 0x80 (POST)  how test guests end
+ *   ACPI PM1a blocks   0x600-0x605                        power-off through S5 (the
+ *                                                         SCI on IRQ 9, or 5 when the
+ *                                                         NE2000 has 9)
  *   fw_cfg             0x510-0x511                        QEMU's firmware
  *                                                         configuration: the CPU
  *                                                         count test suites read
@@ -52,6 +55,8 @@
 #include <stdlib.h>
 
 #include "ata.h"
+#include "acpi.h"
+#include "acpipm.h"
 #include "debugports.h"
 #include "fwcfg.h"
 #include "i8042.h"
@@ -90,6 +95,7 @@ static void lapic_free(void *o) { lapic_destroy(o); }
 static void ioapic_free(void *o) { ioapic_destroy(o); }
 static void pci_free(void *o) { pci_destroy(o); }
 static void fwcfg_free(void *o) { fwcfg_destroy(o); }
+static void acpipm_free(void *o) { acpipm_destroy(o); }
 
 /* PCI INTx: PIRQ A-D on the ISA lines SeaBIOS routes them to on QEMU's PIIX. */
 static const uint8_t pirq_isa_irq[PCI_PIRQS] = { 10, 10, 11, 11 };
@@ -244,6 +250,12 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct pc_parts *out)
 	if (r < 0)
 		return r;
 	out->pci = pci;
+	struct acpipm *pm = acpipm_create(io, &cfg->stop);
+	r = add(b, pm, (struct board_dev){ .name = "ACPI PM", .destroy = acpipm_free });
+	if (r < 0)
+		return r;
+	out->sci_irq = cfg->net ? 5 : 9;        /* 9 as on PIIX4, unless the NE2000 has it */
+	out->ram_size = cfg->ram_size;
 	struct fwcfg *fw = fwcfg_create(io, cfg->ram_size);
 	r = add(b, fw, (struct board_dev){ .name = "fw_cfg", .destroy = fwcfg_free });
 	if (r < 0)
@@ -278,4 +290,17 @@ void pc_mptable(const struct pc_parts *parts, uint32_t cpu_signature, uint32_t c
 		if (irq != 2 && !(pci_lines & (1u << irq)))
 			t->irq[t->nirq++] = (struct mptable_irq){ MPTABLE_BUS_ISA, (uint8_t)irq,
 				(uint8_t)isa_pin(irq), MPTABLE_CONFORMS };
+}
+
+void pc_acpi(const struct pc_parts *parts, struct acpi *a)
+{
+	uint64_t top = (parts->ram_size + 0xfffff) & ~0xfffffull;
+	*a = (struct acpi){
+		.lapic_addr = LAPIC_DEFAULT_BASE, .ioapic_addr = IOAPIC_BASE, .ioapic_id = 0,
+		.sci_irq = parts->sci_irq,
+		.pm1a_evt = ACPI_PM1A_EVT, .pm1a_cnt = ACPI_PM1A_CNT, .s5_type = ACPI_PM_S5_TYPE,
+		.pci_mem_base = top < IOAPIC_BASE ? (uint32_t)top : IOAPIC_BASE - 0x100000,
+	};
+	for (int i = 0; i < PCI_PIRQS; i++)
+		a->pirq_gsi[i] = pirq_isa_irq[i];   /* ISA IRQ n is GSI n but for IRQ 0 */
 }

@@ -10,6 +10,7 @@
 #include "board.h"
 #include "clock.h"
 
+struct acpi;
 struct blockdev;
 struct lapic;
 struct mptable;
@@ -35,6 +36,8 @@ struct pc_parts {
 	struct uart *com1;
 	struct lapic *lapic;
 	struct pci_bus *pci;
+	uint8_t sci_irq;                /* the ACPI SCI's ISA IRQ */
+	uint64_t ram_size;
 };
 
 /* Put the PC's devices on b and set its interrupt controller; *out gets the parts
@@ -44,7 +47,12 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct pc_parts *out)
  * with the CPU's CPUID.1 signature and features. */
 void pc_mptable(const struct pc_parts *parts, uint32_t cpu_signature, uint32_t cpu_features,
 		struct mptable *t);
-/* Where a BIOS would leave the MP floating pointer: the BIOS ROM area (MP spec 4). */
+/* The ACPI tables describing the same board (acpi.h). */
+void pc_acpi(const struct pc_parts *parts, struct acpi *a);
+/* Where a BIOS would leave the MP floating pointer and the ACPI RSDP: the BIOS ROM
+ * area, which both specifications have the OS scan (MP spec 4, ACPI 5.2.5.1). */
 #define PC_MPTABLE_ADDR 0xf0000u
+#define PC_ACPI_ADDR    0xf1000u
+#define PC_ACPI_MAX     0x4000u
 
 #endif

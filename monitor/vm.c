@@ -36,6 +36,7 @@
 #include "../devices/blockdev.h"
 #include "../devices/netdev.h"
 #include "../devices/board.h"
+#include "../devices/acpi.h"
 #include "../devices/mptable.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
@@ -120,15 +121,15 @@ static int board_init(struct vm *vm)
 	};
 	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
-	struct pc_parts parts;
-	int r = vm->board ? pc_build(vm->board, &pc, &parts) : -ENOMEM;
+	struct pc_parts *parts = &vm->parts;
+	int r = vm->board ? pc_build(vm->board, &pc, parts) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
 		return r;
 	}
-	vm->com1 = parts.com1;
-	vm->lapic = parts.lapic;
-	vm->pci = parts.pci;
+	vm->com1 = parts->com1;
+	vm->lapic = parts->lapic;
+	vm->pci = parts->pci;
 	vm->io = board_io(vm->board);
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
@@ -146,12 +147,22 @@ static void write_mptable(struct vm *vm)
 	regs[R_EAX] = 1;
 	cpuid_emulate(vm, regs);
 	struct mptable t;
-	struct pc_parts parts = { vm->com1, vm->lapic, vm->pci };
-	pc_mptable(&parts, regs[R_EAX], regs[R_EDX], &t);
+	pc_mptable(&vm->parts, regs[R_EAX], regs[R_EDX], &t);
 	uint8_t buf[512];
 	size_t n = mptable_build(&t, PC_MPTABLE_ADDR, buf, sizeof(buf));
 	if (n)
 		mem_write_phys(&vm->mem, PC_MPTABLE_ADDR, buf, n);
+}
+
+/* The ACPI tables (devices/acpi.h) in the same BIOS area, after the MP table. */
+static void write_acpi(struct vm *vm)
+{
+	struct acpi a;
+	pc_acpi(&vm->parts, &a);
+	uint8_t buf[PC_ACPI_MAX];
+	size_t n = acpi_build(&a, PC_ACPI_ADDR, buf, sizeof(buf));
+	if (n)
+		mem_write_phys(&vm->mem, PC_ACPI_ADDR, buf, n);
 }
 
 int vm_create(struct vm *vm, const struct config *cfg)
@@ -207,6 +218,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	}
 	cpuid_init(vm);
 	write_mptable(vm);
+	write_acpi(vm);
 	reset_cpu(vm);
 	fs_alt_publish(vm);
 	return 0;

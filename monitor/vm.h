@@ -19,6 +19,7 @@
 #include "../arch/vcpu.h"
 #include "hostrt.h"
 #include "../devices/clock.h"
+#include "../devices/pc.h"
 #include "../rewriter/sites.h"
 #include "../shadowmmu/mem.h"
 
@@ -104,6 +105,7 @@ struct vm {
 	struct uart *com1;              /* the console UART, on the board */
 	struct lapic *lapic;            /* the CPU's local APIC, on the board (its MSRs) */
 	struct pci_bus *pci;            /* PCI bus 0, on the board */
+	struct pc_parts parts;          /* what the board builder said it built (pc.h) */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;

@@ -209,6 +209,17 @@ START_TEST(pc_wiring)
 	ck_assert_int_eq(stops, 2);
 	ck_assert_int_eq(stop_why, BOARD_RESET);
 	ck_assert_int_eq(stop_status, 0);
+	/* ACPI PM1a: SCI_EN reads set; SLP_EN with S3's type does nothing, with S5's (5,
+	 * the DSDT's \_S5) powers off; a byte write of the low half alone does nothing. */
+	ck_assert_uint_eq(io_in(io, 0x604, 2) & 1, 1);
+	io_out(io, 0x604, 2, 0x2000 | 3 << 10);
+	ck_assert_int_eq(stops, 2);
+	io_out(io, 0x604, 1, 0x00);
+	ck_assert_int_eq(stops, 2);
+	io_out(io, 0x604, 2, 0x2000 | 5 << 10);
+	ck_assert_int_eq(stops, 3);
+	ck_assert_int_eq(stop_why, BOARD_POWEROFF);
+	ck_assert_int_eq(stop_status, 0);
 }
 END_TEST
 

@@ -35,7 +35,9 @@ export TRAPEZE_CHECK_FPU=1
 # timer's interrupt goes through and whether the local APIC timer ticks.
 boot() {
 	local name=$1 kernel=$2 kver=$3 extra=${4:-} timer=${5:-IO-APIC 2-edge} lapic=${6:-ticks}
-	timeout 120 "$trapeze" run --mem 128M --append "$append $extra" --initrd "$tmp/initrd" "$kernel" \
+	local cmdline="$append $extra"
+	case $extra in *acpi=on*) cmdline="${append/acpi=off/} $extra" ;; esac
+	timeout 120 "$trapeze" run --mem 128M --append "$cmdline" --initrd "$tmp/initrd" "$kernel" \
 		</dev/null >"$tmp/out" 2>"$tmp/err"
 	local st=$?
 	tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
@@ -83,6 +85,17 @@ boot linux-686-pae-boot-and-userspace "$cache/vmlinuz-pae" \
 # Without the local APIC (nolapic) the kernel runs on the 8259 alone, as guests that
 # know no APIC do: the 8259's INTR still reaches the CPU (virtual wire, devices/lapic.c).
 boot linux-nolapic-8259-only "$kernel" "$kver" nolapic XT-PIC none
+
+# With ACPI (no acpi=off): the kernel takes the APICs from the MADT, the PCI root
+# bridge from the DSDT, and `poweroff` goes through ACPI S5 and ends the VM (status 0,
+# no reset: reset would say so on stderr).
+boot linux-acpi-poweroff "$kernel" "$kver" "acpi=on trapeze.poweroff"
+if grep -aq 'reboot: Power down' "$tmp/out" &&
+	! grep -q reset "$tmp/err"; then
+	ok linux-acpi-poweroff-s5
+else
+	bad linux-acpi-poweroff-s5 "no S5 power-off: $(tail -2 "$tmp/err")"
+fi
 
 # A guest whose init exits: "Attempted to kill init", panic=-1 resets the machine.
 printf '#!/bin/busybox sh\nexit 1\n' >"$tmp/badinit"

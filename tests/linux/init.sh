@@ -1,8 +1,8 @@
 #!/bin/busybox sh
 # init.sh - /init of the test initramfs: exercises the guest's user space and prints
 # one "TEST name value" line per check, which tests/linux/boot-test.sh compares with
-# what it expects, line for line. Ends with a reboot (a PC without ACPI cannot power
-# off; trapeze ends the VM on the reset).
+# what it expects, line for line. Ends with a reboot (trapeze ends the VM on the reset),
+# or with a power-off through ACPI when the command line says trapeze.poweroff.
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -47,4 +47,7 @@ t1=$(cut -d' ' -f1 /proc/uptime | cut -d. -f1)
 [ $((t1 - t0)) -ge 1 ] && [ $((t1 - t0)) -le 2 ] && echo "TEST sleep-1s ok"
 echo "TEST year $(date -u +%Y)"
 echo "TEST done"
+if grep -q trapeze.poweroff /proc/cmdline; then
+	poweroff -f
+fi
 reboot -f
