@@ -361,21 +361,12 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_MISC_ENABLE         0x1a0
 #define MISC_ENABLE_FAST_STRING 0x1u
 
-/* The vclock time (ns) at which the guest's TSC reaches tsc; 0 stays 0 (disarm). The
- * TSC's rate is measured against CLOCK_MONOTONIC once, at the first use (2 ms). */
+/* The vclock time (ns) at which the guest's TSC reaches tsc; 0 stays 0 (disarm). */
 static uint64_t tsc_to_vclock(struct vm *vm, uint64_t tsc)
 {
 	if (!tsc)
 		return 0;
-	if (!vm->tsc_hz) {
-		uint64_t n0 = vclock_now(&vm->clock), t0 = __rdtsc(), n1;
-		do
-			n1 = vclock_now(&vm->clock);
-		while (n1 - n0 < 2000000);
-		vm->tsc_hz = (__rdtsc() - t0) * 1000000000u / (n1 - n0);
-		if (!vm->tsc_hz)
-			vm->tsc_hz = 1;
-	}
+	cpuid_tsc_hz(vm);
 	uint64_t now_tsc = guest_tsc(&vm->cpu), now = vclock_now(&vm->clock);
 	if (tsc <= now_tsc)
 		return now;

@@ -330,6 +330,37 @@ static void test_tsc_deadline(void)
 	apic_wr(A_LVTT, LVT_MASKED);
 }
 
+/* CPUID leaf 0x15: the crystal is the APIC timer's 1 GHz, and crystal * EBX / EAX is
+ * the TSC's rate, which the PIT confirms (trapeze only: qemu32's leaves stop at 4). */
+static void test_tsc_leaf(void)
+{
+	if (under_qemu()) {
+		printf("SKIP cpuid-15-crystal qemu32 has no leaf 0x15\n");
+		printf("SKIP cpuid-15-tsc-rate qemu32 has no leaf 0x15\n");
+		return;
+	}
+	uint32_t r[4];
+	cpuid(0, r);
+	if (r[0] < 0x15) {
+		fail("cpuid-15-crystal", "max leaf %x", r[0]);
+		return;
+	}
+	cpuid(0x15, r);
+	check_eq("cpuid-15-crystal", r[2], 1000000000u);
+	uint64_t a, b;
+	uint32_t t0 = tb_now();
+	__asm__ volatile("rdtsc" : "=A"(a));
+	tb_wait_us(50000);
+	__asm__ volatile("rdtsc" : "=A"(b));
+	uint32_t t1 = tb_now();
+	/* TSC ticks per PIT tick against the leaf's rate over the PIT's: 3% either way (the
+	 * bracket of PIT reads widens when the guest is descheduled). */
+	/* 1e9 / 1193182 = 838.095 ns a PIT tick; EBX is at most 4294, so 32 bits do. */
+	uint32_t per_pit = (uint32_t)(b - a) / (t1 - t0);
+	uint32_t want = r[0] ? r[1] * 838095u / r[0] / 1000u : 0;
+	check_range("cpuid-15-tsc-rate", per_pit, want - want / 33, want + want / 33);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -344,5 +375,6 @@ void test_main(void)
 	test_timer_oneshot();
 	test_timer_periodic();
 	test_tsc_deadline();
+	test_tsc_leaf();
 	guest_finish();
 }
