@@ -13,6 +13,9 @@
  *                                                         its number, but IRQ 0 on
  *                                                         pin 2 (an interrupt-source
  *                                                         override, as PCs wire it)
+ *   HPET               0xfed00000 (1 KiB)                 a 100 MHz counter and three
+ *                                                         timers on I/O APIC inputs
+ *                                                         20-23; in no firmware table
  *   PCI host bridge    0xcf8-0xcff                        bus 0, configuration
  *                                                         mechanism #1; i440FX at
  *                                                         00.0; PIRQ A-D on IRQ 10,
@@ -59,6 +62,7 @@
 #include "acpipm.h"
 #include "debugports.h"
 #include "fwcfg.h"
+#include "hpet.h"
 #include "i8042.h"
 #include "ioapic.h"
 #include "ioport.h"
@@ -93,6 +97,9 @@ static void lapic_up(void *o, uint64_t now) { lapic_update(o, now); }
 static uint64_t lapic_due(void *o) { return lapic_next_deadline(o); }
 static void lapic_free(void *o) { lapic_destroy(o); }
 static void ioapic_free(void *o) { ioapic_destroy(o); }
+static void hpet_up(void *o, uint64_t now) { hpet_update(o, now); }
+static uint64_t hpet_due(void *o) { return hpet_next_deadline(o); }
+static void hpet_free(void *o) { hpet_destroy(o); }
 static void pci_free(void *o) { pci_destroy(o); }
 static void fwcfg_free(void *o) { fwcfg_destroy(o); }
 static void acpipm_free(void *o) { acpipm_destroy(o); }
@@ -187,6 +194,12 @@ static int build_irq(struct board *b, struct pc_parts *out, const struct pc_conf
 	if (r < 0)
 		return r;
 	lapic_set_eoi_hook(lapic, &(struct lapic_eoi_hook){ eoi_to_ioapic, ioapic });
+	struct hpet *hpet = hpet_create(board_mmio(b), cfg->clock,
+					(struct irq_line){ ioapic_set_irq, ioapic, 0 });
+	r = add(b, hpet, (struct board_dev){ .name = "HPET", .update = hpet_up,
+					     .next_deadline = hpet_due, .destroy = hpet_free });
+	if (r < 0)
+		return r;
 	lapic_bios_init(lapic);
 	struct pc_irq *p = calloc(1, sizeof(*p));
 	r = add(b, p, (struct board_dev){ .name = "interrupt wiring", .destroy = pc_irq_free });
