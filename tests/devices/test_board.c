@@ -23,7 +23,7 @@ struct fake {
 
 static struct board *b;
 static bool moved;
-static char log_buf[64];
+static char log_buf[256];       /* two characters per call: BOARD_MAX_DEVICES + 1 destroys */
 
 static void note(char what, int id)
 {
@@ -148,15 +148,16 @@ END_TEST
  * port access can reach the freed state (failed before: the bus kept the pointer). */
 START_TEST(full_board_releases_ports)
 {
-	static struct fake f[17];
+	enum { N = BOARD_MAX_DEVICES };
+	static struct fake f[N + 1];
 	struct iobus *io = board_io(b);
-	for (int k = 0; k < 16; k++) {
+	for (int k = 0; k < N; k++) {
 		f[k].id = k;
 		ck_assert_int_eq(add(plain(&f[k])), 0);
 	}
-	f[16].id = 16;
-	ck_assert_int_eq(io_register(io, 0x300, 1, fake_in, NULL, &f[16]), 0);
-	ck_assert_int_lt(add(plain(&f[16])), 0);
+	f[N].id = N;
+	ck_assert_int_eq(io_register(io, 0x300, 1, fake_in, NULL, &f[N]), 0);
+	ck_assert_int_lt(add(plain(&f[N])), 0);
 	ck_assert_uint_eq(io_in(io, 0x300, 1), 0xff);   /* nobody's port: the bus floats */
 }
 END_TEST
