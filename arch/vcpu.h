@@ -111,6 +111,8 @@ struct cpu {
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */
+	bool nmi_blocked;               /* in an NMI handler: no NMI until the next IRET
+					   (SDM Vol. 3, 6.7.1) */
 	uint32_t deliveries;            /* events delivered through the IDT (a counter) */
 	bool rf;                        /* EFLAGS.RF: the next instruction's breakpoint is
 					   ignored (SDM Vol. 3, 18.3.1.1) */

@@ -12,7 +12,6 @@
 #include "ioport.h"
 #include "mmio.h"
 
-#define BOARD_MAX 16
 
 struct board {
 	struct iobus *io;
@@ -20,7 +19,7 @@ struct board {
 	bool *deadlines_moved;
 	struct intc intc;
 	bool have_intc;
-	struct board_dev dev[BOARD_MAX];
+	struct board_dev dev[BOARD_MAX_DEVICES];
 	int n;
 };
 
@@ -58,16 +57,19 @@ struct mmiobus *board_mmio(struct board *b) { return b->mmio; }
 
 int board_add(struct board *b, const struct board_dev *d)
 {
-	if (b->n == BOARD_MAX) {
+	if (b->n == BOARD_MAX_DEVICES) {
 		io_release(b->io, d->opaque);   /* its ports must not lead to freed state */
+		mmio_release(b->mmio, d->opaque);
 		if (d->destroy)
 			d->destroy(d->opaque);
 		return -ENOSPC;
 	}
 	b->dev[b->n++] = *d;
 	/* The bus marks the access itself: no per-port table of timed devices to keep. */
-	if (d->next_deadline)
+	if (d->next_deadline) {
 		io_watch(b->io, d->opaque, b->deadlines_moved);
+		mmio_watch(b->mmio, d->opaque, b->deadlines_moved);
+	}
 	return 0;
 }
 

@@ -62,6 +62,9 @@ struct board_dev {
 	void (*destroy)(void *opaque);
 };
 
+/* How many devices a board holds: the PC has 16 with --net, para-x86 adds two. */
+#define BOARD_MAX_DEVICES 32
+
 /* An empty board with its two buses. Each guest access to a timed device's port sets
  * *deadlines_moved, for the monitor to take the deadlines again (it clears it). NULL on
  * allocation failure. */

@@ -21,6 +21,9 @@ struct intc {
 	bool (*pending)(const void *opaque);    /* INTR to the CPU asserted; cheap */
 	int (*ack)(void *opaque);               /* the acknowledge cycle: the vector */
 	void *opaque;                           /* the controller's state */
+	/* An NMI message waits (the local APIC's); taken by nmi_ack. NULL: none ever. */
+	bool (*nmi_pending)(const void *opaque);
+	void (*nmi_ack)(void *opaque);
 };
 
 /* Input line irq of controller c, for a device's constructor. */
@@ -34,5 +37,16 @@ static inline bool intc_pending(const struct intc *c) { return c->pending(c->opa
 
 /* Acknowledge: the vector to deliver (a spurious one if the request went away). */
 static inline int intc_ack(const struct intc *c) { return c->ack(c->opaque); }
+
+/* Does an NMI wait for the CPU, and its delivery (vector 2, whatever EFLAGS.IF says). */
+static inline bool intc_nmi_pending(const struct intc *c)
+{
+	return c->nmi_pending && c->nmi_pending(c->opaque);
+}
+static inline void intc_nmi_ack(const struct intc *c)
+{
+	if (c->nmi_ack)
+		c->nmi_ack(c->opaque);
+}
 
 #endif

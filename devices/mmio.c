@@ -14,6 +14,7 @@ struct range {
 	mmio_read_fn rd;
 	mmio_write_fn wr;
 	void *opaque;
+	bool *touched;          /* set on every access (mmio_watch), or NULL */
 };
 
 struct mmiobus {
@@ -35,7 +36,41 @@ int mmio_register(struct mmiobus *b, uint64_t base, uint64_t len, mmio_read_fn r
 			return -EBUSY;
 	if (b->n == MAX_RANGES)
 		return -ENOSPC;
-	b->r[b->n++] = (struct range){ base, len, rd, wr, opaque };
+	b->r[b->n++] = (struct range){ base, len, rd, wr, opaque, NULL };
+	return 0;
+}
+
+void mmio_release(struct mmiobus *b, const void *opaque)
+{
+	int kept = 0;
+	for (int k = 0; k < b->n; k++)
+		if (b->r[k].opaque != opaque)
+			b->r[kept++] = b->r[k];
+	b->n = kept;
+}
+
+void mmio_watch(struct mmiobus *b, const void *opaque, bool *touched)
+{
+	for (int k = 0; k < b->n; k++)
+		if (b->r[k].opaque == opaque)
+			b->r[k].touched = touched;
+}
+
+int mmio_move(struct mmiobus *b, const void *opaque, uint64_t new_base)
+{
+	struct range *r = NULL;
+	for (int k = 0; k < b->n; k++)
+		if (b->r[k].opaque == opaque)
+			r = &b->r[k];
+	if (!r)
+		return -ENOENT;
+	if (new_base + r->len < new_base)
+		return -EINVAL;
+	for (int k = 0; k < b->n; k++)
+		if (&b->r[k] != r && new_base < b->r[k].base + b->r[k].len &&
+		    b->r[k].base < new_base + r->len)
+			return -EBUSY;
+	r->base = new_base;
 	return 0;
 }
 
@@ -52,6 +87,8 @@ bool mmio_read(struct mmiobus *b, uint64_t pa, int size, uint64_t *val)
 	struct range *r = find(b, pa, size);
 	if (!r)
 		return false;
+	if (r->touched)
+		*r->touched = true;
 	*val = r->rd ? r->rd(r->opaque, pa - r->base, size) : ~0ull;
 	return true;
 }
@@ -61,6 +98,8 @@ bool mmio_write(struct mmiobus *b, uint64_t pa, int size, uint64_t val)
 	struct range *r = find(b, pa, size);
 	if (!r)
 		return false;
+	if (r->touched)
+		*r->touched = true;
 	if (r->wr)
 		r->wr(r->opaque, pa - r->base, size, val);
 	return true;

@@ -25,6 +25,14 @@ void mmio_destroy(struct mmiobus *b);
 /* Claim [base, base + len); negative errno if it overlaps a claimed range. */
 int mmio_register(struct mmiobus *b, uint64_t base, uint64_t len, mmio_read_fn rd,
 		  mmio_write_fn wr, void *opaque);
+/* Give back every range registered with opaque (a device that could not be added). */
+void mmio_release(struct mmiobus *b, const void *opaque);
+/* From now on every access to a range registered with opaque sets *touched (NULL: stop):
+ * a timed device's registers may move its deadline (board.c, as io_watch). */
+void mmio_watch(struct mmiobus *b, const void *opaque, bool *touched);
+/* Move opaque's range to new_base (a relocatable register block such as the local
+ * APIC's); negative errno, and the range left where it was, if it would overlap. */
+int mmio_move(struct mmiobus *b, const void *opaque, uint64_t new_base);
 /* One access of size bytes at guest-physical pa; false if no device claims it. */
 bool mmio_read(struct mmiobus *b, uint64_t pa, int size, uint64_t *val);
 bool mmio_write(struct mmiobus *b, uint64_t pa, int size, uint64_t val);

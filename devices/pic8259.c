@@ -298,7 +298,10 @@ bool pic_intr(const struct pic *p) { return p->intr; }
 static bool as_intc_pending(const void *opaque) { return ((const struct pic *)opaque)->intr; }
 static int as_intc_ack(void *opaque) { return pic_ack(opaque); }
 
-struct intc pic_intc(struct pic *p) { return (struct intc){ pic_set_irq, as_intc_pending, as_intc_ack, p }; }
+struct intc pic_intc(struct pic *p)
+{
+	return (struct intc){ pic_set_irq, as_intc_pending, as_intc_ack, p, NULL, NULL };
+}
 
 /* With no request left when INTA comes, a chip answers with its IR7 vector and sets no
  * IS bit ("default IR7"). Through the cascade the master has already taken IR2 into

@@ -12,5 +12,8 @@ struct vm;
 void cpuid_emulate(struct vm *vm, uint32_t regs[8]);
 /* Ask the host once, at start-up, for the leaves the virtual CPU is built from. */
 void cpuid_init(struct vm *vm);
+/* The TSC's rate in Hz (vm->tsc_hz), measured against CLOCK_MONOTONIC at the first call
+ * (10 ms): what leaf 0x15 tells the guest and IA32_TSC_DEADLINE is converted with. */
+uint64_t cpuid_tsc_hz(struct vm *vm);
 
 #endif

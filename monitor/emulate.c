@@ -471,6 +471,7 @@ static enum emu_result do_iret(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
+	c->nmi_blocked = false;         /* "until the next IRET" (SDM Vol. 3, 6.7.1) */
 	if (c->sh->vflags & FL_NT)
 		return task_return(i->vm, i->next) < 0 ? EMU_FAULT : EMU_JUMPED;
 	if (stack_pop(i->vm, &eip, i->osize) < 0 || stack_pop(i->vm, &cs, i->osize) < 0 ||

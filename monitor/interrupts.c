@@ -99,7 +99,19 @@ enum intr_result intr_check(struct vm *vm)
 	bool shadow = c->intr_shadow || (c->sh->sti_eip && c->sh->sti_eip == c->sh->eip);
 	c->intr_shadow = false;
 	c->sh->sti_eip = 0;
-	c->sh->irq = intc_pending(vm->intc);
+	bool nmi = !c->nmi_blocked && intc_nmi_pending(vm->intc);
+	c->sh->irq = intc_pending(vm->intc) || nmi;
+	if (nmi && !c->exc.pending) {
+		/* An NMI comes whatever IF says, and blocks the next until an IRET. */
+		if (shadow)
+			return INTR_STEP;
+		intc_nmi_ack(vm->intc);
+		c->nmi_blocked = true;
+		c->halted = false;
+		vm->stats.interrupts++;
+		intr_external(vm, VEC_NMI);
+		return INTR_DELIVERED;
+	}
 	if (!cpu_if(c) || c->exc.pending || !c->sh->irq)
 		return INTR_NONE;
 	if (shadow)
@@ -146,7 +158,7 @@ int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 
 static bool intc_ready(struct vm *vm)
 {
-	return intc_pending(vm->intc);
+	return intc_pending(vm->intc) || (!vm->cpu.nmi_blocked && intc_nmi_pending(vm->intc));
 }
 
 void intr_halt(struct vm *vm)

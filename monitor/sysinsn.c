@@ -17,6 +17,8 @@
 #include "segments.h"
 #include "task.h"
 #include "vm.h"
+#include "../devices/clock.h"
+#include "../devices/lapic.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
 #include "../rewriter/sites.h"
@@ -369,9 +371,24 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_ARCH_CAPABILITIES   0x10a
 #define ARCH_CAP_MDS_NO         (1u << 5)
 #define ARCH_CAP_TAA_NO         (1u << 8)
+#define MSR_APIC_BASE           0x1b    /* the local APIC's (devices/lapic.h) */
+#define MSR_TSC_DEADLINE        0x6e0   /* exists as CPUID.1:ECX.TSC_DEADLINE is set */
 #define MSR_UCODE_REV           0x8b
 #define MSR_MISC_ENABLE         0x1a0
 #define MISC_ENABLE_FAST_STRING 0x1u
+
+/* The vclock time (ns) at which the guest's TSC reaches tsc; 0 stays 0 (disarm). */
+static uint64_t tsc_to_vclock(struct vm *vm, uint64_t tsc)
+{
+	if (!tsc)
+		return 0;
+	cpuid_tsc_hz(vm);
+	uint64_t now_tsc = guest_tsc(&vm->cpu), now = vclock_now(&vm->clock);
+	if (tsc <= now_tsc)
+		return now;
+	unsigned __int128 ns = (unsigned __int128)(tsc - now_tsc) * 1000000000u / vm->tsc_hz;
+	return ns > VCLOCK_NEVER - 1 - now ? VCLOCK_NEVER - 1 : now + (uint64_t)ns;
+}
 
 enum emu_result do_msr(struct insn *i, bool write)
 {
@@ -417,6 +434,18 @@ enum emu_result do_msr(struct insn *i, bool write)
 		if (write)
 			return gp0(i);
 		v = ARCH_CAP_MDS_NO | ARCH_CAP_TAA_NO;
+		break;
+	case MSR_APIC_BASE:
+		if (write && !lapic_set_base_msr(i->vm->lapic, v))
+			return gp0(i);
+		v = lapic_base_msr(i->vm->lapic);
+		break;
+	case MSR_TSC_DEADLINE:
+		if (write) {
+			lapic_set_tsc_deadline(i->vm->lapic, v, tsc_to_vclock(i->vm, v));
+			i->vm->io_dirty = true;         /* the board's deadlines moved */
+		}
+		v = lapic_tsc_deadline(i->vm->lapic);
 		break;
 	case MSR_UCODE_REV:
 		v = 0;

@@ -37,6 +37,8 @@
 #include "../devices/blockdev.h"
 #include "../devices/netdev.h"
 #include "../devices/board.h"
+#include "../devices/acpi.h"
+#include "../devices/mptable.h"
 #include "../devices/pc.h"
 #include "../rewriter/rewriter.h"
 #include "rwhost.h"
@@ -120,11 +122,15 @@ static int board_init(struct vm *vm)
 	};
 	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
-	int r = vm->board ? pc_build(vm->board, &pc, &vm->com1) : -ENOMEM;
+	struct pc_parts *parts = &vm->parts;
+	int r = vm->board ? pc_build(vm->board, &pc, parts) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
 		return r;
 	}
+	vm->com1 = parts->com1;
+	vm->lapic = parts->lapic;
+	vm->pci = parts->pci;
 	vm->io = board_io(vm->board);
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
@@ -132,6 +138,32 @@ static int board_init(struct vm *vm)
 	if (vm->cfg.net)                /* a frame that arrives kicks the guest, as typing does */
 		intr_watch_input(vm, netdev_fd(vm->cfg.net));
 	return 0;
+}
+
+/* The MP table a PC BIOS leaves (devices/mptable.h), where a BIOS leaves it, so that
+ * a kernel finds the APICs without ACPI. Loaded kernels go elsewhere (1 MiB up). */
+static void write_mptable(struct vm *vm)
+{
+	uint32_t regs[8] = { 0 };
+	regs[R_EAX] = 1;
+	cpuid_emulate(vm, regs);
+	struct mptable t;
+	pc_mptable(&vm->parts, regs[R_EAX], regs[R_EDX], &t);
+	uint8_t buf[512];
+	size_t n = mptable_build(&t, PC_MPTABLE_ADDR, buf, sizeof(buf));
+	if (n)
+		mem_write_phys(&vm->mem, PC_MPTABLE_ADDR, buf, n);
+}
+
+/* The ACPI tables (devices/acpi.h) in the same BIOS area, after the MP table. */
+static void write_acpi(struct vm *vm)
+{
+	struct acpi a;
+	pc_acpi(&vm->parts, &a);
+	uint8_t buf[PC_ACPI_MAX];
+	size_t n = acpi_build(&a, PC_ACPI_ADDR, buf, sizeof(buf));
+	if (n)
+		mem_write_phys(&vm->mem, PC_ACPI_ADDR, buf, n);
 }
 
 int vm_create(struct vm *vm, const struct config *cfg)
@@ -191,6 +223,8 @@ int vm_create(struct vm *vm, const struct config *cfg)
 		goto err;
 	}
 	cpuid_init(vm);
+	write_mptable(vm);
+	write_acpi(vm);
 	reset_cpu(vm);
 	fs_alt_publish(vm);
 	return 0;

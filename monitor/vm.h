@@ -20,6 +20,7 @@
 #include "debug.h"
 #include "hostrt.h"
 #include "../devices/clock.h"
+#include "../devices/pc.h"
 #include "../rewriter/sites.h"
 #include "../shadowmmu/mem.h"
 
@@ -82,6 +83,8 @@ struct mmiobus;
 struct segshadow;
 struct uart;
 struct board;
+struct lapic;
+struct pci_bus;
 struct intc;
 struct mmu;
 
@@ -101,6 +104,9 @@ struct vm {
 	int8_t shadow_cpl[6];           /* the CPL each segment's shadow was made for */
 	int entered_cpl;                /* the CPL of the last block entered */
 	struct uart *com1;              /* the console UART, on the board */
+	struct lapic *lapic;            /* the CPU's local APIC, on the board (its MSRs) */
+	struct pci_bus *pci;            /* PCI bus 0, on the board */
+	struct pc_parts parts;          /* what the board builder said it built (pc.h) */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;
@@ -124,6 +130,7 @@ struct vm {
 	uint64_t image_end;             /* the top of the kernel image as loaded (multiboot.c) */
 	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (engine_bt.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
+	uint64_t tsc_hz;                /* the TSC's rate, once measured (IA32_TSC_DEADLINE) */
 	const struct intc *intc;        /* the board's interrupt controller (devices/intc.h) */
 	uint32_t host_cpuid[CPUID_HOST_LEAVES][4];      /* cpuid.c */
 	enum vm_stop stop;

@@ -23,7 +23,7 @@ struct fake {
 
 static struct board *b;
 static bool moved;
-static char log_buf[64];
+static char log_buf[256];       /* two characters per call: BOARD_MAX_DEVICES + 1 destroys */
 
 static void note(char what, int id)
 {
@@ -148,15 +148,16 @@ END_TEST
  * port access can reach the freed state (failed before: the bus kept the pointer). */
 START_TEST(full_board_releases_ports)
 {
-	static struct fake f[17];
+	enum { N = BOARD_MAX_DEVICES };
+	static struct fake f[N + 1];
 	struct iobus *io = board_io(b);
-	for (int k = 0; k < 16; k++) {
+	for (int k = 0; k < N; k++) {
 		f[k].id = k;
 		ck_assert_int_eq(add(plain(&f[k])), 0);
 	}
-	f[16].id = 16;
-	ck_assert_int_eq(io_register(io, 0x300, 1, fake_in, NULL, &f[16]), 0);
-	ck_assert_int_lt(add(plain(&f[16])), 0);
+	f[N].id = N;
+	ck_assert_int_eq(io_register(io, 0x300, 1, fake_in, NULL, &f[N]), 0);
+	ck_assert_int_lt(add(plain(&f[N])), 0);
 	ck_assert_uint_eq(io_in(io, 0x300, 1), 0xff);   /* nobody's port: the bus floats */
 }
 END_TEST
@@ -182,10 +183,12 @@ START_TEST(pc_wiring)
 	struct vclock clk = { fixed_now, NULL };
 	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
 				 .serial_out = -1, .stop = { on_stop, NULL } };
-	struct uart *com1 = NULL;
+	struct pc_parts parts;
 	stops = 0;
-	ck_assert_int_eq(pc_build(b, &cfg, &com1), 0);
-	ck_assert_ptr_nonnull(com1);
+	ck_assert_int_eq(pc_build(b, &cfg, &parts), 0);
+	ck_assert_ptr_nonnull(parts.com1);
+	ck_assert_ptr_nonnull(parts.lapic);
+	ck_assert_ptr_nonnull(parts.pci);
 	const struct intc *ic = board_intc(b);
 	ck_assert_ptr_nonnull(ic);
 	struct iobus *io = board_io(b);
@@ -207,6 +210,17 @@ START_TEST(pc_wiring)
 	ck_assert_int_eq(stops, 2);
 	ck_assert_int_eq(stop_why, BOARD_RESET);
 	ck_assert_int_eq(stop_status, 0);
+	/* ACPI PM1a: SCI_EN reads set; SLP_EN with S3's type does nothing, with S5's (5,
+	 * the DSDT's \_S5) powers off; a byte write of the low half alone does nothing. */
+	ck_assert_uint_eq(io_in(io, 0x604, 2) & 1, 1);
+	io_out(io, 0x604, 2, 0x2000 | 3 << 10);
+	ck_assert_int_eq(stops, 2);
+	io_out(io, 0x604, 1, 0x00);
+	ck_assert_int_eq(stops, 2);
+	io_out(io, 0x604, 2, 0x2000 | 5 << 10);
+	ck_assert_int_eq(stops, 3);
+	ck_assert_int_eq(stop_why, BOARD_POWEROFF);
+	ck_assert_int_eq(stop_status, 0);
 }
 END_TEST
 
@@ -219,10 +233,10 @@ START_TEST(pc_port_taken)
 	struct vclock clk = { fixed_now, NULL };
 	struct pc_config cfg = { .clock = &clk, .ram_size = 64 << 20, .serial_in = -1,
 				 .serial_out = -1, .stop = { on_stop, NULL } };
-	struct uart *com1 = NULL;
+	struct pc_parts parts;
 	ck_assert_int_eq(io_register(board_io(b), 0x61, 1, fake_in, NULL, &f), 0);
-	ck_assert_int_lt(pc_build(b, &cfg, &com1), 0);
-	ck_assert_ptr_null(com1);
+	ck_assert_int_lt(pc_build(b, &cfg, &parts), 0);
+	ck_assert_ptr_null(parts.com1);
 	ck_assert_uint_eq(io_in(board_io(b), 0x61, 1), 0x61);
 	ck_assert_uint_eq(io_in(board_io(b), 0x40, 1), 0xff);
 	ck_assert_int_eq(io_register(board_io(b), 0x40, 4, fake_in, NULL, &f), 0);

@@ -30,10 +30,14 @@ append="console=ttyS0 acpi=off panic=-1 quiet"
 # (monitor/fpu.c): check it on every run.
 export TRAPEZE_CHECK_FPU=1
 
-# boot NAME KERNEL KVER: one boot with the test /init, every TEST line checked.
+# boot NAME KERNEL KVER [EXTRA TIMER LAPIC]: one boot with the test /init, every TEST
+# line checked; EXTRA adds to the command line, TIMER and LAPIC are the controller the
+# timer's interrupt goes through and whether the local APIC timer ticks.
 boot() {
-	local name=$1 kernel=$2 kver=$3
-	timeout 120 "$trapeze" run --mem 128M --append "$append" --initrd "$tmp/initrd" "$kernel" \
+	local name=$1 kernel=$2 kver=$3 extra=${4:-} timer=${5:-IO-APIC 2-edge} lapic=${6:-ticks}
+	local cmdline="$append $extra"
+	case $extra in *acpi=on*) cmdline="${append/acpi=off/} $extra" ;; esac
+	timeout 120 "$trapeze" run --mem 128M --append "$cmdline" --initrd "$tmp/initrd" "$kernel" \
 		</dev/null >"$tmp/out" 2>"$tmp/err"
 	local st=$?
 	tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
@@ -47,6 +51,10 @@ TEST msr-errors 0
 TEST cpu-vendor GenuineIntel
 TEST mds Not affected
 TEST serio serio0 serio1
+TEST mptable 1
+TEST timer-irq $timer
+TEST lapic-timer $lapic
+TEST pci-host-bridge 0x8086 0x1237
 TEST pipe HELLO_WORLD
 TEST fork-exec 50
 TEST subshell inner 3
@@ -74,6 +82,21 @@ boot linux-boot-and-userspace "$kernel" "$kver"
 # IA32_MISC_ENABLE before it has an IDT): it must boot on every host (cpuid.c).
 boot linux-686-pae-boot-and-userspace "$cache/vmlinuz-pae" \
 	"$(sed 's/^linux-image-//' "$cache/kernel-package-pae")"
+
+# Without the local APIC (nolapic) the kernel runs on the 8259 alone, as guests that
+# know no APIC do: the 8259's INTR still reaches the CPU (virtual wire, devices/lapic.c).
+boot linux-nolapic-8259-only "$kernel" "$kver" nolapic XT-PIC none
+
+# With ACPI (no acpi=off): the kernel takes the APICs from the MADT, the PCI root
+# bridge from the DSDT, and `poweroff` goes through ACPI S5 and ends the VM (status 0,
+# no reset: reset would say so on stderr).
+boot linux-acpi-poweroff "$kernel" "$kver" "acpi=on trapeze.poweroff"
+if grep -aq 'reboot: Power down' "$tmp/out" &&
+	! grep -q reset "$tmp/err"; then
+	ok linux-acpi-poweroff-s5
+else
+	bad linux-acpi-poweroff-s5 "no S5 power-off: $(tail -2 "$tmp/err")"
+fi
 
 # A guest whose init exits: "Attempted to kill init", panic=-1 resets the machine.
 printf '#!/bin/busybox sh\nexit 1\n' >"$tmp/badinit"

@@ -1,8 +1,8 @@
 #!/bin/busybox sh
 # init.sh - /init of the test initramfs: exercises the guest's user space and prints
 # one "TEST name value" line per check, which tests/linux/boot-test.sh compares with
-# what it expects, line for line. Ends with a reboot (a PC without ACPI cannot power
-# off; trapeze ends the VM on the reset).
+# what it expects, line for line. Ends with a reboot (trapeze ends the VM on the reset),
+# or with a power-off through ACPI when the command line says trapeze.poweroff.
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -21,6 +21,13 @@ echo "TEST cpu-vendor $(grep -m1 '^vendor_id' /proc/cpuinfo | sed 's/.*: //')"
 echo "TEST mds $(cat /sys/devices/system/cpu/vulnerabilities/mds)"
 # The keyboard controller answered Linux's probe: both its ports are serio devices.
 echo "TEST serio $(ls /sys/bus/serio/devices | tr '\n' ' ' | sed 's/ $//')"
+# The platform's tables and controllers (devices/pc.c): the MP table, the timer's
+# controller (the I/O APIC's pin 2, or the 8259 with noapic/nolapic), the local APIC
+# timer ticking, the PCI host bridge found through configuration mechanism #1.
+echo "TEST mptable $(dmesg | grep -c 'found SMP MP-table')"
+echo "TEST timer-irq $(awk '/ timer$/ { s = $3; if (s == "IO-APIC") s = s " " $4; print s }' /proc/interrupts)"
+echo "TEST lapic-timer $(awk '/^ *LOC:/ { print ($2 > 0) ? "ticks" : "none" }' /proc/interrupts)"
+echo "TEST pci-host-bridge $(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/device | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
 n=0
 while [ $n -lt 50 ]; do
@@ -42,4 +49,7 @@ t1=$(cut -d' ' -f1 /proc/uptime | cut -d. -f1)
 [ $((t1 - t0)) -ge 1 ] && [ $((t1 - t0)) -le 2 ] && echo "TEST sleep-1s ok"
 echo "TEST year $(date -u +%Y)"
 echo "TEST done"
+if grep -q trapeze.poweroff /proc/cmdline; then
+	poweroff -f
+fi
 reboot -f
