@@ -63,6 +63,7 @@
 #include "debugports.h"
 #include "fwcfg.h"
 #include "hpet.h"
+#include "testdev.h"
 #include "i8042.h"
 #include "ioapic.h"
 #include "ioport.h"
@@ -103,6 +104,7 @@ static void hpet_free(void *o) { hpet_destroy(o); }
 static void pci_free(void *o) { pci_destroy(o); }
 static void fwcfg_free(void *o) { fwcfg_destroy(o); }
 static void acpipm_free(void *o) { acpipm_destroy(o); }
+static void testdev_free(void *o) { testdev_destroy(o); }
 
 /* PCI INTx: PIRQ A-D on the ISA lines SeaBIOS routes them to on QEMU's PIIX. */
 static const uint8_t pirq_isa_irq[PCI_PIRQS] = { 10, 10, 11, 11 };
@@ -194,6 +196,7 @@ static int build_irq(struct board *b, struct pc_parts *out, const struct pc_conf
 	if (r < 0)
 		return r;
 	lapic_set_eoi_hook(lapic, &(struct lapic_eoi_hook){ eoi_to_ioapic, ioapic });
+	out->ioapic = ioapic;
 	struct hpet *hpet = hpet_create(board_mmio(b), cfg->clock,
 					(struct irq_line){ ioapic_set_irq, ioapic, 0 });
 	r = add(b, hpet, (struct board_dev){ .name = "HPET", .update = hpet_up,
@@ -271,6 +274,15 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct pc_parts *out)
 	out->ram_size = cfg->ram_size;
 	struct fwcfg *fw = fwcfg_create(io, cfg->ram_size);
 	r = add(b, fw, (struct board_dev){ .name = "fw_cfg", .destroy = fwcfg_free });
+	if (r < 0)
+		return r;
+	/* QEMU's pc-testdev (kvm-unit-tests): lines 0-15 are ISA IRQs, 16-23 I/O APIC pins. */
+	struct irq_line tlines[TESTDEV_IRQS];
+	for (int i = 0; i < TESTDEV_IRQS; i++)
+		tlines[i] = i < 16 ? intc_line(&intc, i)
+				   : (struct irq_line){ ioapic_set_irq, out->ioapic, i };
+	struct testdev *td = testdev_create(io, board_mmio(b), tlines);
+	r = add(b, td, (struct board_dev){ .name = "pc-testdev", .destroy = testdev_free });
 	if (r < 0)
 		return r;
 	struct debugports *dbg = debugports_create(io, &cfg->stop, cfg->trace);

@@ -35,6 +35,7 @@ struct pc_config {
 struct pc_parts {
 	struct uart *com1;
 	struct lapic *lapic;
+	struct ioapic *ioapic;
 	struct pci_bus *pci;
 	uint8_t sci_irq;                /* the ACPI SCI's ISA IRQ */
 	uint64_t ram_size;

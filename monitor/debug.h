@@ -56,6 +56,7 @@ struct dbg {
 	int nopen;
 	uint32_t open_eip, open_cs;     /* the instruction they were opened for */
 	bool ss_shadow;                 /* MOV SS / POP SS: no trap after this instruction */
+	bool ss_block;                  /* ... and no instruction breakpoint on the next one */
 	uint32_t host_hit;              /* owners of a debugger's points met (for the stub) */
 	bool rep_iter;                  /* an emulated REP instruction stopped after an
 					   iteration (dbg_rep_iteration) */

@@ -559,6 +559,7 @@ static enum emu_result do_pop_sreg(struct insn *i, int sr)
 	}
 	i->c->intr_shadow |= sr == SR_SS;
 	i->vm->dbg.ss_shadow |= sr == SR_SS;   /* and the single-step trap (SDM Vol. 3, 6.8.3) */
+	i->vm->dbg.ss_block |= sr == SR_SS;
 	return EMU_NEXT;
 }
 
@@ -578,6 +579,7 @@ static enum emu_result mov_sreg(struct insn *i)
 		return EMU_FAULT;
 	i->c->intr_shadow |= i->reg == SR_SS;
 	i->vm->dbg.ss_shadow |= i->reg == SR_SS;
+	i->vm->dbg.ss_block |= i->reg == SR_SS;
 	return EMU_NEXT;
 }
 

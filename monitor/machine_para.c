@@ -548,6 +548,7 @@ static enum emu_result do_sreg_load(struct insn *i)
 		if (sr == SR_SS) {
 			i->c->intr_shadow = true;
 			i->vm->dbg.ss_shadow = true;    /* and the single-step trap */
+			i->vm->dbg.ss_block = true;
 		}
 		return load_sreg(i, sr, v, -1, 0);
 	case 0x07: case 0x17: case 0x1f: case 0x1a1: case 0x1a9:

@@ -474,11 +474,38 @@ static void test_user(void)
 	SET_DR(7, 0);
 }
 
+/* An instruction breakpoint on the instruction after MOV SS or POP SS: debug
+ * exceptions are inhibited there (SDM Vol. 3, 6.8.3), and Intel CPUs (the virtual
+ * CPU's vendor) do not report it at all (kvm-unit-tests' emulator test checks it). */
+extern char ss_after_mov[], ss_after_pop[];
+static void test_after_ss(void)
+{
+	exc_set_hook(1, hook_db);
+	db_reset();
+	db_resume = 1;
+	SET_DR(0, ss_after_mov);
+	SET_DR(1, ss_after_pop);
+	SET_DR(7, DR7_BP(0, RW_EXEC, LEN1) | DR7_BP(1, RW_EXEC, LEN1));
+	uint32_t a = 0;
+	__asm__ volatile("movw %%ss, %%ax\n\t"
+			 "movw %%ax, %%ss\n"
+			 ASM_LABEL(ss_after_mov) "\txorl %%eax, %%eax\n\t"
+			 "pushl %%ss\n\t"
+			 "popl %%ss\n"
+			 ASM_LABEL(ss_after_pop) "\tincl %%eax\n\t"
+			 : "+a"(a) :: "memory");
+	SET_DR(7, 0);
+	check_eq_sdm("exec-bp-after-mov-ss-and-pop-ss-not-reported", db_count, 0,
+		     "qemu-reports-them-as-amd-cpus-do");
+	check_eq("exec-bp-after-ss-instructions-ran", a, 1);
+}
+
 void test_main(void)
 {
 	guest_init();
 	test_gd();
 	test_exec();
+	test_after_ss();
 	test_data();
 	test_more();
 	test_io();
