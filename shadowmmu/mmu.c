@@ -62,11 +62,14 @@ struct mtlb {
 
 /*
  * The working set of an address space (a page directory, named by CR3): the linear
- * pages host faults mapped while it was current, the last ASPACE_PAGES of them. When
- * a CR3 load comes back to it, those its tables still map as a fault would (remappable)
- * are mapped at once, in runs where frames follow each other: processes that take
- * turns (a pipe, a shell and its child) find their pages where they left them for an
- * mmap each instead of a host fault each (a signal and the same mmap).
+ * pages host faults mapped while it was current, the last ASPACE_PAGES of them, each
+ * with the number of times a fault mapped it. When a CR3 load comes back to it, those
+ * faulted in more than once (pages each turn of the process uses again, such as its
+ * stack: a page a stream went through once, such as a pipe's writer's buffer, is not
+ * wanted back) that its tables still map as a fault would (remappable) are mapped at
+ * once, in runs where frames follow each other: processes that take turns (a pipe, a
+ * shell and its child) find their pages where they left them for an mmap each instead
+ * of a host fault each (a signal and the same mmap).
  */
 #define ASPACES       8
 #define ASPACE_PAGES  32
@@ -75,7 +78,9 @@ struct aspace {
 	uint32_t use;           /* LRU stamp; 0 = free */
 	uint32_t next;          /* where the next page goes in lpn[] (a ring) */
 	uint32_t lpn[ASPACE_PAGES];     /* linear page + 1; 0 = empty */
+	uint8_t faults[ASPACE_PAGES];   /* host faults that mapped it (saturating) */
 };
+#define ASPACE_AGAIN  2                 /* faults that make a page wanted back */
 
 struct mmu {
 	struct cpu *cpu;        /* the guest's paging registers and CPL */
@@ -523,9 +528,12 @@ static void ws_note(struct mmu *m, uint32_t lpn)
 {
 	struct aspace *a = m->cur ? m->cur : ws_select(m, m->cpu->cr3);
 	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
-		if (a->lpn[k] == lpn + 1)
+		if (a->lpn[k] == lpn + 1) {
+			a->faults[k] += a->faults[k] < 255;
 			return;
+		}
 	a->lpn[a->next] = lpn + 1;
+	a->faults[a->next] = 1;
 	a->next = (a->next + 1) % ASPACE_PAGES;
 }
 
@@ -536,7 +544,7 @@ static void ws_switch(struct mmu *m, uint32_t cr3)
 	struct aspace *a = ws_select(m, cr3);
 	uint32_t want[ASPACE_PAGES], n = 0;
 	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
-		if (a->lpn[k] && !m->map[a->lpn[k] - 1])
+		if (a->lpn[k] && a->faults[k] >= ASPACE_AGAIN && !m->map[a->lpn[k] - 1])
 			want[n++] = a->lpn[k] - 1;
 	qsort(want, n, sizeof(*want), cmp_lpn);
 	for (uint32_t k = 0; k < n;) {
