@@ -31,14 +31,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
-		"                   [--disk FILE[,ro]] [--stats] [--trace] KERNEL\n"
+		"                   [--disk FILE[,ro][,if=virtio]]... [--stats] [--trace] KERNEL\n"
 		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
 		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
 		"  --append STR  kernel command line\n"
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
-		"  --disk FILE[,ro]  a raw disk image: the primary ATA disk of a PC guest, the\n"
-		"                block device of a para-x86 guest; ,ro refuses writes\n"
+		"  --disk FILE[,ro][,if=virtio]  a raw disk image: the primary ATA disk of a PC\n"
+		"                guest, the block device of a para-x86 guest; ,ro refuses writes;\n"
+		"                ,if=virtio makes it a virtio-blk PCI disk instead (repeatable:\n"
+		"                up to 8, vda, vdb, ... in order)\n"
 		"  --net udp:LPORT:RPORT  a network device whose frames are UDP datagrams from\n"
 		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
 		"  --stats       print monitor statistics at exit\n"
@@ -93,23 +95,47 @@ static int load_kernel(struct vm *vm, const char *path, const char *append, cons
 	return r;
 }
 
-/* --disk FILE[,ro]: the image opened into cfg->disk; -1 with a message if it cannot be. */
+/* Strip the option ",opt" from the end of arg: was it there? */
+static bool strip_suffix(char *arg, const char *opt)
+{
+	size_t n = strlen(arg), m = strlen(opt);
+	if (n <= m + 1 || arg[n - m - 1] != ',' || strcmp(arg + n - m, opt))
+		return false;
+	arg[n - m - 1] = 0;
+	return true;
+}
+
+/* --disk FILE[,ro][,if=ide|virtio]: the image opened into cfg->disk (the ATA disk or
+ * para-x86's, one) or cfg->vdisk (virtio, up to VM_MAX_VDISKS); -1 with a message if
+ * it cannot be. Options come after the name, in any order. */
 static int open_disk(char *arg, struct config *cfg)
 {
-	size_t n = strlen(arg);
-	bool ro = n > 3 && !strcmp(arg + n - 3, ",ro");
-	if (ro)
-		arg[n - 3] = 0;
-	if (cfg->disk) {
-		fprintf(stderr, "trapeze: --disk %s: one disk only\n", arg);
+	bool ro = false, virtio = false;
+	for (bool more = true; more;) {
+		more = false;
+		if (strip_suffix(arg, "ro"))
+			ro = more = true;
+		if (strip_suffix(arg, "if=virtio"))
+			virtio = more = true;
+		if (strip_suffix(arg, "if=ide"))
+			more = true;
+	}
+	if (virtio ? cfg->nvdisks == VM_MAX_VDISKS : cfg->disk != NULL) {
+		fprintf(stderr, virtio ? "trapeze: --disk %s: at most %d virtio disks\n"
+			: "trapeze: --disk %s: one ATA disk only (add ,if=virtio for more)\n", arg,
+			VM_MAX_VDISKS);
 		return -1;
 	}
-	cfg->disk = blockdev_open(arg, ro);
-	if (!cfg->disk) {
+	struct blockdev *d = blockdev_open(arg, ro);
+	if (!d) {
 		fprintf(stderr, "trapeze: --disk %s: %s\n", arg, errno == EINVAL ?
 			"not a raw image (a regular file of whole 512-byte sectors)" : strerror(errno));
 		return -1;
 	}
+	if (virtio)
+		cfg->vdisk[cfg->nvdisks++] = d;
+	else
+		cfg->disk = d;
 	return 0;
 }
 

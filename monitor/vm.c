@@ -38,6 +38,7 @@
 #include "../devices/board.h"
 #include "../devices/mptable.h"
 #include "../devices/pc.h"
+#include "../devices/pc_virtio.h"
 #include "../rewriter/rewriter.h"
 #include "rwhost.h"
 #include "../shadowmmu/mem.h"
@@ -92,6 +93,20 @@ static void board_stopped(void *opaque, enum board_stop why, int status, const c
 	vm_stop(opaque, as_vm[why], status, "%s", msg);
 }
 
+/* Guest RAM as the board's bus masters reach it (devices/dma.h): a range to be
+ * written has its translated code dropped first, as mem_write_phys() does. */
+static void *guest_dma_map(void *opaque, uint64_t pa, uint64_t len, bool write)
+{
+	struct guest_mem *mem = opaque;
+	uint8_t *p = mem_phys(mem, pa, len);
+	if (!p || !write)
+		return p;
+	for (uint64_t ppn = pa >> 12; len && ppn <= (pa + len - 1) >> 12; ppn++)
+		if (mem_page_has_code(mem, (uint32_t)ppn))
+			mem->code_written(mem->opaque, (uint32_t)ppn, false);
+	return p;
+}
+
 /* The PC board, COM1 writing to stdout or to the --serial file. */
 static int board_init(struct vm *vm)
 {
@@ -124,6 +139,12 @@ static int board_init(struct vm *vm)
 	int r = vm->board ? pc_build(vm->board, &pc, &parts) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
+		return r;
+	}
+	vm->dma = (struct dma_space){ guest_dma_map, &vm->mem };
+	r = pc_add_virtio_disks(vm->board, parts.pci, &vm->dma, vm->cfg.vdisk, vm->cfg.nvdisks);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot create the virtio disks: %s\n", strerror(-r));
 		return r;
 	}
 	vm->com1 = parts.com1;
@@ -231,6 +252,9 @@ void vm_destroy(struct vm *vm)
 	para_destroy(vm);
 	blockdev_close(vm->cfg.disk);
 	vm->cfg.disk = NULL;
+	for (int k = 0; k < vm->cfg.nvdisks; k++)
+		blockdev_close(vm->cfg.vdisk[k]);
+	vm->cfg.nvdisks = 0;
 	netdev_close(vm->cfg.net);
 	vm->cfg.net = NULL;
 	vm->io = NULL;

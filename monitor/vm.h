@@ -19,6 +19,7 @@
 #include "../arch/vcpu.h"
 #include "hostrt.h"
 #include "../devices/clock.h"
+#include "../devices/dma.h"
 #include "../rewriter/sites.h"
 #include "../shadowmmu/mem.h"
 
@@ -34,6 +35,8 @@ enum vm_stop {
 	STOP_SIGNAL,            /* SIGINT/SIGTERM/SIGHUP: status 128 + signal */
 };
 
+#define VM_MAX_VDISKS 8          /* PC_VIRTIO_MAX_DISKS */
+
 struct config {
 	const char *kernel;
 	const char *append;
@@ -46,6 +49,8 @@ struct config {
 	struct blockdev *disk;  /* --disk's image, opened by main.c (devices/blockdev.h), or
 				   NULL; the VM owns it from vm_create() on */
 	struct netdev *net;     /* --net's back end, the same way (devices/netdev.h) */
+	struct blockdev *vdisk[VM_MAX_VDISKS];  /* --disk FILE,if=virtio: the virtio disks, */
+	int nvdisks;                            /* in order; the VM owns them the same way */
 };
 
 #define STATS_INSN_IDS 2048
@@ -104,6 +109,7 @@ struct vm {
 	struct uart *com1;              /* the console UART, on the board */
 	struct lapic *lapic;            /* the CPU's local APIC, on the board (its MSRs) */
 	struct pci_bus *pci;            /* PCI bus 0, on the board */
+	struct dma_space dma;           /* guest RAM as the board's bus masters see it */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;

@@ -1,0 +1,30 @@
+/*
+ * virtio_blk.h - a virtio block device (Virtio 1.2, 5.2 "Block Device") on a raw
+ * image, over the legacy PCI transport (virtio_pci.h).
+ *
+ * The disk is a struct blockdev the caller keeps open while the device lives; a
+ * read-only one is offered as VIRTIO_BLK_F_RO and refuses writes.
+ */
+#ifndef TRAPEZE_VIRTIO_BLK_H
+#define TRAPEZE_VIRTIO_BLK_H
+
+#include <stdint.h>
+
+#include "dma.h"
+#include "ioport.h"
+
+struct blockdev;
+struct pci_bus;
+struct virtio_blk;
+
+/* The device in PCI slot of bus, BAR 0 on io, on disk; id is what GET_ID answers
+ * (up to 20 bytes; copied). NULL if the slot is taken or out of memory. */
+struct virtio_blk *virtio_blk_create(struct pci_bus *bus, int slot, struct iobus *io,
+				     const struct dma_space *dma, struct blockdev *disk,
+				     const char *id);
+/* Free the device (not the disk). */
+void virtio_blk_destroy(struct virtio_blk *b);
+/* Where a BIOS puts its BAR (the registers at port base). */
+void virtio_blk_bios_init(struct virtio_blk *b, uint16_t base);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * virtio_pci.h - the virtio PCI transport, legacy interface (Virtio 1.2, 4.1.4.10
+ * "Legacy Interfaces: A Note on PCI Device Layout"; the 0.9.5 interface): one PCI
+ * function, vendor 1af4, device 0x1000 + type - 1 for the types with a transitional
+ * ID, subsystem the device type, revision 0, its registers in an I/O BAR 0 and INTx.
+ *
+ * A device model (virtio_blk.c) fills a struct virtio_pci_dev: what it offers and its
+ * callbacks; the transport owns the registers, the queues and the interrupt. When the
+ * driver kicks a queue the device takes its chains (virtq_pop), answers them
+ * (virtq_push) and calls virtio_pci_used(); if the driver broke the queue it calls
+ * virtio_pci_fail() and hears nothing more until the driver resets the device.
+ *
+ * Registers at BAR 0 (no MSI-X): 0x00 device features (R, 32), 0x04 driver features
+ * (RW, 32), 0x08 queue PFN (RW, 32: the rings' page, 4096-byte aligned, the used ring
+ * on the next 4096-byte boundary after the available ring), 0x0c queue size (R, 16),
+ * 0x0e queue select (RW, 16), 0x10 queue notify (W, 16), 0x12 device status (RW, 8;
+ * writing 0 resets), 0x13 ISR (R, 8: bit 0 used buffers, bit 1 configuration change;
+ * reading it clears it and lowers INTx), 0x14 the device's configuration.
+ */
+#ifndef TRAPEZE_VIRTIO_PCI_H
+#define TRAPEZE_VIRTIO_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dma.h"
+#include "ioport.h"
+#include "virtio.h"
+
+struct pci_bus;
+struct virtio_pci;
+
+#define VIRTIO_PCI_MAX_QUEUES 4
+
+struct virtio_pci_dev {
+	uint16_t type;                  /* VIRTIO_ID_* */
+	uint32_t class_code;            /* the PCI class, as QEMU gives the type */
+	uint32_t features;              /* offered (bits 0-31: a legacy device has no more) */
+	int nqueues;
+	uint16_t queue_size;            /* each queue's, a power of two */
+	const uint8_t *config;          /* the device's configuration, read at 0x14 up */
+	uint16_t config_len;
+	/* The driver kicked queue q (set up, the device not failed). */
+	void (*notify)(void *opaque, struct virtio_pci *t, int q);
+	/* The driver reset the device: forget requests in flight. May be NULL. */
+	void (*reset)(void *opaque);
+	void *opaque;
+};
+
+/* The function at device slot (function 0) of bus, its BAR on io, reaching guest RAM
+ * through dma (copied); dev is copied, its config and opaque stay the caller's. NULL
+ * if the slot is taken or out of memory. */
+struct virtio_pci *virtio_pci_create(struct pci_bus *bus, int slot, struct iobus *io,
+				     const struct dma_space *dma, const struct virtio_pci_dev *dev);
+/* Free the transport (its BAR's ports given back; the PCI function stays the bus's). */
+void virtio_pci_destroy(struct virtio_pci *t);
+
+/* Queue q, the guest memory, and the features the driver accepted. */
+struct virtq *virtio_pci_queue(struct virtio_pci *t, int q);
+const struct dma_space *virtio_pci_dma(const struct virtio_pci *t);
+uint32_t virtio_pci_features(const struct virtio_pci *t);
+/* Chains were put on queue q's used ring: interrupt if the driver wants one. */
+void virtio_pci_used(struct virtio_pci *t, int q);
+/* The driver broke a queue (why: a line for the log): the device needs a reset (status DEVICE_NEEDS_RESET, a configuration-change interrupt) and serves no
+ * queue until the driver resets it. */
+void virtio_pci_fail(struct virtio_pci *t, const char *why);
+/* A PCI BIOS's work: BAR 0 at port base, I/O decoding and bus mastering on. */
+void virtio_pci_bios_init(struct virtio_pci *t, uint16_t base);
+
+#endif

@@ -1,0 +1,428 @@
+/*
+ * virtio_blk.c - a virtio block device on PCI through the legacy interface (Virtio
+ * 1.2, 4.1.4.10; 2.7 split virtqueues; 5.2 the block device), as a driver uses it:
+ * the PCI scan finds 1af4:1001 (subsystem 2), BAR 0 is I/O; reset, feature
+ * negotiation, the queue's page, DRIVER_OK; reads (one and several data buffers, an
+ * indirect table), writes read back, FLUSH, GET_ID, an unknown type, requests past the
+ * end or not whole sectors; the ISR (read clears it, INTx follows it through the PCI
+ * status bit and the 8259's IRR, level-triggered) and VIRTQ_AVAIL_F_NO_INTERRUPT.
+ *
+ * run-virtio.sh gives it a disk of DISK_SECTORS sectors, each filled with its LBA as
+ * 32-bit words, under QEMU (-device virtio-blk-pci, serial trapeze-vda) and trapeze
+ * (--disk IMG,if=virtio), read-write and read-only: with VIRTIO_BLK_F_RO every write
+ * must answer IOERR. Checks named "hostile-..." run under trapeze only (QEMU's answers
+ * to a broken driver are its own): rings and buffers outside RAM, loops, indexes out
+ * of range, an available index too far ahead, nested indirect tables, a missing status
+ * byte; each must leave the device needing a reset (status bit 0x40, a configuration
+ * interrupt) and serving nothing until the reset, and work again after it. Without a
+ * device (run-guest.sh) it checks only that none is there.
+ */
+#include <stdbool.h>
+
+#include "irq.h"
+
+#define DISK_SECTORS    2048u           /* run-virtio.sh makes the image this size */
+#define VENDOR          0x1af4
+#define DEVICE_BLK      0x1001
+
+/* Legacy registers (4.1.4.10). */
+#define R_HOST_F        0x00
+#define R_GUEST_F       0x04
+#define R_PFN           0x08
+#define R_QNUM          0x0c
+#define R_QSEL          0x0e
+#define R_NOTIFY        0x10
+#define R_STATUS        0x12
+#define R_ISR           0x13
+#define R_CONFIG        0x14
+#define ST_ACK          1
+#define ST_DRIVER       2
+#define ST_DRIVER_OK    4
+#define ST_NEEDS_RESET  0x40
+#define F_SEG_MAX       2
+#define F_RO            5
+#define F_BLK_SIZE      6
+#define F_FLUSH         9
+#define F_INDIRECT      28
+#define D_NEXT          1
+#define D_WRITE         2
+#define D_INDIRECT      4
+#define T_IN            0
+#define T_OUT           1
+#define T_FLUSH         4
+#define T_GET_ID        8
+#define S_OK            0
+#define S_IOERR         1
+#define S_UNSUPP        2
+#define NO_ANSWER       0x100           /* blk(): no used entry came */
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+} __attribute__((packed));
+struct hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+} __attribute__((packed));
+
+static uint8_t ring[3 * 4096] __attribute__((aligned(4096)));
+static struct desc itable[8] __attribute__((aligned(16)));
+static uint8_t data[8 * 512] __attribute__((aligned(4096)));
+static struct hdr hd;
+static volatile uint8_t status;
+
+static int slot = -1;
+static uint16_t io;
+static uint16_t qnum;
+static struct desc *descs;
+static volatile uint16_t *avail;        /* flags, idx, ring[] */
+static volatile uint16_t *used;         /* flags, idx, then {u32 id, u32 len}[] */
+static uint16_t last_used, next_avail;
+static uint32_t last_len;
+static bool ro;
+
+static uint32_t pci_rd(int dev, int reg)
+{
+	outl(0xcf8, 0x80000000u | dev << 11 | reg);
+	return inl(0xcfc);
+}
+static void pci_wr(int dev, int reg, uint32_t v)
+{
+	outl(0xcf8, 0x80000000u | dev << 11 | reg);
+	outl(0xcfc, v);
+}
+
+static void find_device(void)
+{
+	for (int d = 0; d < 32; d++)
+		if (pci_rd(d, 0) == (DEVICE_BLK << 16 | VENDOR)) {
+			slot = d;
+			return;
+		}
+}
+
+/* The legacy ring layout: descriptors, available ring, used ring on the next page. */
+static void layout(uint32_t base)
+{
+	descs = (struct desc *)base;
+	avail = (volatile uint16_t *)(base + 16u * qnum);
+	used = (volatile uint16_t *)((base + 16u * qnum + 6u + 2u * qnum + 4095) & ~4095u);
+}
+
+/* Reset, acknowledge, negotiate want & offered, give the queue, DRIVER_OK. */
+static void bring_up(uint32_t want)
+{
+	outb(io + R_STATUS, 0);
+	outb(io + R_STATUS, ST_ACK);
+	outb(io + R_STATUS, ST_ACK | ST_DRIVER);
+	outl(io + R_GUEST_F, inl(io + R_HOST_F) & want);
+	outw(io + R_QSEL, 0);
+	qnum = inw(io + R_QNUM);
+	memset(ring, 0, sizeof(ring));
+	layout((uint32_t)ring);
+	last_used = next_avail = 0;
+	outl(io + R_PFN, (uint32_t)ring >> 12);
+	outb(io + R_STATUS, ST_ACK | ST_DRIVER | ST_DRIVER_OK);
+}
+
+/* Offer the chain at descriptor head, kick, wait for its used entry: the status byte,
+ * or NO_ANSWER. */
+static int submit(uint16_t head)
+{
+	avail[2 + (next_avail % qnum)] = head;
+	__asm__ volatile("" ::: "memory");
+	avail[1] = ++next_avail;
+	outw(io + R_NOTIFY, 0);
+	for (int spin = 0; spin < 1000000 && used[1] == last_used; spin++)
+		__asm__ volatile("pause" ::: "memory");
+	if (used[1] == last_used)
+		return NO_ANSWER;
+	const volatile uint32_t *e = (const volatile uint32_t *)(used + 2) + 2 * (last_used % qnum);
+	last_len = e[1];
+	last_used++;
+	return status;
+}
+
+/* A request of type at sector, len bytes of data at buf (none if len is 0), as a
+ * header, data and status chain in descriptors 0-2; nbufs splits the data in two. */
+static int blk(uint32_t type, uint64_t sector, void *buf, uint32_t len, int nbufs)
+{
+	hd = (struct hdr){ type, 0, sector };
+	status = 0xff;
+	uint16_t dflags = type == T_OUT ? 0 : D_WRITE;
+	int n = 0;
+	descs[n] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
+	n++;
+	if (len) {
+		uint32_t first = nbufs == 2 ? len / 2 : len;
+		descs[n] = (struct desc){ (uint32_t)buf, first, dflags | D_NEXT, (uint16_t)(n + 1) };
+		n++;
+		if (nbufs == 2) {
+			descs[n] = (struct desc){ (uint32_t)buf + first, len - first, dflags | D_NEXT,
+						  (uint16_t)(n + 1) };
+			n++;
+		}
+	}
+	descs[n] = (struct desc){ (uint32_t)&status, 1, D_WRITE, 0 };
+	return submit(0);
+}
+
+/* Is every word of sector lba in buf its LBA (the image as made) plus add? */
+static bool sector_is(const uint8_t *buf, uint32_t lba, uint32_t add)
+{
+	const uint32_t *w = (const uint32_t *)buf;
+	for (int i = 0; i < 128; i++)
+		if (w[i] != lba + add)
+			return false;
+	return true;
+}
+
+static void fill(uint8_t *buf, uint32_t v)
+{
+	uint32_t *w = (uint32_t *)buf;
+	for (int i = 0; i < 128; i++)
+		w[i] = v;
+}
+
+static void test_pci(void)
+{
+	uint32_t id = pci_rd(slot, 0x2c);
+	check_eq("pci-subsystem", id, 0x00021af4);
+	check_eq("pci-revision", pci_rd(slot, 0x08) & 0xff, 0);
+	check_eq("pci-int-pin", pci_rd(slot, 0x3c) >> 8 & 0xff, 1);
+	uint32_t bar = pci_rd(slot, 0x10);
+	check(bar & 1, "pci-bar0-io");
+	pci_wr(slot, 0x10, 0xffffffffu);
+	uint32_t mask = pci_rd(slot, 0x10);
+	check((mask & 1) && (~(mask & ~3u) + 1) >= 0x40, "pci-bar0-size");
+	pci_wr(slot, 0x10, bar);
+	if (!(bar & ~3u)) {                     /* no BIOS placed it: do it here */
+		bar = 0xc000 | 1;
+		pci_wr(slot, 0x10, bar);
+	}
+	io = (uint16_t)(bar & ~3u);
+	pci_wr(slot, 0x04, (pci_rd(slot, 0x04) & 0xffff) | 0x5);       /* I/O, bus master */
+}
+
+static void test_setup(void)
+{
+	outb(io + R_STATUS, 0);
+	check_eq("reset-status", inb(io + R_STATUS), 0);
+	uint32_t f = inl(io + R_HOST_F);
+	ro = f & (1u << F_RO);
+	check(f & (1u << F_FLUSH), "features-flush");
+	check(f & (1u << F_BLK_SIZE), "features-blk-size");
+	check(f & (1u << F_INDIRECT), "features-indirect");
+	bring_up(1u << F_FLUSH | 1u << F_BLK_SIZE | 1u << F_SEG_MAX | 1u << F_RO | 1u << F_INDIRECT);
+	check_eq("guest-features", inl(io + R_GUEST_F),
+		 (1u << F_FLUSH | 1u << F_BLK_SIZE | 1u << F_SEG_MAX | 1u << F_INDIRECT) | (ro ? 1u << F_RO : 0));
+	check(qnum && qnum <= 1024 && !(qnum & (qnum - 1)), "queue-size-power-of-two");
+	check_eq("queue-pfn", inl(io + R_PFN), (uint32_t)ring >> 12);
+	outw(io + R_QSEL, 1);
+	check_eq("queue1-absent", inw(io + R_QNUM), 0);
+	outw(io + R_QSEL, 0);
+	check_eq("status-driver-ok", inb(io + R_STATUS), ST_ACK | ST_DRIVER | ST_DRIVER_OK);
+	check_eq("capacity-lo", inl(io + R_CONFIG), DISK_SECTORS);
+	check_eq("capacity-hi", inl(io + R_CONFIG + 4), 0);
+	check_eq("blk-size", inl(io + R_CONFIG + 20), 512);
+}
+
+static void test_reads(void)
+{
+	memset(data, 0, sizeof(data));
+	check_eq("read-0", blk(T_IN, 0, data, 512, 1), S_OK);
+	check(sector_is(data, 0, 0), "read-0-data");
+	check_eq("read-0-used-len", last_len, 513);
+	memset(data, 0, sizeof(data));
+	check_eq("read-100x8-two-buffers", blk(T_IN, 100, data, 8 * 512, 2), S_OK);
+	bool ok = true;
+	for (int i = 0; i < 8; i++)
+		ok &= sector_is(data + 512 * i, 100 + i, 0);
+	check(ok, "read-100x8-data");
+	check_eq("read-last", blk(T_IN, DISK_SECTORS - 1, data, 512, 1), S_OK);
+	check(sector_is(data, DISK_SECTORS - 1, 0), "read-last-data");
+	check_eq("read-past-end", blk(T_IN, DISK_SECTORS, data, 512, 1), S_IOERR);
+	check_eq("read-across-end", blk(T_IN, DISK_SECTORS - 1, data, 1024, 1), S_IOERR);
+	check_eq("read-huge-sector", blk(T_IN, ~0ull, data, 512, 1), S_IOERR);
+	check_eq("read-not-whole-sectors", blk(T_IN, 0, data, 100, 1), S_IOERR);
+	check_eq("read-empty", blk(T_IN, 0, data, 0, 1), S_OK);
+
+	/* The same read through an indirect table (2.7.5.3). */
+	memset(data, 0, sizeof(data));
+	hd = (struct hdr){ T_IN, 0, 7 };
+	status = 0xff;
+	itable[0] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
+	itable[1] = (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 2 };
+	itable[2] = (struct desc){ (uint32_t)&status, 1, D_WRITE, 0 };
+	descs[5] = (struct desc){ (uint32_t)itable, 3 * sizeof(struct desc), D_INDIRECT, 0 };
+	check_eq("read-indirect", submit(5), S_OK);
+	check(sector_is(data, 7, 0), "read-indirect-data");
+}
+
+static void test_writes(void)
+{
+	int want = ro ? S_IOERR : S_OK;
+	fill(data, 0xa5000000u + 5);
+	fill(data + 512, 0xa5000000u + 6);
+	check_eq("write-5x2", blk(T_OUT, 5, data, 1024, 2), want);
+	check_eq("write-used-len", last_len, 1);
+	memset(data, 0, sizeof(data));
+	blk(T_IN, 5, data, 1024, 1);
+	check(sector_is(data, 5, ro ? 0 : 0xa5000000u) &&
+	      sector_is(data + 512, 6, ro ? 0 : 0xa5000000u), "write-5x2-readback");
+	fill(data, 0x5a000000u + DISK_SECTORS - 1);
+	check_eq("write-last", blk(T_OUT, DISK_SECTORS - 1, data, 512, 1), want);
+	check_eq("write-past-end", blk(T_OUT, DISK_SECTORS, data, 512, 1), S_IOERR);
+	check_eq("write-across-end", blk(T_OUT, DISK_SECTORS - 1, data, 1024, 1), S_IOERR);
+	check_eq("write-not-whole-sectors", blk(T_OUT, 9, data, 300, 1), S_IOERR);
+	check_eq("flush", blk(T_FLUSH, 0, data, 0, 1), S_OK);
+}
+
+static void test_misc(void)
+{
+	memset(data, 0xee, 32);
+	check_eq("get-id", blk(T_GET_ID, 0, data, 20, 1), S_OK);
+	check(!memcmp(data, "trapeze-vda", 12), "get-id-string");
+	check_eq("get-id-used-len", last_len, 21);
+	check_eq("unknown-type", blk(0xfe, 0, data, 0, 1), S_UNSUPP);
+}
+
+/* The interrupt: ISR bit 0 after a request, INTx seen in the PCI status register and
+ * at the 8259 (the line made level-triggered, as a BIOS does for PCI); reading the ISR
+ * clears all three. With NO_INTERRUPT the ISR stays clear. */
+static void test_interrupt(void)
+{
+	int line = pci_rd(slot, 0x3c) & 0xff;
+	check(line >= 3 && line <= 15 && line != 8, "int-line-routed");
+	pic_init();
+	outb(0x4d0 + (line >> 3), (uint8_t)(inb(0x4d0 + (line >> 3)) | 1 << (line & 7)));
+	(void)inb(io + R_ISR);
+	blk(T_IN, 0, data, 512, 1);
+	bool slave = line >= 8;
+	uint8_t bit = (uint8_t)(1 << (line & 7));
+	check(pci_rd(slot, 0x04) >> 16 & 0x8, "pci-status-intx");
+	check(pic_irr(slave) & bit, "pic-irr-raised");
+	check_eq("isr-used", inb(io + R_ISR), 1);
+	check_eq("isr-read-clears", inb(io + R_ISR), 0);
+	check(!(pci_rd(slot, 0x04) >> 16 & 0x8), "pci-status-intx-clear");
+	check(!(pic_irr(slave) & bit), "pic-irr-lowered");
+	avail[0] = 1;                           /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+	check_eq("no-interrupt-request", blk(T_IN, 0, data, 512, 1), S_OK);
+	check_eq("no-interrupt-isr", inb(io + R_ISR), 0);
+	avail[0] = 0;
+}
+
+/* ---- hostile drivers (trapeze only) ---- */
+
+/* The device failed: no used entry, NEEDS_RESET and a configuration interrupt; a good
+ * request is not served either; after a reset the device works again. */
+static void expect_failed(const char *name, int got)
+{
+	bool ok = got == NO_ANSWER && (inb(io + R_STATUS) & ST_NEEDS_RESET) &&
+		  (inb(io + R_ISR) & 2);
+	outb(io + R_STATUS, inb(io + R_STATUS) | ST_DRIVER_OK);   /* the bit stays */
+	ok &= (inb(io + R_STATUS) & ST_NEEDS_RESET) != 0;
+	ok &= blk(T_IN, 0, data, 512, 1) == NO_ANSWER;
+	bring_up(1u << F_FLUSH | 1u << F_INDIRECT);
+	ok &= !(inb(io + R_STATUS) & ST_NEEDS_RESET);
+	memset(data, 0, 512);
+	ok &= blk(T_IN, 3, data, 512, 1) == S_OK && sector_is(data, 3, 0);
+	check(ok, name);
+}
+
+/* One descriptor d as a whole chain (the header, missing the rest). */
+static int chain_of(struct desc d0, struct desc d1, struct desc d2)
+{
+	hd = (struct hdr){ T_IN, 0, 0 };
+	status = 0xff;
+	descs[0] = d0;
+	descs[1] = d1;
+	descs[2] = d2;
+	return submit(0);
+}
+
+static void test_hostile(void)
+{
+	struct desc h = { (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
+	struct desc st = { (uint32_t)&status, 1, D_WRITE, 0 };
+	struct desc d = { (uint32_t)data, 512, D_WRITE | D_NEXT, 2 };
+
+	expect_failed("hostile-buffer-outside-ram",
+		      chain_of(h, (struct desc){ 0xf0000000u, 512, D_WRITE | D_NEXT, 2 }, st));
+	expect_failed("hostile-buffer-above-4g",
+		      chain_of(h, (struct desc){ 0x100000000ull, 512, D_WRITE | D_NEXT, 2 }, st));
+	expect_failed("hostile-length-wraps",
+		      chain_of(h, (struct desc){ 0xfffffffffffff000ull, 0x2000, D_WRITE | D_NEXT, 2 }, st));
+	expect_failed("hostile-length-huge",
+		      chain_of(h, (struct desc){ (uint32_t)data, 0xffffffffu, D_WRITE | D_NEXT, 2 }, st));
+	expect_failed("hostile-chain-loops",
+		      chain_of(h, (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 1 }, st));
+	expect_failed("hostile-next-out-of-range",
+		      chain_of(h, (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 4000 }, st));
+	expect_failed("hostile-readable-after-writable",
+		      chain_of(h, d, (struct desc){ (uint32_t)&status, 1, 0, 0 }));
+	expect_failed("hostile-no-status-byte",
+		      chain_of((struct desc){ (uint32_t)&hd, sizeof(hd), 0, 0 }, d, st));
+	expect_failed("hostile-short-header",
+		      chain_of((struct desc){ (uint32_t)&hd, 8, D_NEXT, 1 }, d, st));
+
+	/* An indirect table that points to itself, one outside RAM, one that loops. */
+	itable[0] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+	descs[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+	expect_failed("hostile-indirect-nested", submit(5));
+	descs[5] = (struct desc){ 0xf0000000u, 3 * sizeof(struct desc), D_INDIRECT, 0 };
+	expect_failed("hostile-indirect-outside-ram", submit(5));
+	itable[0] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
+	itable[1] = (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 1 };
+	descs[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+	expect_failed("hostile-indirect-loops", submit(5));
+	descs[5] = (struct desc){ (uint32_t)itable, 20, D_INDIRECT, 0 };
+	expect_failed("hostile-indirect-bad-length", submit(5));
+
+	/* An available index a whole queue and more ahead. */
+	descs[0] = h;
+	descs[1] = d;
+	descs[2] = st;
+	avail[2] = 0;
+	next_avail = (uint16_t)(next_avail + qnum + 1);
+	avail[1] = next_avail;
+	outw(io + R_NOTIFY, 0);
+	expect_failed("hostile-avail-index-too-far", used[1] == last_used ? NO_ANSWER : 0);
+
+	/* Rings outside RAM: the page itself, and a page whose used ring would be. */
+	outb(io + R_STATUS, 0);
+	outb(io + R_STATUS, ST_ACK | ST_DRIVER);
+	outl(io + R_PFN, 0xfffff);
+	expect_failed("hostile-rings-outside-ram", NO_ANSWER);
+	outb(io + R_STATUS, 0);
+	outl(io + R_PFN, 0x7fff);               /* the last page of 128 MiB */
+	expect_failed("hostile-used-ring-outside-ram", NO_ANSWER);
+
+	/* A kick for a queue that does not exist changes nothing. */
+	outw(io + R_NOTIFY, 7);
+	outw(io + R_NOTIFY, 0xffff);
+	memset(data, 0, 512);
+	check(blk(T_IN, 9, data, 512, 1) == S_OK && sector_is(data, 9, 0) &&
+	      !(inb(io + R_STATUS) & ST_NEEDS_RESET), "hostile-notify-bad-queue");
+}
+
+void test_main(void)
+{
+	guest_init();
+	idt_init();
+	find_device();
+	if (slot < 0) {
+		pass("no-virtio-blk");
+		return;
+	}
+	pass("virtio-blk-found");
+	test_pci();
+	test_setup();
+	test_reads();
+	test_writes();
+	test_misc();
+	test_interrupt();
+	if (!under_qemu())
+		test_hostile();
+}
