@@ -1,0 +1,76 @@
+#!/bin/bash
+# virtio-test.sh TRAPEZE MKINITRAMFS - Debian's stock 686 kernel with its own virtio
+# modules (virtio_pci's legacy transport, virtio_blk) on two virtio disks: vda a 4 MiB
+# read-write image whose sector k holds "sector k" padded, vdb a copy given read-only.
+# The guest (virtio-init.sh) reads both whole, writes 1 MiB at 1 MiB with fsync and
+# reads it back uncached; the host then checks its image holds exactly that write and
+# the read-only one is untouched. Skipped (77) when the kernel cannot be fetched.
+set -u
+trapeze=$1
+mkinitramfs=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cache=$(cd "$here/../.." && pwd)/build/linux     # shared by every build directory
+if ! bash "$here/../../scripts/fetch-linux.sh" "$cache" >"$tmp/fetch" 2>&1; then
+	echo "SKIP linux: cannot fetch the kernel: $(tail -1 "$tmp/fetch")"
+	exit 77
+fi
+mods=()
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+	mods+=("mod-$m.ko=$cache/modules/$m.ko")
+done
+"$mkinitramfs" "$tmp/initrd" "$cache/busybox" "$here/virtio-init.sh" "${mods[@]}" || exit 1
+
+perl -e 'printf "%-512s", "sector $_" for 0 .. 8191' >"$tmp/orig.img" || exit 1
+cp "$tmp/orig.img" "$tmp/vda.img"
+cp "$tmp/orig.img" "$tmp/vdb.img"
+md5() { md5sum | cut -d' ' -f1; }
+orig=$(md5 <"$tmp/orig.img")
+pattern=$(yes trapeze-virtio-write | head -c 1048576 | md5)
+# What vda must hold after: the original with the pattern at 1 MiB.
+{ head -c 1048576 "$tmp/orig.img"; yes trapeze-virtio-write | head -c 1048576
+  tail -c +2097153 "$tmp/orig.img"; } >"$tmp/want.img"
+
+export TRAPEZE_CHECK_FPU=1
+timeout 120 "$trapeze" run --mem 128M --append "console=ttyS0 acpi=off panic=-1 quiet" \
+	--initrd "$tmp/initrd" --disk "$tmp/vda.img,if=virtio" --disk "$tmp/vdb.img,ro,if=virtio" \
+	"$cache/vmlinuz" </dev/null >"$tmp/out" 2>"$tmp/err"
+st=$?
+tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
+cat >"$tmp/want" <<WANT
+TEST start
+TEST disks vda vdb
+TEST vda-size 8192 ro 0
+TEST vdb-size 8192 ro 1
+TEST vda-serial trapeze-vda
+TEST vdb-serial trapeze-vdb
+TEST vda-cache write back
+TEST vda-md5 $orig
+TEST vdb-md5 $orig
+TEST vda-write ok
+TEST vda-readback $pattern
+TEST pattern $pattern
+TEST vdb-write refused
+TEST virtio-irqs counted
+TEST virtio-errors 0
+TEST done
+WANT
+bad=""
+[ $st -eq 0 ] || bad="$bad; trapeze status $st"
+cmp -s "$tmp/want" "$tmp/got" || bad="$bad; the guest's lines differ"
+cmp -s "$tmp/want.img" "$tmp/vda.img" || bad="$bad; vda's image does not hold exactly the guest's write"
+cmp -s "$tmp/orig.img" "$tmp/vdb.img" || bad="$bad; the read-only image changed"
+if [ -z "$bad" ]; then
+	cat "$tmp/got"
+	echo "PASS linux-virtio-blk"
+	exit 0
+fi
+echo "---- diff want got ----"
+diff "$tmp/want" "$tmp/got"
+echo "---- trapeze stderr ----"
+tail -5 "$tmp/err"
+echo "---- console (last lines) ----"
+tr -d '\r' <"$tmp/out" | tail -25
+echo "FAIL linux-virtio-blk${bad/#;/:}"
+exit 1
