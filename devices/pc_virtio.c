@@ -1,15 +1,18 @@
 /*
  * pc_virtio.c - the PC's virtio devices on its PCI bus (pci.c), plugged in after the
- * board's fixed set (pc.c):
+ * board's fixed set (pc.c), each only when asked for:
  *
- *   virtio-blk   slot 4 + k, function 0   --disk FILE,if=virtio, the k-th such disk
- *                (0 <= k < 8)             (vda, vdb, ... in Linux's order); BAR 0 at
- *                                         port 0xc000 + 0x100 k; INTA# on the slot's
- *                                         PIRQ; GET_ID answers "trapeze-vdX"
+ *   virtio-blk   slot 4 + k (k < 8)   --disk FILE,if=virtio, the k-th such disk (vda,
+ *                                     vdb, ... in Linux's order); GET_ID answers
+ *                                     "trapeze-vdX"
+ *   virtio-rng   slot 12              --rng: the host's getrandom()
+ *   virtio-net   slot 13              --net ...,model=virtio: the --net back end
  *
- * Slots 1-3 stay free (QEMU's PIIX, VGA and NIC sit there). There is no firmware, so
- * each function's BAR is programmed and its I/O decoding turned on here, where SeaBIOS
- * would have put them (its I/O window starts at 0xc000); a kernel keeps them.
+ * Each has its legacy registers in I/O BAR 0 at port 0xc000 + 0x100 (slot - 4) and
+ * INTA# on its slot's PIRQ. Slots 1-3 stay free (QEMU's PIIX, VGA and NIC sit there).
+ * There is no firmware, so each BAR is programmed and I/O decoding turned on here,
+ * where SeaBIOS would have put them (its I/O window starts at 0xc000); a kernel keeps
+ * them.
  */
 #include "pc_virtio.h"
 
@@ -17,30 +20,61 @@
 
 #include "board.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
+#include "virtio_rng.h"
 
-#define FIRST_SLOT      4
+#define DISK_SLOT       4
+#define RNG_SLOT        12
+#define NET_SLOT        13
 #define FIRST_PORT      0xc000u
 #define PORT_STRIDE     0x100u
 
-static void blk_free(void *o) { virtio_blk_destroy(o); }
+static uint16_t bar_port(int slot) { return (uint16_t)(FIRST_PORT + PORT_STRIDE * (unsigned)(slot - DISK_SLOT)); }
 
-int pc_add_virtio_disks(struct board *b, struct pci_bus *pci, const struct dma_space *dma,
-			struct blockdev *const *disks, int n)
+static void blk_free(void *o) { virtio_blk_destroy(o); }
+static void rng_free(void *o) { virtio_rng_destroy(o); }
+static void net_up(void *o, uint64_t now) { (void)now; virtio_net_poll(o); }
+static int net_fd(void *o) { return virtio_net_wait_fd(o); }
+static void net_free(void *o) { virtio_net_destroy(o); }
+
+/* Add the record of a device just created; -ENOMEM if its constructor failed. */
+static int add(struct board *b, void *dev, struct board_dev d)
 {
-	if (n > PC_VIRTIO_MAX_DISKS)
+	if (!dev)
+		return -ENOMEM;
+	d.opaque = dev;
+	return board_add(b, &d);
+}
+
+int pc_add_virtio(struct board *b, struct pci_bus *pci, const struct dma_space *dma,
+		  const struct pc_virtio_config *cfg)
+{
+	struct iobus *io = board_io(b);
+	if (cfg->ndisks > PC_VIRTIO_MAX_DISKS)
 		return -EINVAL;
-	for (int k = 0; k < n; k++) {
+	for (int k = 0; k < cfg->ndisks; k++) {
 		char id[] = "trapeze-vda";
 		id[sizeof(id) - 2] = (char)('a' + k);
-		struct virtio_blk *blk = virtio_blk_create(pci, FIRST_SLOT + k, board_io(b), dma,
-							   disks[k], id);
-		if (!blk)
-			return -ENOMEM;
-		int r = board_add(b, &(struct board_dev){ .name = "virtio-blk", .opaque = blk,
-							  .destroy = blk_free });
+		struct virtio_blk *blk = virtio_blk_create(pci, DISK_SLOT + k, io, dma, cfg->disks[k], id);
+		int r = add(b, blk, (struct board_dev){ .name = "virtio-blk", .destroy = blk_free });
 		if (r < 0)
 			return r;
-		virtio_blk_bios_init(blk, (uint16_t)(FIRST_PORT + PORT_STRIDE * (unsigned)k));
+		virtio_blk_bios_init(blk, bar_port(DISK_SLOT + k));
+	}
+	if (cfg->rng) {
+		struct virtio_rng *rng = virtio_rng_create(pci, RNG_SLOT, io, dma);
+		int r = add(b, rng, (struct board_dev){ .name = "virtio-rng", .destroy = rng_free });
+		if (r < 0)
+			return r;
+		virtio_rng_bios_init(rng, bar_port(RNG_SLOT));
+	}
+	if (cfg->net) {
+		struct virtio_net *net = virtio_net_create(pci, NET_SLOT, io, dma, cfg->net);
+		int r = add(b, net, (struct board_dev){ .name = "virtio-net", .update = net_up,
+							.wait_fd = net_fd, .destroy = net_free });
+		if (r < 0)
+			return r;
+		virtio_net_bios_init(net, bar_port(NET_SLOT));
 	}
 	return 0;
 }

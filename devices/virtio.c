@@ -121,6 +121,12 @@ static int walk(const struct virtq *q, const struct dma_space *dma, struct virtq
 	}
 }
 
+bool virtq_has_avail(const struct virtq *q, const struct dma_space *dma)
+{
+	const uint8_t *av = q->num ? dma_map(dma, q->avail, 4, false) : NULL;
+	return av && get16(av + 2) != q->last_avail;
+}
+
 int virtq_pop(struct virtq *q, const struct dma_space *dma, struct virtq_chain *c)
 {
 	if (!q->num)

@@ -73,6 +73,8 @@ void virtq_reset(struct virtq *q);
  * ahead, a readable buffer after a writable one, nested or empty indirect tables;
  * -ELOOP: a chain longer than the queue; -EFAULT: a buffer or ring not in RAM). */
 int virtq_pop(struct virtq *q, const struct dma_space *dma, struct virtq_chain *c);
+/* Does the driver offer a chain not taken yet (set up, the ring in RAM)? */
+bool virtq_has_avail(const struct virtq *q, const struct dma_space *dma);
 /* What a negative virtq_pop() says, for a person. */
 const char *virtq_strerror(int err);
 /* Give chain head back through the used ring, len bytes written into it. false if

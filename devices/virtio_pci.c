@@ -17,7 +17,6 @@
 #include "pci.h"
 
 #define VIRTIO_PCI_VENDOR       0x1af4
-#define LEGACY_DEVICE_BASE      0x1000  /* 4.1.2.1: transitional IDs, 0x1000 + type - 1 */
 #define BAR_SIZE                128     /* the common registers, then the configuration */
 
 /* Register offsets (4.1.4.10). */
@@ -28,7 +27,8 @@ enum {
 #define VRING_ALIGN             4096u   /* the legacy rings' alignment and PFN unit */
 #define ISR_QUEUE               0x01
 #define ISR_CONFIG              0x02
-#define STATUS_NEEDS_RESET      0x40    /* 2.1 */
+#define STATUS_DRIVER_OK        0x04    /* 2.1 */
+#define STATUS_NEEDS_RESET      0x40
 
 struct virtio_pci {
 	struct pci_func *fn;
@@ -43,6 +43,17 @@ struct virtio_pci {
 	bool failed;
 	struct virtq q[VIRTIO_PCI_MAX_QUEUES];
 };
+
+/* The transitional PCI device ID of a device type (4.1.2.1's table), 0 for none. */
+static uint16_t transitional_id(uint16_t type)
+{
+	switch (type) {
+	case VIRTIO_ID_NET: return 0x1000;
+	case VIRTIO_ID_BLOCK: return 0x1001;
+	case VIRTIO_ID_RNG: return 0x1005;
+	default: return 0;
+	}
+}
 
 static void update_irq(struct virtio_pci *t) { pci_set_irq(t->fn, t->isr != 0); }
 
@@ -77,6 +88,11 @@ void virtio_pci_used(struct virtio_pci *t, int q)
 		t->isr |= ISR_QUEUE;
 		update_irq(t);
 	}
+}
+
+bool virtio_pci_ready(const struct virtio_pci *t)
+{
+	return (t->status & STATUS_DRIVER_OK) && !t->failed;
 }
 
 struct virtq *virtio_pci_queue(struct virtio_pci *t, int q) { return &t->q[q]; }
@@ -200,14 +216,15 @@ static void bar_map(void *opaque, int bar, uint32_t addr, bool enabled)
 struct virtio_pci *virtio_pci_create(struct pci_bus *bus, int slot, struct iobus *io,
 				     const struct dma_space *dma, const struct virtio_pci_dev *dev)
 {
-	if (dev->nqueues > VIRTIO_PCI_MAX_QUEUES || dev->config_len > BAR_SIZE - R_CONFIG)
+	if (dev->nqueues > VIRTIO_PCI_MAX_QUEUES || dev->config_len > BAR_SIZE - R_CONFIG ||
+	    !transitional_id(dev->type))
 		return NULL;
 	struct virtio_pci *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	*t = (struct virtio_pci){ .io = io, .dma = *dma, .dev = *dev, .slot = slot };
 	const struct pci_id id = {
-		.vendor = VIRTIO_PCI_VENDOR, .device = (uint16_t)(LEGACY_DEVICE_BASE + dev->type - 1),
+		.vendor = VIRTIO_PCI_VENDOR, .device = transitional_id(dev->type),
 		.subsys_vendor = VIRTIO_PCI_VENDOR, .subsys = dev->type,
 		.class_code = dev->class_code, .revision = 0, .irq_pin = 1,
 	};

@@ -1,8 +1,8 @@
 /*
  * virtio_pci.h - the virtio PCI transport, legacy interface (Virtio 1.2, 4.1.4.10
  * "Legacy Interfaces: A Note on PCI Device Layout"; the 0.9.5 interface): one PCI
- * function, vendor 1af4, device 0x1000 + type - 1 for the types with a transitional
- * ID, subsystem the device type, revision 0, its registers in an I/O BAR 0 and INTx.
+ * function, vendor 1af4, the type's transitional device ID (1000 network, 1001 block,
+ * 1005 entropy), subsystem the device type, revision 0, its registers in an I/O BAR 0 and INTx.
  *
  * A device model (virtio_blk.c) fills a struct virtio_pci_dev: what it offers and its
  * callbacks; the transport owns the registers, the queues and the interrupt. When the
@@ -59,6 +59,9 @@ void virtio_pci_destroy(struct virtio_pci *t);
 struct virtq *virtio_pci_queue(struct virtio_pci *t, int q);
 const struct dma_space *virtio_pci_dma(const struct virtio_pci *t);
 uint32_t virtio_pci_features(const struct virtio_pci *t);
+/* Is the driver done setting the device up (DRIVER_OK) and the device not failed?
+ * What a device waits for before it takes buffers on its own (received frames). */
+bool virtio_pci_ready(const struct virtio_pci *t);
 /* Chains were put on queue q's used ring: interrupt if the driver wants one. */
 void virtio_pci_used(struct virtio_pci *t, int q);
 /* The driver broke a queue (why: a line for the log): the device needs a reset (status DEVICE_NEEDS_RESET, a configuration-change interrupt) and serves no

@@ -42,7 +42,10 @@ static void usage(FILE *f)
 		"                ,if=virtio makes it a virtio-blk PCI disk instead (repeatable:\n"
 		"                up to 8, vda, vdb, ... in order)\n"
 		"  --net udp:LPORT:RPORT  a network device whose frames are UDP datagrams from\n"
-		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
+		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=):\n"
+		"                an NE2000 for a PC guest, or with ,model=virtio a virtio-net PCI\n"
+		"                card; para-x86's network device\n"
+		"  --rng         a virtio entropy device (virtio-rng PCI) fed by the host\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
@@ -153,6 +156,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		{ "cache-size", required_argument, 0, 'c' },
 		{ "disk", required_argument, 0, 'd' },
 		{ "net", required_argument, 0, 'n' },
+		{ "rng", no_argument, 0, 'r' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -180,6 +184,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 			break;
 		case 'n': {
 			char err[256];
+			cfg->net_virtio = strip_suffix(optarg, "model=virtio");
 			if (cfg->net || !(cfg->net = netdev_open(optarg, err, sizeof(err)))) {
 				fprintf(stderr, "trapeze: %s\n", cfg->net ? "one --net only" : err);
 				return EXIT_USAGE;
@@ -190,6 +195,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		case 'i': *initrd = optarg; break;
 		case 's': cfg->serial = optarg; break;
 		case 'S': cfg->stats = true; break;
+		case 'r': cfg->rng = true; break;
 		case 't': cfg->trace = true; break;
 		case 'P': cfg->perf_map = true; break;
 		case 'h': usage(stdout); return EXIT_HELP;

@@ -130,7 +130,7 @@ static int board_init(struct vm *vm)
 		.serial_out = out,
 		.trace = vm->cfg.trace,
 		.disk = vm->cfg.disk,
-		.net = vm->cfg.net,
+		.net = vm->cfg.net_virtio ? NULL : vm->cfg.net,        /* the NE2000's */
 		.stop = { board_stopped, vm },
 	};
 	vm->serial_out = out;
@@ -142,9 +142,13 @@ static int board_init(struct vm *vm)
 		return r;
 	}
 	vm->dma = (struct dma_space){ guest_dma_map, &vm->mem };
-	r = pc_add_virtio_disks(vm->board, parts.pci, &vm->dma, vm->cfg.vdisk, vm->cfg.nvdisks);
+	struct pc_virtio_config vio = {
+		.disks = vm->cfg.vdisk, .ndisks = vm->cfg.nvdisks, .rng = vm->cfg.rng,
+		.net = vm->cfg.net_virtio ? vm->cfg.net : NULL,
+	};
+	r = pc_add_virtio(vm->board, parts.pci, &vm->dma, &vio);
 	if (r < 0) {
-		fprintf(stderr, "trapeze: cannot create the virtio disks: %s\n", strerror(-r));
+		fprintf(stderr, "trapeze: cannot create the virtio devices: %s\n", strerror(-r));
 		return r;
 	}
 	vm->com1 = parts.com1;

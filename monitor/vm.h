@@ -51,6 +51,8 @@ struct config {
 	struct netdev *net;     /* --net's back end, the same way (devices/netdev.h) */
 	struct blockdev *vdisk[VM_MAX_VDISKS];  /* --disk FILE,if=virtio: the virtio disks, */
 	int nvdisks;                            /* in order; the VM owns them the same way */
+	bool net_virtio;        /* --net ...,model=virtio: net is a virtio-net's, not the NE2000's */
+	bool rng;               /* --rng: a virtio entropy device */
 };
 
 #define STATS_INSN_IDS 2048

@@ -20,33 +20,15 @@
 #include <stdbool.h>
 
 #include "irq.h"
+#include "virtio.h"
 
 #define DISK_SECTORS    2048u           /* run-virtio.sh makes the image this size */
-#define VENDOR          0x1af4
 #define DEVICE_BLK      0x1001
 
-/* Legacy registers (4.1.4.10). */
-#define R_HOST_F        0x00
-#define R_GUEST_F       0x04
-#define R_PFN           0x08
-#define R_QNUM          0x0c
-#define R_QSEL          0x0e
-#define R_NOTIFY        0x10
-#define R_STATUS        0x12
-#define R_ISR           0x13
-#define R_CONFIG        0x14
-#define ST_ACK          1
-#define ST_DRIVER       2
-#define ST_DRIVER_OK    4
-#define ST_NEEDS_RESET  0x40
 #define F_SEG_MAX       2
 #define F_RO            5
 #define F_BLK_SIZE      6
 #define F_FLUSH         9
-#define F_INDIRECT      28
-#define D_NEXT          1
-#define D_WRITE         2
-#define D_INDIRECT      4
 #define T_IN            0
 #define T_OUT           1
 #define T_FLUSH         4
@@ -56,17 +38,12 @@
 #define S_UNSUPP        2
 #define NO_ANSWER       0x100           /* blk(): no used entry came */
 
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-} __attribute__((packed));
 struct hdr {
 	uint32_t type, reserved;
 	uint64_t sector;
 } __attribute__((packed));
 
-static uint8_t ring[3 * 4096] __attribute__((aligned(4096)));
+static uint8_t ring[VQ_MEM] __attribute__((aligned(4096)));
 static struct desc itable[8] __attribute__((aligned(16)));
 static uint8_t data[8 * 512] __attribute__((aligned(4096)));
 static struct hdr hd;
@@ -74,74 +51,24 @@ static volatile uint8_t status;
 
 static int slot = -1;
 static uint16_t io;
-static uint16_t qnum;
-static struct desc *descs;
-static volatile uint16_t *avail;        /* flags, idx, ring[] */
-static volatile uint16_t *used;         /* flags, idx, then {u32 id, u32 len}[] */
-static uint16_t last_used, next_avail;
-static uint32_t last_len;
+static struct vq vq;
 static bool ro;
 
-static uint32_t pci_rd(int dev, int reg)
-{
-	outl(0xcf8, 0x80000000u | dev << 11 | reg);
-	return inl(0xcfc);
-}
-static void pci_wr(int dev, int reg, uint32_t v)
-{
-	outl(0xcf8, 0x80000000u | dev << 11 | reg);
-	outl(0xcfc, v);
-}
-
-static void find_device(void)
-{
-	for (int d = 0; d < 32; d++)
-		if (pci_rd(d, 0) == (DEVICE_BLK << 16 | VENDOR)) {
-			slot = d;
-			return;
-		}
-}
-
-/* The legacy ring layout: descriptors, available ring, used ring on the next page. */
-static void layout(uint32_t base)
-{
-	descs = (struct desc *)base;
-	avail = (volatile uint16_t *)(base + 16u * qnum);
-	used = (volatile uint16_t *)((base + 16u * qnum + 6u + 2u * qnum + 4095) & ~4095u);
-}
-
-/* Reset, acknowledge, negotiate want & offered, give the queue, DRIVER_OK. */
+/* Reset, negotiate want & offered, set queue 0 up, DRIVER_OK. */
 static void bring_up(uint32_t want)
 {
-	outb(io + R_STATUS, 0);
-	outb(io + R_STATUS, ST_ACK);
-	outb(io + R_STATUS, ST_ACK | ST_DRIVER);
-	outl(io + R_GUEST_F, inl(io + R_HOST_F) & want);
-	outw(io + R_QSEL, 0);
-	qnum = inw(io + R_QNUM);
-	memset(ring, 0, sizeof(ring));
-	layout((uint32_t)ring);
-	last_used = next_avail = 0;
-	outl(io + R_PFN, (uint32_t)ring >> 12);
-	outb(io + R_STATUS, ST_ACK | ST_DRIVER | ST_DRIVER_OK);
+	vio_reset(io, want);
+	vq_init(&vq, io, 0, ring);
+	vio_driver_ok(io);
 }
 
 /* Offer the chain at descriptor head, kick, wait for its used entry: the status byte,
  * or NO_ANSWER. */
 static int submit(uint16_t head)
 {
-	avail[2 + (next_avail % qnum)] = head;
-	__asm__ volatile("" ::: "memory");
-	avail[1] = ++next_avail;
-	outw(io + R_NOTIFY, 0);
-	for (int spin = 0; spin < 1000000 && used[1] == last_used; spin++)
-		__asm__ volatile("pause" ::: "memory");
-	if (used[1] == last_used)
-		return NO_ANSWER;
-	const volatile uint32_t *e = (const volatile uint32_t *)(used + 2) + 2 * (last_used % qnum);
-	last_len = e[1];
-	last_used++;
-	return status;
+	vq_offer(&vq, head);
+	vq_kick(&vq);
+	return vq_wait(&vq) ? status : NO_ANSWER;
 }
 
 /* A request of type at sector, len bytes of data at buf (none if len is 0), as a
@@ -152,19 +79,19 @@ static int blk(uint32_t type, uint64_t sector, void *buf, uint32_t len, int nbuf
 	status = 0xff;
 	uint16_t dflags = type == T_OUT ? 0 : D_WRITE;
 	int n = 0;
-	descs[n] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
+	vq.desc[n] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
 	n++;
 	if (len) {
 		uint32_t first = nbufs == 2 ? len / 2 : len;
-		descs[n] = (struct desc){ (uint32_t)buf, first, dflags | D_NEXT, (uint16_t)(n + 1) };
+		vq.desc[n] = (struct desc){ (uint32_t)buf, first, dflags | D_NEXT, (uint16_t)(n + 1) };
 		n++;
 		if (nbufs == 2) {
-			descs[n] = (struct desc){ (uint32_t)buf + first, len - first, dflags | D_NEXT,
+			vq.desc[n] = (struct desc){ (uint32_t)buf + first, len - first, dflags | D_NEXT,
 						  (uint16_t)(n + 1) };
 			n++;
 		}
 	}
-	descs[n] = (struct desc){ (uint32_t)&status, 1, D_WRITE, 0 };
+	vq.desc[n] = (struct desc){ (uint32_t)&status, 1, D_WRITE, 0 };
 	return submit(0);
 }
 
@@ -197,12 +124,7 @@ static void test_pci(void)
 	uint32_t mask = pci_rd(slot, 0x10);
 	check((mask & 1) && (~(mask & ~3u) + 1) >= 0x40, "pci-bar0-size");
 	pci_wr(slot, 0x10, bar);
-	if (!(bar & ~3u)) {                     /* no BIOS placed it: do it here */
-		bar = 0xc000 | 1;
-		pci_wr(slot, 0x10, bar);
-	}
-	io = (uint16_t)(bar & ~3u);
-	pci_wr(slot, 0x04, (pci_rd(slot, 0x04) & 0xffff) | 0x5);       /* I/O, bus master */
+	io = vio_bar(slot, 0xc000);
 }
 
 static void test_setup(void)
@@ -217,7 +139,7 @@ static void test_setup(void)
 	bring_up(1u << F_FLUSH | 1u << F_BLK_SIZE | 1u << F_SEG_MAX | 1u << F_RO | 1u << F_INDIRECT);
 	check_eq("guest-features", inl(io + R_GUEST_F),
 		 (1u << F_FLUSH | 1u << F_BLK_SIZE | 1u << F_SEG_MAX | 1u << F_INDIRECT) | (ro ? 1u << F_RO : 0));
-	check(qnum && qnum <= 1024 && !(qnum & (qnum - 1)), "queue-size-power-of-two");
+	check(vq.num && vq.num <= 1024 && !(vq.num & (vq.num - 1)), "queue-size-power-of-two");
 	check_eq("queue-pfn", inl(io + R_PFN), (uint32_t)ring >> 12);
 	outw(io + R_QSEL, 1);
 	check_eq("queue1-absent", inw(io + R_QNUM), 0);
@@ -233,7 +155,7 @@ static void test_reads(void)
 	memset(data, 0, sizeof(data));
 	check_eq("read-0", blk(T_IN, 0, data, 512, 1), S_OK);
 	check(sector_is(data, 0, 0), "read-0-data");
-	check_eq("read-0-used-len", last_len, 513);
+	check_eq("read-0-used-len", vq.last_len, 513);
 	memset(data, 0, sizeof(data));
 	check_eq("read-100x8-two-buffers", blk(T_IN, 100, data, 8 * 512, 2), S_OK);
 	bool ok = true;
@@ -255,7 +177,7 @@ static void test_reads(void)
 	itable[0] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
 	itable[1] = (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 2 };
 	itable[2] = (struct desc){ (uint32_t)&status, 1, D_WRITE, 0 };
-	descs[5] = (struct desc){ (uint32_t)itable, 3 * sizeof(struct desc), D_INDIRECT, 0 };
+	vq.desc[5] = (struct desc){ (uint32_t)itable, 3 * sizeof(struct desc), D_INDIRECT, 0 };
 	check_eq("read-indirect", submit(5), S_OK);
 	check(sector_is(data, 7, 0), "read-indirect-data");
 }
@@ -266,7 +188,7 @@ static void test_writes(void)
 	fill(data, 0xa5000000u + 5);
 	fill(data + 512, 0xa5000000u + 6);
 	check_eq("write-5x2", blk(T_OUT, 5, data, 1024, 2), want);
-	check_eq("write-used-len", last_len, 1);
+	check_eq("write-used-len", vq.last_len, 1);
 	memset(data, 0, sizeof(data));
 	blk(T_IN, 5, data, 1024, 1);
 	check(sector_is(data, 5, ro ? 0 : 0xa5000000u) &&
@@ -284,7 +206,7 @@ static void test_misc(void)
 	memset(data, 0xee, 32);
 	check_eq("get-id", blk(T_GET_ID, 0, data, 20, 1), S_OK);
 	check(!memcmp(data, "trapeze-vda", 12), "get-id-string");
-	check_eq("get-id-used-len", last_len, 21);
+	check_eq("get-id-used-len", vq.last_len, 21);
 	check_eq("unknown-type", blk(0xfe, 0, data, 0, 1), S_UNSUPP);
 }
 
@@ -307,10 +229,10 @@ static void test_interrupt(void)
 	check_eq("isr-read-clears", inb(io + R_ISR), 0);
 	check(!(pci_rd(slot, 0x04) >> 16 & 0x8), "pci-status-intx-clear");
 	check(!(pic_irr(slave) & bit), "pic-irr-lowered");
-	avail[0] = 1;                           /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+	vq.avail[0] = 1;                           /* VIRTQ_AVAIL_F_NO_INTERRUPT */
 	check_eq("no-interrupt-request", blk(T_IN, 0, data, 512, 1), S_OK);
 	check_eq("no-interrupt-isr", inb(io + R_ISR), 0);
-	avail[0] = 0;
+	vq.avail[0] = 0;
 }
 
 /* ---- hostile drivers (trapeze only) ---- */
@@ -336,9 +258,9 @@ static int chain_of(struct desc d0, struct desc d1, struct desc d2)
 {
 	hd = (struct hdr){ T_IN, 0, 0 };
 	status = 0xff;
-	descs[0] = d0;
-	descs[1] = d1;
-	descs[2] = d2;
+	vq.desc[0] = d0;
+	vq.desc[1] = d1;
+	vq.desc[2] = d2;
 	return submit(0);
 }
 
@@ -369,26 +291,26 @@ static void test_hostile(void)
 
 	/* An indirect table that points to itself, one outside RAM, one that loops. */
 	itable[0] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
-	descs[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+	vq.desc[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
 	expect_failed("hostile-indirect-nested", submit(5));
-	descs[5] = (struct desc){ 0xf0000000u, 3 * sizeof(struct desc), D_INDIRECT, 0 };
+	vq.desc[5] = (struct desc){ 0xf0000000u, 3 * sizeof(struct desc), D_INDIRECT, 0 };
 	expect_failed("hostile-indirect-outside-ram", submit(5));
 	itable[0] = (struct desc){ (uint32_t)&hd, sizeof(hd), D_NEXT, 1 };
 	itable[1] = (struct desc){ (uint32_t)data, 512, D_WRITE | D_NEXT, 1 };
-	descs[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+	vq.desc[5] = (struct desc){ (uint32_t)itable, 2 * sizeof(struct desc), D_INDIRECT, 0 };
 	expect_failed("hostile-indirect-loops", submit(5));
-	descs[5] = (struct desc){ (uint32_t)itable, 20, D_INDIRECT, 0 };
+	vq.desc[5] = (struct desc){ (uint32_t)itable, 20, D_INDIRECT, 0 };
 	expect_failed("hostile-indirect-bad-length", submit(5));
 
 	/* An available index a whole queue and more ahead. */
-	descs[0] = h;
-	descs[1] = d;
-	descs[2] = st;
-	avail[2] = 0;
-	next_avail = (uint16_t)(next_avail + qnum + 1);
-	avail[1] = next_avail;
+	vq.desc[0] = h;
+	vq.desc[1] = d;
+	vq.desc[2] = st;
+	vq.avail[2] = 0;
+	vq.next_avail = (uint16_t)(vq.next_avail + vq.num + 1);
+	vq.avail[1] = vq.next_avail;
 	outw(io + R_NOTIFY, 0);
-	expect_failed("hostile-avail-index-too-far", used[1] == last_used ? NO_ANSWER : 0);
+	expect_failed("hostile-avail-index-too-far", vq.used[1] == vq.last_used ? NO_ANSWER : 0);
 
 	/* Rings outside RAM: the page itself, and a page whose used ring would be. */
 	outb(io + R_STATUS, 0);
@@ -411,7 +333,7 @@ void test_main(void)
 {
 	guest_init();
 	idt_init();
-	find_device();
+	slot = vio_find(DEVICE_BLK);
 	if (slot < 0) {
 		pass("no-virtio-blk");
 		return;
