@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # virtio-init.sh - /init of the virtio test initramfs (virtio-test.sh): loads Debian's
 # virtio modules from the same kernel package (/mod-*.ko, in dependency order), then
-# reads and writes the virtio disks the test gives: vda read-write, vdb read-only.
+# reads and writes the virtio disks the test gives (vda read-write, vdb read-only),
+# reads the entropy device and sends on the network card (an echo peer answers).
 # Prints "TEST name value" lines; ends with a reboot, which ends the VM.
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -10,7 +11,8 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 mount -t devtmpfs devtmpfs /dev
 echo "TEST start"
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
+	virtio-rng failover net_failover virtio_net; do
 	insmod "/mod-$m.ko" 2>/tmp/insmod.err || echo "TEST insmod-failed $m $(cat /tmp/insmod.err) $(dmesg | tail -3)"
 done
 n=0
@@ -36,6 +38,15 @@ echo 3 >/proc/sys/vm/drop_caches
 echo "TEST vda-readback $(dd if=/dev/vda bs=4096 skip=256 count=256 2>/dev/null | md5sum | cut -d' ' -f1)"
 echo "TEST pattern $(md5sum </tmp/pattern | cut -d' ' -f1)"
 dd if=/tmp/pattern of=/dev/vdb bs=4096 count=1 conv=fsync 2>/dev/null || echo "TEST vdb-write refused"
+# The entropy device is the kernel's hardware RNG.
+echo "TEST hwrng $(cat /sys/class/misc/hw_random/rng_current) $(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | wc -c)"
+# The network card: QEMU's MAC; broadcast ARP requests go out, their echoes come in.
+echo "TEST eth0 $(cat /sys/class/net/eth0/address)"
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ping -c 3 -W 1 10.0.2.2 >/dev/null 2>&1
+s=/sys/class/net/eth0/statistics
+echo "TEST eth0-traffic tx $([ "$(cat $s/tx_packets)" -ge 3 ] && echo ok) rx $([ "$(cat $s/rx_packets)" -ge 3 ] && echo ok)"
 echo "TEST virtio-irqs $(awk '/virtio/ { n += $2 } END { print (n > 0) ? "counted" : "none" }' /proc/interrupts)"
 echo "TEST virtio-errors $(dmesg | grep -ci 'virtio.*\(error\|fail\)')"
 echo "TEST done"

@@ -1,23 +1,28 @@
 #!/bin/bash
 # virtio-test.sh TRAPEZE MKINITRAMFS - Debian's stock 686 kernel with its own virtio
-# modules (virtio_pci's legacy transport, virtio_blk) on two virtio disks: vda a 4 MiB
-# read-write image whose sector k holds "sector k" padded, vdb a copy given read-only.
-# The guest (virtio-init.sh) reads both whole, writes 1 MiB at 1 MiB with fsync and
-# reads it back uncached; the host then checks its image holds exactly that write and
-# the read-only one is untouched. Skipped (77) when the kernel cannot be fetched.
+# modules (virtio_pci's legacy transport, virtio_blk, virtio-rng, virtio_net) on two
+# virtio disks, an entropy device and a network card: vda a 4 MiB read-write image
+# whose sector k holds "sector k" padded, vdb a copy given read-only. The guest
+# (virtio-init.sh) reads both whole, writes 1 MiB at 1 MiB with fsync and reads it back
+# uncached; the host then checks its image holds exactly that write and the read-only
+# one is untouched. The card's back end is a UDP socket to an echo peer (../udp-echo.sh)
+# that returns every frame: the guest's ARP requests come back. Skipped (77) when the
+# kernel cannot be fetched.
 set -u
 trapeze=$1
 mkinitramfs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+peer=""
+trap '[ -n "$peer" ] && kill "$peer" 2>/dev/null; rm -rf "$tmp"' EXIT
 cache=$(cd "$here/../.." && pwd)/build/linux     # shared by every build directory
 if ! bash "$here/../../scripts/fetch-linux.sh" "$cache" >"$tmp/fetch" 2>&1; then
 	echo "SKIP linux: cannot fetch the kernel: $(tail -1 "$tmp/fetch")"
 	exit 77
 fi
 mods=()
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
+	virtio-rng failover net_failover virtio_net; do
 	mods+=("mod-$m.ko=$cache/modules/$m.ko")
 done
 "$mkinitramfs" "$tmp/initrd" "$cache/busybox" "$here/virtio-init.sh" "${mods[@]}" || exit 1
@@ -32,9 +37,17 @@ pattern=$(yes trapeze-virtio-write | head -c 1048576 | md5)
 { head -c 1048576 "$tmp/orig.img"; yes trapeze-virtio-write | head -c 1048576
   tail -c +2097153 "$tmp/orig.img"; } >"$tmp/want.img"
 
+# The echo peer, on ports from $$ (parallel runs do not collide), waited for.
+lport=$((20000 + ($$ * 2 + RANDOM) % 40000)) rport=$((lport + 1))
+"$here/../udp-echo.sh" $rport 150 >"$tmp/up" &
+peer=$!
+for _ in $(seq 50); do [ -s "$tmp/up" ] && break; sleep 0.1; done
+[ -s "$tmp/up" ] || { echo "FAIL linux-virtio: the echo peer did not start"; exit 1; }
+
 export TRAPEZE_CHECK_FPU=1
 timeout 120 "$trapeze" run --mem 128M --append "console=ttyS0 acpi=off panic=-1 quiet" \
 	--initrd "$tmp/initrd" --disk "$tmp/vda.img,if=virtio" --disk "$tmp/vdb.img,ro,if=virtio" \
+	--rng --net udp:$lport:$rport,model=virtio \
 	"$cache/vmlinuz" </dev/null >"$tmp/out" 2>"$tmp/err"
 st=$?
 tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
@@ -52,6 +65,9 @@ TEST vda-write ok
 TEST vda-readback $pattern
 TEST pattern $pattern
 TEST vdb-write refused
+TEST hwrng virtio_rng.0 16
+TEST eth0 52:54:00:12:34:56
+TEST eth0-traffic tx ok rx ok
 TEST virtio-irqs counted
 TEST virtio-errors 0
 TEST done
@@ -63,7 +79,7 @@ cmp -s "$tmp/want.img" "$tmp/vda.img" || bad="$bad; vda's image does not hold ex
 cmp -s "$tmp/orig.img" "$tmp/vdb.img" || bad="$bad; the read-only image changed"
 if [ -z "$bad" ]; then
 	cat "$tmp/got"
-	echo "PASS linux-virtio-blk"
+	echo "PASS linux-virtio"
 	exit 0
 fi
 echo "---- diff want got ----"
@@ -72,5 +88,5 @@ echo "---- trapeze stderr ----"
 tail -5 "$tmp/err"
 echo "---- console (last lines) ----"
 tr -d '\r' <"$tmp/out" | tail -25
-echo "FAIL linux-virtio-blk${bad/#;/:}"
+echo "FAIL linux-virtio${bad/#;/:}"
 exit 1
