@@ -158,9 +158,8 @@ static void blk_notify(void *opaque, struct virtio_pci *t, int qi)
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-struct virtio_blk *virtio_blk_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma, struct blockdev *disk,
-				     const char *id)
+struct virtio_blk *virtio_blk_create(const struct virtio_pci_host *host, int slot,
+				     struct blockdev *disk, const char *id)
 {
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	if (!b)
@@ -180,7 +179,7 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *bus, int slot, struct iobus
 		.nqueues = 1, .queue_size = QUEUE_SIZE, .config = b->config, .config_len = CFG_LEN,
 		.notify = blk_notify, .opaque = b,
 	};
-	b->t = virtio_pci_create(bus, slot, io, dma, &dev);
+	b->t = virtio_pci_create(host, slot, &dev);
 	if (!b->t) {
 		free(b);
 		return NULL;
@@ -196,4 +195,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	free(b);
 }
 
-void virtio_blk_bios_init(struct virtio_blk *b, uint16_t base) { virtio_pci_bios_init(b->t, base); }
+void virtio_blk_bios_init(struct virtio_blk *b, uint16_t port, uint32_t mem)
+{
+	virtio_pci_bios_init(b->t, port, mem);
+}

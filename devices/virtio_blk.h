@@ -10,21 +10,18 @@
 
 #include <stdint.h>
 
-#include "dma.h"
-#include "ioport.h"
+#include "virtio_pci.h"
 
 struct blockdev;
-struct pci_bus;
 struct virtio_blk;
 
-/* The device in PCI slot of bus, BAR 0 on io, on disk; id is what GET_ID answers
+/* The device in PCI slot of host's bus, on disk; id is what GET_ID answers
  * (up to 20 bytes; copied). NULL if the slot is taken or out of memory. */
-struct virtio_blk *virtio_blk_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma, struct blockdev *disk,
-				     const char *id);
+struct virtio_blk *virtio_blk_create(const struct virtio_pci_host *host, int slot,
+				     struct blockdev *disk, const char *id);
 /* Free the device (not the disk). */
 void virtio_blk_destroy(struct virtio_blk *b);
-/* Where a BIOS puts its BAR (the registers at port base). */
-void virtio_blk_bios_init(struct virtio_blk *b, uint16_t base);
+/* Where a BIOS puts its BARs. */
+void virtio_blk_bios_init(struct virtio_blk *b, uint16_t port, uint32_t mem);
 
 #endif

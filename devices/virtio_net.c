@@ -1,9 +1,10 @@
 /*
  * virtio_net.c - the virtio network device (see virtio_net.h; Virtio 1.2, 5.1): queue 0
  * receives, queue 1 transmits; only VIRTIO_NET_F_MAC is offered (QEMU's default MAC
- * from the back end), so every frame is preceded by the legacy 10-byte struct
- * virtio_net_hdr (no mergeable buffers, no offloads: its fields are 0 on receive and
- * ignored on transmit). The chains are read and written as byte streams, so the header
+ * from the back end), so every frame is preceded by a struct virtio_net_hdr without
+ * offloads (5.1.6): 10 bytes for a legacy driver, 12 with VERSION_1 (num_buffers, 1 on
+ * receive without mergeable buffers); its fields are 0 on receive and ignored on
+ * transmit. The chains are read and written as byte streams, so the header
  * may share a buffer with the frame or not (5.1.6.6's legacy layouts both work).
  *
  * Transmit: each chain's readable bytes after the header are one frame, sent when the
@@ -26,7 +27,8 @@
 #define QUEUE_SIZE      256
 #define RXQ             0
 #define TXQ             1
-#define HDR_LEN         10              /* legacy struct virtio_net_hdr, 5.1.6 */
+#define HDR_LEGACY      10              /* struct virtio_net_hdr, 5.1.6 */
+#define HDR_V1          12              /* ... and num_buffers */
 #define RX_BATCH        64              /* frames taken per poll: a flood cannot hold us */
 #define F_MAC           5
 #define PCI_CLASS_ETHERNET 0x020000
@@ -35,9 +37,14 @@ struct virtio_net {
 	struct virtio_pci *t;
 	struct netdev *net;
 	uint8_t config[6];              /* mac */
-	uint8_t frame[HDR_LEN + NETDEV_MTU_FRAME];
+	uint8_t frame[HDR_V1 + NETDEV_MTU_FRAME];
 	struct virtq_chain chain;
 };
+
+static size_t hdr_len(const struct virtio_net *n)
+{
+	return virtio_pci_features(n->t) & VIRTIO_PCI_F_VERSION_1 ? HDR_V1 : HDR_LEGACY;
+}
 
 /* Take the next chain of queue qi into n->chain: 1, 0 for none, -1 after failing the
  * device. */
@@ -62,11 +69,12 @@ static bool give_back(struct virtio_net *n, int qi, uint32_t len)
 static void transmit(struct virtio_net *n)
 {
 	bool done = false;
+	size_t hdr = hdr_len(n);
 	while (take(n, TXQ) > 0) {
 		uint64_t len = n->chain.read_len;
-		if (len >= HDR_LEN + 14 && len <= sizeof(n->frame)) {
+		if (len >= hdr + 14 && len <= hdr + NETDEV_MTU_FRAME) {
 			virtq_chain_read(&n->chain, 0, n->frame, (size_t)len);
-			netdev_send(n->net, n->frame + HDR_LEN, (size_t)len - HDR_LEN);
+			netdev_send(n->net, n->frame + hdr, (size_t)len - hdr);
 		}
 		if (!give_back(n, TXQ, 0))
 			return;
@@ -83,12 +91,15 @@ void virtio_net_poll(struct virtio_net *n)
 	bool done = false;
 	if (!virtio_pci_ready(n->t))
 		return;
+	size_t hdr = hdr_len(n);
 	for (int k = 0; k < RX_BATCH && virtq_has_avail(q, dma); k++) {
-		memset(n->frame, 0, HDR_LEN);
-		ssize_t len = netdev_recv(n->net, n->frame + HDR_LEN, NETDEV_MTU_FRAME);
+		memset(n->frame, 0, hdr);
+		if (hdr == HDR_V1)
+			n->frame[HDR_LEGACY] = 1;       /* num_buffers */
+		ssize_t len = netdev_recv(n->net, n->frame + hdr, NETDEV_MTU_FRAME);
 		if (len <= 0 || take(n, RXQ) <= 0)
 			break;
-		size_t got = virtq_chain_write(&n->chain, 0, n->frame, HDR_LEN + (size_t)len);
+		size_t got = virtq_chain_write(&n->chain, 0, n->frame, hdr + (size_t)len);
 		if (!give_back(n, RXQ, (uint32_t)got))
 			return;
 		done = true;
@@ -114,8 +125,8 @@ static void net_notify(void *opaque, struct virtio_pci *t, int qi)
 		virtio_net_poll(n);
 }
 
-struct virtio_net *virtio_net_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma, struct netdev *net)
+struct virtio_net *virtio_net_create(const struct virtio_pci_host *host, int slot,
+				     struct netdev *net)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
 	if (!n)
@@ -127,7 +138,7 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, int slot, struct iobus
 		.nqueues = 2, .queue_size = QUEUE_SIZE, .config = n->config,
 		.config_len = sizeof(n->config), .notify = net_notify, .opaque = n,
 	};
-	n->t = virtio_pci_create(bus, slot, io, dma, &dev);
+	n->t = virtio_pci_create(host, slot, &dev);
 	if (!n->t) {
 		free(n);
 		return NULL;
@@ -143,4 +154,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n);
 }
 
-void virtio_net_bios_init(struct virtio_net *n, uint16_t base) { virtio_pci_bios_init(n->t, base); }
+void virtio_net_bios_init(struct virtio_net *n, uint16_t port, uint32_t mem)
+{
+	virtio_pci_bios_init(n->t, port, mem);
+}

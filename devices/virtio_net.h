@@ -10,20 +10,18 @@
 
 #include <stdint.h>
 
-#include "dma.h"
-#include "ioport.h"
+#include "virtio_pci.h"
 
 struct netdev;
-struct pci_bus;
 struct virtio_net;
 
-/* The device in PCI slot of bus, BAR 0 on io, on back end net (the caller's, open
+/* The device in PCI slot of host's bus, on back end net (the caller's, open
  * while the device lives). NULL if the slot is taken or out of memory. */
-struct virtio_net *virtio_net_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma, struct netdev *net);
+struct virtio_net *virtio_net_create(const struct virtio_pci_host *host, int slot,
+				     struct netdev *net);
 void virtio_net_destroy(struct virtio_net *n);
-/* Where a BIOS puts its BAR. */
-void virtio_net_bios_init(struct virtio_net *n, uint16_t base);
+/* Where a BIOS puts its BARs. */
+void virtio_net_bios_init(struct virtio_net *n, uint16_t port, uint32_t mem);
 /* Deliver the frames waiting in the back end into the receive buffers posted. */
 void virtio_net_poll(struct virtio_net *n);
 /* The back end's descriptor while a receive buffer is posted, else -1 (frames then

@@ -58,8 +58,7 @@ static void rng_notify(void *opaque, struct virtio_pci *t, int qi)
 		virtio_pci_used(t, qi);
 }
 
-struct virtio_rng *virtio_rng_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma)
+struct virtio_rng *virtio_rng_create(const struct virtio_pci_host *host, int slot)
 {
 	struct virtio_rng *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -68,7 +67,7 @@ struct virtio_rng *virtio_rng_create(struct pci_bus *bus, int slot, struct iobus
 		.type = VIRTIO_ID_RNG, .class_code = PCI_CLASS_OTHER, .nqueues = 1,
 		.queue_size = QUEUE_SIZE, .notify = rng_notify, .opaque = r,
 	};
-	r->t = virtio_pci_create(bus, slot, io, dma, &dev);
+	r->t = virtio_pci_create(host, slot, &dev);
 	if (!r->t) {
 		free(r);
 		return NULL;
@@ -84,4 +83,7 @@ void virtio_rng_destroy(struct virtio_rng *r)
 	free(r);
 }
 
-void virtio_rng_bios_init(struct virtio_rng *r, uint16_t base) { virtio_pci_bios_init(r->t, base); }
+void virtio_rng_bios_init(struct virtio_rng *r, uint16_t port, uint32_t mem)
+{
+	virtio_pci_bios_init(r->t, port, mem);
+}

@@ -8,18 +8,15 @@
 
 #include <stdint.h>
 
-#include "dma.h"
-#include "ioport.h"
+#include "virtio_pci.h"
 
-struct pci_bus;
 struct virtio_rng;
 
-/* The device in PCI slot of bus, BAR 0 on io. NULL if the slot is taken or out of
+/* The device in PCI slot of host's bus. NULL if the slot is taken or out of
  * memory. */
-struct virtio_rng *virtio_rng_create(struct pci_bus *bus, int slot, struct iobus *io,
-				     const struct dma_space *dma);
+struct virtio_rng *virtio_rng_create(const struct virtio_pci_host *host, int slot);
 void virtio_rng_destroy(struct virtio_rng *r);
-/* Where a BIOS puts its BAR. */
-void virtio_rng_bios_init(struct virtio_rng *r, uint16_t base);
+/* Where a BIOS puts its BARs. */
+void virtio_rng_bios_init(struct virtio_rng *r, uint16_t port, uint32_t mem);
 
 #endif

@@ -6,8 +6,9 @@
  * boundary), driven by polling its used index.
  *
  * Interface: vio_find() then vio_bar() (BAR 0's port, placed at fallback if no BIOS
- * placed it), vio_reset()/vio_features(), vq_init() per queue, vio_driver_ok(); per
- * request fill q->desc, vq_offer(), vq_kick(), vq_wait().
+ * placed it), vio_reset(), vq_init() per queue, vio_driver_ok(); per request fill
+ * q->desc, vq_offer(), vq_kick(), vq_wait(). A modern driver (virtio_blk.c) fills a
+ * struct vq itself and sets its notify register.
  */
 #ifndef GUESTS_VIRTIO_H
 #define GUESTS_VIRTIO_H
@@ -44,6 +45,7 @@ struct desc {
 
 struct vq {
 	uint16_t io, index, num;
+	volatile uint16_t *notify;      /* the modern interface's kick register, or NULL */
 	struct desc *desc;
 	volatile uint16_t *avail;       /* flags, idx, ring[] */
 	volatile uint16_t *used;        /* flags, idx, then {u32 id, u32 len}[] */
@@ -117,7 +119,13 @@ static inline void vq_offer(struct vq *q, uint16_t head)
 	__asm__ volatile("" ::: "memory");
 	q->avail[1] = ++q->next_avail;
 }
-static inline void vq_kick(struct vq *q) { outw(q->io + R_NOTIFY, q->index); }
+static inline void vq_kick(struct vq *q)
+{
+	if (q->notify)
+		*q->notify = q->index;
+	else
+		outw(q->io + R_NOTIFY, q->index);
+}
 
 /* Wait (a bounded spin) for the next used entry: true with last_id and last_len set. */
 static inline bool vq_wait(struct vq *q)

@@ -11,15 +11,23 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 mount -t devtmpfs devtmpfs /dev
 echo "TEST start"
+# "virtio_legacy" on the command line: virtio_pci takes the devices' legacy interface.
+args=""
+grep -q virtio_legacy /proc/cmdline && args=force_legacy=1
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
 	virtio-rng failover net_failover virtio_net; do
-	insmod "/mod-$m.ko" 2>/tmp/insmod.err || echo "TEST insmod-failed $m $(cat /tmp/insmod.err) $(dmesg | tail -3)"
+	a=""
+	[ $m = virtio_pci ] && a=$args
+	insmod "/mod-$m.ko" $a 2>/tmp/insmod.err || echo "TEST insmod-failed $m $(cat /tmp/insmod.err) $(dmesg | tail -3)"
 done
 n=0
 while [ ! -b /dev/vdb ] && [ $n -lt 50 ]; do
 	sleep 0.1
 	n=$((n + 1))
 done
+# Bit 32 of the features the driver accepted: VERSION_1, the modern interface.
+for d in /sys/bus/virtio/devices/*; do cut -c33 $d/features; done | sort -u | tr '\n' ' ' | sed 's/ $//' >/tmp/v1
+echo "TEST version-1 $(cat /tmp/v1)"
 echo "TEST disks $(ls /sys/block | grep '^vd' | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST vda-size $(cat /sys/block/vda/size) ro $(cat /sys/block/vda/ro)"
 echo "TEST vdb-size $(cat /sys/block/vdb/size) ro $(cat /sys/block/vdb/ro)"

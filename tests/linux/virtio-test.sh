@@ -6,8 +6,9 @@
 # (virtio-init.sh) reads both whole, writes 1 MiB at 1 MiB with fsync and reads it back
 # uncached; the host then checks its image holds exactly that write and the read-only
 # one is untouched. The card's back end is a UDP socket to an echo peer (../udp-echo.sh)
-# that returns every frame: the guest's ARP requests come back. Skipped (77) when the
-# kernel cannot be fetched.
+# that returns every frame: the guest's ARP requests come back. Two boots: the driver
+# takes the modern interface (VERSION_1), then with virtio_pci's force_legacy the legacy
+# one. Skipped (77) when the kernel cannot be fetched.
 set -u
 trapeze=$1
 mkinitramfs=$2
@@ -28,8 +29,6 @@ done
 "$mkinitramfs" "$tmp/initrd" "$cache/busybox" "$here/virtio-init.sh" "${mods[@]}" || exit 1
 
 perl -e 'printf "%-512s", "sector $_" for 0 .. 8191' >"$tmp/orig.img" || exit 1
-cp "$tmp/orig.img" "$tmp/vda.img"
-cp "$tmp/orig.img" "$tmp/vdb.img"
 md5() { md5sum | cut -d' ' -f1; }
 orig=$(md5 <"$tmp/orig.img")
 pattern=$(yes trapeze-virtio-write | head -c 1048576 | md5)
@@ -45,14 +44,23 @@ for _ in $(seq 50); do [ -s "$tmp/up" ] && break; sleep 0.1; done
 [ -s "$tmp/up" ] || { echo "FAIL linux-virtio: the echo peer did not start"; exit 1; }
 
 export TRAPEZE_CHECK_FPU=1
-timeout 120 "$trapeze" run --mem 128M --append "console=ttyS0 acpi=off panic=-1 quiet" \
-	--initrd "$tmp/initrd" --disk "$tmp/vda.img,if=virtio" --disk "$tmp/vdb.img,ro,if=virtio" \
-	--rng --net udp:$lport:$rport,model=virtio \
-	"$cache/vmlinuz" </dev/null >"$tmp/out" 2>"$tmp/err"
-st=$?
-tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
-cat >"$tmp/want" <<WANT
+failed=0
+# boot NAME V1 [APPEND]: one boot on fresh images; V1 is the VERSION_1 bit the driver
+# must have accepted (1: the modern interface, 0: the legacy one).
+boot() {
+	local name=$1 v1=$2 extra=${3:-}
+	cp "$tmp/orig.img" "$tmp/vda.img"
+	cp "$tmp/orig.img" "$tmp/vdb.img"
+	timeout 120 "$trapeze" run --mem 128M \
+		--append "console=ttyS0 acpi=off panic=-1 quiet $extra" --initrd "$tmp/initrd" \
+		--disk "$tmp/vda.img,if=virtio" --disk "$tmp/vdb.img,ro,if=virtio" \
+		--rng --net udp:$lport:$rport,model=virtio \
+		"$cache/vmlinuz" </dev/null >"$tmp/out" 2>"$tmp/err"
+	local st=$?
+	tr -d '\r' <"$tmp/out" | grep -a '^TEST ' >"$tmp/got"
+	cat >"$tmp/want" <<WANT
 TEST start
+TEST version-1 $v1
 TEST disks vda vdb
 TEST vda-size 8192 ro 0
 TEST vdb-size 8192 ro 1
@@ -72,21 +80,24 @@ TEST virtio-irqs counted
 TEST virtio-errors 0
 TEST done
 WANT
-bad=""
-[ $st -eq 0 ] || bad="$bad; trapeze status $st"
-cmp -s "$tmp/want" "$tmp/got" || bad="$bad; the guest's lines differ"
-cmp -s "$tmp/want.img" "$tmp/vda.img" || bad="$bad; vda's image does not hold exactly the guest's write"
-cmp -s "$tmp/orig.img" "$tmp/vdb.img" || bad="$bad; the read-only image changed"
-if [ -z "$bad" ]; then
-	cat "$tmp/got"
-	echo "PASS linux-virtio"
-	exit 0
-fi
-echo "---- diff want got ----"
-diff "$tmp/want" "$tmp/got"
-echo "---- trapeze stderr ----"
-tail -5 "$tmp/err"
-echo "---- console (last lines) ----"
-tr -d '\r' <"$tmp/out" | tail -25
-echo "FAIL linux-virtio${bad/#;/:}"
-exit 1
+	local bad=""
+	[ $st -eq 0 ] || bad="$bad; trapeze status $st"
+	cmp -s "$tmp/want" "$tmp/got" || bad="$bad; the guest's lines differ"
+	cmp -s "$tmp/want.img" "$tmp/vda.img" || bad="$bad; vda's image does not hold exactly the guest's write"
+	cmp -s "$tmp/orig.img" "$tmp/vdb.img" || bad="$bad; the read-only image changed"
+	if [ -z "$bad" ]; then
+		echo "PASS $name"
+		return
+	fi
+	failed=1
+	echo "---- diff want got ----"
+	diff "$tmp/want" "$tmp/got"
+	echo "---- trapeze stderr ----"
+	tail -5 "$tmp/err"
+	echo "---- console (last lines) ----"
+	tr -d '\r' <"$tmp/out" | tail -25
+	echo "FAIL $name${bad/#;/:}"
+}
+boot linux-virtio-modern 1
+boot linux-virtio-legacy 0 virtio_legacy
+exit $failed
