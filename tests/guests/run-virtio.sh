@@ -11,7 +11,7 @@
 # Exit status: 0 pass, 1 fail, 2 usage.
 set -u
 
-HOSTILE_CHECKS=20
+HOSTILE_CHECKS=22
 
 [ $# -eq 2 ] || { echo "usage: $0 TRAPEZE ELF" >&2; exit 2; }
 trapeze=$1

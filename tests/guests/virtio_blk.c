@@ -326,6 +326,24 @@ static void test_hostile(void)
 	outl(io + R_PFN, 0x7fff);               /* the last page of 128 MiB */
 	expect_failed("hostile-used-ring-outside-ram", NO_ANSWER);
 
+	/* BAR 0 over COM1's ports decodes nothing (COM1 keeps them: these lines still
+	 * print); BAR 1 over RAM leaves RAM as it was. Both work again where they were. */
+	uint32_t bar0 = pci_rd(slot, 0x10), bar1 = pci_rd(slot, 0x14);
+	pci_wr(slot, 0x10, 0x3f8 | 1);
+	bool ok = inl(0x380 + R_HOST_F) == 0xffffffffu;
+	pci_wr(slot, 0x10, bar0);
+	check(ok && inl(io + R_HOST_F) != 0xffffffffu, "hostile-bar0-over-com1");
+	static volatile uint32_t ram_word[1024] __attribute__((aligned(4096)));
+	ram_word[0] = 0x12345678;
+	if ((bar1 & 6) == 0) {                  /* trapeze's BAR 1 is 32-bit */
+		pci_wr(slot, 0x14, (uint32_t)ram_word);
+		ok = ram_word[0] == 0x12345678;
+		ram_word[0] = 0x9abcdef0;
+		ok &= ram_word[0] == 0x9abcdef0;
+		pci_wr(slot, 0x14, bar1);
+	}
+	check(ok, "hostile-bar1-over-ram");
+
 	/* A kick for a queue that does not exist changes nothing. */
 	outw(io + R_NOTIFY, 7);
 	outw(io + R_NOTIFY, 0xffff);
