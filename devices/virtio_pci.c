@@ -44,6 +44,7 @@ enum {
 	C_QDEVICE = 0x30, C_LEN = 0x38,
 };
 #define VIRTIO_F_VERSION_1      32
+#define LOGGED_FAILURES         8
 
 /* Register offsets (4.1.4.10). */
 enum {
@@ -73,6 +74,7 @@ struct virtio_pci {
 	uint16_t queue_sel, config_msix;
 	uint8_t status, isr;
 	bool failed;
+	unsigned failures;              /* how often, for the log */
 	struct virtq q[VIRTIO_PCI_MAX_QUEUES];
 	struct qcfg qc[VIRTIO_PCI_MAX_QUEUES];
 };
@@ -119,7 +121,11 @@ void virtio_pci_fail(struct virtio_pci *t, const char *why)
 {
 	if (t->failed)
 		return;
-	fprintf(stderr, "trapeze: virtio device %02x.0: %s; it needs a reset\n", t->slot, why);
+	/* A guest that fails its device again after every reset must not fill the log. */
+	if (t->failures < LOGGED_FAILURES)
+		fprintf(stderr, "trapeze: virtio device %02x.0: %s; it needs a reset%s\n", t->slot, why,
+			t->failures + 1 == LOGGED_FAILURES ? " (further failures not logged)" : "");
+	t->failures++;
 	t->failed = true;
 	t->status |= STATUS_NEEDS_RESET;
 	t->isr |= ISR_CONFIG;
