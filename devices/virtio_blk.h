@@ -1,6 +1,6 @@
 /*
  * virtio_blk.h - a virtio block device (Virtio 1.2, 5.2 "Block Device") on a raw
- * image, over the legacy PCI transport (virtio_pci.h).
+ * image, over the PCI transport (virtio_pci.h).
  *
  * The disk is a struct blockdev the caller keeps open while the device lives; a
  * read-only one is offered as VIRTIO_BLK_F_RO and refuses writes.

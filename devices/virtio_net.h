@@ -1,6 +1,6 @@
 /*
  * virtio_net.h - a virtio network device (Virtio 1.2, 5.1 "Network Device") over the
- * legacy PCI transport (virtio_pci.h), its frames through a struct netdev back end.
+ * PCI transport (virtio_pci.h), its frames through a struct netdev back end.
  *
  * Interface: virtio_net_create(); the board's virtio_net_poll() (frames that arrived)
  * and virtio_net_wait_fd(); virtio_net_destroy().

@@ -1,6 +1,6 @@
 /*
  * virtio_rng.h - a virtio entropy device (Virtio 1.2, 5.4 "Entropy Device") over the
- * legacy PCI transport (virtio_pci.h): the host's getrandom() into the buffers the
+ * PCI transport (virtio_pci.h): the host's getrandom() into the buffers the
  * driver offers.
  */
 #ifndef TRAPEZE_VIRTIO_RNG_H
