@@ -7,8 +7,9 @@
  *
  * Interface: vio_find() then vio_bar() (BAR 0's port, placed at fallback if no BIOS
  * placed it), vio_reset(), vq_init() per queue, vio_driver_ok(); per request fill
- * q->desc, vq_offer(), vq_kick(), vq_wait(). A modern driver (virtio_blk.c) fills a
- * struct vq itself and sets its notify register.
+ * q->desc, vq_offer(), vq_kick(), vq_wait(). The modern interface (4.1.4) through
+ * the same function's capabilities: vio_modern_find(), vio_modern_features(),
+ * vq_modern_init() per queue, then the same requests.
  */
 #ifndef GUESTS_VIRTIO_H
 #define GUESTS_VIRTIO_H
@@ -139,6 +140,107 @@ static inline bool vq_wait(struct vq *q)
 	q->last_len = e[1];
 	q->last_used++;
 	return true;
+}
+
+/* ---- the modern interface (4.1.4) ---- */
+
+#define CAP_COMMON      1
+#define CAP_NOTIFY      2
+#define CAP_ISR         3
+#define CAP_DEVICE      4
+#define ST_FEATURES_OK  8
+/* struct virtio_pci_common_cfg offsets (4.1.4.3). */
+#define C_DFSELECT      0x00
+#define C_DF            0x04
+#define C_GFSELECT      0x08
+#define C_GF            0x0c
+#define C_NUMQ          0x12
+#define C_STATUS        0x14
+#define C_QSELECT       0x16
+#define C_QSIZE         0x18
+#define C_QENABLE       0x1c
+#define C_QNOTIFY_OFF   0x1e
+#define C_QDESC         0x20
+#define C_QDRIVER       0x28
+#define C_QDEVICE       0x30
+
+/* The regions the capabilities point at (paging is off: physical addresses). */
+static struct {
+	volatile uint8_t *common, *isr, *devcfg, *notify;
+	uint32_t notify_mult;
+} vmod __attribute__((unused));
+
+static inline void c8(int off, uint8_t v) { vmod.common[off] = v; }
+static inline void c16(int off, uint16_t v) { *(volatile uint16_t *)(vmod.common + off) = v; }
+static inline void c32(int off, uint32_t v) { *(volatile uint32_t *)(vmod.common + off) = v; }
+static inline uint16_t r16(int off) { return *(volatile uint16_t *)(vmod.common + off); }
+static inline uint32_t r32(int off) { return *(volatile uint32_t *)(vmod.common + off); }
+
+/* Where memory BAR bar of slot decodes (0 for a 64-bit BAR above 4 GiB). */
+static inline uint32_t vio_mem_bar(int slot, int bar)
+{
+	uint32_t lo = pci_rd(slot, 0x10 + 4 * bar);
+	if ((lo & 6) == 4 && pci_rd(slot, 0x14 + 4 * bar))
+		return 0;
+	return lo & ~15u;
+}
+
+/* Walk slot's vendor capabilities into vmod: false unless all four regions are there. */
+static inline bool vio_modern_find(int slot)
+{
+	vmod.common = vmod.isr = vmod.devcfg = vmod.notify = 0;
+	if (!(pci_rd(slot, 0x04) >> 16 & 0x10))
+		return false;
+	for (int at = pci_rd(slot, 0x34) & 0xfc, n = 0; at && n < 48; n++) {
+		uint32_t h = pci_rd(slot, at);
+		uint32_t base = (h & 0xff) == 0x09 ? vio_mem_bar(slot, pci_rd(slot, at + 4) & 0xff) : 0;
+		volatile uint8_t *p = (volatile uint8_t *)(base + pci_rd(slot, at + 8));
+		if (base) {
+			switch (h >> 24) {
+			case CAP_COMMON: vmod.common = p; break;
+			case CAP_ISR: vmod.isr = p; break;
+			case CAP_DEVICE: vmod.devcfg = p; break;
+			case CAP_NOTIFY:
+				vmod.notify = p;
+				vmod.notify_mult = pci_rd(slot, at + 16);
+				break;
+			}
+		}
+		at = h >> 8 & 0xfc;
+	}
+	return vmod.common && vmod.isr && vmod.devcfg && vmod.notify;
+}
+
+/* Reset, acknowledge, driver; accept the feature words lo and hi (bit 0: VERSION_1);
+ * FEATURES_OK. */
+static inline void vio_modern_features(uint32_t lo, uint32_t hi)
+{
+	c8(C_STATUS, 0);
+	c8(C_STATUS, ST_ACK | ST_DRIVER);
+	c32(C_GFSELECT, 0);
+	c32(C_GF, lo);
+	c32(C_GFSELECT, 1);
+	c32(C_GF, hi);
+	c8(C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+}
+
+/* Queue index of size entries, its three areas where given (the caller cleared them),
+ * enabled; q set up to drive it. */
+static inline void vq_modern_init(struct vq *q, uint16_t index, uint16_t size, uint64_t desc,
+				  uint32_t avail, uint32_t used)
+{
+	c16(C_QSELECT, index);
+	c16(C_QSIZE, size);
+	c32(C_QDESC, (uint32_t)desc);
+	c32(C_QDESC + 4, (uint32_t)(desc >> 32));
+	c32(C_QDRIVER, avail);
+	c32(C_QDRIVER + 4, 0);
+	c32(C_QDEVICE, used);
+	c32(C_QDEVICE + 4, 0);
+	c16(C_QENABLE, 1);
+	*q = (struct vq){ .index = index, .num = size, .desc = (struct desc *)(uint32_t)desc,
+			  .avail = (volatile uint16_t *)avail, .used = (volatile uint16_t *)used,
+			  .notify = (volatile uint16_t *)(vmod.notify + r16(C_QNOTIFY_OFF) * vmod.notify_mult) };
 }
 
 #endif

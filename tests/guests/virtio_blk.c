@@ -354,128 +354,50 @@ static void test_hostile(void)
 
 /* ---- the modern interface (4.1.4), through the same function's capabilities ---- */
 
-#define CAP_COMMON      1
-#define CAP_NOTIFY      2
-#define CAP_ISR         3
-#define CAP_DEVICE      4
-#define ST_FEATURES_OK  8
-/* struct virtio_pci_common_cfg offsets (4.1.4.3). */
-#define C_DFSELECT      0x00
-#define C_DF            0x04
-#define C_GFSELECT      0x08
-#define C_GF            0x0c
-#define C_NUMQ          0x12
-#define C_STATUS        0x14
-#define C_QSELECT       0x16
-#define C_QSIZE         0x18
-#define C_QENABLE       0x1c
-#define C_QNOTIFY_OFF   0x1e
-#define C_QDESC         0x20
-#define C_QDRIVER       0x28
-#define C_QDEVICE       0x30
 #define MODERN_QSIZE    64
 
-static volatile uint8_t *common, *isr, *devcfg, *notify_base;
-static uint32_t notify_mult;
 static uint8_t mdesc[4096] __attribute__((aligned(4096)));
 static uint8_t mavail[4096] __attribute__((aligned(4096)));
 static uint8_t mused[4096] __attribute__((aligned(4096)));
-
-static void c8(int off, uint8_t v) { common[off] = v; }
-static void c16(int off, uint16_t v) { *(volatile uint16_t *)(common + off) = v; }
-static void c32(int off, uint32_t v) { *(volatile uint32_t *)(common + off) = v; }
-static uint16_t r16(int off) { return *(volatile uint16_t *)(common + off); }
-static uint32_t r32(int off) { return *(volatile uint32_t *)(common + off); }
-
-/* The address BAR bar decodes at (a 64-bit memory BAR's high half must be 0). */
-static uint32_t mem_bar(int bar)
-{
-	uint32_t lo = pci_rd(slot, 0x10 + 4 * bar);
-	if ((lo & 6) == 4 && pci_rd(slot, 0x14 + 4 * bar))
-		return 0;
-	return lo & ~15u;
-}
-
-/* Walk the vendor capabilities: the four regions' addresses; false if one is missing. */
-static bool find_caps(void)
-{
-	if (!(pci_rd(slot, 0x04) >> 16 & 0x10))
-		return false;
-	for (int at = pci_rd(slot, 0x34) & 0xfc, n = 0; at && n < 48; n++) {
-		uint32_t h = pci_rd(slot, at);
-		if ((h & 0xff) == 0x09) {
-			uint32_t base = mem_bar(pci_rd(slot, at + 4) & 0xff);
-			volatile uint8_t *p = (volatile uint8_t *)(base + pci_rd(slot, at + 8));
-			switch (h >> 24) {
-			case CAP_COMMON: common = base ? p : 0; break;
-			case CAP_ISR: isr = base ? p : 0; break;
-			case CAP_DEVICE: devcfg = base ? p : 0; break;
-			case CAP_NOTIFY:
-				notify_base = base ? p : 0;
-				notify_mult = pci_rd(slot, at + 16);
-				break;
-			}
-		}
-		at = h >> 8 & 0xfc;
-	}
-	return common && isr && devcfg && notify_base;
-}
 
 /* Reset; negotiate VERSION_1 and FLUSH; queue 0 of size qsize with its three areas
  * apart; enable it. */
 static void modern_up(uint16_t qsize, uint64_t desc_addr)
 {
-	c8(C_STATUS, 0);
-	c8(C_STATUS, ST_ACK | ST_DRIVER);
-	c32(C_GFSELECT, 0);
-	c32(C_GF, 1u << F_FLUSH | 1u << F_RO);
-	c32(C_GFSELECT, 1);
-	c32(C_GF, 1);                           /* VERSION_1 */
-	c8(C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-	c16(C_QSELECT, 0);
-	c16(C_QSIZE, qsize);
+	vio_modern_features(1u << F_FLUSH | 1u << F_RO, 1);
 	memset(mdesc, 0, sizeof(mdesc));
 	memset(mavail, 0, sizeof(mavail));
 	memset(mused, 0, sizeof(mused));
-	c32(C_QDESC, (uint32_t)desc_addr);
-	c32(C_QDESC + 4, (uint32_t)(desc_addr >> 32));
-	c32(C_QDRIVER, (uint32_t)mavail);
-	c32(C_QDRIVER + 4, 0);
-	c32(C_QDEVICE, (uint32_t)mused);
-	c32(C_QDEVICE + 4, 0);
-	c16(C_QENABLE, 1);
-	vq = (struct vq){ .num = qsize, .desc = (struct desc *)mdesc,
-			  .avail = (volatile uint16_t *)mavail, .used = (volatile uint16_t *)mused,
-			  .notify = (volatile uint16_t *)(notify_base + r16(C_QNOTIFY_OFF) * notify_mult) };
+	vq_modern_init(&vq, 0, qsize, desc_addr, (uint32_t)mavail, (uint32_t)mused);
 }
 
 static void test_modern(void)
 {
-	check(find_caps(), "modern-capabilities");
-	if (!common)
+	check(vio_modern_find(slot), "modern-capabilities");
+	if (!vmod.common)
 		return;
 	c8(C_STATUS, 0);
-	check_eq("modern-reset-status", common[C_STATUS], 0);
+	check_eq("modern-reset-status", vmod.common[C_STATUS], 0);
 	c32(C_DFSELECT, 1);
 	check_eq("modern-version-1-offered", r32(C_DF) & 1, 1);
 	c32(C_DFSELECT, 0);
 	check(r32(C_DF) & (1u << F_FLUSH), "modern-flush-offered");
 	check_eq("modern-num-queues", r16(C_NUMQ), 1);
 	modern_up(MODERN_QSIZE, (uint32_t)mdesc);
-	check_eq("modern-features-ok", common[C_STATUS], ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	check_eq("modern-features-ok", vmod.common[C_STATUS], ST_ACK | ST_DRIVER | ST_FEATURES_OK);
 	c32(C_GFSELECT, 1);
 	check_eq("modern-version-1-accepted", r32(C_GF), 1);
 	check_eq("modern-queue-size", r16(C_QSIZE), MODERN_QSIZE);
 	check_eq("modern-queue-enabled", r16(C_QENABLE), 1);
 	c8(C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
-	check_eq("modern-capacity", *(volatile uint32_t *)devcfg, DISK_SECTORS);
-	(void)*isr;
+	check_eq("modern-capacity", *(volatile uint32_t *)vmod.devcfg, DISK_SECTORS);
+	(void)*vmod.isr;
 
 	memset(data, 0, 512);
 	check_eq("modern-read-3", blk(T_IN, 3, data, 512, 1), S_OK);
 	check(sector_is(data, 3, 0), "modern-read-3-data");
-	check_eq("modern-isr-used", *isr, 1);
-	check_eq("modern-isr-read-clears", *isr, 0);
+	check_eq("modern-isr-used", *vmod.isr, 1);
+	check_eq("modern-isr-read-clears", *vmod.isr, 0);
 	fill(data, 0xc0000000u + 12);
 	check_eq("modern-write-12", blk(T_OUT, 12, data, 512, 1), ro ? S_IOERR : S_OK);
 	memset(data, 0, 512);
@@ -493,16 +415,16 @@ static void test_modern(void)
 /* A queue size not a power of two, and rings outside RAM (trapeze only). */
 static void test_modern_hostile(void)
 {
-	if (!common)
+	if (!vmod.common)
 		return;
 	modern_up(3, (uint32_t)mdesc);
-	check((common[C_STATUS] & ST_NEEDS_RESET) && !r16(C_QENABLE), "hostile-modern-queue-size-3");
+	check((vmod.common[C_STATUS] & ST_NEEDS_RESET) && !r16(C_QENABLE), "hostile-modern-queue-size-3");
 	modern_up(MODERN_QSIZE, 0xf0000000u);
-	check((common[C_STATUS] & ST_NEEDS_RESET) && !r16(C_QENABLE), "hostile-modern-rings-outside-ram");
+	check((vmod.common[C_STATUS] & ST_NEEDS_RESET) && !r16(C_QENABLE), "hostile-modern-rings-outside-ram");
 	modern_up(MODERN_QSIZE, (uint32_t)mdesc);
 	c8(C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
 	memset(data, 0, 512);
-	check(!(common[C_STATUS] & ST_NEEDS_RESET) && blk(T_IN, 4, data, 512, 1) == S_OK &&
+	check(!(vmod.common[C_STATUS] & ST_NEEDS_RESET) && blk(T_IN, 4, data, 512, 1) == S_OK &&
 	      sector_is(data, 4, 0), "hostile-modern-recovers");
 	c8(C_STATUS, 0);
 }
