@@ -467,9 +467,19 @@ static void cfg_write(struct iobus *io, int slot, int reg, int size, uint32_t v)
 	io_out(io, 0xcf8, 4, 0);
 }
 
+/* The 8259s' edge/level control registers (ELCR, ports 0x4d0-0x4d1, a bit per IRQ). */
+#define ELCR_PORT 0x4d0
+
 void virtio_pci_bios_init(struct virtio_pci *t, uint16_t port, uint32_t mem)
 {
 	cfg_write(t->host.io, t->slot, 0x10, 4, port);
 	cfg_write(t->host.io, t->slot, 0x10 + 4 * MODERN_BAR, 4, mem);
 	cfg_write(t->host.io, t->slot, 0x04, 2, 0x0003);        /* I/O and memory decoding, as SeaBIOS leaves them */
+	/* INTx is level-triggered and shared: SeaBIOS sets the IRQ it routed level in the
+	 * ELCR, so that a guest on the 8259 sees the line, not one edge of it. */
+	int irq = pci_config(t->fn)[0x3c];
+	if (irq > 2 && irq < 16) {
+		uint16_t elcr = (uint16_t)(ELCR_PORT + (irq >> 3));
+		io_out(t->host.io, elcr, 1, (io_in(t->host.io, elcr, 1) | 1u << (irq & 7)) & 0xff);
+	}
 }

@@ -79,7 +79,8 @@ void virtio_pci_used(struct virtio_pci *t, int q);
 /* The driver broke a queue (why: a line for the log): the device needs a reset (status DEVICE_NEEDS_RESET, a configuration-change interrupt) and serves no
  * queue until the driver resets it. */
 void virtio_pci_fail(struct virtio_pci *t, const char *why);
-/* A PCI BIOS's work: BAR 0 at port, BAR 1 at mem, I/O and memory decoding on. */
+/* A PCI BIOS's work: BAR 0 at port, BAR 1 at mem, I/O and memory decoding on, the
+ * function's IRQ level-triggered in the 8259s' ELCR. */
 void virtio_pci_bios_init(struct virtio_pci *t, uint16_t port, uint32_t mem);
 
 #endif
