@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define SECTOR 512u
@@ -95,6 +96,51 @@ int blockdev_write(struct blockdev *d, uint64_t lba, uint32_t count, const void 
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+/* Move the pieces of iov to or from the file at byte offset pos, resuming after
+ * short transfers. */
+static int move_iov(int fd, off_t pos, const struct iovec *iov, int iovcnt, bool write)
+{
+	for (int k = 0; k < iovcnt; k++) {
+		size_t done = 0;
+		while (done < iov[k].iov_len) {
+			char *p = (char *)iov[k].iov_base + done;
+			size_t len = iov[k].iov_len - done;
+			ssize_t n = write ? pwrite(fd, p, len, pos) : pread(fd, p, len, pos);
+			if (n <= 0)
+				return -EIO;
+			done += (size_t)n;
+			pos += n;
+		}
+	}
+	return 0;
+}
+
+/* The sectors a scattered buffer covers, checked against the disk: 0 or -errno. */
+static int iov_sectors(const struct blockdev *d, uint64_t lba, const struct iovec *iov, int iovcnt)
+{
+	uint64_t len = 0;
+	for (int k = 0; k < iovcnt; k++)
+		len += iov[k].iov_len;
+	if (len % SECTOR)
+		return -EINVAL;
+	uint64_t count = len / SECTOR;
+	return lba <= d->sectors && count <= d->sectors - lba ? 0 : -EIO;
+}
+
+int blockdev_readv(struct blockdev *d, uint64_t lba, const struct iovec *iov, int iovcnt)
+{
+	int r = iov_sectors(d, lba, iov, iovcnt);
+	return r < 0 ? r : move_iov(d->fd, (off_t)(lba * SECTOR), iov, iovcnt, false);
+}
+
+int blockdev_writev(struct blockdev *d, uint64_t lba, const struct iovec *iov, int iovcnt)
+{
+	if (d->readonly)
+		return -EROFS;
+	int r = iov_sectors(d, lba, iov, iovcnt);
+	return r < 0 ? r : move_iov(d->fd, (off_t)(lba * SECTOR), iov, iovcnt, true);
 }
 
 int blockdev_flush(struct blockdev *d)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct blockdev;
+struct iovec;
 
 /* Open the image at path; NULL with errno set (EINVAL: not a regular file, or its size
  * is not a whole number of 512-byte sectors). */
@@ -30,6 +31,10 @@ bool blockdev_readonly(const struct blockdev *d);
  * end (nothing moved) or on a host error, -EROFS for a write to a read-only disk. */
 int blockdev_read(struct blockdev *d, uint64_t lba, uint32_t count, void *buf);
 int blockdev_write(struct blockdev *d, uint64_t lba, uint32_t count, const void *buf);
+/* The same for a scattered buffer (a bus master's, virtio_blk.c): the iovcnt pieces
+ * of iov, whose lengths add up to whole sectors (else -EINVAL, nothing moved). */
+int blockdev_readv(struct blockdev *d, uint64_t lba, const struct iovec *iov, int iovcnt);
+int blockdev_writev(struct blockdev *d, uint64_t lba, const struct iovec *iov, int iovcnt);
 /* Every write before it reaches the disk: 0 or -EIO. */
 int blockdev_flush(struct blockdev *d);
 

@@ -31,16 +31,22 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
-		"                   [--disk FILE[,ro]] [--stats] [--trace] KERNEL\n"
+		"                   [--disk FILE[,ro][,if=virtio]]... [--net SPEC[,model=virtio]] [--rng]\n"
+		"                   [--stats] [--trace] KERNEL\n"
 		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
 		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
 		"  --append STR  kernel command line\n"
 		"  --serial DEST COM1 output: stdio (default) or a file\n"
-		"  --disk FILE[,ro]  a raw disk image: the primary ATA disk of a PC guest, the\n"
-		"                block device of a para-x86 guest; ,ro refuses writes\n"
-		"  --net udp:LPORT:RPORT  a network device whose frames are UDP datagrams from\n"
-		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
+		"  --disk FILE[,ro][,if=virtio]  a raw disk image: the primary ATA disk of a PC\n"
+		"                guest, the block device of a para-x86 guest; ,ro refuses writes;\n"
+		"                ,if=virtio makes it a virtio-blk PCI disk instead (repeatable:\n"
+		"                up to 8, vda, vdb, ... in order)\n"
+		"  --net udp:LPORT:RPORT[,model=virtio]  a network device whose frames are UDP\n"
+		"                datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev\n"
+		"                socket,udp=): an NE2000 for a PC guest, or with ,model=virtio a\n"
+		"                virtio-net PCI card; para-x86's network device\n"
+		"  --rng         a virtio entropy device (virtio-rng PCI) fed by the host\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
@@ -93,23 +99,47 @@ static int load_kernel(struct vm *vm, const char *path, const char *append, cons
 	return r;
 }
 
-/* --disk FILE[,ro]: the image opened into cfg->disk; -1 with a message if it cannot be. */
+/* Strip the option ",opt" from the end of arg: was it there? */
+static bool strip_suffix(char *arg, const char *opt)
+{
+	size_t n = strlen(arg), m = strlen(opt);
+	if (n <= m + 1 || arg[n - m - 1] != ',' || strcmp(arg + n - m, opt))
+		return false;
+	arg[n - m - 1] = 0;
+	return true;
+}
+
+/* --disk FILE[,ro][,if=ide|virtio]: the image opened into cfg->disk (the ATA disk or
+ * para-x86's, one) or cfg->vdisk (virtio, up to VM_MAX_VDISKS); -1 with a message if
+ * it cannot be. Options come after the name, in any order. */
 static int open_disk(char *arg, struct config *cfg)
 {
-	size_t n = strlen(arg);
-	bool ro = n > 3 && !strcmp(arg + n - 3, ",ro");
-	if (ro)
-		arg[n - 3] = 0;
-	if (cfg->disk) {
-		fprintf(stderr, "trapeze: --disk %s: one disk only\n", arg);
+	bool ro = false, virtio = false;
+	for (bool more = true; more;) {
+		more = false;
+		if (strip_suffix(arg, "ro"))
+			ro = more = true;
+		if (strip_suffix(arg, "if=virtio"))
+			virtio = more = true;
+		if (strip_suffix(arg, "if=ide"))
+			more = true;
+	}
+	if (virtio ? cfg->nvdisks == VM_MAX_VDISKS : cfg->disk != NULL) {
+		fprintf(stderr, virtio ? "trapeze: --disk %s: at most %d virtio disks\n"
+			: "trapeze: --disk %s: one ATA disk only (add ,if=virtio for more)\n", arg,
+			VM_MAX_VDISKS);
 		return -1;
 	}
-	cfg->disk = blockdev_open(arg, ro);
-	if (!cfg->disk) {
+	struct blockdev *d = blockdev_open(arg, ro);
+	if (!d) {
 		fprintf(stderr, "trapeze: --disk %s: %s\n", arg, errno == EINVAL ?
 			"not a raw image (a regular file of whole 512-byte sectors)" : strerror(errno));
 		return -1;
 	}
+	if (virtio)
+		cfg->vdisk[cfg->nvdisks++] = d;
+	else
+		cfg->disk = d;
 	return 0;
 }
 
@@ -127,6 +157,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		{ "cache-size", required_argument, 0, 'c' },
 		{ "disk", required_argument, 0, 'd' },
 		{ "net", required_argument, 0, 'n' },
+		{ "rng", no_argument, 0, 'r' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -154,6 +185,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 			break;
 		case 'n': {
 			char err[256];
+			cfg->net_virtio = strip_suffix(optarg, "model=virtio");
 			if (cfg->net || !(cfg->net = netdev_open(optarg, err, sizeof(err)))) {
 				fprintf(stderr, "trapeze: %s\n", cfg->net ? "one --net only" : err);
 				return EXIT_USAGE;
@@ -164,6 +196,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		case 'i': *initrd = optarg; break;
 		case 's': cfg->serial = optarg; break;
 		case 'S': cfg->stats = true; break;
+		case 'r': cfg->rng = true; break;
 		case 't': cfg->trace = true; break;
 		case 'P': cfg->perf_map = true; break;
 		case 'h': usage(stdout); return EXIT_HELP;

@@ -40,6 +40,7 @@
 #include "../devices/acpi.h"
 #include "../devices/mptable.h"
 #include "../devices/pc.h"
+#include "../devices/pc_virtio.h"
 #include "../rewriter/rewriter.h"
 #include "rwhost.h"
 #include "../shadowmmu/mem.h"
@@ -94,6 +95,20 @@ static void board_stopped(void *opaque, enum board_stop why, int status, const c
 	vm_stop(opaque, as_vm[why], status, "%s", msg);
 }
 
+/* Guest RAM as the board's bus masters reach it (devices/dma.h): a range to be
+ * written has its translated code dropped first, as mem_write_phys() does. */
+static void *guest_dma_map(void *opaque, uint64_t pa, uint64_t len, bool write)
+{
+	struct guest_mem *mem = opaque;
+	uint8_t *p = mem_phys(mem, pa, len);
+	if (!p || !write)
+		return p;
+	for (uint64_t ppn = pa >> 12; len && ppn <= (pa + len - 1) >> 12; ppn++)
+		if (mem_page_has_code(mem, (uint32_t)ppn))
+			mem->code_written(mem->opaque, (uint32_t)ppn, false);
+	return p;
+}
+
 /* The PC board, COM1 writing to stdout or to the --serial file. */
 static int board_init(struct vm *vm)
 {
@@ -117,7 +132,7 @@ static int board_init(struct vm *vm)
 		.serial_out = out,
 		.trace = vm->cfg.trace,
 		.disk = vm->cfg.disk,
-		.net = vm->cfg.net,
+		.net = vm->cfg.net_virtio ? NULL : vm->cfg.net,        /* the NE2000's */
 		.stop = { board_stopped, vm },
 	};
 	vm->serial_out = out;
@@ -126,6 +141,16 @@ static int board_init(struct vm *vm)
 	int r = vm->board ? pc_build(vm->board, &pc, parts) : -ENOMEM;
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
+		return r;
+	}
+	vm->dma = (struct dma_space){ guest_dma_map, &vm->mem };
+	struct pc_virtio_config vio = {
+		.disks = vm->cfg.vdisk, .ndisks = vm->cfg.nvdisks, .rng = vm->cfg.rng,
+		.net = vm->cfg.net_virtio ? vm->cfg.net : NULL,
+	};
+	r = pc_add_virtio(vm->board, parts->pci, &vm->dma, &vio);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot create the virtio devices: %s\n", strerror(-r));
 		return r;
 	}
 	vm->com1 = parts->com1;
@@ -249,6 +274,9 @@ void vm_destroy(struct vm *vm)
 	para_destroy(vm);
 	blockdev_close(vm->cfg.disk);
 	vm->cfg.disk = NULL;
+	for (int k = 0; k < vm->cfg.nvdisks; k++)
+		blockdev_close(vm->cfg.vdisk[k]);
+	vm->cfg.nvdisks = 0;
 	netdev_close(vm->cfg.net);
 	vm->cfg.net = NULL;
 	vm->io = NULL;

@@ -21,6 +21,7 @@
 #include "hostrt.h"
 #include "../devices/clock.h"
 #include "../devices/pc.h"
+#include "../devices/dma.h"
 #include "../rewriter/sites.h"
 #include "../shadowmmu/mem.h"
 
@@ -36,6 +37,8 @@ enum vm_stop {
 	STOP_SIGNAL,            /* SIGINT/SIGTERM/SIGHUP: status 128 + signal */
 };
 
+#define VM_MAX_VDISKS 8          /* PC_VIRTIO_MAX_DISKS */
+
 struct config {
 	const char *kernel;
 	const char *append;
@@ -48,6 +51,10 @@ struct config {
 	struct blockdev *disk;  /* --disk's image, opened by main.c (devices/blockdev.h), or
 				   NULL; the VM owns it from vm_create() on */
 	struct netdev *net;     /* --net's back end, the same way (devices/netdev.h) */
+	struct blockdev *vdisk[VM_MAX_VDISKS];  /* --disk FILE,if=virtio: the virtio disks, */
+	int nvdisks;                            /* in order; the VM owns them the same way */
+	bool net_virtio;        /* --net ...,model=virtio: net is a virtio-net's, not the NE2000's */
+	bool rng;               /* --rng: a virtio entropy device */
 };
 
 #define STATS_INSN_IDS 2048
@@ -107,6 +114,7 @@ struct vm {
 	struct lapic *lapic;            /* the CPU's local APIC, on the board (its MSRs) */
 	struct pci_bus *pci;            /* PCI bus 0, on the board */
 	struct pc_parts parts;          /* what the board builder said it built (pc.h) */
+	struct dma_space dma;           /* guest RAM as the board's bus masters see it */
 	FILE *perf_map;                 /* open with cfg.perf_map */
 	bool fpu_check;                 /* TRAPEZE_CHECK_FPU: compare the state across exits */
 	bool fpu_at_exit_valid;

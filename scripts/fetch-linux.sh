@@ -2,18 +2,27 @@
 # fetch-linux.sh [DIR] - Debian 12's stock i386 kernels (linux-image-686, and
 # linux-image-686-pae as vmlinuz-pae) and busybox-static:i386, fetched with apt-get
 # download and unpacked into DIR (default: build/linux next to this script's
-# repository). Cached: nothing is fetched when DIR already holds them. Prints the
-# kernel's and busybox's paths.
+# repository), with the 686 kernel's virtio modules in DIR/modules (MODULES below,
+# uncompressed: busybox's insmod reads no .ko.xz). Cached: nothing is fetched when DIR
+# already holds them. Prints the kernel's and busybox's paths.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$here/build/linux}
 mkdir -p "$dir"
+# The virtio drivers, in an order insmod can load them (each after what it needs).
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+	failover net_failover virtio_net virtio-rng"
+modules_missing() {
+	for m in $MODULES; do [ -s "$dir/modules/$m.ko" ] || return 0; done
+	return 1
+}
 # The versioned kernel package a metapackage (linux-image-686, -686-pae) depends on.
 kernel_of() {
 	apt-cache depends "$1:i386" 2>/dev/null |
 		sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -1
 }
-if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pae" ]; then
+if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pae" ] ||
+	modules_missing; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	if ! dpkg --print-foreign-architectures | grep -qx i386; then
@@ -45,6 +54,15 @@ if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pa
 	cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"
 	cp "$tmp"/pae/boot/vmlinuz-* "$dir/vmlinuz-pae"
 	cp "$tmp/x/bin/busybox" "$dir/busybox"
+	mkdir -p "$dir/modules"
+	for m in $MODULES; do
+		ko=$(find "$tmp"/x/lib/modules -name "$m.ko" -o -name "$m.ko.xz" | head -1)
+		[ -n "$ko" ] || { echo "fetch-linux: no module $m in $kpkg" >&2; exit 1; }
+		case $ko in
+		*.xz) xz -dc "$ko" >"$dir/modules/$m.ko" ;;
+		*) cp "$ko" "$dir/modules/$m.ko" ;;
+		esac
+	done
 	echo "$kpkg" >"$dir/kernel-package"
 	echo "$ppkg" >"$dir/kernel-package-pae"
 fi
