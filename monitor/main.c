@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cfg.serial, "stdio") == 0)
 		console_init(&vm);
-	int r = sandbox_enter();
+	int r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net));
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
 		vm_destroy(&vm);
