@@ -3,11 +3,26 @@
 # linux-image-686-pae as vmlinuz-pae) and busybox-static:i386, fetched with apt-get
 # download and unpacked into DIR (default: build/linux next to this script's
 # repository). Cached: nothing is fetched when DIR already holds them. Prints the
-# kernel's and busybox's paths.
+# kernel's and busybox's paths. The 686 kernel's modules the tests load from an
+# initramfs (MODULES, by name) go to DIR/modules/NAME.ko, decompressed.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$here/build/linux}
 mkdir -p "$dir"
+MODULES="8390p ne"              # the NE2000 ISA driver and its 8390 core (tests/linux/net-test.sh)
+# copy_modules ROOT: MODULES from the unpacked kernel package at ROOT.
+copy_modules() {
+	mkdir -p "$dir/modules"
+	for m in $MODULES; do
+		local f
+		f=$(find "$1/lib/modules" \( -name "$m.ko" -o -name "$m.ko.xz" \) | head -1)
+		[ -n "$f" ] || { echo "fetch-linux: no module $m in the kernel package" >&2; exit 1; }
+		case $f in
+		*.xz) xz -dc "$f" >"$dir/modules/$m.ko" ;;
+		*) cp "$f" "$dir/modules/$m.ko" ;;
+		esac
+	done
+}
 # The versioned kernel package a metapackage (linux-image-686, -686-pae) depends on.
 kernel_of() {
 	apt-cache depends "$1:i386" 2>/dev/null |
@@ -45,8 +60,21 @@ if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pa
 	cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"
 	cp "$tmp"/pae/boot/vmlinuz-* "$dir/vmlinuz-pae"
 	cp "$tmp/x/bin/busybox" "$dir/busybox"
+	copy_modules "$tmp/x"
 	echo "$kpkg" >"$dir/kernel-package"
 	echo "$ppkg" >"$dir/kernel-package-pae"
+fi
+missing=""
+for m in $MODULES; do [ -s "$dir/modules/$m.ko" ] || missing=1; done
+if [ -n "$missing" ]; then      # a cache from before the modules were kept
+	kpkg=$(cat "$dir/kernel-package")
+	mtmp=$(mktemp -d)
+	trap 'rm -rf "$mtmp"' EXIT
+	chmod 777 "$mtmp"
+	(cd "$mtmp" && apt-get download -qq "$kpkg:i386" 2>/dev/null) || {
+		echo "fetch-linux: apt-get download $kpkg:i386 failed" >&2; exit 1; }
+	dpkg-deb -x "$mtmp"/*.deb "$mtmp/x"
+	copy_modules "$mtmp/x"
 fi
 echo "$dir/vmlinuz"
 echo "$dir/busybox"
