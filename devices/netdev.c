@@ -155,4 +155,6 @@ struct board_dev netdev_service(struct netdev *d)
 	return b;
 }
 
+void netdev_set_vector_hook(struct netdev *d, void (*save)(void)) { d->save_vector_state = save; }
+
 bool netdev_opens_sockets(const struct netdev *d) { return d->ops->opens_sockets; }

@@ -17,7 +17,7 @@
  * is done whether or not a card takes frames.
  *
  * Interface: netdev_open() at start-up (--net), netdev_service() when the board is
- * built, netdev_send(), netdev_recv(), netdev_fd(), netdev_mac(), netdev_close().
+ * built, netdev_set_vector_hook() before the guest runs, netdev_send(), netdev_recv(), netdev_fd(), netdev_mac(), netdev_close().
  */
 #ifndef TRAPEZE_NETDEV_H
 #define TRAPEZE_NETDEV_H
@@ -55,6 +55,10 @@ void netdev_mac(const struct netdev *d, uint8_t mac[6]);
  * before the card, so a board update serves it first and the card then takes what it
  * queued. A back end without such work gives a record with no callbacks. */
 struct board_dev netdev_service(struct netdev *d);
+/* save is called before each call into a library that may use vector registers
+ * (libslirp, glib): the monitor saves the guest's x87/SSE state there, which may be
+ * live in the registers (monitor/fpu.h). NULL, the default: nothing to save. */
+void netdev_set_vector_hook(struct netdev *d, void (*save)(void));
 /* Does the back end open and accept host sockets while the VM runs (the sandbox must
  * let it)? The UDP back end's socket is ready before the sandbox. */
 bool netdev_opens_sockets(const struct netdev *d);

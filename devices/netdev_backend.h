@@ -25,7 +25,15 @@ struct netdev_ops {
 struct netdev {
 	const struct netdev_ops *ops;
 	uint8_t mac[6];
+	void (*save_vector_state)(void);        /* netdev_set_vector_hook(), or NULL */
 };
+
+/* Before a call into code that may use vector registers. */
+static inline void netdev_save_vector_state(const struct netdev *d)
+{
+	if (d->save_vector_state)
+		d->save_vector_state();
+}
 
 /* "user[,OPTIONS]" (netdev_slirp.c): opts points after "user". */
 struct netdev *netdev_user_open(const char *opts, char *err, size_t n);

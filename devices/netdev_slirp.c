@@ -22,8 +22,8 @@
  * A full queue drops the frame, as a wire would: TCP resends.
  *
  * libslirp and glib are built with vector instructions (memcpy), and the guest's
- * x87/SSE state may be live in the registers (monitor/fpu.h): every call into them
- * first saves it.
+ * x87/SSE state may be live in the registers: every call into them first calls the
+ * hook the monitor set (netdev_set_vector_hook), which saves it.
  */
 #define _GNU_SOURCE
 #include "netdev_backend.h"
@@ -40,7 +40,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "../monitor/fpu.h"
 
 #define RXQ_FRAMES 128          /* frames waiting for the card: ~190 KB */
 #define GUEST_ERRORS_SHOWN 8    /* libslirp's complaints about guest frames, then quiet */
@@ -304,7 +303,7 @@ static void user_service(struct netdev *d, uint64_t now)
 	int ready = u->filled ? take_revents(u) : 0;
 	if (ready == 0 && !u->dirty && now < user_next_deadline(d))
 		return;
-	fpu_save();
+	netdev_save_vector_state(d);
 	u->dirty = false;
 	run_due_timers(u, now);
 	if (u->filled)
@@ -319,7 +318,7 @@ static int user_service_fd(struct netdev *d) { return user(d)->epfd; }
 static int user_send(struct netdev *d, const void *frame, size_t len)
 {
 	struct user_netdev *u = user(d);
-	fpu_save();
+	netdev_save_vector_state(d);
 	slirp_input(u->slirp, frame, (int)len);
 	u->dirty = true;
 	return 0;
@@ -347,7 +346,7 @@ static void user_close(struct netdev *d)
 {
 	struct user_netdev *u = user(d);
 	if (u->slirp) {
-		fpu_save();
+		netdev_save_vector_state(d);
 		slirp_cleanup(u->slirp);
 	}
 	while (u->timers)

@@ -31,7 +31,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
-		"                   [--disk FILE[,ro]] [--stats] [--trace] KERNEL\n"
+		"                   [--disk FILE[,ro]] [--net SPEC] [--stats] [--trace] KERNEL\n"
 		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
 		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
@@ -41,6 +41,10 @@ static void usage(FILE *f)
 		"                block device of a para-x86 guest; ,ro refuses writes\n"
 		"  --net udp:LPORT:RPORT  a network device whose frames are UDP datagrams from\n"
 		"                127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
+		"  --net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...  user-mode networking\n"
+		"                (libslirp, QEMU's -netdev user): the guest gets 10.0.2.15 by DHCP,\n"
+		"                reaches the host's loopback at 10.0.2.2 and DNS at 10.0.2.3;\n"
+		"                each hostfwd forwards a port of the host's loopback to the guest\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"

@@ -29,6 +29,7 @@
 
 #include <capstone/capstone.h>
 
+#include "fpu.h"
 #include "segments.h"
 #include "signals.h"
 #include "stubs.h"
@@ -128,8 +129,10 @@ static int board_init(struct vm *vm)
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
 	intr_watch_input(vm, 0);
-	if (vm->cfg.net)                /* a frame that arrives kicks the guest, as typing does */
+	if (vm->cfg.net) {              /* a frame that arrives kicks the guest, as typing does */
 		intr_watch_input(vm, netdev_fd(vm->cfg.net));
+		netdev_set_vector_hook(vm->cfg.net, fpu_save);
+	}
 	return 0;
 }
 
