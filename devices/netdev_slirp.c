@@ -296,12 +296,13 @@ static void run_due_timers(struct user_netdev *u, uint64_t now)
 
 /* The board's update: nothing unless a socket is ready, a deadline passed or the
  * guest sent since (one epoll_wait in the common case, and the guest's vector state
- * stays in the registers). */
+ * stays in the registers). The first update fills the poll set: the port forwards'
+ * listening sockets wait there before the guest sends anything. */
 static void user_service(struct netdev *d, uint64_t now)
 {
 	struct user_netdev *u = user(d);
 	int ready = u->filled ? take_revents(u) : 0;
-	if (ready == 0 && !u->dirty && now < user_next_deadline(d))
+	if (u->filled && ready == 0 && !u->dirty && now < user_next_deadline(d))
 		return;
 	netdev_save_vector_state(d);
 	u->dirty = false;

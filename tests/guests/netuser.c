@@ -6,9 +6,10 @@
  *   mask, router and DNS server; a REQUEST for it gets an ACK;
  * - ARP (RFC 826): requests for the host 10.0.2.2 and the DNS server 10.0.2.3 get
  *   replies; an ICMP echo to 10.0.2.2 gets its echo reply;
- * - port forwarding: a host connection to HOSTPORT arrives as a TCP SYN to 10.0.2.15:8080
- *   from 10.0.2.2; the guest answers SYN-ACK (RFC 793), gets the handshake's ACK, sends
- *   a line the host peer checks and gets the peer's line back.
+ * - port forwarding, first, before the guest sent a frame: a host connection to
+ *   HOSTPORT arrives as a TCP SYN to 10.0.2.15:8080 from 10.0.2.2; the guest answers
+ *   SYN-ACK (RFC 793), gets the handshake's ACK, sends a line the host peer checks and
+ *   gets the peer's line back.
  * The guest answers ARP requests for 10.0.2.15 while it waits, as any host would.
  * Without a card (run-guest.sh) every port floats to all ones, and the guest checks
  * only that.
@@ -34,7 +35,7 @@ static const uint8_t dns_ip[4] = { 10, 0, 2, 3 };
 static const uint8_t zero_ip[4] = { 0, 0, 0, 0 };
 static const uint8_t all_ip[4] = { 255, 255, 255, 255 };
 static const uint8_t slirp_mac[6] = { 0x52, 0x55, 10, 0, 2, 2 };  /* libslirp's own */
-static uint8_t host_mac[6];             /* learnt from the ARP reply */
+static uint8_t host_mac[6];             /* learnt from the SYN, then the ARP reply */
 static uint16_t rx_len;                 /* the frame in rxbuf */
 
 /* ---- bytes ---- */
@@ -357,6 +358,7 @@ static void test_hostfwd(void)
 	if (!got)
 		return;
 	check(ip_is(rxbuf + 26, host_ip), "hostfwd-syn-from-10.0.2.2");
+	memcpy(host_mac, rxbuf + 6, 6);
 	const uint8_t *t = l4();
 	peer_port = get16(t);
 	peer_seq = get32(t + 4) + 1;
@@ -389,8 +391,9 @@ void test_main(void)
 	outb(NE_CR, CR_NODMA | CR_STP);
 	outb(P0_DCR, DCR_WORD);
 	ring_init(RX_START, RX_STOP, RCR_AB);
+	/* First, before the guest sent anything: the port forward works from the start. */
+	test_hostfwd();
 	test_dhcp();
 	test_arp();
 	test_ping();
-	test_hostfwd();
 }
