@@ -51,9 +51,10 @@ void netdev_mac(const struct netdev *d, uint8_t mac[6]);
 /* The back end's host-side work as a board device (named, opaque d, not owned by the
  * board): update() serves the host sockets that are ready and the timers that are due
  * (times in CLOCK_MONOTONIC ns, the monitor's vclock), next_deadline() when it must
- * run next, wait_fd() a descriptor readable while host sockets are ready. Add it
- * before the card, so a board update serves it first and the card then takes what it
- * queued. A back end without such work gives a record with no callbacks. */
+ * run next, wait_fd() a descriptor readable while host sockets are ready. The VM adds
+ * it before the board builder runs, so a board update serves it first and the card
+ * then takes what it queued. A back end without such work gives a record with no
+ * callbacks. */
 struct board_dev netdev_service(struct netdev *d);
 /* save is called before each call into a library that may use vector registers
  * (libslirp, glib): the monitor saves the guest's x87/SSE state there, which may be

@@ -35,7 +35,6 @@
 #include "i8042.h"
 #include "ioport.h"
 #include "ne2000.h"
-#include "netdev.h"
 #include "pic8259.h"
 #include "pit8254.h"
 #include "rtc.h"
@@ -139,12 +138,6 @@ int pc_build(struct board *b, const struct pc_config *cfg, struct uart **com1)
 	if (r < 0)
 		return r;
 	if (cfg->net) {
-		/* The back end's own work first: a board update then hands the card what
-		 * it received in the same turn. */
-		struct board_dev svc = netdev_service(cfg->net);
-		r = board_add(b, &svc);
-		if (r < 0)
-			return r;
 		struct ne2000 *ne = ne2000_create(io, 0x300, intc_line(&intc, 9), cfg->net);
 		r = add(b, ne, (struct board_dev){ .name = "NE2000", .update = ne_up,
 						   .wait_fd = ne_fd, .destroy = ne_free });

@@ -120,7 +120,16 @@ static int board_init(struct vm *vm)
 	};
 	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
-	int r = vm->board ? pc_build(vm->board, &pc, &vm->com1) : -ENOMEM;
+	int r = vm->board ? 0 : -ENOMEM;
+	/* The network back end's own work (libslirp's sockets and timers) is the board's
+	 * first device, whatever the builder adds: an update serves it, then the card
+	 * takes what it received in the same turn. */
+	if (r == 0 && vm->cfg.net) {
+		struct board_dev svc = netdev_service(vm->cfg.net);
+		r = board_add(vm->board, &svc);
+	}
+	if (r == 0)
+		r = pc_build(vm->board, &pc, &vm->com1);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
 		return r;
