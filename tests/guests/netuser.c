@@ -10,6 +10,7 @@
  *   HOSTPORT arrives as a TCP SYN to 10.0.2.15:8080 from 10.0.2.2; the guest answers
  *   SYN-ACK (RFC 793), gets the handshake's ACK, sends a line the host peer checks and
  *   gets the peer's line back.
+ * - malformed IPv4, UDP, TCP and ARP frames leave the network working.
  * The guest answers ARP requests for 10.0.2.15 while it waits, as any host would.
  * Without a card (run-guest.sh) every port floats to all ones, and the guest checks
  * only that.
@@ -380,6 +381,43 @@ static void test_hostfwd(void)
 	send_tcp(TCP_RST | TCP_ACK, GUEST_ISN + 1 + n, "", 0);
 }
 
+/* ---- frames no stack should trust ---- */
+
+/* Malformed IPv4, UDP, TCP and ARP frames, then an ARP request: the network is still
+ * there (libslirp drops them; the monitor must not stop). */
+static void test_hostile(void)
+{
+	/* IPv4 whose total length runs past the frame; IHL below 5; UDP longer than its
+	 * packet; TCP with a data offset of 60 bytes in a 20-byte segment; a bare header. */
+	eth(host_mac, ETH_IP);
+	memset(txbuf + 34, 0xa5, 64);
+	ip(IP_UDP, my_ip, host_ip, 1400);
+	send_frame(34 + 64);
+	ip(IP_UDP, my_ip, host_ip, 8);
+	txbuf[14] = 0x42;
+	send_frame(34 + 8);
+	ip(IP_UDP, my_ip, host_ip, 8);
+	put16(txbuf + 34, 1234);
+	put16(txbuf + 36, 53);
+	put16(txbuf + 38, 9000);
+	put16(txbuf + 40, 0);
+	send_frame(34 + 8);
+	ip(IP_TCP, my_ip, host_ip, 20);
+	memset(txbuf + 34, 0, 20);
+	put16(txbuf + 36, 80);
+	txbuf[46] = 0xf0;
+	txbuf[47] = TCP_SYN;
+	send_frame(34 + 20);
+	eth(bcast, ETH_IP);
+	send_frame(14);
+	eth(bcast, ETH_ARP);
+	memset(txbuf + 14, 0xff, 8);
+	send_frame(22);
+	arp_target = host_ip;
+	send_arp_request(host_ip);
+	check(wait_frame(is_arp_reply, 2000000), "network-alive-after-malformed-frames");
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -396,4 +434,5 @@ void test_main(void)
 	test_dhcp();
 	test_arp();
 	test_ping();
+	test_hostile();
 }
