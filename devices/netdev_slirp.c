@@ -43,6 +43,7 @@
 
 #define RXQ_FRAMES 128          /* frames waiting for the card: ~190 KB */
 #define GUEST_ERRORS_SHOWN 8    /* libslirp's complaints about guest frames, then quiet */
+#define TIMERS_PER_UPDATE 16
 
 struct user_timer {
 	struct user_timer *next;
@@ -279,18 +280,25 @@ static uint64_t user_next_deadline(struct netdev *d)
 	return soonest;
 }
 
+static struct user_timer *first_due(struct user_netdev *u, uint64_t now)
+{
+	for (struct user_timer *t = u->timers; t; t = t->next)
+		if (t->due <= now)
+			return t;
+	return NULL;
+}
+
+/* The timers that are due, each once; a handler may free or arm timers, so the list
+ * is searched anew after each, and a timer armed again for the past waits for the
+ * next update rather than holding this one. */
 static void run_due_timers(struct user_netdev *u, uint64_t now)
 {
-	bool again = true;
-	while (again) {         /* a handler may free or arm timers: walk anew after each */
-		again = false;
-		for (struct user_timer *t = u->timers; t; t = t->next)
-			if (t->due <= now) {
-				t->due = VCLOCK_NEVER;
-				slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
-				again = true;
-				break;
-			}
+	for (int n = 0; n < TIMERS_PER_UPDATE; n++) {
+		struct user_timer *t = first_due(u, now);
+		if (!t)
+			return;
+		t->due = VCLOCK_NEVER;
+		slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
 	}
 }
 
