@@ -128,18 +128,28 @@ static void mem_write(struct ne2000 *n, uint16_t a, uint8_t v)
 
 /* ---- the receive ring (7.0) ---- */
 
+/* BNRY as a page of the ring. Linux's 8390 driver keeps BNRY one page behind the next
+ * frame to read, and writes PSTART - 1 when that frame is at PSTART: the page before
+ * the ring's first is its last, PSTOP - 1 (QEMU's free-space arithmetic takes it so
+ * too). A card that called such a ring invalid took no more frames, and Linux's
+ * receive stalled for good. */
+static unsigned ring_bnry(const struct ne2000 *n)
+{
+	return n->bnry + 1 == n->pstart ? (unsigned)n->pstop - 1 : n->bnry;
+}
+
 /* Is the ring one the card can store into: PSTART < PSTOP, CURR and BNRY inside? */
 static bool ring_valid(const struct ne2000 *n)
 {
 	return n->pstart < n->pstop && n->curr >= n->pstart && n->curr < n->pstop &&
-	       n->bnry >= n->pstart && n->bnry < n->pstop;
+	       ring_bnry(n) >= n->pstart && ring_bnry(n) < n->pstop;
 }
 
 /* Pages free from CURR up to BNRY; CURR == BNRY is an empty ring (the whole ring). */
 static unsigned ring_free(const struct ne2000 *n)
 {
 	unsigned size = (unsigned)(n->pstop - n->pstart);
-	unsigned d = (unsigned)(n->bnry - n->curr + size) % size;
+	unsigned d = (ring_bnry(n) + size - n->curr) % size;
 	return d ? d : size;
 }
 

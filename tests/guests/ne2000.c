@@ -4,7 +4,8 @@
  * the reset port and ISR.RST; the doubled PROM read by remote DMA in word and byte
  * mode; remote DMA writes read back, RDC, RSAR's wrap at PSTOP; the receive ring
  * (headers, CURR, BNRY) for a broadcast, a frame to the station address, a short
- * frame (padded to 60 bytes) and a multicast frame through MAR; frames the address
+ * frame (padded to 60 bytes) and a multicast frame through MAR; BNRY at PSTART - 1, as
+ * Linux writes it; frames the address
  * filter drops (another unicast address, a multicast bit not set, broadcast without
  * AB) and promiscuous mode; ISR write-1-to-clear; transmits of 0 and 2000 bytes; a
  * remote read past the buffer memory; and the interrupt through the 8259 pair. Checks where QEMU and the
@@ -181,6 +182,21 @@ static void test_rx_basic(void)
 		ok = receive(&h) && h.count == 1404 && is_echo(1400);
 	}
 	check(ok, "rx-ring-wraps");
+}
+
+/* Linux's 8390 driver leaves BNRY one page behind the next frame to read, so with that
+ * frame at PSTART it writes PSTART - 1, outside the ring: the page before PSTART is
+ * the ring's last (QEMU takes it so, and Linux's receive stalled on a card that did
+ * not). */
+static void test_bnry_below_pstart(void)
+{
+	struct rx h;
+	ring_init(RX_START, RX_STOP, RCR_AB);
+	outb(P0_BNRY, RX_START - 1);
+	make_frame(bcast, mac, 200, 70);
+	transmit(200);
+	check(receive(&h) && h.count == 204 && is_echo(200), "rx-bnry-just-below-pstart");
+	ring_init(RX_START, RX_STOP, RCR_AB);
 }
 
 static void test_filter(void)
@@ -361,6 +377,7 @@ void test_main(void)
 	check_eq("start-clears-rst", isr() & ISR_RST, 0);
 	test_page2();
 	test_rx_basic();
+	test_bnry_below_pstart();
 	test_filter();
 	test_tx_hostile();
 	test_irq();
