@@ -20,11 +20,17 @@ fi
 "$mkinitramfs" "$tmp/initrd" "$cache/busybox" "$here/net-init.sh" \
 	"8390p.ko=$cache/modules/8390p.ko" "ne.ko=$cache/modules/ne.ko" || exit 1
 
-# The page: one line with a token of this run, served to every request on
-# 127.0.0.1:PORT (HTTP/1.0, one request per connection) for 120 s at most.
+# The server on 127.0.0.1:PORT (HTTP/1.0, one request per connection, 120 s at most):
+# /page is one line with a token of this run; /big is 256 KiB of random bytes (many
+# turns of the NE2000's receive ring), whose md5 the guest prints.
 port=$((20000 + ($$ * 3 + RANDOM) % 40000))
 token="page-$$-$RANDOM"
+head -c 262144 /dev/urandom >"$tmp/big"
+big_md5=$(md5sum <"$tmp/big" | cut -d' ' -f1)
 perl -MIO::Socket::INET -e '
+	open(my $f, "<", $ARGV[2]) or die "net-test: $!\n";
+	binmode $f;
+	my $big = do { local $/; <$f> };
 	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
 				      Listen => 4, ReuseAddr => 1) or die "net-test: $!\n";
 	$SIG{ALRM} = sub { exit 0 };
@@ -33,12 +39,13 @@ perl -MIO::Socket::INET -e '
 	print "up\n";
 	close STDOUT;
 	while (my $c = $s->accept) {
+		my $req = <$c> // "";
 		while (my $l = <$c>) { last if $l =~ /^\r?\n$/; }
-		my $body = "$ARGV[1]\n";
+		my $body = $req =~ m{^GET /big } ? $big : "$ARGV[1]\n";
 		print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " .
 			length($body) . "\r\n\r\n$body";
 		close $c;
-	}' "$port" "$token" >"$tmp/up" &
+	}' "$port" "$token" "$tmp/big" >"$tmp/up" &
 server=$!
 for _ in $(seq 50); do [ -s "$tmp/up" ] && break; sleep 0.1; done
 
@@ -54,6 +61,7 @@ TEST eth0 52:54:00:12:34:56
 TEST dhcp 10.0.2.15 255.255.255.0 10.0.2.2 10.0.2.3
 TEST route 10.0.2.2
 TEST wget $token
+TEST wget-256k $big_md5
 TEST ping ok
 TEST done
 WANT
