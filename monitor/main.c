@@ -42,10 +42,15 @@ static void usage(FILE *f)
 		"                guest, the block device of a para-x86 guest; ,ro refuses writes;\n"
 		"                ,if=virtio makes it a virtio-blk PCI disk instead (repeatable:\n"
 		"                up to 8, vda, vdb, ... in order)\n"
-		"  --net udp:LPORT:RPORT[,model=virtio]  a network device whose frames are UDP\n"
-		"                datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT (QEMU's -netdev\n"
-		"                socket,udp=): an NE2000 for a PC guest, or with ,model=virtio a\n"
-		"                virtio-net PCI card; para-x86's network device\n"
+		"  --net SPEC[,model=virtio]  a network device: an NE2000 for a PC guest, or with\n"
+		"                ,model=virtio a virtio-net PCI card; para-x86's network device.\n"
+		"                SPEC is one of:\n"
+		"  udp:LPORT:RPORT  frames are UDP datagrams from 127.0.0.1:LPORT to\n"
+		"                127.0.0.1:RPORT (QEMU's -netdev socket,udp=)\n"
+		"  user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...  user-mode networking\n"
+		"                (libslirp, QEMU's -netdev user): the guest gets 10.0.2.15 by DHCP,\n"
+		"                reaches the host's loopback at 10.0.2.2 and DNS at 10.0.2.3;\n"
+		"                each hostfwd forwards a port of the host's loopback to the guest\n"
 		"  --rng         a virtio entropy device (virtio-rng PCI) fed by the host\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
@@ -267,7 +272,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cfg.serial, "stdio") == 0)
 		console_init(&vm);
-	int r = sandbox_enter();
+	int r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net));
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
 		vm_destroy(&vm);

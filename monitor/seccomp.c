@@ -4,6 +4,8 @@
 #include "seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -26,7 +28,50 @@ static const int allowed[] = {
 	SCMP_SYS(sched_yield), SCMP_SYS(sysinfo), SCMP_SYS(timer_settime), SCMP_SYS(timer_delete),
 };
 
-int sandbox_enter(void)
+/* What libslirp calls on the host sockets it opens for the guest's connections, as
+ * strace shows them for DHCP, ARP, ICMP, DNS, outgoing TCP and UDP and port forwarding
+ * (tests/guests/netuser.c, tests/linux/net-test.sh). The listening sockets of the
+ * port forwards are made before the sandbox. */
+static const int socket_calls[] = {
+	SCMP_SYS(connect), SCMP_SYS(accept), SCMP_SYS(shutdown), SCMP_SYS(getpeername),
+	SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
+	SCMP_SYS(recvmsg), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_ctl),
+};
+/* The rest of the socket API, which a path of libslirp not seen above might take: it
+ * fails with EPERM, as a network error, and libslirp drops that connection instead of
+ * the VM ending. */
+static const int socket_calls_refused[] = {
+	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept4), SCMP_SYS(getsockname),
+	SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg), SCMP_SYS(recvmmsg), SCMP_SYS(socketpair),
+};
+
+/* The network back end's calls: the socket calls above; new sockets of the Internet
+ * families only; FIONREAD (a UDP datagram's size); and opening files read-only, for
+ * the DNS servers of /etc/resolv.conf, which libslirp reads when the guest first asks
+ * 10.0.2.3 and again whenever the file changes. */
+static int allow_sockets(scmp_filter_ctx ctx)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < sizeof(socket_calls) / sizeof(socket_calls[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, socket_calls[i], 0);
+	for (size_t i = 0; r == 0 && i < sizeof(socket_calls_refused) / sizeof(socket_calls_refused[0]);
+	     i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), socket_calls_refused[i], 0);
+	static const int families[] = { AF_INET, AF_INET6 };
+	for (size_t i = 0; r == 0 && i < 2; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
+					     O_RDONLY));
+	return r;
+}
+
+int sandbox_enter(bool sockets)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r;
@@ -45,6 +90,8 @@ int sandbox_enter(void)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	if (r == 0 && sockets)
+		r = allow_sockets(ctx);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -30,6 +30,7 @@
 
 #include <capstone/capstone.h>
 
+#include "fpu.h"
 #include "segments.h"
 #include "signals.h"
 #include "stubs.h"
@@ -138,7 +139,16 @@ static int board_init(struct vm *vm)
 	vm->serial_out = out;
 	vm->board = board_create(&vm->io_dirty);
 	struct pc_parts *parts = &vm->parts;
-	int r = vm->board ? pc_build(vm->board, &pc, parts) : -ENOMEM;
+	int r = vm->board ? 0 : -ENOMEM;
+	/* The network back end's own work (libslirp's sockets and timers) is the board's
+	 * first device, whatever the builder adds: an update serves it, then the card
+	 * takes what it received in the same turn. */
+	if (r == 0 && vm->cfg.net) {
+		struct board_dev svc = netdev_service(vm->cfg.net);
+		r = board_add(vm->board, &svc);
+	}
+	if (r == 0)
+		r = pc_build(vm->board, &pc, parts);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot create the devices: %s\n", strerror(-r));
 		return r;
@@ -160,8 +170,10 @@ static int board_init(struct vm *vm)
 	vm->mmio = board_mmio(vm->board);
 	vm->intc = board_intc(vm->board);
 	intr_watch_input(vm, 0);
-	if (vm->cfg.net)                /* a frame that arrives kicks the guest, as typing does */
+	if (vm->cfg.net) {              /* a frame that arrives kicks the guest, as typing does */
 		intr_watch_input(vm, netdev_fd(vm->cfg.net));
+		netdev_set_vector_hook(vm->cfg.net, fpu_save);
+	}
 	return 0;
 }
 

@@ -2,19 +2,34 @@
 # fetch-linux.sh [DIR] - Debian 12's stock i386 kernels (linux-image-686, and
 # linux-image-686-pae as vmlinuz-pae) and busybox-static:i386, fetched with apt-get
 # download and unpacked into DIR (default: build/linux next to this script's
-# repository), with the 686 kernel's virtio modules in DIR/modules (MODULES below,
-# uncompressed: busybox's insmod reads no .ko.xz). Cached: nothing is fetched when DIR
-# already holds them. Prints the kernel's and busybox's paths.
+# repository), with the 686 kernel's modules the tests load from an initramfs
+# (MODULES, by name) in DIR/modules/NAME.ko, decompressed (busybox's insmod reads no
+# .ko.xz). Cached: nothing is fetched when DIR already holds them. Prints the kernel's
+# and busybox's paths.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$here/build/linux}
 mkdir -p "$dir"
-# The virtio drivers, in an order insmod can load them (each after what it needs).
+# The virtio drivers in an order insmod can load them (each after what it needs), and
+# the NE2000 ISA driver and its 8390 core (tests/linux/net-test.sh).
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
-	failover net_failover virtio_net virtio-rng"
+	failover net_failover virtio_net virtio-rng 8390p ne"
 modules_missing() {
 	for m in $MODULES; do [ -s "$dir/modules/$m.ko" ] || return 0; done
 	return 1
+}
+# copy_modules ROOT: MODULES from the unpacked kernel package at ROOT.
+copy_modules() {
+	mkdir -p "$dir/modules"
+	for m in $MODULES; do
+		local f
+		f=$(find "$1/lib/modules" \( -name "$m.ko" -o -name "$m.ko.xz" \) | head -1)
+		[ -n "$f" ] || { echo "fetch-linux: no module $m in the kernel package" >&2; exit 1; }
+		case $f in
+		*.xz) xz -dc "$f" >"$dir/modules/$m.ko" ;;
+		*) cp "$f" "$dir/modules/$m.ko" ;;
+		esac
+	done
 }
 # The versioned kernel package a metapackage (linux-image-686, -686-pae) depends on.
 kernel_of() {
@@ -54,15 +69,7 @@ if [ ! -s "$dir/vmlinuz" ] || [ ! -s "$dir/busybox" ] || [ ! -s "$dir/vmlinuz-pa
 	cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"
 	cp "$tmp"/pae/boot/vmlinuz-* "$dir/vmlinuz-pae"
 	cp "$tmp/x/bin/busybox" "$dir/busybox"
-	mkdir -p "$dir/modules"
-	for m in $MODULES; do
-		ko=$(find "$tmp"/x/lib/modules -name "$m.ko" -o -name "$m.ko.xz" | head -1)
-		[ -n "$ko" ] || { echo "fetch-linux: no module $m in $kpkg" >&2; exit 1; }
-		case $ko in
-		*.xz) xz -dc "$ko" >"$dir/modules/$m.ko" ;;
-		*) cp "$ko" "$dir/modules/$m.ko" ;;
-		esac
-	done
+	copy_modules "$tmp/x"
 	echo "$kpkg" >"$dir/kernel-package"
 	echo "$ppkg" >"$dir/kernel-package-pae"
 fi

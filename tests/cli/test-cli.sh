@@ -38,6 +38,17 @@ expect random-bytes 2 'not a multiboot kernel' -- run "$tmp/random"
 expect elf64-not-multiboot 2 'not a multiboot kernel' -- run "$tmp/elf64"
 expect mem-too-small 2 'between' -- run --mem 1M "$guests/compute.elf"
 expect mem-too-large 2 'between' -- run --mem 64G "$guests/compute.elf"
+expect net-unknown-kind 2 'want udp:LOCALPORT:REMOTEPORT or user' -- \
+	run --net tap0 "$guests/compute.elf"
+expect net-user-unknown-option 2 "unknown option 'restrict=on'" -- \
+	run --net user,restrict=on "$guests/compute.elf"
+expect net-user-hostfwd-malformed 2 'want hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT' -- \
+	run --net user,hostfwd=tcp:127.0.0.1:8080 "$guests/compute.elf"
+expect net-user-hostfwd-not-loopback 2 'only be the loopback' -- \
+	run --net user,hostfwd=tcp:0.0.0.0:8080-:80 "$guests/compute.elf"
+fwd_port=$((20000 + ($$ * 5 + RANDOM) % 40000))
+expect net-user-hostfwd-port-taken 2 "cannot listen on 127.0.0.1:$fwd_port" -- \
+	run --net "user,hostfwd=tcp::$fwd_port-:80,hostfwd=tcp::$fwd_port-:81" "$guests/compute.elf"
 expect mem-garbage 2 'not a size' -- run --mem lots "$guests/compute.elf"
 expect kernel-beyond-memory 2 'outside guest memory' -- run --mem 2M "$guests/big.elf"
 expect debug-exit-status 1 '' -- run "$guests/compute.elf"
