@@ -26,7 +26,10 @@ static const int allowed[] = {
 	SCMP_SYS(sched_yield), SCMP_SYS(sysinfo), SCMP_SYS(timer_settime), SCMP_SYS(timer_delete),
 };
 
-int sandbox_enter(void)
+/* The gdb stub, on its listening socket and the connection it accepts (gdbstub.c). */
+static const int gdb_calls[] = { SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto) };
+
+int sandbox_enter(bool gdb)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r;
@@ -36,6 +39,8 @@ int sandbox_enter(void)
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
 	for (size_t i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	for (size_t i = 0; gdb && r == 0 && i < sizeof(gdb_calls) / sizeof(gdb_calls[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, gdb_calls[i], 0);
 	/* Terminal ioctls only (stdio asks whether a descriptor is a terminal; the
 	 * console sets raw mode), and signals only to this process (abort, raise). */
 	static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ };

@@ -8,7 +8,11 @@
 #ifndef TRAPEZE_SECCOMP_H
 #define TRAPEZE_SECCOMP_H
 
-/* Install the filter for the calling thread and its children; negative errno. */
-int sandbox_enter(void);
+#include <stdbool.h>
+
+/* Install the filter for the calling thread and its children; negative errno. With
+ * gdb, also what the gdb stub needs on sockets it opened before (accept4, recvfrom,
+ * sendto). */
+int sandbox_enter(bool gdb);
 
 #endif

@@ -124,7 +124,7 @@ END_TEST
 START_TEST(breakpoint_ends_block)
 {
 	struct dbg_point p = { .addr = TVM_CODE + 5, .len = 1, .kind = DBG_EXEC };
-	dbg_set_host(&vm, &p, 1);
+	ck_assert_int_eq(dbg_set_host(&vm, &p, 1), 0);
 	RUN(simple);
 	tvm_assert_exit(&vm, 7);
 	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu));
