@@ -121,6 +121,10 @@ try:
     verdict("breakpoint-limit", results[0] == b"OK" and is_error(results[-1]), repr(results[-1]))
     for k in range(40):
         g.ask(b"z0,%x,1" % (0x200000 + k))
+    r = g.ask(b"P1=78563412")        # ECX: the guest does not use it at its entry
+    verdict("register-write", r == b"OK" and g.ask(b"p1") == b"78563412", repr(r))
+    r = g.ask(b"P29=00000000")       # CR0: only its own value
+    verdict("control-register-refused", is_error(r), repr(r))
     regs = g.ask(b"g")
     verdict("registers-after-junk", len(regs) > 128 and all(c in b"0123456789abcdef" for c in regs))
 
