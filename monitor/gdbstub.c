@@ -258,7 +258,9 @@ static enum event rx_byte(struct gdb *g, uint8_t b)
 }
 
 /* The next event from what was received; with block, wait for one. EV_SIGNAL if a
- * host signal asks the VM to stop meanwhile. */
+ * host signal asks the VM to stop meanwhile. Without block, everything received is
+ * read (SIGIO comes once per arrival): a flood holds the guest up, as a debugger
+ * may anyway. */
 static enum event next_event(struct vm *vm, struct gdb *g, bool block)
 {
 	for (;;) {
@@ -277,10 +279,10 @@ static enum event next_event(struct vm *vm, struct gdb *g, bool block)
 				continue;       /* EINTR: a timer or input signal */
 		}
 		ssize_t n = recv(g->fd, g->raw, sizeof(g->raw), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			if (!block)
-				return EV_NONE;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		bool again = n < 0 && (errno == EAGAIN || errno == EINTR);
+		if (again && !block)
+			return EV_NONE;
+		if (again)
 			continue;
 		if (n <= 0)
 			return EV_CLOSED;
@@ -1072,7 +1074,8 @@ bool gdb_turn(struct vm *vm)
 		g->wait = false;
 		fpu_save();
 		fprintf(stderr, "trapeze: waiting for gdb to connect\n");
-		return take_connection(vm, g, true);
+		take_connection(vm, g, true);
+		return true;            /* (or a signal came first: the turn stops the VM) */
 	}
 	if (g->stepping && g->step_done) {
 		fpu_save();

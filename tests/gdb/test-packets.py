@@ -131,7 +131,9 @@ try:
     # Run, interrupt with Ctrl-C, release the guest by writing its memory, let it end.
     g.s.sendall(frame(b"c"))
     verdict("continue-acked", g.byte() == b"+")
-    time.sleep(0.5)
+    time.sleep(0.2)
+    g.s.sendall(b"x" * (1 << 20))     # a flood of noise while the guest runs
+    time.sleep(0.2)
     g.s.sendall(b"\x03")
     r = g.packet()
     verdict("ctrl-c-stops", r.startswith(b"T02"), repr(r))
