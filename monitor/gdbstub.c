@@ -10,9 +10,7 @@
  * guest runs, the sockets raise SIGIO (the handler kicks translated code out and sets
  * rt.sigio), so the dispatcher looks at them only then.
  *
- * Registers follow the target description sent with qXfer:features:read: gdb's i386
- * core (general, EIP, EFLAGS, segment registers, x87) and SSE features, then CR0,
- * CR2, CR3 and CR4 in a feature of trapeze's. Memory is guest linear, translated by
+ * Registers are gdbregs.c's. Memory is guest linear, translated by
  * the guest's own page tables without setting their A/D bits; only RAM is read or
  * written (device memory answers E14: a debugger's read must not touch a device).
  * Writes go through mem_write_phys, which drops translations of the code they reach.
@@ -35,6 +33,7 @@
 #include "debug.h"
 #include "engine.h"
 #include "fpu.h"
+#include "gdbregs.h"
 #include "vm.h"
 #include "../shadowmmu/mem.h"
 #include "../shadowmmu/mmu.h"
@@ -397,227 +396,13 @@ static bool range_ok(uint32_t addr, uint32_t len)
 	return len == 0 || addr + (len - 1) >= addr;
 }
 
-/* ---- registers ---- */
-
-/* gdb's register numbers, in the order of the target description below. */
-enum {
-	GR_EIP = 8, GR_EFLAGS, GR_CS, GR_SS, GR_DS, GR_ES, GR_FS, GR_GS,
-	GR_ST0, GR_FCTRL = GR_ST0 + 8, GR_FSTAT, GR_FTAG, GR_FISEG, GR_FIOFF,
-	GR_FOSEG, GR_FOOFF, GR_FOP, GR_XMM0, GR_MXCSR = GR_XMM0 + 8,
-	GR_CR0, GR_CR2, GR_CR3, GR_CR4, GR_COUNT
-};
-
-static const char target_xml[] =
-	"<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
-	"<target version=\"1.0\"><architecture>i386</architecture>"
-	"<feature name=\"org.gnu.gdb.i386.core\">"
-	"<flags id=\"i386_eflags\" size=\"4\">"
-	"<field name=\"CF\" start=\"0\" end=\"0\"/><field name=\"PF\" start=\"2\" end=\"2\"/>"
-	"<field name=\"AF\" start=\"4\" end=\"4\"/><field name=\"ZF\" start=\"6\" end=\"6\"/>"
-	"<field name=\"SF\" start=\"7\" end=\"7\"/><field name=\"TF\" start=\"8\" end=\"8\"/>"
-	"<field name=\"IF\" start=\"9\" end=\"9\"/><field name=\"DF\" start=\"10\" end=\"10\"/>"
-	"<field name=\"OF\" start=\"11\" end=\"11\"/><field name=\"NT\" start=\"14\" end=\"14\"/>"
-	"<field name=\"RF\" start=\"16\" end=\"16\"/><field name=\"VM\" start=\"17\" end=\"17\"/>"
-	"<field name=\"AC\" start=\"18\" end=\"18\"/><field name=\"VIF\" start=\"19\" end=\"19\"/>"
-	"<field name=\"VIP\" start=\"20\" end=\"20\"/><field name=\"ID\" start=\"21\" end=\"21\"/>"
-	"</flags>"
-	"<reg name=\"eax\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ecx\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"edx\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ebx\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"esp\" bitsize=\"32\" type=\"data_ptr\"/>"
-	"<reg name=\"ebp\" bitsize=\"32\" type=\"data_ptr\"/>"
-	"<reg name=\"esi\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"edi\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"eip\" bitsize=\"32\" type=\"code_ptr\"/>"
-	"<reg name=\"eflags\" bitsize=\"32\" type=\"i386_eflags\"/>"
-	"<reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ss\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ds\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"es\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"fs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"gs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st1\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st2\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st3\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st4\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st5\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st6\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st7\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"fctrl\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fstat\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"ftag\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fiseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fioff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"foseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fooff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fop\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"</feature>"
-	"<feature name=\"org.gnu.gdb.i386.sse\">"
-	"<vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/>"
-	"<vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/>"
-	"<vector id=\"v16i8\" type=\"int8\" count=\"16\"/>"
-	"<vector id=\"v8i16\" type=\"int16\" count=\"8\"/>"
-	"<vector id=\"v4i32\" type=\"int32\" count=\"4\"/>"
-	"<vector id=\"v2i64\" type=\"int64\" count=\"2\"/>"
-	"<union id=\"vec128\"><field name=\"v4_float\" type=\"v4f\"/>"
-	"<field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/>"
-	"<field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/>"
-	"<field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/>"
-	"</union>"
-	"<reg name=\"xmm0\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm1\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm2\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm3\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm4\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm5\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm6\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm7\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>"
-	"</feature>"
-	"<feature name=\"org.trapeze.i386.system\">"
-	"<reg name=\"cr0\" bitsize=\"32\" type=\"int32\" group=\"system\"/>"
-	"<reg name=\"cr2\" bitsize=\"32\" type=\"data_ptr\" group=\"system\"/>"
-	"<reg name=\"cr3\" bitsize=\"32\" type=\"int32\" group=\"system\"/>"
-	"<reg name=\"cr4\" bitsize=\"32\" type=\"int32\" group=\"system\"/>"
-	"</feature></target>";
-
-/* gdb's segment register order (cs, ss, ds, es, fs, gs) as SR_*. */
-static const int seg_of[6] = { SR_CS, SR_SS, SR_DS, SR_ES, SR_FS, SR_GS };
-
-static int reg_size(int n)
-{
-	if (n >= GR_ST0 && n < GR_ST0 + 8)
-		return 10;
-	if (n >= GR_XMM0 && n < GR_XMM0 + 8)
-		return 16;
-	return n >= 0 && n < GR_COUNT ? 4 : -1;
-}
-
-/*
- * The full x87 tag word from FXSAVE's abridged one (SDM Vol. 1, 10.5.1.1): bit j of
- * the abridged tag says physical register j is not empty; its full tag (valid 00,
- * zero 01, special 10) follows from the value, which FXSAVE keeps as ST((j - TOP) & 7).
- */
-static uint32_t full_tag(const uint8_t *fx)
-{
-	uint32_t top = (fx[2] | fx[3] << 8) >> 11 & 7, tag = 0;
-	for (uint32_t j = 0; j < 8; j++) {
-		uint32_t t = 3;
-		if (fx[4] >> j & 1) {
-			const uint8_t *st = fx + 32 + 16 * ((j - top) & 7);
-			uint32_t exp = (st[8] | st[9] << 8) & 0x7fff;
-			uint64_t man;
-			memcpy(&man, st, 8);
-			if (exp == 0x7fff)
-				t = 2;
-			else if (exp == 0)
-				t = man ? 2 : 1;
-			else
-				t = man >> 63 ? 0 : 2;
-		}
-		tag |= t << (2 * j);
-	}
-	return tag;
-}
-
-/* The x87/SSE fields of the FXSAVE image (SDM Vol. 1, 10.5.1): offset and size of
- * the 4-byte registers fctrl .. fop and mxcsr. */
-static const struct { uint8_t off, size; } fx_field[] = {
-	[GR_FCTRL - GR_FCTRL] = { 0, 2 }, [GR_FSTAT - GR_FCTRL] = { 2, 2 },
-	[GR_FISEG - GR_FCTRL] = { 12, 2 }, [GR_FIOFF - GR_FCTRL] = { 8, 4 },
-	[GR_FOSEG - GR_FCTRL] = { 20, 2 }, [GR_FOOFF - GR_FCTRL] = { 16, 4 },
-	[GR_FOP - GR_FCTRL] = { 6, 2 },
-};
-
-/* Register n's bytes (little-endian) into out; its size, or -1. */
-static int reg_get(struct vm *vm, int n, uint8_t *out)
-{
-	struct cpu *c = &vm->cpu;
-	const uint8_t *fx = c->sh->fx;
-	uint32_t v = 0;
-	int size = reg_size(n);
-	if (size < 0)
-		return -1;
-	if (n < 8)
-		v = c->sh->regs[n];
-	else if (n == GR_EIP)
-		v = c->sh->eip;
-	else if (n == GR_EFLAGS)
-		v = cpu_eflags(c);
-	else if (n >= GR_CS && n <= GR_GS)
-		v = c->seg[seg_of[n - GR_CS]].sel;
-	else if (n >= GR_ST0 && n < GR_ST0 + 8) {
-		memcpy(out, fx + 32 + 16 * (n - GR_ST0), 10);
-		return 10;
-	} else if (n >= GR_XMM0 && n < GR_XMM0 + 8) {
-		memcpy(out, fx + 160 + 16 * (n - GR_XMM0), 16);
-		return 16;
-	} else if (n == GR_FTAG)
-		v = full_tag(fx);
-	else if (n >= GR_FCTRL && n <= GR_FOP) {
-		memcpy(&v, fx + fx_field[n - GR_FCTRL].off, fx_field[n - GR_FCTRL].size);
-		if (n == GR_FOP)
-			v &= 0x7ff;
-	} else if (n == GR_MXCSR)
-		memcpy(&v, fx + 24, 4);
-	else if (n == GR_CR0)
-		v = c->cr0;
-	else if (n == GR_CR2)
-		v = c->cr2;
-	else if (n == GR_CR3)
-		v = c->cr3;
-	else if (n == GR_CR4)
-		v = c->cr4;
-	memcpy(out, &v, 4);
-	return 4;
-}
-
-/*
- * Set register n from in. General registers, EIP, EFLAGS and the x87/SSE state can
- * be written; a segment or control register only to the value it has (loading one
- * has effects the stub does not emulate). -1 if refused.
- */
-static int reg_set(struct vm *vm, int n, const uint8_t *in)
-{
-	struct cpu *c = &vm->cpu;
-	uint8_t *fx = c->sh->fx;
-	uint32_t v;
-	if (reg_size(n) < 0)
-		return -1;
-	memcpy(&v, in, 4);
-	if (n < 8) {
-		c->sh->regs[n] = v;
-	} else if (n == GR_EIP) {
-		c->sh->eip = v;
-		vm->engine->redirected(vm);
-	} else if (n == GR_EFLAGS) {
-		cpu_set_eflags(c, (v & ~FL_VM) | (cpu_eflags(c) & FL_VM));
-	} else if (n >= GR_ST0 && n < GR_ST0 + 8) {
-		memcpy(fx + 32 + 16 * (n - GR_ST0), in, 10);
-	} else if (n >= GR_XMM0 && n < GR_XMM0 + 8) {
-		memcpy(fx + 160 + 16 * (n - GR_XMM0), in, 16);
-	} else if (n == GR_FTAG) {
-		uint8_t abridged = 0;
-		for (int j = 0; j < 8; j++)
-			abridged |= (uint8_t)(((v >> (2 * j) & 3) != 3) << j);
-		fx[4] = abridged;
-	} else if (n >= GR_FCTRL && n <= GR_FOP) {
-		memcpy(fx + fx_field[n - GR_FCTRL].off, &v, fx_field[n - GR_FCTRL].size);
-	} else if (n == GR_MXCSR) {
-		memcpy(fx + 24, &v, 4);
-	} else {
-		uint8_t now[4];
-		reg_get(vm, n, now);
-		return memcmp(now, in, 4) ? -1 : 0;
-	}
-	return 0;
-}
-
 /* ---- breakpoints ---- */
 
-static const enum dbg_kind kind_of[5] = { DBG_EXEC, DBG_EXEC, DBG_WRITE, DBG_READ, DBG_ACCESS };
+/* Z0 software and Z1 hardware breakpoints are the same here; Z2 write, Z3 read, Z4
+ * access watchpoints. */
+static const enum dbg_kind kind_of[5] = {
+	DBG_EXEC, DBG_EXEC, DBG_WRITE, DBG_READ, DBG_ACCESS
+};
 
 /* Arm the list through the debug machinery; -1 (unchanged there) if it cannot. */
 static int arm_points(struct vm *vm, struct gdb *g)
@@ -699,8 +484,8 @@ static void read_registers(struct vm *vm, struct gdb *g)
 	static char out[2 * 400];
 	size_t n = 0;
 	uint8_t buf[16];
-	for (int r = 0; r < GR_COUNT; r++)
-		n += bytes_to_hex(buf, (size_t)reg_get(vm, r, buf), out + n);
+	for (int r = 0; r < GDB_REG_COUNT; r++)
+		n += bytes_to_hex(buf, (size_t)gdb_reg_get(vm, r, buf), out + n);
 	send_packet(g, out, n);
 }
 
@@ -709,15 +494,15 @@ static void write_registers(struct vm *vm, struct gdb *g, const char *p)
 	size_t len = strlen(p), at = 0;
 	uint8_t buf[16];
 	/* At least the general registers, EIP, EFLAGS and the segment registers. */
-	bool hex = len % 2 == 0 && len >= 2 * 4 * (GR_GS + 1);
+	bool hex = len % 2 == 0 && len >= 2 * 4 * (GDB_REG_GS + 1);
 	for (size_t k = 0; hex && k < len; k++)
 		hex = hexval(p[k]) >= 0;
 	if (!hex) {
 		send_str(g, "E01");
 		return;
 	}
-	for (int r = 0; r < GR_COUNT; r++) {
-		size_t size = (size_t)reg_size(r);
+	for (int r = 0; r < GDB_REG_COUNT; r++) {
+		size_t size = (size_t)gdb_reg_size(r);
 		if (at + 2 * size > len)
 			break;          /* a shorter packet sets the first registers only */
 		if (!hex_to_bytes(p + at, buf, size)) {
@@ -725,8 +510,8 @@ static void write_registers(struct vm *vm, struct gdb *g, const char *p)
 			return;
 		}
 		uint8_t now[16];
-		reg_get(vm, r, now);
-		if (memcmp(now, buf, size) && reg_set(vm, r, buf) < 0) {
+		gdb_reg_get(vm, r, now);
+		if (memcmp(now, buf, size) && gdb_reg_set(vm, r, buf) < 0) {
 			send_str(g, "E01");
 			return;
 		}
@@ -742,22 +527,22 @@ static void one_register(struct vm *vm, struct gdb *g, const char *p)
 	uint32_t n;
 	uint8_t buf[16];
 	char out[40];
-	if (!parse_hex32(&p, &n) || reg_size((int)n) < 0 || n >= GR_COUNT) {
+	if (!parse_hex32(&p, &n) || gdb_reg_size((int)n) < 0 || n >= GDB_REG_COUNT) {
 		send_str(g, "E01");
 		return;
 	}
-	int size = reg_size((int)n);
+	int size = gdb_reg_size((int)n);
 	if (!set) {
 		if (*p) {
 			send_str(g, "E01");
 			return;
 		}
-		reg_get(vm, (int)n, buf);
+		gdb_reg_get(vm, (int)n, buf);
 		send_packet(g, out, bytes_to_hex(buf, (size_t)size, out));
 		return;
 	}
 	if (!expect_char(&p, '=') || strlen(p) != 2 * (size_t)size ||
-	    !hex_to_bytes(p, buf, (size_t)size) || reg_set(vm, (int)n, buf) < 0) {
+	    !hex_to_bytes(p, buf, (size_t)size) || gdb_reg_set(vm, (int)n, buf) < 0) {
 		send_str(g, "E01");
 		return;
 	}
@@ -836,7 +621,7 @@ static void read_features(struct gdb *g, const char *p)
 		send_str(g, "E01");
 		return;
 	}
-	size_t total = sizeof(target_xml) - 1;
+	size_t total = gdb_target_xml_len;
 	if (off > total) {
 		send_str(g, "E01");
 		return;
@@ -847,7 +632,7 @@ static void read_features(struct gdb *g, const char *p)
 	out[0] = off + n < total ? 'm' : 'l';
 	size_t k = 1;
 	for (size_t i = 0; i < n; i++) {        /* the reply escapes $ # } * (none expected) */
-		char ch = target_xml[off + i];
+		char ch = gdb_target_xml[off + i];
 		if (ch == '$' || ch == '#' || ch == '}' || ch == '*') {
 			out[k++] = '}';
 			ch ^= 0x20;
