@@ -1,9 +1,9 @@
 #!/bin/bash
 # test-gdb.sh TRAPEZE ELF: gdb -batch against the stub (trapeze run --gdb PORT
 # --gdb-wait): connect, break at a symbol, check EIP, stepi, read memory and
-# registers (CR0 from the target description), write guest memory, a watchpoint that
-# fires, a breakpoint on code the guest reads and patches, then on to the guest's
-# normal end. The guest's own checks (target.c) must all pass and its exit status be 1.
+# registers (CR0 from the target description), write guest memory, a watchpoint and a
+# read watchpoint that fire, a breakpoint on code the guest reads and patches, then on
+# to the guest's normal end. The guest's own checks (target.c) must all pass and its exit status be 1.
 set -u
 trapeze=$1
 elf=$2
@@ -42,6 +42,10 @@ watch watched
 continue
 echo @@ watch-fired\n
 delete
+rwatch watched
+continue
+echo @@ rwatch-fired\n
+delete
 break *probe_site
 continue
 p \$pc == (long)probe_site
@@ -75,10 +79,12 @@ expect read-memory stepped '<pattern>:[[:space:]]+0x11223344[[:space:]]+0x556677
 expect cr0-register stepped '^cr0 +0x11 '
 expect watchpoint-fired watch-fired 'New value = 1'
 expect watchpoint-old-value watch-fired 'Old value = 0'
-expect break-on-read-code probe-1 'Breakpoint 3, 0x00100[0-9a-f]+ in probe_site'
+# The write of 2 must not stop a read watchpoint; the read that checks it must.
+expect rwatch-fired rwatch-fired 'Value = 2'
+expect break-on-read-code probe-1 'Breakpoint [0-9]+, 0x00100[0-9a-f]+ in probe_site'
 expect pc-at-probe probe-1 '= 1$'
 expect debugger-sees-code probe-1 ':[[:space:]]+0xb8$'
-expect break-on-patched-code probe-2 'Breakpoint 3, 0x00100[0-9a-f]+ in probe_site'
+expect break-on-patched-code probe-2 'Breakpoint [0-9]+, 0x00100[0-9a-f]+ in probe_site'
 expect guest-exit-reported end 'exited with code 01'
 if [ "$status" -eq 1 ]; then ok guest-status; else bad guest-status "status $status, want 1"; fi
 if grep -q '^FAIL' "$tmp/guest.out" || ! grep -q 'PASS debugger-wrote-memory' "$tmp/guest.out"; then
