@@ -27,9 +27,12 @@ void test_main(void)
 {
 	guest_init();
 	check_eq("marker-returns", gdb_marker(0x1234), 0x1234 * 3 + 1);
+	/* A watchpoint stops after the first write, a read watchpoint at the read (the
+	 * writes between must not stop it: it would show 2, not 3). */
 	watched = 1;
 	watched = 2;
-	check_eq("watched-written", watched, 2);
+	watched = 3;
+	check_eq("watched-written", watched, 3);
 	/* Its own code as the guest sees it: the opcode byte, not a breakpoint's 0xCC. */
 	check_eq("breakpoint-invisible", *(volatile uint8_t *)probe_site, 0xb8);
 	check_eq("probe-runs", ((probe_fn)probe_site)(), 0x12345678);

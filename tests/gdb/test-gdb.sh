@@ -79,8 +79,8 @@ expect read-memory stepped '<pattern>:[[:space:]]+0x11223344[[:space:]]+0x556677
 expect cr0-register stepped '^cr0 +0x11 '
 expect watchpoint-fired watch-fired 'New value = 1'
 expect watchpoint-old-value watch-fired 'Old value = 0'
-# The write of 2 must not stop a read watchpoint; the read that checks it must.
-expect rwatch-fired rwatch-fired 'Value = 2'
+# The writes of 2 and 3 must not stop a read watchpoint; the read that checks it must.
+expect rwatch-fired rwatch-fired 'Value = 3'
 expect break-on-read-code probe-1 'Breakpoint [0-9]+, 0x00100[0-9a-f]+ in probe_site'
 expect pc-at-probe probe-1 '= 1$'
 expect debugger-sees-code probe-1 ':[[:space:]]+0xb8$'
