@@ -11,6 +11,7 @@
 #include "debug.h"
 #include "engine.h"
 #include "exceptions.h"
+#include "gdbstub.h"
 #include "interrupts.h"
 #include "vm.h"
 
@@ -65,7 +66,20 @@ void cpu_run(struct vm *vm)
 		vm->cpu.sh->run = 1;
 		if (take_async_stop(vm) || !handle_exception(vm))
 			break;
-		if (!handle_interrupt(vm))
+		/* A debugger attached: it may stop the guest here (after an exception is
+		 * delivered, so that a step into a fault ends at the handler). */
+		bool stepping = false;
+		if (vm->gdb) {
+			if (gdb_turn(vm))
+				continue;
+			stepping = gdb_stepping(vm);
+		}
+		/* A debugger's step holds interrupts off (as QEMU's does), unless in HLT;
+		 * the devices still keep time (and translated code is entered only once
+		 * a timer signal is taken). */
+		if (stepping && !vm->cpu.halted)
+			intr_update(vm);
+		else if (!handle_interrupt(vm))
 			continue;
 		/* Instruction breakpoints come after interrupts (SDM Vol. 3, 6.9). With
 		 * neither TF nor a breakpoint, the debug machinery costs this test. */
@@ -79,6 +93,17 @@ void cpu_run(struct vm *vm)
 			vm->one_step = true;
 		else if (debug && vm->dbg.armed && !dbg_before_insn(vm))
 			continue;
+		if (vm->dbg.host_hit) {
+			/* A debugger's instruction breakpoint: it stops before the
+			 * instruction; with no stub the hit stays noted (tests). */
+			if (vm->gdb) {
+				gdb_break(vm);
+				continue;
+			}
+			dbg_host_resume(vm);
+		}
+		if (stepping)
+			vm->one_step = true;
 		struct dbg_step step;
 		if (debug && !dbg_step_begin(vm, &step))
 			continue;
@@ -99,6 +124,8 @@ void cpu_run(struct vm *vm)
 		}
 		if (debug)
 			dbg_step_end(vm, &step);
+		if (stepping)
+			gdb_after_run(vm);
 	}
 	vm->engine->detach(vm);
 }

@@ -21,6 +21,9 @@
 
 /* ---- arming ---- */
 
+static_assert(DBG_POINTS <= RW_MAX_BREAKS, "the translator holds every instruction breakpoint");
+static_assert(DBG_POINTS <= 32, "owners are bits of a uint32_t");
+
 /* DR7's fields for breakpoint n (SDM Vol. 3, 18.2.4, 18.2.5): enabled locally or
  * globally (one CPU: the same), its R/W kind, its length (LEN 00 1 byte, 01 2, 11 4,
  * 10 8). */
@@ -34,11 +37,19 @@ static uint32_t dr7_len(uint32_t dr7, int n)
 
 static void add_point(struct dbg *d, uint32_t addr, uint32_t len, enum dbg_kind kind, int owner)
 {
-	/* An instruction breakpoint is one byte; the others cover their aligned range
-	 * (the address's low bits are ignored, 18.2.5). */
+	/* An instruction breakpoint is one byte; the guest's others cover their aligned
+	 * range (the address's low bits are ignored, 18.2.5), a debugger's the range it
+	 * asked for. */
 	if (kind == DBG_EXEC)
 		len = 1;
-	d->pt[d->npt++] = (struct dbg_point){ addr & ~(len - 1), len, kind, owner };
+	if (owner < DBG_HOST_OWNER)
+		addr &= ~(len - 1);
+	d->pt[d->npt++] = (struct dbg_point){ addr, len, kind, owner };
+}
+
+static bool is_data_kind(enum dbg_kind kind)
+{
+	return kind == DBG_WRITE || kind == DBG_ACCESS || kind == DBG_READ;
 }
 
 /* The linear addresses of instruction breakpoints, into lin (at most DBG_POINTS). */
@@ -57,7 +68,7 @@ static int watch_list(const struct dbg *d, uint32_t *lpn)
 	int n = 0;
 	for (int k = 0; k < d->npt; k++) {
 		const struct dbg_point *p = &d->pt[k];
-		if (p->kind != DBG_WRITE && p->kind != DBG_ACCESS)
+		if (!is_data_kind(p->kind))
 			continue;
 		lpn[n++] = p->addr >> 12;
 		if ((p->addr + p->len - 1) >> 12 != p->addr >> 12)
@@ -95,7 +106,7 @@ void dbg_rearm(struct vm *vm)
 		add_point(d, c->dr[n], dr7_len(dr7, n), kind, n);
 	}
 	for (int k = 0; k < d->nhost; k++)
-		add_point(d, d->host[k].addr, d->host[k].len, d->host[k].kind, DBG_HOST_OWNER);
+		add_point(d, d->host[k].addr, d->host[k].len, d->host[k].kind, DBG_HOST_OWNER + k);
 	d->io = false;
 	for (int k = 0; k < d->npt; k++)
 		d->io |= d->pt[k].kind == DBG_IO;
@@ -113,12 +124,37 @@ void dbg_rearm(struct vm *vm)
 	mmu_watch(vm->mmu, pages, d->nwatch);
 }
 
-void dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n)
+/* The guest's four data breakpoints take at most 8 watched pages; a debugger's
+ * points get the rest of the shadow MMU's list. */
+#define HOST_WATCH_PAGES (MMU_WATCH_MAX - 8)
+
+int dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n)
 {
 	struct dbg *d = &vm->dbg;
-	d->nhost = n < 4 ? n : 4;
-	memcpy(d->host, pts, (size_t)d->nhost * sizeof(*pts));
+	if (n < 0 || n > DBG_HOST_MAX)
+		return -1;
+	int pages = 0;
+	for (int k = 0; k < n; k++) {
+		const struct dbg_point *p = &pts[k];
+		if (!is_data_kind(p->kind))
+			continue;
+		if (p->len < 1 || p->len > DBG_HOST_LEN || p->addr + (p->len - 1) < p->addr)
+			return -1;
+		pages += (p->addr + p->len - 1) >> 12 != p->addr >> 12 ? 2 : 1;
+	}
+	if (pages > HOST_WATCH_PAGES)
+		return -1;
+	d->nhost = n;
+	memcpy(d->host, pts, (size_t)n * sizeof(*pts));
 	dbg_rearm(vm);
+	return 0;
+}
+
+void dbg_host_resume(struct vm *vm)
+{
+	struct cpu *c = &vm->cpu;
+	vm->dbg.host_pass = true;
+	vm->dbg.host_pass_lin = c->seg[SR_CS].base + c->sh->eip;
 }
 
 /* ---- hits ---- */
@@ -154,12 +190,25 @@ static bool raise_hits(struct vm *vm, uint32_t owners, uint32_t extra)
 bool dbg_before_insn(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
+	struct dbg *d = &vm->dbg;
+	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
+	uint32_t owners = points_met(d, lin, 1, 1u << DBG_EXEC);
+	/* The debugger's pass holds until the guest is elsewhere (a host fault may make
+	 * the instruction start again). */
+	if (d->host_pass && d->host_pass_lin != lin)
+		d->host_pass = false;
+	if (owners >> DBG_HOST_OWNER && !d->host_pass) {
+		d->host_hit |= owners >> DBG_HOST_OWNER;
+		return true;
+	}
+	if (d->host_pass)
+		vm->one_step = true;    /* its block is only an exit: run it alone */
 	if (c->rf) {
 		/* RF: this instruction runs alone, its breakpoint ignored (18.3.1.1). */
 		vm->one_step = true;
 		return true;
 	}
-	uint32_t owners = points_met(&vm->dbg, c->seg[SR_CS].base + c->sh->eip, 1, 1u << DBG_EXEC);
+	owners &= DR6_B0_3;
 	if (!owners)
 		return true;
 	/* A fault: EIP stays at the instruction. The frame's RF is as it was (clear), so
@@ -201,7 +250,7 @@ void dbg_rep_iteration(struct vm *vm)
 
 void dbg_access(struct vm *vm, uint32_t lin, uint32_t len, bool write)
 {
-	unsigned kinds = 1u << DBG_ACCESS | (write ? 1u << DBG_WRITE : 0);
+	unsigned kinds = 1u << DBG_ACCESS | (write ? 1u << DBG_WRITE : 1u << DBG_READ);
 	if (len)
 		vm->dbg.hits |= points_met(&vm->dbg, lin, len, kinds);
 }
@@ -223,7 +272,7 @@ static bool page_open(const struct dbg *d, uint32_t lpn)
 static uint32_t insn_hits(struct vm *vm, const struct insn *i, uint32_t lin, bool write)
 {
 	const struct dbg *d = &vm->dbg;
-	unsigned rd = 1u << DBG_ACCESS, wr = rd | 1u << DBG_WRITE;
+	unsigned rd = 1u << DBG_ACCESS | 1u << DBG_READ, wr = 1u << DBG_ACCESS | 1u << DBG_WRITE;
 	uint32_t size = 0, owners = 0;
 	for (int k = 0; k < i->x->op_count; k++) {
 		const cs_x86_op *m = &i->x->operands[k];
@@ -233,8 +282,9 @@ static uint32_t insn_hits(struct vm *vm, const struct insn *i, uint32_t lin, boo
 		size = n > size ? n : size;
 		struct mref r = insn_op_ea(i, m);
 		int sr = m->mem.segment == X86_REG_ES ? SR_ES : r.sr;
-		owners |= points_met(d, vm->cpu.seg[sr].base + r.off, n,
-				     (m->access & CS_AC_WRITE) ? wr : rd);
+		unsigned kinds = ((m->access & CS_AC_READ) ? rd : 0) |
+				 ((m->access & CS_AC_WRITE) ? wr : 0);
+		owners |= points_met(d, vm->cpu.seg[sr].base + r.off, n, kinds ? kinds : rd);
 	}
 	return owners | points_met(d, lin, size ? size : (uint32_t)i->osize, write ? wr : rd);
 }

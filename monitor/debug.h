@@ -28,11 +28,15 @@
 
 struct vm;
 
-/* The kinds of DR7's R/W fields (SDM Vol. 3, 18.2.4). */
-enum dbg_kind { DBG_EXEC = 0, DBG_WRITE = 1, DBG_IO = 2, DBG_ACCESS = 3 };
+/* The kinds of DR7's R/W fields (SDM Vol. 3, 18.2.4), and a debugger's read
+ * watchpoint, which DR7 cannot express. */
+enum dbg_kind { DBG_EXEC = 0, DBG_WRITE = 1, DBG_IO = 2, DBG_ACCESS = 3, DBG_READ = 4 };
 
-#define DBG_HOST_OWNER  4       /* owner of a debugger's point; 0-3 are the guest's DRn */
-#define DBG_POINTS      8       /* the guest's four and as many of a debugger's */
+#define DBG_HOST_OWNER  4       /* owner of a debugger's first point; 0-3 are the guest's
+				   DRn, a debugger's point k is owner DBG_HOST_OWNER + k */
+#define DBG_HOST_MAX    24      /* a debugger's points: owners stay within 32 bits */
+#define DBG_HOST_LEN    4096    /* the longest range a debugger may watch */
+#define DBG_POINTS      (4 + DBG_HOST_MAX)
 #define DBG_OPEN_MAX    4       /* watched pages one instruction may open at once */
 
 struct dbg_point {
@@ -44,7 +48,8 @@ struct dbg_point {
 
 struct dbg {
 	bool armed;                     /* some breakpoint is armed: look at each turn */
-	struct dbg_point host[4];       /* a debugger's requests, apart from the guest's */
+	struct dbg_point host[DBG_HOST_MAX];    /* a debugger's requests, apart from the
+						   guest's */
 	int nhost;
 	struct dbg_point pt[DBG_POINTS];        /* what is armed: the guest's and the host's */
 	int npt;
@@ -57,19 +62,30 @@ struct dbg {
 	uint32_t open_eip, open_cs;     /* the instruction they were opened for */
 	bool ss_shadow;                 /* MOV SS / POP SS: no trap after this instruction */
 	bool ss_block;                  /* ... and no instruction breakpoint on the next one */
-	uint32_t host_hit;              /* owners of a debugger's points met (for the stub) */
+	uint32_t host_hit;              /* a debugger's points met (bit k: host[k]) */
+	bool host_pass;                 /* the debugger resumes at host_pass_lin: its own
+					   instruction breakpoint there is passed over */
+	uint32_t host_pass_lin;
+	bool host_step;                 /* the debugger single-steps: one instruction a run */
 	bool rep_iter;                  /* an emulated REP instruction stopped after an
 					   iteration (dbg_rep_iteration) */
 };
 
 /* DR0-DR3, DR7 or CR4.DE changed, or a debugger's requests did: arm the union. */
 void dbg_rearm(struct vm *vm);
-/* A debugger's points (at most 4; owner ignored): armed beside the guest's, which
- * neither see nor lose anything; their hits gather in dbg.host_hit. */
-void dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n);
+/* A debugger's points (owner ignored; a data point 1..DBG_HOST_LEN bytes, not
+ * aligned): armed beside the guest's, which neither see nor lose anything; their hits
+ * gather in dbg.host_hit. -1, nothing changed, if there are too many points or
+ * watched pages. */
+int dbg_set_host(struct vm *vm, const struct dbg_point *pts, int n);
+/* The debugger resumes the guest: an instruction breakpoint of its own at CS:EIP is
+ * passed over until the instruction there is done. */
+void dbg_host_resume(struct vm *vm);
 
-/* Before an instruction at CS:EIP, with dbg.armed: an instruction breakpoint there
- * raises #DB (a fault) unless RF is set; RF runs it alone. False if #DB was raised. */
+/* Before an instruction at CS:EIP, with dbg.armed: a debugger's instruction breakpoint
+ * there sets dbg.host_hit (the caller stops for the debugger before the instruction);
+ * the guest's raises #DB (a fault) unless RF is set; RF runs it alone. False if #DB
+ * was raised. */
 bool dbg_before_insn(struct vm *vm);
 /* The translator stopped at a breakpointed address (EXIT_BREAK): the instruction is
  * to be checked and then run alone. */

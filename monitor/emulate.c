@@ -907,7 +907,7 @@ static void site_run(struct vm *vm)
 	struct cpu *c = &vm->cpu;
 	for (int n = 0; n < SITE_RUN && !c->exc.pending && vm->stop == STOP_NONE &&
 			!vm->one_step && !c->halted && !(c->sh->vflags & FL_TF) &&
-			!vm->dbg.armed; n++) {
+			!vm->dbg.armed && !vm->dbg.host_step; n++) {
 		uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 		unsigned site = sites_get(&vm->sites, lin);
 		if (!(site & SITE_EMULATE))

@@ -22,6 +22,7 @@ struct hostrt {
 	bool kick_timer_ok;
 	uint64_t timer_deadline;        /* what kick_timer is armed for (vclock ns) */
 	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
+	volatile int sigio;             /* SIGIO came: the gdb stub looks at its sockets */
 	int async_fd[2];                /* input that raises SIGIO (COM1's, the network's); -1 */
 	bool console_escape;            /* Ctrl-A seen on the console (console.c) */
 	/* The last signal taken in guest code (signals.c fills it in). */

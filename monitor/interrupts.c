@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "exceptions.h"
+#include "gdbstub.h"
 #include "vm.h"
 #include "../devices/board.h"
 #include "../devices/clock.h"
@@ -125,13 +126,15 @@ enum intr_result intr_check(struct vm *vm)
 
 int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 {
-	while (vm->stop == STOP_NONE && !vm->rt.async_signal) {
+	while (vm->stop == STOP_NONE && !vm->rt.async_signal && !(vm->gdb && vm->rt.sigio)) {
 		vm->rt.timer_fired = 0;
 		devices_update(vm);
 		if (ready(vm))
 			return 0;
-		int fds[4];                             /* asking may take input, and raise a line */
+		int fds[5];                             /* asking may take input, and raise a line */
 		int nfd = board_wait_fds(vm->board, fds, 4);
+		int ndev = nfd;
+		nfd += gdb_wait_fds(vm, fds + nfd, 1);  /* the debugger's socket wakes HLT too */
 		if (ready(vm))
 			return 0;
 		uint64_t now = vclock_now(&vm->clock);
@@ -147,11 +150,13 @@ int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 			ts.tv_nsec = (long)(left % 1000000000u);
 			tsp = &ts;
 		}
-		struct pollfd p[4];
+		struct pollfd p[5];
 		for (int k = 0; k < nfd; k++)
 			p[k] = (struct pollfd){ .fd = fds[k], .events = POLLIN };
 		vm->stats.halt_sleeps++;
 		ppoll(nfd ? p : NULL, (nfds_t)nfd, tsp, NULL);
+		if (nfd > ndev && p[ndev].revents)
+			vm->rt.sigio = 1;       /* (without O_ASYNC there is no SIGIO to say so) */
 	}
 	return 0;
 }

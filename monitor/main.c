@@ -15,6 +15,7 @@
 #include "bzimage.h"
 #include "console.h"
 #include "cpu.h"
+#include "gdbstub.h"
 #include "loader.h"
 #include "multiboot.h"
 #include "para.h"
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: trapeze run [--mem SIZE] [--append STR] [--initrd FILE] [--serial stdio|FILE]\n"
 		"                   [--disk FILE[,ro][,if=virtio]]... [--net SPEC[,model=virtio]] [--rng]\n"
-		"                   [--stats] [--trace] KERNEL\n"
+		"                   [--gdb PORT [--gdb-wait]] [--stats] [--trace] KERNEL\n"
 		"  KERNEL        a multiboot (v1) kernel or a Linux bzImage\n"
 		"  --initrd FILE initial ramdisk for a Linux kernel\n"
 		"  --mem SIZE    guest RAM, e.g. 64M or 1G (default 128M, %lluM..%lluM)\n"
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 		"                reaches the host's loopback at 10.0.2.2 and DNS at 10.0.2.3;\n"
 		"                each hostfwd forwards a port of the host's loopback to the guest\n"
 		"  --rng         a virtio entropy device (virtio-rng PCI) fed by the host\n"
+		"  --gdb PORT    a GDB remote stub on 127.0.0.1:PORT (target remote :PORT); a\n"
+		"                debugger that connects stops the guest\n"
+		"  --gdb-wait    hold the guest before its first instruction until gdb continues\n"
 		"  --stats       print monitor statistics at exit\n"
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
@@ -148,8 +152,15 @@ static int open_disk(char *arg, struct config *cfg)
 	return 0;
 }
 
-/* Fill cfg and *initrd from the command line; 0, or the exit status to end with. */
-static int parse_args(int argc, char **argv, struct config *cfg, const char **initrd)
+/* Fill cfg and o from the command line; 0, or the exit status to end with. */
+/* What main() does besides the VM's configuration. */
+struct run_opts {
+	const char *initrd;
+	int gdb_port;           /* -1: no stub */
+	bool gdb_wait;
+};
+
+static int parse_args(int argc, char **argv, struct config *cfg, struct run_opts *o)
 {
 	static const struct option opts[] = {
 		{ "mem", required_argument, 0, 'm' },
@@ -163,6 +174,8 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		{ "disk", required_argument, 0, 'd' },
 		{ "net", required_argument, 0, 'n' },
 		{ "rng", no_argument, 0, 'r' },
+		{ "gdb", required_argument, 0, 'g' },
+		{ "gdb-wait", no_argument, 0, 'W' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -198,7 +211,18 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 			break;
 		}
 		case 'a': cfg->append = optarg; break;
-		case 'i': *initrd = optarg; break;
+		case 'g': {
+			char *end;
+			long port = strtol(optarg, &end, 10);
+			if (*end || end == optarg || port < 1 || port > 65535) {
+				fprintf(stderr, "trapeze: --gdb %s: want a TCP port, 1..65535\n", optarg);
+				return EXIT_USAGE;
+			}
+			o->gdb_port = (int)port;
+			break;
+		}
+		case 'W': o->gdb_wait = true; break;
+		case 'i': o->initrd = optarg; break;
 		case 's': cfg->serial = optarg; break;
 		case 'S': cfg->stats = true; break;
 		case 'r': cfg->rng = true; break;
@@ -213,6 +237,10 @@ static int parse_args(int argc, char **argv, struct config *cfg, const char **in
 		return EXIT_USAGE;
 	}
 	cfg->kernel = argv[optind];
+	if (o->gdb_wait && o->gdb_port < 0) {
+		fprintf(stderr, "trapeze: --gdb-wait needs --gdb PORT\n");
+		return EXIT_USAGE;
+	}
 	if (cfg->mem_size < MEM_MIN || cfg->mem_size > MEM_MAX || (cfg->mem_size & 0xfff)) {
 		fprintf(stderr, "trapeze: --mem must be a multiple of 4K between %lluM and %lluM\n",
 			(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
@@ -246,7 +274,7 @@ static void report_stop(struct vm *vm)
 int main(int argc, char **argv)
 {
 	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
-	const char *initrd = NULL;
+	struct run_opts o = { .gdb_port = -1 };
 
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -256,7 +284,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	int bad = parse_args(argc - 1, argv + 1, &cfg, &initrd);
+	int bad = parse_args(argc - 1, argv + 1, &cfg, &o);
 	if (bad)
 		return bad == EXIT_HELP ? 0 : bad;
 
@@ -264,21 +292,31 @@ int main(int argc, char **argv)
 	if (vm_create(&vm, &cfg) < 0)
 		return 6;
 	char err[512];
-	int loaded = load_kernel(&vm, cfg.kernel, cfg.append, initrd, err, sizeof(err));
+	int loaded = load_kernel(&vm, cfg.kernel, cfg.append, o.initrd, err, sizeof(err));
 	if (loaded < 0) {
 		fprintf(stderr, "trapeze: %s\n", err);
 		vm_destroy(&vm);
 		return EXIT_USAGE;
 	}
+	if (o.gdb_port >= 0) {
+		int g = gdb_open(&vm, (uint16_t)o.gdb_port, o.gdb_wait);
+		if (g < 0) {
+			fprintf(stderr, "trapeze: --gdb %d: cannot listen on 127.0.0.1:%d: %s\n",
+				o.gdb_port, o.gdb_port, strerror(-g));
+			vm_destroy(&vm);
+			return EXIT_USAGE;
+		}
+	}
 	if (strcmp(cfg.serial, "stdio") == 0)
 		console_init(&vm);
-	int r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net));
+	int r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net), o.gdb_port >= 0);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
 		vm_destroy(&vm);
 		return 6;
 	}
 	cpu_run(&vm);
+	gdb_close(&vm);
 	report_stop(&vm);
 	if (cfg.stats)
 		vm_print_stats(&vm);

@@ -49,14 +49,15 @@ static const int socket_calls_refused[] = {
  * families only; FIONREAD (a UDP datagram's size); and opening files read-only, for
  * the DNS servers of /etc/resolv.conf, which libslirp reads when the guest first asks
  * 10.0.2.3 and again whenever the file changes. */
-static int allow_sockets(scmp_filter_ctx ctx)
+static int allow_sockets(scmp_filter_ctx ctx, bool gdb)
 {
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < sizeof(socket_calls) / sizeof(socket_calls[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, socket_calls[i], 0);
 	for (size_t i = 0; r == 0 && i < sizeof(socket_calls_refused) / sizeof(socket_calls_refused[0]);
 	     i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), socket_calls_refused[i], 0);
+		if (!gdb || socket_calls_refused[i] != SCMP_SYS(accept4))       /* the stub's */
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), socket_calls_refused[i], 0);
 	static const int families[] = { AF_INET, AF_INET6 };
 	for (size_t i = 0; r == 0 && i < 2; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
@@ -71,7 +72,10 @@ static int allow_sockets(scmp_filter_ctx ctx)
 	return r;
 }
 
-int sandbox_enter(bool sockets)
+/* The gdb stub, on its listening socket and the connection it accepts (gdbstub.c). */
+static const int gdb_calls[] = { SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto) };
+
+int sandbox_enter(bool sockets, bool gdb)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r;
@@ -81,6 +85,10 @@ int sandbox_enter(bool sockets)
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
 	for (size_t i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	/* (recvfrom and sendto are among the network back end's calls already.) */
+	for (size_t i = 0; gdb && r == 0 && i < sizeof(gdb_calls) / sizeof(gdb_calls[0]); i++)
+		if (!sockets || gdb_calls[i] == SCMP_SYS(accept4))
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, gdb_calls[i], 0);
 	/* Terminal ioctls only (stdio asks whether a descriptor is a terminal; the
 	 * console sets raw mode), and signals only to this process (abort, raise). */
 	static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ };
@@ -91,7 +99,7 @@ int sandbox_enter(bool sockets)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 	if (r == 0 && sockets)
-		r = allow_sockets(ctx);
+		r = allow_sockets(ctx, gdb);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -12,7 +12,8 @@
 #include <stdbool.h>
 
 /* Install the filter for the calling thread and its children; negative errno. sockets:
- * the network back end opens, uses and closes host sockets (netdev_opens_sockets). */
-int sandbox_enter(bool sockets);
+ * the network back end opens, uses and closes host sockets (netdev_opens_sockets); gdb:
+ * also what the gdb stub needs on sockets it opened before (accept4, recvfrom, sendto). */
+int sandbox_enter(bool sockets, bool gdb);
 
 #endif

@@ -107,6 +107,8 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		 * looks at the devices next and arms the timer anew. */
 		vm->rt.timer_fired = 1;
 		vm->rt.timer_deadline = 0;
+		if (sig == SIGIO)
+			vm->rt.sigio = 1;
 		if (vm->rt.entering)
 			kick(vm, cs, rip);
 		return 1;

@@ -79,6 +79,7 @@ struct stats {
 };
 
 struct codecache;
+struct gdb;
 struct engine_ops;
 struct machine_ops;
 struct blockdev;
@@ -124,6 +125,7 @@ struct vm {
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */
 	struct dbg dbg;                 /* breakpoints and single-stepping (debug.h) */
+	struct gdb *gdb;                /* the gdb stub (gdbstub.h), or NULL */
 	const struct engine_ops *engine;        /* how guest code runs (engine.h) */
 	const struct machine_ops *machine;      /* the machine the guest sees (engine.h) */
 	struct para *para;              /* a para-x86 guest's state (para.h), or NULL */

@@ -82,7 +82,7 @@ uint16_t rw_native_fs(const struct cpu *c, uint32_t mode);
  * one of these n linear addresses, and a block that starts at one is just an exit to
  * the monitor (EXIT_BREAK), which checks it; one-shot translations run it. The caller
  * drops the translations made for the old set. */
-#define RW_MAX_BREAKS 8
+#define RW_MAX_BREAKS 32
 void rw_set_breaks(struct rewriter *rw, const uint32_t *lin, int n);
 
 /* Translate the block at the guest's current CS:EIP. NULL if a guest exception was

@@ -3,7 +3,7 @@
 # Needs root (or sudo) only when something is missing.
 set -eu
 pkgs=(build-essential cmake pkg-config libcapstone-dev libseccomp-dev check
-      gcc-multilib qemu-system-x86 libslirp-dev)
+      gcc-multilib qemu-system-x86 libslirp-dev gdb)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -152,7 +152,7 @@ bool mmu_mapped_writable(struct mmu *m, uint32_t lin);
  * most MMU_WATCH_MAX), so that every access there faults in the host and the monitor
  * can check it; mmu_fault answers 3 for them. With paging off they lose their access
  * rights instead. */
-#define MMU_WATCH_MAX 16
+#define MMU_WATCH_MAX 32
 void mmu_watch(struct mmu *m, const uint32_t *lpn, int n);
 /* Let watched page lpn be mapped for the instruction the monitor runs now (open), or
  * take it away again. */

@@ -124,7 +124,7 @@ END_TEST
 START_TEST(breakpoint_ends_block)
 {
 	struct dbg_point p = { .addr = TVM_CODE + 5, .len = 1, .kind = DBG_EXEC };
-	dbg_set_host(&vm, &p, 1);
+	ck_assert_int_eq(dbg_set_host(&vm, &p, 1), 0);
 	RUN(simple);
 	tvm_assert_exit(&vm, 7);
 	const struct block *b = cc_lookup(vm.cc, TVM_CODE, 0, CS_LIMIT, rw_mode(&vm.cpu));
@@ -133,6 +133,60 @@ START_TEST(breakpoint_ends_block)
 	ck_assert_uint_eq(vm.stats.exits[EXIT_BREAK], 1);
 	ck_assert_uint_eq(vm.dbg.host_hit, 1);
 	ck_assert_uint_eq(vm.cpu.dr[6] & 0xf, 0);
+}
+END_TEST
+
+/* mov edi, TVM_DATA; mov dword [edi], 1 (a write only); out 0xf4, al */
+static const uint8_t store_only[] = {
+	0xbf, 0x00, 0x00, 0x09, 0x00,            /* 100000  mov edi,0x90000 */
+	0xc7, 0x07, 0x01, 0x00, 0x00, 0x00,      /* 100005  mov dword [edi],0x1 */
+	0xb0, 0x07,                              /* 10000b  mov al,0x7 */
+	0xe6, 0xf4,                              /* 10000d  out 0xf4,al */
+};
+
+/* A debugger's watchpoints (its points 0 and 1, not the guest's): the store meets a
+ * write point over an unaligned range holding the dword's last byte, and not a read
+ * point on the same bytes (DR7 has no read kind; the debugger's Z3 does). */
+START_TEST(debugger_read_and_write_watchpoints)
+{
+	struct dbg_point p[2] = {
+		{ .addr = TVM_DATA + 1, .len = 3, .kind = DBG_READ },
+		{ .addr = TVM_DATA + 3, .len = 5, .kind = DBG_WRITE },
+	};
+	ck_assert_int_eq(dbg_set_host(&vm, p, 2), 0);
+	RUN(store_only);
+	tvm_assert_exit(&vm, 7);
+	ck_assert_uint_eq(tvm_rd32(&vm, TVM_DATA), 1);
+	ck_assert_uint_eq(vm.dbg.host_hit, 2);
+	ck_assert_uint_eq(vm.cpu.dr[6] & 0xf, 0);
+}
+END_TEST
+
+/* What a debugger may arm: at most DBG_HOST_MAX points, each watched range 1 byte to
+ * DBG_HOST_LEN, not wrapping, and the pages they span within the shadow MMU's list. A
+ * refused list leaves the armed one as it was. */
+START_TEST(debugger_point_limits)
+{
+	struct dbg_point p[DBG_HOST_MAX + 1];
+	for (int k = 0; k <= DBG_HOST_MAX; k++)
+		p[k] = (struct dbg_point){ .addr = TVM_CODE + (uint32_t)k, .len = 1, .kind = DBG_EXEC };
+	ck_assert_int_eq(dbg_set_host(&vm, p, DBG_HOST_MAX), 0);
+	ck_assert_int_eq(dbg_set_host(&vm, p, DBG_HOST_MAX + 1), -1);
+	ck_assert_int_eq(vm.dbg.nhost, DBG_HOST_MAX);
+	struct dbg_point w = { .addr = 0xfffffff0u, .len = 0x20, .kind = DBG_WRITE };
+	ck_assert_int_eq(dbg_set_host(&vm, &w, 1), -1);
+	w = (struct dbg_point){ .addr = TVM_DATA, .len = DBG_HOST_LEN + 1, .kind = DBG_ACCESS };
+	ck_assert_int_eq(dbg_set_host(&vm, &w, 1), -1);
+	w.len = 0;
+	ck_assert_int_eq(dbg_set_host(&vm, &w, 1), -1);
+	/* Each range straddles two pages: 12 take 24 pages, 13 too many. */
+	for (int k = 0; k < 13; k++)
+		p[k] = (struct dbg_point){ .addr = TVM_DATA + 0x1ffeu + 0x2000u * (uint32_t)k,
+					   .len = 4, .kind = DBG_WRITE };
+	ck_assert_int_eq(dbg_set_host(&vm, p, 12), 0);
+	ck_assert_int_eq(dbg_set_host(&vm, p, 13), -1);
+	ck_assert_int_eq(vm.dbg.nhost, 12);
+	ck_assert_int_eq(vm.dbg.nwatch, 24);
 }
 END_TEST
 
@@ -1167,6 +1221,7 @@ static Suite *rewriter_suite(void)
 	struct { const char *name; const TTest *t[8]; } groups[] = {
 		{ "ident", { ident_arithmetic, stats_single_block, block_instruction_limit,
 			     breakpoint_ends_block } },
+		{ "debugger", { debugger_read_and_write_watchpoints, debugger_point_limits } },
 		{ "flags", { flags_survive_direct_jump, flags_survive_indirect_lookup } },
 		{ "branches", { jcc_taken_and_not_taken, loop_loope_loopne_jecxz,
 				hot_loop_is_chained } },
