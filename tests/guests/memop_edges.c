@@ -1,0 +1,228 @@
+/*
+ * memop_edges.c - the edges of memop's general fallback (monitor/memop_native.c), where
+ * an instruction runs on the host against a copy of its memory operand, and of what
+ * the translator lets the host run at all:
+ *   - operand sizes Capstone 4 reports too large (COMISS m32, COMISD m64, FNSTSW m16,
+ *     MMX PUNPCKL* mm, m32) at the end of a page whose next page refuses the access:
+ *     the CPU touches no byte of it, so no #PF;
+ *   - FXSAVE/FXRSTOR and FNSAVE/FRSTOR whose operand straddles the start of the top
+ *     8 MiB (0xff800000), where trapeze tells its own host fault from the guest's by
+ *     the operand's size: no #GP;
+ *   - a legal instruction with thirteen redundant 66 prefixes (15 bytes) at the top;
+ *   - FXSAVE/FXRSTOR with CR0.EM = 1: #NM (SDM Vol. 2, FXSAVE, FXRSTOR);
+ *   - instructions of features the CPU's CPUID does not list (ADX, SHA, RDRAND,
+ *     RDSEED, MOVDIRI, MOVDIR64B, GFNI, SSE4a): #UD, on ordinary memory and at the top.
+ * Before the fixes trapeze raised #PF/#GP for the first two, stopped the VM for the
+ * third, raised #UD for the fourth and ran the last ones on the host.
+ */
+#include "guest.h"
+#include "paging.h"
+
+#define TOP      0xffff0000u            /* emulated: the top 8 MiB of linear space */
+#define TOP_PA   (PG_FRAME_A + 0x10000)
+#define TOP_RO   (TOP + 0x2000)         /* read-only */
+#define TOP_NP   (TOP + 0x3000)         /* not present */
+#define EDGE     0xff7ff000u            /* the last page below the top 8 MiB */
+#define EDGE_PA  (PG_FRAME_A + 0x20000)
+
+static uint8_t fxbuf[512] __attribute__((aligned(16)));
+static const float one[4] __attribute__((aligned(16))) = { 1, 1, 1, 1 };
+static const double one_d[2] __attribute__((aligned(16))) = { 1, 1 };
+
+/* EFLAGS after an instruction, its ZF/CF/PF as COMISS sets them. */
+#define ZPC 0x45u
+
+static void at_page_end(void)
+{
+	uint8_t *top = (uint8_t *)TOP_PA;
+	float f = 1.0f;
+	double d = 1.0;
+	memcpy(top + 0x3000 - 4, &f, 4);
+	memcpy(top + 0x3000 - 8 - 4, &d, 8);
+	uint32_t fl = 0;
+	__asm__ volatile("movups %0, %%xmm0; movupd %1, %%xmm1" :: "m"(one), "m"(one_d));
+	/* COMISS xmm, m32 and COMISD xmm, m64 (SDM Vol. 2): equal, so ZF = 1. */
+	int v = EXC(__asm__ volatile("comiss (%1), %%xmm0; pushfl; popl %0"
+				     : "=r"(fl) : "r"(TOP_NP - 4) : "cc"));
+	expect_exc("comiss-m32-at-page-end", v, -1, -1);
+	check_eq("comiss-m32-flags", fl & ZPC, 0x40);
+	v = EXC(__asm__ volatile("comisd (%1), %%xmm1; pushfl; popl %0"
+				 : "=r"(fl) : "r"(TOP_NP - 12) : "cc"));
+	expect_exc("comisd-m64-near-page-end", v, -1, -1);
+	check_eq("comisd-m64-flags", fl & ZPC, 0x40);
+	memcpy(top + 0x3000 - 8, &d, 8);
+	v = EXC(__asm__ volatile("comisd (%1), %%xmm1; pushfl; popl %0"
+				 : "=r"(fl) : "r"(TOP_NP - 8) : "cc"));
+	expect_exc("comisd-m64-at-page-end", v, -1, -1);
+	check_eq("comisd-m64-at-page-end-flags", fl & ZPC, 0x40);
+
+	/* FNSTSW m16 in the last two bytes of a writable page before a read-only one. */
+	uint16_t sw = 0, want = 0;
+	__asm__ volatile("fninit; fld1; fnstsw %0" : "=m"(want));
+	v = EXC(__asm__ volatile("fnstsw (%0)" :: "r"(TOP_RO - 2) : "memory"));
+	expect_exc("fnstsw-m16-at-page-end", v, -1, -1);
+	memcpy(&sw, top + 0x2000 - 2, 2);
+	check_eq("fnstsw-m16-value", sw, want);
+	__asm__ volatile("fninit");
+
+	/* MMX PUNPCKLBW/WD/DQ mm, m32 read 4 bytes (SDM Vol. 2, PUNPCKLBW); QEMU reads 8. */
+	static const char *const names[3] = { "punpcklbw-m32-at-page-end",
+					      "punpcklwd-m32-at-page-end",
+					      "punpckldq-m32-at-page-end" };
+	memcpy(top + 0x3000 - 4, "\x11\x22\x33\x44", 4);
+	/* Zeros interleaved with the source's bytes, words, doubleword. */
+	static const uint64_t wants[3] = { 0x4400330022001100ull, 0x4433000022110000ull,
+					   0x4433221100000000ull };
+	uint64_t got[3] = { 0 };
+	for (volatile int k = 0; k < 3; k++) {
+		switch (k) {
+		case 0:
+			v = EXC(__asm__ volatile("pxor %%mm0, %%mm0; punpcklbw (%1), %%mm0; movq %%mm0, %0"
+						 : "=m"(got[k]) : "r"(TOP_NP - 4)));
+			break;
+		case 1:
+			v = EXC(__asm__ volatile("pxor %%mm0, %%mm0; punpcklwd (%1), %%mm0; movq %%mm0, %0"
+						 : "=m"(got[k]) : "r"(TOP_NP - 4)));
+			break;
+		default:
+			v = EXC(__asm__ volatile("pxor %%mm0, %%mm0; punpckldq (%1), %%mm0; movq %%mm0, %0"
+						 : "=m"(got[k]) : "r"(TOP_NP - 4)));
+			break;
+		}
+		__asm__ volatile("emms");
+		expect_exc_sdm(names[k], v, -1, -1, "QEMU reads 8 bytes for the MMX form");
+	}
+	if (!under_qemu())
+		for (int k = 0; k < 3; k++)
+			if (got[k] != wants[k])
+				fail("punpckl-m32-values", "form %d: %08x%08x want %08x%08x", k,
+				     (uint32_t)(got[k] >> 32), (uint32_t)got[k],
+				     (uint32_t)(wants[k] >> 32), (uint32_t)wants[k]);
+}
+
+static void straddling_window(void)
+{
+	/* FXSAVE's 512 bytes from 0xff7fff00: half below the top 8 MiB, half in it. */
+	uint16_t cw = 0x27f, got = 0;
+	__asm__ volatile("fninit; fldcw %0" :: "m"(cw));
+	int v = EXC(__asm__ volatile("fxsave (%0)" :: "r"(EDGE + 0xf00) : "memory"));
+	expect_exc("fxsave-straddling-window", v, -1, -1);
+	check_eq("fxsave-straddling-fcw", *(volatile uint16_t *)(EDGE + 0xf00), 0x27f);
+	__asm__ volatile("fninit");
+	v = EXC(__asm__ volatile("fxrstor (%0)" :: "r"(EDGE + 0xf00) : "memory"));
+	expect_exc("fxrstor-straddling-window", v, -1, -1);
+	__asm__ volatile("fnstcw %0" : "=m"(got));
+	check_eq("fxrstor-straddling-fcw", got, 0x27f);
+	/* FNSAVE's 108 bytes from 0xff7fffe0. */
+	__asm__ volatile("fninit; fldcw %0" :: "m"(cw));
+	v = EXC(__asm__ volatile("fnsave (%0)" :: "r"(EDGE + 0xfe0) : "memory"));
+	expect_exc("fnsave-straddling-window", v, -1, -1);
+	v = EXC(__asm__ volatile("frstor (%0)" :: "r"(EDGE + 0xfe0) : "memory"));
+	expect_exc("frstor-straddling-window", v, -1, -1);
+	__asm__ volatile("fnstcw %0" : "=m"(got));
+	check_eq("frstor-straddling-fcw", got, 0x27f);
+	__asm__ volatile("fninit");
+}
+
+static void redundant_prefixes(void)
+{
+	/* FLD m32 with thirteen 66 prefixes: 15 bytes, legal (SDM Vol. 2, 2.3.11). */
+	*(volatile float *)(TOP + 0x10) = 2.0f;
+	float got = 0;
+	int v = EXC(__asm__ volatile(".byte 0x66,0x66,0x66,0x66,0x66,0x66,0x66,0x66,0x66,0x66,"
+				     "0x66,0x66,0x66,0xd9,0x00\n\tfstps %0" : "=m"(got) : "a"(TOP + 0x10)));
+	expect_exc("fld-13-prefixes", v, -1, -1);
+	uint32_t bits;
+	memcpy(&bits, &got, 4);
+	check_eq("fld-13-prefixes-value", bits, 0x40000000);
+}
+
+static void fxsave_em(void)
+{
+	write_cr0(read_cr0() | 0x4);
+	int v = EXC(__asm__ volatile("fxsave (%0)" :: "r"(fxbuf) : "memory"));
+	expect_exc("fxsave-em-nm", v, 7, -1);
+	v = EXC(__asm__ volatile("fxsave (%0)" :: "r"(TOP + 0x200) : "memory"));
+	expect_exc("fxsave-em-nm-top", v, 7, -1);
+	v = EXC(__asm__ volatile("fxrstor (%0)" :: "r"(fxbuf) : "memory"));
+	expect_exc("fxrstor-em-nm", v, 7, -1);
+	v = EXC(__asm__ volatile("ldmxcsr (%0)" :: "r"(fxbuf + 24)));
+	expect_exc("ldmxcsr-em-ud", v, 6, -1);
+	write_cr0(read_cr0() & ~0x4u);
+}
+
+/* An instruction of a feature, its bytes with the memory operand [EAX] (or none). */
+struct unlisted {
+	const char *name, *name_top;
+	int leaf, reg, bit;             /* the CPUID bit that lists it: leaf, EBX..EDX (1..3) */
+	uint8_t len, b[8];
+};
+
+static const struct unlisted unlisted[] = {
+	{ "adcx-ud", "adcx-ud-top", 7, 1, 19, 5, { 0x66, 0x0f, 0x38, 0xf6, 0x08 } },             /* adcx ecx, [eax] */
+	{ "adox-ud", "adox-ud-top", 7, 1, 19, 5, { 0xf3, 0x0f, 0x38, 0xf6, 0x08 } },
+	{ "sha1msg1-ud", "sha1msg1-ud-top", 7, 1, 29, 4, { 0x0f, 0x38, 0xc9, 0x08 } },
+	{ "sha1rnds4-ud", "sha1rnds4-ud-top", 7, 1, 29, 5, { 0x0f, 0x3a, 0xcc, 0x08, 0x01 } },
+	{ "movdiri-ud", "movdiri-ud-top", 7, 2, 27, 4, { 0x0f, 0x38, 0xf9, 0x08 } },                /* movdiri [eax], ecx */
+	{ "movdir64b-ud", "movdir64b-ud-top", 7, 2, 28, 5, { 0x66, 0x0f, 0x38, 0xf8, 0x08 } },        /* movdir64b ecx, [eax] */
+	{ "gf2p8mulb-ud", "gf2p8mulb-ud-top", 7, 2, 8, 5, { 0x66, 0x0f, 0x38, 0xcf, 0x08 } },
+	{ "movntss-ud", "movntss-ud-top", (int)0x80000001, 2, 6, 4, { 0xf3, 0x0f, 0x2b, 0x08 } },  /* SSE4a */
+	{ "rdrand-ud", "rdrand-ud-top", 1, 2, 30, 3, { 0x0f, 0xc7, 0xf1 } },                       /* rdrand ecx */
+	{ "rdseed-ud", "rdseed-ud-top", 7, 1, 18, 3, { 0x0f, 0xc7, 0xf9 } },
+	{ "extrq-ud", "extrq-ud-top", (int)0x80000001, 2, 6, 6, { 0x66, 0x0f, 0x78, 0xc1, 0x04, 0x00 } },
+};
+
+/* The instruction, copied into the code buffer with a RET after it, run with EAX
+ * at the operand. */
+static uint8_t code[2][32] __attribute__((aligned(16)));
+static int run_unlisted(const struct unlisted *u, int k, uint32_t eax)
+{
+	memcpy(code[k], u->b, u->len);
+	code[k][u->len] = 0xc3;
+	void (*fn)(void) = (void (*)(void))code[k];
+	return EXC(__asm__ volatile("call *%1" :: "a"(eax), "r"(fn)
+				    : "ecx", "edx", "memory", "cc"));
+}
+
+static void unlisted_features(void)
+{
+	for (unsigned k = 0; k < sizeof(unlisted) / sizeof(unlisted[0]); k++) {
+		const struct unlisted *u = &unlisted[k];
+		uint32_t id[4];
+		cpuid((uint32_t)u->leaf & 0x80000000u, id);
+		uint32_t max = id[0];
+		cpuid((uint32_t)u->leaf, id);
+		if ((uint32_t)u->leaf <= max && (id[u->reg] >> u->bit & 1)) {
+			printf("SKIP %s the CPU lists the feature\n", u->name);
+			printf("SKIP %s the CPU lists the feature\n", u->name_top);
+			continue;
+		}
+		expect_exc(u->name, run_unlisted(u, 0, (uint32_t)fxbuf), 6, -1);
+		expect_exc(u->name_top, run_unlisted(u, 1, TOP + 0x40), 6, -1);
+	}
+}
+
+void test_main(void)
+{
+	guest_init();
+	idt_init();
+	write_cr4(read_cr4() | 0x600);          /* OSFXSR, OSXMMEXCPT */
+	write_cr0((read_cr0() & ~0x4u) | 0x22); /* EM off; MP, NE on */
+	pg_init();
+	pte_t *pd = pg_dir();
+	pg_identity(pd, PG_P | PG_W | PG_U);
+	pg_map(pd, TOP, TOP_PA, PG_P | PG_W);
+	pg_map(pd, TOP + 0x1000, TOP_PA + 0x1000, PG_P | PG_W);
+	pg_map(pd, TOP_RO, TOP_PA + 0x2000, PG_P);
+	pg_map(pd, EDGE, EDGE_PA, PG_P | PG_W);
+	pg_map(pd, EDGE + 0x1000, EDGE_PA + 0x1000, PG_P | PG_W);
+	pg_on(pd);
+	pg_set_wp(1);                           /* read-only pages bind CPL 0 too */
+	at_page_end();
+	straddling_window();
+	redundant_prefixes();
+	fxsave_em();
+	unlisted_features();
+	pg_off();
+	guest_finish();
+}
