@@ -11,9 +11,15 @@
  *   - a legal instruction with thirteen redundant 66 prefixes (15 bytes) at the top;
  *   - FXSAVE/FXRSTOR with CR0.EM = 1: #NM (SDM Vol. 2, FXSAVE, FXRSTOR);
  *   - instructions of features the CPU's CPUID does not list (ADX, SHA, RDRAND,
- *     RDSEED, MOVDIRI, MOVDIR64B, GFNI, SSE4a): #UD, on ordinary memory and at the top.
+ *     RDSEED, MOVDIRI, MOVDIR64B, GFNI, SSE4a): #UD, on ordinary memory and at the top;
+ *   - stores and read-modify-writes at the top: the memory written, and #PF with W on
+ *     a read-only page. The test guest/memop_edges-probe-read runs this guest with
+ *     TRAPEZE_TEST_PROBE_READ=1, where trapeze takes its probe's fault as a read (as a
+ *     host that reports a read-modify-write's fault as one would): the writes must
+ *     still be found, by the copy having changed.
  * Before the fixes trapeze raised #PF/#GP for the first two, stopped the VM for the
- * third, raised #UD for the fourth and ran the last ones on the host.
+ * third, raised #UD for the fourth, ran the fifth ones on the host, and (probe read)
+ * lost the writes.
  */
 #include "guest.h"
 #include "paging.h"
@@ -202,6 +208,40 @@ static void unlisted_features(void)
 	}
 }
 
+static void writes_at_top(void)
+{
+	volatile uint32_t *t = (volatile uint32_t *)(TOP + 0x100);
+	t[0] = 0x12345678;
+	int v = EXC(__asm__ volatile("shldl $4, %%ecx, (%0)" :: "r"(t), "c"(0x9abcdef0u)
+				     : "memory", "cc"));
+	expect_exc("shld-top", v, -1, -1);
+	check_eq("shld-top-value", t[0], 0x23456789);
+	/* CMPXCHG8B: EDX:EAX equal, ECX:EBX stored. */
+	t[2] = 0x11111111;
+	t[3] = 0x22222222;
+	v = EXC(__asm__ volatile("lock cmpxchg8b (%0)" :: "r"(t + 2), "a"(0x11111111), "d"(0x22222222),
+				 "b"(0x33333333), "c"(0x44444444) : "memory", "cc"));
+	expect_exc("cmpxchg8b-top", v, -1, -1);
+	check_eq("cmpxchg8b-top-low", t[2], 0x33333333);
+	check_eq("cmpxchg8b-top-high", t[3], 0x44444444);
+	t[4] = 0;
+	v = EXC(__asm__ volatile("movnti %1, (%0)" :: "r"(t + 4), "r"(0x5a5a1234u) : "memory"));
+	expect_exc("movnti-top", v, -1, -1);
+	check_eq("movnti-top-value", t[4], 0x5a5a1234);
+	t[5] = 0;
+	v = EXC(__asm__ volatile("fninit; fld1; fistpl (%0)" :: "r"(t + 5) : "memory"));
+	expect_exc("fistp-top", v, -1, -1);
+	check_eq("fistp-top-value", t[5], 1);
+	/* A read-modify-write on a read-only page: #PF with P and W, nothing written. */
+	uint8_t *ro = (uint8_t *)TOP_PA + 0x2000;
+	memcpy(ro + 0x10, "\x78\x56\x34\x12", 4);
+	pf_reset();
+	v = EXC(__asm__ volatile("shldl $4, %%ecx, (%0)" :: "r"(TOP_RO + 0x10), "c"(0x9abcdef0u)
+				 : "memory", "cc"));
+	pf_expect_mask("shld-read-only-pf-w", v, PF_P | PF_W, 0xffffffffu, TOP_RO + 0x10, NULL);
+	check_eq("shld-read-only-unchanged", *(volatile uint32_t *)(TOP_RO + 0x10), 0x12345678);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -223,6 +263,7 @@ void test_main(void)
 	redundant_prefixes();
 	fxsave_em();
 	unlisted_features();
+	writes_at_top();
 	pg_off();
 	guest_finish();
 }
