@@ -147,6 +147,41 @@ struct mref insn_ea(const struct insn *i)
 	return insn_op_ea(i, m);
 }
 
+/*
+ * Bytes of an operand where Capstone 4 gives none or more than the instruction
+ * accesses (the SDM's operand column: Vol. 2, COMISS m32, COMISD m64, FSTSW m2byte,
+ * PUNPCKLBW/WD/DQ mm, m32, FXSAVE m512byte; Vol. 1, 8.1.10: the 16-bit forms of the
+ * x87 environment are smaller). A size too large would fault at a page end or segment
+ * limit where the CPU does not, and write back bytes the instruction does not own.
+ */
+uint32_t insn_op_size(const struct insn *i, const struct cs_x86_op *m)
+{
+	const uint8_t *op = i->op;
+	int rest = i->len - i->npfx;
+	int reg = rest > 1 ? (op[op[0] == 0x0f && rest > 2 ? 2 : 1] >> 3) & 7 : 0;
+	if (op[0] == 0xdd && reg == 7)
+		return 2;                               /* FNSTSW m16 */
+	if (op[0] == 0xdd && (reg == 4 || reg == 6))
+		return i->o16 ? 94 : 108;               /* FRSTOR, FNSAVE */
+	if (op[0] == 0xd9 && (reg == 4 || reg == 6))
+		return i->o16 ? 14 : 28;                /* FLDENV, FNSTENV */
+	if (op[0] == 0x0f && rest > 2) {
+		switch (op[1]) {
+		case 0xae:
+			if (reg <= 1)
+				return 512;             /* FXSAVE, FXRSTOR */
+			break;
+		case 0x2f:                              /* COMISS m32, (66) COMISD m64 */
+			return i->o16 ? 8 : 4;
+		case 0x60: case 0x61: case 0x62:        /* MMX PUNPCKLBW/WD/DQ mm, m32 */
+			if (!i->o16)
+				return 4;
+			break;
+		}
+	}
+	return m->size ? m->size : 1;
+}
+
 uint32_t insn_imm(const struct insn *i, int size)
 {
 	uint32_t v = 0;
@@ -210,6 +245,17 @@ uint32_t popf_mask(const struct insn *i)
 	return i->o16 ? mask & 0xffff : mask;
 }
 
+/* FXSAVE and FXRSTOR (0F AE /0, /1, memory forms) under CR0.EM are #NM, as x87
+ * instructions are, not #UD as MMX/SSE ones are (SDM Vol. 2, FXSAVE and FXRSTOR,
+ * protected-mode exceptions: #NM if CR0.TS or CR0.EM; editions of about 2007 listed
+ * EM under #UD; QEMU raises #NM). */
+static bool is_fxsave_fxrstor(const struct insn *i)
+{
+	const uint8_t *op = i->op;
+	return op[0] == 0x0f && i->len - i->npfx > 2 && op[1] == 0xae && (op[2] >> 6) != 3 &&
+	       ((op[2] >> 3) & 7) <= 1;
+}
+
 int insn_unavailable(const struct insn *i)
 {
 	const struct cpu *c = i->c;
@@ -222,7 +268,7 @@ int insn_unavailable(const struct insn *i)
 		return -1;
 	if (op[0] == 0x9b)
 		return (c->cr0 & CR0_TS) && (c->cr0 & CR0_MP) ? VEC_NM : -1;
-	if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf))
+	if ((c->cr0 & CR0_EM) && !(op[0] >= 0xd8 && op[0] <= 0xdf) && !is_fxsave_fxrstor(i))
 		return VEC_UD;
 	if (c->cr0 & (CR0_EM | CR0_TS))
 		return VEC_NM;

@@ -82,6 +82,10 @@ struct mref insn_op_ea(const struct insn *i, const struct cs_x86_op *m);
  * holds the bit: what to add to the ModRM offset (the offset taken as signed, SDM Vol.
  * 2, BT, "Bit(BitBase, BitOffset)"); 0 for every other instruction. */
 uint32_t insn_bit_disp(const struct insn *i);
+/* The bytes memory operand m of i accesses: Capstone's size, corrected where
+ * Capstone 4 is wrong or silent (FXSAVE, FNSAVE, FNSTENV and their loads, FNSTSW m16,
+ * COMISS/COMISD, MMX PUNPCKL*). */
+uint32_t insn_op_size(const struct insn *i, const struct cs_x86_op *m);
 /* The last size bytes of the instruction: its immediate (zero-extended). */
 uint32_t insn_imm(const struct insn *i, int size);
 

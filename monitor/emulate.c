@@ -822,7 +822,8 @@ static bool reach_add(struct vm *vm, const struct insn *i, unsigned site, uint64
  * access above the line under the supervisor's pages, or an access through GS's wrap
  * view that does not wrap? vector: the host fault (VEC_SS also counts a stack the
  * host cannot reach, for implicit stack operands), or -1. The addresses are the
- * ones the CPU uses: Capstone's operands, a register-offset BT's at the operand that
+ * ones the CPU uses, and so are the sizes: Capstone's operands (sized by
+ * insn_op_size, as memop_native runs them), a register-offset BT's at the operand that
  * holds the bit, and the implicit ones Capstone does not list (XLAT's [EBX + AL],
  * MASKMOVDQU's [EDI], LEAVE's pop at [EBP]).
  */
@@ -843,7 +844,7 @@ static struct reach reach_of(struct vm *vm, const struct insn *i, unsigned site,
 		    (size_t)m->mem.segment < sizeof(capseg) / sizeof(capseg[0]) && capseg[m->mem.segment])
 			ea.sr = capseg[m->mem.segment] - 1;
 		ea.off += insn_bit_disp(i);
-		if (!reach_add(vm, i, site, top, ea, m->size ? m->size : 1, m->access & CS_AC_WRITE, &r))
+		if (!reach_add(vm, i, site, top, ea, insn_op_size(i, m), m->access & CS_AC_WRITE, &r))
 			return r;
 	}
 	uint64_t sp = (uint64_t)c->seg[SR_SS].base + c->sh->regs[R_ESP];

@@ -22,8 +22,9 @@ int memop_native_init(void);
  * instruction of that kind: a control transfer, a sensitive one, no or two memory
  * operands, the stack). */
 enum emu_result memop_native(struct insn *i);
-/* A host fault at rip (error code err): if it is the executor's, where to resume and on
- * which stack (true). */
-bool memop_native_catch(uint64_t rip, uint32_t err, uint64_t *resume, uint64_t *rsp);
+/* A host fault (signal sig at rip, error code err, address addr): if it is the
+ * instruction's in the executor's slot, where to resume and on which stack (true). */
+bool memop_native_catch(int sig, uint64_t rip, uint32_t err, uint64_t addr, uint64_t *resume,
+			uint64_t *rsp);
 
 #endif

@@ -114,7 +114,8 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		return 1;
 	}
 	uint64_t resume, rsp;
-	if (cs == HOST_CS64 && memop_native_catch(rip, (uint32_t)g[REG_ERR], &resume, &rsp)) {
+	if (cs == HOST_CS64 && memop_native_catch(sig, rip, (uint32_t)g[REG_ERR],
+						  (uint64_t)(uintptr_t)si->si_addr, &resume, &rsp)) {
 		/* The host CPU's fault on memop's copy of an operand: the run's result. */
 		g[REG_RIP] = (greg_t)resume;
 		g[REG_RSP] = (greg_t)rsp;

@@ -77,14 +77,70 @@ bool rw_always_ud(const uint8_t *b, int npfx, int len)
 	switch (op[1]) {
 	case 0xae:                              /* XSAVE, XRSTOR, XSAVEOPT (66: CLWB) */
 		return mod != 3 && reg >= 4 && reg <= 6 && !has_prefix(b, npfx, 0x66);
-	case 0xc7:                              /* XRSTORS XSAVEC XSAVES, VMPTRLD/ST... */
-		return mod != 3 && reg >= 3;
-	case 0x38:                              /* MOVBE (F2: CRC32, which SSE4.2 has) */
-		return (modrm == 0xf0 || modrm == 0xf1) && !has_prefix(b, npfx, 0xf2);
-	case 0x78: case 0x79:                   /* VMREAD/VMWRITE (66/F2: SSE4a) */
-		return !has_prefix(b, npfx, 0x66) && !has_prefix(b, npfx, 0xf2);
+	case 0xc7:      /* XRSTORS XSAVEC XSAVES, VMPTRLD/ST...; RDRAND, RDSEED (RDPID) */
+		return mod != 3 ? reg >= 3 : reg >= 6;
+	case 0x38: case 0x3a:
+		return !rw_vcpu_has_0f38_0f3a(b, npfx, len);
+	case 0x78: case 0x79:                   /* VMREAD/VMWRITE; 66/F2: SSE4a's EXTRQ, INSERTQ */
+		return true;
+	case 0x2b:                              /* F2/F3: SSE4a's MOVNTSD, MOVNTSS */
+		return has_prefix(b, npfx, 0xf2) || has_prefix(b, npfx, 0xf3);
 	}
 	return false;
+}
+
+/* The third opcode byte x of a 0F 38 instruction of SSE4.1/SSE4.2/AES (66 prefix). */
+static bool sse4_0f38(uint8_t x)
+{
+	return x == 0x10 || x == 0x14 || x == 0x15 || x == 0x17 ||     /* blends, PTEST */
+	       (x >= 0x20 && x <= 0x25) || (x >= 0x30 && x <= 0x35) ||  /* PMOVSX, PMOVZX */
+	       (x >= 0x28 && x <= 0x2b) ||      /* PMULDQ PCMPEQQ MOVNTDQA PACKUSDW */
+	       (x >= 0x37 && x <= 0x41) ||      /* PCMPGTQ, PMIN/PMAX, PMULLD, PHMINPOSUW */
+	       (x >= 0xdb && x <= 0xdf);        /* AESIMC, AESENC(LAST), AESDEC(LAST) */
+}
+
+/* The same for 0F 3A (66 prefix). */
+static bool sse4_0f3a(uint8_t x)
+{
+	return (x >= 0x08 && x <= 0x0e) ||     /* ROUND*, BLEND*, PBLENDW */
+	       (x >= 0x14 && x <= 0x17) ||      /* PEXTRB/W/D, EXTRACTPS */
+	       (x >= 0x20 && x <= 0x22) ||      /* PINSRB, INSERTPS, PINSRD */
+	       (x >= 0x40 && x <= 0x42) ||      /* DPPS, DPPD, MPSADBW */
+	       x == 0x44 ||                     /* PCLMULQDQ */
+	       (x >= 0x60 && x <= 0x63) ||      /* PCMPESTRM/I, PCMPISTRM/I */
+	       x == 0xdf;                       /* AESKEYGENASSIST */
+}
+
+/*
+ * By the opcode maps (SDM Vol. 2, Tables A-4, A-5) and the features CPUID leaf 1 lists
+ * (cpuid.c). Anything else there is a later extension the host may have and the guest
+ * must not (ADCX/ADOX, SHA, MOVDIRI, MOVDIR64B, ENQCMD, GFNI, INVPCID...), or an
+ * undefined encoding: #UD either way. The mandatory prefix counts: without it, or with
+ * another, the same byte is another instruction.
+ */
+bool rw_vcpu_has_0f38_0f3a(const uint8_t *b, int npfx, int len)
+{
+	const uint8_t *op = b + npfx;
+	if (len - npfx < 3 || op[0] != 0x0f)
+		return false;
+	bool p66 = has_prefix(b, npfx, 0x66), pf2 = has_prefix(b, npfx, 0xf2);
+	uint8_t x = op[2];
+	if (has_prefix(b, npfx, 0xf3))
+		return false;
+	if (op[1] == 0x38) {
+		if (x == 0xf0 || x == 0xf1)
+			return pf2;             /* CRC32 (without F2: MOVBE, not this CPU's) */
+		if (pf2)
+			return false;
+		if (x <= 0x0b || (x >= 0x1c && x <= 0x1e))
+			return true;            /* SSSE3, MMX (none) or XMM (66) registers */
+		return p66 && sse4_0f38(x);
+	}
+	if (op[1] != 0x3a || pf2)
+		return false;
+	if (x == 0x0f)
+		return true;                    /* PALIGNR, MMX or XMM */
+	return p66 && sse4_0f3a(x);
 }
 
 bool rw_reserved_nop(uint8_t *b, int n)

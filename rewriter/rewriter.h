@@ -117,9 +117,15 @@ bool rw_gs_wrap_view(const cs_insn *in, unsigned site);
 bool rw_is_fpu(const uint8_t *op, int rest);
 
 /* Is it an instruction of a feature the virtual CPU does not have (AVX and the other
- * VEX/EVEX/XOP encodings, XSAVE, TSX, VMX, MOVBE), which the guest must see #UD for although
- * the host would run it? b: the instruction, npfx prefixes, len bytes. */
+ * VEX/EVEX/XOP encodings, XSAVE, TSX, VMX, RDRAND/RDSEED, SSE4a, and in the 0F 38 and
+ * 0F 3A maps everything rw_vcpu_has_0f38_0f3a does not name: MOVBE, ADX, SHA,
+ * MOVDIRI/MOVDIR64B...), which the guest must see #UD for although the host would run
+ * it? b: the instruction, npfx prefixes, len bytes. */
 bool rw_always_ud(const uint8_t *b, int npfx, int len);
+/* Is the 0F 38 / 0F 3A instruction b (npfx prefixes, len bytes) one the virtual CPU's
+ * CPUID lists (SSSE3, SSE4.1, SSE4.2 with CRC32, AES, PCLMULQDQ)? An allowlist by
+ * opcode and mandatory prefix; each has one ModRM operand and no other memory access. */
+bool rw_vcpu_has_0f38_0f3a(const uint8_t *b, int npfx, int len);
 
 /* Does the instruction use SSE state (XMM registers or MXCSR)? */
 bool rw_is_sse(const cs_insn *in);

@@ -1215,6 +1215,60 @@ START_TEST(encoder_patches)
 }
 END_TEST
 
+/* ---- instructions the virtual CPU does not have ---- */
+
+/* One encoding and whether the guest must see #UD for it (rw_always_ud). */
+struct ud_case {
+	const char *what;
+	uint8_t len, b[8];
+	bool ud;
+};
+
+static const struct ud_case ud_cases[] = {
+	{ "pshufb mm", 4, { 0x0f, 0x38, 0x00, 0x00 }, false },
+	{ "pshufb xmm", 5, { 0x66, 0x0f, 0x38, 0x00, 0x00 }, false },
+	{ "ptest", 5, { 0x66, 0x0f, 0x38, 0x17, 0x00 }, false },
+	{ "ptest without 66", 4, { 0x0f, 0x38, 0x17, 0x00 }, true },
+	{ "pcmpgtq", 5, { 0x66, 0x0f, 0x38, 0x37, 0x00 }, false },
+	{ "aesenc", 5, { 0x66, 0x0f, 0x38, 0xdc, 0x00 }, false },
+	{ "crc32", 5, { 0xf2, 0x0f, 0x38, 0xf1, 0x00 }, false },
+	{ "crc32 r16", 6, { 0x66, 0xf2, 0x0f, 0x38, 0xf1, 0x00 }, false },
+	{ "palignr", 6, { 0x66, 0x0f, 0x3a, 0x0f, 0x00, 0x01 }, false },
+	{ "pclmulqdq", 6, { 0x66, 0x0f, 0x3a, 0x44, 0x00, 0x01 }, false },
+	{ "pcmpistri", 6, { 0x66, 0x0f, 0x3a, 0x63, 0x00, 0x01 }, false },
+	{ "aeskeygenassist", 6, { 0x66, 0x0f, 0x3a, 0xdf, 0x00, 0x01 }, false },
+	{ "movbe", 4, { 0x0f, 0x38, 0xf0, 0x00 }, true },
+	{ "adcx", 5, { 0x66, 0x0f, 0x38, 0xf6, 0x00 }, true },
+	{ "adox", 5, { 0xf3, 0x0f, 0x38, 0xf6, 0x00 }, true },
+	{ "sha1msg1", 4, { 0x0f, 0x38, 0xc9, 0x00 }, true },
+	{ "sha1rnds4", 5, { 0x0f, 0x3a, 0xcc, 0x00, 0x01 }, true },
+	{ "movdiri", 4, { 0x0f, 0x38, 0xf9, 0x00 }, true },
+	{ "movdir64b", 5, { 0x66, 0x0f, 0x38, 0xf8, 0x00 }, true },
+	{ "enqcmd", 5, { 0xf2, 0x0f, 0x38, 0xf8, 0x00 }, true },
+	{ "enqcmds", 5, { 0xf3, 0x0f, 0x38, 0xf8, 0x00 }, true },
+	{ "invpcid", 5, { 0x66, 0x0f, 0x38, 0x82, 0x00 }, true },
+	{ "gf2p8mulb", 5, { 0x66, 0x0f, 0x38, 0xcf, 0x00 }, true },
+	{ "rdrand", 3, { 0x0f, 0xc7, 0xf0 }, true },
+	{ "rdseed", 3, { 0x0f, 0xc7, 0xf8 }, true },
+	{ "cmpxchg8b", 3, { 0x0f, 0xc7, 0x08 }, false },
+	{ "movntss", 4, { 0xf3, 0x0f, 0x2b, 0x00 }, true },
+	{ "movntsd", 4, { 0xf2, 0x0f, 0x2b, 0x00 }, true },
+	{ "movntps", 3, { 0x0f, 0x2b, 0x00 }, false },
+	{ "extrq", 6, { 0x66, 0x0f, 0x78, 0xc0, 0x01, 0x02 }, true },
+	{ "insertq", 4, { 0xf2, 0x0f, 0x79, 0xc1 }, true },
+};
+
+START_TEST(unlisted_features_always_ud)
+{
+	for (size_t k = 0; k < sizeof(ud_cases) / sizeof(ud_cases[0]); k++) {
+		const struct ud_case *c = &ud_cases[k];
+		int npfx = rw_prefix_len(c->b, c->len);
+		ck_assert_msg(rw_always_ud(c->b, npfx, c->len) == c->ud, "%s: #UD %d, want %d",
+			      c->what, !c->ud, c->ud);
+	}
+}
+END_TEST
+
 static Suite *rewriter_suite(void)
 {
 	Suite *s = suite_create("rewriter");
@@ -1235,6 +1289,7 @@ static Suite *rewriter_suite(void)
 				  ret_imm16_to_block_start_next_to_code_page,
 				  branch_past_cs_limit_faults } },
 		{ "encoder", { encoder_bytes, encoder_patches } },
+		{ "features", { unlisted_features_always_ud } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
