@@ -57,7 +57,7 @@ mirror=()
 [ -n "${DEBIAN_MIRROR:-}" ] && mirror=("$DEBIAN_MIRROR")
 echo "mkdebian: building the tree with mmdebstrap (a few minutes)" >&2
 $sudo mmdebstrap --mode=auto --arch=i386 --variant=minbase \
-	--include=linux-image-686,systemd-sysv,udev,ifupdown,isc-dhcp-client,iproute2,wget,procps,kmod,netbase,ca-certificates \
+	--include=linux-image-686,systemd-sysv,udev,e2fsprogs,ifupdown,isc-dhcp-client,iproute2,iputils-ping,wget,procps,kmod,netbase,ca-certificates \
 	--customize-hook="sh $tmp/setup.sh \"\$1\"" \
 	bookworm "$root" "${mirror[@]}" >"$tmp/log" 2>&1 || {
 	tail -20 "$tmp/log" >&2
