@@ -14,7 +14,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
-runs=3 disk_mb=128 net_mb=64 rtt=500
+runs=3 disk_mb=512 net_mb=256 rtt=2000
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift ;;
