@@ -108,6 +108,7 @@ struct cpu {
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
 	uint64_t tsc_adjust;            /* IA32_TSC_ADJUST (SDM Vol. 3, 18.17.3) */
+	uint32_t tsc_aux;               /* IA32_TSC_AUX: what RDTSCP returns in ECX */
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */

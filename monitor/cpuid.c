@@ -38,6 +38,7 @@
 #define HYPERVISOR (1u << 31)
 #define EXT_MAX   0x80000008u
 #define EXT1_NX   (1u << 20)
+#define EXT1_RDTSCP (1u << 27)
 #define L7_EBX_TSC_ADJUST (1u << 1)
 #define L7_EDX_ARCH_CAPABILITIES (1u << 29)
 #define EXT7_INVARIANT_TSC (1u << 8)
@@ -180,7 +181,8 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		host_cpuid(vm, 0x80000001, &a, &b, &c, &d);
 		a = b = 0;
 		c &= 1;                         /* LAHF/SAHF */
-		d = EXT1_NX;                    /* the walker's, whatever the host has */
+		d = EXT1_NX | EXT1_RDTSCP;      /* the walker's, whatever the host has; RDTSCP
+						   is a callout (sysinsn.c) */
 		break;
 	case 0x80000002 ... 0x80000004: {
 		uint32_t w[4];

@@ -207,6 +207,21 @@ static enum emu_result do_lmsw(struct insn *i, uint32_t v)
 	return EMU_NEXT;
 }
 
+/* RDTSCP (0F 01 F9, CPUID.80000001H:EDX.RDTSCP): the guest's TSC as RDTSC reads it,
+ * and IA32_TSC_AUX in ECX; CR4.TSD makes it privileged (SDM Vol. 2, RDTSCP). Always a
+ * callout: natively it would give the host's TSC_AUX, the host CPU's number. */
+static enum emu_result do_rdtscp(struct insn *i)
+{
+	struct cpu *c = i->c;
+	if ((c->cr4 & CR4_TSD) && c->cpl)
+		return gp0(i);
+	uint64_t t = guest_tsc(c);
+	REGS(i)[R_EAX] = (uint32_t)t;
+	REGS(i)[R_EDX] = (uint32_t)(t >> 32);
+	REGS(i)[R_ECX] = c->tsc_aux;
+	return EMU_NEXT;
+}
+
 enum emu_result group7(struct insn *i)          /* 0F 01 */
 {
 	struct cpu *c = i->c;
@@ -215,7 +230,9 @@ enum emu_result group7(struct insn *i)          /* 0F 01 */
 			return emu_done(rm_write(i, i->osize, i->o16 ? c->cr0 & 0xffff : c->cr0));
 		if (i->reg == 6)
 			return do_lmsw(i, gpr_read(i, i->rm, 2));
-		return ud(i);       /* monitor, mwait, xgetbv, rdtscp...: not advertised */
+		if (i->reg == 7 && i->rm == 1)
+			return do_rdtscp(i);
+		return ud(i);       /* monitor, mwait, xgetbv...: not advertised */
 	}
 	switch (i->reg) {
 	case 0:
@@ -358,6 +375,7 @@ uint64_t guest_tsc(struct cpu *c) { return __rdtsc() - c->tsc_base; }
 #define MSR_SYSENTER_ESP        0x175
 #define MSR_SYSENTER_EIP        0x176
 #define MSR_EFER                0xc0000080      /* exists as CPUID.80000001H:EDX.NX is set */
+#define MSR_TSC_AUX             0xc0000103      /* exists as CPUID.80000001H:EDX.RDTSCP is set */
 /* What an Intel family-6 kernel reads of the virtual CPU (cpuid.c), as QEMU answers:
  * the microcode revision (0: the write before the read, SDM Vol. 3, 10.11.7.1, is
  * accepted and ignored), IA32_MISC_ENABLE with fast strings on; its writes are
@@ -452,6 +470,14 @@ enum emu_result do_msr(struct insn *i, bool write)
 		break;
 	case MSR_MISC_ENABLE:
 		v = MISC_ENABLE_FAST_STRING;
+		break;
+	case MSR_TSC_AUX:
+		/* Bits 63:32 are reserved: a write that sets one is #GP(0) (SDM Vol. 4). */
+		if (write && (v >> 32))
+			return gp0(i);
+		if (write)
+			c->tsc_aux = (uint32_t)v;
+		v = c->tsc_aux;
 		break;
 	case MSR_EFER:
 		/* Only NXE: SCE, LME and the rest are reserved for a CPU without SYSCALL
