@@ -1,6 +1,6 @@
 /*
  * ne2000.c - the NE2000 at 0x300 (IRQ 9) as a driver uses it, against an echo peer
- * that returns each frame with its source and destination swapped (run-ne2000.sh):
+ * that returns each frame with its source and destination swapped (run-netcard.sh ne2000):
  * the reset port and ISR.RST; the doubled PROM read by remote DMA in word and byte
  * mode; remote DMA writes read back, RDC, RSAR's wrap at PSTOP; the receive ring
  * (headers, CURR, BNRY) for a broadcast, a frame to the station address, a short

@@ -8,7 +8,7 @@
  * ISR. Then the same through the modern interface (4.1.4, VERSION_1): the header is 12
  * bytes (num_buffers added), the queues of 64 entries placed apart.
  *
- * run-virtio-net.sh runs it under QEMU (-device virtio-net-pci on a UDP socket netdev)
+ * run-netcard.sh virtio-net runs it under QEMU (-device virtio-net-pci on a UDP socket netdev)
  * and trapeze (--net udp:LPORT:RPORT,model=virtio), each against an echo peer; without
  * the device (run-guest.sh) it checks only that none is there.
  */
