@@ -408,22 +408,20 @@ void mmu_paging_changed(struct mmu *m)
 }
 
 /*
- * Whether lpn's host mapping (map[] entry e) is exactly what a fault would make of it
- * now: the guest's tables map it to the same frame with the same rights, the A bits
- * on the way already set and, for a writable mapping, D too. Then a TLB flush needs
+ * Whether a host mapping (map[] entry e) is exactly what a fault would make of it
+ * now, given the page's walk w: the guest's tables map it to the same frame with the
+ * same rights, the A bits on the way already set and, for a writable mapping, D too.
+ * Then a TLB flush needs
  * not drop it: the CPU's walk after the flush would change nothing the guest can see.
- * Large pages are not kept (their book-keeping goes by region).
+ * (The caller keeps no large page: their book-keeping goes by region.)
  */
-static bool still_mapped(struct mmu *m, uint32_t lpn, uint32_t e)
+static bool still_mapped(uint32_t e, const struct walk *w)
 {
-	struct walk w;
-	if ((e & M_LARGE) || (walk_peek(m->cpu, m->mem, lpn << 12, 0, &w) & PF_FAULT))
-		return false;
-	if (w.size != 4096 || w.pa >> 12 != e >> 12 || !w.accessed || !w.dir_accessed ||
-	    !(e & M_USER) != !w.user || !(e & M_GLOBAL) != !w.global)
+	if (w->size != 4096 || w->pa >> 12 != e >> 12 || !w->accessed || !w->dir_accessed ||
+	    !(e & M_USER) != !w->user || !(e & M_GLOBAL) != !w->global)
 		return false;
 	/* As mmu_fault decides M_WRITE (a supervisor walk: for a user page the same). */
-	return !(e & M_WRITE) || (w.writable && w.dirty && !(w.user && !w.rw));
+	return !(e & M_WRITE) || (w->writable && w->dirty && !(w->user && !w->rw));
 }
 
 static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn);
@@ -437,11 +435,22 @@ static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn);
  * cost, and the guest's next access runs without a host fault. A clear A is left for
  * that access to set: an OS that clears A to age its pages must not see them all used.
  */
+static bool can_remap(struct mmu *m, uint32_t lpn, const struct walk *w)  /* given w */
+{
+	return mappable(lpn) && !held(m, lpn) && w->size == 4096 && w->accessed &&
+	       w->dir_accessed && w->pa < m->mem->size;
+}
+
+/* The supervisor-read walk the shadow's decisions start from; false if it faults. */
+static bool peek(struct mmu *m, uint32_t lpn, struct walk *w)
+{
+	return !(walk_peek(m->cpu, m->mem, lpn << 12, 0, w) & PF_FAULT);
+}
+
+/* can_remap after the page's walk (into *w), for a page not from a large one. */
 static bool remappable(struct mmu *m, uint32_t lpn, struct walk *w)
 {
-	return mappable(lpn) && !held(m, lpn) && !(m->map[lpn] & M_LARGE) &&
-	       !(walk_peek(m->cpu, m->mem, lpn << 12, 0, w) & PF_FAULT) && w->size == 4096 &&
-	       w->accessed && w->dir_accessed && w->pa < m->mem->size;
+	return !(m->map[lpn] & M_LARGE) && peek(m, lpn, w) && can_remap(m, lpn, w);
 }
 
 static void remap(struct mmu *m, uint32_t lpn, const struct walk *w)
@@ -462,19 +471,24 @@ void mmu_flush_tlb(struct mmu *m)
 	 * pages: one host call each. Linux's CR3 loads between a parent and its forked
 	 * child, and its full flushes, find most pages unchanged. */
 	uint32_t *gone = m->scratch, n = 0, kept = 0, nre = 0, again[REMAP_MAX];
+	struct walk againw[REMAP_MAX], w;
 	for (uint32_t k = 0; k < m->n; k++) {
 		uint32_t lpn = m->list[k], e = m->map[lpn];
 		if (keep_global && (e & M_GLOBAL))
 			continue;
 		/* A walk per page pays while few are mapped (a process's working set);
 		 * past SYNC_MAX the rest go, as a drop of all would take them. The first
-		 * REMAP_MAX that changed but can be mapped at once are (see remappable). */
-		struct walk w;
-		if (n + kept + nre < SYNC_MAX && still_mapped(m, lpn, e))
+		 * REMAP_MAX that changed but can be mapped at once are (see can_remap).
+		 * Large pages are neither kept nor mapped again (their book-keeping goes
+		 * by region). */
+		if (n + kept + nre >= SYNC_MAX || (e & M_LARGE) || !peek(m, lpn, &w))
+			gone[n++] = lpn;
+		else if (still_mapped(e, &w))
 			kept++;
-		else if (nre < REMAP_MAX && n + kept + nre < SYNC_MAX && remappable(m, lpn, &w))
+		else if (nre < REMAP_MAX && can_remap(m, lpn, &w)) {
+			againw[nre] = w;
 			again[nre++] = lpn;
-		else
+		} else
 			gone[n++] = lpn;
 	}
 	if (n && n == m->n) {
@@ -492,11 +506,8 @@ void mmu_flush_tlb(struct mmu *m)
 			forget_page(m, gone[k]);
 		m->stats.tlb_flushes++;
 	}
-	for (uint32_t k = 0; k < nre; k++) {
-		struct walk w;
-		if (remappable(m, again[k], &w))
-			remap(m, again[k], &w);
-	}
+	for (uint32_t k = 0; k < nre; k++)
+		remap(m, again[k], &againw[k]);         /* dropping the others changed no walk */
 	m->stats.pages_kept += kept;
 	m->h.flush_linear(m->h.opaque, keep_global);
 }
