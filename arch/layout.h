@@ -114,6 +114,27 @@
 #define VC_FS_DLIN      256     /* ... and where the current FS's descriptor lies */
 #define VC_ZERO8        264     /* u64 0: the "descriptor" of a null selector */
 #define VC_ONES8        272     /* u64 ~0: matches no descriptor a translation holds */
+/* SYSENTER and SYSEXIT in translated code (monitor/kentry.c, rewriter/mangle_kentry.c):
+ * whether each may run in line now (SYSEXIT's by the lookup table its target mode
+ * uses: u32[3], index LOOKUP_INDEX), the CPL the last one left and how many ran (the
+ * monitor catches up after each exit), SYSENTER's new ESP and EIP, SYSEXIT's check
+ * that FS is the value the sets were made for (its CPL-0 host selector, negated), and
+ * the vCPU fields each CPL's side of a transition installs (KSET_*). */
+#define VC_K_ENTER_OK   280     /* u32 */
+#define VC_K_EXIT_OK    284     /* u32[3] (index 0 unused) */
+#define VC_K_CPL        296     /* u32 */
+#define VC_K_COUNT      300     /* u32 */
+#define VC_K_ESP0       304     /* u32 SYSENTER_ESP */
+#define VC_K_EIP0       308     /* u32 SYSENTER_EIP */
+#define VC_K_NFS0       312     /* u32 */
+#define VC_K_SET0       320     /* struct kentry_set: CPL 0 */
+#define VC_K_SET3       352     /* struct kentry_set: CPL 3 */
+#define KSET_HSEL       0       /* u16[8]: VC_HSEL's six, then VC_HSEL_GGS, VC_HSEL_GGS_WRAP */
+#define KSET_GSEL_CSSS  16      /* u16[2]: guest CS and SS selectors (VC_GSEL + 2) */
+#define KSET_GSEL32     20      /* u32[2]: the same zero-extended (VC_GSEL32 + 4) */
+#define KSET_NFS        28      /* u16: the host selector FS holds at that CPL */
+#define KSET_SIZE       32
+#define VC_TSC_AUX      384     /* u32: IA32_TSC_AUX, what RDTSCP returns in ECX */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */

@@ -47,7 +47,15 @@ struct vcpu_shared {
 	uint32_t fs_swaps;
 	uint32_t fs_dlin, pad5;
 	uint64_t zero8, ones8;
-	uint8_t pad3[VC_FX - 280];
+	uint32_t k_enter_ok, k_exit_ok[3], k_cpl, k_count, k_esp0, k_eip0, k_nfs0, pad6;
+	struct kentry_set {
+		uint16_t hsel[SR_COUNT + 2];
+		uint16_t gsel_cs, gsel_ss;
+		uint32_t gsel32_cs, gsel32_ss;
+		uint16_t nfs, pad;
+	} k_set[2];                     /* [0] CPL 0, [1] CPL 3 */
+	uint32_t tsc_aux;
+	uint8_t pad3[VC_FX - 388];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -82,6 +90,23 @@ static_assert(offsetof(struct vcpu_shared, br_eip) == VC_BR_EIP, "VC_BR_EIP");
 static_assert(offsetof(struct vcpu_shared, br_delta) == VC_BR_DELTA, "VC_BR_DELTA");
 static_assert(offsetof(struct vcpu_shared, sti_eip) == VC_STI_EIP, "VC_STI_EIP");
 static_assert(offsetof(struct vcpu_shared, hsel_nfs) == VC_HSEL_NFS, "VC_HSEL_NFS");
+static_assert(offsetof(struct vcpu_shared, k_enter_ok) == VC_K_ENTER_OK, "VC_K_ENTER_OK");
+static_assert(offsetof(struct vcpu_shared, k_exit_ok) == VC_K_EXIT_OK, "VC_K_EXIT_OK");
+static_assert(offsetof(struct vcpu_shared, k_cpl) == VC_K_CPL, "VC_K_CPL");
+static_assert(offsetof(struct vcpu_shared, k_count) == VC_K_COUNT, "VC_K_COUNT");
+static_assert(offsetof(struct vcpu_shared, k_esp0) == VC_K_ESP0, "VC_K_ESP0");
+static_assert(offsetof(struct vcpu_shared, k_eip0) == VC_K_EIP0, "VC_K_EIP0");
+static_assert(offsetof(struct vcpu_shared, k_nfs0) == VC_K_NFS0, "VC_K_NFS0");
+static_assert(offsetof(struct vcpu_shared, k_set) == VC_K_SET0, "VC_K_SET0");
+static_assert(offsetof(struct vcpu_shared, k_set[1]) == VC_K_SET3, "VC_K_SET3");
+static_assert(sizeof(struct kentry_set) == KSET_SIZE, "KSET_SIZE");
+static_assert(offsetof(struct kentry_set, gsel_cs) == KSET_GSEL_CSSS, "KSET_GSEL_CSSS");
+static_assert(offsetof(struct kentry_set, gsel32_cs) == KSET_GSEL32, "KSET_GSEL32");
+static_assert(offsetof(struct kentry_set, nfs) == KSET_NFS, "KSET_NFS");
+static_assert(VC_HSEL_GGS == VC_HSEL + 2 * SR_COUNT && VC_HSEL_GGS_WRAP == VC_HSEL_GGS + 2,
+	      "a kentry_set's hsel copies VC_HSEL .. VC_HSEL_GGS_WRAP in one run");
+static_assert(SR_SS == SR_CS + 1, "a kentry_set's CS and SS selectors are adjacent");
+static_assert(offsetof(struct vcpu_shared, tsc_aux) == VC_TSC_AUX, "VC_TSC_AUX");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 
 /* The exception the monitor will deliver before the guest runs again. */
@@ -108,7 +133,6 @@ struct cpu {
 	uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;              /* host TSC when the guest's TSC was 0 */
 	uint64_t tsc_adjust;            /* IA32_TSC_ADJUST (SDM Vol. 3, 18.17.3) */
-	uint32_t tsc_aux;               /* IA32_TSC_AUX: what RDTSCP returns in ECX */
 	struct pending_exc exc;
 	int delivering;                 /* nesting of exception delivery, for #DF */
 	bool halted;                    /* in HLT, waiting for an interrupt */

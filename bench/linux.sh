@@ -5,7 +5,9 @@
 # there), a shell arithmetic loop (500000 iterations: the guest clock has 10 ms steps), 200 fork+exec of /bin/true, and
 # md5sum of 80 MB from /dev/zero through a pipe in 1 MiB writes and again in 4 KiB writes,
 # and 2000 round trips of a line between two shells through FIFOs (each two process
-# switches: bench/linux/pingpong.sh) (guest: its own clock, /proc/uptime). Minimum of N
+# switches: bench/linux/pingpong.sh), and 400,000 system calls without a process switch
+# (dd of 200,000 single bytes from /dev/zero to /dev/null) (guest: its own clock,
+# /proc/uptime). Minimum of N
 # runs (default 3). Needs a built tree (cmake --build build) and fetches the kernel
 # with scripts/fetch-linux.sh. TRAPEZE=PATH runs another trapeze binary; ENGINES="trapeze"
 # (a subset of "native trapeze qemu") runs only those.
@@ -42,21 +44,22 @@ run() {
 		BENCH*) echo "$line" ;;
 		esac
 	done >"$tmp/$1.out"
-	local w u a f m p g
+	local w u a f m p g s
 	w=$(awk '/^wall/ { print $2 }' "$tmp/$1.out"); u=$(awk '/^wall/ { print $4 }' "$tmp/$1.out")
 	a=$(awk '/BENCH arith/ { print $3 }' "$tmp/$1.out")
 	f=$(awk '/BENCH forkexec/ { print $3 }' "$tmp/$1.out")
 	m=$(awk '/BENCH md5sum/ { print $3 }' "$tmp/$1.out")
 	p=$(awk '/BENCH pipe4k/ { print $3 }' "$tmp/$1.out")
 	g=$(awk '/BENCH pingpong/ { print $3 }' "$tmp/$1.out")
-	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA} ${p:-NA} ${g:-NA}"
+	s=$(awk '/BENCH syscalls/ { print $3 }' "$tmp/$1.out")
+	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA} ${p:-NA} ${g:-NA} ${s:-NA}"
 }
 
 # The same workloads natively with the same busybox binary.
 native() {
 	mkdir -p "$tmp/nbin"
 	for a in sh true dd md5sum mkfifo rm; do ln -sf "$busybox" "$tmp/nbin/$a"; done
-	local t0 t1 t2 t3 t4 t5
+	local t0 t1 t2 t3 t4 t5 t6
 	t0=$(date +%s.%N)
 	"$tmp/nbin/sh" -c 'i=0; while [ $i -lt 500000 ]; do i=$((i + 1)); done'
 	t1=$(date +%s.%N)
@@ -68,8 +71,10 @@ native() {
 	t4=$(date +%s.%N)
 	"$tmp/nbin/sh" -c ". '$here/linux/pingpong.sh'; pingpong '$tmp' 2000"
 	t5=$(date +%s.%N)
+	"$tmp/nbin/dd" if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null
+	t6=$(date +%s.%N)
 	echo "NA $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) NA" \
-	     "$(echo "$t4 - $t3" | bc) $(echo "$t5 - $t4" | bc)"
+	     "$(echo "$t4 - $t3" | bc) $(echo "$t5 - $t4" | bc) $(echo "$t6 - $t5" | bc)"
 }
 
 min() { sort -g | head -1; }
@@ -83,10 +88,11 @@ col() { [ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | gre
 echo "trapeze Linux benchmark: $runs run(s) per engine, minimum; seconds"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 printf '%-22s %10s %10s %10s %16s %18s\n' measure native trapeze QEMU-TCG trapeze/native QEMU-TCG/trapeze
-for i in 1 5 2 3 4 6 7; do
+for i in 1 5 2 3 4 6 7 8; do
 	case $i in 1) name="to shell (wall)" ;; 5) name="to shell (uptime)" ;; 2) name=arith ;;
 		3) name="200 fork+exec" ;; 4) name="md5sum 80 MB" ;;
-		6) name="md5sum 80 MB, 4 KiB" ;; 7) name="2000 pipe ping-pongs" ;; esac
+		6) name="md5sum 80 MB, 4 KiB" ;; 7) name="2000 pipe ping-pongs" ;;
+		8) name="400k system calls" ;; esac
 	n=$(col native $i); t=$(col trapeze $i); q=$(col qemu $i)
 	r1=-; r2=-
 	[ -n "$n" ] && [ -n "$t" ] && r1=$(echo "scale=2; $t / $n" | bc)x

@@ -122,14 +122,21 @@ void cc_clear_lookup(struct codecache *cc)
 	}
 }
 
-void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode)
+bool cc_table_serves(const struct codecache *cc, uint32_t cs_base, uint32_t cs_limit,
+		     uint32_t mode)
 {
+	const struct table_key *k = &cc->key[table_of(mode)];
+	return cs_base == k->cs_base && mode == k->mode && cs_limit == k->cs_limit;
+}
+
+bool cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode)
+{
+	if (cc_table_serves(cc, cs_base, cs_limit, mode))
+		return false;
 	int t = table_of(mode);
-	struct table_key *k = &cc->key[t];
-	if (cs_base == k->cs_base && mode == k->mode && cs_limit == k->cs_limit)
-		return;
-	*k = (struct table_key){ cs_base, mode, cs_limit };
+	cc->key[t] = (struct table_key){ cs_base, mode, cs_limit };
 	clear_table(cc, t, cs_limit);
+	return true;
 }
 
 struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hit,

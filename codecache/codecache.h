@@ -215,9 +215,13 @@ bool cc_linear_has_code(struct codecache *cc, uint32_t lpn);
 bool cc_region_has_large_code(struct codecache *cc, uint32_t first, uint32_t npg);
 /* Generation number; changes at every flush. */
 uint32_t cc_generation(struct codecache *cc);
-/* The lookup table, and lookups, serve one (CS base, CS limit, mode) at a time:
- * switching empties the table. Blocks are translated for one CS limit. */
-void cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
+/* Each lookup table (LOOKUP_INDEX(mode)), and lookups, serve one (CS base, CS limit,
+ * mode) at a time: switching empties the table (and returns true). Blocks are
+ * translated for one CS limit. */
+bool cc_set_table_key(struct codecache *cc, uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
+/* Whether mode's table serves (CS base, CS limit, mode) now. */
+bool cc_table_serves(const struct codecache *cc, uint32_t cs_base, uint32_t cs_limit,
+		     uint32_t mode);
 /* Empty the lookup table. */
 void cc_clear_lookup(struct codecache *cc);
 

@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "exceptions.h"
 #include "fpu.h"
+#include "kentry.h"
 #include "segments.h"
 #include "stubs.h"
 #include "vm.h"
@@ -100,7 +101,8 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 {
 	struct cpu *c = &vm->cpu;
 	uint32_t mode = rw_mode(c), base = c->seg[SR_CS].base;
-	cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode);
+	if (cc_set_table_key(vm->cc, base, c->seg[SR_CS].limit, mode))
+		kentry_invalidate(vm);  /* the in-line SYSENTER/SYSEXIT jump through it */
 	const struct entry *en = NULL;
 	struct block *b;
 	if (vm->one_step) {
@@ -149,6 +151,7 @@ static bool prepare_entry(struct vm *vm, const struct block *b, uint64_t *frame_
 			seg_sync(vm, sr);
 	vm->segs_stale = false;
 	vm->entered_cpl = c->cpl;
+	kentry_prepare(vm, b->mode);
 	c->sh->hsel_nfs = rw_native_fs(c, b->mode);
 	c->sh->eflags = (c->sh->eflags & FL_ARITH) | FL_IF | FL_1;
 	return true;
@@ -172,6 +175,7 @@ static bool enter_block(struct vm *vm, struct block *b, const struct entry *en,
 	*word = tz_enter(en->host, frame_rsp);
 	vm->rt.entering = NULL;
 	fs_alt_catch_up(vm);
+	kentry_catch_up(vm);            /* after the FS swaps: its CPL decides the shadows */
 	if (vm->fpu_check) {
 		fpu_snapshot(vm->fpu_at_exit);
 		vm->fpu_at_exit_valid = true;

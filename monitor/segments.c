@@ -18,6 +18,7 @@
 #include "exceptions.h"
 #include "vm.h"
 #include "../devices/mmio.h"
+#include "kentry.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
 #include "../shadowmmu/mem.h"
@@ -216,6 +217,11 @@ static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, in
 	return (uint16_t)(sh->idx[h] << 3 | 7);
 }
 
+uint16_t seg_shadow(struct vm *vm, const struct seg *s, bool wrap, int cpl)
+{
+	return shadow_sel_cpl(vm, s, wrap, cpl);
+}
+
 static uint16_t shadow_sel_view(struct vm *vm, const struct seg *s, bool wrap)
 {
 	return shadow_sel_cpl(vm, s, wrap, vm->cpu.cpl);
@@ -295,6 +301,7 @@ void fs_alt_catch_up(struct vm *vm)
 void seg_sync(struct vm *vm, int sr)
 {
 	struct cpu *c = &vm->cpu;
+	kentry_invalidate(vm);          /* the in-line SYSENTER/SYSEXIT's shadows are stale */
 	uint16_t h = shadow_sel(vm, &c->seg[sr]);
 	vm->shadow_cpl[sr] = (int8_t)c->cpl;
 	c->sh->gsel[sr] = c->seg[sr].sel;

@@ -26,6 +26,9 @@ void shadow_exit(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
 void seg_sync(struct vm *vm, int sr);
+/* The host selector shadowing s as data at cpl (wrap: its view of the offsets that
+ * wrap below its base); 0 if s is unusable as data. */
+uint16_t seg_shadow(struct vm *vm, const struct seg *s, bool wrap, int cpl);
 /* FS's value before its last load, for translated code to swap in (VC_FSALT_*):
  * publish it again (after LGDT, a shadow pool reset), and take over the swaps
  * translated code made (at every exit, before the monitor looks at FS). */

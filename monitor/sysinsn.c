@@ -13,6 +13,7 @@
 #include "cpuid.h"
 #include "exceptions.h"
 #include "interrupts.h"
+#include "kentry.h"
 #include "privilege.h"
 #include "segments.h"
 #include "task.h"
@@ -208,8 +209,8 @@ static enum emu_result do_lmsw(struct insn *i, uint32_t v)
 }
 
 /* RDTSCP (0F 01 F9, CPUID.80000001H:EDX.RDTSCP): the guest's TSC as RDTSC reads it,
- * and IA32_TSC_AUX in ECX; CR4.TSD makes it privileged (SDM Vol. 2, RDTSCP). Always a
- * callout: natively it would give the host's TSC_AUX, the host CPU's number. */
+ * and IA32_TSC_AUX in ECX; CR4.TSD makes it privileged (SDM Vol. 2, RDTSCP). A callout
+ * where RDTSC is one (a TSC offset, TSD); else in line (rewriter/mangle_state.c). */
 static enum emu_result do_rdtscp(struct insn *i)
 {
 	struct cpu *c = i->c;
@@ -218,7 +219,7 @@ static enum emu_result do_rdtscp(struct insn *i)
 	uint64_t t = guest_tsc(c);
 	REGS(i)[R_EAX] = (uint32_t)t;
 	REGS(i)[R_EDX] = (uint32_t)(t >> 32);
-	REGS(i)[R_ECX] = c->tsc_aux;
+	REGS(i)[R_ECX] = c->sh->tsc_aux;
 	return EMU_NEXT;
 }
 
@@ -476,8 +477,8 @@ enum emu_result do_msr(struct insn *i, bool write)
 		if (write && (v >> 32))
 			return gp0(i);
 		if (write)
-			c->tsc_aux = (uint32_t)v;
-		v = c->tsc_aux;
+			c->sh->tsc_aux = (uint32_t)v;
+		v = c->sh->tsc_aux;
 		break;
 	case MSR_EFER:
 		/* Only NXE: SCE, LME and the rest are reserved for a CPU without SYSCALL
@@ -502,38 +503,37 @@ enum emu_result do_msr(struct insn *i, bool write)
 	return EMU_NEXT;
 }
 
-/* The flat segments SYSENTER and SYSEXIT load, whatever the GDT holds: 4 GiB, 32-bit,
- * present, accessed; code execute/read, data read/write. */
-#define FLAT_CODE(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0xb)
-#define FLAT_DATA(dpl)  (SEG_G | SEG_DB | SEG_P | SEG_S | (dpl) << 5 | 0x3)
-
 enum emu_result do_sysenter(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
-	if (sel_is_null(cs))
+	struct seg cs, ss;
+	if (!(c->sysenter_cs & SEL_ERR_MASK))
 		return gp0(i);
-	/* SDM Vol. 2, SYSENTER: flat CPL-0 CS and SS = CS + 8, IF/VM/RF cleared. */
+	/* SDM Vol. 2B, SYSENTER: flat CPL-0 CS and SS, IF/VM/RF cleared. */
+	kentry_flat_segs(c->sysenter_cs, 0, &cs, &ss);
 	c->cpl = 0;
-	seg_set(i->vm, SR_CS, cs, 0, 0xffffffff, FLAT_CODE(0));
-	seg_set(i->vm, SR_SS, (uint16_t)(cs + 8), 0, 0xffffffff, FLAT_DATA(0));
+	seg_set(i->vm, SR_CS, cs.sel, cs.base, cs.limit, cs.attr);
+	seg_set(i->vm, SR_SS, ss.sel, ss.base, ss.limit, ss.attr);
 	cpu_set_eflags(c, cpu_eflags(c) & ~(FL_IF | FL_VM | FL_RF));
 	REGS(i)[R_ESP] = c->sysenter_esp;
 	c->sh->eip = c->sysenter_eip;
+	kentry_want(i->vm);             /* the next ones may run in line */
 	return EMU_JUMPED;
 }
 
 enum emu_result do_sysexit(struct insn *i)
 {
 	struct cpu *c = i->c;
-	uint16_t cs = (uint16_t)c->sysenter_cs & SEL_ERR_MASK;
-	if (!privileged(i) || sel_is_null(cs))
+	struct seg cs, ss;
+	if (!privileged(i) || !(c->sysenter_cs & SEL_ERR_MASK))
 		return gp0(i);
-	/* SDM Vol. 2, SYSEXIT: flat CPL-3 CS = SYSENTER_CS + 16, SS = + 24, RPL 3. */
+	/* SDM Vol. 2B, SYSEXIT: flat CPL-3 CS and SS, RPL 3. */
+	kentry_flat_segs(c->sysenter_cs, 3, &cs, &ss);
 	c->cpl = 3;
-	seg_set(i->vm, SR_CS, (uint16_t)((cs + 16) | 3), 0, 0xffffffff, FLAT_CODE(3));
-	seg_set(i->vm, SR_SS, (uint16_t)((cs + 24) | 3), 0, 0xffffffff, FLAT_DATA(3));
+	seg_set(i->vm, SR_CS, cs.sel, cs.base, cs.limit, cs.attr);
+	seg_set(i->vm, SR_SS, ss.sel, ss.base, ss.limit, ss.attr);
 	REGS(i)[R_ESP] = REGS(i)[R_ECX];
 	c->sh->eip = REGS(i)[R_EDX];
+	kentry_want(i->vm);
 	return EMU_JUMPED;
 }

@@ -27,8 +27,11 @@ enum kind {
 	K_CLI,          /* cli, where CPL <= IOPL */
 	K_STI,          /* sti, where CPL <= IOPL */
 	K_RDTSC,        /* rdtsc, natively where the mode allows */
+	K_RDTSCP,       /* rdtscp: the same, with the guest's TSC_AUX in ECX */
 	K_PUSHF,        /* pushfd */
 	K_POPF,         /* popfd */
+	K_SYSENTER,     /* sysenter, sysexit: in line where the monitor prepared them */
+	K_SYSEXIT,
 	K_CALLOUT,      /* the monitor emulates it */
 };
 

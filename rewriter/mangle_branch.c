@@ -142,10 +142,10 @@ static void emit_probe(struct emit *e, uint32_t table)
  * in the save slots. No instruction here writes the arithmetic flags: the entry holds
  * -eip, so LEA makes ECX zero on a hit and JECXZ tests it.
  */
-static void emit_lookup(struct emit *e)
+void emit_lookup_in(struct emit *e, uint32_t table)
 {
 	struct xbuf *b = &e->b;
-	emit_probe(e, LOOKUP_TABLE(e->mode));
+	emit_probe(e, table);
 	emit_lea_sum(b, R_ECX, R_ECX, R_EAX);
 	uint8_t *to_hit = emit_jecxz(b, 0);
 	uint8_t *miss = b->p;
@@ -154,8 +154,13 @@ static void emit_lookup(struct emit *e)
 	patch_rel8_here(to_hit, b);
 	emit_mov_gs_load(b, R_ECX, VCPU_ADDR + VC_RUN); /* hit, unless the monitor asks */
 	emit_jecxz(b, (uint8_t)(miss - (b->p + 2)));
-	emit_probe(e, LOOKUP_TABLE(e->mode) + 4);      /* the entry's table prologue */
+	emit_probe(e, table + 4);                       /* the entry's table prologue */
 	emit_jmp_reg(b, R_ECX);                         /* which restores EAX and ECX */
+}
+
+static void emit_lookup(struct emit *e)
+{
+	emit_lookup_in(e, LOOKUP_TABLE(e->mode));
 }
 
 /* For each entry point that the lookup tables may hold (struct entry's thost), out of

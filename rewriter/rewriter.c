@@ -91,10 +91,14 @@ uint32_t rw_mode(const struct cpu *c)
 	       ((c->seg[SR_SS].attr & SEG_DB) ? 0 : MODE_SS16);
 }
 
+uint16_t rw_native_fs_sel(uint32_t mode, uint16_t fs, uint16_t ggs)
+{
+	return (mode & MODE_GS_IN_FS) ? ggs : fs;
+}
+
 uint16_t rw_native_fs(const struct cpu *c, uint32_t mode)
 {
-	const struct vcpu_shared *sh = c->sh;
-	return (mode & MODE_GS_IN_FS) ? sh->hsel_ggs : sh->hsel[SR_FS];
+	return rw_native_fs_sel(mode, c->sh->hsel[SR_FS], c->sh->hsel_ggs);
 }
 
 void rw_set_breaks(struct rewriter *rw, const uint32_t *lin, int n)
@@ -300,11 +304,17 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 		k = K_CALLOUT;
 	if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
 		k = K_CALLOUT;          /* #GP(0) */
-	if (k == K_RDTSC && !(mode & MODE_TSC))
+	if ((k == K_RDTSC || k == K_RDTSCP) && !(mode & MODE_TSC))
 		k = K_CALLOUT;          /* #GP(0) under CR4.TSD, or a TSC offset */
 	/* On a 16-bit stack the emitted [esp] addressing would use ESP, the CPU's
 	 * pushes and pops SP: PUSHFD, POPFD and RET n go to the monitor. */
 	if ((mode & MODE_SS16) && (k == K_PUSHF || k == K_POPF || (k == K_RET && op[0] == 0xc2)))
+		k = K_CALLOUT;
+	/* SYSENTER from CPL 3 and SYSEXIT from CPL 0 in 32-bit code on a 32-bit stack run
+	 * in line (monitor/kentry.c), never alone (single-steps want the dispatcher). */
+	if ((k == K_SYSENTER || k == K_SYSEXIT) &&
+	    (t->oneshot || !(mode & 4) || (mode & MODE_SS16) ||
+	     (mode & 3) != (k == K_SYSENTER ? 3u : 0u)))
 		k = K_CALLOUT;
 	/* An access there had to be emulated before: a callout emulates it. */
 	in->site = sites_get(rw->sites, cs->base + in->eip);
@@ -319,6 +329,17 @@ static void emit_callout(struct tblock *t, const struct tinsn *in)
 	emit_callout_exit(&t->e, in->eip);
 	t->blk->callout_first = t->ninsn == 1;
 	t->ended = true;
+}
+
+/* The mode SYSEXIT's target will likely run in, for its lookup table (the monitor
+ * enables the in-line SYSEXIT only for the table its target's mode really uses). */
+static uint32_t sysexit_mode(const struct cpu *c)
+{
+	struct cpu t = *c;
+	t.cpl = 3;
+	t.seg[SR_CS].attr |= SEG_DB;
+	t.seg[SR_SS].attr |= SEG_DB;
+	return rw_mode(&t);
 }
 
 /* The emitter of each kind. */
@@ -338,8 +359,11 @@ static void emit_insn(struct tblock *t, enum kind k, const struct tinsn *in)
 	case K_CLI:             emit_cli(t, in); break;
 	case K_STI:             emit_sti(t, in); break;
 	case K_RDTSC:           emit_tsc_read(t, in); break;
+	case K_RDTSCP:          emit_tscp_read(t, in); break;
 	case K_PUSHF:           emit_pushf(t, in); break;
 	case K_POPF:            emit_popf(t, in); break;
+	case K_SYSENTER:        emit_sysenter(t, in); break;
+	case K_SYSEXIT:         emit_sysexit(t, in, sysexit_mode(t->rw->cpu)); break;
 	case K_SREG_LOAD:
 		if (emit_sreg_load(t, in))
 			break;

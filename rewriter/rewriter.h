@@ -77,6 +77,8 @@ uint32_t rw_mode(const struct cpu *c);
 /* The host selector FS must hold when blocks of mode run: a shadow of the guest's GS
  * at CPL 3 (user thread-local storage then runs natively), of its FS otherwise. */
 uint16_t rw_native_fs(const struct cpu *c, uint32_t mode);
+/* The same, of the host selectors of the guest's FS and GS. */
+uint16_t rw_native_fs_sel(uint32_t mode, uint16_t fs, uint16_t ggs);
 
 /* Instruction breakpoints (monitor/debug.h): a block ends before an instruction at
  * one of these n linear addresses, and a block that starts at one is just an exit to

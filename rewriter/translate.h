@@ -160,6 +160,9 @@ void emit_indirect_jmp(struct tblock *t, const struct tinsn *in);
 void emit_return(struct tblock *t, const struct tinsn *in);
 /* The out-of-line prologue of an entry point (struct entry's thost) at host. */
 uint32_t emit_table_stub(struct emit *e, uint32_t host);
+/* The inline lookup in the lookup table at table: guest target in EAX, guest EAX/ECX
+ * in their save slots. */
+void emit_lookup_in(struct emit *e, uint32_t table);
 
 /* mangle_state.c: segment registers, flags, IF, the TSC. */
 void emit_ident(struct tblock *t, const struct tinsn *in, bool code16);
@@ -170,8 +173,13 @@ bool emit_sreg_load(struct tblock *t, const struct tinsn *in);
 void emit_cli(struct tblock *t, const struct tinsn *in);
 void emit_sti(struct tblock *t, const struct tinsn *in);
 void emit_tsc_read(struct tblock *t, const struct tinsn *in);
+void emit_tscp_read(struct tblock *t, const struct tinsn *in);
 void emit_pushf(struct tblock *t, const struct tinsn *in);
 void emit_popf(struct tblock *t, const struct tinsn *in);
+/* mangle_kentry.c: SYSENTER at CPL 3 and SYSEXIT at CPL 0 (to a target translated for
+ * target_mode) in line. */
+void emit_sysenter(struct tblock *t, const struct tinsn *in);
+void emit_sysexit(struct tblock *t, const struct tinsn *in, uint32_t target_mode);
 /* Guest EAX/ECX to the save slots. */
 void emit_save_scratch(struct emit *e);
 /* A copy of b with its cs: or gs: prefix redirected through FS (wrap: GS's wrap view). */

@@ -830,6 +830,11 @@ void mmu_enter_user(struct mmu *m)
 	m->stats.user_unmaps++;
 }
 
+bool mmu_user_split(const struct mmu *m)
+{
+	return !m || !m->paging || m->sup_low >= m->user_high;
+}
+
 uint64_t mmu_user_top(struct mmu *m)
 {
 	return m && m->paging ? (uint64_t)m->sup_low << 12 : FOUR_GIB;

@@ -133,6 +133,9 @@ int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 /* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop
  * them (a segment cut cannot hide them). */
 void mmu_enter_user(struct mmu *m);
+/* Whether every supervisor page mapped lies above every user one (mmu_enter_user()
+ * then has nothing to do). */
+bool mmu_user_split(const struct mmu *m);
 
 /* The linear address below which a CPL-3 guest's data segment shadows must stay. */
 uint64_t mmu_user_top(struct mmu *m);

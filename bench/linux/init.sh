@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # init.sh - /init of the Linux benchmark's initramfs (bench/linux.sh): reports when user
-# space starts, then times five workloads with the guest's own clock (/proc/uptime,
+# space starts, then times six workloads with the guest's own clock (/proc/uptime,
 # 10 ms) and prints "BENCH name seconds".
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -22,9 +22,12 @@ t4=$(up)
 . /pingpong.sh
 pingpong /tmp 2000
 t5=$(up)
+dd if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null
+t6=$(up)
 echo "BENCH arith $(awk "BEGIN { print $t1 - $t0 }")"
 echo "BENCH forkexec $(awk "BEGIN { print $t2 - $t1 }")"
 echo "BENCH md5sum $(awk "BEGIN { print $t3 - $t2 }")"
 echo "BENCH pipe4k $(awk "BEGIN { print $t4 - $t3 }")"
 echo "BENCH pingpong $(awk "BEGIN { print $t5 - $t4 }")"
+echo "BENCH syscalls $(awk "BEGIN { print $t6 - $t5 }")"
 reboot -f

@@ -1,0 +1,40 @@
+/*
+ * kentry.h - SYSENTER and SYSEXIT in translated code: what the monitor prepares for
+ * them and how it catches up (kentry.c; the emitted side is rewriter/mangle_kentry.c).
+ *
+ * Interface: kentry_prepare() before each entry into translated code, kentry_catch_up()
+ * after each return from it, kentry_invalidate() whenever a segment shadow, the lookup
+ * tables' keys or the segment pool change, kentry_want() from the emulated SYSENTER
+ * and SYSEXIT (the guest uses them: worth preparing).
+ */
+#ifndef TRAPEZE_KENTRY_H
+#define TRAPEZE_KENTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct seg;
+
+/* What the prepared transitions were made for: they hold while all of it does. */
+struct kentry {
+	bool valid;                     /* the vCPU block's K fields say what holds now */
+	bool wanted;                    /* the guest ran SYSENTER/SYSEXIT since */
+	uint32_t mode[2];               /* the mode words at CPL 0 and CPL 3 */
+	uint32_t cr0, cr4, vflags, sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t tsc_base;
+	bool dbg_armed;
+	uint32_t seen;                  /* VC_K_COUNT when last caught up */
+	uint64_t transitions;           /* in line, counted at catch-up (--stats) */
+};
+
+void kentry_prepare(struct vm *vm, uint32_t mode);
+void kentry_catch_up(struct vm *vm);
+void kentry_invalidate(struct vm *vm);
+void kentry_want(struct vm *vm);
+
+/* The flat CS and SS that SYSENTER (cpl 0) and SYSEXIT (cpl 3) load from
+ * IA32_SYSENTER_CS (SDM Vol. 2B, SYSENTER and SYSEXIT). */
+void kentry_flat_segs(uint32_t sysenter_cs, int cpl, struct seg *cs, struct seg *ss);
+
+#endif
