@@ -36,6 +36,10 @@ _Static_assert(LOOKUP_TABLE_AT(LOOKUP_TABLES) <= IC_COUNT_ADDR, "the lookup tabl
  * longest: each refill doubles it, so a site whose targets keep changing costs few
  * exits. */
 #define IC_COUNT_FIRST_SHIFT 7
+/* Address spaces whose detached blocks are remembered, and how many blocks each: a
+ * busybox process detaches about 700 when it is left. */
+#define CC_SPACES       8
+#define SPACE_IDS       4096
 #define IC_COUNT_LAST_SHIFT  16
 
 struct lookup_entry {
@@ -62,6 +66,17 @@ struct codecache {
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
+	/* The address spaces used last (by CR3), each with the ids of the blocks that a CR3
+	 * load away from it detached: a load back to it attaches those that map as
+	 * translated again, with their parked chains. */
+	struct space {
+		uint32_t cr3;
+		uint32_t use;
+		uint32_t *ids;
+		uint32_t n;
+	} spaces[CC_SPACES];
+	struct space *space;            /* the current one */
+	uint32_t space_clock;
 	uint32_t npages;
 	uint32_t generation;
 	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
@@ -169,6 +184,16 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 		errno = ENOMEM;
 		return NULL;
 	}
+	for (int k = 0; k < CC_SPACES; k++) {
+		cc->spaces[k].cr3 = ~0u;
+		cc->spaces[k].ids = malloc(SPACE_IDS * sizeof(uint32_t));
+		if (!cc->spaces[k].ids) {
+			cc_destroy(cc);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	cc->space = &cc->spaces[0];
 	cc_clear_lookup(cc);
 	return cc;
 }
@@ -194,12 +219,15 @@ void cc_destroy(struct codecache *cc)
 	free(cc->code_lin_global);
 	free(cc->code_lin_large);
 	free(cc->local);
+	for (int k = 0; k < CC_SPACES; k++)
+		free(cc->spaces[k].ids);
 	free(cc);
 }
 
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
 static void local_add(struct codecache *cc, struct block *b);
+static void attach_page(struct codecache *cc, uint32_t ppn);
 
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
@@ -243,6 +271,8 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				t->neg_eip = -eip;
 				t->host = e->thost;
 			}
+			if (!e->block->in_local && !e->block->global)
+				attach_page(cc, e->block->page[0]);
 			local_add(cc, e->block);
 			return e;
 		}
@@ -445,12 +475,16 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 {
 	struct exit_slot *x = &from->exit[slot];
 	struct block *to = en->block;
-	if (!from->valid || !to->valid || x->to)
+	if (!from->valid || !to->valid || (x->to && !x->parked))
 		return;
+	/* A parked chain leads elsewhere (the same EIP in another address space's code)
+	 * or, attached since, to the same entry. */
+	unchain_slot(cc, from, slot);
 	patch_rel32(x->field, en->host);
 	local_add(cc, from);
 	local_add(cc, to);
 	x->to = to;
+	x->to_host = en->host;
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
 	cc->stats.chained++;
@@ -523,9 +557,11 @@ static void unchain_slot(struct codecache *cc, struct block *b, int slot)
 	if (!x->to)
 		return;
 	unlink_incoming(b, slot);
+	if (!x->parked)
+		cc->stats.unchained++;
 	patch_rel32(x->field, x->stub);
 	x->to = NULL;
-	cc->stats.unchained++;
+	x->parked = false;
 }
 
 static void invalidate(struct codecache *cc, struct block *b)
@@ -563,14 +599,17 @@ static void invalidate(struct codecache *cc, struct block *b)
 		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)(MAX_EXITS - 1));
 		int fs = (int)(b->incoming & (MAX_EXITS - 1));
 		b->incoming = f->exit[fs].in_next;
+		if (!f->exit[fs].parked)
+			cc->stats.unchained++;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;
-		cc->stats.unchained++;
+		f->exit[fs].parked = false;
 	}
 	for (int s = 0; s < b->nexits; s++)
 		if (b->exit[s].to) {
 			unlink_incoming(b, s);
 			b->exit[s].to = NULL;
+			b->exit[s].parked = false;
 		}
 	cc->stats.invalidated_blocks++;
 }
@@ -611,27 +650,24 @@ static bool pages_within(const struct block *b, const struct block *f)
 
 /*
  * Make b unreachable in an address space that does not map its pages as it was
- * translated: take its entries out of the lookup tables and cut the chains into it,
- * except those from non-global blocks whose pages include all of b's. Such a source
- * runs only while those pages map as they did when it was translated, so b is valid
- * whenever it is; a cluster of blocks on one page keeps its chains across address
- * spaces and needs one dispatcher entry, not one per branch, when it is valid again.
- * b keeps its own chains out for the same reason (it is entered only through the
- * dispatcher, which checks its pages, or from such a source).
+ * translated: take its entries out of the lookup tables and park the chains into it
+ * (their jumps lead to their exit stubs again, and they stay on b's incoming list for
+ * attach to restore), except those from non-global blocks whose pages include all of
+ * b's. Such a source runs only while those pages map as they did when it was
+ * translated, so b is valid whenever it is. b keeps its own chains out for the same
+ * reason (it is entered only through the dispatcher, which checks its pages, or from
+ * such a source).
  */
 static void detach(struct codecache *cc, struct block *b)
 {
-	uintptr_t *link = &b->incoming;
-	while (*link) {
-		struct block *f = (struct block *)(*link & ~(uintptr_t)(MAX_EXITS - 1));
-		int fs = (int)(*link & (MAX_EXITS - 1));
-		if (!f->global && pages_within(b, f)) {
-			link = &f->exit[fs].in_next;
+	for (uintptr_t link = b->incoming; link;) {
+		struct block *f = (struct block *)(link & ~(uintptr_t)(MAX_EXITS - 1));
+		struct exit_slot *x = &f->exit[link & (MAX_EXITS - 1)];
+		link = x->in_next;
+		if (x->parked || (!f->global && pages_within(b, f)))
 			continue;
-		}
-		*link = f->exit[fs].in_next;
-		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
-		f->exit[fs].to = NULL;
+		patch_rel32(x->field, x->stub);
+		x->parked = true;
 		cc->stats.unchained++;
 	}
 	for (int i = 0; i < b->nentries; i++) {
@@ -644,12 +680,43 @@ static void detach(struct codecache *cc, struct block *b)
 }
 
 /*
+ * Make b reachable again; the caller has checked that the current address space maps
+ * its pages as translated. Its parked chains jump to it again (from any source: b is
+ * valid wherever they run from, until the next change of mapping checks it), its
+ * entries go back into the lookup tables, and it joins the local list that the next
+ * CR3 load checks.
+ */
+static void attach(struct codecache *cc, struct block *b)
+{
+	for (uintptr_t link = b->incoming; link;) {
+		struct block *f = (struct block *)(link & ~(uintptr_t)(MAX_EXITS - 1));
+		struct exit_slot *x = &f->exit[link & (MAX_EXITS - 1)];
+		link = x->in_next;
+		if (!x->parked)
+			continue;
+		patch_rel32(x->field, x->to_host);
+		x->parked = false;
+		cc->stats.chains_unparked++;
+	}
+	for (int i = b->nentries - 1; i >= 0; i--) {
+		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
+		if (e) {
+			e->neg_eip = -b->entries[i].eip;
+			e->host = b->entries[i].thost;
+		}
+	}
+	local_add(cc, b);
+}
+
+/*
  * Detach the blocks of the local list for which gone(cc, b, arg) holds, and take them
  * off the list, compacting it as it goes (a detached block comes back when it is
- * linked again). Returns how many went.
+ * attached again); their ids go to record, as far as it has room. Returns how many
+ * went.
  */
 static uint32_t detach_local(struct codecache *cc,
-			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg)
+			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg,
+			     struct space *record)
 {
 	uint32_t kept = 0, n = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
@@ -660,6 +727,8 @@ static uint32_t detach_local(struct codecache *cc,
 		if (gone(cc, b, arg)) {
 			detach(cc, b);
 			b->in_local = false;
+			if (record && record->n < SPACE_IDS)
+				record->ids[record->n++] = id;
 			n++;
 			continue;
 		}
@@ -669,29 +738,104 @@ static uint32_t detach_local(struct codecache *cc,
 	return n;
 }
 
-/* Linear page -> physical page in the current address space (~0u: none), for the
- * pages of the blocks a CR3 load checks: many blocks share a page. */
+/* Linear page -> physical page for a fetch in the current address space (~0u: none),
+ * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. */
 struct mapping_cache {
-	struct { uint32_t lpn, ppn; } e[64];
+	struct { uint32_t key, ppn; } e[64];
 };
 
-/* Whether the current address space maps one of b's pages elsewhere (or not at all). */
+static void mapping_cache_init(struct mapping_cache *seen)
+{
+	memset(seen, 0xff, sizeof(*seen));     /* no key: lpn << 1 | user < 2^21 */
+}
+
+static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uint32_t lpn,
+			   bool user)
+{
+	uint32_t key = (lpn & 0xfffff) << 1 | user;
+	unsigned h = (key * 0x9e3779b1u) >> 26;
+	if (seen->e[h].key != key) {
+		uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
+		seen->e[h].key = key;
+		seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
+	}
+	return seen->e[h].ppn;
+}
+
+/* Whether the current address space maps each of b's pages to the physical page it
+ * was translated from, for a fetch at b's privilege (a supervisor page is no user
+ * code, whatever frame it maps), and, for a block cut off by a missing page, still
+ * maps no page there: what cc_lookup_entry checks. */
+static bool maps_as_translated(struct codecache *cc, const struct block *b,
+			       struct mapping_cache *seen)
+{
+	bool user = (b->mode & 3) == 3;
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		if (cached_ppn(cc, seen, block_lpn(b, i), user) != b->page[i])
+			return false;
+	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user) == ~0u;
+}
+
 static bool remapped(struct codecache *cc, const struct block *b, void *arg)
 {
-	struct mapping_cache *seen = arg;
-	bool user = (b->mode & 3) == 3;
-	for (int i = 0; i < b->npages + b->xpage; i++) {
-		uint32_t lpn = block_lpn(b, i);
-		unsigned h = (lpn * 0x9e3779b1u) >> 26;
-		if (seen->e[h].lpn != lpn) {
-			seen->e[h].lpn = lpn;
-			uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
-			seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
-		}
-		if (seen->e[h].ppn != b->page[i])
-			return true;
+	return !maps_as_translated(cc, b, arg);
+}
+
+/*
+ * A lookup found a detached block of physical page ppn that maps as translated: attach
+ * every detached block of the page that does (the code around it is likely to run
+ * too), one dispatcher entry for the page instead of one for each chain into it.
+ */
+static void attach_page(struct codecache *cc, uint32_t ppn)
+{
+	struct mapping_cache seen;
+	mapping_cache_init(&seen);
+	for (struct block *b = cc->page_head[ppn], *next; b; b = next) {
+		int k = 0;
+		while (b->page[k] != ppn)
+			k++;
+		next = b->page_next[k];
+		if (b->in_local || b->global || !maps_as_translated(cc, b, &seen))
+			continue;
+		attach(cc, b);
+		cc->stats.page_attached++;
 	}
-	return false;
+}
+
+/* The record of the address space at cr3: its own, or a free one or the least recently
+ * used, emptied. */
+static struct space *space_select(struct codecache *cc, uint32_t cr3)
+{
+	struct space *a = &cc->spaces[0];
+	for (int k = 0; k < CC_SPACES; k++) {
+		struct space *s = &cc->spaces[k];
+		if (s->cr3 == cr3) {
+			a = s;
+			break;
+		}
+		if (s->use < a->use)
+			a = s;
+	}
+	if (a->cr3 != cr3) {
+		a->cr3 = cr3;
+		a->n = 0;
+	}
+	a->use = ++cc->space_clock;
+	return a;
+}
+
+/* Back in address space a: attach the blocks detached when it was last left that map
+ * as translated now (its tables may have changed meanwhile: each is checked). */
+static void space_attach(struct codecache *cc, struct space *a, struct mapping_cache *seen)
+{
+	for (uint32_t k = 0; k < a->n; k++) {
+		struct block *b = cc_block(cc, a->ids[k]);
+		if (b && !b->in_local && !b->global && maps_as_translated(cc, b, seen)) {
+			attach(cc, b);
+			cc->stats.space_attached++;
+		}
+	}
+	a->n = 0;
 }
 
 static bool on_page(struct codecache *cc, const struct block *b, void *arg)
@@ -700,7 +844,7 @@ static bool on_page(struct codecache *cc, const struct block *b, void *arg)
 	return block_has_lpn(b, *(const uint32_t *)arg);
 }
 
-void cc_flush_linear(struct codecache *cc, bool keep_global)
+void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space)
 {
 	cc->stats.linear_flushes++;
 	if (!keep_global) {
@@ -708,6 +852,7 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 			if (cc->blocks[i]->valid)
 				cc_unchain_exits(cc, cc->blocks[i]);
 		cc_clear_lookup(cc);
+		cc->space = space_select(cc, space);
 	} else if (cc->local_lost) {
 		for (uint32_t i = 0; i < cc->nblocks; i++)
 			if (cc->blocks[i]->valid && !cc->blocks[i]->global)
@@ -717,8 +862,13 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
 		struct mapping_cache seen;
-		memset(&seen, 0xff, sizeof(seen));
-		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
+		mapping_cache_init(&seen);
+		cc->stats.cr3_checked += cc->nlocal;
+		cc->stats.cr3_detached += detach_local(cc, remapped, &seen, cc->space);
+		if (space != cc->space->cr3) {
+			cc->space = space_select(cc, space);
+			space_attach(cc, cc->space, &seen);
+		}
 	}
 	cc->generation++;
 }
@@ -727,11 +877,11 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 {
 	lpn &= 0xfffff;
 	if (cc->local_lost || (cc->code_lin_global[lpn >> 3] & (1u << (lpn & 7)))) {
-		cc_flush_linear(cc, false);
+		cc_flush_linear(cc, false, cc->space->cr3);
 		return;
 	}
 	cc->stats.page_flushes++;
-	detach_local(cc, on_page, &lpn);
+	detach_local(cc, on_page, &lpn, NULL);
 	cc->generation++;
 }
 
@@ -762,6 +912,8 @@ void cc_flush(struct codecache *cc)
 	memset(cc->code_lin_large, 0, 1u << 17);
 	cc->nlocal = 0;
 	cc->local_lost = false;
+	for (int k = 0; k < CC_SPACES; k++)
+		cc->spaces[k].n = 0;            /* ids start again */
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
 	cc->alloc_cold = cc->cold_base;

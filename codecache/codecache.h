@@ -54,6 +54,10 @@ struct exit_slot {
 	uint8_t ic_refills;
 	uint32_t stub_eip;              /* host address of the stub's EIP immediate */
 	struct block *to;               /* chained target, or NULL */
+	uint32_t to_host;               /* ... the host address of its entry */
+	bool parked;                    /* 'to' is detached (its pages do not map as
+					   translated): the jump leads to the exit stub until
+					   'to' is attached again */
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
 };
 
@@ -83,7 +87,8 @@ struct block {
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
 	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
-	bool in_local;                  /* on the list of non-global blocks with links */
+	bool in_local;                  /* attached: on the list of non-global blocks with
+					   links; not: detached (its incoming chains parked) */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
@@ -114,6 +119,11 @@ struct cc_stats {
 	uint64_t lookups;               /* dispatcher lookups */
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
+	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
+	uint64_t space_attached;        /* blocks attached again by a CR3 load back to the
+					   address space that detached them */
+	uint64_t page_attached;         /* ... by a lookup of a block of their page */
+	uint64_t chains_unparked;       /* parked chains whose jump was restored */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
 	uint64_t invalidated_blocks;
@@ -202,8 +212,10 @@ void cc_flush(struct codecache *cc);
  * unchain the blocks and empty the lookup tables, which go by linear address; the
  * blocks stay, found again by the dispatcher, which checks their physical pages.
  * keep_global: only blocks whose pages are not global change (a CR3 load with
- * CR4.PGE). */
-void cc_flush_linear(struct codecache *cc, bool keep_global);
+ * CR4.PGE): those whose pages the tables no longer map as translated are detached,
+ * and the blocks detached when the address space named space (the guest's CR3) was
+ * last left are attached again if they map as translated now. */
+void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space);
 /* The mapping of guest linear page lpn changed (INVLPG): detach the blocks with bytes
  * there (chains into them, their lookup entries), or do all of cc_flush_linear when
  * global blocks came from it. */
