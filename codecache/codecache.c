@@ -36,10 +36,6 @@ _Static_assert(LOOKUP_TABLE_AT(LOOKUP_TABLES) <= IC_COUNT_ADDR, "the lookup tabl
  * longest: each refill doubles it, so a site whose targets keep changing costs few
  * exits. */
 #define IC_COUNT_FIRST_SHIFT 7
-/* Address spaces whose detached blocks are remembered, and how many blocks each: a
- * busybox process detaches about 700 when it is left. */
-#define CC_SPACES       8
-#define SPACE_IDS       4096
 #define IC_COUNT_LAST_SHIFT  16
 
 struct lookup_entry {
@@ -66,17 +62,6 @@ struct codecache {
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
-	/* The address spaces used last (by CR3), each with the ids of the blocks that a CR3
-	 * load away from it detached: a load back to it attaches those that map as
-	 * translated again, with their parked chains. */
-	struct space {
-		uint32_t cr3;
-		uint32_t use;
-		uint32_t *ids;
-		uint32_t n;
-	} spaces[CC_SPACES];
-	struct space *space;            /* the current one */
-	uint32_t space_clock;
 	uint32_t npages;
 	uint32_t generation;
 	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
@@ -184,16 +169,6 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 		errno = ENOMEM;
 		return NULL;
 	}
-	for (int k = 0; k < CC_SPACES; k++) {
-		cc->spaces[k].cr3 = ~0u;
-		cc->spaces[k].ids = malloc(SPACE_IDS * sizeof(uint32_t));
-		if (!cc->spaces[k].ids) {
-			cc_destroy(cc);
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
-	cc->space = &cc->spaces[0];
 	cc_clear_lookup(cc);
 	return cc;
 }
@@ -219,15 +194,13 @@ void cc_destroy(struct codecache *cc)
 	free(cc->code_lin_global);
 	free(cc->code_lin_large);
 	free(cc->local);
-	for (int k = 0; k < CC_SPACES; k++)
-		free(cc->spaces[k].ids);
 	free(cc);
 }
 
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
 static void local_add(struct codecache *cc, struct block *b);
-static void attach_page(struct codecache *cc, uint32_t ppn);
+static void attach(struct codecache *cc, struct block *b);
 
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
@@ -271,9 +244,10 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				t->neg_eip = -eip;
 				t->host = e->thost;
 			}
+			/* Detached by a change of mapping, and valid again: its parked
+			 * chains with it, not one exit for each when next taken. */
 			if (!e->block->in_local && !e->block->global)
-				attach_page(cc, e->block->page[0]);
-			local_add(cc, e->block);
+				attach(cc, e->block);
 			return e;
 		}
 	return NULL;
@@ -680,11 +654,13 @@ static void detach(struct codecache *cc, struct block *b)
 }
 
 /*
- * Make b reachable again; the caller has checked that the current address space maps
+ * Make b reachable again, once a lookup has found that the current address space maps
  * its pages as translated. Its parked chains jump to it again (from any source: b is
  * valid wherever they run from, until the next change of mapping checks it), its
  * entries go back into the lookup tables, and it joins the local list that the next
- * CR3 load checks.
+ * CR3 load checks. Only b: attaching every block of its page, or those an address
+ * space had when it was last left, touched several times as many blocks as ran before
+ * the next CR3 load detached them again, and cost more than the exits it saved.
  */
 static void attach(struct codecache *cc, struct block *b)
 {
@@ -706,17 +682,16 @@ static void attach(struct codecache *cc, struct block *b)
 		}
 	}
 	local_add(cc, b);
+	cc->stats.attached++;
 }
 
 /*
  * Detach the blocks of the local list for which gone(cc, b, arg) holds, and take them
  * off the list, compacting it as it goes (a detached block comes back when it is
- * attached again); their ids go to record, as far as it has room. Returns how many
- * went.
+ * attached again). Returns how many went.
  */
 static uint32_t detach_local(struct codecache *cc,
-			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg,
-			     struct space *record)
+			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg)
 {
 	uint32_t kept = 0, n = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
@@ -727,8 +702,6 @@ static uint32_t detach_local(struct codecache *cc,
 		if (gone(cc, b, arg)) {
 			detach(cc, b);
 			b->in_local = false;
-			if (record && record->n < SPACE_IDS)
-				record->ids[record->n++] = id;
 			n++;
 			continue;
 		}
@@ -781,70 +754,13 @@ static bool remapped(struct codecache *cc, const struct block *b, void *arg)
 	return !maps_as_translated(cc, b, arg);
 }
 
-/*
- * A lookup found a detached block of physical page ppn that maps as translated: attach
- * every detached block of the page that does (the code around it is likely to run
- * too), one dispatcher entry for the page instead of one for each chain into it.
- */
-static void attach_page(struct codecache *cc, uint32_t ppn)
-{
-	struct mapping_cache seen;
-	mapping_cache_init(&seen);
-	for (struct block *b = cc->page_head[ppn], *next; b; b = next) {
-		int k = 0;
-		while (b->page[k] != ppn)
-			k++;
-		next = b->page_next[k];
-		if (b->in_local || b->global || !maps_as_translated(cc, b, &seen))
-			continue;
-		attach(cc, b);
-		cc->stats.page_attached++;
-	}
-}
-
-/* The record of the address space at cr3: its own, or a free one or the least recently
- * used, emptied. */
-static struct space *space_select(struct codecache *cc, uint32_t cr3)
-{
-	struct space *a = &cc->spaces[0];
-	for (int k = 0; k < CC_SPACES; k++) {
-		struct space *s = &cc->spaces[k];
-		if (s->cr3 == cr3) {
-			a = s;
-			break;
-		}
-		if (s->use < a->use)
-			a = s;
-	}
-	if (a->cr3 != cr3) {
-		a->cr3 = cr3;
-		a->n = 0;
-	}
-	a->use = ++cc->space_clock;
-	return a;
-}
-
-/* Back in address space a: attach the blocks detached when it was last left that map
- * as translated now (its tables may have changed meanwhile: each is checked). */
-static void space_attach(struct codecache *cc, struct space *a, struct mapping_cache *seen)
-{
-	for (uint32_t k = 0; k < a->n; k++) {
-		struct block *b = cc_block(cc, a->ids[k]);
-		if (b && !b->in_local && !b->global && maps_as_translated(cc, b, seen)) {
-			attach(cc, b);
-			cc->stats.space_attached++;
-		}
-	}
-	a->n = 0;
-}
-
 static bool on_page(struct codecache *cc, const struct block *b, void *arg)
 {
 	(void)cc;
 	return block_has_lpn(b, *(const uint32_t *)arg);
 }
 
-void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space)
+void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
 	cc->stats.linear_flushes++;
 	if (!keep_global) {
@@ -852,7 +768,6 @@ void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space)
 			if (cc->blocks[i]->valid)
 				cc_unchain_exits(cc, cc->blocks[i]);
 		cc_clear_lookup(cc);
-		cc->space = space_select(cc, space);
 	} else if (cc->local_lost) {
 		for (uint32_t i = 0; i < cc->nblocks; i++)
 			if (cc->blocks[i]->valid && !cc->blocks[i]->global)
@@ -864,11 +779,7 @@ void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space)
 		struct mapping_cache seen;
 		mapping_cache_init(&seen);
 		cc->stats.cr3_checked += cc->nlocal;
-		cc->stats.cr3_detached += detach_local(cc, remapped, &seen, cc->space);
-		if (space != cc->space->cr3) {
-			cc->space = space_select(cc, space);
-			space_attach(cc, cc->space, &seen);
-		}
+		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
 	}
 	cc->generation++;
 }
@@ -877,11 +788,11 @@ void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 {
 	lpn &= 0xfffff;
 	if (cc->local_lost || (cc->code_lin_global[lpn >> 3] & (1u << (lpn & 7)))) {
-		cc_flush_linear(cc, false, cc->space->cr3);
+		cc_flush_linear(cc, false);
 		return;
 	}
 	cc->stats.page_flushes++;
-	detach_local(cc, on_page, &lpn, NULL);
+	detach_local(cc, on_page, &lpn);
 	cc->generation++;
 }
 
@@ -912,8 +823,6 @@ void cc_flush(struct codecache *cc)
 	memset(cc->code_lin_large, 0, 1u << 17);
 	cc->nlocal = 0;
 	cc->local_lost = false;
-	for (int k = 0; k < CC_SPACES; k++)
-		cc->spaces[k].n = 0;            /* ids start again */
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
 	cc->alloc_cold = cc->cold_base;

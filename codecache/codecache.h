@@ -120,9 +120,7 @@ struct cc_stats {
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
 	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
-	uint64_t space_attached;        /* blocks attached again by a CR3 load back to the
-					   address space that detached them */
-	uint64_t page_attached;         /* ... by a lookup of a block of their page */
+	uint64_t attached;              /* detached blocks a lookup attached again */
 	uint64_t chains_unparked;       /* parked chains whose jump was restored */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
@@ -212,10 +210,9 @@ void cc_flush(struct codecache *cc);
  * unchain the blocks and empty the lookup tables, which go by linear address; the
  * blocks stay, found again by the dispatcher, which checks their physical pages.
  * keep_global: only blocks whose pages are not global change (a CR3 load with
- * CR4.PGE): those whose pages the tables no longer map as translated are detached,
- * and the blocks detached when the address space named space (the guest's CR3) was
- * last left are attached again if they map as translated now. */
-void cc_flush_linear(struct codecache *cc, bool keep_global, uint32_t space);
+ * CR4.PGE), and of those only the ones the new tables do not map as translated: they
+ * are detached (their chains parked), until a lookup finds one valid again. */
+void cc_flush_linear(struct codecache *cc, bool keep_global);
 /* The mapping of guest linear page lpn changed (INVLPG): detach the blocks with bytes
  * there (chains into them, their lookup entries), or do all of cc_flush_linear when
  * global blocks came from it. */

@@ -29,7 +29,7 @@ static void code_written(void *opaque, uint32_t ppn, bool guest)
 static void flush_linear(void *opaque, bool keep_global)
 {
 	struct vm *vm = opaque;
-	cc_flush_linear(vm->cc, keep_global, vm->cpu.cr3 & ~0x1fu);
+	cc_flush_linear(vm->cc, keep_global);
 }
 
 static void flush_linear_page(void *opaque, uint32_t lpn)
