@@ -7,16 +7,20 @@
  * call must always run what the current tables map there (SDM Vol. 3A, 4.10.4.1: a
  * CR3 load invalidates every non-global translation), or fault where they map
  * nothing: the tables of a space change while it is not current (a page remapped,
- * a page unmapped), and one physical page of code is mapped in spaces that map its
- * neighbour, where a block runs on into, differently.
+ * a page unmapped), one physical page of code is mapped in spaces that map its
+ * neighbour, where a block runs on into, differently, and one is a user page in one
+ * space and a supervisor page in another, where ring 3 may not fetch from it.
  */
 #include "guest.h"
+#include "ring.h"
 #include "paging.h"
 
 #define T       0x50000000u    /* callers: one frame in every space */
 #define S       0x50010000u    /* SA in A, SB in B, SC or nothing later in A */
 #define U       0x50020000u    /* P in A, B and D; nothing in C */
 #define U1      0x50021000u    /* QA in A, QB in B and D */
+#define K       0x50030000u    /* one frame: a user page in A, supervisor in B */
+#define FL_U    0x2u           /* EFLAGS for ring 3: bit 1, IF clear */
 
 /* The callers on T: call rel32 to a target; ret. */
 #define T_S_A   (T + 0x000)     /* S, called in A only */
@@ -24,6 +28,7 @@
 #define T_S     (T + 0x080)     /* S, called everywhere */
 #define T_U_A   (T + 0x0c0)     /* U+0xff8 (runs on into U1), called in A and D */
 #define T_U     (T + 0x100)     /* U+0x100 */
+#define T_K     (T + 0x140)     /* K, called at CPL 3 */
 
 static pte_t *kpd, *pda, *pdb, *pdc, *pdd;
 static uint8_t *sa, *sb, *sc, *p, *qa, *qb;
@@ -80,10 +85,15 @@ static void setup(void)
 	emit_caller(t, T_S - T, S);
 	emit_caller(t, T_U_A - T, U + 0xff8);
 	emit_caller(t, T_U - T, U + 0x100);
+	emit_caller(t, T_K - T, K);
 	for (int k = 0; k < 4; k++) {
 		pg_share_identity(pds[k], kpd);
-		pg_map(pds[k], T, (uint32_t)t, PG_P | PG_W);
+		pg_map(pds[k], T, (uint32_t)t, PG_P | PG_W | PG_U);
 	}
+	uint8_t *kc = pg_alloc();
+	emit_ret(kc, 0x77);
+	pg_map(pda, K, (uint32_t)kc, PG_P | PG_W | PG_U);
+	pg_map(pdb, K, (uint32_t)kc, PG_P | PG_W);
 	sa = s_page(0xa0);
 	sb = s_page(0xb0);
 	sc = s_page(0xc0);
@@ -183,12 +193,41 @@ static void test_shared_page(void)
 	check(calls(T_U_A, 0xaa332211), "spaces-shared-page-a-again");
 }
 
+/* K's frame is user code in A and a supervisor page in B: the kernel runs it in both,
+ * ring 3 only in A; in B its fetch faults (SDM Vol. 3A, 4.6.1), whatever the kernel's
+ * code there has kept. */
+static int user_calls(uint32_t lin, uint32_t want)
+{
+	volatile int ok = 1;
+	for (volatile int k = 0; k < 4; k++) {
+		volatile uint32_t r = 0;
+		if (EXC(r = user_run(lin, 0, FL_U)) != -1 || r != want)
+			ok = 0;
+	}
+	return ok;
+}
+
+static void test_user_page(void)
+{
+	space(pda);
+	check(calls(K, 0x77) & user_calls(T_K, 0x77), "spaces-user-page-a");
+	space(pdb);
+	check(calls(K, 0x77), "spaces-supervisor-page-b-kernel");
+	pf_reset();
+	int v = EXC(user_run(T_K, 0, FL_U));
+	pf_expect_mask("spaces-supervisor-page-b-user-fetch", v, PF_P | PF_U, 0xffffffffu, K,
+		       (void *)K);
+	space(pda);
+	check(user_calls(T_K, 0x77), "spaces-user-page-a-again");
+}
+
 void test_main(void)
 {
 	guest_init();
+	ring_init();
 	pg_init();
 	kpd = pg_dir();
-	pg_identity(kpd, PG_P | PG_W);
+	pg_identity(kpd, PG_P | PG_W | PG_U);
 	write_cr4(read_cr4() & ~(CR4_PSE | CR4_PGE));
 	pg_on(kpd);
 	setup();
@@ -197,6 +236,7 @@ void test_main(void)
 	test_alternate();
 	test_changed_while_away();
 	test_shared_page();
+	test_user_page();
 	write_cr4(read_cr4() & ~CR4_PGE);
 	/* The same without CR4.PGE. */
 	space(pdb);
