@@ -13,6 +13,11 @@
  * lookup table), unlink from the page lists, unchain incoming jumps. A full cache is
  * flushed whole.
  *
+ * A change of mapping (a CR3 load, INVLPG) detaches the blocks whose pages no longer
+ * map as translated: their lookup entries go and the chains into them are parked
+ * (jumping to their exit stubs, but remembered); a lookup that finds such a block valid
+ * again attaches it, and its parked chains jump to it again.
+ *
  * The cache decides what to link; the bytes are patched by the encoder
  * (rewriter/x86emit.h). It knows the guest's memory only through struct cc_host,
  * which the monitor wires at cc_create (monitor/rwhost.c).
