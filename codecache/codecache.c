@@ -207,6 +207,7 @@ void cc_destroy(struct codecache *cc)
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 
 static void local_add(struct codecache *cc, struct block *b);
+static void attach(struct codecache *cc, struct block *b);
 
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
@@ -250,7 +251,10 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 				t->neg_eip = -eip;
 				t->host = e->thost;
 			}
-			local_add(cc, e->block);
+			/* Detached by a change of mapping, and valid again: its parked
+			 * chains with it, not one exit for each when next taken. */
+			if (!e->block->in_local && !e->block->global)
+				attach(cc, e->block);
 			return e;
 		}
 	return NULL;
@@ -452,12 +456,16 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 {
 	struct exit_slot *x = &from->exit[slot];
 	struct block *to = en->block;
-	if (!from->valid || !to->valid || x->to)
+	if (!from->valid || !to->valid || (x->to && !x->parked))
 		return;
+	/* A parked chain leads elsewhere (the same EIP in another address space's code)
+	 * or, attached since, to the same entry. */
+	unchain_slot(cc, from, slot);
 	patch_rel32(x->field, en->host);
 	local_add(cc, from);
 	local_add(cc, to);
 	x->to = to;
+	x->to_host = en->host;
 	x->in_next = to->incoming;
 	to->incoming = (uintptr_t)from | (uintptr_t)slot;
 	cc->stats.chained++;
@@ -530,9 +538,11 @@ static void unchain_slot(struct codecache *cc, struct block *b, int slot)
 	if (!x->to)
 		return;
 	unlink_incoming(b, slot);
+	if (!x->parked)
+		cc->stats.unchained++;
 	patch_rel32(x->field, x->stub);
 	x->to = NULL;
-	cc->stats.unchained++;
+	x->parked = false;
 }
 
 static void invalidate(struct codecache *cc, struct block *b)
@@ -570,14 +580,17 @@ static void invalidate(struct codecache *cc, struct block *b)
 		struct block *f = (struct block *)(b->incoming & ~(uintptr_t)(MAX_EXITS - 1));
 		int fs = (int)(b->incoming & (MAX_EXITS - 1));
 		b->incoming = f->exit[fs].in_next;
+		if (!f->exit[fs].parked)
+			cc->stats.unchained++;
 		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
 		f->exit[fs].to = NULL;
-		cc->stats.unchained++;
+		f->exit[fs].parked = false;
 	}
 	for (int s = 0; s < b->nexits; s++)
 		if (b->exit[s].to) {
 			unlink_incoming(b, s);
 			b->exit[s].to = NULL;
+			b->exit[s].parked = false;
 		}
 	cc->stats.invalidated_blocks++;
 }
@@ -618,27 +631,24 @@ static bool pages_within(const struct block *b, const struct block *f)
 
 /*
  * Make b unreachable in an address space that does not map its pages as it was
- * translated: take its entries out of the lookup tables and cut the chains into it,
- * except those from non-global blocks whose pages include all of b's. Such a source
- * runs only while those pages map as they did when it was translated, so b is valid
- * whenever it is; a cluster of blocks on one page keeps its chains across address
- * spaces and needs one dispatcher entry, not one per branch, when it is valid again.
- * b keeps its own chains out for the same reason (it is entered only through the
- * dispatcher, which checks its pages, or from such a source).
+ * translated: take its entries out of the lookup tables and park the chains into it
+ * (their jumps lead to their exit stubs again, and they stay on b's incoming list for
+ * attach to restore), except those from non-global blocks whose pages include all of
+ * b's. Such a source runs only while those pages map as they did when it was
+ * translated, so b is valid whenever it is. b keeps its own chains out for the same
+ * reason (it is entered only through the dispatcher, which checks its pages, or from
+ * such a source).
  */
 static void detach(struct codecache *cc, struct block *b)
 {
-	uintptr_t *link = &b->incoming;
-	while (*link) {
-		struct block *f = (struct block *)(*link & ~(uintptr_t)(MAX_EXITS - 1));
-		int fs = (int)(*link & (MAX_EXITS - 1));
-		if (!f->global && pages_within(b, f)) {
-			link = &f->exit[fs].in_next;
+	for (uintptr_t link = b->incoming; link;) {
+		struct block *f = (struct block *)(link & ~(uintptr_t)(MAX_EXITS - 1));
+		struct exit_slot *x = &f->exit[link & (MAX_EXITS - 1)];
+		link = x->in_next;
+		if (x->parked || (!f->global && pages_within(b, f)))
 			continue;
-		}
-		*link = f->exit[fs].in_next;
-		patch_rel32(f->exit[fs].field, f->exit[fs].stub);
-		f->exit[fs].to = NULL;
+		patch_rel32(x->field, x->stub);
+		x->parked = true;
 		cc->stats.unchained++;
 	}
 	for (int i = 0; i < b->nentries; i++) {
@@ -651,9 +661,41 @@ static void detach(struct codecache *cc, struct block *b)
 }
 
 /*
+ * Make b reachable again, once a lookup has found that the current address space maps
+ * its pages as translated. Its parked chains jump to it again (from any source: b is
+ * valid wherever they run from, until the next change of mapping checks it), its
+ * entries go back into the lookup tables, and it joins the local list that the next
+ * CR3 load checks. Only b: attaching every block of its page, or those an address
+ * space had when it was last left, touched several times as many blocks as ran before
+ * the next CR3 load detached them again, and cost more than the exits it saved.
+ */
+static void attach(struct codecache *cc, struct block *b)
+{
+	for (uintptr_t link = b->incoming; link;) {
+		struct block *f = (struct block *)(link & ~(uintptr_t)(MAX_EXITS - 1));
+		struct exit_slot *x = &f->exit[link & (MAX_EXITS - 1)];
+		link = x->in_next;
+		if (!x->parked)
+			continue;
+		patch_rel32(x->field, x->to_host);
+		x->parked = false;
+		cc->stats.chains_unparked++;
+	}
+	for (int i = b->nentries - 1; i >= 0; i--) {
+		struct lookup_entry *e = table_entry(cc, b, b->entries[i].eip);
+		if (e) {
+			e->neg_eip = -b->entries[i].eip;
+			e->host = b->entries[i].thost;
+		}
+	}
+	local_add(cc, b);
+	cc->stats.attached++;
+}
+
+/*
  * Detach the blocks of the local list for which gone(cc, b, arg) holds, and take them
  * off the list, compacting it as it goes (a detached block comes back when it is
- * linked again). Returns how many went.
+ * attached again). Returns how many went.
  */
 static uint32_t detach_local(struct codecache *cc,
 			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg)
@@ -676,29 +718,47 @@ static uint32_t detach_local(struct codecache *cc,
 	return n;
 }
 
-/* Linear page -> physical page in the current address space (~0u: none), for the
- * pages of the blocks a CR3 load checks: many blocks share a page. */
+/* Linear page -> physical page for a fetch in the current address space (~0u: none),
+ * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. */
 struct mapping_cache {
-	struct { uint32_t lpn, ppn; } e[64];
+	struct { uint32_t key, ppn; } e[64];
 };
 
-/* Whether the current address space maps one of b's pages elsewhere (or not at all). */
+static void mapping_cache_init(struct mapping_cache *seen)
+{
+	memset(seen, 0xff, sizeof(*seen));     /* no key: lpn << 1 | user < 2^21 */
+}
+
+static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uint32_t lpn,
+			   bool user)
+{
+	uint32_t key = (lpn & 0xfffff) << 1 | user;
+	unsigned h = (key * 0x9e3779b1u) >> 26;
+	if (seen->e[h].key != key) {
+		uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
+		seen->e[h].key = key;
+		seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
+	}
+	return seen->e[h].ppn;
+}
+
+/* Whether the current address space maps each of b's pages to the physical page it
+ * was translated from, for a fetch at b's privilege (a supervisor page is no user
+ * code, whatever frame it maps), and, for a block cut off by a missing page, still
+ * maps no page there: what cc_lookup_entry checks. */
+static bool maps_as_translated(struct codecache *cc, const struct block *b,
+			       struct mapping_cache *seen)
+{
+	bool user = (b->mode & 3) == 3;
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		if (cached_ppn(cc, seen, block_lpn(b, i), user) != b->page[i])
+			return false;
+	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user) == ~0u;
+}
+
 static bool remapped(struct codecache *cc, const struct block *b, void *arg)
 {
-	struct mapping_cache *seen = arg;
-	bool user = (b->mode & 3) == 3;
-	for (int i = 0; i < b->npages + b->xpage; i++) {
-		uint32_t lpn = block_lpn(b, i);
-		unsigned h = (lpn * 0x9e3779b1u) >> 26;
-		if (seen->e[h].lpn != lpn) {
-			seen->e[h].lpn = lpn;
-			uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
-			seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
-		}
-		if (seen->e[h].ppn != b->page[i])
-			return true;
-	}
-	return false;
+	return !maps_as_translated(cc, b, arg);
 }
 
 static bool on_page(struct codecache *cc, const struct block *b, void *arg)
@@ -724,7 +784,8 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
 		struct mapping_cache seen;
-		memset(&seen, 0xff, sizeof(seen));
+		mapping_cache_init(&seen);
+		cc->stats.cr3_checked += cc->nlocal;
 		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
 	}
 	cc->generation++;

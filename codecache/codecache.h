@@ -13,6 +13,11 @@
  * lookup table), unlink from the page lists, unchain incoming jumps. A full cache is
  * flushed whole.
  *
+ * A change of mapping (a CR3 load, INVLPG) detaches the blocks whose pages no longer
+ * map as translated: their lookup entries go and the chains into them are parked
+ * (jumping to their exit stubs, but remembered); a lookup that finds such a block valid
+ * again attaches it, and its parked chains jump to it again.
+ *
  * The cache decides what to link; the bytes are patched by the encoder
  * (rewriter/x86emit.h). It knows the guest's memory only through struct cc_host,
  * which the monitor wires at cc_create (monitor/rwhost.c).
@@ -54,6 +59,10 @@ struct exit_slot {
 	uint8_t ic_refills;
 	uint32_t stub_eip;              /* host address of the stub's EIP immediate */
 	struct block *to;               /* chained target, or NULL */
+	uint32_t to_host;               /* ... the host address of its entry */
+	bool parked;                    /* 'to' is detached (its pages do not map as
+					   translated): the jump leads to the exit stub until
+					   'to' is attached again */
 	uintptr_t in_next;              /* next (block | slot) jumping into 'to' */
 };
 
@@ -83,7 +92,8 @@ struct block {
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
 	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
-	bool in_local;                  /* on the list of non-global blocks with links */
+	bool in_local;                  /* attached: on the list of non-global blocks with
+					   links; not: detached (its incoming chains parked) */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
@@ -114,6 +124,9 @@ struct cc_stats {
 	uint64_t lookups;               /* dispatcher lookups */
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
+	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
+	uint64_t attached;              /* detached blocks a lookup attached again */
+	uint64_t chains_unparked;       /* parked chains whose jump was restored */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
 	uint64_t invalidated_blocks;
@@ -202,7 +215,8 @@ void cc_flush(struct codecache *cc);
  * unchain the blocks and empty the lookup tables, which go by linear address; the
  * blocks stay, found again by the dispatcher, which checks their physical pages.
  * keep_global: only blocks whose pages are not global change (a CR3 load with
- * CR4.PGE). */
+ * CR4.PGE), and of those only the ones the new tables do not map as translated: they
+ * are detached (their chains parked), until a lookup finds one valid again. */
 void cc_flush_linear(struct codecache *cc, bool keep_global);
 /* The mapping of guest linear page lpn changed (INVLPG): detach the blocks with bytes
  * there (chains into them, their lookup entries), or do all of cc_flush_linear when

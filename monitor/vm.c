@@ -350,6 +350,11 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)s->cr_writes[0], (unsigned long long)s->cr_writes[3],
 			(unsigned long long)s->cr_writes[4], (unsigned long long)ccs->linear_flushes,
 			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes);
+	if (ccs->cr3_checked)
+		fprintf(f, "  blocks checked by CR3 loads %llu; detached blocks attached again by a "
+			"lookup %llu, parked chains restored with them %llu\n",
+			(unsigned long long)ccs->cr3_checked, (unsigned long long)ccs->attached,
+			(unsigned long long)ccs->chains_unparked);
 	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "
 			"written), host faults served %llu, guest #PF %llu (%llu mapped at the IRET), "
