@@ -135,6 +135,7 @@
 #define KSET_NFS        28      /* u16: the host selector FS holds at that CPL */
 #define KSET_SIZE       32
 #define VC_TSC_AUX      384     /* u32: IA32_TSC_AUX, what RDTSCP returns in ECX */
+#define VC_CR2          388     /* u32: CR2 (MOV from CR2 at CPL 0 reads it in line) */
 #define VC_FX           512     /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */

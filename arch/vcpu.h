@@ -55,7 +55,8 @@ struct vcpu_shared {
 		uint16_t nfs, pad;
 	} k_set[2];                     /* [0] CPL 0, [1] CPL 3 */
 	uint32_t tsc_aux;
-	uint8_t pad3[VC_FX - 388];
+	uint32_t cr2;
+	uint8_t pad3[VC_FX - 392];
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
@@ -107,6 +108,7 @@ static_assert(VC_HSEL_GGS == VC_HSEL + 2 * SR_COUNT && VC_HSEL_GGS_WRAP == VC_HS
 	      "a kentry_set's hsel copies VC_HSEL .. VC_HSEL_GGS_WRAP in one run");
 static_assert(SR_SS == SR_CS + 1, "a kentry_set's CS and SS selectors are adjacent");
 static_assert(offsetof(struct vcpu_shared, tsc_aux) == VC_TSC_AUX, "VC_TSC_AUX");
+static_assert(offsetof(struct vcpu_shared, cr2) == VC_CR2, "VC_CR2");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
 
 /* The exception the monitor will deliver before the guest runs again. */
@@ -124,7 +126,7 @@ struct cpu {
 	uint32_t fs_swaps_seen;         /* sh->fs_swaps when fs_alt was last in step */
 	struct dtr gdtr, idtr;
 	struct seg ldtr, tr;
-	uint32_t cr0, cr2, cr3, cr4;
+	uint32_t cr0, cr3, cr4;         /* CR2 is the vCPU block's (VC_CR2) */
 	uint64_t pdpte[4];              /* PAE paging's PDPTE registers (SDM Vol. 3, 4.4.1),
 					   loaded from CR3 by walk_load_pdptes() */
 	uint64_t efer;                  /* IA32_EFER: NXE or 0 */

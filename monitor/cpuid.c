@@ -16,7 +16,7 @@
  * entries: walk.h); TSC_ADJUST in leaf 7 and the host's invariant-TSC bit in leaf
  * 0x80000007 (the guest's TSC is the host's), the TSC's and the APIC timer's rates in
  * leaves 0x15 and 0x16; the APIC (while IA32_APIC_BASE enables it) and the TSC-deadline
- * timer (devices/lapic.c); IA32_ARCH_CAPABILITIES in leaf 7 EDX (sysinsn.c). Leaves 2
+ * timer (devices/lapic.c); IA32_ARCH_CAPABILITIES and SERIALIZE in leaf 7 EDX. Leaves 2
  * to 6 and 8 to 0x14 read as zero. Held back until the monitor implements them: VME,
  * PSE-36, x2APIC, MTRR, PAT, XSAVE/AVX (XCR0 is the host's), and long mode and SYSCALL
  * in the extended leaves. ECX bit 31 says a hypervisor is present.
@@ -40,6 +40,7 @@
 #define EXT1_NX   (1u << 20)
 #define EXT1_RDTSCP (1u << 27)
 #define L7_EBX_TSC_ADJUST (1u << 1)
+#define L7_EDX_SERIALIZE (1u << 14)
 #define L7_EDX_ARCH_CAPABILITIES (1u << 29)
 #define EXT7_INVARIANT_TSC (1u << 8)
 
@@ -158,10 +159,10 @@ void cpuid_emulate(struct vm *vm, uint32_t regs[8])
 		break;
 	case 7:
 		/* Sub-leaf 0 alone: IA32_TSC_ADJUST and IA32_ARCH_CAPABILITIES, which
-		 * sysinsn.c implements. */
+		 * sysinsn.c implements, and SERIALIZE (rewriter/mangle_state.c). */
 		if (regs[R_ECX] == 0) {
 			b = L7_EBX_TSC_ADJUST;
-			d = L7_EDX_ARCH_CAPABILITIES;
+			d = L7_EDX_ARCH_CAPABILITIES | L7_EDX_SERIALIZE;
 		}
 		break;
 	case 0x15:

@@ -169,7 +169,7 @@ int gdb_reg_get(struct vm *vm, int n, uint8_t *out)
 	else if (n == GDB_REG_CR0)
 		v = c->cr0;
 	else if (n == GDB_REG_CR2)
-		v = c->cr2;
+		v = c->sh->cr2;
 	else if (n == GDB_REG_CR3)
 		v = c->cr3;
 	else if (n == GDB_REG_CR4)

@@ -55,7 +55,13 @@ static void clear_flags(struct vcpu_shared *sh)
 
 void kentry_invalidate(struct vm *vm)
 {
-	vm->kentry.valid = false;
+	struct kentry *k = &vm->kentry;
+	/* Sets that were used are made again at the next entry, not after the next slow
+	 * transition: Linux's context switch reloads GS (a callout, so an invalidation)
+	 * before every return to user mode. */
+	if (k->valid && k->transitions != k->used_at)
+		k->wanted = true;
+	k->valid = false;
 	clear_flags(vm->cpu.sh);
 }
 
@@ -93,11 +99,25 @@ static bool key_holds(const struct vm *vm, uint32_t mode)
 	       k->dbg_armed == vm->dbg.armed;
 }
 
+/*
+ * The FS user mode will have. At CPL 3, the one it has. At CPL 0 after Linux's entry
+ * swapped its per-CPU FS in (a DPL-0 segment), the one it swaps out again before
+ * SYSEXIT: the alternate (VC_FSALT_*). A guess: SYSEXIT checks it at run time.
+ */
+static const struct seg *user_fs(const struct cpu *c)
+{
+	const struct seg *fs = &c->seg[SR_FS];
+	if (c->cpl == 0 && seg_usable(fs) && SEG_DPL(fs->attr) == 0)
+		return &c->fs_alt;
+	return fs;
+}
+
 /* One side's set: the shadows of the data segments as they are, at cpl, with CS and
- * SS the flat ones; its mode word in *mode. */
+ * SS the flat ones and FS user mode's; its mode word in *mode. */
 static void make_set(struct vm *vm, int cpl, struct kentry_set *s, uint32_t *mode)
 {
 	struct cpu t = vm->cpu;
+	t.seg[SR_FS] = *user_fs(&vm->cpu);
 	kentry_flat_segs(t.sysenter_cs, cpl, &t.seg[SR_CS], &t.seg[SR_SS]);
 	t.cpl = cpl;
 	*mode = rw_mode(&t);
@@ -135,6 +155,7 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 	clear_flags(sh);
 	note_key(vm);
 	k->valid = true;
+	k->used_at = k->transitions;
 	if ((c->sysenter_cs & SEL_ERR_MASK) == 0 || (sh->vflags & FL_TF) || vm->dbg.armed ||
 	    (c->cpl != 0 && c->cpl != 3))
 		return;                 /* #GP, or the dispatcher must see each instruction */

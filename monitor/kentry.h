@@ -26,6 +26,7 @@ struct kentry {
 	bool dbg_armed;
 	uint32_t seen;                  /* VC_K_COUNT when last caught up */
 	uint64_t transitions;           /* in line, counted at catch-up (--stats) */
+	uint64_t used_at;               /* transitions when the sets were made */
 };
 
 void kentry_prepare(struct vm *vm, uint32_t mode);

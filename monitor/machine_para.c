@@ -130,7 +130,7 @@ static bool deliver(struct vm *vm, int vector, bool has_err, uint32_t err, uint3
 	if (has_err)
 		frame[n++] = err;
 	if (pf)
-		frame[n++] = c->cr2;
+		frame[n++] = c->sh->cr2;
 	/* The frame goes on in one piece: pushed first = highest address. */
 	uint32_t words[7];
 	for (uint32_t k = 0; k < n; k++)

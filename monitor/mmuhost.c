@@ -53,7 +53,7 @@ static bool region_has_large_code(void *opaque, uint32_t first, uint32_t npg)
 static void page_fault(void *opaque, uint32_t lin, uint32_t err)
 {
 	struct vm *vm = opaque;
-	vm->cpu.cr2 = lin;
+	vm->cpu.sh->cr2 = lin;
 	exc_raise(vm, VEC_PF, true, err);
 }
 

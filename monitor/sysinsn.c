@@ -289,7 +289,7 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 	if (n == 1 || n > 4)
 		return ud(i);
 	if (!to_cr) {
-		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->cr2 : n == 3 ? c->cr3 : c->cr4;
+		uint32_t v = n == 0 ? c->cr0 : n == 2 ? c->sh->cr2 : n == 3 ? c->cr3 : c->cr4;
 		REGS(i)[i->rm] = v;
 		return EMU_NEXT;
 	}
@@ -315,7 +315,7 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 		return EMU_NEXT;
 	}
 	case 2:
-		c->cr2 = v;
+		c->sh->cr2 = v;
 		return EMU_NEXT;
 	case 3:
 		/* All but global pages go (SDM Vol. 3, 4.10.4.1); under PAE paging the

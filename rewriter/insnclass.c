@@ -276,13 +276,19 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 			return npfx ? K_CALLOUT : K_SYSENTER;
 		case 0x35:
 			return npfx ? K_CALLOUT : K_SYSEXIT;
-		case 0x01:              /* rdtscp; sgdt sidt lgdt ... */
-			return !npfx && rest > 2 && op[2] == 0xf9 ? K_RDTSCP : K_CALLOUT;
+		case 0x20:              /* mov r32, cr2 (CR8 with a LOCK prefix on AMD) */
+			if (!npfx && rest > 2 && ((op[2] >> 3) & 7) == 2)
+				return K_CR2_READ;
+			return K_CALLOUT;
+		case 0x01:              /* rdtscp, serialize; sgdt sidt lgdt ... */
+			if (!npfx && rest > 2 && op[2] == 0xf9)
+				return K_RDTSCP;
+			return !npfx && rest > 2 && op[2] == 0xe8 ? K_SERIALIZE : K_CALLOUT;
 		case 0x00:              /* sldt str lldt ltr verr verw */
 		case 0x02: case 0x03:   /* lar, lsl */
 		case 0x05: case 0x07:   /* syscall, sysret */
 		case 0x06: case 0x08: case 0x09: case 0x0b:     /* clts invd wbinvd ud2 */
-		case 0x20 ... 0x23:     /* mov cr/dr */
+		case 0x21 ... 0x23:     /* mov cr/dr */
 		case 0x24: case 0x26:   /* mov tr (old) */
 		case 0x30: case 0x32: case 0x33:        /* wrmsr rdmsr rdpmc */
 		case 0x37:              /* getsec */

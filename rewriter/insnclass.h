@@ -30,6 +30,8 @@ enum kind {
 	K_RDTSCP,       /* rdtscp: the same, with the guest's TSC_AUX in ECX */
 	K_PUSHF,        /* pushfd */
 	K_POPF,         /* popfd */
+	K_CR2_READ,     /* mov r32, cr2: in line at CPL 0 */
+	K_SERIALIZE,    /* serialize: a host MFENCE */
 	K_SYSENTER,     /* sysenter, sysexit: in line where the monitor prepared them */
 	K_SYSEXIT,
 	K_CALLOUT,      /* the monitor emulates it */

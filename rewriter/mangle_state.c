@@ -542,6 +542,22 @@ void emit_tsc_read(struct tblock *t, const struct tinsn *in)
 }
 
 /*
+ * SERIALIZE (CPUID.07H:EDX[14]): earlier instructions complete and buffered writes
+ * drain before the next is fetched (SDM Vol. 2B, SERIALIZE). The host's MFENCE drains
+ * them; fetching stale code cannot happen here, since a write to translated code
+ * invalidates it before the write completes (write-protected pages). Linux's
+ * sync_core() uses it where it has it, and IRET to itself otherwise: a callout each
+ * (38,000 in bench/linux.sh's run). The host need not have SERIALIZE.
+ */
+void emit_serialize(struct tblock *t, const struct tinsn *in)
+{
+	(void)in;
+	xb_put8(&t->e.b, 0x0f);         /* mfence */
+	xb_put8(&t->e.b, 0xae);
+	xb_put8(&t->e.b, 0xf0);
+}
+
+/*
  * RDTSCP where RDTSC runs natively: LFENCE; RDTSC, then ECX from the guest's
  * IA32_TSC_AUX (the host's RDTSCP would give the host's, the host CPU's number). LFENCE
  * waits for every earlier instruction to complete, which is the ordering RDTSCP

@@ -260,10 +260,14 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 		 * made 0F 1F, are what the block copies). */
 		uint8_t *b = code16 ? n16 : (uint8_t *)cur->code;     /* in rw->code */
 		size_t bn = code16 ? (size_t)nl : cur->size;
-		dcode = b;
-		dsize = bn;
+		/* SERIALIZE, which Capstone 4 does not know, is decoded as the MFENCE it
+		 * becomes (same length; the class comes from the guest's bytes). */
+		static const uint8_t mfence[3] = { 0x0f, 0xae, 0xf0 };
+		bool serialize = bn >= 3 && b[0] == 0x0f && b[1] == 0x01 && b[2] == 0xe8;
+		dcode = serialize ? mfence : b;
+		dsize = serialize ? sizeof(mfence) : bn;
 		daddr = cur->addr;
-		if (!rw_reserved_nop(b, (int)(bn < 15 ? bn : 15)) ||
+		if ((!serialize && !rw_reserved_nop(b, (int)(bn < 15 ? bn : 15))) ||
 		    !cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn))
 			return false;
 	}
@@ -303,6 +307,8 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 	if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(in->insn))
 		k = K_CALLOUT;
 	if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
+		k = K_CALLOUT;          /* #GP(0) */
+	if (k == K_CR2_READ && (mode & 3) != 0)
 		k = K_CALLOUT;          /* #GP(0) */
 	if ((k == K_RDTSC || k == K_RDTSCP) && !(mode & MODE_TSC))
 		k = K_CALLOUT;          /* #GP(0) under CR4.TSD, or a TSC offset */
@@ -360,6 +366,8 @@ static void emit_insn(struct tblock *t, enum kind k, const struct tinsn *in)
 	case K_STI:             emit_sti(t, in); break;
 	case K_RDTSC:           emit_tsc_read(t, in); break;
 	case K_RDTSCP:          emit_tscp_read(t, in); break;
+	case K_CR2_READ:        emit_mov_gs_load(&t->e.b, in->op[2] & 7, VCPU_ADDR + VC_CR2); break;
+	case K_SERIALIZE:       emit_serialize(t, in); break;
 	case K_PUSHF:           emit_pushf(t, in); break;
 	case K_POPF:            emit_popf(t, in); break;
 	case K_SYSENTER:        emit_sysenter(t, in); break;

@@ -174,6 +174,7 @@ void emit_cli(struct tblock *t, const struct tinsn *in);
 void emit_sti(struct tblock *t, const struct tinsn *in);
 void emit_tsc_read(struct tblock *t, const struct tinsn *in);
 void emit_tscp_read(struct tblock *t, const struct tinsn *in);
+void emit_serialize(struct tblock *t, const struct tinsn *in);
 void emit_pushf(struct tblock *t, const struct tinsn *in);
 void emit_popf(struct tblock *t, const struct tinsn *in);
 /* mangle_kentry.c: SYSENTER at CPL 3 and SYSEXIT at CPL 0 (to a target translated for

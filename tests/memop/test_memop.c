@@ -929,14 +929,14 @@ START_TEST(paging_faults)
 	ck_assert_uint_eq(REG(R_ECX), 41);
 	ck_assert(tvm_rd32(&vm, PT + 4 * (D >> 12)) & PTE_A);
 	FAULT(VEC_PF, 0x01, 0x03);                      /* add [ebx], eax */
-	ck_assert_uint_eq(vm.cpu.cr2, D);
+	ck_assert_uint_eq(vm.cpu.sh->cr2, D);
 	ck_assert_uint_eq(vm.cpu.exc.err, PF_ACC_WRITE | 1);    /* W, protection */
 	FAULT(VEC_PF, 0x87, 0x03);                      /* xchg [ebx], eax */
 	FAULT(VEC_PF, 0x89, 0x03);
 	/* the next page is not present: a load and a read-modify-write across the line */
 	REG(R_EBX) = D + 0xffe;
 	FAULT(VEC_PF, 0x8b, 0x0b);
-	ck_assert_uint_eq(vm.cpu.cr2, D + 0x1000);
+	ck_assert_uint_eq(vm.cpu.sh->cr2, D + 0x1000);
 	ck_assert_uint_eq(vm.cpu.exc.err, 0);
 	REG(R_EBX) = D + 0x1000 - 0x400;                /* ebx + 0x400 */
 	FAULT(VEC_PF, 0xff, 0x83, 0x00, 0x04, 0x00, 0x00);      /* inc dword [ebx+0x400] */

@@ -57,7 +57,7 @@ START_TEST(fault_maps_page)
 	ck_assert_int_eq(mmu_fault(vm.mmu, 0x206000, true), 0);
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
-	ck_assert_uint_eq(vm.cpu.cr2, 0x206000);
+	ck_assert_uint_eq(vm.cpu.sh->cr2, 0x206000);
 	ck_assert(!mapped(0x206000));
 	/* the lowest 64 KiB: the host cannot map it, the access is emulated */
 	vm.cpu.exc.pending = false;
@@ -315,7 +315,7 @@ START_TEST(pae_fetch_from_xd_page)
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
 	ck_assert_uint_eq(vm.cpu.exc.err, 0x15);
-	ck_assert_uint_eq(vm.cpu.cr2, 0x16010);
+	ck_assert_uint_eq(vm.cpu.sh->cr2, 0x16010);
 	vm.cpu.exc.pending = false;
 	/* Clearing NXE makes bit 63 reserved: the mapping goes, the next access faults. */
 	vm.cpu.efer = 0;

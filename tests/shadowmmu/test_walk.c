@@ -823,7 +823,7 @@ START_TEST(pae_nx_translate)
 	ck_assert(vm.cpu.exc.pending);
 	ck_assert_uint_eq(vm.cpu.exc.vector, VEC_PF);
 	ck_assert_uint_eq(vm.cpu.exc.err, 0x11);
-	ck_assert_uint_eq(vm.cpu.cr2, lin);
+	ck_assert_uint_eq(vm.cpu.sh->cr2, lin);
 	vm.cpu.exc.pending = false;
 	/* Without XD it translates. */
 	pae_set_pte(lin, TVM_CODE | P | RW);
