@@ -25,6 +25,7 @@
  * natively) divides them by NANO_SMALL_DIV. */
 #define NANO_OPS(X)                                                                     \
 	X(syscall,   500000,   3, 1, 0)    /* INT 0x80 to a ring-0 IRET; native: getpid */   \
+	X(sysenter,  500000,   3, 0, 0)    /* SYSENTER to a ring-0 SYSEXIT (Linux's way) */  \
 	X(in,        4000000,  0, 0, 0)    /* IN AL, 0x21: the master 8259's mask register */ \
 	X(clisti,    8000000,  0, 0, 0)    /* CLI; STI */                                    \
 	X(pushfpopf, 10000000, 0, 1, 0)    /* PUSHF; POPF */                                 \

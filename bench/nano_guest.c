@@ -27,11 +27,16 @@
 
 void nano_sys_entry(void);
 void nano_de_entry(void);
+void nano_sysenter_entry(void);
 __asm__(".text\n"
 	".p2align 4\n"
 	".globl nano_sys_entry\n"
 	"nano_sys_entry:\n\t"
 	"iret\n"
+	".p2align 4\n"
+	".globl nano_sysenter_entry\n"
+	"nano_sysenter_entry:\n\t"
+	"sysexit\n"                /* ECX and EDX: the caller's ESP and return point */
 	".p2align 4\n"
 	".globl nano_de_entry\n"
 	"nano_de_entry:\n\t"
@@ -52,6 +57,8 @@ static const struct {
 
 /* Cycles for loop(n) at CPL `ring`; the way in and out of ring 3 is inside, but it
  * happens once per call and is also inside the baseline. */
+static uint8_t sysenter_stack[256] __attribute__((aligned(16)));
+
 static uint64_t timed(void (*loop)(uint32_t), uint32_t n, int ring)
 {
 	uint64_t t0 = nano_rdtsc();
@@ -68,6 +75,15 @@ void test_main(void)
 	ring_init();
 	idt_set(0x80, (uint32_t)nano_sys_entry, SEL_CODE, 0xee);   /* DPL 3 interrupt gate */
 	idt_set(0, (uint32_t)nano_de_entry, SEL_CODE, 0x8e);
+	/* SYSENTER's four segments from GDT entry 8 on (SDM Vol. 2B, SYSENTER and SYSEXIT):
+	 * ring-0 code and data, ring-3 code and data; its own ring-0 stack. */
+	gdt_set(8, 0, 0xfffff, ACC_CODE, GRAN_4K32);
+	gdt_set(9, 0, 0xfffff, ACC_DATA, GRAN_4K32);
+	gdt_set(10, 0, 0xfffff, 0xfb, GRAN_4K32);
+	gdt_set(11, 0, 0xfffff, 0xf3, GRAN_4K32);
+	wrmsr(0x174, 8 << 3);
+	wrmsr(0x175, (uint32_t)sysenter_stack + sizeof(sysenter_stack));
+	wrmsr(0x176, (uint32_t)nano_sysenter_entry);
 	printf("NANO-START guest size=%s\n", NANO_SMALL ? "small" : "full");
 	for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		uint32_t n = ops[i].n, round = ops[i].round ? ops[i].round : n;

@@ -52,6 +52,7 @@
 
 	LOOP nano_empty, , ,
 	LOOP nano_syscall, , "movl $NR_GETPID, %eax; int $0x80",
+	LOOP nano_sysenter, , "movl $NR_GETPID, %eax; movl %esp, %ecx; movl $2f, %edx; sysenter; 2:",
 	LOOP nano_in, , "inb $0x21, %al",
 	LOOP nano_clisti, pushfl, "cli; sti", popfl
 	LOOP nano_pushfpopf, , "pushfl; popfl",
