@@ -114,12 +114,14 @@
 #define VC_FS_DLIN      256     /* ... and where the current FS's descriptor lies */
 #define VC_ZERO8        264     /* u64 0: the "descriptor" of a null selector */
 #define VC_ONES8        272     /* u64 ~0: matches no descriptor a translation holds */
-/* SYSENTER and SYSEXIT in translated code (monitor/kentry.c, rewriter/mangle_kentry.c):
- * whether each may run in line now (SYSEXIT's by the lookup table its target mode
- * uses: u32[3], index LOOKUP_INDEX), the CPL the last one left and how many ran (the
- * monitor catches up after each exit), SYSENTER's new ESP and EIP, SYSEXIT's check
- * that FS is the value the sets were made for (its CPL-0 host selector, negated), and
- * the vCPU fields each CPL's side of a transition installs (KSET_*). */
+/* System calls in translated code (monitor/kentry.c, rewriter/mangle_kentry.c): whether
+ * each kind may run in line now (SYSEXIT's and IRET's by the lookup table their
+ * target's mode uses: u32[3], index LOOKUP_INDEX), the CPL and kind of the last one
+ * and how many ran (the monitor catches up after each exit), SYSENTER's ESP and EIP,
+ * the check that FS is the value the sets were made for (its CPL-0 host selector,
+ * negated), and the vCPU fields each target installs (KSET_*): SYSENTER's, SYSEXIT's,
+ * INT n's, IRET's. What INT and IRET compare at run time is negated (flag-free LEA +
+ * JECXZ) with the linear address it is read from. */
 #define VC_K_ENTER_OK   280     /* u32 */
 #define VC_K_EXIT_OK    284     /* u32[3] (index 0 unused) */
 #define VC_K_CPL        296     /* u32 */
@@ -127,16 +129,48 @@
 #define VC_K_ESP0       304     /* u32 SYSENTER_ESP */
 #define VC_K_EIP0       308     /* u32 SYSENTER_EIP */
 #define VC_K_NFS0       312     /* u32 */
-#define VC_K_SET0       320     /* struct kentry_set: CPL 0 */
-#define VC_K_SET3       352     /* struct kentry_set: CPL 3 */
+#define VC_K_KIND       316     /* u32: KIND_* of the last one */
+#define VC_K_SET0       320     /* struct kentry_set[4]: SYSENTER's (CPL 0) ... */
+#define VC_K_SET3       352     /* ... SYSEXIT's (CPL 3) ... */
+#define VC_K_SET_INT    384     /* ... INT n's (CPL 0) ... */
+#define VC_K_SET_IRET   416     /* ... IRET's (CPL 3) */
 #define KSET_HSEL       0       /* u16[8]: VC_HSEL's six, then VC_HSEL_GGS, VC_HSEL_GGS_WRAP */
 #define KSET_GSEL_CSSS  16      /* u16[2]: guest CS and SS selectors (VC_GSEL + 2) */
 #define KSET_GSEL32     20      /* u32[2]: the same zero-extended (VC_GSEL32 + 4) */
 #define KSET_NFS        28      /* u16: the host selector FS holds at that CPL */
 #define KSET_SIZE       32
-#define VC_TSC_AUX      384     /* u32: IA32_TSC_AUX, what RDTSCP returns in ECX */
-#define VC_CR2          388     /* u32: CR2 (MOV from CR2 at CPL 0 reads it in line) */
-#define VC_FX           512     /* guest fxsave image, 512 bytes */
+#define KIND_SYSENTER   0
+#define KIND_SYSEXIT    1
+#define KIND_INT        2
+#define KIND_IRET       3
+#define VC_TSC_AUX      448     /* u32: IA32_TSC_AUX, what RDTSCP returns in ECX */
+#define VC_CR2          452     /* u32: CR2 (MOV from CR2 at CPL 0 reads it in line) */
+/* INT n from CPL 3 through a gate to CPL 0: the vector; where the gate, its CS's
+ * descriptor, the TSS's SS0 and SS0's descriptor lie and what they held; the gate's
+ * offset; what IF becomes (VC_VIF AND this: 0 for an interrupt gate). */
+#define VC_K_INT_OK     456     /* u32 */
+#define VC_K_INT_NVEC   460
+#define VC_K_INT_GATE   464     /* u32 linear, then u32[2] negated */
+#define VC_K_INT_CSD    476
+#define VC_K_INT_TSS    488     /* u32 linear of TSS + 4 (ESP0), then u32: -[TSS + 8] */
+#define VC_K_INT_SSD    496     /* u32 linear, then u32[2] negated */
+#define VC_K_INT_EIP    508
+#define VC_K_INT_IFMASK 512
+/* IRET from CPL 0 to CPL 3: the frame's CS and SS selectors (negated), their
+ * descriptors, the EFLAGS image's bits outside FL_ARITH | FL_IF, FS's and GS's
+ * selectors and GS's CPL-0 host selector (negated). */
+#define VC_K_IRET_OK    516     /* u32[3] (index 0 unused) */
+#define VC_K_IRET_NCS   528
+#define VC_K_IRET_NSS   532
+#define VC_K_IRET_CSD   536     /* u32 linear, then u32[2] negated */
+#define VC_K_IRET_SSD   548     /* u32 linear, then u32[2] negated */
+#define VC_K_IRET_VFL   560
+#define VC_K_IRET_NFSS  564
+#define VC_K_IRET_NGSS  568
+#define VC_K_IRET_NGGS0 572
+#define VC_K_TMP        576     /* u32 scratch: the new ESP */
+#define VC_K_FLSLOT     580     /* u32: INT's host EFLAGS (PUSHFD with ESP = VC_K_FLSLOT + 4) */
+#define VC_FX           1024    /* guest fxsave image, 512 bytes */
 
 /* Exit reasons (top 4 bits of the exit word). */
 #define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 3 | slot */

@@ -38,6 +38,9 @@ struct side_entry {
 #define SIDE_SCRATCH    0x01
 /* ... keeps guest register (flags >> 4) & 7 in VC_SAVE_EAX. */
 #define SIDE_SAVED_REG  0x02
+/* ... accesses memory on the CPU's own behalf before it changes anything (INT n and
+ * IRET in line, rewriter/mangle_kentry.c): a host fault there runs it as a callout. */
+#define SIDE_CALLOUT    0x04
 
 struct exit_slot {
 	uint32_t target;                /* guest EIP */

@@ -24,6 +24,7 @@
 #include "cpuid.h"
 #include "exceptions.h"
 #include "interrupts.h"
+#include "kentry.h"
 #include "memop.h"
 #include "privilege.h"
 #include "segments.h"
@@ -471,6 +472,7 @@ static enum emu_result do_iret(struct insn *i)
 {
 	struct cpu *c = i->c;
 	uint32_t esp = REGS(i)[R_ESP], eip, cs, fl;
+	int from = c->cpl;
 	c->nmi_blocked = false;         /* "until the next IRET" (SDM Vol. 3, 6.7.1) */
 	if (c->sh->vflags & FL_NT)
 		return task_return(i->vm, i->next) < 0 ? EMU_FAULT : EMU_JUMPED;
@@ -497,6 +499,8 @@ static enum emu_result do_iret(struct insn *i)
 	if (i->o16)
 		mask &= 0xffff;
 	cpu_set_eflags(c, (old & ~mask) | (fl & mask));
+	if (from == 0 && c->cpl == 3 && !i->o16)
+		kentry_want_iret(i->vm);        /* the next ones may run in line */
 	return EMU_JUMPED;
 }
 
@@ -606,9 +610,13 @@ static enum emu_result do_int(struct insn *i)
 	case 0xcc:
 		intr_soft(i->vm, VEC_BP, i->next, true);
 		break;
-	case 0xcd:
+	case 0xcd: {
+		int cpl = i->c->cpl;
 		intr_soft(i->vm, i->op[1], i->next, true);
+		if (cpl == 3 && i->c->cpl == 0 && !i->c->exc.pending)
+			kentry_want_int(i->vm, i->op[1]);   /* the next ones may run in line */
 		break;
+	}
 	case 0xce:
 		if (!(i->c->sh->eflags & FL_OF))
 			return EMU_NEXT;

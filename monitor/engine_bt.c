@@ -147,8 +147,10 @@ static bool prepare_entry(struct vm *vm, const struct block *b, uint64_t *frame_
 	 * shadow made for that CPL: each register remembers its own. */
 	bool cut = mmu_user_top(vm->mmu) < GUEST_TOP;
 	for (int sr = 0; sr < SR_COUNT; sr++)
-		if (vm->segs_stale || (cut && vm->shadow_cpl[sr] != c->cpl))
+		if (vm->segs_stale)
 			seg_sync(vm, sr);
+		else if (cut && vm->shadow_cpl[sr] != c->cpl)
+			seg_reshadow(vm, sr);
 	vm->segs_stale = false;
 	vm->entered_cpl = c->cpl;
 	kentry_prepare(vm, b->mode);

@@ -31,6 +31,7 @@ struct hostrt {
 		uint32_t err;
 		uint64_t addr;
 		uint32_t host_eip;
+		uint8_t side;           /* the instruction's side-table flags (SIDE_*) */
 	} fault;
 };
 

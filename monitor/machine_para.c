@@ -300,7 +300,7 @@ static int32_t mmu_req(struct vm *vm, const struct para_mmu_req *q)
 		/* The monitor sees this entry as it is written: map its page now, and the
 		 * guest's first access takes no host fault (section 4). */
 		if (q->val & 1)
-			mmu_prefault(vm->mmu, q->lin);
+			mmu_prefault(vm->mmu, q->lin, false);
 	}
 	return 0;
 }

@@ -44,6 +44,16 @@ static void x86_host_fault(struct vm *vm)
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: host signal %d trap %d err %#x addr %#llx at eip %#x\n",
 			f->sig, f->trapno, f->err, (unsigned long long)f->addr, c->sh->eip);
+	if ((f->side & SIDE_CALLOUT) && (f->trapno == 14 || f->trapno == 13 || f->trapno == 12)) {
+		/* An in-line INT n or IRET read a descriptor or the frame, or wrote the
+		 * frame, where the host maps nothing yet (or read-only), or past a limit:
+		 * the emulator does it all, and the page is mapped as that supervisor
+		 * access would map it (or the next run faults again). */
+		if (f->trapno == 14 && f->addr < GUEST_TOP && mmu_paging(vm->mmu))
+			mmu_prefault(vm->mmu, (uint32_t)f->addr, f->err & 2);
+		vm->machine->callout(vm);
+		return;
+	}
 	switch (f->trapno) {
 	case -1:
 		vm_stop(vm, STOP_MONITOR_ERROR, 6,

@@ -300,8 +300,16 @@ void fs_alt_catch_up(struct vm *vm)
 
 void seg_sync(struct vm *vm, int sr)
 {
+	/* The in-line system calls' sets hold the data segments' shadows (their CS and SS
+	 * are the targets' own): an event delivered or a far transfer leaves them. */
+	if (sr != SR_CS && sr != SR_SS)
+		kentry_invalidate(vm);
+	seg_reshadow(vm, sr);
+}
+
+void seg_reshadow(struct vm *vm, int sr)
+{
 	struct cpu *c = &vm->cpu;
-	kentry_invalidate(vm);          /* the in-line SYSENTER/SYSEXIT's shadows are stale */
 	uint16_t h = shadow_sel(vm, &c->seg[sr]);
 	vm->shadow_cpl[sr] = (int8_t)c->cpl;
 	c->sh->gsel[sr] = c->seg[sr].sel;

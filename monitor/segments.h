@@ -26,6 +26,9 @@ void shadow_exit(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
 void seg_sync(struct vm *vm, int sr);
+/* The same for an unchanged segment whose shadow must be made for another CPL (or
+ * line): the in-line system calls' sets, made for both CPLs, stay. */
+void seg_reshadow(struct vm *vm, int sr);
 /* The host selector shadowing s as data at cpl (wrap: its view of the offsets that
  * wrap below its base); 0 if s is unusable as data. */
 uint16_t seg_shadow(struct vm *vm, const struct seg *s, bool wrap, int cpl);

@@ -149,6 +149,7 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		vm->rt.fault.err = (uint32_t)g[REG_ERR];
 		vm->rt.fault.addr = (uint64_t)(uintptr_t)si->si_addr;
 		vm->rt.fault.host_eip = (uint32_t)rip;
+		vm->rt.fault.side = se->flags;
 		return_to_monitor(vm, uc);
 		return 0;
 	}

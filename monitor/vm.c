@@ -396,7 +396,7 @@ void vm_print_stats(struct vm *vm)
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
-	fprintf(f, "  SYSENTER/SYSEXIT in line %llu\n",
+	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET)\n",
 		(unsigned long long)vm->kentry.transitions);
 	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)rs->thunks_inlined);
 	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)ccs->ic_refills);

@@ -252,10 +252,13 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		return !has_prefix(b, npfx, 0xf0) &&
 		       (((modrm >> 6) == 3 && (reg == 0 || reg == 3)) || reg == 4) ?
 		       K_SREG_LOAD : K_CALLOUT;
+	case 0xcf:                                      /* iret */
+		return npfx ? K_CALLOUT : K_IRET;
+	case 0xcd:                                      /* int n */
+		return npfx ? K_CALLOUT : K_INT;
 	case 0x17:                                      /* pop ss */
 	case 0x9a: case 0xea: case 0xca: case 0xcb:     /* far call/jmp/ret */
-	case 0xcf:                                      /* iret */
-	case 0xcc: case 0xcd: case 0xce: case 0xf1:     /* int3, int n, into, int1 */
+	case 0xcc: case 0xce: case 0xf1:                /* int3, into, int1 */
 	case 0xf4:                                      /* hlt */
 	case 0xe4 ... 0xe7: case 0xec ... 0xef:         /* in, out */
 	case 0x6c ... 0x6f:                             /* ins, outs */

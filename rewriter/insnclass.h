@@ -32,8 +32,10 @@ enum kind {
 	K_POPF,         /* popfd */
 	K_CR2_READ,     /* mov r32, cr2: in line at CPL 0 */
 	K_SERIALIZE,    /* serialize: a host MFENCE */
-	K_SYSENTER,     /* sysenter, sysexit: in line where the monitor prepared them */
-	K_SYSEXIT,
+	K_SYSENTER,     /* sysenter, sysexit, int n, iret: in line where the monitor */
+	K_SYSEXIT,      /* prepared them (monitor/kentry.c) */
+	K_INT,
+	K_IRET,
 	K_CALLOUT,      /* the monitor emulates it */
 };
 

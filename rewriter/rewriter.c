@@ -316,11 +316,12 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 	 * pushes and pops SP: PUSHFD, POPFD and RET n go to the monitor. */
 	if ((mode & MODE_SS16) && (k == K_PUSHF || k == K_POPF || (k == K_RET && op[0] == 0xc2)))
 		k = K_CALLOUT;
-	/* SYSENTER from CPL 3 and SYSEXIT from CPL 0 in 32-bit code on a 32-bit stack run
-	 * in line (monitor/kentry.c), never alone (single-steps want the dispatcher). */
-	if ((k == K_SYSENTER || k == K_SYSEXIT) &&
+	/* SYSENTER and INT n from CPL 3, SYSEXIT and IRET from CPL 0, in 32-bit code on a
+	 * 32-bit stack run in line (monitor/kentry.c), never alone (single-steps want the
+	 * dispatcher). */
+	if ((k == K_SYSENTER || k == K_SYSEXIT || k == K_INT || k == K_IRET) &&
 	    (t->oneshot || !(mode & 4) || (mode & MODE_SS16) ||
-	     (mode & 3) != (k == K_SYSENTER ? 3u : 0u)))
+	     (mode & 3) != (k == K_SYSENTER || k == K_INT ? 3u : 0u)))
 		k = K_CALLOUT;
 	/* An access there had to be emulated before: a callout emulates it. */
 	in->site = sites_get(rw->sites, cs->base + in->eip);
@@ -335,17 +336,6 @@ static void emit_callout(struct tblock *t, const struct tinsn *in)
 	emit_callout_exit(&t->e, in->eip);
 	t->blk->callout_first = t->ninsn == 1;
 	t->ended = true;
-}
-
-/* The mode SYSEXIT's target will likely run in, for its lookup table (the monitor
- * enables the in-line SYSEXIT only for the table its target's mode really uses). */
-static uint32_t sysexit_mode(const struct cpu *c)
-{
-	struct cpu t = *c;
-	t.cpl = 3;
-	t.seg[SR_CS].attr |= SEG_DB;
-	t.seg[SR_SS].attr |= SEG_DB;
-	return rw_mode(&t);
 }
 
 /* The emitter of each kind. */
@@ -371,7 +361,9 @@ static void emit_insn(struct tblock *t, enum kind k, const struct tinsn *in)
 	case K_PUSHF:           emit_pushf(t, in); break;
 	case K_POPF:            emit_popf(t, in); break;
 	case K_SYSENTER:        emit_sysenter(t, in); break;
-	case K_SYSEXIT:         emit_sysexit(t, in, sysexit_mode(t->rw->cpu)); break;
+	case K_SYSEXIT:         emit_sysexit(t, in); break;
+	case K_INT:             emit_int(t, in); break;
+	case K_IRET:            emit_iret(t, in); break;
 	case K_SREG_LOAD:
 		if (emit_sreg_load(t, in))
 			break;

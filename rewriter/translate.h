@@ -177,10 +177,11 @@ void emit_tscp_read(struct tblock *t, const struct tinsn *in);
 void emit_serialize(struct tblock *t, const struct tinsn *in);
 void emit_pushf(struct tblock *t, const struct tinsn *in);
 void emit_popf(struct tblock *t, const struct tinsn *in);
-/* mangle_kentry.c: SYSENTER at CPL 3 and SYSEXIT at CPL 0 (to a target translated for
- * target_mode) in line. */
+/* mangle_kentry.c: SYSENTER and INT n at CPL 3, SYSEXIT and IRET at CPL 0, in line. */
 void emit_sysenter(struct tblock *t, const struct tinsn *in);
-void emit_sysexit(struct tblock *t, const struct tinsn *in, uint32_t target_mode);
+void emit_sysexit(struct tblock *t, const struct tinsn *in);
+void emit_int(struct tblock *t, const struct tinsn *in);
+void emit_iret(struct tblock *t, const struct tinsn *in);
 /* Guest EAX/ECX to the save slots. */
 void emit_save_scratch(struct emit *e);
 /* A copy of b with its cs: or gs: prefix redirected through FS (wrap: GS's wrap view). */

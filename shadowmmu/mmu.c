@@ -705,6 +705,11 @@ int mmu_fault(struct mmu *m, uint32_t lin, bool write)
 	return ret;
 }
 
+bool mmu_retry_pending(const struct mmu *m)
+{
+	return m && m->retry;
+}
+
 void mmu_retry(struct mmu *m)
 {
 	if (!m || !m->retry)
@@ -731,15 +736,16 @@ void mmu_retry(struct mmu *m)
 	}
 }
 
-int mmu_prefault(struct mmu *m, uint32_t lin)
+int mmu_prefault(struct mmu *m, uint32_t lin, bool write)
 {
 	struct walk w;
 	uint32_t lpn = lin >> 12;
-	if (!m->paging || !mappable(lpn) || m->map[lpn] ||
-	    (walk_peek(m->cpu, m->mem, lin, 0, &w) & PF_FAULT) ||
-	    (walk(m->cpu, m->mem, lin, 0, &w) & PF_FAULT))
+	unsigned acc = write ? PF_ACC_WRITE : 0;
+	if (!m->paging || !mappable(lpn) || (m->map[lpn] && (!write || (m->map[lpn] & M_WRITE))) ||
+	    (walk_peek(m->cpu, m->mem, lin, acc, &w) & PF_FAULT) ||
+	    (walk(m->cpu, m->mem, lin, acc, &w) & PF_FAULT))
 		return 0;
-	if (fill(m, lin, false, &w) != 1)
+	if (fill(m, lin, write, &w) != 1)
 		return 0;
 	m->stats.prefaults++;
 	return 1;

@@ -110,16 +110,19 @@ void mmu_invlpg(struct mmu *m, uint32_t lin);
  * stopped). */
 int mmu_fault(struct mmu *m, uint32_t lin, bool write);
 
-/* Map lin now, as its next access would be (the walk sets A; writable only if D is
- * set), if the guest's tables allow a supervisor read and it is not mapped yet: for a
- * page-table entry the monitor is told of as it is written (para-x86's mmu_update).
- * Nothing is raised; 1 if it mapped the page. */
-int mmu_prefault(struct mmu *m, uint32_t lin);
+/* Map lin now, as its next access would be (the walk sets A, and D for a write;
+ * writable only if D is set), if the guest's tables allow a supervisor read (write)
+ * and it is not mapped so yet: for a page-table entry the monitor is told of as it is
+ * written (para-x86's mmu_update), or a page translated code read or wrote on the
+ * CPU's own behalf (kentry.c). Nothing is raised; 1 if it mapped the page. */
+int mmu_prefault(struct mmu *m, uint32_t lin, bool write);
 
 /* After an IRET: if it returns to the instruction whose host page fault last became a
  * guest #PF, at the same CPL, and the guest now maps that page, map it before the
  * instruction runs again (a fault saved per demand-paged page). */
 void mmu_retry(struct mmu *m);
+/* Whether mmu_retry() has a page to map at the next IRET. */
+bool mmu_retry_pending(const struct mmu *m);
 
 /* Guest linear to physical for an access by the monitor on the guest's behalf
  * (acc: PF_ACC_* of walk.h, user when the guest is at CPL 3, fetch for code): 0, or
