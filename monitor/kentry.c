@@ -109,8 +109,7 @@ static void note_key(struct vm *vm)
 	k->nmi_blocked = c->nmi_blocked;
 	k->gdtr = c->gdtr;
 	k->idtr = c->idtr;
-	k->tr_base = c->tr.base;
-	k->tr_limit = c->tr.limit;
+	k->tr = c->tr;
 }
 
 static bool key_holds(const struct vm *vm, uint32_t mode)
@@ -127,7 +126,8 @@ static bool key_holds(const struct vm *vm, uint32_t mode)
 	       k->dbg_armed == vm->dbg.armed && k->nmi_blocked == c->nmi_blocked &&
 	       k->gdtr.base == c->gdtr.base && k->gdtr.limit == c->gdtr.limit &&
 	       k->idtr.base == c->idtr.base && k->idtr.limit == c->idtr.limit &&
-	       k->tr_base == c->tr.base && k->tr_limit == c->tr.limit;
+	       k->tr.sel == c->tr.sel && k->tr.base == c->tr.base &&
+	       k->tr.limit == c->tr.limit && k->tr.attr == c->tr.attr;
 }
 
 /*

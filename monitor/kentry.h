@@ -27,7 +27,7 @@ struct kentry {
 	uint64_t tsc_base;
 	bool dbg_armed, nmi_blocked;
 	struct dtr gdtr, idtr;
-	uint32_t tr_base, tr_limit;
+	struct seg tr;
 	bool int_known;                 /* INT n ran from CPL 3: its vector */
 	uint8_t int_vec;
 	uint16_t iret_cs, iret_ss;      /* the CS and SS an IRET to CPL 3 loaded last, or 0 */
