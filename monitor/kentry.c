@@ -47,16 +47,18 @@ void kentry_flat_segs(uint32_t sysenter_cs, int cpl, struct seg *cs, struct seg 
 			    .limit = 0xffffffff };
 }
 
-static void clear_flags(struct vcpu_shared *sh)
+static void clear_flags(struct vm *vm)
 {
+	struct vcpu_shared *sh = vm->cpu.sh;
 	sh->k_enter_ok = 0;
 	memset(sh->k_exit_ok, 0, sizeof(sh->k_exit_ok));
+	memset(vm->kentry.exit_ok, 0, sizeof(vm->kentry.exit_ok));
 }
 
 void kentry_invalidate(struct vm *vm)
 {
 	vm->kentry.valid = false;
-	clear_flags(vm->cpu.sh);
+	clear_flags(vm);
 }
 
 void kentry_want(struct vm *vm)
@@ -132,7 +134,7 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 	struct cpu *c = &vm->cpu;
 	struct vcpu_shared *sh = c->sh;
 	k->wanted = false;
-	clear_flags(sh);
+	clear_flags(vm);
 	note_key(vm);
 	k->valid = true;
 	if ((c->sysenter_cs & SEL_ERR_MASK) == 0 || (sh->vflags & FL_TF) || vm->dbg.armed ||
@@ -155,6 +157,13 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 	bool exit = user_ok && table_ready(vm, cur_mode, k->mode[1]);
 	sh->k_enter_ok = enter;
 	sh->k_exit_ok[LOOKUP_INDEX(k->mode[1])] = exit;
+	memcpy(k->exit_ok, sh->k_exit_ok, sizeof(k->exit_ok));
+}
+
+bool kentry_flags_cleared(const struct vm *vm)
+{
+	return vm->kentry.valid &&
+	       memcmp(vm->kentry.exit_ok, vm->cpu.sh->k_exit_ok, sizeof(vm->kentry.exit_ok)) != 0;
 }
 
 void kentry_prepare(struct vm *vm, uint32_t mode)

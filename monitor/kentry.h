@@ -24,6 +24,7 @@ struct kentry {
 	uint32_t cr0, cr4, vflags, sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_base;
 	bool dbg_armed;
+	uint32_t exit_ok[3];            /* the flags compute() set (VC_K_EXIT_OK) */
 	uint32_t seen;                  /* VC_K_COUNT when last caught up */
 	uint64_t transitions;           /* in line, counted at catch-up (--stats) */
 };
@@ -32,6 +33,9 @@ void kentry_prepare(struct vm *vm, uint32_t mode);
 void kentry_catch_up(struct vm *vm);
 void kentry_invalidate(struct vm *vm);
 void kentry_want(struct vm *vm);
+/* Whether translated code cleared a flag the monitor set (an in-line GS load that
+ * changed the CPL-3 mode word: gsload.c). */
+bool kentry_flags_cleared(const struct vm *vm);
 
 /* The flat CS and SS that SYSENTER (cpl 0) and SYSEXIT (cpl 3) load from
  * IA32_SYSENTER_CS (SDM Vol. 2B, SYSENTER and SYSEXIT). */
