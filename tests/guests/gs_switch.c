@@ -297,6 +297,31 @@ static void user_switches(void)
 		     "qemu-does-not-check-segment-limits");
 }
 
+/* Part 4: more distinct segments than trapeze's host LDT pool holds (8189), loaded
+ * into FS, so the pool is reset and its entries reused while GS values loaded before
+ * are remembered: a GS load after it must not bring back a host selector that now
+ * shadows another segment. */
+#define POOL_LOADS 8600
+static uint8_t pool_buf[POOL_LOADS + 16];
+
+static void pool_reset(void)
+{
+	set_task(S_T, 0, ACC_DATA);
+	for (int i = 0; i < 20; i++) {
+		gs_load_reg(SEL_T);
+		gs_load_reg(SEL_B);
+	}
+	for (uint32_t k = 0; k < POOL_LOADS; k++) {
+		gdt_set(S_C, (uint32_t)&pool_buf[k], 0xffff, ACC_DATA, GRAN_BYTE32);
+		__asm__ volatile("movw %w0, %%fs" :: "r"(SEL_C) : "memory");
+	}
+	__asm__ volatile("movw %w0, %%fs" :: "r"(SEL_DATA) : "memory");
+	gs_load_reg(SEL_T);
+	check_eq("gs-after-pool-reset", gs_read0(), tls[0].at);
+	gs_load_reg(SEL_B);
+	check_eq("gs-other-after-pool-reset", gs_read0(), box_b);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -305,5 +330,6 @@ void test_main(void)
 	idt_init();
 	switches();
 	rules();
+	pool_reset();
 	user_switches();
 }
