@@ -297,6 +297,24 @@ static void user_switches(void)
 		     "qemu-does-not-check-segment-limits");
 }
 
+/* Part 3b: the selector read from where trapeze's host maps no RAM (the lowest
+ * 64 KiB: a boot loader's stack), after warm loads of the values: as a callout. */
+static void low_memory(void)
+{
+	for (int i = 0; i < 20; i++) {
+		gs_load_reg(0);
+		gs_load_reg(SEL_B);
+	}
+	uint32_t r;
+	__asm__ volatile("movl %%esp, %%edx\n\tmovl $0x9000, %%esp\n\tpushl $0\n\t"
+			 "popl %%gs\n\tmovl %%edx, %%esp\n\tmovl %%gs, %0"
+			 : "=r"(r) :: "edx", "memory");
+	check_eq("gs-pop-from-low-stack", r & 0xffff, 0);
+	*(volatile uint16_t *)0x9000 = SEL_B;
+	__asm__ volatile("movw 0x9000, %%gs" ::: "memory");
+	check_eq("gs-mov-from-low-memory", gs_read0(), box_b);
+}
+
 /* Part 4: more distinct segments than trapeze's host LDT pool holds (8189), loaded
  * into FS, so the pool is reset and its entries reused while GS values loaded before
  * are remembered: a GS load after it must not bring back a host selector that now
@@ -330,6 +348,7 @@ void test_main(void)
 	idt_init();
 	switches();
 	rules();
+	low_memory();
 	pool_reset();
 	user_switches();
 }
