@@ -170,7 +170,23 @@
 #define VC_K_IRET_NGGS0 572
 #define VC_K_TMP        576     /* u32 scratch: the new ESP */
 #define VC_K_FLSLOT     580     /* u32: INT's host EFLAGS (PUSHFD with ESP = VC_K_FLSLOT + 4) */
-#define VC_FX           1024    /* guest fxsave image, 512 bytes */
+/* The GS loads of context switches (monitor/gsload.c, rewriter/mangle_state.c,
+ * emit_gs_load): recently loaded GS values, each with what its in-line load installs. */
+#define VC_GGS_FLAT     584     /* u32: 1 if GS is a 4 GiB writable data segment (MODE_GS_LIN) */
+#define VC_GS_LOADS     588     /* u32: in-line GS loads, for the monitor's catch-up */
+#define VC_GS_LAST      592     /* u32: the entry (its offset from VC_GSC) the last one loaded */
+#define VC_GSC          1536    /* struct gs_entry[GSC_ENTRIES] */
+#define GSC_ENTRIES     4
+#define GSC_NSEL        0       /* u32: -selector; 1 when empty (matches no selector) */
+#define GSC_DLIN        4       /* u32: where its descriptor lies (VC_ZERO8 if null) */
+#define GSC_NDESC       8       /* u32[2]: the descriptor, negated */
+#define GSC_SEL         16      /* u32: the selector, zero-extended */
+#define GSC_BASE        20      /* u32: its base (VC_GGS_BASE) */
+#define GSC_HSEL0       24      /* u16[2]: its shadows at CPL 0 (VC_HSEL_GGS, _WRAP) */
+#define GSC_HSEL3       28      /* u16[2]: ... and at CPL 3 */
+#define GSC_NFLAT       32      /* u32: -(VC_GGS_FLAT it gives) */
+#define GSC_SIZE        36
+#define VC_FX           1024    /* guest fxsave image, 512 bytes (VC_GSC after it) */
 
 /* Exit reasons (top 4 bits of the exit word). */
 #define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 3 | slot */

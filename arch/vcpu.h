@@ -61,8 +61,14 @@ struct vcpu_shared {
 	uint32_t k_iret_ok[3], k_iret_ncs, k_iret_nss, k_iret_csd, k_iret_ncsd[2];
 	uint32_t k_iret_ssd, k_iret_nssd[2], k_iret_vfl, k_iret_nfss, k_iret_ngss, k_iret_nggs0;
 	uint32_t k_tmp, k_flslot;
-	uint8_t pad3[VC_FX - 584];
+	uint32_t ggs_flat, gs_loads, gs_last;
+	uint8_t pad3[VC_FX - 596];
 	uint8_t fx[512] __attribute__((aligned(16)));
+	struct gs_entry {
+		uint32_t nsel, dlin, ndesc[2], sel, base;
+		uint16_t hsel0[2], hsel3[2];
+		uint32_t nflat;
+	} gsc[GSC_ENTRIES];
 };
 static_assert(offsetof(struct vcpu_shared, eflags) == VC_EFLAGS, "VC_EFLAGS");
 static_assert(offsetof(struct vcpu_shared, save_eax) == VC_SAVE_EAX, "VC_SAVE_EAX");
@@ -137,6 +143,21 @@ static_assert(SR_SS == SR_CS + 1, "a kentry_set's CS and SS selectors are adjace
 static_assert(offsetof(struct vcpu_shared, tsc_aux) == VC_TSC_AUX, "VC_TSC_AUX");
 static_assert(offsetof(struct vcpu_shared, cr2) == VC_CR2, "VC_CR2");
 static_assert(offsetof(struct vcpu_shared, fx) == VC_FX, "VC_FX");
+static_assert(offsetof(struct vcpu_shared, ggs_flat) == VC_GGS_FLAT, "VC_GGS_FLAT");
+static_assert(offsetof(struct vcpu_shared, gs_loads) == VC_GS_LOADS, "VC_GS_LOADS");
+static_assert(offsetof(struct vcpu_shared, gs_last) == VC_GS_LAST, "VC_GS_LAST");
+static_assert(offsetof(struct vcpu_shared, gsc) == VC_GSC, "VC_GSC");
+static_assert(sizeof(struct gs_entry) == GSC_SIZE, "GSC_SIZE");
+static_assert(offsetof(struct gs_entry, dlin) == GSC_DLIN, "GSC_DLIN");
+static_assert(offsetof(struct gs_entry, ndesc) == GSC_NDESC, "GSC_NDESC");
+static_assert(offsetof(struct gs_entry, sel) == GSC_SEL, "GSC_SEL");
+static_assert(offsetof(struct gs_entry, base) == GSC_BASE, "GSC_BASE");
+static_assert(offsetof(struct gs_entry, hsel0) == GSC_HSEL0, "GSC_HSEL0");
+static_assert(offsetof(struct gs_entry, hsel3) == GSC_HSEL3, "GSC_HSEL3");
+static_assert(offsetof(struct gs_entry, nflat) == GSC_NFLAT, "GSC_NFLAT");
+static_assert((VC_K_SET0 + KSET_HSEL + 2 * SR_COUNT) % 4 == 0 &&
+	      (VC_K_SET3 + KSET_HSEL + 2 * SR_COUNT) % 4 == 0 && VC_HSEL_GGS % 4 == 0,
+	      "a GS load stores each pair of GS shadows as one dword");
 
 /* The exception the monitor will deliver before the guest runs again. */
 struct pending_exc {

@@ -146,6 +146,8 @@ static bool prepare_entry(struct vm *vm, const struct block *b, uint64_t *frame_
 	/* A segment loaded by a callout at another CPL (no block entered in between) has a
 	 * shadow made for that CPL: each register remembers its own. */
 	bool cut = mmu_user_top(vm->mmu) < GUEST_TOP;
+	if (vm->segs_stale)
+		gs_cache_clear(vm);     /* its CPL-3 shadows were cut for the old top */
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		if (vm->segs_stale)
 			seg_sync(vm, sr);
@@ -177,7 +179,8 @@ static bool enter_block(struct vm *vm, struct block *b, const struct entry *en,
 	*word = tz_enter(en->host, frame_rsp);
 	vm->rt.entering = NULL;
 	fs_alt_catch_up(vm);
-	kentry_catch_up(vm);            /* after the FS swaps: its CPL decides the shadows */
+	gs_cache_catch_up(vm);          /* GS loads run at CPL 0: their shadows are CPL 0's */
+	kentry_catch_up(vm);            /* after both: its CPL decides the shadows */
 	if (vm->fpu_check) {
 		fpu_snapshot(vm->fpu_at_exit);
 		vm->fpu_at_exit_valid = true;

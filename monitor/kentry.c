@@ -47,12 +47,14 @@ void kentry_flat_segs(uint32_t sysenter_cs, int cpl, struct seg *cs, struct seg 
 			    .limit = 0xffffffff };
 }
 
-static void clear_flags(struct vcpu_shared *sh)
+static void clear_flags(struct vm *vm)
 {
+	struct vcpu_shared *sh = vm->cpu.sh;
 	sh->k_enter_ok = 0;
 	memset(sh->k_exit_ok, 0, sizeof(sh->k_exit_ok));
 	sh->k_int_ok = 0;
 	memset(sh->k_iret_ok, 0, sizeof(sh->k_iret_ok));
+	memset(vm->kentry.exit_ok, 0, sizeof(vm->kentry.exit_ok));
 }
 
 void kentry_invalidate(struct vm *vm)
@@ -64,7 +66,7 @@ void kentry_invalidate(struct vm *vm)
 	if (k->valid && k->transitions != k->used_at)
 		k->wanted = true;
 	k->valid = false;
-	clear_flags(vm->cpu.sh);
+	clear_flags(vm);
 }
 
 void kentry_want(struct vm *vm)
@@ -86,8 +88,9 @@ void kentry_want_iret(struct vm *vm)
 {
 	struct kentry *k = &vm->kentry;
 	const struct cpu *c = &vm->cpu;
-	if (k->iret_cs != c->seg[SR_CS].sel || k->iret_ss != c->seg[SR_SS].sel)
-		kentry_invalidate(vm);
+	/* Made again whatever changed: IRET's set holds GS as it was (the in-line GS load
+	 * of a context switch does not update it). */
+	kentry_invalidate(vm);
 	k->iret_cs = c->seg[SR_CS].sel;
 	k->iret_ss = c->seg[SR_SS].sel;
 	k->wanted = true;
@@ -355,7 +358,7 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 	struct cpu *c = &vm->cpu;
 	struct vcpu_shared *sh = c->sh;
 	k->wanted = false;
-	clear_flags(sh);
+	clear_flags(vm);
 	note_key(vm);
 	k->valid = true;
 	k->used_at = k->transitions;
@@ -375,6 +378,13 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 		k->iret_table = -1;
 		kentry_invalidate(vm);
 	}
+	memcpy(k->exit_ok, sh->k_exit_ok, sizeof(k->exit_ok));
+}
+
+bool kentry_flags_cleared(const struct vm *vm)
+{
+	return vm->kentry.valid &&
+	       memcmp(vm->kentry.exit_ok, vm->cpu.sh->k_exit_ok, sizeof(vm->kentry.exit_ok)) != 0;
 }
 
 void kentry_prepare(struct vm *vm, uint32_t mode)

@@ -33,6 +33,7 @@ struct kentry {
 	uint16_t iret_cs, iret_ss;      /* the CS and SS an IRET to CPL 3 loaded last, or 0 */
 	struct seg int_seg[2], iret_seg[2];     /* the CS and SS each installs */
 	int iret_table;                 /* IRET's target table, or -1: not prepared */
+	uint32_t exit_ok[3];            /* the flags compute() set (VC_K_EXIT_OK) */
 	uint32_t seen;                  /* VC_K_COUNT when last caught up */
 	uint64_t transitions;           /* in line, counted at catch-up (--stats) */
 	uint64_t used_at;               /* transitions when the sets were made */
@@ -44,6 +45,9 @@ void kentry_invalidate(struct vm *vm);
 void kentry_want(struct vm *vm);
 void kentry_want_int(struct vm *vm, int vector);
 void kentry_want_iret(struct vm *vm);
+/* Whether translated code cleared a flag the monitor set (an in-line GS load that
+ * changed the CPL-3 mode word: gsload.c). */
+bool kentry_flags_cleared(const struct vm *vm);
 
 /* The flat CS and SS that SYSENTER (cpl 0) and SYSEXIT (cpl 3) load from
  * IA32_SYSENTER_CS (SDM Vol. 2B, SYSENTER and SYSEXIT). */

@@ -18,6 +18,7 @@
 #include "exceptions.h"
 #include "vm.h"
 #include "../devices/mmio.h"
+#include "gsload.h"
 #include "kentry.h"
 #include "../shadowmmu/mmu.h"
 #include "../shadowmmu/walk.h"
@@ -34,6 +35,7 @@ struct segshadow {
 	struct shadow_key key[POOL_HASH];
 	uint16_t idx[POOL_HASH];        /* LDT index, 0 = free slot */
 	uint16_t next_idx;
+	uint32_t resets;                /* pool resets so far: selectors older are stale */
 };
 
 static int write_ldt(struct user_desc *d)
@@ -240,9 +242,16 @@ static void pool_reset(struct vm *vm)
 	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es" :: "r"(0) : "memory");
 	memset(vm->shadow->idx, 0, sizeof(vm->shadow->idx));
 	vm->shadow->next_idx = LDT_POOL_FIRST;
+	vm->shadow->resets++;
+	gs_cache_clear(vm);
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		seg_sync(vm, sr);
 	fs_alt_publish(vm);
+}
+
+uint32_t seg_pool_resets(const struct vm *vm)
+{
+	return vm->shadow->resets;
 }
 
 /*
@@ -251,15 +260,20 @@ static void pool_reset(struct vm *vm)
  * GDT (raw 0), or a GDT entry the host could not read, has VC_ONES8, which no
  * descriptor matches.
  */
-static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
+uint32_t seg_desc_lin(const struct cpu *c, uint16_t sel, uint64_t raw)
 {
-	if (!(s->sel & ~3u))
+	if (!(sel & ~3u))
 		return VCPU_ADDR + VC_ZERO8;
-	uint32_t at = c->gdtr.base + (s->sel & ~7u);
-	if ((s->sel & SEL_TI) || !s->raw || (s->sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW ||
+	uint32_t at = c->gdtr.base + (sel & ~7u);
+	if ((sel & SEL_TI) || !raw || (sel & ~7u) + 7 > c->gdtr.limit || at < GUEST_LOW ||
 	    at > GUEST_TOP - 8)
 		return VCPU_ADDR + VC_ONES8;
 	return at;
+}
+
+static uint32_t desc_lin(const struct cpu *c, const struct seg *s)
+{
+	return seg_desc_lin(c, s->sel, s->raw);
 }
 
 /*
@@ -319,6 +333,7 @@ void seg_reshadow(struct vm *vm, int sr)
 	 * views that translated code swaps into FS for cs: and gs: prefixes. */
 	if (sr == SR_GS) {
 		c->sh->ggs_base = c->seg[sr].base;
+		c->sh->ggs_flat = gs_flat(&c->seg[sr]);
 		c->sh->hsel_ggs = h;
 		c->sh->hsel_ggs_wrap = shadow_sel_view(vm, &c->seg[sr], true);
 	} else
@@ -499,6 +514,8 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 			return -1;
 		}
 		seg_assign(vm, sr, (struct seg){ .sel = sel });
+		if (sr == SR_GS)
+			gs_cache_fill(vm, &c->seg[sr], 0);
 		return 0;
 	}
 	if (!desc_fetch(vm, sel, &d, &lin)) {
@@ -541,6 +558,8 @@ int seg_load(struct vm *vm, int sr, uint16_t sel)
 	s.attr |= SEG_ACCESSED;
 	s.raw = (sr == SR_DS || sr == SR_ES || sr == SR_FS) && !(sel & SEL_TI) ? d : 0;
 	seg_assign(vm, sr, s);
+	if (sr == SR_GS)
+		gs_cache_fill(vm, &s, d);
 	return 0;
 }
 

@@ -37,6 +37,14 @@ uint16_t seg_shadow(struct vm *vm, const struct seg *s, bool wrap, int cpl);
  * translated code made (at every exit, before the monitor looks at FS). */
 void fs_alt_publish(struct vm *vm);
 void fs_alt_catch_up(struct vm *vm);
+/* Where the descriptor of sel (raw: as loaded, 0 if not from the GDT) lies for
+ * translated code to compare: VC_ZERO8 for a null selector, VC_ONES8 (matches
+ * nothing) if not in the GDT within its limit and below the window. */
+struct cpu;
+uint32_t seg_desc_lin(const struct cpu *c, uint16_t sel, uint64_t raw);
+/* How many times the shadow pool was reset: a host selector made before the last
+ * reset is stale. */
+uint32_t seg_pool_resets(const struct vm *vm);
 
 /* Decode descriptor d into s (selector sel). */
 void seg_from_desc(struct seg *s, uint16_t sel, uint64_t d);

@@ -253,6 +253,7 @@ enum emu_result group7(struct insn *i)          /* 0F 01 */
 			sites_clear(&i->vm->sites);
 		}
 		fs_alt_publish(i->vm);  /* where FS's descriptors lie now */
+		gs_cache_clear(i->vm);  /* the GS cache's lie where they did */
 		return EMU_NEXT;
 	}
 	case 3:

@@ -264,6 +264,7 @@ int vm_create(struct vm *vm, const struct config *cfg)
 	write_acpi(vm);
 	reset_cpu(vm);
 	fs_alt_publish(vm);
+	gs_cache_clear(vm);
 	return 0;
 err:
 	vm_destroy(vm);
@@ -398,6 +399,7 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
 	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET)\n",
 		(unsigned long long)vm->kentry.transitions);
+	fprintf(f, "  GS loads in line         %llu\n", (unsigned long long)vm->gsc.loads);
 	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)rs->thunks_inlined);
 	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)ccs->ic_refills);
 	for (int i = 0; i < 32; i++)

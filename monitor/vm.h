@@ -19,6 +19,7 @@
 #include "../arch/vcpu.h"
 #include "debug.h"
 #include "hostrt.h"
+#include "gsload.h"
 #include "kentry.h"
 #include "../devices/clock.h"
 #include "../devices/pc.h"
@@ -113,6 +114,7 @@ struct vm {
 	int8_t shadow_cpl[6];           /* the CPL each segment's shadow was made for */
 	int entered_cpl;                /* the CPL of the last block entered */
 	struct kentry kentry;           /* SYSENTER/SYSEXIT in translated code (kentry.h) */
+	struct gs_cache gsc;            /* GS loads in translated code (gsload.h) */
 	struct uart *com1;              /* the console UART, on the board */
 	struct lapic *lapic;            /* the CPU's local APIC, on the board (its MSRs) */
 	struct pci_bus *pci;            /* PCI bus 0, on the board */

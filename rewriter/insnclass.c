@@ -248,9 +248,9 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
 	case 0x07: case 0x1f:                           /* pop es, pop ds */
 		return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_LOAD;
-	case 0x8e:                      /* mov es/ds, r16; mov fs, r/m16 */
+	case 0x8e:                      /* mov es/ds, r16; mov fs/gs, r/m16 */
 		return !has_prefix(b, npfx, 0xf0) &&
-		       (((modrm >> 6) == 3 && (reg == 0 || reg == 3)) || reg == 4) ?
+		       (((modrm >> 6) == 3 && (reg == 0 || reg == 3)) || reg == 4 || reg == 5) ?
 		       K_SREG_LOAD : K_CALLOUT;
 	case 0xcf:                                      /* iret */
 		return npfx ? K_CALLOUT : K_IRET;
@@ -271,7 +271,7 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 			return K_RDTSC;
 		case 0xa0: case 0xa8:   /* push fs/gs */
 			return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_PUSH;
-		case 0xa1:              /* pop fs */
+		case 0xa1: case 0xa9:   /* pop fs, pop gs */
 			return has_prefix(b, npfx, 0xf0) ? K_CALLOUT : K_SREG_LOAD;
 		case 0x80 ... 0x8f:
 			return opsize ? K_CALLOUT : K_JCC;
@@ -295,7 +295,6 @@ enum kind classify(const uint8_t *b, int npfx, int len)
 		case 0x24: case 0x26:   /* mov tr (old) */
 		case 0x30: case 0x32: case 0x33:        /* wrmsr rdmsr rdpmc */
 		case 0x37:              /* getsec */
-		case 0xa9:              /* pop gs */
 		case 0xa2:              /* cpuid */
 		case 0xaa:              /* rsm */
 		case 0xb2: case 0xb4: case 0xb5:                /* lss lfs lgs */

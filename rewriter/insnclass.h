@@ -23,7 +23,8 @@ enum kind {
 	K_SREG_READ,    /* mov r32/r16, sreg */
 	K_SREG_PUSH,    /* push sreg */
 	K_SREG_LOAD,    /* mov es/ds, r16; pop es/ds: inline when the same descriptor;
-			   mov fs, r/m16; pop fs: inline when FS's previous value */
+			   mov fs, r/m16; pop fs: inline when FS's previous value;
+			   mov gs, r/m16; pop gs: inline when a recent value (VC_GSC) */
 	K_CLI,          /* cli, where CPL <= IOPL */
 	K_STI,          /* sti, where CPL <= IOPL */
 	K_RDTSC,        /* rdtsc, natively where the mode allows */

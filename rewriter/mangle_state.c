@@ -352,6 +352,129 @@ static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len,
 }
 
 /*
+ * MOV GS, r/m16 or POP GS at CPL 0, to a value loaded recently (VC_GSC, filled by
+ * monitor/gsload.c): Linux's __switch_to loads the next task's GS, whose TLS
+ * descriptor load_TLS has just written into the same GDT entry (0x33) for each task,
+ * so the entries differ by descriptor more than by selector. For each entry in turn,
+ * checked flag-free as emit_fs_load does: the new selector is the entry's, and the
+ * GDT entry read now (through the monitor's GS, a supervisor fetch) is the entry's
+ * descriptor, accessed bit included (a load would set it). A hit installs the entry
+ * (emit_gs_install); a miss of all is a callout, which fills the cache. EAX and ECX
+ * are scratch (SIDE_SCRATCH), the selector is kept in VC_TMP; the POP's read and the
+ * GDT reads may fault, before anything has changed.
+ */
+
+/*
+ * The entry at offset EAX from VC_GSC becomes GS: the vCPU block's selector, base and
+ * CPL-0 shadows (the load runs at CPL 0), and the GS shadows of the prepared sets
+ * (SYSENTER's and INT n's at CPL 0, SYSEXIT's at CPL 3 with the FS it loads there: the
+ * host FS holds the guest's GS at CPL 3), so that the in-line SYSEXIT stays valid and
+ * a later in-line INT installs this GS. (IRET's set is not updated: the in-line IRET
+ * compares GS with the one it was made for, and goes the slow way after a change.) If the new
+ * GS is flat where the old was not or the other way round, the CPL-3 mode word the
+ * sets were made for (MODE_GS_LIN) no longer holds: the SYSEXIT flags are cleared,
+ * and the monitor makes the sets again. Then the count and the entry for the monitor
+ * (gs_cache_catch_up).
+ */
+static void emit_gs_install(struct emit *e)
+{
+	const uint32_t ent = VCPU_ADDR + VC_GSC;
+	const uint32_t set0 = VCPU_ADDR + VC_K_SET0 + KSET_HSEL + 2 * SR_COUNT;
+	const uint32_t set3 = VCPU_ADDR + VC_K_SET3 + KSET_HSEL + 2 * SR_COUNT;
+	const uint32_t set_int = VCPU_ADDR + VC_K_SET_INT + KSET_HSEL + 2 * SR_COUNT;
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_TMP, R_EAX);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_NFLAT);
+	emit_mov_gs_load(&e->b, R_EAX, VCPU_ADDR + VC_GGS_FLAT);
+	emit_lea_sum(&e->b, R_ECX, R_ECX, R_EAX);
+	uint8_t *same = emit_jecxz(&e->b, 0);
+	for (uint32_t k = 0; k < 3; k++)
+		emit_mov_gs_imm32(&e->b, VCPU_ADDR + VC_K_EXIT_OK + 4 * k, 0);
+	patch_rel8_here(same, &e->b);
+	emit_mov_gs_load(&e->b, R_EAX, VCPU_ADDR + VC_TMP);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_NFLAT);
+	emit_not(&e->b, R_ECX);
+	emit_lea_disp8(&e->b, R_ECX, R_ECX, 1);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_GGS_FLAT, R_ECX);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_SEL);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_GSEL32 + 4 * SR_GS, R_ECX);
+	emit_mov_gs_store16(&e->b, VCPU_ADDR + VC_GSEL + 2 * SR_GS, R_ECX);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_BASE);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_GGS_BASE, R_ECX);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_HSEL0);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_HSEL_GGS, R_ECX);  /* and VC_HSEL_GGS_WRAP */
+	emit_mov_gs_store(&e->b, set0, R_ECX);
+	emit_mov_gs_store(&e->b, set_int, R_ECX);
+	emit_mov_gs_load_based32(&e->b, R_ECX, R_EAX, ent + GSC_HSEL3);
+	emit_mov_gs_store(&e->b, set3, R_ECX);
+	emit_mov_gs_store16(&e->b, VCPU_ADDR + VC_K_SET3 + KSET_NFS, R_ECX);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_GS_LAST, R_EAX);
+	emit_mov_gs_load(&e->b, R_ECX, VCPU_ADDR + VC_GS_LOADS);
+	emit_lea_disp8(&e->b, R_ECX, R_ECX, 1);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_GS_LOADS, R_ECX);
+}
+
+/* The checks of entry k (the selector in EAX, and in VC_TMP); on a hit EAX = the
+ * entry's offset and a jmp rel32 to the install, noted in *hit. Falls through to the
+ * next entry's checks with the selector in EAX. */
+static void emit_gs_entry_checks(struct emit *e, int k, uint32_t *hit)
+{
+	const uint32_t ent = VCPU_ADDR + VC_GSC + (uint32_t)k * GSC_SIZE;
+	emit_mov_gs_load(&e->b, R_ECX, ent + GSC_NSEL);
+	emit_lea_sum(&e->b, R_ECX, R_ECX, R_EAX);
+	emit_jecxz(&e->b, 2);
+	uint8_t *next = emit_jmp_rel8(&e->b);
+	uint8_t *miss = NULL, *found = NULL;
+	for (int h = 0; h < 2; h++) {                   /* the GDT entry's two dwords */
+		emit_mov_gs_load(&e->b, R_ECX, ent + GSC_DLIN);
+		emit_mov_gs_load_based(&e->b, R_EAX, R_ECX, (int8_t)(4 * h));
+		emit_mov_gs_load(&e->b, R_ECX, ent + GSC_NDESC + 4 * (uint32_t)h);
+		emit_lea_sum(&e->b, R_ECX, R_ECX, R_EAX);
+		if (h == 0) {
+			emit_jecxz(&e->b, 2);
+			miss = emit_jmp_rel8(&e->b);
+		} else {
+			found = emit_jecxz(&e->b, 0);
+		}
+	}
+	patch_rel8_here(miss, &e->b);
+	emit_mov_gs_load(&e->b, R_EAX, VCPU_ADDR + VC_TMP);
+	uint8_t *next2 = emit_jmp_rel8(&e->b);
+	patch_rel8_here(found, &e->b);
+	emit_mov_reg_imm32(&e->b, R_EAX, (uint32_t)k * GSC_SIZE);
+	*hit = emit_jmp_rel32(&e->b, 0);
+	patch_rel8_here(next, &e->b);
+	patch_rel8_here(next2, &e->b);
+}
+
+static uint8_t emit_gs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip)
+{
+	const uint8_t *op = b + npfx;
+	bool pop = op[0] == 0x0f, mem = !pop && (op[1] >> 6) != 3;
+	if ((e->mode & 3) != 0 || !(e->mode & 4) || (e->mode & MODE_SS16) ||
+	    (pop && has_prefix(b, npfx, 0x66)))
+		return 0;
+	for (int i = 0; mem && i < npfx; i++)
+		if (b[i] != 0x66)
+			return 0;               /* a segment override: the monitor's */
+	uint32_t hit[GSC_ENTRIES], slow[1];
+	emit_save_scratch(e);
+	emit_load_selector(e, b, npfx, len, R_EAX);
+	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_TMP, R_EAX);
+	for (int k = 0; k < GSC_ENTRIES; k++)
+		emit_gs_entry_checks(e, k, &hit[k]);
+	slow[0] = emit_jmp_rel32(&e->b, 0);
+	for (int k = 0; k < GSC_ENTRIES; k++)
+		patch_rel32(hit[k], xb_here(&e->b));
+	emit_gs_install(e);
+	emit_mov_gs_load(&e->b, R_EAX, VCPU_ADDR + VC_SAVE_EAX);
+	emit_mov_gs_load(&e->b, R_ECX, VCPU_ADDR + VC_SAVE_ECX);
+	if (pop)
+		emit_lea_esp(&e->b, 4);
+	emit_sreg_slow_path(e, NULL, slow, 1, true, eip);
+	return SIDE_SCRATCH;
+}
+
+/*
  * MOV to DS or ES from a register, or POP DS/ES, at CPL 0: a reload of the selector the
  * register already holds, from an unchanged descriptor, changes nothing (the accessed
  * bit is set already) and needs no monitor. Linux's kernel entry and exit reload both
@@ -420,8 +543,10 @@ static uint8_t emit_ds_es_load(struct emit *e, const struct cpu *c, const uint8_
 bool emit_sreg_load(struct tblock *t, const struct tinsn *in)
 {
 	const uint8_t *op = in->op;
-	if (op[0] == 0x0f || (op[0] == 0x8e && ((op[1] >> 3) & 7) == SR_FS))   /* pop fs, mov fs */
+	if ((op[0] == 0x0f && op[1] == 0xa1) || (op[0] == 0x8e && ((op[1] >> 3) & 7) == SR_FS))
 		in->se->flags = emit_fs_load(&t->e, in->b, in->npfx, in->len, in->eip);
+	else if (op[0] == 0x0f || (op[0] == 0x8e && ((op[1] >> 3) & 7) == SR_GS))
+		in->se->flags = emit_gs_load(&t->e, in->b, in->npfx, in->len, in->eip);
 	else
 		in->se->flags = emit_ds_es_load(&t->e, t->rw->cpu, in->b, in->npfx, in->len, in->eip);
 	return in->se->flags != 0;

@@ -72,7 +72,7 @@ void rw_destroy(struct rewriter *rw)
 
 /* A present, writable, expand-up data segment with a 4 GiB limit (and base 0 if
  * zero_base): accesses through it can only fault on paging. */
-static bool seg_flat_data(const struct seg *s, bool zero_base)
+bool rw_flat_data(const struct seg *s, bool zero_base)
 {
 	return (s->sel & 0xfffc) && (s->attr & 0x9e) == 0x92 && s->limit == 0xffffffffu &&
 	       (!zero_base || s->base == 0);
@@ -86,8 +86,8 @@ uint32_t rw_mode(const struct cpu *c)
 	       ((unsigned)c->cpl <= ((c->sh->vflags & FL_IOPL) >> 12) ? MODE_IO_OK : 0) |
 	       ((!(c->cr4 & CR4_TSD) || c->cpl == 0) && c->tsc_base == 0 ? MODE_TSC : 0) |
 	       (c->cpl == 3 ? MODE_GS_IN_FS : 0) |
-	       (c->cpl == 3 && seg_flat_data(&c->seg[SR_DS], true) &&
-		seg_flat_data(&c->seg[SR_GS], false) ? MODE_GS_LIN : 0) |
+	       (c->cpl == 3 && rw_flat_data(&c->seg[SR_DS], true) &&
+		rw_flat_data(&c->seg[SR_GS], false) ? MODE_GS_LIN : 0) |
 	       ((c->seg[SR_SS].attr & SEG_DB) ? 0 : MODE_SS16);
 }
 

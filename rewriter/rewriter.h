@@ -28,6 +28,7 @@ struct block;
 struct codecache;
 struct cpu;
 struct rewriter;
+struct seg;
 struct sites;
 
 /* Page attributes (rw_host.page_is). */
@@ -74,6 +75,9 @@ void rw_destroy(struct rewriter *rw);
 /* The mode word blocks are keyed by: CPL, code size, CR0.MP/EM/TS, CR4.OSFXSR, and
  * how IOPL, TSD, DS/GS and SS allow some instructions to run in line. */
 uint32_t rw_mode(const struct cpu *c);
+/* A present, writable, expand-up data segment with a 4 GiB limit (and base 0 if
+ * zero_base): what MODE_GS_LIN asks of DS (zero_base) and GS. */
+bool rw_flat_data(const struct seg *s, bool zero_base);
 /* The host selector FS must hold when blocks of mode run: a shadow of the guest's GS
  * at CPL 3 (user thread-local storage then runs natively), of its FS otherwise. */
 uint16_t rw_native_fs(const struct cpu *c, uint32_t mode);

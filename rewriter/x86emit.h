@@ -169,6 +169,15 @@ static inline void emit_mov_gs_load_based(struct xbuf *b, int dst, int base, int
 	xb_put8(b, (uint8_t)disp);
 }
 
+/* mov dst, gs:[base + disp32] */
+static inline void emit_mov_gs_load_based32(struct xbuf *b, int dst, int base, uint32_t disp)
+{
+	xb_put8(b, 0x65);
+	xb_put8(b, 0x8b);
+	xb_put8(b, (uint8_t)(0x80 | dst << 3 | base));
+	xb_put32(b, disp);
+}
+
 /* op r32, gs:[abs]: ALU_OR, ALU_XOR */
 static inline void emit_alu_gs_load(struct xbuf *b, uint8_t op, int reg, uint32_t abs)
 {
