@@ -328,16 +328,27 @@ static void emit_fs_alt_swap(struct emit *e)
 	emit_mov_gs_store(&e->b, VCPU_ADDR + VC_FS_SWAPS, R_EAX);
 }
 
-static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip)
+/* Whether MOV FS/GS, r/m16 or POP FS/GS (b, npfx prefixes) can load in line: CPL 0,
+ * 32-bit code and stack, a dword POP, and no segment override on a memory operand (the
+ * monitor's own segments would serve it). */
+static bool fs_gs_load_ok(const struct emit *e, const uint8_t *b, int npfx)
 {
 	const uint8_t *op = b + npfx;
 	bool pop = op[0] == 0x0f, mem = !pop && (op[1] >> 6) != 3;
 	if ((e->mode & 3) != 0 || !(e->mode & 4) || (e->mode & MODE_SS16) ||
 	    (pop && has_prefix(b, npfx, 0x66)))
-		return 0;
+		return false;
 	for (int i = 0; mem && i < npfx; i++)
 		if (b[i] != 0x66)
-			return 0;               /* a segment override: the monitor's */
+			return false;
+	return true;
+}
+
+static uint8_t emit_fs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip)
+{
+	bool pop = b[npfx] == 0x0f;
+	if (!fs_gs_load_ok(e, b, npfx))
+		return 0;
 	uint32_t slow[3];
 	emit_save_scratch(e);
 	emit_load_selector(e, b, npfx, len, R_EAX);
@@ -448,14 +459,9 @@ static void emit_gs_entry_checks(struct emit *e, int k, uint32_t *hit)
 
 static uint8_t emit_gs_load(struct emit *e, const uint8_t *b, int npfx, int len, uint32_t eip)
 {
-	const uint8_t *op = b + npfx;
-	bool pop = op[0] == 0x0f, mem = !pop && (op[1] >> 6) != 3;
-	if ((e->mode & 3) != 0 || !(e->mode & 4) || (e->mode & MODE_SS16) ||
-	    (pop && has_prefix(b, npfx, 0x66)))
+	bool pop = b[npfx] == 0x0f;
+	if (!fs_gs_load_ok(e, b, npfx))
 		return 0;
-	for (int i = 0; mem && i < npfx; i++)
-		if (b[i] != 0x66)
-			return 0;               /* a segment override: the monitor's */
 	uint32_t hit[GSC_ENTRIES], slow[1];
 	emit_save_scratch(e);
 	emit_load_selector(e, b, npfx, len, R_EAX);
