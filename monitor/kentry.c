@@ -74,10 +74,14 @@ void kentry_want(struct vm *vm)
 	vm->kentry.wanted = true;
 }
 
+/* An INT n or IRET went the slow way: if it was prepared, what it compares at run time
+ * changed (a gate moved, GS was loaded in line since): made again, as when its target
+ * changed. One that could not be prepared is not tried again until something else
+ * invalidates. */
 void kentry_want_int(struct vm *vm, int vector)
 {
 	struct kentry *k = &vm->kentry;
-	if (!k->int_known || k->int_vec != vector)
+	if (!k->int_known || k->int_vec != vector || vm->cpu.sh->k_int_ok)
 		kentry_invalidate(vm);
 	k->int_known = true;
 	k->int_vec = (uint8_t)vector;
@@ -88,9 +92,11 @@ void kentry_want_iret(struct vm *vm)
 {
 	struct kentry *k = &vm->kentry;
 	const struct cpu *c = &vm->cpu;
-	/* Made again whatever changed: IRET's set holds GS as it was (the in-line GS load
-	 * of a context switch does not update it). */
-	kentry_invalidate(vm);
+	/* IRET's set holds GS as it was: the in-line GS load of a context switch does not
+	 * update it, and IRET goes the slow way after one. */
+	if (k->iret_cs != c->seg[SR_CS].sel || k->iret_ss != c->seg[SR_SS].sel ||
+	    c->sh->k_iret_ok[1] || c->sh->k_iret_ok[2])
+		kentry_invalidate(vm);
 	k->iret_cs = c->seg[SR_CS].sel;
 	k->iret_ss = c->seg[SR_SS].sel;
 	k->wanted = true;
@@ -115,13 +121,17 @@ static void note_key(struct vm *vm)
 	k->tr = c->tr;
 }
 
+#define NO_MODE 0xffffffffu
+
 static bool key_holds(const struct vm *vm, uint32_t mode)
 {
 	const struct kentry *k = &vm->kentry;
 	const struct cpu *c = &vm->cpu;
-	if (c->cpl == 0 && mode != k->mode[0])
+	/* The mode word at this CPL is the one a target there was prepared for (NO_MODE:
+	 * none was). */
+	if (c->cpl == 0 && k->mode[0] != NO_MODE && mode != k->mode[0])
 		return false;
-	if (c->cpl == 3 && mode != k->mode[1])
+	if (c->cpl == 3 && k->mode[1] != NO_MODE && mode != k->mode[1])
 		return false;
 	return k->cr0 == c->cr0 && k->cr4 == c->cr4 && k->vflags == c->sh->vflags &&
 	       k->tsc_base == c->tsc_base && k->sysenter_cs == c->sysenter_cs &&
@@ -279,10 +289,11 @@ static void compute_int(struct vm *vm, uint32_t cur_mode)
 		return;
 	uint32_t mode;
 	make_set(vm, 0, &cs, &ss, &sh->k_set[KIND_INT], &mode);
-	if (mode != k->mode[0] && (c->sysenter_cs & SEL_ERR_MASK))
+	if (k->mode[0] != NO_MODE && mode != k->mode[0])
 		return;                 /* one CPL-0 table serves SYSENTER's and INT's */
 	if (!table_ready(vm, cur_mode, mode))
 		return;
+	k->mode[0] = mode;
 	k->int_seg[0] = cs;
 	k->int_seg[1] = ss;
 	sh->k_int_nvec = -vec;
@@ -335,8 +346,11 @@ static void compute_iret(struct vm *vm, uint32_t cur_mode)
 	seg_from_desc(&ss, k->iret_ss, dss);
 	cs.attr |= SEG_ACCESSED;
 	make_set(vm, 3, &cs, &ss, &sh->k_set[KIND_IRET], &mode);
+	if (k->mode[1] != NO_MODE && mode != k->mode[1])
+		return;                 /* SYSEXIT's target runs in another mode */
 	if (!table_ready(vm, cur_mode, mode))
 		return;
+	k->mode[1] = mode;
 	k->iret_seg[0] = cs;
 	k->iret_seg[1] = ss;
 	sh->k_iret_ncs = -(uint32_t)k->iret_cs;
@@ -358,11 +372,13 @@ static void compute(struct vm *vm, uint32_t cur_mode)
 	struct cpu *c = &vm->cpu;
 	struct vcpu_shared *sh = c->sh;
 	k->wanted = false;
+	k->made++;
 	clear_flags(vm);
 	note_key(vm);
 	k->valid = true;
 	k->used_at = k->transitions;
 	k->iret_table = -1;
+	k->mode[0] = k->mode[1] = NO_MODE;
 	if ((sh->vflags & FL_TF) || vm->dbg.armed || (c->cpl != 0 && c->cpl != 3))
 		return;                 /* the dispatcher must see each instruction */
 	sh->k_nfs0 = -(uint32_t)seg_shadow(vm, user_fs(c), false, 0);

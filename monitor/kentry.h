@@ -37,6 +37,7 @@ struct kentry {
 	uint32_t seen;                  /* VC_K_COUNT when last caught up */
 	uint64_t transitions;           /* in line, counted at catch-up (--stats) */
 	uint64_t used_at;               /* transitions when the sets were made */
+	uint64_t made;                  /* times the sets were made (--stats) */
 };
 
 void kentry_prepare(struct vm *vm, uint32_t mode);

@@ -397,8 +397,9 @@ void vm_print_stats(struct vm *vm)
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
-	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET)\n",
-		(unsigned long long)vm->kentry.transitions);
+	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET; prepared "
+		"%llu times)\n", (unsigned long long)vm->kentry.transitions,
+		(unsigned long long)vm->kentry.made);
 	fprintf(f, "  GS loads in line         %llu\n", (unsigned long long)vm->gsc.loads);
 	fprintf(f, "  PC thunk calls inlined   %llu\n", (unsigned long long)rs->thunks_inlined);
 	fprintf(f, "  inline caches refilled   %llu\n", (unsigned long long)ccs->ic_refills);
