@@ -10,7 +10,7 @@
  * arithmetic flags and IF ring 3 had, ESP, SS), its own CS, SS, ESP and IF, returns a
  * value and changes the frame's arithmetic flags, which ring 3 checks after the IRET.
  * Along the loop ring 0 moves the gate to another handler, TSS.ESP0 to another stack,
- * and returns once to another ring-3 code segment. Then the loop runs again with
+ * TSS.SS0 to another segment, and returns once to another ring-3 code segment. Then the loop runs again with
  * paging on and the ring-0 stack's pages neither mapped nor dirty yet (the frame's
  * first write faults on the host: the slow way, then in line). Last, ring 3 makes
  * the gate DPL 0 after warm calls: INT is #GP(vector * 8 + 2).
@@ -26,6 +26,7 @@ enum { S_UCODE2 = RING_FREE };
 #define MOVE_GATE_AT 100       /* ring 0 points gate 0x80 at the second handler */
 #define MOVE_ESP0_AT 150       /* ... TSS.ESP0 at the second stack */
 #define NEW_CS_AT    200       /* ... returns to ring 3's second code segment once */
+#define MOVE_SS0_AT  250       /* ... TSS.SS0 to the kernel's data segment */
 
 static uint8_t kstack_b[4096] __attribute__((aligned(4096)));
 #define KTOP_B ((uint32_t)kstack_b + sizeof(kstack_b))
@@ -68,7 +69,7 @@ uint32_t k_body(uint32_t n, uint32_t *frame)
 	uint32_t top = n > MOVE_ESP0_AT ? KTOP_B : RING0_TOP;
 	kseen.calls++;
 	kseen.bad_cs += RSEG(cs) != SEL_CODE;
-	kseen.bad_ss += RSEG(ss) != SEL_KSTACK;
+	kseen.bad_ss += RSEG(ss) != (n > MOVE_SS0_AT ? SEL_DATA : SEL_KSTACK);
 	kseen.bad_esp += (uint32_t)(f + 5) != top;
 	kseen.bad_if += (kfl & EFL_IF) != (trap ? EFL_IF : 0);
 	kseen.bad_frame_eip += f[0] < (uint32_t)0x100000 || f[0] > (uint32_t)0x200000;
@@ -81,6 +82,8 @@ uint32_t k_body(uint32_t n, uint32_t *frame)
 		idt_set(0x80, (uint32_t)k_int80b, SEL_CODE, 0xee);
 	if (n == MOVE_ESP0_AT)
 		ring_tss.t.esp0 = KTOP_B;
+	if (n == MOVE_SS0_AT)
+		ring_tss.t.ss0 = SEL_DATA;
 	if (n == NEW_CS_AT) {
 		f[1] = SEL_UCODE2;
 		ring3_cs = SEL_UCODE2;
@@ -166,6 +169,7 @@ static void run_loop(const char *tag)
 	idt_set(0x80, (uint32_t)k_int80, SEL_CODE, 0xee);       /* interrupt gate, DPL 3 */
 	idt_set(0x82, (uint32_t)k_int82, SEL_CODE, 0xef);       /* trap gate, DPL 3 */
 	ring_tss.t.esp0 = RING0_TOP;
+	ring_tss.t.ss0 = SEL_KSTACK;
 	int v = EXC(r = user_run((uint32_t)u_loop, ROUNDS, FL_U));
 #define C(what, got, want) check_eq(named(name, tag, what), got, want)
 	C("no-fault", v, -1);
@@ -210,6 +214,7 @@ void test_main(void)
 	run_loop("paging");
 	check(*pg_pte(pd, RING0_TOP - 4) & PG_D, "paging-ring0-stack-dirty");
 	ring_tss.t.esp0 = RING0_TOP;
+	ring_tss.t.ss0 = SEL_KSTACK;
 	check(*pg_pte(pd, (uint32_t)kstack_b) & PG_D, "paging-second-stack-dirty");
 	pg_off();
 
