@@ -58,14 +58,22 @@ __asm__(".text\n"
 	"call k_body\n\t"
 	"addl $12, %esp\n\t"
 	"popl %edx\n\tpopl %ecx\n\t"
-	"addl $4, %esp\n\t"
+	"addl $4, %esp\n"
+	"k_iret:\n\t"
 	"iret\n");
+extern char k_iret[];
+
+#define RO_SS 0x5555            /* a call that makes ring 3's stack segment read-only */
 
 /* frame: the EFLAGS ring 0 runs with, then EDX, ECX, the gate kind, then the
  * interrupt frame (EIP, CS, EFLAGS, ESP, SS). */
 uint32_t k_body(uint32_t n, uint32_t *frame)
 {
 	uint32_t kfl = frame[0], trap = frame[3], *f = frame + 4;
+	if (n == RO_SS) {
+		gdt_set(RING_UDATA, 0, 0xfffff, 0xf1, GRAN_4K32);
+		return 0;
+	}
 	uint32_t top = n > MOVE_ESP0_AT ? KTOP_B : RING0_TOP;
 	kseen.calls++;
 	kseen.bad_cs += RSEG(cs) != SEL_CODE;
@@ -124,6 +132,18 @@ static uint32_t u_loop(uint32_t rounds)
 	}
 	return 0x600d;
 }
+
+/* Warm calls, then one whose ring 0 makes the SS the IRET returns to read-only. */
+extern char u_ro_ss[];
+__asm__(".text\n"
+	"u_ro_ss:\n\t"
+	"movl $1, %eax\n\t"
+	"int $0x80\n\t"
+	"movl $2, %eax\n\t"
+	"int $0x80\n\t"
+	"movl $0x5555, %eax\n\t"
+	"int $0x80\n\t"
+	"ret\n");
 
 /* Warm calls, then the gate made DPL 0 (ring 3 can write the IDT: no paging): #GP. */
 extern char u_gate_dpl0[], u_gate_dpl0_at[];
@@ -217,6 +237,15 @@ void test_main(void)
 	ring_tss.t.ss0 = SEL_KSTACK;
 	check(*pg_pte(pd, (uint32_t)kstack_b) & PG_D, "paging-second-stack-dirty");
 	pg_off();
+
+	/* The descriptor of the SS an IRET returns to changed behind the monitor's back:
+	 * IRET to a read-only stack segment is #GP(selector), at the IRET. */
+	idt_set(0x80, (uint32_t)k_int80, SEL_CODE, 0xee);
+	int v = EXC(user_run((uint32_t)u_ro_ss, 0, FL_U));
+	gdt_set(RING_UDATA, 0, 0xfffff, 0xf3, GRAN_4K32);
+	check_eq("iret-to-read-only-ss-gp", v, 13);
+	check_eq("iret-to-read-only-ss-error", exc_last.error, SEL_UDATA & ~3u);
+	check_eq("iret-to-read-only-ss-at-iret", exc_last.eip, (uint32_t)k_iret);
 
 	/* The gate's DPL changed behind the monitor's back, after warm calls. */
 	idt_set(0x80, (uint32_t)k_int80, SEL_CODE, 0xee);
