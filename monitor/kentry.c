@@ -1,5 +1,6 @@
 /*
- * kentry.c - SYSENTER and SYSEXIT without a monitor exit (see kentry.h).
+ * kentry.c - system calls without a monitor exit: SYSENTER and SYSEXIT, INT n and IRET
+ * between CPL 3 and CPL 0 (see kentry.h).
  *
  * A system call through SYSENTER changes only CPL, CS, SS, ESP, EIP and EFLAGS.IF
  * (SDM Vol. 2B, SYSENTER; SYSEXIT changes no flag), all known to the monitor ahead of
@@ -21,6 +22,11 @@
  * invalidates them (segments, the segment pool, the lookup tables' keys) or is compared
  * at each entry (control registers, IOPL and TF, the TSC offset, the MSRs, breakpoints);
  * they are made again after the guest next runs SYSENTER or SYSEXIT the slow way.
+ *
+ * INT n and IRET are the same with targets the slow way saw last (a gate's CS and the
+ * TSS's SS0; an IRET frame's CS and SS), and with what lives in guest memory (the gate,
+ * the descriptors, SS0, the frame) compared by translated code at each run
+ * (compute_int, compute_iret).
  */
 #include <string.h>
 

@@ -1,6 +1,7 @@
 /*
- * kentry.h - SYSENTER and SYSEXIT in translated code: what the monitor prepares for
- * them and how it catches up (kentry.c; the emitted side is rewriter/mangle_kentry.c).
+ * kentry.h - system calls in translated code (SYSENTER/SYSEXIT, INT n/IRET): what the
+ * monitor prepares for them and how it catches up (kentry.c; the emitted side is
+ * rewriter/mangle_kentry.c).
  *
  * Interface: kentry_prepare() before each entry into translated code, kentry_catch_up()
  * after each return from it, kentry_invalidate() whenever a segment shadow, the lookup
