@@ -111,6 +111,15 @@ static void emit_finish(struct tblock *t, const struct tinsn *in, uint32_t table
 	t->ended = true;
 }
 
+/* ECX = the word gs:[abs] (a vCPU field), compared with gs:[neg]. */
+static void emit_word_check(struct xbuf *b, uint32_t abs, uint32_t neg, uint32_t *slow)
+{
+	emit_movzx_gs_load16(b, R_ECX, abs);
+	emit_mov_gs_load(b, R_EAX, neg);
+	emit_lea_sum(b, R_ECX, R_ECX, R_EAX);
+	emit_unless_ecx_zero(b, slow);
+}
+
 void emit_sysenter(struct tblock *t, const struct tinsn *in)
 {
 	struct xbuf *b = &t->e.b;
@@ -134,10 +143,7 @@ void emit_sysexit(struct tblock *t, const struct tinsn *in)
 	emit_jecxz(b, 5);
 	slow[1] = emit_jmp_rel32(b, 0);
 	/* FS is the value the sets were made for (the kernel's per-CPU FS swapped out). */
-	emit_movzx_gs_load16(b, R_ECX, VCPU_ADDR + VC_HSEL + 2 * SR_FS);
-	emit_mov_gs_load(b, R_EAX, VCPU_ADDR + VC_K_NFS0);
-	emit_lea_sum(b, R_ECX, R_ECX, R_EAX);
-	emit_unless_ecx_zero(b, &slow[2]);
+	emit_word_check(b, VCPU_ADDR + VC_HSEL + 2 * SR_FS, VCPU_ADDR + VC_K_NFS0, &slow[2]);
 	emit_install(b, KIND_SYSEXIT, VCPU_ADDR + VC_SAVE_ECX, 3);
 	emit_mov_reg_reg(b, R_EAX, R_EDX);
 	emit_finish(t, in, 0, VCPU_ADDR + VC_K_EXIT_OK, slow, 3);
@@ -163,15 +169,6 @@ static void emit_frame_sel_check(struct xbuf *b, uint8_t disp, uint32_t neg, uin
 	xb_put8(b, 0x4c);
 	xb_put8(b, 0x24);
 	xb_put8(b, disp);
-	emit_mov_gs_load(b, R_EAX, neg);
-	emit_lea_sum(b, R_ECX, R_ECX, R_EAX);
-	emit_unless_ecx_zero(b, slow);
-}
-
-/* ECX = the word gs:[abs] (a vCPU field), compared with gs:[neg]. */
-static void emit_word_check(struct xbuf *b, uint32_t abs, uint32_t neg, uint32_t *slow)
-{
-	emit_movzx_gs_load16(b, R_ECX, abs);
 	emit_mov_gs_load(b, R_EAX, neg);
 	emit_lea_sum(b, R_ECX, R_ECX, R_EAX);
 	emit_unless_ecx_zero(b, slow);
