@@ -20,6 +20,7 @@
 #include "multiboot.h"
 #include "para.h"
 #include "seccomp.h"
+#include "sharedmem.h"
 #include "vm.h"
 #include "../devices/blockdev.h"
 #include "../devices/netdev.h"
@@ -275,6 +276,12 @@ int main(int argc, char **argv)
 {
 	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
 	struct run_opts o = { .gdb_port = -1 };
+	int shared = shared_memory_init();
+	if (shared < 0) {
+		fprintf(stderr, "trapeze: cannot share the monitor's memory between its processes: %s\n",
+			strerror(-shared));
+		return 6;
+	}
 
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
