@@ -7,6 +7,7 @@
  * machinery (debug.c: single-stepping, breakpoints) wraps the run.
  */
 #include "cpu.h"
+#include "aspaces.h"
 
 #include "debug.h"
 #include "engine.h"
@@ -61,8 +62,14 @@ static bool handle_interrupt(struct vm *vm)
 
 void cpu_run(struct vm *vm)
 {
+	aspaces_first_turn(vm);
 	vm->engine->attach(vm);
 	while (vm->stop == STOP_NONE) {
+		/* A CR3 load asked for another process's mappings: it runs the guest now,
+		 * and this one goes on when a CR3 load comes back to its address space. */
+		aspaces_switch(vm);
+		if (vm->stop != STOP_NONE)
+			break;
 		vm->cpu.sh->run = 1;
 		if (take_async_stop(vm) || !handle_exception(vm))
 			break;
@@ -128,4 +135,5 @@ void cpu_run(struct vm *vm)
 			gdb_after_run(vm);
 	}
 	vm->engine->detach(vm);
+	aspaces_end(vm);        /* not the first process: it reports the stop */
 }

@@ -66,6 +66,8 @@ struct machine_ops {
 };
 
 extern const struct engine_ops engine_bt;       /* engine_bt.c */
+/* Unmap this process's IRETQ page for 16-bit guest stacks, if any (engine_bt.c). */
+void bt_espfix_release(void);
 extern const struct machine_ops machine_x86;    /* machine_x86.c */
 extern const struct machine_ops machine_para;   /* machine_para.c */
 

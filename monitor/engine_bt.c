@@ -48,13 +48,20 @@ static bool branch_past_limit(struct vm *vm)
  * is mapped at a time. 0 if it cannot be mapped (the VM is stopped).
  */
 #define ESPFIX_BASE 0x600000000000ull
+static __thread uint64_t espfix_page;   /* each process of the VM maps its own */
+
+void bt_espfix_release(void)
+{
+	if (espfix_page)
+		munmap((void *)(uintptr_t)espfix_page, 4096);
+	espfix_page = 0;
+}
+
 static uint64_t espfix_frame(struct vm *vm, uint32_t hi)
 {
 	uint64_t page = ESPFIX_BASE + ((uint64_t)hi << 16);
-	if (vm->espfix_page != page) {
-		if (vm->espfix_page)
-			munmap((void *)(uintptr_t)vm->espfix_page, 4096);
-		vm->espfix_page = 0;
+	if (espfix_page != page) {
+		bt_espfix_release();
 		void *p = mmap((void *)(uintptr_t)page, 4096, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (p != (void *)(uintptr_t)page) {
@@ -62,7 +69,7 @@ static uint64_t espfix_frame(struct vm *vm, uint32_t hi)
 				"at %#llx", (unsigned long long)page);
 			return 0;
 		}
-		vm->espfix_page = page;
+		espfix_page = page;
 	}
 	return page + 0x800;
 }

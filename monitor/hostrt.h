@@ -9,18 +9,18 @@
 #define TRAPEZE_HOSTRT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 struct block;
 
 struct hostrt {
-	void *altstack;                 /* signal stack of the vCPU thread */
+	void *altstack;                 /* signal stack of the vCPU thread (private memory) */
+	size_t altstack_size;
 	struct block *entering;         /* the block tz_enter is starting, for signals */
 	volatile int async_signal;      /* SIGINT/SIGTERM/SIGHUP taken, 0 if none */
-	timer_t kick_timer;             /* SIGALRM: device deadlines, kicks tried again */
-	bool kick_timer_ok;
-	uint64_t timer_deadline;        /* what kick_timer is armed for (vclock ns) */
+	uint64_t timer_deadline;        /* what the host timer is armed for (vclock ns; signals.c) */
 	volatile int timer_fired;       /* SIGALRM came: bring the devices up to date */
 	volatile int sigio;             /* SIGIO came: the gdb stub looks at its sockets */
 	int async_fd[2];                /* input that raises SIGIO (COM1's, the network's); -1 */

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "interrupts.h"
+#include "signals.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -71,7 +72,7 @@ static void devices_update(struct vm *vm)
 	uint64_t soonest = now + MIN_TIMER_NS;
 	if (d < soonest)
 		d = soonest;
-	if (d == vm->rt.timer_deadline || !vm->rt.kick_timer_ok)
+	if (d == vm->rt.timer_deadline || !signals_timer_ok())
 		return;
 	struct itimerspec its = { 0 };
 	if (d != VCLOCK_NEVER) {
@@ -79,7 +80,7 @@ static void devices_update(struct vm *vm)
 		its.it_value.tv_nsec = (long)(d % 1000000000u);
 	}
 	vm->rt.timer_deadline = d;
-	timer_settime(vm->rt.kick_timer, TIMER_ABSTIME, &its, NULL);
+	signals_timer_set(TIMER_ABSTIME, &its);
 }
 
 void intr_update(struct vm *vm)

@@ -19,7 +19,9 @@
 #include "loader.h"
 #include "multiboot.h"
 #include "para.h"
+#include "aspaces.h"
 #include "seccomp.h"
+#include "../shadowmmu/mmu.h"
 #include "sharedmem.h"
 #include "vm.h"
 #include "../devices/blockdev.h"
@@ -61,7 +63,9 @@ static void usage(FILE *f)
 		"  --trace       log translations, callouts, exceptions and faults to stderr\n"
 		"  --perf-map    write /tmp/perf-PID.map, so that perf names translated code by\n"
 		"                the guest EIP it came from\n"
-		"  --cache-size SIZE  limit the code cache (default and maximum 6M)\n",
+		"  --cache-size SIZE  limit the code cache (default and maximum 6M)\n"
+		"  --aspaces N        host processes keeping guest address spaces' mappings\n"
+		"                     (1..8, default 4; 1: one process)\n",
 		(unsigned long long)(MEM_MIN >> 20), (unsigned long long)(MEM_MAX >> 20));
 }
 
@@ -159,6 +163,7 @@ struct run_opts {
 	const char *initrd;
 	int gdb_port;           /* -1: no stub */
 	bool gdb_wait;
+	int aspaces;            /* host processes for guest address spaces (aspaces.h) */
 };
 
 static int parse_args(int argc, char **argv, struct config *cfg, struct run_opts *o)
@@ -172,6 +177,7 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct run_opts
 		{ "trace", no_argument, 0, 't' },
 		{ "perf-map", no_argument, 0, 'P' },
 		{ "cache-size", required_argument, 0, 'c' },
+		{ "aspaces", required_argument, 0, 'A' },
 		{ "disk", required_argument, 0, 'd' },
 		{ "net", required_argument, 0, 'n' },
 		{ "rng", no_argument, 0, 'r' },
@@ -189,6 +195,16 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct run_opts
 				return EXIT_USAGE;
 			}
 			break;
+		case 'A': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > MMU_SLOTS) {
+				fprintf(stderr, "trapeze: --aspaces %s: want 1..%d\n", optarg, MMU_SLOTS);
+				return EXIT_USAGE;
+			}
+			o->aspaces = (int)v;
+			break;
+		}
 		case 'c': {
 			uint64_t v;
 			if (parse_size(optarg, &v) < 0 || v < (16 << 10) || v > (1u << 30)) {
@@ -275,7 +291,7 @@ static void report_stop(struct vm *vm)
 int main(int argc, char **argv)
 {
 	struct config cfg = { .serial = "stdio", .mem_size = 128ull << 20, .append = "" };
-	struct run_opts o = { .gdb_port = -1 };
+	struct run_opts o = { .gdb_port = -1, .aspaces = ASPACES_DEFAULT };
 	int shared = shared_memory_init();
 	if (shared < 0) {
 		fprintf(stderr, "trapeze: cannot share the monitor's memory between its processes: %s\n",
@@ -316,13 +332,24 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cfg.serial, "stdio") == 0)
 		console_init(&vm);
-	int r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net), o.gdb_port >= 0);
+	/* The other processes return from aspaces_start when they first run the guest. */
+	int r = aspaces_start(&vm, o.aspaces);
+	if (r < 0) {
+		fprintf(stderr, "trapeze: cannot start the address-space processes: %s\n",
+			strerror(-r));
+		vm_destroy(&vm);
+		return 6;
+	}
+	int peers[MMU_SLOTS];
+	int npeers = aspaces_pids(&vm, peers);
+	r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net), o.gdb_port >= 0, peers, npeers);
 	if (r < 0) {
 		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
 		vm_destroy(&vm);
 		return 6;
 	}
 	cpu_run(&vm);
+	aspaces_stop(&vm);
 	gdb_close(&vm);
 	report_stop(&vm);
 	if (cfg.stats)

@@ -75,7 +75,7 @@ static int allow_sockets(scmp_filter_ctx ctx, bool gdb)
 /* The gdb stub, on its listening socket and the connection it accepts (gdbstub.c). */
 static const int gdb_calls[] = { SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto) };
 
-int sandbox_enter(bool sockets, bool gdb)
+int sandbox_enter(bool sockets, bool gdb, const int *peers, int npeers)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int r;
@@ -98,6 +98,18 @@ int sandbox_enter(bool sockets, bool gdb)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* The processes of the VM (aspaces.c): signals passed on, the pin to one CPU,
+	 * the first one's wait for the others' end. */
+	for (int i = 0; r == 0 && i < npeers; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)peers[i]));
+	for (int i = 0; r == 0 && i < npeers; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)peers[i]));
+	if (r == 0 && npeers)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 0);
+	if (r == 0 && npeers)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(getcpu), 0);
 	if (r == 0 && sockets)
 		r = allow_sockets(ctx, gdb);
 	if (r == 0)

@@ -13,7 +13,9 @@
 
 /* Install the filter for the calling thread and its children; negative errno. sockets:
  * the network back end opens, uses and closes host sockets (netdev_opens_sockets); gdb:
- * also what the gdb stub needs on sockets it opened before (accept4, recvfrom, sendto). */
-int sandbox_enter(bool sockets, bool gdb);
+ * also what the gdb stub needs on sockets it opened before (accept4, recvfrom, sendto);
+ * peers: the pids of the VM's processes (aspaces.c), which may signal and pin each
+ * other. */
+int sandbox_enter(bool sockets, bool gdb, const int *peers, int npeers);
 
 #endif

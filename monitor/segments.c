@@ -31,18 +31,58 @@ struct shadow_key {
 	uint32_t kind;          /* attr bits that matter, and whether it is "empty" */
 };
 
+/* The LDT entries written, in order, for the other processes of the VM (aspaces.c):
+ * each has an LDT of its own, and replays what it missed before it runs the guest. */
+#define LDT_LOG 1024
+
 struct segshadow {
 	struct shadow_key key[POOL_HASH];
 	uint16_t idx[POOL_HASH];        /* LDT index, 0 = free slot */
 	uint16_t next_idx;
 	uint32_t resets;                /* pool resets so far: selectors older are stale */
+	struct user_desc desc[LDT_ENTRIES];     /* what each entry was last written with */
+	uint16_t log[LDT_LOG];
+	uint64_t log_head;
 };
 
-static int write_ldt(struct user_desc *d)
+static struct segshadow *ldt_owner;     /* whose writes write_ldt logs (shadow_init) */
+static __thread uint64_t ldt_seen;      /* log entries this process's LDT has */
+
+static int modify_ldt_write(struct user_desc *d)
 {
 	if (syscall(SYS_modify_ldt, 0x11, d, sizeof(*d)) != 0)
 		return -errno;
 	return 0;
+}
+
+static int write_ldt(struct user_desc *d)
+{
+	int r = modify_ldt_write(d);
+	struct segshadow *sh = ldt_owner;
+	if (r == 0 && sh && d->entry_number < LDT_ENTRIES) {
+		sh->desc[d->entry_number] = *d;
+		sh->log[sh->log_head++ % LDT_LOG] = (uint16_t)d->entry_number;
+		ldt_seen = sh->log_head;
+	}
+	return r;
+}
+
+int seg_ldt_sync(struct vm *vm)
+{
+	struct segshadow *sh = vm->shadow;
+	if (!sh || ldt_seen == sh->log_head)
+		return 0;
+	int r = 0;
+	if (sh->log_head - ldt_seen > LDT_LOG) {
+		for (uint32_t k = LDT_POOL_FIRST; r == 0 && k < sh->next_idx; k++)
+			r = modify_ldt_write(&sh->desc[k]);
+	} else {
+		for (uint64_t k = ldt_seen; r == 0 && k < sh->log_head; k++)
+			r = modify_ldt_write(&sh->desc[sh->log[k % LDT_LOG]]);
+	}
+	ldt_seen = sh->log_head;
+	vm->stats.ldt_replays++;
+	return r;
 }
 
 int shadow_init(struct vm *vm)
@@ -64,11 +104,15 @@ int shadow_init(struct vm *vm)
 	if (!vm->shadow)
 		return -ENOMEM;
 	vm->shadow->next_idx = LDT_POOL_FIRST;
+	ldt_owner = vm->shadow;
+	ldt_seen = 0;
 	return 0;
 }
 
 void shadow_exit(struct vm *vm)
 {
+	if (ldt_owner == vm->shadow)
+		ldt_owner = NULL;
 	free(vm->shadow);
 	vm->shadow = NULL;
 }

@@ -23,6 +23,9 @@ struct seg;
 int shadow_init(struct vm *vm);
 /* Free the shadow pool (the host LDT goes with the process). */
 void shadow_exit(struct vm *vm);
+/* This process's host LDT gets the entries another process of the VM wrote meanwhile
+ * (aspaces.c); 0 or -errno. */
+int seg_ldt_sync(struct vm *vm);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
 void seg_sync(struct vm *vm, int sr);

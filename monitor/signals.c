@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/auxv.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "console.h"
+#include "aspaces.h"
 #include "memop_native.h"
 #include "stubs.h"
 #include "vm.h"
@@ -28,8 +30,12 @@
 /* The VM of this thread, for the signal handlers only. */
 static __thread struct vm *signal_vm;
 
+/* This process's host timer (each process of a VM has its own: aspaces.c). */
+static __thread timer_t kick_timer;
+static __thread bool kick_timer_ok;
+
 static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
-				     SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGIO };
+				     SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGIO, SIGCHLD };
 
 static bool is_async(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
 
@@ -55,9 +61,9 @@ static void kick(struct vm *vm, uint16_t cs, uint64_t rip)
 	/* The dispatcher may be about to enter this block: rip is in tz_enter or before. */
 	if (vm->rt.entering && vm->rt.entering != b)
 		cc_unchain_exits(vm->cc, vm->rt.entering);
-	if (vm->rt.entering && vm->rt.kick_timer_ok) {
+	if (vm->rt.entering && kick_timer_ok) {
 		struct itimerspec its = { .it_value.tv_nsec = KICK_RETRY_NS };
-		timer_settime(vm->rt.kick_timer, 0, &its, NULL);
+		timer_settime(kick_timer, 0, &its, NULL);
 		vm->rt.timer_deadline = 0;         /* the dispatcher arms it anew */
 		vm->stats.kick_retries++;
 	}
@@ -97,6 +103,12 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 
 	if (!vm)
 		die("signal without a VM", sig, uc);
+	if (sig == SIGCHLD) {
+		aspaces_child_died(vm);         /* returns if the VM is ending anyway */
+		return 1;
+	}
+	if ((is_async(sig) || sig == SIGALRM || sig == SIGIO) && aspaces_forward(vm, sig))
+		return 1;       /* another process runs the guest: it has the signal now */
 	if (is_async(sig)) {
 		vm->rt.async_signal = sig;
 		kick(vm, cs, rip);
@@ -170,16 +182,42 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 	return 0;
 }
 
+/* This process's host timer: SIGALRM to this thread. */
+int signals_timer_init(void)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, &kick_timer) < 0)
+		return -errno;
+	kick_timer_ok = true;
+	return 0;
+}
+
+bool signals_timer_ok(void)
+{
+	return kick_timer_ok;
+}
+
+void signals_timer_set(int flags, const struct itimerspec *its)
+{
+	if (kick_timer_ok)
+		timer_settime(kick_timer, flags, its, NULL);
+}
+
 int signals_init(struct vm *vm)
 {
 	size_t size = getauxval(AT_MINSIGSTKSZ);
 	if (size < (size_t)SIGSTKSZ)
 		size = SIGSTKSZ;
 	size = size * 4 + 65536;
-	vm->rt.altstack = malloc(size);
-	if (!vm->rt.altstack)
+	/* Private memory (not the shared heap): each process of the VM takes its
+	 * signals on a stack of its own at the same address. */
+	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (stack == MAP_FAILED)
 		return -ENOMEM;
-	stack_t ss = { .ss_sp = vm->rt.altstack, .ss_size = size };
+	vm->rt.altstack = stack;
+	vm->rt.altstack_size = size;
+	stack_t ss = { .ss_sp = stack, .ss_size = size };
 	if (sigaltstack(&ss, NULL) < 0)
 		return -errno;
 	signal_vm = vm;
@@ -192,19 +230,14 @@ int signals_init(struct vm *vm)
 		if (sigaction(fault_signals[i], &sa, NULL) < 0)
 			return -errno;
 	/* SIGALRM to this thread: the kick's retry. */
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->rt.kick_timer) < 0)
-		return -errno;
-	vm->rt.kick_timer_ok = true;
-	return 0;
+	return signals_timer_init();
 }
 
 void signals_exit(struct vm *vm)
 {
-	if (vm->rt.kick_timer_ok)
-		timer_delete(vm->rt.kick_timer);
-	vm->rt.kick_timer_ok = false;
+	if (kick_timer_ok)
+		timer_delete(kick_timer);
+	kick_timer_ok = false;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -212,7 +245,8 @@ void signals_exit(struct vm *vm)
 		sigaction(fault_signals[i], &sa, NULL);
 	stack_t ss = { .ss_flags = SS_DISABLE };
 	sigaltstack(&ss, NULL);
-	free(vm->rt.altstack);
+	if (vm->rt.altstack)
+		munmap(vm->rt.altstack, vm->rt.altstack_size);
 	vm->rt.altstack = NULL;
 	signal_vm = NULL;
 }

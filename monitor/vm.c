@@ -43,6 +43,7 @@
 #include "../devices/pc.h"
 #include "../devices/pc_virtio.h"
 #include "../rewriter/rewriter.h"
+#include "aspaces.h"
 #include "rwhost.h"
 #include "../shadowmmu/mem.h"
 
@@ -276,9 +277,7 @@ void vm_destroy(struct vm *vm)
 	intr_exit(vm);                  /* no SIGIO once the handlers are gone (it kills) */
 	if (vm->rt.altstack)
 		signals_exit(vm);
-	if (vm->espfix_page)
-		munmap((void *)(uintptr_t)vm->espfix_page, 4096);
-	vm->espfix_page = 0;
+	bt_espfix_release();
 	if (vm->perf_map)
 		fclose(vm->perf_map);
 	vm->perf_map = NULL;
@@ -397,6 +396,10 @@ void vm_print_stats(struct vm *vm)
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
+	if (vm->asp)
+		fprintf(f, "  address-space processes  %d (vCPU handed over %llu times; LDT caught up "
+			"%llu times)\n", aspaces_count(vm), (unsigned long long)s->handoffs,
+			(unsigned long long)s->ldt_replays);
 	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET; prepared "
 		"%llu times)\n", (unsigned long long)vm->kentry.transitions,
 		(unsigned long long)vm->kentry.made);

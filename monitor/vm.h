@@ -78,6 +78,8 @@ struct stats {
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
 	uint64_t exceptions[256];       /* events delivered through the IDT, by vector */
 	uint64_t ldt_shadows;
+	uint64_t ldt_replays;            /* LDT catch-ups of a process taking the vCPU */
+	uint64_t handoffs;               /* the vCPU handed to another process (aspaces.c) */
 };
 
 struct codecache;
@@ -126,6 +128,7 @@ struct vm {
 	uint32_t fpu_exit_reason;
 	uint8_t fpu_at_exit[512] __attribute__((aligned(16)));
 	struct stats stats;
+	struct aspaces *asp;            /* the processes of address spaces, or NULL (aspaces.c) */
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */
 	struct dbg dbg;                 /* breakpoints and single-stepping (debug.h) */
@@ -142,7 +145,6 @@ struct vm {
 	bool io_dirty;                  /* the guest touched a timed device: deadlines may move
 					 * (set by the I/O bus, board_create) */
 	uint64_t image_end;             /* the top of the kernel image as loaded (multiboot.c) */
-	uint64_t espfix_page;           /* the IRETQ page of a 16-bit guest stack (engine_bt.c) */
 	struct vclock clock;            /* CLOCK_MONOTONIC, for the timed devices */
 	uint64_t tsc_hz;                /* the TSC's rate, once measured (IA32_TSC_DEADLINE) */
 	const struct intc *intc;        /* the board's interrupt controller (devices/intc.h) */

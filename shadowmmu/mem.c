@@ -24,9 +24,10 @@ int mem_init(struct guest_mem *mem, uint64_t size)
 	if (p == MAP_FAILED)
 		return -errno;
 	/* The window: vCPU block, stubs, lookup table and code cache. Reachable only
-	 * through the monitor's selectors, never through a guest segment shadow. */
+	 * through the monitor's selectors, never through a guest segment shadow. Shared:
+	 * every process of the VM runs the same code cache (monitor/aspaces.c). */
 	p = mmap((void *)(uintptr_t)WIN_BASE, WIN_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		goto err_reserve;
 	mem->code = calloc(size >> 12, 1);

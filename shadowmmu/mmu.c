@@ -82,22 +82,62 @@ struct aspace {
 };
 #define ASPACE_AGAIN  2                 /* faults that make a page wanted back */
 
-struct mmu {
-	struct cpu *cpu;        /* the guest's paging registers and CPL */
-	struct guest_mem *mem;
-	struct mmu_hooks h;
-	struct mtlb tlb[MTLB_SIZE];
+/*
+ * What a page's walk read when it was mapped: its directory and table entries and
+ * where they were. While a walk would read the same again (same CR0/CR4/EFER: a
+ * change drops everything; same PDPTE registers under PAE), it would map the page the
+ * same way, and a TLB flush keeps the mapping without walking (rec_holds).
+ */
+struct maprec {
+	uint32_t pde_pa, pte_pa;        /* pde_pa NONE: not a 4 KiB page's (never kept so) */
+	uint64_t pde, pte;
+};
+
+/*
+ * The host mappings of one process (a slot: see "Address spaces in processes" below
+ * and mmu.h), and their book-keeping: what each linear page is mapped to, where it
+ * sits in the list of mapped pages (for flushes and the budget), and the next linear
+ * page mapping the same physical page (so that translated code can be write-protected
+ * through every alias). The running process's is struct mmu's hm; the others wait in
+ * slots[].
+ */
+struct hostmap {
 	uint32_t *map;
 	uint32_t *pos;          /* index in list[] of a mapped page */
 	uint32_t *alias;        /* next linear page with the same physical page */
 	uint32_t *alias_head;   /* per physical page: first linear page mapping it */
 	uint32_t *list;         /* the mapped linear pages */
-	uint32_t *scratch;      /* room for as many (mmu_flush_tlb) */
-	uint32_t n;
+	struct maprec *rec;     /* per list[] entry: the entries its walk read */
+	uint32_t *ng_list;      /* the mapped pages that are not global (a TLB flush's) */
+	uint32_t *ng_pos;       /* index in ng_list[] of such a page */
+	uint32_t n, nng;
 	uint32_t vmas;          /* host mappings made since the last drop_all (a bound) */
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
+	bool stale;             /* its process's low 4 GiB is as it was forked: drop all */
+};
+
+/* What another slot's mappings must undergo before its process runs the guest again:
+ * entries of a page or frame number with one of these in bits 28-31. */
+#define P_DROP     (1u << 28)   /* a global page INVLPG took */
+#define P_LARGE    (2u << 28)   /* the large page around this page: INVLPG took it */
+#define P_PROTECT  (3u << 28)   /* a frame now holds translated code: read-only */
+#define P_ARG      0x0fffffffu
+#define SLOT_PENDING 256
+struct pending {
+	uint32_t n;
+	bool drop_all;          /* a paging change, a watch, or too many entries */
+	uint32_t e[SLOT_PENDING];
+};
+
+struct mmu {
+	struct cpu *cpu;        /* the guest's paging registers and CPL */
+	struct guest_mem *mem;
+	struct mmu_hooks h;
+	struct mtlb tlb[MTLB_SIZE];
+	struct hostmap hm;      /* the running process's mappings */
+	uint32_t *scratch;      /* room for as many pages as are mapped (mmu_flush_tlb) */
 	bool paging;
 	bool retry;             /* a host fault became a guest #PF (mmu_retry) */
 	bool retry_write;
@@ -110,6 +150,12 @@ struct mmu {
 	int nwatch;
 	uint32_t wopen[MMU_WATCH_MAX];  /* of those, opened for one instruction */
 	int nwopen;
+	/* Slots: one process each (mmu_set_slots); the running one's mappings are hm. */
+	int nslots, slot, want;         /* want: the slot a CR3 load asked for, or -1 */
+	struct hostmap slots[MMU_SLOTS];
+	uint32_t slot_cr3[MMU_SLOTS];   /* the address space each serves (CR3 & ~0x1f) */
+	uint32_t slot_use[MMU_SLOTS];   /* LRU stamps */
+	struct pending pend[MMU_SLOTS];
 	struct mmu_stats stats;
 };
 
@@ -205,40 +251,63 @@ struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_ho
 	m->cpu = c;
 	m->mem = mem;
 	m->h = *hooks;
+	m->nslots = 1;
+	m->want = -1;
 	return m;
+}
+
+static void free_hostmap(struct hostmap *hm)
+{
+	free(hm->map);
+	free(hm->pos);
+	free(hm->alias);
+	free(hm->alias_head);
+	free(hm->list);
+	free(hm->rec);
+	free(hm->ng_list);
+	free(hm->ng_pos);
+	free(hm->large);
 }
 
 void mmu_destroy(struct mmu *m)
 {
 	if (!m)
 		return;
-	free(m->map);
-	free(m->pos);
-	free(m->alias);
-	free(m->alias_head);
-	free(m->list);
+	free_hostmap(&m->hm);
+	for (int k = 0; k < m->nslots; k++)
+		if (k != m->slot)
+			free_hostmap(&m->slots[k]);
 	free(m->scratch);
-	free(m->large);
 	free(m);
+}
+
+static int alloc_hostmap(struct mmu *m, struct hostmap *hm)
+{
+	if (hm->map)
+		return 0;
+	uint32_t nppn = (uint32_t)(m->mem->size >> 12);
+	hm->map = calloc(NPAGES, sizeof(uint32_t));
+	hm->pos = calloc(NPAGES, sizeof(uint32_t));
+	hm->alias = calloc(NPAGES, sizeof(uint32_t));
+	hm->alias_head = malloc(nppn * sizeof(uint32_t));
+	hm->list = calloc(NPAGES, sizeof(uint32_t));
+	hm->rec = calloc(NPAGES, sizeof(struct maprec));
+	hm->ng_list = calloc(NPAGES, sizeof(uint32_t));
+	hm->ng_pos = calloc(NPAGES, sizeof(uint32_t));
+	hm->large = calloc(NREGIONS, 1);
+	if (!hm->map || !hm->pos || !hm->alias || !hm->alias_head || !hm->list || !hm->rec ||
+	    !hm->ng_list || !hm->ng_pos || !hm->large)
+		return -ENOMEM;
+	memset(hm->alias_head, 0xff, nppn * sizeof(uint32_t));
+	hm->sup_low = NPAGES;
+	return 0;
 }
 
 static int alloc_tables(struct mmu *m)
 {
-	if (m->map)
-		return 0;
-	uint32_t nppn = (uint32_t)(m->mem->size >> 12);
-	m->map = calloc(NPAGES, sizeof(uint32_t));
-	m->pos = calloc(NPAGES, sizeof(uint32_t));
-	m->alias = calloc(NPAGES, sizeof(uint32_t));
-	m->alias_head = malloc(nppn * sizeof(uint32_t));
-	m->list = calloc(NPAGES, sizeof(uint32_t));
-	m->scratch = malloc(NPAGES * sizeof(uint32_t));
-	m->large = calloc(NREGIONS, 1);
-	if (!m->map || !m->pos || !m->alias || !m->alias_head || !m->list || !m->scratch ||
-	    !m->large)
+	if (!m->scratch && !(m->scratch = malloc(NPAGES * sizeof(uint32_t))))
 		return -ENOMEM;
-	memset(m->alias_head, 0xff, nppn * sizeof(uint32_t));
-	return 0;
+	return alloc_hostmap(m, &m->hm);
 }
 
 /* Make the whole guest range PROT_NONE again and forget every mapping. */
@@ -249,38 +318,46 @@ static void drop_all(struct mmu *m)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		fail(m, "cannot reset the guest mappings: %s", strerror(errno));
-	for (uint32_t k = 0; k < m->n; k++) {
-		uint32_t lpn = m->list[k];
-		m->alias_head[m->map[lpn] >> 12] = NONE;
-		m->map[lpn] = 0;
+	for (uint32_t k = 0; k < m->hm.n; k++) {
+		uint32_t lpn = m->hm.list[k];
+		m->hm.alias_head[m->hm.map[lpn] >> 12] = NONE;
+		m->hm.map[lpn] = 0;
 	}
-	m->n = 0;
-	m->vmas = 0;
-	m->sup_low = NPAGES;
-	m->user_high = 0;
-	memset(m->large, 0, NREGIONS);
+	m->hm.n = 0;
+	m->hm.nng = 0;
+	m->hm.vmas = 0;
+	m->hm.sup_low = NPAGES;
+	m->hm.user_high = 0;
+	memset(m->hm.large, 0, NREGIONS);
 	m->stats.tlb_flushes++;
 }
 
 static void alias_remove(struct mmu *m, uint32_t lpn, uint32_t ppn)
 {
-	uint32_t *p = &m->alias_head[ppn];
+	uint32_t *p = &m->hm.alias_head[ppn];
 	while (*p != NONE && *p != lpn)
-		p = &m->alias[*p];
+		p = &m->hm.alias[*p];
 	if (*p == lpn)
-		*p = m->alias[lpn];
+		*p = m->hm.alias[lpn];
 }
 
 /* Forget lpn's mapping; the host's goes with unmap_page, or by the caller (a run). */
 static void forget_page(struct mmu *m, uint32_t lpn)
 {
-	uint32_t e = m->map[lpn];
+	uint32_t e = m->hm.map[lpn];
 	alias_remove(m, lpn, e >> 12);
-	m->vmas += 2;           /* a page out of a run can split it in three */
-	uint32_t k = m->pos[lpn], last = m->list[--m->n];
-	m->list[k] = last;
-	m->pos[last] = k;
-	m->map[lpn] = 0;
+	m->hm.vmas += 2;           /* a page out of a run can split it in three */
+	uint32_t k = m->hm.pos[lpn], last = m->hm.list[--m->hm.n];
+	m->hm.list[k] = last;
+	m->hm.rec[k] = m->hm.rec[m->hm.n];
+	m->hm.pos[last] = k;
+	if (!(e & M_GLOBAL)) {
+		k = m->hm.ng_pos[lpn];
+		last = m->hm.ng_list[--m->hm.nng];
+		m->hm.ng_list[k] = last;
+		m->hm.ng_pos[last] = k;
+	}
+	m->hm.map[lpn] = 0;
 }
 
 static void unmap_host(struct mmu *m, uint32_t lpn, uint32_t npg)
@@ -292,7 +369,7 @@ static void unmap_host(struct mmu *m, uint32_t lpn, uint32_t npg)
 
 static void unmap_page(struct mmu *m, uint32_t lpn)
 {
-	if (!m->map[lpn])
+	if (!m->hm.map[lpn])
 		return;
 	unmap_host(m, lpn, 1);
 	forget_page(m, lpn);
@@ -304,22 +381,78 @@ static int cmp_lpn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The entries a walk of lpn reads now, taken as they are (no checks: the walk that
+ * mapped the page made them), into *r; false if lpn has no 4 KiB translation whose
+ * entries lie in RAM.
+ */
+static bool entries_now(const struct mmu *m, uint32_t lpn, struct maprec *r)
+{
+	const struct cpu *c = m->cpu;
+	const uint8_t *ram = m->mem->ram;
+	uint64_t size = m->mem->size, pde_pa, pte_pa, pde = 0, pte = 0;
+	if (c->cr4 & CR4_PAE) {
+		uint64_t pdpte = c->pdpte[lpn >> 18];
+		if (!(pdpte & PTE_P))
+			return false;
+		pde_pa = (pdpte & PAE_ADDR) + ((lpn >> 9) & 0x1ff) * 8;
+		if (pde_pa + 8 > size)
+			return false;
+		memcpy(&pde, ram + pde_pa, 8);
+		if ((pde & (PTE_P | PTE_PS)) != PTE_P)
+			return false;
+		pte_pa = (pde & PAE_ADDR) + (lpn & 0x1ff) * 8;
+		if (pte_pa + 8 > size)
+			return false;
+		memcpy(&pte, ram + pte_pa, 8);
+	} else {
+		pde_pa = (c->cr3 & ~0xfffu) + (lpn >> 10) * 4;
+		if (pde_pa + 4 > size)
+			return false;
+		memcpy(&pde, ram + pde_pa, 4);
+		if (!(pde & PTE_P) || ((pde & PTE_PS) && (c->cr4 & CR4_PSE)))
+			return false;
+		pte_pa = (pde & ~0xfffull) + (lpn & 0x3ff) * 4;
+		if (pte_pa + 4 > size)
+			return false;
+		memcpy(&pte, ram + pte_pa, 4);
+	}
+	*r = (struct maprec){ (uint32_t)pde_pa, (uint32_t)pte_pa, pde, pte };
+	return true;
+}
+
+/* Would a walk of list[k] read what the one that mapped it read? */
+static bool rec_holds(const struct mmu *m, uint32_t k, uint32_t lpn)
+{
+	const struct maprec *r = &m->hm.rec[k];
+	struct maprec now;
+	return r->pde_pa != NONE && entries_now(m, lpn, &now) && now.pde_pa == r->pde_pa &&
+	       now.pde == r->pde && now.pte == r->pte;
+}
+
 /* Book-keeping of a page just mapped. */
 static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
 {
-	m->map[lpn] = ppn << 12 | flags | M_MAPPED;
-	m->pos[lpn] = m->n;
-	m->list[m->n++] = lpn;
-	m->alias[lpn] = m->alias_head[ppn];
-	m->alias_head[ppn] = lpn;
-	if (!(flags & M_USER) && lpn < m->sup_low) {
-		m->sup_low = lpn;
+	m->hm.map[lpn] = ppn << 12 | flags | M_MAPPED;
+	m->hm.pos[lpn] = m->hm.n;
+	struct maprec *r = &m->hm.rec[m->hm.n];
+	if ((flags & M_LARGE) || !entries_now(m, lpn, r))
+		r->pde_pa = NONE;
+	m->hm.list[m->hm.n++] = lpn;
+	if (!(flags & M_GLOBAL)) {
+		m->hm.ng_pos[lpn] = m->hm.nng;
+		m->hm.ng_list[m->hm.nng++] = lpn;
+	}
+	m->hm.alias[lpn] = m->hm.alias_head[ppn];
+	m->hm.alias_head[ppn] = lpn;
+	if (!(flags & M_USER) && lpn < m->hm.sup_low) {
+		m->hm.sup_low = lpn;
 		m->h.segs_stale(m->h.opaque);   /* a CPL-3 guest's segments must shrink */
 	}
-	if ((flags & M_USER) && lpn >= m->user_high)
-		m->user_high = lpn + 1;
+	if ((flags & M_USER) && lpn >= m->hm.user_high)
+		m->hm.user_high = lpn + 1;
 	if (flags & M_LARGE)
-		m->large[lpn >> REGION_SHIFT] = 1;
+		m->hm.large[lpn >> REGION_SHIFT] = 1;
 	m->stats.pages_mapped++;
 }
 
@@ -329,9 +462,9 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 {
 	/* The new mapping replaces an old one in the same host call (MAP_FIXED). */
 	for (uint32_t k = 0; k < npg; k++)
-		if (m->map[lpn + k])
+		if (m->hm.map[lpn + k])
 			forget_page(m, lpn + k);
-	if (m->vmas >= MMU_BUDGET)
+	if (m->hm.vmas >= MMU_BUDGET)
 		drop_all(m);
 	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
 	m->stats.host_calls++;
@@ -341,14 +474,14 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 		fail(m, "cannot map guest page %#x: %s", lpn << 12, strerror(errno));
 		return -1;
 	}
-	m->vmas++;
+	m->hm.vmas++;
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
 		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
 			m->stats.host_calls++;
 			mprotect(host_of(lpn + k), 4096, PROT_READ);
 			f &= ~M_WRITE;
-			m->vmas += 2;
+			m->hm.vmas += 2;
 		}
 		note_mapped(m, lpn + k, ppn + k, f);
 	}
@@ -380,6 +513,7 @@ static void identity_map(struct mmu *m)
 }
 
 static void identity_hold(struct mmu *m, uint32_t ppn, bool hold);
+static void pend_drop_all(struct mmu *m);
 
 void mmu_paging_changed(struct mmu *m)
 {
@@ -388,8 +522,9 @@ void mmu_paging_changed(struct mmu *m)
 		fail(m, "out of memory for the shadow MMU");
 		return;
 	}
-	if (m->map)
+	if (m->hm.map)
 		drop_all(m);
+	pend_drop_all(m);
 	mtlb_flush(m, false);
 	m->paging = on;
 	m->cur = NULL;          /* the next host fault picks CR3's working set */
@@ -450,7 +585,7 @@ static bool peek(struct mmu *m, uint32_t lpn, struct walk *w)
 /* can_remap after the page's walk (into *w), for a page not from a large one. */
 static bool remappable(struct mmu *m, uint32_t lpn, struct walk *w)
 {
-	return !(m->map[lpn] & M_LARGE) && peek(m, lpn, w) && can_remap(m, lpn, w);
+	return !(m->hm.map[lpn] & M_LARGE) && peek(m, lpn, w) && can_remap(m, lpn, w);
 }
 
 static void remap(struct mmu *m, uint32_t lpn, const struct walk *w)
@@ -460,38 +595,42 @@ static void remap(struct mmu *m, uint32_t lpn, const struct walk *w)
 		m->stats.remaps++;
 }
 
-void mmu_flush_tlb(struct mmu *m)
+/* The host side of a TLB flush: the mappings a walk of the tables would not make
+ * again go; past sync_max pages checked, the rest go unchecked. */
+static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 {
-	if (!m->paging)
-		return;
-	bool keep_global = m->cpu->cr4 & CR4_PGE;
-	mtlb_flush(m, keep_global);
 	/* Drop the pages the new tables no longer map as they are mapped (all but global
 	 * pages, which stay with CR4.PGE: SDM Vol. 3, 4.10.4.1), in runs of consecutive
 	 * pages: one host call each. Linux's CR3 loads between a parent and its forked
 	 * child, and its full flushes, find most pages unchanged. */
-	uint32_t *gone = m->scratch, n = 0, kept = 0, nre = 0, again[REMAP_MAX];
+	uint32_t *gone = m->scratch, n = 0, kept = 0, nslow = 0, nre = 0, again[REMAP_MAX];
 	struct walk againw[REMAP_MAX], w;
-	for (uint32_t k = 0; k < m->n; k++) {
-		uint32_t lpn = m->list[k], e = m->map[lpn];
-		if (keep_global && (e & M_GLOBAL))
-			continue;
+	uint32_t total = keep_global ? m->hm.nng : m->hm.n;
+	for (uint32_t i = 0; i < total; i++) {
+		uint32_t lpn = keep_global ? m->hm.ng_list[i] : m->hm.list[i];
+		uint32_t e = m->hm.map[lpn], k = m->hm.pos[lpn];
 		/* A walk per page pays while few are mapped (a process's working set);
 		 * past SYNC_MAX the rest go, as a drop of all would take them. The first
 		 * REMAP_MAX that changed but can be mapped at once are (see can_remap).
 		 * Large pages are neither kept nor mapped again (their book-keeping goes
 		 * by region). */
-		if (n + kept + nre >= SYNC_MAX || (e & M_LARGE) || !peek(m, lpn, &w))
+		if (!(e & M_LARGE) && rec_holds(m, k, lpn)) {
+			kept++;         /* what a walk would read again: mapped the same */
+			continue;
+		}
+		if (n + nslow++ + nre >= sync_max || (e & M_LARGE) || !peek(m, lpn, &w))
 			gone[n++] = lpn;
-		else if (still_mapped(e, &w))
+		else if (still_mapped(e, &w)) {
 			kept++;
-		else if (nre < REMAP_MAX && can_remap(m, lpn, &w)) {
+			if (!entries_now(m, lpn, &m->hm.rec[k]))      /* the next flush's */
+				m->hm.rec[k].pde_pa = NONE;
+		} else if (nre < REMAP_MAX && can_remap(m, lpn, &w)) {
 			againw[nre] = w;
 			again[nre++] = lpn;
 		} else
 			gone[n++] = lpn;
 	}
-	if (n && n == m->n) {
+	if (n && n == m->hm.n) {
 		drop_all(m);
 	} else if (n) {
 		qsort(gone, n, sizeof(*gone), cmp_lpn);
@@ -509,6 +648,15 @@ void mmu_flush_tlb(struct mmu *m)
 	for (uint32_t k = 0; k < nre; k++)
 		remap(m, again[k], &againw[k]);         /* dropping the others changed no walk */
 	m->stats.pages_kept += kept;
+}
+
+void mmu_flush_tlb(struct mmu *m)
+{
+	if (!m->paging)
+		return;
+	bool keep_global = m->cpu->cr4 & CR4_PGE;
+	mtlb_flush(m, keep_global);
+	flush_host(m, keep_global, SYNC_MAX);
 	m->h.flush_linear(m->h.opaque, keep_global);
 }
 
@@ -555,7 +703,7 @@ static void ws_switch(struct mmu *m, uint32_t cr3)
 	struct aspace *a = ws_select(m, cr3);
 	uint32_t want[ASPACE_PAGES], n = 0;
 	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
-		if (a->lpn[k] && a->faults[k] >= ASPACE_AGAIN && !m->map[a->lpn[k] - 1])
+		if (a->lpn[k] && a->faults[k] >= ASPACE_AGAIN && !m->hm.map[a->lpn[k] - 1])
 			want[n++] = a->lpn[k] - 1;
 	qsort(want, n, sizeof(*want), cmp_lpn);
 	for (uint32_t k = 0; k < n;) {
@@ -576,16 +724,181 @@ static void ws_switch(struct mmu *m, uint32_t cr3)
 	}
 }
 
+/*
+ * Address spaces in processes. With more than one slot (mmu_set_slots), each slot is
+ * a host process of its own with its own mappings of the guest's linear space, serving
+ * one recent address space (a page directory, by CR3; the least recently used slot
+ * takes a new one). A CR3 load to another slot's address space changes no mapping
+ * here: it asks for that slot (mmu_slot_wanted), and its process, once it has the
+ * vCPU, takes its own mappings back (mmu_slot_enter): it checks the non-global ones
+ * against the tables as a CR3 load must (a walk each; SDM Vol. 3, 4.10.4.1), after
+ * undoing what happened to them meanwhile that no walk shows: an INVLPG of a global
+ * page, a frame that now holds translated code, a change of paging mode or of the
+ * watched pages. Those are noted per slot (pend_*) by whichever process ran.
+ */
+#define SLOT_SYNC_MAX 4096      /* pages a slot's return checks one by one */
+
+void mmu_set_slots(struct mmu *m, int n)
+{
+	m->nslots = n < 1 ? 1 : n > MMU_SLOTS ? MMU_SLOTS : n;
+	for (int k = 0; k < m->nslots; k++)
+		if (k != m->slot)
+			m->slots[k].stale = true;       /* its low 4 GiB is the parent's */
+}
+
+static void pend_add(struct mmu *m, int k, uint32_t entry)
+{
+	struct pending *p = &m->pend[k];
+	if (p->n == SLOT_PENDING)
+		p->drop_all = true;
+	else
+		p->e[p->n++] = entry;
+}
+
+/* The other slots whose process has mappings. */
+#define for_other_slots(m, k, hp)                                                  \
+	for (int k = 0; k < (m)->nslots; k++)                                        \
+		if (k != (m)->slot && (hp = &(m)->slots[k])->map && !(hp)->stale)
+
+static void pend_drop_all(struct mmu *m)
+{
+	struct hostmap *h;
+	for_other_slots(m, k, h)
+		m->pend[k].drop_all = true;
+}
+
+/* INVLPG of lpn here: a global mapping of it there, or one of a large page around it. */
+static void pend_invlpg(struct mmu *m, uint32_t lpn, uint32_t first, uint32_t npg)
+{
+	struct hostmap *h;
+	for_other_slots(m, k, h) {
+		bool large = false;
+		for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
+			large |= h->large[r];
+		if (large)
+			pend_add(m, k, P_LARGE | lpn);
+		else if (h->map[lpn] & M_GLOBAL)
+			pend_add(m, k, P_DROP | lpn);
+	}
+}
+
+/* Physical page ppn holds translated code now: writable aliases there. */
+static void pend_protect(struct mmu *m, uint32_t ppn)
+{
+	struct hostmap *h;
+	for_other_slots(m, k, h)
+		for (uint32_t lpn = h->alias_head[ppn]; lpn != NONE; lpn = h->alias[lpn])
+			if (h->map[lpn] & M_WRITE) {
+				pend_add(m, k, P_PROTECT | ppn);
+				break;
+			}
+}
+
+static void protect_aliases(struct mmu *m, uint32_t ppn);
+static void drop_large(struct mmu *m, uint32_t first, uint32_t npg);
+
+static void pend_apply(struct mmu *m)
+{
+	struct pending *p = &m->pend[m->slot];
+	if (m->hm.stale || p->drop_all) {
+		drop_all(m);
+	} else {
+		uint32_t npg = (m->cpu->cr4 & CR4_PAE) ? WALK_2M >> 12 : WALK_4M >> 12;
+		for (uint32_t k = 0; k < p->n; k++) {
+			uint32_t arg = p->e[k] & P_ARG;
+			switch (p->e[k] & ~P_ARG) {
+			case P_DROP:
+				unmap_page(m, arg);
+				break;
+			case P_LARGE:
+				drop_large(m, arg & ~(npg - 1), npg);
+				unmap_page(m, arg);
+				break;
+			case P_PROTECT:
+				protect_aliases(m, arg);
+				break;
+			}
+		}
+	}
+	m->hm.stale = false;
+	p->n = 0;
+	p->drop_all = false;
+}
+
+static int slot_for(struct mmu *m, uint32_t cr3)
+{
+	uint32_t key = cr3 & ~0x1fu;
+	int s = 0;
+	for (int k = 0; k < m->nslots; k++) {
+		if (m->slot_use[k] && m->slot_cr3[k] == key) {
+			s = k;
+			goto found;
+		}
+		if (m->slot_use[k] < m->slot_use[s])
+			s = k;
+	}
+	m->slot_cr3[s] = key;
+found:
+	m->slot_use[s] = ++m->clock;
+	return s;
+}
+
+int mmu_slot_wanted(const struct mmu *m)
+{
+	return m ? m->want : -1;
+}
+
+void mmu_slot_enter(struct mmu *m, int slot)
+{
+	uint32_t sup_low = m->hm.sup_low;
+	m->slots[m->slot] = m->hm;
+	m->hm = m->slots[slot];
+	m->slot = slot;
+	m->want = -1;
+	if (alloc_hostmap(m, &m->hm) < 0) {
+		fail(m, "out of memory for the shadow MMU");
+		return;
+	}
+	pend_apply(m);
+	if (m->paging) {
+		flush_host(m, m->cpu->cr4 & CR4_PGE, SLOT_SYNC_MAX);
+		ws_switch(m, m->cpu->cr3);
+	}
+	if (m->hm.sup_low != sup_low)
+		m->h.segs_stale(m->h.opaque);   /* CPL 3's segment cut moved */
+}
+
 int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 {
 	struct cpu *c = m->cpu;
 	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(c, m->mem, cr3))
 		return -1;
 	c->cr3 = cr3;
+	if (m->paging && m->nslots > 1) {
+		int s = slot_for(m, cr3);
+		m->want = s == m->slot ? -1 : s;
+		if (m->want >= 0) {
+			/* The guest's side of the flush now; the host's is that slot's. */
+			bool keep_global = c->cr4 & CR4_PGE;
+			mtlb_flush(m, keep_global);
+			ws_select(m, cr3);
+			m->h.flush_linear(m->h.opaque, keep_global);
+			return 0;
+		}
+	}
 	mmu_flush_tlb(m);      /* SDM Vol. 3, 4.10.4.1: all but global pages */
 	if (m->paging)
 		ws_switch(m, cr3);
 	return 0;
+}
+
+/* The pages mapped from large pages in [first, first + npg), a whole large page. */
+static void drop_large(struct mmu *m, uint32_t first, uint32_t npg)
+{
+	for (uint32_t p = first; p < first + npg; p++)
+		if (m->hm.map[p] & M_LARGE)
+			unmap_page(m, p);
+	memset(&m->hm.large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
 }
 
 void mmu_invlpg(struct mmu *m, uint32_t lin)
@@ -608,7 +921,7 @@ void mmu_invlpg(struct mmu *m, uint32_t lin)
 	}
 	bool large = false;
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
-		large |= m->large[r];
+		large |= m->hm.large[r];
 	/* Code translated from a large page there goes whole, mapped or not. */
 	if (m->h.region_has_large_code(m->h.opaque, first, npg)) {
 		code = true;
@@ -619,16 +932,16 @@ void mmu_invlpg(struct mmu *m, uint32_t lin)
 		/* Pages from a large page here: the whole translation goes, whichever of
 		 * its addresses INVLPG names (SDM Vol. 3, 4.10.4.1). */
 		for (uint32_t p = first; p < first + npg; p++)
-			if (m->map[p] & M_LARGE) {
+			if (m->hm.map[p] & M_LARGE)
 				code |= m->h.linear_has_code(m->h.opaque, p);
-				unmap_page(m, p);
-			}
-		memset(&m->large[first >> REGION_SHIFT], 0, npg >> REGION_SHIFT);
+		drop_large(m, first, npg);
 	}
+	if (m->nslots > 1)
+		pend_invlpg(m, lpn, first, npg);
 	/* The page the guest was using maps to its new frame at once (ptemod: INVLPG
 	 * after a PTE change costs one host call, and the next access no fault). */
 	struct walk w;
-	if (m->map[lpn] && remappable(m, lpn, &w))
+	if (m->hm.map[lpn] && remappable(m, lpn, &w))
 		remap(m, lpn, &w);
 	else
 		unmap_page(m, lpn);
@@ -717,7 +1030,7 @@ void mmu_retry(struct mmu *m)
 	m->retry = false;
 	uint32_t lpn = m->retry_lin >> 12;
 	if (!m->paging || m->cpu->sh->eip != m->retry_eip || m->cpu->cpl != m->retry_cpl ||
-	    !mappable(lpn) || m->map[lpn])
+	    !mappable(lpn) || m->hm.map[lpn])
 		return;
 	/* Only A is set now (the instruction is about to use the page; the SDM lets A be
 	 * set for accesses not yet made): D is left to the write's own fault. A write
@@ -741,7 +1054,7 @@ int mmu_prefault(struct mmu *m, uint32_t lin, bool write)
 	struct walk w;
 	uint32_t lpn = lin >> 12;
 	unsigned acc = write ? PF_ACC_WRITE : 0;
-	if (!m->paging || !mappable(lpn) || (m->map[lpn] && (!write || (m->map[lpn] & M_WRITE))) ||
+	if (!m->paging || !mappable(lpn) || (m->hm.map[lpn] && (!write || (m->hm.map[lpn] & M_WRITE))) ||
 	    (walk_peek(m->cpu, m->mem, lin, acc, &w) & PF_FAULT) ||
 	    (walk(m->cpu, m->mem, lin, acc, &w) & PF_FAULT))
 		return 0;
@@ -785,7 +1098,7 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	/* The supervisor writes a user page that only it may write: map it (read-only)
 	 * for the reads to come, and emulate this write. */
 	if (write && w.user && !w.rw) {
-		if (!(m->map[lpn] & M_MAPPED) && map_page(m, lpn, ppn, flags) < 0)
+		if (!(m->hm.map[lpn] & M_MAPPED) && map_page(m, lpn, ppn, flags) < 0)
 			return -1;
 		return 2;
 	}
@@ -806,7 +1119,7 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 	uint32_t npg = 1;
 	unsigned racc = m->cpu->cpl == 3 ? PF_ACC_USER : 0;
 	while (w.size == 4096 && npg < AROUND && ((lpn + npg) & 511) && mappable(lpn + npg) &&
-	       !m->map[lpn + npg] && ppn + npg < m->mem->size >> 12 && !held(m, lpn + npg)) {
+	       !m->hm.map[lpn + npg] && ppn + npg < m->mem->size >> 12 && !held(m, lpn + npg)) {
 		struct walk n;
 		if ((walk_peek(m->cpu, m->mem, (lpn + npg) << 12, racc, &n) & PF_FAULT) ||
 		    n.size != 4096 || n.pa >> 12 != ppn + npg || n.user != w.user ||
@@ -822,28 +1135,28 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 
 void mmu_enter_user(struct mmu *m)
 {
-	if (!m || !m->paging || m->sup_low >= m->user_high)
+	if (!m || !m->paging || m->hm.sup_low >= m->hm.user_high)
 		return;
 	/* Supervisor pages below user ones: no segment cut can hide them, so they go
 	 * (the kernel faults them back in). Linux never gets here. */
-	for (uint32_t k = m->n; k-- > 0;) {
-		uint32_t lpn = m->list[k];
-		if (!(m->map[lpn] & M_USER))
+	for (uint32_t k = m->hm.n; k-- > 0;) {
+		uint32_t lpn = m->hm.list[k];
+		if (!(m->hm.map[lpn] & M_USER))
 			unmap_page(m, lpn);
 	}
-	m->sup_low = NPAGES;
+	m->hm.sup_low = NPAGES;
 	m->h.segs_stale(m->h.opaque);
 	m->stats.user_unmaps++;
 }
 
 bool mmu_user_split(const struct mmu *m)
 {
-	return !m || !m->paging || m->sup_low >= m->user_high;
+	return !m || !m->paging || m->hm.sup_low >= m->hm.user_high;
 }
 
 uint64_t mmu_user_top(struct mmu *m)
 {
-	return m && m->paging ? (uint64_t)m->sup_low << 12 : FOUR_GIB;
+	return m && m->paging ? (uint64_t)m->hm.sup_low << 12 : FOUR_GIB;
 }
 
 void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
@@ -854,15 +1167,25 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 			protect_identity(ppn, readonly);
 		return;
 	}
-	for (uint32_t lpn = m->alias_head[ppn]; lpn != NONE; lpn = m->alias[lpn]) {
-		uint32_t *e = &m->map[lpn];
-		if (readonly && (*e & M_WRITE)) {
+	/* Released pages become writable again at their next write fault, which checks
+	 * the guest's rights and dirty bit. */
+	if (readonly) {
+		protect_aliases(m, ppn);
+		if (m->nslots > 1)
+			pend_protect(m, ppn);
+	}
+}
+
+/* Every writable mapping of physical page ppn becomes read-only. */
+static void protect_aliases(struct mmu *m, uint32_t ppn)
+{
+	for (uint32_t lpn = m->hm.alias_head[ppn]; lpn != NONE; lpn = m->hm.alias[lpn]) {
+		uint32_t *e = &m->hm.map[lpn];
+		if (*e & M_WRITE) {
 			m->stats.host_calls++;
 			mprotect(host_of(lpn), 4096, PROT_READ);
 			*e &= ~M_WRITE;
 		}
-		/* Released pages become writable again at their next write fault, which
-		 * checks the guest's rights and dirty bit. */
 	}
 }
 
@@ -882,7 +1205,7 @@ static void hold_page(struct mmu *m, uint32_t lpn, bool hold)
 {
 	if (!m->paging)
 		identity_hold(m, lpn, hold);
-	else if (hold && m->map && m->map[lpn])
+	else if (hold && m->hm.map && m->hm.map[lpn])
 		unmap_page(m, lpn);
 	/* Paging on, released: the next fault maps it. */
 }
@@ -902,6 +1225,7 @@ void mmu_watch(struct mmu *m, const uint32_t *lpn, int n)
 	for (int k = 0; k < n; k++)
 		if (held(m, m->watch[k]))
 			hold_page(m, m->watch[k], true);
+	pend_drop_all(m);       /* rare (a debugger's watchpoints): the others start over */
 }
 
 void mmu_watch_open(struct mmu *m, uint32_t lpn, bool open)
@@ -944,9 +1268,9 @@ bool mmu_global(struct mmu *m, uint32_t lin)
 	return !(walk_peek(m->cpu, m->mem, lin, 0, &w) & PF_FAULT) && w.global;
 }
 
-uint32_t mmu_mapped_count(struct mmu *m) { return m->n; }
-bool mmu_mapped(struct mmu *m, uint32_t lin) { return m->map && m->map[lin >> 12]; }
+uint32_t mmu_mapped_count(struct mmu *m) { return m->hm.n; }
+bool mmu_mapped(struct mmu *m, uint32_t lin) { return m->hm.map && m->hm.map[lin >> 12]; }
 bool mmu_mapped_writable(struct mmu *m, uint32_t lin)
 {
-	return m->map && (m->map[lin >> 12] & M_WRITE);
+	return m->hm.map && (m->hm.map[lin >> 12] & M_WRITE);
 }

@@ -90,6 +90,19 @@ const struct mmu_stats *mmu_stats(const struct mmu *m);
 struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_hooks *hooks);
 void mmu_destroy(struct mmu *m);
 
+/*
+ * Address spaces in processes (monitor/aspaces.c): up to MMU_SLOTS host processes,
+ * each with its own mappings of the guest's linear space, each serving one recent
+ * address space. mmu_set_slots(n) before the guest runs (1: one process, the
+ * default). After a CR3 load, mmu_slot_wanted() names the slot whose process must run
+ * the guest next (-1: this one); that process calls mmu_slot_enter(slot) once it has
+ * the vCPU, before any guest code runs.
+ */
+#define MMU_SLOTS 8
+void mmu_set_slots(struct mmu *m, int n);
+int mmu_slot_wanted(const struct mmu *m);
+void mmu_slot_enter(struct mmu *m, int slot);
+
 /* CR0.PG, CR0.WP, CR4.PSE, CR4.PAE, CR4.PGE or EFER.NXE changed: start over from the
  * guest's tables. */
 void mmu_paging_changed(struct mmu *m);

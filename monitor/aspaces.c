@@ -1,0 +1,246 @@
+/*
+ * aspaces.c - guest address spaces in host processes (see aspaces.h).
+ *
+ * The processes are clones without CLONE_VM (each has its own page tables: the point)
+ * but with CLONE_FILES (a socket or file one opens is everyone's). All state they
+ * share is in shared memory (sharedmem.c); what each keeps to itself is in
+ * thread-local variables (its index here, its host timer, its LDT's catch-up count)
+ * and in its host state: its mappings of the guest's linear space, its LDT, its
+ * segment registers and x87/SSE registers, its signal stack.
+ *
+ * A hand-over: the giver saves the guest's x87/SSE state into the vCPU block (it is
+ * live in the registers between exits), disarms its host timer, marks the taker as
+ * running and wakes it by its futex word, then sleeps on its own. The taker catches
+ * its LDT up, drops its data segment registers (their selectors may name entries
+ * that changed), takes its mappings back (mmu_slot_enter) and arms its timer at the
+ * next device update. All processes are pinned to one host CPU at the first
+ * hand-over: a wake-up on the other CPU costs 18,000-36,000 cycles against 6,200 on
+ * the same one (AMD EPYC Zen 5; docs/architecture.md).
+ */
+#define _GNU_SOURCE
+#include "aspaces.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "fpu.h"
+#include "segments.h"
+#include "signals.h"
+#include "vm.h"
+#include "../shadowmmu/mmu.h"
+
+struct aspaces {
+	int n;
+	volatile int running;           /* the index of the process with the vCPU */
+	volatile int turn[MMU_SLOTS];   /* futex words: 1 = this process takes the vCPU */
+	pid_t pid[MMU_SLOTS];
+	bool pinned;
+	volatile bool ending;           /* the VM stopped: the others are ended next */
+};
+
+static __thread int self;               /* this process's index */
+static __thread bool first_turn;        /* taken, but not yet taken() */
+
+static void futex_wait(volatile int *w, int val)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT, val, NULL, NULL, 0);
+}
+
+static void futex_wake(volatile int *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+int aspaces_count(const struct vm *vm)
+{
+	return vm->asp ? vm->asp->n : 1;
+}
+
+/* A new process: dies with the first, has a host timer of its own. */
+static void child_setup(struct vm *vm, int k)
+{
+	struct aspaces *a = vm->asp;
+	self = k;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != a->pid[0])
+		_exit(6);       /* the first died before the line above */
+	if (signals_timer_init() < 0) {
+		fprintf(stderr, "trapeze: cannot make a host timer for an address-space process\n");
+		_exit(6);
+	}
+}
+
+static void wait_turn(struct aspaces *a);
+
+int aspaces_start(struct vm *vm, int n)
+{
+	if (n <= 1 || !vm->mmu)
+		return 0;
+	if (n > MMU_SLOTS)
+		n = MMU_SLOTS;
+	struct aspaces *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->n = n;
+	a->pid[0] = getpid();
+	vm->asp = a;
+	mmu_set_slots(vm->mmu, n);
+	for (int k = 1; k < n; k++) {
+		long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, NULL);
+		if (pid < 0) {
+			int e = errno;
+			aspaces_stop(vm);
+			return -e;
+		}
+		if (pid == 0) {
+			/* Until its first turn a new process touches nothing shared: the
+			 * first goes on meanwhile. */
+			child_setup(vm, k);
+			wait_turn(a);
+			first_turn = true;
+			return 0;
+		}
+		a->pid[k] = (pid_t)pid;
+	}
+	return 0;
+}
+
+int aspaces_pids(const struct vm *vm, int *pids)
+{
+	if (!vm->asp)
+		return 0;
+	for (int k = 0; k < vm->asp->n; k++)
+		pids[k] = vm->asp->pid[k];
+	return vm->asp->n;
+}
+
+/* Pin every process of the VM to this CPU: a hand-over then wakes the taker here. */
+static void pin_all(struct aspaces *a)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	for (int k = 0; k < a->n; k++)
+		sched_setaffinity(a->pid[k], sizeof(one), &one);
+	a->pinned = true;
+}
+
+static void wait_turn(struct aspaces *a)
+{
+	while (!__atomic_load_n(&a->turn[self], __ATOMIC_ACQUIRE))
+		futex_wait(&a->turn[self], 0);
+	a->turn[self] = 0;
+}
+
+static void give_turn(struct aspaces *a, int to)
+{
+	a->running = to;
+	__atomic_store_n(&a->turn[to], 1, __ATOMIC_RELEASE);
+	futex_wake(&a->turn[to]);
+}
+
+/* This process has the vCPU now: its host state as the guest's needs it. */
+static void taken(struct vm *vm)
+{
+	if (vm->asp->ending)
+		return;
+	if (seg_ldt_sync(vm) < 0) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "modify_ldt failed in an address-space process: %s",
+			strerror(errno));
+		return;
+	}
+	/* ES, DS and GS may hold selectors of entries written since: tz_enter loads
+	 * them again. */
+	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es\n\tmovl %0, %%gs" : : "r"(0));
+	mmu_slot_enter(vm->mmu, self);
+	vm->rt.timer_deadline = 0;      /* arm this process's timer... */
+	vm->rt.timer_fired = 1;         /* ...at the next device update */
+}
+
+void aspaces_first_turn(struct vm *vm)
+{
+	if (first_turn) {
+		first_turn = false;
+		taken(vm);
+	}
+}
+
+void aspaces_switch(struct vm *vm)
+{
+	int to = mmu_slot_wanted(vm->mmu);
+	struct aspaces *a = vm->asp;
+	if (to < 0 || !a)
+		return;
+	fpu_save();
+	if (!a->pinned)
+		pin_all(a);
+	struct itimerspec off = { 0 };
+	signals_timer_set(0, &off);
+	vm->stats.handoffs++;
+	give_turn(a, to);
+	wait_turn(a);
+	taken(vm);
+}
+
+void aspaces_end(struct vm *vm)
+{
+	struct aspaces *a = vm->asp;
+	if (!a || self == 0)
+		return;
+	fpu_save();
+	a->ending = true;
+	give_turn(a, 0);
+	for (;;)
+		futex_wait(&a->turn[self], 0);
+}
+
+void aspaces_stop(struct vm *vm)
+{
+	struct aspaces *a = vm->asp;
+	if (!a || self != 0)
+		return;
+	a->ending = true;
+	for (int k = 1; k < a->n; k++)
+		if (a->pid[k] > 0) {
+			kill(a->pid[k], SIGKILL);
+			waitpid(a->pid[k], NULL, 0);
+			a->pid[k] = 0;
+		}
+}
+
+bool aspaces_forward(struct vm *vm, int sig)
+{
+	struct aspaces *a = vm->asp;
+	if (!a || a->running == self || a->ending)
+		return false;
+	kill(a->pid[a->running], sig);
+	return true;
+}
+
+void aspaces_child_died(struct vm *vm)
+{
+	struct aspaces *a = vm->asp;
+	if (!a || self != 0 || a->ending)
+		return;
+	int st;
+	pid_t p = waitpid(-1, &st, WNOHANG);
+	if (p <= 0)
+		return;
+	console_restore();
+	if (WIFSIGNALED(st))
+		dprintf(2, "trapeze: internal error: an address-space process died of signal %d\n",
+			WTERMSIG(st));
+	else
+		dprintf(2, "trapeze: an address-space process ended (status %d)\n", WEXITSTATUS(st));
+	_exit(6);
+}
