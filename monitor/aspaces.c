@@ -111,6 +111,15 @@ int aspaces_start(struct vm *vm, int n)
 			return 0;
 		}
 		a->pid[k] = (pid_t)pid;
+		if (vm->perf_map) {
+			/* perf looks a sample's code up by its process: one map for all. */
+			char from[64], to[64];
+			snprintf(from, sizeof(from), "perf-%d.map", (int)a->pid[0]);
+			snprintf(to, sizeof(to), "/tmp/perf-%d.map", (int)pid);
+			if (symlink(from, to) < 0)
+				fprintf(stderr, "trapeze: --perf-map: cannot link %s: %s\n", to,
+					strerror(errno));
+		}
 	}
 	return 0;
 }
