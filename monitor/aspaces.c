@@ -9,11 +9,13 @@
  * segment registers and x87/SSE registers, its signal stack.
  *
  * A hand-over: the giver saves the guest's x87/SSE state into the vCPU block (it is
- * live in the registers between exits), disarms its host timer, marks the taker as
- * running and wakes it by its futex word, then sleeps on its own. The taker catches
- * its LDT up, drops its data segment registers (their selectors may name entries
- * that changed), takes its mappings back (mmu_slot_enter) and arms its timer at the
- * next device update. All processes are pinned to one host CPU at the first
+ * live in the registers between exits), marks the taker as running and wakes it by
+ * its futex word, then sleeps on its own. The taker catches its LDT up, drops its
+ * data segment registers (their selectors may name entries that changed) and takes
+ * its mappings back (mmu_slot_enter). The host timer the giver armed stays armed:
+ * when it fires, the giver passes the signal on; a process arms its own timer only
+ * when the next deadline changes (a disarm and a re-arm at every hand-over cost two
+ * system calls). All processes are pinned to one host CPU at the first
  * hand-over: a wake-up on the other CPU costs 18,000-36,000 cycles against 6,200 on
  * the same one (AMD EPYC Zen 5; docs/architecture.md).
  */
@@ -34,6 +36,7 @@
 
 #include "console.h"
 #include "fpu.h"
+#include "seccomp.h"
 #include "segments.h"
 #include "signals.h"
 #include "vm.h"
@@ -43,6 +46,8 @@ struct aspaces {
 	int n;
 	volatile int running;           /* the index of the process with the vCPU */
 	volatile int turn[MMU_SLOTS];   /* futex words: 1 = this process takes the vCPU */
+	volatile int go[MMU_SLOTS];     /* start-up: 1 = install your sandbox */
+	volatile int ready[MMU_SLOTS];  /* start-up: 1 = done, -errno = failed */
 	pid_t pid[MMU_SLOTS];
 	bool pinned;
 	volatile bool ending;           /* the VM stopped: the others are ended next */
@@ -82,10 +87,38 @@ static void child_setup(struct vm *vm, int k)
 
 static void wait_turn(struct aspaces *a);
 
-int aspaces_start(struct vm *vm, int n)
+/* The sandbox for this process, knowing every pid of the VM. */
+static int sandbox(struct vm *vm, bool sockets, bool gdb)
+{
+	struct aspaces *a = vm->asp;
+	int peers[MMU_SLOTS];
+	for (int k = 0; a && k < a->n; k++)
+		peers[k] = a->pid[k];
+	return sandbox_enter(sockets, gdb, peers, a ? a->n : 0);
+}
+
+/* A new process, once every pid is known: its sandbox, then its first turn. Until
+ * the first process lets it go on, it touches nothing shared; while it installs its
+ * filter (libseccomp allocates), the first waits. */
+static void child_start(struct vm *vm, int k, bool sockets, bool gdb)
+{
+	struct aspaces *a = vm->asp;
+	child_setup(vm, k);
+	while (!__atomic_load_n(&a->go[k], __ATOMIC_ACQUIRE))
+		futex_wait(&a->go[k], 0);
+	int r = sandbox(vm, sockets, gdb);
+	a->ready[k] = r < 0 ? r : 1;
+	futex_wake(&a->ready[k]);
+	if (r < 0)
+		_exit(6);
+	wait_turn(a);
+	first_turn = true;
+}
+
+int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 {
 	if (n <= 1 || !vm->mmu)
-		return 0;
+		return sandbox(vm, sockets, gdb);
 	if (n > MMU_SLOTS)
 		n = MMU_SLOTS;
 	struct aspaces *a = calloc(1, sizeof(*a));
@@ -103,12 +136,8 @@ int aspaces_start(struct vm *vm, int n)
 			return -e;
 		}
 		if (pid == 0) {
-			/* Until its first turn a new process touches nothing shared: the
-			 * first goes on meanwhile. */
-			child_setup(vm, k);
-			wait_turn(a);
-			first_turn = true;
-			return 0;
+			child_start(vm, k, sockets, gdb);
+			return 0;       /* its first turn */
 		}
 		a->pid[k] = (pid_t)pid;
 		if (vm->perf_map) {
@@ -121,16 +150,19 @@ int aspaces_start(struct vm *vm, int n)
 					strerror(errno));
 		}
 	}
-	return 0;
-}
-
-int aspaces_pids(const struct vm *vm, int *pids)
-{
-	if (!vm->asp)
-		return 0;
-	for (int k = 0; k < vm->asp->n; k++)
-		pids[k] = vm->asp->pid[k];
-	return vm->asp->n;
+	/* One at a time, each installs its sandbox, then this one. */
+	for (int k = 1; k < n; k++) {
+		__atomic_store_n(&a->go[k], 1, __ATOMIC_RELEASE);
+		futex_wake(&a->go[k]);
+		while (!__atomic_load_n(&a->ready[k], __ATOMIC_ACQUIRE))
+			futex_wait(&a->ready[k], 0);
+		if (a->ready[k] < 0) {
+			int e = a->ready[k];
+			aspaces_stop(vm);
+			return e;
+		}
+	}
+	return sandbox(vm, sockets, gdb);
 }
 
 /* Pin every process of the VM to this CPU: a hand-over then wakes the taker here. */
@@ -172,8 +204,8 @@ static void taken(struct vm *vm)
 	 * them again. */
 	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es\n\tmovl %0, %%gs" : : "r"(0));
 	mmu_slot_enter(vm->mmu, self);
-	vm->rt.timer_deadline = 0;      /* arm this process's timer... */
-	vm->rt.timer_fired = 1;         /* ...at the next device update */
+	/* The host timer stays the giver's until a deadline changes: when it fires
+	 * there, the giver passes SIGALRM on (aspaces_forward). */
 }
 
 void aspaces_first_turn(struct vm *vm)
@@ -184,21 +216,20 @@ void aspaces_first_turn(struct vm *vm)
 	}
 }
 
-void aspaces_switch(struct vm *vm)
+bool aspaces_switch(struct vm *vm)
 {
 	int to = mmu_slot_wanted(vm->mmu);
 	struct aspaces *a = vm->asp;
 	if (to < 0 || !a)
-		return;
+		return false;
 	fpu_save();
 	if (!a->pinned)
 		pin_all(a);
-	struct itimerspec off = { 0 };
-	signals_timer_set(0, &off);
 	vm->stats.handoffs++;
 	give_turn(a, to);
 	wait_turn(a);
 	taken(vm);
+	return true;
 }
 
 void aspaces_end(struct vm *vm)

@@ -10,14 +10,14 @@
  * file descriptors. One process runs the vCPU at a time; a CR3 load to another's
  * address space hands the vCPU over (a futex each) at the top of the dispatcher loop.
  *
- * aspaces_start() before the sandbox: forks the other processes, which return from it
- * only when they first get the vCPU; then each installs the sandbox and enters
- * cpu_run(), which calls aspaces_first_turn(). aspaces_switch() at the top of the
- * dispatcher loop. aspaces_forward() in a signal handler: an asynchronous signal
- * (timer, input, Ctrl-C) that reached a process that does not run the vCPU goes to
- * the one that does. When the guest stops in another process, that one hands the
- * vCPU back to the first (aspaces_end()), which ends the others (aspaces_stop()) and
- * reports as usual.
+ * aspaces_start() installs the sandbox: it forks the other processes, each installs
+ * its own (one at a time, knowing every pid of the VM), then the first; the others
+ * return from it only when they first get the vCPU, and enter cpu_run(), which calls
+ * aspaces_first_turn(). aspaces_switch() in the dispatcher loop, before guest code
+ * runs. aspaces_forward() in a signal handler: an asynchronous signal (timer, input,
+ * Ctrl-C) that reached a process that does not run the vCPU goes to the one that
+ * does. When the guest stops in another process, that one hands the vCPU back to the
+ * first (aspaces_end()), which ends the others (aspaces_stop()) and reports as usual.
  */
 #ifndef TRAPEZE_ASPACES_H
 #define TRAPEZE_ASPACES_H
@@ -28,16 +28,16 @@ struct vm;
 
 #define ASPACES_DEFAULT 4
 
-/* Fork n - 1 more processes (n <= MMU_SLOTS; 1: none). 0, or -errno in the first. */
-int aspaces_start(struct vm *vm, int n);
+/* Fork n - 1 more processes (n <= MMU_SLOTS; 1: none) and put every process of the VM
+ * in the sandbox (seccomp.h: sockets, gdb). 0, or -errno in the first. */
+int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb);
 int aspaces_count(const struct vm *vm);
-/* The pids of the VM's processes into pids[MMU_SLOTS]; how many (0: one process). */
-int aspaces_pids(const struct vm *vm, int *pids);
 /* In cpu_run(), before anything: a process's first turn takes the vCPU's state. */
 void aspaces_first_turn(struct vm *vm);
-/* The shadow MMU wants another slot's process to run the guest: hand the vCPU over,
- * and take it back (later) with this process's own mappings in place. */
-void aspaces_switch(struct vm *vm);
+/* If the shadow MMU wants another slot's process to run the guest: hand the vCPU
+ * over, take it back (later) with this process's own mappings in place, and return
+ * true (the caller starts its turn over: what it computed before is stale). */
+bool aspaces_switch(struct vm *vm);
 /* The guest stopped in a process other than the first: give the first the vCPU back,
  * and wait to be ended. Never returns there; returns at once in the first. */
 void aspaces_end(struct vm *vm);

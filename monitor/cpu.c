@@ -65,11 +65,11 @@ void cpu_run(struct vm *vm)
 	aspaces_first_turn(vm);
 	vm->engine->attach(vm);
 	while (vm->stop == STOP_NONE) {
-		/* A CR3 load asked for another process's mappings: it runs the guest now,
-		 * and this one goes on when a CR3 load comes back to its address space. */
-		aspaces_switch(vm);
-		if (vm->stop != STOP_NONE)
-			break;
+		/* A CR3 load asked for another process's mappings (aspaces.h): it runs the
+		 * guest now, and this one starts a turn over when a CR3 load comes back to
+		 * its address space. */
+		if (aspaces_switch(vm))
+			continue;
 		vm->cpu.sh->run = 1;
 		if (take_async_stop(vm) || !handle_exception(vm))
 			break;
@@ -87,6 +87,9 @@ void cpu_run(struct vm *vm)
 		if (stepping && !vm->cpu.halted)
 			intr_update(vm);
 		else if (!handle_interrupt(vm))
+			continue;
+		/* An exception or interrupt through a task gate loaded CR3. */
+		if (aspaces_switch(vm))
 			continue;
 		/* Instruction breakpoints come after interrupts (SDM Vol. 3, 6.9). With
 		 * neither TF nor a breakpoint, the debug machinery costs this test. */

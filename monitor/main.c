@@ -333,18 +333,11 @@ int main(int argc, char **argv)
 	if (strcmp(cfg.serial, "stdio") == 0)
 		console_init(&vm);
 	/* The other processes return from aspaces_start when they first run the guest. */
-	int r = aspaces_start(&vm, o.aspaces);
+	int r = aspaces_start(&vm, o.aspaces, cfg.net && netdev_opens_sockets(cfg.net),
+			      o.gdb_port >= 0);
 	if (r < 0) {
-		fprintf(stderr, "trapeze: cannot start the address-space processes: %s\n",
+		fprintf(stderr, "trapeze: cannot install the seccomp sandbox (or start the VM's processes): %s\n",
 			strerror(-r));
-		vm_destroy(&vm);
-		return 6;
-	}
-	int peers[MMU_SLOTS];
-	int npeers = aspaces_pids(&vm, peers);
-	r = sandbox_enter(cfg.net && netdev_opens_sockets(cfg.net), o.gdb_port >= 0, peers, npeers);
-	if (r < 0) {
-		fprintf(stderr, "trapeze: cannot install the seccomp sandbox: %s\n", strerror(-r));
 		vm_destroy(&vm);
 		return 6;
 	}

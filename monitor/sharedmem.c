@@ -112,6 +112,8 @@ static int class_of(size_t n)
 
 static void *large_alloc(size_t n)
 {
+	if (n > HEAP_SIZE)
+		return NULL;
 	uint64_t pages = (n + sizeof(struct hdr) + PAGE - 1) / PAGE;
 	struct large_free **pp = &heap->large, *f;
 	struct hdr *h = NULL;
@@ -147,12 +149,8 @@ static void large_free(struct hdr *h)
 	heap->large = f;
 }
 
-void *malloc(size_t n)
+static void *small_alloc(size_t n)
 {
-	if (!heap_init())
-		return NULL;
-	if (n > (16ul << (NCLASS - 1)))
-		return large_alloc(n);
 	int c = class_of(n);
 	void *p = heap->free[c];
 	if (p) {
@@ -164,6 +162,16 @@ void *malloc(size_t n)
 		return NULL;
 	*h = (struct hdr){ .cls = (uint32_t)c, .magic = MAGIC, .size = 16ul << c };
 	return h + 1;
+}
+
+void *malloc(size_t n)
+{
+	void *p = NULL;
+	if (heap_init())
+		p = n > (16ul << (NCLASS - 1)) ? large_alloc(n) : small_alloc(n);
+	if (!p)
+		errno = ENOMEM;
+	return p;
 }
 
 static struct hdr *hdr_of(void *p)
@@ -203,8 +211,10 @@ size_t malloc_usable_size(void *p)
 
 void *calloc(size_t n, size_t m)
 {
-	if (m && n > SIZE_MAX / m)
+	if (m && n > SIZE_MAX / m) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	void *p = malloc(n * m);
 	/* A large block comes zero: fresh from the host, or given back and its first
 	 * page cleared (large_alloc). */
@@ -241,8 +251,10 @@ void *memalign(size_t align, size_t n)
 {
 	if (align <= 16)
 		return malloc(n);
-	if (align & (align - 1))
+	if ((align & (align - 1)) || n > HEAP_SIZE || align > HEAP_SIZE) {
+		errno = (align & (align - 1)) ? EINVAL : ENOMEM;
 		return NULL;
+	}
 	char *p = malloc(n + align + sizeof(struct hdr));
 	if (!p)
 		return NULL;
