@@ -395,6 +395,9 @@ void vm_print_stats(struct vm *vm)
 	fprintf(f, "  sites learnt             %llu (faulting instructions made callouts; %llu "
 		"given back; %llu runs in a row)\n", (unsigned long long)s->sites_learnt,
 		(unsigned long long)s->sites_returned, (unsigned long long)s->site_run_insns);
+	if (s->cut_retranslations)
+		fprintf(f, "  stale cut blocks         %llu (ran into a page that came since)\n",
+			(unsigned long long)s->cut_retranslations);
 	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
 	if (vm->asp)
 		fprintf(f, "  address-space processes  %d (vCPU handed over %llu times; LDT caught up "

@@ -74,6 +74,7 @@ struct stats {
 	uint64_t smc_invalidations;
 	uint64_t sites_learnt;          /* instructions retranslated after a fault (sites.h) */
 	uint64_t sites_returned;        /* ... and given back to native execution */
+	uint64_t cut_retranslations;    /* blocks cut by an absent page, found stale (emulate.c) */
 	uint64_t site_run_insns;        /* learnt sites run after another without the dispatcher */
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
 	uint64_t exceptions[256];       /* events delivered through the IDT, by vector */
@@ -128,6 +129,7 @@ struct vm {
 	uint32_t fpu_exit_reason;
 	uint8_t fpu_at_exit[512] __attribute__((aligned(16)));
 	struct stats stats;
+	uint32_t cut_retry;             /* linear + 1 of the last stale cut block (emulate.c) */
 	struct aspaces *asp;            /* the processes of address spaces, or NULL (aspaces.c) */
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */
