@@ -43,6 +43,22 @@ struct lookup_entry {
 	uint32_t host;
 };
 
+/*
+ * The blocks a lookup attached again in an address space (by CR3) since it was last
+ * entered: those its processes run first after each switch (the return from the
+ * system call that switched, the loop it was in). A CR3 load back to the space
+ * attaches them at once if its tables still map their pages as translated, instead
+ * of one monitor exit each when they run (cc_enter_space).
+ */
+#define SPACES       8
+#define SPACE_BLOCKS 16
+struct space_blocks {
+	uint32_t key;           /* CR3 & ~0x1f, with use != 0 */
+	uint32_t use;           /* LRU stamp; 0 = free */
+	uint32_t n;
+	uint32_t id[SPACE_BLOCKS];
+};
+
 struct codecache {
 	struct cc_host host;            /* the guest's memory, as the monitor sees it */
 	uint32_t empty_hit;             /* host address of the shared stub an empty entry holds */
@@ -62,6 +78,9 @@ struct codecache {
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
+	struct space_blocks spaces[SPACES];     /* cc_enter_space */
+	struct space_blocks *space;             /* the current address space's, or NULL */
+	uint32_t space_clock;
 	uint32_t npages;
 	uint32_t generation;
 	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
@@ -209,6 +228,18 @@ uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
 static void local_add(struct codecache *cc, struct block *b);
 static void attach(struct codecache *cc, struct block *b);
 
+/* A lookup attached b again in the current address space: the next entry attaches it. */
+static void space_note(struct codecache *cc, const struct block *b)
+{
+	struct space_blocks *sp = cc->space;
+	if (!sp || sp->n == SPACE_BLOCKS)
+		return;
+	for (uint32_t k = 0; k < sp->n; k++)
+		if (sp->id[k] == b->id)
+			return;
+	sp->id[sp->n++] = b->id;
+}
+
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
 static uint64_t fetch_ppn(struct codecache *cc, uint32_t lin, bool user)
@@ -253,8 +284,11 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			}
 			/* Detached by a change of mapping, and valid again: its parked
 			 * chains with it, not one exit for each when next taken. */
-			if (!e->block->in_local && !e->block->global)
+			if (!e->block->in_local && !e->block->global) {
 				attach(cc, e->block);
+				cc->stats.attached++;
+				space_note(cc, e->block);
+			}
 			return e;
 		}
 	return NULL;
@@ -667,7 +701,9 @@ static void detach(struct codecache *cc, struct block *b)
  * entries go back into the lookup tables, and it joins the local list that the next
  * CR3 load checks. Only b: attaching every block of its page, or those an address
  * space had when it was last left, touched several times as many blocks as ran before
- * the next CR3 load detached them again, and cost more than the exits it saved.
+ * the next CR3 load detached them again, and cost more than the exits it saved. What
+ * pays is narrower: the blocks lookups attached in a space since it was last entered
+ * (cc_enter_space).
  */
 static void attach(struct codecache *cc, struct block *b)
 {
@@ -689,7 +725,6 @@ static void attach(struct codecache *cc, struct block *b)
 		}
 	}
 	local_add(cc, b);
-	cc->stats.attached++;
 }
 
 /*
@@ -789,6 +824,42 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
 	}
 	cc->generation++;
+}
+
+void cc_enter_space(struct codecache *cc, uint32_t cr3)
+{
+	uint32_t key = cr3 & ~0x1fu;
+	struct space_blocks *sp = &cc->spaces[0];
+	for (int k = 0; k < SPACES; k++) {
+		struct space_blocks *s = &cc->spaces[k];
+		if (s->use && s->key == key) {
+			sp = s;
+			break;
+		}
+		if (s->use < sp->use)
+			sp = s;
+	}
+	if (!sp->use || sp->key != key)
+		*sp = (struct space_blocks){ .key = key };
+	sp->use = ++cc->space_clock;
+	cc->space = sp;
+	if (cc->local_lost)
+		return;
+	/* Those of last time that its tables map as translated, attached at once; the
+	 * list starts over with what lookups attach this time. */
+	struct mapping_cache seen;
+	mapping_cache_init(&seen);
+	uint32_t n = sp->n;
+	sp->n = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t id = sp->id[k];
+		struct block *b = id < cc->nblocks ? cc->blocks[id] : NULL;
+		if (!b || !b->valid || b->in_local || b->global || !maps_as_translated(cc, b, &seen))
+			continue;
+		attach(cc, b);
+		sp->id[sp->n++] = id;
+		cc->stats.space_attached++;
+	}
 }
 
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)

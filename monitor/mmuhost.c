@@ -30,6 +30,8 @@ static void flush_linear(void *opaque, bool keep_global)
 {
 	struct vm *vm = opaque;
 	cc_flush_linear(vm->cc, keep_global);
+	if (keep_global)        /* a CR3 load under CR4.PGE */
+		cc_enter_space(vm->cc, vm->cpu.cr3);
 }
 
 static void flush_linear_page(void *opaque, uint32_t lpn)
