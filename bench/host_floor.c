@@ -7,6 +7,9 @@
  *   mprotect       one page between PROT_READ and PROT_NONE
  *   mmap           a page of a memfd mapped MAP_FIXED over another (what INVLPG and a
  *                  CR3 load cost trapeze for a changed page)
+ *   remap          the same over a page that was read since, then read: the old page
+ *                  table entry goes, the new one comes with the read's minor fault in
+ *                  the host kernel (what nano's ptemod cannot cost less than)
  *   signal         a SIGSEGV on a PROT_NONE page, its handler steps over the access
  *   signal+mmap    a SIGSEGV whose handler maps the page (a memfd page, MAP_FIXED),
  *                  the access then retried: what a guest page fault cannot cost less
@@ -78,6 +81,10 @@ static uint64_t round_of(int op)
 		case 2: mmap(area, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, memfd, (i & 1) * PAGE); break;
 		case 3: map_in_handler = 0; touch(area); break;
 		case 4: map_in_handler = 1; touch(p); break;
+		case 5:
+			mmap(area, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, memfd, (i & 1) * PAGE);
+			(void)*(volatile char *)area;
+			break;
 		}
 	}
 	return (__rdtsc() - t0) / N;
@@ -125,7 +132,8 @@ static uint64_t handoff(void)
 
 int main(void)
 {
-	static const char *const names[] = { "syscall", "mprotect", "mmap", "signal", "signal+mmap" };
+	static const char *const names[] = { "syscall", "mprotect", "mmap", "signal", "signal+mmap",
+					     "remap" };
 	memfd = memfd_create("host_floor", 0);
 	area = mmap(NULL, (size_t)N * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		    -1, 0);
@@ -135,7 +143,7 @@ int main(void)
 	}
 	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO };
 	sigaction(SIGSEGV, &sa, NULL);
-	for (int op = 0; op < 5; op++) {
+	for (int op = 0; op < 6; op++) {
 		uint64_t best = UINT64_MAX;
 		for (int r = 0; r < ROUNDS; r++) {
 			uint64_t c = round_of(op);
