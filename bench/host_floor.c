@@ -14,9 +14,9 @@
  *   signal+mmap    a SIGSEGV whose handler maps the page (a memfd page, MAP_FIXED),
  *                  the access then retried: what a guest page fault cannot cost less
  *   handoff        a futex word handed to another process and back, both pinned to
- *                  one CPU, per hand-over (half a round trip): what switching the
- *                  vCPU between host processes would cost (docs/architecture.md, the
- *                  plan for address-space switches)
+ *                  one CPU, per hand-over (half a round trip): what handing the vCPU
+ *                  to another address space's process costs at least
+ *                  (monitor/aspaces.c)
  *
  * A 64-bit program: trapeze's own handlers run in 64-bit mode too (the fault comes from
  * 32-bit code there, which this does not reproduce).
