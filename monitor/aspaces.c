@@ -168,12 +168,15 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 /* Pin every process of the VM to this CPU: a hand-over then wakes the taker here. */
 static void pin_all(struct aspaces *a)
 {
+	a->pinned = true;
+	int cpu = sched_getcpu();
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;         /* unknown: hand-overs may cross CPUs, slower but right */
 	cpu_set_t one;
 	CPU_ZERO(&one);
-	CPU_SET(sched_getcpu(), &one);
+	CPU_SET(cpu, &one);
 	for (int k = 0; k < a->n; k++)
 		sched_setaffinity(a->pid[k], sizeof(one), &one);
-	a->pinned = true;
 }
 
 static void wait_turn(struct aspaces *a)
