@@ -41,20 +41,6 @@
 
 #define RSEG(s) ({ uint16_t v_; __asm__ volatile("movw %%" #s ", %0" : "=rm"(v_)); v_; })
 
-/* SDM Vol. 3A, 7.2.1 "Task-State Segment (TSS)", Figure 7-2: the 104-byte 32-bit TSS. */
-struct tss32 {
-	uint16_t link, r0;
-	uint32_t esp0;
-	uint16_t ss0, r1;
-	uint32_t esp1;
-	uint16_t ss1, r2;
-	uint32_t esp2;
-	uint16_t ss2, r3;
-	uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
-	uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10;
-	uint16_t trap, iomap;
-} __attribute__((packed));
-
 /* The I/O permission bitmap for ports 0-0x3ff right after the TSS, and the byte of
  * 1s the SDM asks for after the last byte of a map (Vol. 1, 19.5.2 "I/O Permission
  * Bit Map": the processor reads two bytes for every check). */

@@ -12,18 +12,6 @@
 enum { S_TSS_MAIN = 3, S_TSS_TASK };
 #define SEL(i) ((i) << 3)
 
-struct tss32 {
-	uint16_t link, r0;
-	uint32_t esp0;
-	uint16_t ss0, r1;
-	uint32_t esp1;
-	uint16_t ss1, r2;
-	uint32_t esp2;
-	uint16_t ss2, r3;
-	uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
-	uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10, trap, iomap;
-} __attribute__((packed));
-
 static struct tss32 tss_main __attribute__((aligned(128)));
 static struct tss32 tss_task __attribute__((aligned(128)));
 static uint8_t task_stack[4096] __attribute__((aligned(16)));

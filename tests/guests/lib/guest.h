@@ -84,6 +84,20 @@ void gdt_load(int n);
 
 struct dtr { uint16_t limit; uint32_t base; } __attribute__((packed));
 
+/* SDM Vol. 3A, 7.2.1 "Task-State Segment (TSS)", Figure 7-2: the 104-byte 32-bit TSS. */
+struct tss32 {
+	uint16_t link, r0;
+	uint32_t esp0;
+	uint16_t ss0, r1;
+	uint32_t esp1;
+	uint16_t ss1, r2;
+	uint32_t esp2;
+	uint16_t ss2, r3;
+	uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
+	uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10, trap, iomap;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tss32) == 104, "32-bit TSS is 104 bytes");
+
 /* ---- IDT and exceptions ---- */
 /* The frame the common stub builds; hooks may edit it (it is popped by iret). */
 struct frame {
