@@ -48,7 +48,7 @@ struct lookup_entry {
  * entered: those its processes run first after each switch (the return from the
  * system call that switched, the loop it was in). A CR3 load back to the space
  * attaches them at once if its tables still map their pages as translated, instead
- * of one monitor exit each when they run (cc_enter_space).
+ * of one monitor exit each when they run (cc_switch_space).
  */
 #define SPACES       8
 #define SPACE_BLOCKS 16
@@ -78,7 +78,7 @@ struct codecache {
 	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
-	struct space_blocks spaces[SPACES];     /* cc_enter_space */
+	struct space_blocks spaces[SPACES];     /* cc_switch_space */
 	struct space_blocks *space;             /* the current address space's, or NULL */
 	uint32_t space_clock;
 	uint32_t npages;
@@ -703,7 +703,7 @@ static void detach(struct codecache *cc, struct block *b)
  * space had when it was last left, touched several times as many blocks as ran before
  * the next CR3 load detached them again, and cost more than the exits it saved. What
  * pays is narrower: the blocks lookups attached in a space since it was last entered
- * (cc_enter_space).
+ * (cc_switch_space).
  */
 static void attach(struct codecache *cc, struct block *b)
 {
@@ -802,7 +802,9 @@ static bool on_page(struct codecache *cc, const struct block *b, void *arg)
 	return block_has_lpn(b, *(const uint32_t *)arg);
 }
 
-void cc_flush_linear(struct codecache *cc, bool keep_global)
+/* cc_flush_linear, with the walks of the pages it checks cached in *seen (a CR3 load's
+ * switch of space uses them again). */
+static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_cache *seen)
 {
 	cc->stats.linear_flushes++;
 	if (!keep_global) {
@@ -818,15 +820,23 @@ void cc_flush_linear(struct codecache *cc, bool keep_global)
 		/* Only the blocks of non-global pages (user code, for Linux), and of those
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
-		struct mapping_cache seen;
-		mapping_cache_init(&seen);
 		cc->stats.cr3_checked += cc->nlocal;
-		cc->stats.cr3_detached += detach_local(cc, remapped, &seen);
+		cc->stats.cr3_detached += detach_local(cc, remapped, seen);
 	}
 	cc->generation++;
 }
 
-void cc_enter_space(struct codecache *cc, uint32_t cr3)
+void cc_flush_linear(struct codecache *cc, bool keep_global)
+{
+	struct mapping_cache seen;
+	mapping_cache_init(&seen);
+	flush_linear(cc, keep_global, &seen);
+}
+
+/* The address space named by cr3 is current now (a CR3 load): the blocks lookups
+ * attached again in its last turn are attached at once where its tables map them as
+ * translated, and the list starts over with what lookups attach this time. */
+static void enter_space(struct codecache *cc, uint32_t cr3, struct mapping_cache *seen)
 {
 	uint32_t key = cr3 & ~0x1fu;
 	struct space_blocks *sp = &cc->spaces[0];
@@ -845,21 +855,25 @@ void cc_enter_space(struct codecache *cc, uint32_t cr3)
 	cc->space = sp;
 	if (cc->local_lost)
 		return;
-	/* Those of last time that its tables map as translated, attached at once; the
-	 * list starts over with what lookups attach this time. */
-	struct mapping_cache seen;
-	mapping_cache_init(&seen);
 	uint32_t n = sp->n;
 	sp->n = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t id = sp->id[k];
 		struct block *b = id < cc->nblocks ? cc->blocks[id] : NULL;
-		if (!b || !b->valid || b->in_local || b->global || !maps_as_translated(cc, b, &seen))
+		if (!b || !b->valid || b->in_local || b->global || !maps_as_translated(cc, b, seen))
 			continue;
 		attach(cc, b);
 		sp->id[sp->n++] = id;
 		cc->stats.space_attached++;
 	}
+}
+
+void cc_switch_space(struct codecache *cc, uint32_t cr3)
+{
+	struct mapping_cache seen;
+	mapping_cache_init(&seen);
+	flush_linear(cc, true, &seen);
+	enter_space(cc, cr3, &seen);
 }
 
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)

@@ -128,7 +128,7 @@ struct cc_stats {
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
 	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
-	uint64_t space_attached;        /* attached again by a CR3 load back (cc_enter_space) */
+	uint64_t space_attached;        /* attached again by a CR3 load back (cc_switch_space) */
 	uint64_t attached;              /* detached blocks a lookup attached again */
 	uint64_t chains_unparked;       /* parked chains whose jump was restored */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
@@ -222,10 +222,11 @@ void cc_flush(struct codecache *cc);
  * CR4.PGE), and of those only the ones the new tables do not map as translated: they
  * are detached (their chains parked), until a lookup finds one valid again. */
 void cc_flush_linear(struct codecache *cc, bool keep_global);
-/* After a CR3 load's cc_flush_linear: the address space named by cr3 is current. The
- * blocks a lookup attached again the last time it was are attached at once where its
- * tables map their pages as translated (and noted anew as lookups attach others). */
-void cc_enter_space(struct codecache *cc, uint32_t cr3);
+/* A CR3 load under CR4.PGE: cc_flush_linear(cc, true), and the address space named by
+ * cr3 is current: the blocks a lookup attached again the last time it was are
+ * attached at once where its tables map their pages as translated (and noted anew as
+ * lookups attach others). */
+void cc_switch_space(struct codecache *cc, uint32_t cr3);
 /* The mapping of guest linear page lpn changed (INVLPG): detach the blocks with bytes
  * there (chains into them, their lookup entries), or do all of cc_flush_linear when
  * global blocks came from it. */

@@ -29,9 +29,10 @@ static void code_written(void *opaque, uint32_t ppn, bool guest)
 static void flush_linear(void *opaque, bool keep_global)
 {
 	struct vm *vm = opaque;
-	cc_flush_linear(vm->cc, keep_global);
 	if (keep_global)        /* a CR3 load under CR4.PGE */
-		cc_enter_space(vm->cc, vm->cpu.cr3);
+		cc_switch_space(vm->cc, vm->cpu.cr3);
+	else
+		cc_flush_linear(vm->cc, false);
 }
 
 static void flush_linear_page(void *opaque, uint32_t lpn)
