@@ -2,8 +2,10 @@
  * hostrt.h - the host runtime of the vCPU thread: what signal handlers, the host timer
  * and the console share with the dispatcher.
  *
- * Owned by signals.c (the handlers fill it in), interrupts.c (the kick timer) and
- * console.c (COM1 input and its escape key); one per VM, inside struct vm.
+ * Owned by signals.c (the handlers fill it in), interrupts.c (the deadline the host
+ * timer is armed for) and console.c (COM1 input and its escape key); one per VM, inside
+ * struct vm, shared by the VM's processes (aspaces.c). The host timer itself is each
+ * process's own (signals.c).
  */
 #ifndef TRAPEZE_HOSTRT_H
 #define TRAPEZE_HOSTRT_H
