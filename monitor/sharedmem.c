@@ -76,13 +76,19 @@ static bool heap_init(void)
 {
 	if (heap)
 		return true;
-	void *p = mmap(NULL, HEAP_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Address space only; a host with strict overcommit (vm.overcommit_memory=2)
+	 * ignores MAP_NORESERVE and charges it all: smaller sizes then. */
+	uint64_t size = HEAP_SIZE;
+	void *p = MAP_FAILED;
+	for (; size >= (1ull << 30) && p == MAP_FAILED; size >>= 2)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return false;
+	size <<= 2;
 	heap = p;
 	heap_lo = p;
-	heap_hi = heap_lo + HEAP_SIZE;
+	heap_hi = heap_lo + size;
 	heap->top = heap_lo + PAGE;
 	heap->end = heap_hi;
 	return true;
