@@ -15,9 +15,7 @@
  * its mappings back (mmu_slot_enter). The host timer the giver armed stays armed:
  * when it fires, the giver passes the signal on; a process arms its own timer only
  * when the next deadline changes (a disarm and a re-arm at every hand-over cost two
- * system calls). All processes are pinned to one host CPU at the first
- * hand-over: a wake-up on the other CPU costs 18,000-36,000 cycles against 6,200 on
- * the same one (AMD EPYC Zen 5; docs/architecture.md).
+ * system calls). The processes are pinned to one host CPU (pin_update).
  */
 #define _GNU_SOURCE
 #include "aspaces.h"
@@ -32,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -50,6 +49,8 @@ struct aspaces {
 	volatile int ready[MMU_SLOTS];  /* start-up: 1 = done, -errno = failed */
 	pid_t pid[MMU_SLOTS];
 	bool pinned;
+	uint64_t pin_since;             /* host ns: when pinned, or set free */
+	cpu_set_t allowed;              /* the affinity the VM started with */
 	volatile bool ending;           /* the VM stopped: the others are ended next */
 };
 
@@ -126,6 +127,8 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 		return -ENOMEM;
 	a->n = n;
 	a->pid[0] = getpid();
+	if (sched_getaffinity(0, sizeof(a->allowed), &a->allowed) < 0)
+		CPU_ZERO(&a->allowed);
 	vm->asp = a;
 	mmu_set_slots(vm->mmu, n);
 	for (int k = 1; k < n; k++) {
@@ -165,18 +168,47 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 	return sandbox(vm, sockets, gdb);
 }
 
-/* Pin every process of the VM to this CPU: a hand-over then wakes the taker here. */
-static void pin_all(struct aspaces *a)
+/*
+ * Where the processes run. Pinned to one CPU, a hand-over wakes the taker there
+ * (6,200 cycles; 18,000-36,000 across CPUs). But pinned for good, two VMs pinned to
+ * one CPU stay there while another idles: so every PIN_HOLD_NS they are set free
+ * for PIN_FREE_NS, for the scheduler to move them, and pinned again where the one
+ * running the guest is then.
+ */
+#define PIN_HOLD_NS 1000000000ull
+#define PIN_FREE_NS 20000000ull
+
+static uint64_t now_ns(void)
 {
-	a->pinned = true;
-	int cpu = sched_getcpu();
-	if (cpu < 0 || cpu >= CPU_SETSIZE)
-		return;         /* unknown: hand-overs may cross CPUs, slower but right */
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void set_affinity(struct aspaces *a, const cpu_set_t *cpus)
+{
 	for (int k = 0; k < a->n; k++)
-		sched_setaffinity(a->pid[k], sizeof(one), &one);
+		sched_setaffinity(a->pid[k], sizeof(*cpus), cpus);
+}
+
+static void pin_update(struct aspaces *a)
+{
+	uint64_t now = now_ns();
+	if (a->pinned && now - a->pin_since > PIN_HOLD_NS) {
+		set_affinity(a, &a->allowed);
+		a->pinned = false;
+		a->pin_since = now;
+	} else if (!a->pinned && now - a->pin_since > PIN_FREE_NS) {
+		int cpu = sched_getcpu();
+		a->pinned = true;       /* (unknown CPU: hand-overs may cross, slower) */
+		a->pin_since = now;
+		if (cpu < 0 || cpu >= CPU_SETSIZE)
+			return;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		set_affinity(a, &one);
+	}
 }
 
 static void wait_turn(struct aspaces *a)
@@ -226,8 +258,7 @@ bool aspaces_switch(struct vm *vm)
 	if (to < 0 || !a)
 		return false;
 	fpu_save();
-	if (!a->pinned)
-		pin_all(a);
+	pin_update(a);
 	vm->stats.handoffs++;
 	give_turn(a, to);
 	wait_turn(a);
