@@ -191,7 +191,8 @@
 /* Exit reasons (top 4 bits of the exit word). */
 #define EXIT_CHAIN      1u      /* direct branch not yet chained: info = block << 3 | slot */
 #define EXIT_LOOKUP     2u      /* indirect branch missed the table: target in VC_EIP */
-#define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor */
+#define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor; info: */
+#define CALLOUT_CUT     1u      /* ... it runs into a page that was absent (a cut block) */
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
 #define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
 #define EXIT_IC_REFILL  6u      /* its misses counted down: info = block << 3 | first slot */

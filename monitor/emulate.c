@@ -665,29 +665,6 @@ static enum emu_result fpu_or_ud(struct insn *i)
 	return unsupported(i, "an FPU instruction callout with CR0.TS and EM clear");
 }
 
-static void site_retranslate(struct vm *vm, uint32_t lin);
-
-/*
- * An instruction that needs no emulator came as a callout: its block was translated
- * while the instruction ran into an absent page (a cut block, rewriter.c: good only
- * while that page is absent), and the page is there now: the guest's #PF handler
- * mapped it and went back to the block through an in-line IRET or a chain, not
- * through a lookup, which would have refused it. The page's blocks go, and the
- * instruction runs where it is translated again. Twice in a row at one place is a
- * monitor bug.
- */
-static enum emu_result stale_translation(struct insn *i)
-{
-	struct vm *vm = i->vm;
-	uint32_t lin = i->c->seg[SR_CS].base + i->c->sh->eip;
-	if ((lin & 0xfff) + (uint32_t)i->len <= 0x1000 || vm->cut_retry == lin + 1)
-		return unsupported(i, "this instruction form");
-	vm->cut_retry = lin + 1;
-	vm->stats.cut_retranslations++;
-	site_retranslate(vm, lin);
-	return EMU_JUMPED;
-}
-
 static enum emu_result onebyte(struct insn *i)
 {
 	struct vm *vm = i->vm;
@@ -741,7 +718,7 @@ static enum emu_result onebyte(struct insn *i)
 	case 0xc3:
 		return do_near_branch(i);
 	}
-	return stale_translation(i);
+	return unsupported(i, "this instruction form");
 }
 
 static enum emu_result twobyte(struct insn *i)
@@ -983,6 +960,28 @@ static bool site_callout(struct vm *vm, struct insn *i, uint32_t lin, unsigned s
 	return true;
 }
 
+static void site_retranslate(struct vm *vm, uint32_t lin);
+
+/*
+ * The callout of a block cut by an absent page (rewriter.c: its last instruction runs
+ * into the next page, which was absent; the block is good only while it is), and the
+ * fetch found the page there: the guest's #PF handler mapped it and went back to the
+ * block through an in-line IRET or a chain, not through a lookup, which would have
+ * refused it. Whatever the instruction, it is not the emulator's (an ordinary one
+ * would stop the VM, a two-byte one raise #UD): the page's blocks go, and the
+ * instruction runs where it is translated again. Twice in a row at one place is a
+ * monitor bug: then the emulator has it.
+ */
+static bool stale_cut(struct vm *vm, const struct insn *i, uint32_t lin)
+{
+	if ((lin & 0xfff) + (uint32_t)i->len <= 0x1000 || vm->cut_retry == lin + 1)
+		return false;
+	vm->cut_retry = lin + 1;
+	vm->stats.cut_retranslations++;
+	site_retranslate(vm, lin);
+	return true;
+}
+
 void emulate_callout(struct vm *vm)
 {
 	struct cpu *c = &vm->cpu;
@@ -999,8 +998,9 @@ void emulate_callout(struct vm *vm)
 	if (i.cs->id < STATS_INSN_IDS)
 		vm->stats.callouts[i.cs->id]++;
 	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
-	if (vm->cut_retry && vm->cut_retry != lin + 1)
-		vm->cut_retry = 0;      /* another callout between: stale_translation's guard */
+	if (vm->callout_cut && stale_cut(vm, &i, lin))
+		return;
+	vm->cut_retry = 0;
 	unsigned site = sites_get(&vm->sites, lin);
 	if ((site & SITE_EMULATE) && site_callout(vm, &i, lin, site))
 		return;

@@ -388,9 +388,10 @@ static bool translate_insn(struct rewriter *rw, struct tblock *t, struct cursor 
 		/* Undecodable or cut off: the monitor raises #UD or #GP for it (or the
 		 * #PF of the next page). A block whose last instruction was cut off by a
 		 * missing page is good only while that page is. */
-		emit_callout_exit(&t->e, cur->next);
-		t->blk->callout_first = t->ninsn == 1;
 		t->blk->cut = t->next_missing && cur->size < 15;
+		emit_exit_word(&t->e, cur->next, EXIT_CALLOUT << EXIT_SHIFT |
+			       (t->blk->cut ? CALLOUT_CUT : 0));
+		t->blk->callout_first = t->ninsn == 1;
 		t->ended = true;
 		return true;
 	}

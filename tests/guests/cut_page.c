@@ -5,7 +5,8 @@
  * made of it once the page is there: the #PF handler maps the page and returns to the
  * instruction, and a call that was made before (a chain from the caller, translated
  * when the page was absent) must run the whole instruction too. Then the page goes
- * again, comes back with other bytes, and so on.
+ * again, comes back with other bytes, and so on. The same with a two-byte opcode
+ * (0F C8, BSWAP EAX) cut after its 0F.
  */
 #include "guest.h"
 #include "paging.h"
@@ -13,9 +14,11 @@
 #define CODE    0x40000000u     /* P1: ends with the first byte of MOV EAX, imm32 */
 #define NEXT    (CODE + PAGE)   /* P2: the immediate, then RET */
 #define ENTRY   (NEXT - 1)
+#define CODE2   0x40010000u     /* P3: ends with 0F; P4: C8 (BSWAP EAX), RET */
+#define NEXT2   (CODE2 + PAGE)
 
 static pte_t *pd;
-static uint8_t *p1, *p2;
+static uint8_t *p1, *p2, *p3, *p4;
 static volatile int faults;
 static volatile uint32_t fault_cr2;
 
@@ -25,8 +28,16 @@ static void on_pf(struct frame *f)
 	(void)f;
 	faults++;
 	fault_cr2 = read_cr2();
-	*pg_pte(pd, NEXT) = (uint32_t)p2 | PG_P | PG_W;
+	if (fault_cr2 == NEXT2)
+		*pg_pte(pd, NEXT2) = (uint32_t)p4 | PG_P | PG_W;
+	else
+		*pg_pte(pd, NEXT) = (uint32_t)p2 | PG_P | PG_W;
 }
+
+/* EAX = v, then a direct call to the last byte of P3 (chained after its first run). */
+extern uint32_t call_bswap(uint32_t v);
+__asm__(".text\n.globl call_bswap\ncall_bswap:\n\t"
+	"movl 4(%esp), %eax\n\tcall 0x40010fff\n\tret\n");
 
 /* P2 holds imm32 = v, then RET. */
 static void fill_next(uint32_t v)
@@ -66,6 +77,13 @@ void test_main(void)
 	memset(p1, 0x90, PAGE);
 	p1[PAGE - 1] = 0xb8;            /* MOV EAX, imm32: the opcode, alone on P1 */
 	pg_map(pd, CODE, (uint32_t)p1, PG_P | PG_W);
+	p3 = pg_alloc();
+	p4 = pg_alloc();
+	memset(p3, 0x90, PAGE);
+	p3[PAGE - 1] = 0x0f;
+	p4[0] = 0xc8;                   /* BSWAP EAX */
+	p4[1] = 0xc3;
+	pg_map(pd, CODE2, (uint32_t)p3, PG_P | PG_W);
 	/* direct: call rel32 to ENTRY; ret */
 	direct[0] = 0xe8;
 	uint32_t rel = ENTRY - ((uint32_t)direct + 5);
@@ -93,6 +111,24 @@ void test_main(void)
 		}
 		bad_faults += faults != 1;
 	}
+	/* The two-byte opcode: a translation made while P4 was absent must not turn
+	 * BSWAP into a #UD once P4 is there. */
+	int bad2 = 0, faults2 = 0;
+	for (uint32_t round = 0; round < 10; round++) {
+		*pg_pte(pd, NEXT2) = 0;
+		invlpg(NEXT2);
+		faults = 0;
+		uint32_t v = 0x11223300u + round, want = __builtin_bswap32(v);
+		bad2 += call_bswap(v) != want;
+		faults2 += faults != 1;
+		for (int k = 0; k < 3; k++)
+			bad2 += call_bswap(v) != want;
+	}
+	if (bad2 || faults2)
+		fail("cut-page-two-byte-opcode", "%d wrong results, %d rounds with other than one #PF",
+		     bad2, faults2);
+	else
+		pass("cut-page-two-byte-opcode");
 	if (bad_faults)
 		fail("cut-page-fault-once", "%d rounds with other than one #PF", bad_faults);
 	else
