@@ -915,6 +915,8 @@ void cc_flush(struct codecache *cc)
 	memset(cc->code_lin_large, 0, 1u << 17);
 	cc->nlocal = 0;
 	cc->local_lost = false;
+	memset(cc->spaces, 0, sizeof(cc->spaces));      /* their ids name nothing now */
+	cc->space = NULL;
 	cc_clear_lookup(cc);
 	cc->alloc = CACHE_ADDR;
 	cc->alloc_cold = cc->cold_base;

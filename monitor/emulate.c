@@ -969,13 +969,19 @@ static void site_retranslate(struct vm *vm, uint32_t lin);
  * block through an in-line IRET or a chain, not through a lookup, which would have
  * refused it. Whatever the instruction, it is not the emulator's (an ordinary one
  * would stop the VM, a two-byte one raise #UD): the page's blocks go, and the
- * instruction runs where it is translated again. Twice in a row at one place is a
- * monitor bug: then the emulator has it.
+ * instruction runs where it is translated again. Twice at one place with no block run
+ * between (engine_bt.c clears the mark) is a monitor bug, and stops the VM: the
+ * emulator is no place for the instruction.
  */
 static bool stale_cut(struct vm *vm, const struct insn *i, uint32_t lin)
 {
-	if ((lin & 0xfff) + (uint32_t)i->len <= 0x1000 || vm->cut_retry == lin + 1)
+	if ((lin & 0xfff) + (uint32_t)i->len <= 0x1000)
 		return false;
+	if (vm->cut_retry == lin + 1) {
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "eip %#x: translated again while its next page "
+			"was there, and cut off again", i->c->sh->eip);
+		return true;
+	}
 	vm->cut_retry = lin + 1;
 	vm->stats.cut_retranslations++;
 	site_retranslate(vm, lin);
@@ -1000,7 +1006,6 @@ void emulate_callout(struct vm *vm)
 	uint32_t lin = c->seg[SR_CS].base + c->sh->eip;
 	if (vm->callout_cut && stale_cut(vm, &i, lin))
 		return;
-	vm->cut_retry = 0;
 	unsigned site = sites_get(&vm->sites, lin);
 	if ((site & SITE_EMULATE) && site_callout(vm, &i, lin, site))
 		return;

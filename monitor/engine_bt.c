@@ -276,6 +276,7 @@ static enum run_exit bt_run(struct vm *vm)
 	uint32_t word;
 	if (!enter_block(vm, b, en, frame_rsp, &word))
 		return RUN_AGAIN;
+	vm->cut_retry = 0;      /* a block ran since the last stale cut (emulate.c) */
 	return handle_exit(vm, word, en, b);
 }
 
