@@ -422,14 +422,8 @@ static void test_task(void)
 	ent_set(&pd3_b[0], (uint32_t)pt_b | PG_P | PG_W);
 	ent_set(&pdpt_b[0], pdpt[0]);
 	ent_set(&pdpt_b[3], (uint32_t)pd3_b | PG_P);
-	memset(&tss_b, 0, sizeof(tss_b));
-	tss_b.cr3 = (uint32_t)pdpt_b;
-	tss_b.eip = (uint32_t)task_b_entry;
-	tss_b.eflags = 0x2;
-	tss_b.esp = (uint32_t)task_b_stack + sizeof(task_b_stack);
-	tss_b.cs = SEL_CODE;
-	tss_b.ss = tss_b.ds = tss_b.es = tss_b.fs = tss_b.gs = SEL_DATA;
-	tss_b.iomap = sizeof(struct tss32);
+	tss_task_init(&tss_b, (uint32_t)pdpt_b, task_b_entry,
+		      (uint32_t)task_b_stack + sizeof(task_b_stack));
 	gdt_set(RING_FREE, (uint32_t)&tss_b, sizeof(struct tss32) - 1, 0x89, 0);
 	/* The CPU does not save CR3 in the outgoing TSS but loads it on the way back. */
 	ring_tss.t.cr3 = (uint32_t)pdpt;

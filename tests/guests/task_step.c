@@ -55,16 +55,9 @@ static void setup_tasks(void)
 	uint32_t cr3;
 	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
 	memset(&tss_main, 0, sizeof(tss_main));
-	memset(&tss_task, 0, sizeof(tss_task));
 	tss_main.cr3 = cr3;
 	tss_main.iomap = sizeof(struct tss32);
-	tss_task.cr3 = cr3;
-	tss_task.eip = (uint32_t)task_entry;
-	tss_task.eflags = 0x2;
-	tss_task.esp = (uint32_t)(task_stack + sizeof(task_stack));
-	tss_task.cs = SEL_CODE;
-	tss_task.ss = tss_task.ds = tss_task.es = tss_task.fs = tss_task.gs = SEL_DATA;
-	tss_task.iomap = sizeof(struct tss32);
+	tss_task_init(&tss_task, cr3, task_entry, (uint32_t)(task_stack + sizeof(task_stack)));
 	gdt_set(S_TSS_MAIN, (uint32_t)&tss_main, sizeof(struct tss32) - 1, 0x89, 0);
 	gdt_set(S_TSS_TASK, (uint32_t)&tss_task, sizeof(struct tss32) - 1, 0x89, 0);
 	__asm__ volatile("ltr %w0" :: "r"(SEL(S_TSS_MAIN)));

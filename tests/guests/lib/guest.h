@@ -97,6 +97,21 @@ struct tss32 {
 	uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10, trap, iomap;
 } __attribute__((packed));
 _Static_assert(sizeof(struct tss32) == 104, "32-bit TSS is 104 bytes");
+/* A task that starts at entry at CPL 0 in the flat segments, on the stack ending at
+ * stack_top, with paging from cr3; no I/O bitmap. */
+static inline void tss_task_init(struct tss32 *t, uint32_t cr3, const void *entry,
+				 uint32_t stack_top)
+{
+	for (unsigned k = 0; k < sizeof(*t); k++)
+		((volatile uint8_t *)t)[k] = 0;
+	t->cr3 = cr3;
+	t->eip = (uint32_t)entry;
+	t->eflags = 0x2;
+	t->esp = stack_top;
+	t->cs = SEL_CODE;
+	t->ss = t->ds = t->es = t->fs = t->gs = SEL_DATA;
+	t->iomap = sizeof(struct tss32);
+}
 
 /* ---- IDT and exceptions ---- */
 /* The frame the common stub builds; hooks may edit it (it is popped by iret). */
