@@ -87,6 +87,8 @@ static void child_setup(struct vm *vm, int k)
 }
 
 static void wait_turn(struct aspaces *a);
+static bool pin_here(struct aspaces *a);
+static uint64_t now_ns(void);
 
 /* The sandbox for this process, knowing every pid of the VM. */
 static int sandbox(struct vm *vm, bool sockets, bool gdb)
@@ -131,6 +133,9 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 		CPU_ZERO(&a->allowed);
 	vm->asp = a;
 	mmu_set_slots(vm->mmu, n);
+	/* Born where this one runs (pin_update says why). */
+	a->pinned = pin_here(a);
+	a->pin_since = now_ns();
 	for (int k = 1; k < n; k++) {
 		long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, NULL);
 		if (pid < 0) {
@@ -171,9 +176,14 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 /*
  * Where the processes run. Pinned to one CPU, a hand-over wakes the taker there
  * (6,200 cycles; 18,000-36,000 across CPUs). But pinned for good, two VMs pinned to
- * one CPU stay there while another idles: so every PIN_HOLD_NS they are set free
- * for PIN_FREE_NS, for the scheduler to move them, and pinned again where the one
- * running the guest is then.
+ * one CPU stay there while another idles: so every PIN_HOLD_NS the process running
+ * the guest (the VM's one runnable process) is set free for PIN_FREE_NS, for the
+ * scheduler to move it, and all are pinned again where it is then. The others stay
+ * where they were: set free too, they woke on whichever CPU was idle at a hand-over,
+ * and a process that ran on a CPU once pays an IPI to it at each LDT write from then
+ * on (the host's modify_ldt reloads the LDT on every CPU in the process's mm mask,
+ * which it trims at most once a second: 5,400 IPIs in 600 fork+exec, 92% of them
+ * LDT writes). For the same reason they are born pinned (aspaces_start).
  */
 #define PIN_HOLD_NS 1000000000ull
 #define PIN_FREE_NS 20000000ull
@@ -188,26 +198,34 @@ static uint64_t now_ns(void)
 static void set_affinity(struct aspaces *a, const cpu_set_t *cpus)
 {
 	for (int k = 0; k < a->n; k++)
-		sched_setaffinity(a->pid[k], sizeof(*cpus), cpus);
+		if (a->pid[k])
+			sched_setaffinity(a->pid[k], sizeof(*cpus), cpus);
+}
+
+/* Pin the calling process and all others to the CPU it runs on (false if unknown). */
+static bool pin_here(struct aspaces *a)
+{
+	int cpu = sched_getcpu();
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return false;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	set_affinity(a, &one);
+	return true;
 }
 
 static void pin_update(struct aspaces *a)
 {
 	uint64_t now = now_ns();
 	if (a->pinned && now - a->pin_since > PIN_HOLD_NS) {
-		set_affinity(a, &a->allowed);
+		sched_setaffinity(a->pid[self], sizeof(a->allowed), &a->allowed);
 		a->pinned = false;
 		a->pin_since = now;
 	} else if (!a->pinned && now - a->pin_since > PIN_FREE_NS) {
-		int cpu = sched_getcpu();
 		a->pinned = true;       /* (unknown CPU: hand-overs may cross, slower) */
 		a->pin_since = now;
-		if (cpu < 0 || cpu >= CPU_SETSIZE)
-			return;
-		cpu_set_t one;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		set_affinity(a, &one);
+		pin_here(a);
 	}
 }
 
