@@ -43,6 +43,15 @@ struct lookup_entry {
 	uint32_t host;
 };
 
+/* An entry of the local list: a block, and for one that depends on at most two pages
+ * (its bytes' one or two, or one and an inlined callee's; a cut block's next page must
+ * map nothing) what they must map, so that a CR3 load checks it without reading the
+ * block: keys (linear page << 1 | user) and physical pages (~0u: none). */
+#define LOCAL_KEY_NONE 0xffffffffu
+struct local_ent {
+	uint32_t id, key, ppn, key2, ppn2;
+};
+
 /*
  * The blocks a lookup attached again in an address space (by CR3) since it was last
  * entered: those its processes run first after each switch (the return from the
@@ -69,13 +78,15 @@ struct codecache {
 	uint32_t reserved;              /* start of the open reservation */
 	uint32_t reserved_cold;
 	struct block **blocks;          /* by id */
+	uint8_t *live;                  /* by id: the block is valid (a CR3 load's check
+					 * reads this, not the blocks) */
 	uint32_t nblocks, capblocks;
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
 	uint8_t *code_lin_global;       /* ... and global blocks */
 	uint8_t *code_lin_large;        /* ... and blocks from large pages (INVLPG) */
-	uint32_t *local;                /* ids of blocks not on global pages (CR3 loads) */
+	struct local_ent *local;        /* blocks not on global pages (CR3 loads) */
 	uint32_t nlocal, caplocal;
 	bool local_lost;
 	struct space_blocks spaces[SPACES];     /* cc_switch_space */
@@ -184,8 +195,10 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 	cc->code_lin_large = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
-	if (!cc->page_head || !cc->blocks || !cc->code_lin || !cc->code_lin_global ||
+	cc->live = malloc(cc->capblocks);
+	if (!cc->page_head || !cc->blocks || !cc->live || !cc->code_lin || !cc->code_lin_global ||
 	    !cc->code_lin_large) {
+		free(cc->live);
 		free(cc->code_lin);
 		free(cc->code_lin_global);
 		free(cc->code_lin_large);
@@ -215,6 +228,7 @@ void cc_destroy(struct codecache *cc)
 		return;
 	free_blocks(cc);
 	free(cc->blocks);
+	free(cc->live);
 	free(cc->page_head);
 	free(cc->code_lin);
 	free(cc->code_lin_global);
@@ -322,12 +336,17 @@ struct block *cc_new_block(struct codecache *cc)
 		if (!n)
 			return NULL;
 		cc->blocks = n;
+		uint8_t *l = realloc(cc->live, 2 * cc->capblocks);
+		if (!l)
+			return NULL;
+		cc->live = l;
 		cc->capblocks *= 2;
 	}
 	struct block *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->id = cc->nblocks;
+	cc->live[b->id] = 0;
 	b->host = cc->reserved;
 	b->cold = cc->reserved_cold;
 	return b;
@@ -365,14 +384,28 @@ static void local_add(struct codecache *cc, struct block *b)
 		return;
 	if (cc->nlocal == cc->caplocal) {
 		uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 4096;
-		uint32_t *n = realloc(cc->local, cap * sizeof(*n));
+		struct local_ent *n = realloc(cc->local, cap * sizeof(*n));
 		if (n) {
 			cc->local = n;
 			cc->caplocal = cap;
 		}
 	}
 	if (cc->nlocal < cc->caplocal) {
-		cc->local[cc->nlocal++] = b->id;
+		struct local_ent *l = &cc->local[cc->nlocal++];
+		l->id = b->id;
+		uint32_t user = (b->mode & 3) == 3;
+		l->key = l->key2 = LOCAL_KEY_NONE;
+		if (b->npages + b->xpage + b->cut <= 2) {
+			l->key = (block_lpn(b, 0) & 0xfffff) << 1 | user;
+			l->ppn = b->page[0];
+			if (b->cut) {
+				l->key2 = ((block_lpn(b, 0) + 1) & 0xfffff) << 1 | user;
+				l->ppn2 = ~0u;
+			} else if (b->npages + b->xpage == 2) {
+				l->key2 = (block_lpn(b, 1) & 0xfffff) << 1 | user;
+				l->ppn2 = b->page[1];
+			}
+		}
 		b->in_local = true;
 	} else {
 		cc->local_lost = true;  /* no memory: flush_linear looks at every block */
@@ -387,6 +420,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
+	cc->live[b->id] = 1;
 	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t lpn = block_lpn(b, i);
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
@@ -583,6 +617,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 {
 	/* 1. mark */
 	b->valid = false;
+	cc->live[b->id] = 0;
 	/* 2. unhash, and drop from the lookup table */
 	for (int i = 0; i < b->nentries; i++) {
 		struct entry *en = &b->entries[i];
@@ -737,7 +772,7 @@ static uint32_t detach_local(struct codecache *cc,
 {
 	uint32_t kept = 0, n = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
-		uint32_t id = cc->local[k];
+		uint32_t id = cc->local[k].id;
 		if (id >= cc->nblocks || !cc->blocks[id]->valid)
 			continue;
 		struct block *b = cc->blocks[id];
@@ -747,7 +782,7 @@ static uint32_t detach_local(struct codecache *cc,
 			n++;
 			continue;
 		}
-		cc->local[kept++] = id;
+		cc->local[kept++] = cc->local[k];
 	}
 	cc->nlocal = kept;
 	return n;
@@ -791,9 +826,42 @@ static bool maps_as_translated(struct codecache *cc, const struct block *b,
 	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user) == ~0u;
 }
 
-static bool remapped(struct codecache *cc, const struct block *b, void *arg)
+/*
+ * detach_local for the blocks the current address space does not map as translated.
+ * A CR3 load checks a few hundred blocks of a few dozen pages: one that lies in one
+ * page is checked by its local entry, without reading the block but for its validity,
+ * and a run of entries of one page walks it once.
+ */
+static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen)
 {
-	return !maps_as_translated(cc, b, arg);
+	uint32_t kept = 0, n = 0, last_key = LOCAL_KEY_NONE, last_ppn = 0;
+	for (uint32_t k = 0; k < cc->nlocal; k++) {
+		struct local_ent l = cc->local[k];
+		if (l.id >= cc->nblocks || !cc->live[l.id])
+			continue;
+		bool maps;
+		if (l.key != LOCAL_KEY_NONE) {
+			if (l.key != last_key) {
+				last_key = l.key;
+				last_ppn = cached_ppn(cc, seen, l.key >> 1, l.key & 1);
+			}
+			maps = last_ppn == l.ppn &&
+			       (l.key2 == LOCAL_KEY_NONE ||
+				cached_ppn(cc, seen, l.key2 >> 1, l.key2 & 1) == l.ppn2);
+		} else {
+			maps = maps_as_translated(cc, cc->blocks[l.id], seen);
+		}
+		if (!maps) {
+			struct block *b = cc->blocks[l.id];
+			detach(cc, b);
+			b->in_local = false;
+			n++;
+			continue;
+		}
+		cc->local[kept++] = l;
+	}
+	cc->nlocal = kept;
+	return n;
 }
 
 static bool on_page(struct codecache *cc, const struct block *b, void *arg)
@@ -821,7 +889,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
 		cc->stats.cr3_checked += cc->nlocal;
-		cc->stats.cr3_detached += detach_local(cc, remapped, seen);
+		cc->stats.cr3_detached += detach_remapped(cc, seen);
 	}
 	cc->generation++;
 }
