@@ -4,6 +4,16 @@
  * Checks follow SDM Vol. 2, MOV (to a segment register), and Vol. 3, 5.5-5.8.
  * Host LDT entries are allocated by content from a pool and never change while in
  * use; when the pool is full it is reset and the live registers are re-shadowed.
+ *
+ * Each process of the VM (aspaces.c) has an LDT of its own and writes into it only
+ * the pool entries it uses: an entry another process made is written here when this
+ * process's monitor code asks the pool for it, or when loading its selector faults
+ * (the selector reached translated code or tz_enter through shared state: a
+ * register's shadow, the GS cache, an in-line system call's set). An entry never
+ * written reads as a null system descriptor, and loading it raises #GP with the
+ * selector (seg_ldt_fault). A pool reset makes every written entry stale: each
+ * process, when it next runs, rewrites those the new pool holds and empties the rest
+ * (seg_ldt_sync), so that none can be loaded with old contents.
  */
 #define _GNU_SOURCE
 #include "segments.h"
@@ -31,22 +41,23 @@ struct shadow_key {
 	uint32_t kind;          /* attr bits that matter, and whether it is "empty" */
 };
 
-/* The LDT entries written, in order, for the other processes of the VM (aspaces.c):
- * each has an LDT of its own, and replays what it missed before it runs the guest. */
-#define LDT_LOG 1024
-
 struct segshadow {
 	struct shadow_key key[POOL_HASH];
 	uint16_t idx[POOL_HASH];        /* LDT index, 0 = free slot */
 	uint16_t next_idx;
 	uint32_t resets;                /* pool resets so far: selectors older are stale */
-	struct user_desc desc[LDT_ENTRIES];     /* what each entry was last written with */
-	uint16_t log[LDT_LOG];
-	uint64_t log_head;
+	struct user_desc desc[LDT_ENTRIES];     /* what each pool entry holds */
 };
 
-static struct segshadow *ldt_owner;     /* whose writes write_ldt logs (shadow_init) */
-static __thread uint64_t ldt_seen;      /* log entries this process's LDT has */
+/* This process's LDT (thread-local: private to each process of the VM): the pool
+ * entries written into it, as of pool reset ldt_epoch. */
+static __thread uint8_t ldt_have[LDT_ENTRIES / 8];
+static __thread uint32_t ldt_epoch;
+
+static bool have(uint32_t idx)
+{
+	return ldt_have[idx >> 3] & (1u << (idx & 7));
+}
 
 static int modify_ldt_write(struct user_desc *d)
 {
@@ -55,14 +66,13 @@ static int modify_ldt_write(struct user_desc *d)
 	return 0;
 }
 
-static int write_ldt(struct user_desc *d)
+/* Write pool entry idx's contents into this process's LDT. */
+static int ldt_put(struct segshadow *sh, uint32_t idx, struct vm *vm)
 {
-	int r = modify_ldt_write(d);
-	struct segshadow *sh = ldt_owner;
-	if (r == 0 && sh && d->entry_number < LDT_ENTRIES) {
-		sh->desc[d->entry_number] = *d;
-		sh->log[sh->log_head++ % LDT_LOG] = (uint16_t)d->entry_number;
-		ldt_seen = sh->log_head;
+	int r = modify_ldt_write(&sh->desc[idx]);
+	if (r == 0) {
+		ldt_have[idx >> 3] |= (uint8_t)(1u << (idx & 7));
+		vm->stats.ldt_writes++;
 	}
 	return r;
 }
@@ -70,19 +80,42 @@ static int write_ldt(struct user_desc *d)
 int seg_ldt_sync(struct vm *vm)
 {
 	struct segshadow *sh = vm->shadow;
-	if (!sh || ldt_seen == sh->log_head)
+	if (!sh || ldt_epoch == sh->resets)
 		return 0;
+	/* A pool reset since this process last ran: what it wrote is stale. */
 	int r = 0;
-	if (sh->log_head - ldt_seen > LDT_LOG) {
-		for (uint32_t k = LDT_POOL_FIRST; r == 0 && k < sh->next_idx; k++)
-			r = modify_ldt_write(&sh->desc[k]);
-	} else {
-		for (uint64_t k = ldt_seen; r == 0 && k < sh->log_head; k++)
-			r = modify_ldt_write(&sh->desc[sh->log[k % LDT_LOG]]);
+	for (uint32_t k = LDT_POOL_FIRST; r == 0 && k < LDT_ENTRIES; k++) {
+		if (!have(k))
+			continue;
+		if (k < sh->next_idx) {
+			r = ldt_put(sh, k, vm);
+			continue;
+		}
+		struct user_desc empty = { .entry_number = k, .read_exec_only = 1,
+					   .seg_not_present = 1 };
+		r = modify_ldt_write(&empty);
+		ldt_have[k >> 3] &= (uint8_t)~(1u << (k & 7));
 	}
-	ldt_seen = sh->log_head;
+	ldt_epoch = sh->resets;
 	vm->stats.ldt_replays++;
 	return r;
+}
+
+bool seg_ldt_fault(struct vm *vm, int trapno, uint32_t err)
+{
+	struct segshadow *sh = vm->shadow;
+	int saved = errno;
+	uint32_t idx = err >> 3;
+	/* #GP, #NP or #SS naming an LDT selector (TI set, not an IDT vector or external) */
+	if (!sh || (trapno != 13 && trapno != 11 && trapno != 12) || (err & 7) != 4 ||
+	    idx < LDT_POOL_FIRST || idx >= sh->next_idx || ldt_epoch != sh->resets || have(idx))
+		return false;
+	int r = ldt_put(sh, idx, vm);
+	errno = saved;
+	if (r < 0)
+		return false;
+	vm->stats.ldt_faults++;
+	return true;
 }
 
 int shadow_init(struct vm *vm)
@@ -92,27 +125,25 @@ int shadow_init(struct vm *vm)
 		.limit = 0xfffff, .seg_32bit = 1,
 		.contents = MODIFY_LDT_CONTENTS_CODE, .limit_in_pages = 1, .useable = 1,
 	};
-	int r = write_ldt(&d);
+	int r = modify_ldt_write(&d);
 	if (r < 0)
 		return r;
 	d.entry_number = SEL_MDATA >> 3;
 	d.contents = MODIFY_LDT_CONTENTS_DATA;
-	r = write_ldt(&d);
+	r = modify_ldt_write(&d);
 	if (r < 0)
 		return r;
 	vm->shadow = calloc(1, sizeof(*vm->shadow));
 	if (!vm->shadow)
 		return -ENOMEM;
 	vm->shadow->next_idx = LDT_POOL_FIRST;
-	ldt_owner = vm->shadow;
-	ldt_seen = 0;
+	memset(ldt_have, 0, sizeof(ldt_have));
+	ldt_epoch = 0;
 	return 0;
 }
 
 void shadow_exit(struct vm *vm)
 {
-	if (ldt_owner == vm->shadow)
-		ldt_owner = NULL;
 	free(vm->shadow);
 	vm->shadow = NULL;
 }
@@ -243,8 +274,12 @@ static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, in
 	for (;;) {
 		if (!sh->idx[h])
 			break;
-		if (!memcmp(&sh->key[h], &k, sizeof(k)))
+		if (!memcmp(&sh->key[h], &k, sizeof(k))) {
+			/* Made by another process of the VM: written here on first use. */
+			if (!have(sh->idx[h]) && ldt_put(sh, sh->idx[h], vm) < 0)
+				goto failed;
 			return (uint16_t)(sh->idx[h] << 3 | 7);
+		}
 		h = (h + 1) % POOL_HASH;
 	}
 	if (sh->next_idx >= LDT_ENTRIES) {
@@ -252,15 +287,17 @@ static uint16_t shadow_sel_cpl(struct vm *vm, const struct seg *s, bool wrap, in
 		return shadow_sel_cpl(vm, s, wrap, cpl);
 	}
 	d.entry_number = sh->next_idx;
-	if (write_ldt(&d) < 0) {
-		vm_stop(vm, STOP_MONITOR_ERROR, 6, "modify_ldt failed for a guest segment: %s",
-			strerror(errno));
-		return 0;
-	}
+	sh->desc[sh->next_idx] = d;
+	if (ldt_put(sh, sh->next_idx, vm) < 0)
+		goto failed;
 	sh->key[h] = k;
 	sh->idx[h] = sh->next_idx++;
 	vm->stats.ldt_shadows++;
 	return (uint16_t)(sh->idx[h] << 3 | 7);
+failed:
+	vm_stop(vm, STOP_MONITOR_ERROR, 6, "modify_ldt failed for a guest segment: %s",
+		strerror(errno));
+	return 0;
 }
 
 uint16_t seg_shadow(struct vm *vm, const struct seg *s, bool wrap, int cpl)
@@ -280,13 +317,17 @@ static uint16_t shadow_sel(struct vm *vm, const struct seg *s)
 
 static void pool_reset(struct vm *vm)
 {
-	/* Entries are about to be rewritten while DS and ES may still hold pool selectors
-	 * (tz_enter reloads them only when the selector changes): null them here, so the
-	 * next entry loads them whatever the kernel does about the LDT change. */
-	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es" :: "r"(0) : "memory");
+	/* Entries are about to be rewritten while DS, ES and GS may still hold pool
+	 * selectors (tz_enter reloads them only when the selector changes): null them
+	 * here, so the next entry loads them whatever the kernel does about the LDT
+	 * change. */
+	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es\n\tmovl %0, %%gs" :: "r"(0) : "memory");
 	memset(vm->shadow->idx, 0, sizeof(vm->shadow->idx));
 	vm->shadow->next_idx = LDT_POOL_FIRST;
 	vm->shadow->resets++;
+	if (seg_ldt_sync(vm) < 0)       /* this process's entries are stale too */
+		vm_stop(vm, STOP_MONITOR_ERROR, 6, "modify_ldt failed emptying the LDT: %s",
+			strerror(errno));
 	gs_cache_clear(vm);
 	for (int sr = 0; sr < SR_COUNT; sr++)
 		seg_sync(vm, sr);

@@ -23,9 +23,14 @@ struct seg;
 int shadow_init(struct vm *vm);
 /* Free the shadow pool (the host LDT goes with the process). */
 void shadow_exit(struct vm *vm);
-/* This process's host LDT gets the entries another process of the VM wrote meanwhile
- * (aspaces.c); 0 or -errno. */
+/* Before this process runs the guest (aspaces.c) and after a pool reset: if the pool
+ * was reset since it last looked, its host LDT's entries are rewritten or emptied;
+ * 0 or -errno. */
 int seg_ldt_sync(struct vm *vm);
+/* A host #GP/#NP/#SS (trapno) with error code err in this process: if it names a pool
+ * entry this process's LDT does not have yet, write it and return true (the faulting
+ * instruction is then retried). */
+bool seg_ldt_fault(struct vm *vm, int trapno, uint32_t err);
 
 /* Recompute the host selectors and guest-visible selectors of register sr. */
 void seg_sync(struct vm *vm, int sr);

@@ -19,6 +19,7 @@
 #include "console.h"
 #include "aspaces.h"
 #include "memop_native.h"
+#include "segments.h"
 #include "stubs.h"
 #include "vm.h"
 #include "../codecache/codecache.h"
@@ -125,6 +126,10 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 			kick(vm, cs, rip);
 		return 1;
 	}
+	/* A segment load of a shadow this process's LDT lacks yet (segments.c). */
+	if ((sig == SIGSEGV || sig == SIGBUS) &&
+	    seg_ldt_fault(vm, (int)g[REG_TRAPNO], (uint32_t)g[REG_ERR]))
+		return 1;
 	uint64_t resume, rsp;
 	if (cs == HOST_CS64 && memop_native_catch(sig, rip, (uint32_t)g[REG_ERR],
 						  (uint64_t)(uintptr_t)si->si_addr, &resume, &rsp)) {

@@ -399,11 +399,13 @@ void vm_print_stats(struct vm *vm)
 	if (s->cut_retranslations)
 		fprintf(f, "  stale cut blocks         %llu (ran into a page that came since)\n",
 			(unsigned long long)s->cut_retranslations);
-	fprintf(f, "  host LDT shadows         %llu\n", (unsigned long long)s->ldt_shadows);
+	fprintf(f, "  host LDT shadows         %llu (LDT writes %llu, of them on a host fault %llu)\n",
+		(unsigned long long)s->ldt_shadows, (unsigned long long)s->ldt_writes,
+		(unsigned long long)s->ldt_faults);
 	if (vm->asp)
 		fprintf(f, "  address-space processes  %d (vCPU handed over %llu times; LDT caught up "
-			"%llu times)\n", aspaces_count(vm), (unsigned long long)s->handoffs,
-			(unsigned long long)s->ldt_replays);
+			"with a pool reset %llu times)\n", aspaces_count(vm),
+			(unsigned long long)s->handoffs, (unsigned long long)s->ldt_replays);
 	fprintf(f, "  system calls in line     %llu (SYSENTER, SYSEXIT, INT n, IRET; prepared "
 		"%llu times)\n", (unsigned long long)vm->kentry.transitions,
 		(unsigned long long)vm->kentry.made);

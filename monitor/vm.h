@@ -79,7 +79,9 @@ struct stats {
 	uint64_t faults[32];            /* host faults in guest code, by trap number */
 	uint64_t exceptions[256];       /* events delivered through the IDT, by vector */
 	uint64_t ldt_shadows;
-	uint64_t ldt_replays;            /* LDT catch-ups of a process taking the vCPU */
+	uint64_t ldt_replays;            /* LDT catch-ups after pool resets */
+	uint64_t ldt_writes;             /* pool entries written into a process's LDT */
+	uint64_t ldt_faults;             /* ... of them, on a host fault loading it */
 	uint64_t handoffs;               /* the vCPU handed to another process (aspaces.c) */
 };
 
