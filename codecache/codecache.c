@@ -308,6 +308,30 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 	return NULL;
 }
 
+static bool maps_now(struct codecache *cc, const struct block *b);
+
+const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot, uint32_t eip,
+			      uint32_t cs_base, uint32_t cs_limit, uint32_t mode)
+{
+	const struct exit_slot *x = &from->exit[slot];
+	struct block *b = x->to;
+	if (!x->parked || !b || !cc->live[b->id] || b->cs_base != cs_base ||
+	    b->cs_limit != cs_limit || b->mode != mode)
+		return NULL;
+	const struct entry *en = NULL;
+	for (int i = 0; i < b->nentries && !en; i++)
+		if (b->entries[i].host == x->to_host && b->entries[i].eip == eip)
+			en = &b->entries[i];
+	if (!en || !maps_now(cc, b))
+		return NULL;
+	cc->stats.lookups++;
+	cc->stats.unparked++;
+	attach(cc, b);
+	cc->stats.attached++;
+	space_note(cc, b);
+	return en;
+}
+
 struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t cs_limit,
 		       uint32_t mode)
 {
@@ -824,6 +848,14 @@ static bool maps_as_translated(struct codecache *cc, const struct block *b,
 		if (cached_ppn(cc, seen, block_lpn(b, i), user) != b->page[i])
 			return false;
 	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user) == ~0u;
+}
+
+/* maps_as_translated, for one block now. */
+static bool maps_now(struct codecache *cc, const struct block *b)
+{
+	struct mapping_cache seen;
+	mapping_cache_init(&seen);
+	return maps_as_translated(cc, b, &seen);
 }
 
 /*

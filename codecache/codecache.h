@@ -130,6 +130,7 @@ struct cc_stats {
 	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
 	uint64_t space_attached;        /* attached again by a CR3 load back (cc_switch_space) */
 	uint64_t attached;              /* detached blocks a lookup attached again */
+	uint64_t unparked;              /* ... of them, found by the parked chain taken */
 	uint64_t chains_unparked;       /* parked chains whose jump was restored */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
@@ -161,6 +162,11 @@ void cc_destroy(struct codecache *cc);
  * guest's current CS limit (a block serves the limit it was translated under). */
 struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, uint32_t cs_limit,
 			uint32_t mode);
+/* The entry a parked chain (from's exit slot) leads to, if it is eip's for (cs_base,
+ * cs_limit, mode) and its pages map as translated again: attached as cc_lookup_entry
+ * would, without the hash walk. NULL otherwise (then look it up). */
+const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot, uint32_t eip,
+			      uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
 /* Any entry point for (eip, cs_base, cs_limit, mode): a block start or a call
  * continuation, whose pages the guest still maps as when it was translated. Counts a
  * dispatcher lookup. */

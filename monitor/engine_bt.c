@@ -119,7 +119,14 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 		vm->one_step = false;
 		b = rw_translate(vm->rw, c->sh->eip, true);
 	} else {
-		en = cc_lookup_entry(vm->cc, c->sh->eip, base, c->seg[SR_CS].limit, mode);
+		/* A chain parked by a CR3 load, taken: its block, if valid again, is the
+		 * one (most lookups of a forked or exec'd process's code). */
+		struct block *f = vm->bt_link.from;
+		if (f && cc_generation(vm->cc) == vm->bt_link.gen)
+			en = cc_unpark(vm->cc, f, vm->bt_link.slot, c->sh->eip, base,
+				       c->seg[SR_CS].limit, mode);
+		if (!en)
+			en = cc_lookup_entry(vm->cc, c->sh->eip, base, c->seg[SR_CS].limit, mode);
 		b = en ? en->block : rw_translate(vm->rw, c->sh->eip, false);
 	}
 	struct block *from = vm->bt_link.from;

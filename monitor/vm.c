@@ -352,9 +352,10 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes);
 	if (ccs->cr3_checked)
 		fprintf(f, "  blocks checked by CR3 loads %llu; detached blocks attached again by a "
-			"lookup %llu, by a CR3 load back %llu; parked chains restored with them "
-			"%llu\n", (unsigned long long)ccs->cr3_checked,
-			(unsigned long long)ccs->attached, (unsigned long long)ccs->space_attached,
+			"lookup %llu (found by their parked chain %llu), by a CR3 load back %llu; "
+			"parked chains restored with them %llu\n",
+			(unsigned long long)ccs->cr3_checked, (unsigned long long)ccs->attached,
+			(unsigned long long)ccs->unparked, (unsigned long long)ccs->space_attached,
 			(unsigned long long)ccs->chains_unparked);
 	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "
