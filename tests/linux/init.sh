@@ -35,6 +35,17 @@ while [ $n -lt 50 ]; do
 	n=$((n + 1))
 done
 echo "TEST fork-exec $n"
+# With trapeze.execs on the command line, enough processes to fill the monitor's pool
+# of segment shadows (each one's TLS segment takes three) and reset it: every process
+# after it must still run (monitor/segments.c).
+if grep -q trapeze.execs /proc/cmdline; then
+	n=0
+	while [ $n -lt 4000 ]; do
+		/bin/true || break
+		n=$((n + 1))
+	done
+	echo "TEST execs $n"
+fi
 echo "TEST subshell $( (echo inner; exit 3); echo $?)" | tr '\n' ' ' | sed 's/ $//'
 echo
 echo "TEST memory $(awk 'BEGIN { for (i = 0; i < 100000; i++) a[i] = i "x"; n = 0; for (k in a) n++; delete a; print n }')"
