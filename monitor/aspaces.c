@@ -253,9 +253,8 @@ static void taken(struct vm *vm)
 			strerror(errno));
 		return;
 	}
-	/* ES, DS and GS may hold selectors of entries written since: tz_enter loads
-	 * them again. */
-	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es\n\tmovl %0, %%gs" : : "r"(0));
+	/* ES, DS and GS keep the selectors of this process's last turn: only this
+	 * process writes its LDT, and the catch-up above nulls them when it rewrites. */
 	mmu_slot_enter(vm->mmu, self);
 	/* The host timer stays the giver's until a deadline changes: when it fires
 	 * there, the giver passes SIGALRM on (aspaces_forward). */

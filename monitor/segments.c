@@ -82,7 +82,9 @@ int seg_ldt_sync(struct vm *vm)
 	struct segshadow *sh = vm->shadow;
 	if (!sh || ldt_epoch == sh->resets)
 		return 0;
-	/* A pool reset since this process last ran: what it wrote is stale. */
+	/* A pool reset since this process last ran: what it wrote is stale, and ES, DS
+	 * and GS may hold it (tz_enter reloads them only when the selector changes). */
+	__asm__ volatile("movl %0, %%ds\n\tmovl %0, %%es\n\tmovl %0, %%gs" :: "r"(0) : "memory");
 	int r = 0;
 	for (uint32_t k = LDT_POOL_FIRST; r == 0 && k < LDT_ENTRIES; k++) {
 		if (!have(k))
