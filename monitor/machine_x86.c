@@ -55,11 +55,21 @@ static void x86_host_fault(struct vm *vm)
 		return;
 	}
 	switch (f->trapno) {
-	case -1:
-		vm_stop(vm, STOP_MONITOR_ERROR, 6,
-			"this host cannot enter 32-bit compatibility mode (signal %d at the entry); "
-			"trapeze needs IA32 emulation in the kernel", f->sig);
+	case -1: {
+		uint64_t ran = 0;
+		for (int k = 0; k < 8; k++)
+			ran += vm->stats.exits[k];
+		if (ran)        /* it worked before: the state entered is wrong */
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"internal error: entering the guest faulted (signal %d, trap %d, "
+				"error %#x; SS shadow %#x)", f->sig, f->code, f->err,
+				c->sh->hsel[SR_SS]);
+		else
+			vm_stop(vm, STOP_MONITOR_ERROR, 6,
+				"this host cannot enter 32-bit compatibility mode (signal %d at the "
+				"entry); trapeze needs IA32 emulation in the kernel", f->sig);
 		return;
+	}
 	case 14: {
 		/* Host address = guest linear address (layout.h). */
 		uint64_t a = f->addr;

@@ -174,6 +174,8 @@ int tz_signal(int sig, siginfo_t *si, ucontext_t *uc)
 		/* The very entry into compatibility mode failed. */
 		vm->rt.fault.sig = sig;
 		vm->rt.fault.trapno = -1;
+		vm->rt.fault.code = (int)g[REG_TRAPNO];
+		vm->rt.fault.err = (uint32_t)g[REG_ERR];
 		return_to_monitor(vm, uc);
 		return 0;
 	}
