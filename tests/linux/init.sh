@@ -29,22 +29,21 @@ echo "TEST timer-irq $(awk '/ timer$/ { s = $3; if (s == "IO-APIC") s = s " " $4
 echo "TEST lapic-timer $(awk '/^ *LOC:/ { print ($2 > 0) ? "ticks" : "none" }' /proc/interrupts)"
 echo "TEST pci-host-bridge $(cat /sys/bus/pci/devices/0000:00:00.0/vendor /sys/bus/pci/devices/0000:00:00.0/device | tr '\n' ' ' | sed 's/ $//')"
 echo "TEST pipe $(echo hello world | tr a-z A-Z | sed 's/ /_/')"
-n=0
-while [ $n -lt 50 ]; do
-	/bin/true || break
-	n=$((n + 1))
-done
-echo "TEST fork-exec $n"
+# run_true N: run /bin/true N times, stop at the first failure; print how many ran.
+run_true() {
+	n=0
+	while [ $n -lt "$1" ]; do
+		/bin/true || break
+		n=$((n + 1))
+	done
+	echo $n
+}
+echo "TEST fork-exec $(run_true 50)"
 # With trapeze.execs on the command line, enough processes to fill the monitor's pool
 # of segment shadows (each one's TLS segment takes three) and reset it: every process
 # after it must still run (monitor/segments.c).
 if grep -q trapeze.execs /proc/cmdline; then
-	n=0
-	while [ $n -lt 4000 ]; do
-		/bin/true || break
-		n=$((n + 1))
-	done
-	echo "TEST execs $n"
+	echo "TEST execs $(run_true 4000)"
 fi
 echo "TEST subshell $( (echo inner; exit 3); echo $?)" | tr '\n' ' ' | sed 's/ $//'
 echo
