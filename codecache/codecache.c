@@ -797,7 +797,7 @@ static uint32_t detach_local(struct codecache *cc,
 	uint32_t kept = 0, n = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
 		uint32_t id = cc->local[k].id;
-		if (id >= cc->nblocks || !cc->blocks[id]->valid)
+		if (id >= cc->nblocks || !cc->live[id])
 			continue;
 		struct block *b = cc->blocks[id];
 		if (gone(cc, b, arg)) {
