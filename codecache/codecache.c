@@ -254,6 +254,14 @@ static void space_note(struct codecache *cc, const struct block *b)
 	sp->id[sp->n++] = b->id;
 }
 
+/* A lookup found detached b valid again: attached, and noted for the space's next turn. */
+static void reattach(struct codecache *cc, struct block *b)
+{
+	attach(cc, b);
+	cc->stats.attached++;
+	space_note(cc, b);
+}
+
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
 static uint64_t fetch_ppn(struct codecache *cc, uint32_t lin, bool user)
@@ -299,9 +307,7 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			/* Detached by a change of mapping, and valid again: its parked
 			 * chains with it, not one exit for each when next taken. */
 			if (!e->block->in_local && !e->block->global) {
-				attach(cc, e->block);
-				cc->stats.attached++;
-				space_note(cc, e->block);
+				reattach(cc, e->block);
 			}
 			return e;
 		}
@@ -326,9 +332,7 @@ const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot
 		return NULL;
 	cc->stats.lookups++;
 	cc->stats.unparked++;
-	attach(cc, b);
-	cc->stats.attached++;
-	space_note(cc, b);
+	reattach(cc, b);
 	return en;
 }
 
