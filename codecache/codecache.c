@@ -94,6 +94,8 @@ struct codecache {
 	uint32_t space_clock;
 	uint32_t npages;
 	uint32_t generation;
+	uint32_t global_epoch;          /* flushes of global translations (INVLPG of a
+					   global code page, CR4.PGE, CR3 loads without it) */
 	uint32_t ncounters;             /* inline-cache counters handed out (IC_COUNT_ADDR) */
 	struct cc_stats stats;
 	/* One lookup table per privilege class (layout.h), each serving one key. */
@@ -262,6 +264,28 @@ static void reattach(struct codecache *cc, struct block *b)
 	space_note(cc, b);
 }
 
+/*
+ * Whether global block b still lies on global pages. A block is global when it is
+ * translated from global pages; once global translations have been flushed (INVLPG
+ * of its page, a toggle of CR4.PGE), the page may be mapped otherwise (not global,
+ * or another frame in each address space), and every way into the block is unchained:
+ * the lookup that finds it again asks, and a block on pages no longer global joins
+ * the local list, which CR3 loads check.
+ */
+static bool still_global(struct codecache *cc, struct block *b)
+{
+	if (b->global_epoch == cc->global_epoch)
+		return true;
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		if (!cc->host.global(cc->host.opaque, block_lpn(b, i) << 12)) {
+			b->global = false;
+			cc->stats.globals_demoted++;
+			return false;
+		}
+	b->global_epoch = cc->global_epoch;
+	return true;
+}
+
 /* The guest physical page a fetch at linear lin maps now (at CPL 3 if user), or ~0ull
  * if none; without side effects on the guest's page tables. */
 static uint64_t fetch_ppn(struct codecache *cc, uint32_t lin, bool user)
@@ -306,9 +330,10 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
 			}
 			/* Detached by a change of mapping, and valid again: its parked
 			 * chains with it, not one exit for each when next taken. */
-			if (!e->block->in_local && !e->block->global) {
+			if (e->block->global && !still_global(cc, e->block))
+				local_add(cc, e->block);
+			else if (!e->block->in_local && !e->block->global)
 				reattach(cc, e->block);
-			}
 			return e;
 		}
 	return NULL;
@@ -448,6 +473,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
+	b->global_epoch = cc->global_epoch;
 	cc->live[b->id] = 1;
 	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t lpn = block_lpn(b, i);
@@ -912,6 +938,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 {
 	cc->stats.linear_flushes++;
 	if (!keep_global) {
+		cc->global_epoch++;
 		for (uint32_t i = 0; i < cc->nblocks; i++)
 			if (cc->blocks[i]->valid)
 				cc_unchain_exits(cc, cc->blocks[i]);

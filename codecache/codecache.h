@@ -94,6 +94,7 @@ struct block {
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
+	uint32_t global_epoch;          /* ... as seen when global translations last went */
 	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
 	bool in_local;                  /* attached: on the list of non-global blocks with
 					   links; not: detached (its incoming chains parked) */
@@ -132,6 +133,7 @@ struct cc_stats {
 	uint64_t attached;              /* detached blocks a lookup attached again */
 	uint64_t unparked;              /* ... of them, found by the parked chain taken */
 	uint64_t chains_unparked;       /* parked chains whose jump was restored */
+	uint64_t globals_demoted;       /* global blocks found on pages no longer global */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
 	uint64_t invalidated_blocks;
@@ -145,6 +147,8 @@ struct cc_host {
 	 * translation would see it now, without raising #PF or setting accessed bits:
 	 * 0, or -1 where nothing is mapped. */
 	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* Whether the current tables map linear lin by a global translation (CR4.PGE). */
+	bool (*global)(void *opaque, uint32_t lin);
 	/* Guest physical page ppn holds translated code (readonly) or no longer does:
 	 * write-protect it, or lift that. */
 	void (*protect_code)(void *opaque, uint32_t ppn, bool readonly);

@@ -346,10 +346,11 @@ void vm_print_stats(struct vm *vm)
 	if (s->cr_writes[0] || s->cr_writes[3] || s->cr_writes[4])
 		fprintf(f, "  CR writes: CR0 %llu, CR3 %llu, CR4 %llu; translations unchained for "
 			"mapping changes %llu (blocks detached by CR3 loads %llu; INVLPGs of one "
-			"page's code %llu)\n",
+			"page's code %llu; global blocks found no longer global %llu)\n",
 			(unsigned long long)s->cr_writes[0], (unsigned long long)s->cr_writes[3],
 			(unsigned long long)s->cr_writes[4], (unsigned long long)ccs->linear_flushes,
-			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes);
+			(unsigned long long)ccs->cr3_detached, (unsigned long long)ccs->page_flushes,
+			(unsigned long long)ccs->globals_demoted);
 	if (ccs->cr3_checked)
 		fprintf(f, "  blocks checked by CR3 loads %llu; detached blocks attached again by a "
 			"lookup %llu (found by their parked chain %llu), by a CR3 load back %llu; "

@@ -6,7 +6,8 @@
  * address, CR3 switched between calls (indirect and chained direct calls); a #PF on
  * an instruction fetch that the handler repairs (a whole instruction, and one
  * straddling two pages); code remapped by INVLPG or a CR3 load; code in a 4 MiB page;
- * and last, code and data in the top pages of linear space (0xff800000, 0xfffff000).
+ * code on a page that was global and no longer is; and last, code and data in the top
+ * pages of linear space (0xff800000, 0xfffff000).
  */
 #include "guest.h"
 #include "paging.h"
@@ -19,6 +20,7 @@
 #define REMAP    0x32000000u    /* code page switched between P1 and P2 */
 #define THUNK_C  0x33000000u    /* a caller of a PC thunk ... */
 #define THUNK_T  0x33400000u    /* ... on a page of its own: T1, T2 or T3 */
+#define GLOBAL   0x34000000u    /* global, then G1 in space A and G2 in space B */
 #define LARGE    0x40000000u    /* 4 MiB page -> physical 0 */
 #define LARGE2   0x44000000u    /* 4 MiB page -> PG_FRAME_A, then PG_FRAME_B */
 #define WIN_LOW  0xff800000u    /* first page of the top 8 MiB */
@@ -216,6 +218,50 @@ static void test_two_spaces(void)
 	write_cr4(read_cr4() & ~CR4_PGE);
 	write_cr3((uint32_t)kpd);
 	PF_EXPECT("two-spaces-unmapped-in-kernel-space", 0, SPACE, (void *)SPACE, pg_call(SPACE));
+}
+
+/* ---- code on a page that stops being global ---- */
+
+/*
+ * Code runs from a global page, which then becomes an ordinary page of each address
+ * space, another frame in each: after INVLPG (or a toggle of CR4.PGE) no translation
+ * of the page is left (SDM Vol. 3, 4.10.4.1), and the ones made since are not global,
+ * so a CR3 load drops them. A translator that keeps the code it made while the page
+ * was global as if it still were runs space A's code in space B.
+ */
+static void test_global_demoted(void)
+{
+	uint8_t *g1 = code_page(0x61), *g2 = code_page(0x62);
+	uint8_t *tramp = pg_alloc();
+	emit_call(tramp, GLOBAL);
+	write_cr4(read_cr4() | CR4_PGE);
+	for (int how = 0; how < 2; how++) {
+		const char *name = how ? "global-demoted-pge-toggle" : "global-demoted-invlpg";
+		pg_map(pda, GLOBAL, (uint32_t)g1, PG_P | PG_W | PG_G);
+		pg_map(pdb, GLOBAL, (uint32_t)g1, PG_P | PG_W | PG_G);
+		write_cr3((uint32_t)pda);
+		int ok = 1;
+		for (int k = 0; k < 3; k++)
+			ok &= pg_call(GLOBAL) == 0x61 && pg_call((uint32_t)tramp) == 0x61;
+		/* No longer global: G1 in A, G2 in B. */
+		*pg_pte(pda, GLOBAL) = (uint32_t)g1 | PG_P | PG_W;
+		*pg_pte(pdb, GLOBAL) = (uint32_t)g2 | PG_P | PG_W;
+		if (how) {
+			write_cr4(read_cr4() & ~CR4_PGE);
+			write_cr4(read_cr4() | CR4_PGE);
+		} else {
+			invlpg(GLOBAL);
+		}
+		for (int i = 0; i < 6; i++) {
+			write_cr3((uint32_t)(i & 1 ? pdb : pda));
+			uint32_t want = i & 1 ? 0x62 : 0x61;
+			for (int k = 0; k < 3; k++)
+				ok &= pg_call(GLOBAL) == want && pg_call((uint32_t)tramp) == want;
+		}
+		check(ok, name);
+	}
+	write_cr4(read_cr4() & ~CR4_PGE);
+	write_cr3((uint32_t)kpd);
 }
 
 /* ---- #PF on instruction fetch ---- */
@@ -466,6 +512,7 @@ void test_main(void)
 	pg_on(kpd);
 	test_smc_alias();
 	test_two_spaces();
+	test_global_demoted();
 	test_fetch_fault();
 	test_remap();
 	test_thunk();
