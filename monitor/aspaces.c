@@ -249,10 +249,19 @@ static void wait_turn(struct aspaces *a)
 	int was = TURN_SLEEPING;
 	if (__atomic_compare_exchange_n(w, &was, TURN_POLLING, false, __ATOMIC_ACQ_REL,
 					__ATOMIC_ACQUIRE)) {
-		uint64_t since = now_ns();
-		while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == TURN_POLLING &&
-		       now_ns() - since < POLL_NS)
+		/* The clock only once a yield came back without the turn: a ping-pong
+		 * between two address spaces reads none. */
+		uint64_t since = 0;
+		for (;;) {
 			sched_yield();
+			if (__atomic_load_n(w, __ATOMIC_ACQUIRE) != TURN_POLLING)
+				break;
+			uint64_t now = now_ns();
+			if (!since)
+				since = now;
+			else if (now - since > POLL_NS)
+				break;
+		}
 		was = TURN_POLLING;
 		__atomic_compare_exchange_n(w, &was, TURN_SLEEPING, false, __ATOMIC_ACQ_REL,
 					    __ATOMIC_ACQUIRE);
