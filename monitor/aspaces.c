@@ -52,6 +52,7 @@ struct aspaces {
 	uint64_t pin_since;             /* host ns: when pinned, or set free */
 	cpu_set_t allowed;              /* the affinity the VM started with */
 	volatile bool ending;           /* the VM stopped: the others are ended next */
+	volatile bool idle;             /* the runner sleeps in HLT: pollers sleep too */
 };
 
 static __thread int self;               /* this process's index */
@@ -254,7 +255,7 @@ static void wait_turn(struct aspaces *a)
 		uint64_t since = 0;
 		for (;;) {
 			sched_yield();
-			if (__atomic_load_n(w, __ATOMIC_ACQUIRE) != TURN_POLLING)
+			if (__atomic_load_n(w, __ATOMIC_ACQUIRE) != TURN_POLLING || a->idle)
 				break;
 			uint64_t now = now_ns();
 			if (!since)
@@ -316,6 +317,12 @@ bool aspaces_switch(struct vm *vm)
 	wait_turn(a);
 	taken(vm);
 	return true;
+}
+
+void aspaces_idle(struct vm *vm, bool idle)
+{
+	if (vm->asp)
+		vm->asp->idle = idle;
 }
 
 void aspaces_end(struct vm *vm)

@@ -38,6 +38,9 @@ void aspaces_first_turn(struct vm *vm);
  * over, take it back (later) with this process's own mappings in place, and return
  * true (the caller starts its turn over: what it computed before is stale). */
 bool aspaces_switch(struct vm *vm);
+/* The vCPU sleeps in HLT (idle) or no longer: processes polling for their turn go to
+ * sleep instead (an idle guest keeps no host CPU busy). */
+void aspaces_idle(struct vm *vm, bool idle);
 /* The guest stopped in a process other than the first: give the first the vCPU back,
  * and wait to be ended. Never returns there; returns at once in the first. */
 void aspaces_end(struct vm *vm);

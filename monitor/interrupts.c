@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aspaces.h"
 #include "exceptions.h"
 #include "gdbstub.h"
 #include "vm.h"
@@ -155,7 +156,9 @@ int intr_sleep(struct vm *vm, uint64_t until, bool (*ready)(struct vm *vm))
 		for (int k = 0; k < nfd; k++)
 			p[k] = (struct pollfd){ .fd = fds[k], .events = POLLIN };
 		vm->stats.halt_sleeps++;
+		aspaces_idle(vm, true);
 		ppoll(nfd ? p : NULL, (nfds_t)nfd, tsp, NULL);
+		aspaces_idle(vm, false);
 		if (nfd > ndev && p[ndev].revents)
 			vm->rt.sigio = 1;       /* (without O_ASYNC there is no SIGIO to say so) */
 	}
