@@ -313,6 +313,11 @@ enum emu_result mov_cr(struct insn *i, bool to_cr)
 		c->cr0 = new;
 		if ((old ^ new) & (CR0_PG | CR0_WP))
 			mmu_paging_changed(i->vm->mmu);
+		/* Code translated with paging off is never global: kept, it would sit on
+		 * the list each CR3 load checks for good, though most of it (a boot path)
+		 * never runs again. What runs again is translated again, global or not. */
+		if (!(old & CR0_PG) && (new & CR0_PG))
+			cc_flush(i->vm->cc);
 		return EMU_NEXT;
 	}
 	case 2:
