@@ -1039,8 +1039,11 @@ void mmu_retry(struct mmu *m)
 		return;
 	m->retry = false;
 	uint32_t lpn = m->retry_lin >> 12;
+	/* A page the slot maps read-only is mapped again for a write the handler made
+	 * possible (Linux reusing a copy-on-write page it now owns alone: writable and
+	 * dirty, no flush), or the write would take a host fault to find that out. */
 	if (!m->paging || m->cpu->sh->eip != m->retry_eip || m->cpu->cpl != m->retry_cpl ||
-	    !mappable(lpn) || m->hm.map[lpn])
+	    !mappable(lpn) || (m->hm.map[lpn] && (!m->retry_write || (m->hm.map[lpn] & M_WRITE))))
 		return;
 	/* Only A is set now (the instruction is about to use the page; the SDM lets A be
 	 * set for accesses not yet made): D is left to the write's own fault. A write
@@ -1051,6 +1054,9 @@ void mmu_retry(struct mmu *m)
 	if ((walk_peek(m->cpu, m->mem, m->retry_lin, acc, &w) & PF_FAULT) ||
 	    (m->retry_write && !(w.writable && w.dirty)))
 		return;
+	if (m->hm.map[lpn] && (w.size != 4096 || w.pa >= m->mem->size ||
+			       !(map_flags(m, &w, (uint32_t)(w.pa >> 12)) & M_WRITE)))
+		return;                 /* it would be read-only again (code, say) */
 	if (walk(m->cpu, m->mem, m->retry_lin, acc, &w) & PF_FAULT)
 		return;
 	if (fill(m, m->retry_lin, false, &w) == 1) {
