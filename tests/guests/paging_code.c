@@ -157,8 +157,9 @@ static void test_two_spaces(void)
 	pdb = pg_dir();
 	pg_share_identity(pda, kpd);
 	pg_share_identity(pdb, kpd);
-	pg_map(pda, SPACE, (uint32_t)code_page(0xaaaa), PG_P | PG_W);
-	pg_map(pdb, SPACE, (uint32_t)code_page(0xbbbb), PG_P | PG_W);
+	uint8_t *code_of[2] = { code_page(0xaaaa), code_page(0xbbbb) };
+	pg_map(pda, SPACE, (uint32_t)code_of[0], PG_P | PG_W);
+	pg_map(pdb, SPACE, (uint32_t)code_of[1], PG_P | PG_W);
 	uint8_t *tramp = pg_alloc();
 	emit_call(tramp, SPACE);
 
@@ -215,6 +216,17 @@ static void test_two_spaces(void)
 			ok &= pg_call(SPACE + 0x10100) == (i & 1 ? 0xbb332211u : 0xaa332211u);
 	}
 	check(ok, "two-spaces-chain-into-straddling-block");
+	/* The code pages read as data too, so that each space's process holds a mapping
+	 * of its own frame there: what a CR3 load checks the code against must be the new
+	 * space's, never the mapping the old one holds. */
+	ok = 1;
+	for (int i = 0; i < 20; i++) {
+		write_cr3((uint32_t)(i & 1 ? pdb : pda));
+		ok &= pg_rd(SPACE) == *(uint32_t *)code_of[i & 1];
+		ok &= pg_call((uint32_t)tramp) == (i & 1 ? 0xbbbbu : 0xaaaau);
+		ok &= pg_call(SPACE) == (i & 1 ? 0xbbbbu : 0xaaaau);
+	}
+	check(ok, "two-spaces-code-read-as-data");
 	write_cr4(read_cr4() & ~CR4_PGE);
 	write_cr3((uint32_t)kpd);
 	PF_EXPECT("two-spaces-unmapped-in-kernel-space", 0, SPACE, (void *)SPACE, pg_call(SPACE));

@@ -601,8 +601,9 @@ static const char *const nx_names[] = {
 	"nx-efer-nxe-clear-at-start", "nx-efer-nxe-set", "nx-efer-lme-gp", "nx-efer-sce-gp",
 	"nx-efer-unchanged-after-gp", "nx-code-runs", "nx-fetch-before-invalidation",
 	"nx-xd-read-allowed", "nx-xd-write-allowed", "nx-xd-invlpg-fetch-faults",
-	"nx-xd-cleared-runs", "nx-xd-cr3-load-fetch-faults", "nx-xd-pde-fetch-faults",
-	"nx-xd-pde-read-allowed", "nx-xd-2m-fetch-faults", "nx-fetch-not-present-id",
+	"nx-xd-cleared-runs", "nx-xd-cleared-read", "nx-xd-cr3-load-fetch-faults",
+	"nx-chained-runs", "nx-xd-cr3-load-chained-fetch-faults",
+	"nx-xd-pde-fetch-faults", "nx-xd-pde-read-allowed", "nx-xd-2m-fetch-faults", "nx-fetch-not-present-id",
 	"nx-read-not-present-no-id", "nx-fetch-rsvd-id", "nx-fall-through-into-xd",
 	"nx-straddle-into-xd", "nx-callout-before-xd-page", "nx-user-code-runs",
 	"nx-user-fetch-xd", "nx-user-fetch-supervisor-id", "nx-32bit-paging-fetch-no-id",
@@ -657,9 +658,30 @@ static void test_nx(void)
 	map4k(CODE, (uint32_t)c, PG_P | PG_W);
 	invlpg(CODE);
 	check_eq("nx-xd-cleared-runs", run(CODE), 0x7e57);
+	/* Read too: a translator that holds the page for data must not take the data
+	 * mapping's word that the page is still fetchable. */
+	check_eq("nx-xd-cleared-read", pg_rd(CODE), *(uint32_t *)c);
 	map4k(CODE, (uint32_t)c | XD, PG_P | PG_W);
 	pg_flush();
 	PF_EXPECT("nx-xd-cr3-load-fetch-faults", PF_P | PF_ID, CODE, (void *)CODE, run(CODE));
+	/* The same through a call a translator chains, with CR4.PGE on (a CR3 load then
+	 * checks the code it keeps), the page held for data as well. */
+	uint8_t *tramp = pg_alloc();
+	tramp[0] = 0xe8;                                        /* call CODE; ret */
+	*(volatile uint32_t *)(tramp + 1) = CODE - ((uint32_t)tramp + 5);
+	tramp[5] = 0xc3;
+	map4k(CODE, (uint32_t)c, PG_P | PG_W | PG_A);  /* A set, as an OS writes entries */
+	invlpg(CODE);
+	write_cr4(read_cr4() | CR4_PGE);
+	int chained = 1;
+	for (int k = 0; k < 3; k++)
+		chained &= run((uint32_t)tramp) == 0x7e57;
+	check(chained && pg_rd(CODE) == *(uint32_t *)c, "nx-chained-runs");
+	map4k(CODE, (uint32_t)c | XD, PG_P | PG_W | PG_A);
+	pg_flush();
+	PF_EXPECT("nx-xd-cr3-load-chained-fetch-faults", PF_P | PF_ID, CODE, (void *)CODE,
+		  run((uint32_t)tramp));
+	write_cr4(read_cr4() & ~CR4_PGE);
 
 	/* XD in a PDE that points to a table, and in a 2 MiB page. */
 	map4k(CODE_XDPDE, (uint32_t)c, PG_P | PG_W);
