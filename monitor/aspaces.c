@@ -235,10 +235,11 @@ static void pin_update(struct aspaces *a)
  * sched_yield() (all the VM's processes are on one CPU: the yield runs the taker),
  * and sleeps on its futex word only after that. A hand-over to a polling process is
  * a store and a yield, ~40% cheaper than a futex wake plus wait (AMD EPYC Zen 5:
- * ~3,700 against ~6,200 cycles, build/bench/host-floor), and the address spaces a
+ * ~3,830 against ~6,220 cycles, build/bench/host-floor), and the address spaces a
  * guest switches between often (a pipe's two ends) are those still polling. A
  * poller takes little CPU: the yield gives the CPU up until the runner's slice ends
- * (the host scheduler's tick); an idle guest's pollers sleep after POLL_NS.
+ * (the host scheduler's tick); it sleeps after POLL_NS, or at once when the vCPU
+ * sleeps in HLT (aspaces_idle).
  */
 #define POLL_NS 2000000ull
 
