@@ -90,6 +90,7 @@ static void child_setup(struct vm *vm, int k)
 static void wait_turn(struct aspaces *a);
 static bool pin_here(struct aspaces *a);
 static uint64_t now_ns(void);
+static uint64_t coarse_ns(void);
 
 /* The sandbox for this process, knowing every pid of the VM. */
 static int sandbox(struct vm *vm, bool sockets, bool gdb)
@@ -136,7 +137,7 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 	mmu_set_slots(vm->mmu, n);
 	/* Born where this one runs (pin_update says why). */
 	a->pinned = pin_here(a);
-	a->pin_since = now_ns();
+	a->pin_since = coarse_ns();
 	for (int k = 1; k < n; k++) {
 		long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, NULL, NULL, NULL, NULL);
 		if (pid < 0) {
@@ -189,12 +190,15 @@ int aspaces_start(struct vm *vm, int n, bool sockets, bool gdb)
 #define PIN_HOLD_NS 1000000000ull
 #define PIN_FREE_NS 20000000ull
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(id, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
+
+static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+static uint64_t coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 static void set_affinity(struct aspaces *a, const cpu_set_t *cpus)
 {
@@ -216,9 +220,11 @@ static bool pin_here(struct aspaces *a)
 	return true;
 }
 
+/* At each hand-over: the decisions are a second's and 20 ms's, so the host's tick
+ * will do (the coarse clock is a read of the vDSO's page, without a TSC read). */
 static void pin_update(struct aspaces *a)
 {
-	uint64_t now = now_ns();
+	uint64_t now = coarse_ns();
 	if (a->pinned && now - a->pin_since > PIN_HOLD_NS) {
 		sched_setaffinity(a->pid[self], sizeof(a->allowed), &a->allowed);
 		a->pinned = false;

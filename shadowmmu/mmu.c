@@ -643,7 +643,8 @@ static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 	if (n && n == m->hm.n) {
 		drop_all(m);
 	} else if (n) {
-		qsort(gone, n, sizeof(*gone), cmp_lpn);
+		if (n > 1)
+			qsort(gone, n, sizeof(*gone), cmp_lpn);
 		for (uint32_t k = 0; k < n;) {
 			uint32_t run = 1;
 			while (k + run < n && gone[k + run] == gone[k] + run)
@@ -715,7 +716,8 @@ static void ws_switch(struct mmu *m, uint32_t cr3)
 	for (uint32_t k = 0; k < ASPACE_PAGES; k++)
 		if (a->lpn[k] && a->faults[k] >= ASPACE_AGAIN && !m->hm.map[a->lpn[k] - 1])
 			want[n++] = a->lpn[k] - 1;
-	qsort(want, n, sizeof(*want), cmp_lpn);
+	if (n > 1)      /* (not for nothing: the monitor's qsort saves the guest's FPU state) */
+		qsort(want, n, sizeof(*want), cmp_lpn);
 	for (uint32_t k = 0; k < n;) {
 		struct walk w;
 		if (!remappable(m, want[k], &w)) {
