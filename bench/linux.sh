@@ -10,7 +10,9 @@
 # /proc/uptime). Minimum of N
 # runs (default 3). Needs a built tree (cmake --build build) and fetches the kernel
 # with scripts/fetch-linux.sh. TRAPEZE=PATH runs another trapeze binary; ENGINES="trapeze"
-# (a subset of "native trapeze qemu") runs only those.
+# (a subset of "native native1 trapeze qemu") runs only those. native1 is the native
+# run on one host CPU (taskset): the guest has one vCPU, and natively a pipe's two ends
+# run on two CPUs at once.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -55,47 +57,57 @@ run() {
 	echo "${w:-NA} ${a:-NA} ${f:-NA} ${m:-NA} ${u:-NA} ${p:-NA} ${g:-NA} ${s:-NA}"
 }
 
-# The same workloads natively with the same busybox binary.
+# The same workloads natively with the same busybox binary; native 1: on one CPU (the
+# first this script may use).
 native() {
+	local pin=""
+	[ "${1:-}" = 1 ] && pin="taskset -c $(taskset -pc $$ | sed 's/.*: //; s/[-,].*//')"
+
 	mkdir -p "$tmp/nbin"
 	for a in sh true dd md5sum mkfifo rm; do ln -sf "$busybox" "$tmp/nbin/$a"; done
 	local t0 t1 t2 t3 t4 t5 t6
 	t0=$(date +%s.%N)
-	"$tmp/nbin/sh" -c 'i=0; while [ $i -lt 500000 ]; do i=$((i + 1)); done'
+	$pin "$tmp/nbin/sh" -c 'i=0; while [ $i -lt 500000 ]; do i=$((i + 1)); done'
 	t1=$(date +%s.%N)
-	"$tmp/nbin/sh" -c 'n=0; while [ $n -lt 200 ]; do '"$tmp"'/nbin/true; n=$((n + 1)); done'
+	$pin "$tmp/nbin/sh" -c 'n=0; while [ $n -lt 200 ]; do '"$tmp"'/nbin/true; n=$((n + 1)); done'
 	t2=$(date +%s.%N)
-	"$tmp/nbin/dd" if=/dev/zero bs=1048576 count=80 2>/dev/null | "$tmp/nbin/md5sum" >/dev/null
+	$pin "$tmp/nbin/sh" -c "'$tmp/nbin/dd' if=/dev/zero bs=1048576 count=80 2>/dev/null | '$tmp/nbin/md5sum' >/dev/null"
 	t3=$(date +%s.%N)
-	"$tmp/nbin/dd" if=/dev/zero bs=4096 count=20000 2>/dev/null | "$tmp/nbin/md5sum" >/dev/null
+	$pin "$tmp/nbin/sh" -c "'$tmp/nbin/dd' if=/dev/zero bs=4096 count=20000 2>/dev/null | '$tmp/nbin/md5sum' >/dev/null"
 	t4=$(date +%s.%N)
-	"$tmp/nbin/sh" -c ". '$here/linux/pingpong.sh'; pingpong '$tmp' 2000"
+	$pin "$tmp/nbin/sh" -c ". '$here/linux/pingpong.sh'; pingpong '$tmp' 2000"
 	t5=$(date +%s.%N)
-	"$tmp/nbin/dd" if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null
+	$pin "$tmp/nbin/dd" if=/dev/zero of=/dev/null bs=1 count=200000 2>/dev/null
 	t6=$(date +%s.%N)
 	echo "NA $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(echo "$t3 - $t2" | bc) NA" \
 	     "$(echo "$t4 - $t3" | bc) $(echo "$t5 - $t4" | bc) $(echo "$t6 - $t5" | bc)"
 }
 
 min() { sort -g | head -1; }
-for e in ${ENGINES:-native trapeze qemu}; do
+for e in ${ENGINES:-native native1 trapeze qemu}; do
 	: >"$tmp/$e.all"
 	for _ in $(seq "$runs"); do
-		if [ $e = native ]; then native; else run $e; fi >>"$tmp/$e.all"
+		case $e in native) native ;; native1) native 1 ;; *) run $e ;; esac >>"$tmp/$e.all"
 	done
 done
-col() { [ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min; }
+col() {
+	[ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min |
+		awk '{ printf "%.3f\n", $1 }'
+}
 echo "trapeze Linux benchmark: $runs run(s) per engine, minimum; seconds"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
-printf '%-22s %10s %10s %10s %16s %18s\n' measure native trapeze QEMU-TCG trapeze/native QEMU-TCG/trapeze
+printf '%-22s %8s %8s %8s %8s %15s %16s %17s\n' measure native native-1 trapeze QEMU-TCG \
+	trapeze/native trapeze/native-1 QEMU-TCG/trapeze
 for i in 1 5 2 3 4 6 7 8; do
 	case $i in 1) name="to shell (wall)" ;; 5) name="to shell (uptime)" ;; 2) name=arith ;;
 		3) name="200 fork+exec" ;; 4) name="md5sum 80 MB" ;;
 		6) name="md5sum 80 MB, 4 KiB" ;; 7) name="2000 pipe ping-pongs" ;;
 		8) name="400k system calls" ;; esac
-	n=$(col native $i); t=$(col trapeze $i); q=$(col qemu $i)
-	r1=-; r2=-
+	n=$(col native $i); n1=$(col native1 $i); t=$(col trapeze $i); q=$(col qemu $i)
+	r1=-; r3=-; r2=-
 	[ -n "$n" ] && [ -n "$t" ] && r1=$(echo "scale=2; $t / $n" | bc)x
+	[ -n "$n1" ] && [ -n "$t" ] && r3=$(echo "scale=2; $t / $n1" | bc)x
 	[ -n "$t" ] && [ -n "$q" ] && r2=$(echo "scale=2; $q / $t" | bc)x
-	printf '%-22s %10s %10s %10s %16s %18s\n' "$name" "${n:--}" "${t:-FAIL}" "${q:-FAIL}" "$r1" "$r2"
+	printf '%-22s %8s %8s %8s %8s %15s %16s %17s\n' "$name" "${n:--}" "${n1:--}" "${t:-FAIL}" \
+		"${q:-FAIL}" "$r1" "$r3" "$r2"
 done
