@@ -361,12 +361,13 @@ void vm_print_stats(struct vm *vm)
 	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "
 			"written), host faults served %llu, guest #PF %llu (%llu mapped at the IRET), "
-			"TLB flushes %llu (%llu mappings kept)\n",
+			"TLB flushes %llu (%llu mappings kept; %llu flushes kept all by comparing "
+			"table entries)\n",
 			(unsigned long long)ms->pages_mapped, (unsigned long long)ms->pages_around,
 			(unsigned long long)ms->prefaults,
 			(unsigned long long)ms->shadow_faults, (unsigned long long)ms->guest_page_faults,
 			(unsigned long long)ms->retry_maps, (unsigned long long)ms->tlb_flushes,
-			(unsigned long long)ms->pages_kept);
+			(unsigned long long)ms->pages_kept, (unsigned long long)ms->snap_flushes);
 	if (ms->host_calls)
 		fprintf(f, "  paging host calls        %llu (pages mapped again at once %llu, "
 			"from working sets %llu)\n",

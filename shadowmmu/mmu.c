@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include "mem.h"
+#include "ptsnap.h"
 #include "walk.h"
 #include "../arch/vcpu.h"
 
@@ -116,6 +117,7 @@ struct hostmap {
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
+	struct ptsnap *snap;    /* the entries of the non-global pages' walks (ptsnap.h) */
 	bool stale;             /* its process's low 4 GiB is as it was forked: drop all */
 };
 
@@ -277,6 +279,7 @@ static void free_hostmap(struct hostmap *hm)
 	free(hm->ng_list);
 	free(hm->ng_pos);
 	free(hm->large);
+	ptsnap_free(hm->snap);
 }
 
 void mmu_destroy(struct mmu *m)
@@ -305,8 +308,9 @@ static int alloc_hostmap(struct mmu *m, struct hostmap *hm)
 	hm->ng_list = calloc(NPAGES, sizeof(uint32_t));
 	hm->ng_pos = calloc(NPAGES, sizeof(uint32_t));
 	hm->large = calloc(NREGIONS, 1);
+	hm->snap = ptsnap_new();
 	if (!hm->map || !hm->pos || !hm->alias || !hm->alias_head || !hm->list || !hm->rec ||
-	    !hm->ng_list || !hm->ng_pos || !hm->large)
+	    !hm->ng_list || !hm->ng_pos || !hm->large || !hm->snap)
 		return -ENOMEM;
 	memset(hm->alias_head, 0xff, nppn * sizeof(uint32_t));
 	hm->sup_low = NPAGES;
@@ -339,6 +343,7 @@ static void drop_all(struct mmu *m)
 	m->hm.sup_low = NPAGES;
 	m->hm.user_high = 0;
 	memset(m->hm.large, 0, NREGIONS);
+	ptsnap_invalidate(m->hm.snap);  /* (the next flush builds it again, from nothing) */
 	m->stats.tlb_flushes++;
 }
 
@@ -358,6 +363,10 @@ static void forget_page(struct mmu *m, uint32_t lpn)
 	alias_remove(m, lpn, e >> 12);
 	m->hm.vmas += 2;           /* a page out of a run can split it in three */
 	uint32_t k = m->hm.pos[lpn], last = m->hm.list[--m->hm.n];
+	if (!(e & M_GLOBAL) && m->hm.rec[k].pde_pa != NONE) {
+		ptsnap_unref(m->hm.snap, m->hm.rec[k].pde_pa);
+		ptsnap_unref(m->hm.snap, m->hm.rec[k].pte_pa);
+	}
 	m->hm.list[k] = last;
 	m->hm.rec[k] = m->hm.rec[m->hm.n];
 	m->hm.pos[last] = k;
@@ -440,6 +449,30 @@ static bool rec_holds(const struct mmu *m, uint32_t k, uint32_t lpn)
 	       now.pde == r->pde && now.pte == r->pte;
 }
 
+/* What the entries of the current tables are found under (ptsnap.h). */
+static struct ptsnap_key snap_key(const struct mmu *m)
+{
+	const struct cpu *c = m->cpu;
+	struct ptsnap_key k = { .pae = c->cr4 & CR4_PAE };
+	if (k.pae)
+		memcpy(k.v, c->pdpte, sizeof(k.v));
+	else
+		k.v[0] = c->cr3 & ~0xfffu;
+	return k;
+}
+
+/* A non-global mapping's walk read r's entries. */
+static void snap_ref(struct mmu *m, const struct maprec *r)
+{
+	if (r->pde_pa == NONE) {
+		ptsnap_invalidate(m->hm.snap);  /* no entries to compare: walk it */
+		return;
+	}
+	unsigned size = (m->cpu->cr4 & CR4_PAE) ? 8 : 4;
+	ptsnap_ref(m->hm.snap, m->mem->ram, r->pde_pa, r->pde, size);
+	ptsnap_ref(m->hm.snap, m->mem->ram, r->pte_pa, r->pte, size);
+}
+
 /* Book-keeping of a page just mapped. */
 static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
 {
@@ -452,6 +485,7 @@ static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flag
 	if (!(flags & M_GLOBAL)) {
 		m->hm.ng_pos[lpn] = m->hm.nng;
 		m->hm.ng_list[m->hm.nng++] = lpn;
+		snap_ref(m, r);
 	}
 	m->hm.alias[lpn] = m->hm.alias_head[ppn];
 	m->hm.alias_head[ppn] = lpn;
@@ -616,6 +650,15 @@ static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 	uint32_t *gone = m->scratch, n = 0, kept = 0, nslow = 0, nre = 0, again[REMAP_MAX];
 	struct walk againw[REMAP_MAX], w;
 	uint32_t total = keep_global ? m->hm.nng : m->hm.n;
+	/* Every page checked here is non-global and the entries its walk read are as they
+	 * were: all stay, as the loop below would find one by one (ptsnap.h). */
+	struct ptsnap_key key = snap_key(m);
+	if (total == m->hm.nng && ptsnap_holds(m->hm.snap, m->mem->ram, &key)) {
+		m->stats.pages_kept += total;
+		m->stats.snap_flushes++;
+		return;
+	}
+	ptsnap_invalidate(m->hm.snap);  /* (the loop changes records: built again below) */
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t lpn = keep_global ? m->hm.ng_list[i] : m->hm.list[i];
 		uint32_t e = m->hm.map[lpn], k = m->hm.pos[lpn];
@@ -659,6 +702,10 @@ static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 	for (uint32_t k = 0; k < nre; k++)
 		remap(m, again[k], &againw[k]);         /* dropping the others changed no walk */
 	m->stats.pages_kept += kept;
+	/* Every record holds now: the next flush may compare entries instead. */
+	ptsnap_rebuild_begin(m->hm.snap, &key);
+	for (uint32_t i = 0; i < m->hm.nng && ptsnap_valid(m->hm.snap); i++)
+		snap_ref(m, &m->hm.rec[m->hm.pos[m->hm.ng_list[i]]]);
 }
 
 void mmu_flush_tlb(struct mmu *m)

@@ -73,6 +73,7 @@ struct mmu_stats {
 	uint64_t user_unmaps;           /* supervisor pages dropped on the way to CPL 3 */
 	uint64_t pages_around;          /* pages mapped ahead of a fault */
 	uint64_t pages_kept;            /* mappings a TLB flush found unchanged */
+	uint64_t snap_flushes;          /* TLB flushes that kept them all by comparing entries */
 	uint64_t retry_maps;            /* pages mapped at the IRET after a #PF */
 	uint64_t prefaults;             /* pages mapped as their entry was written (mmu_prefault) */
 	uint64_t remaps;                /* pages mapped again at once by INVLPG or a TLB flush */

@@ -193,6 +193,37 @@ static void test_table_reuse(void)
 	pg_flush();
 }
 
+/*
+ * A directory entry changed to another page table under a page already mapped, with no
+ * invalidation, and a page of the new table used before the flush: the flush must drop
+ * the first page's mapping. trapeze keeps a slot's mappings across a flush when the
+ * table entries they were made from compare equal to a copy (shadowmmu/ptsnap.c);
+ * this fails if the second page's walk, which read the new directory entry, simply
+ * replaces the copy the first page's mapping depends on.
+ */
+#define R2      0x38000000u
+static void test_dir_entry_changed(void)
+{
+	uint32_t *x = tagged_page(0xdddd0000), *y = tagged_page(0xeeee0000);
+	uint32_t *z = tagged_page(0xffff0000);
+	pte_t *t1 = pg_alloc(), *t2 = pg_alloc();
+
+	t1[0] = frame(x) | PG_P | PG_W | PG_A;
+	t1[512] = frame(y) | PG_P | PG_W | PG_A;
+	*pg_pde(pa, R2) = (uint32_t)t1 | PG_P | PG_W | PG_U | PG_A;
+	pg_flush();
+	check_eq("dir-entry-initial", pg_rd(R2 + 4), 0xdddd0001);
+	/* Half a table away: no mapping made ahead of the first fault reaches it. */
+	t2[0] = frame(z) | PG_P | PG_W | PG_A;
+	t2[512] = frame(y) | PG_P | PG_W | PG_A;
+	*pg_pde(pa, R2) = (uint32_t)t2 | PG_P | PG_W | PG_U | PG_A;
+	check_eq("dir-entry-new-table-page", pg_rd(R2 + 0x200008), 0xeeee0002);
+	pg_flush();
+	check_eq("dir-entry-changed-old-page-after-flush", pg_rd(R2 + 4), 0xffff0001);
+	*pg_pde(pa, R2) = 0;
+	pg_flush();
+}
+
 /* ---- a data breakpoint's page stays unmapped whatever maps pages at once ---- */
 
 #define L3      0x30003000u
@@ -248,6 +279,7 @@ void test_main(void)
 	test_invlpg();
 	test_switch();
 	test_table_reuse();
+	test_dir_entry_changed();
 	test_watch();
 	pg_off();
 }
