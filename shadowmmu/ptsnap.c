@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One page-table page: the copy of bytes [lo, hi), and per 4-byte word there the
- * number of mappings whose walk read the entry starting at it. Outside [lo, hi)
- * nothing is kept (neither copy nor count). */
+/* One page-table page: the copy of the 64-byte lines holding entries some mapping
+ * read (a bit each in lines), and per 4-byte word there the number of mappings whose
+ * walk read the entry starting at it. Of the other lines nothing is kept. (A range
+ * from the lowest such entry to the highest had spanned most of a directory: a
+ * process's text, heap and stack lie gigabytes apart.) */
+#define LINE 64
 struct snappage {
 	uint32_t ppn;
-	uint32_t lo, hi;
+	uint64_t lines;
 	uint16_t users[1024];
 	uint8_t copy[4096];
 };
@@ -83,11 +86,15 @@ static struct snappage *find(struct ptsnap *s, uint32_t ppn)
 	return NULL;
 }
 
-/* Bytes [from, to) of p join its range: copied from ram, nobody's yet. */
-static void cover(struct snappage *p, const uint8_t *ram, uint32_t from, uint32_t to)
+/* The line at byte off of p is kept from now on: copied from ram, nobody's yet. */
+static void cover(struct snappage *p, const uint8_t *ram, uint32_t off)
 {
-	memcpy(p->copy + from, ram + ((uint64_t)p->ppn << 12) + from, to - from);
-	memset(&p->users[from >> 2], 0, ((to - from + 3) >> 2) * sizeof(p->users[0]));
+	uint32_t from = off & ~(LINE - 1u);
+	if (p->lines & (1ull << (off / LINE)))
+		return;
+	p->lines |= 1ull << (off / LINE);
+	memcpy(p->copy + from, ram + ((uint64_t)p->ppn << 12) + from, LINE);
+	memset(&p->users[from >> 2], 0, LINE / 4 * sizeof(p->users[0]));
 }
 
 void ptsnap_ref(struct ptsnap *s, const uint8_t *ram, uint32_t pa, uint64_t val, unsigned size)
@@ -103,17 +110,10 @@ void ptsnap_ref(struct ptsnap *s, const uint8_t *ram, uint32_t pa, uint64_t val,
 		}
 		s->last = s->n;
 		p = &s->page[s->n++];
-		p->ppn = ppn;           /* (users and copy are written as the range grows) */
-		p->lo = p->hi = off;
+		p->ppn = ppn;           /* (users and copy are written line by line) */
+		p->lines = 0;
 	}
-	if (off < p->lo) {
-		cover(p, ram, off, p->lo);
-		p->lo = off;
-	}
-	if (off + size > p->hi) {
-		cover(p, ram, p->hi, off + size);
-		p->hi = off + size;
-	}
+	cover(p, ram, off);     /* (entries are aligned: one lies in one line) */
 	uint16_t *users = &p->users[off >> 2];
 	if (*users == 0) {
 		memcpy(p->copy + off, &val, size);
@@ -131,7 +131,7 @@ void ptsnap_unref(struct ptsnap *s, uint32_t pa)
 		return;
 	struct snappage *p = find(s, pa >> 12);
 	uint32_t off = pa & 0xfff;
-	if (!p || off < p->lo || off >= p->hi || !p->users[off >> 2]) {
+	if (!p || !(p->lines & (1ull << (off / LINE))) || !p->users[off >> 2]) {
 		s->valid = false;       /* not what ref noted: trust nothing */
 		return;
 	}
@@ -145,8 +145,12 @@ bool ptsnap_holds(const struct ptsnap *s, const uint8_t *ram, const struct ptsna
 		return false;
 	for (int k = 0; k < s->n; k++) {
 		const struct snappage *p = &s->page[k];
-		if (!same(ram + ((uint64_t)p->ppn << 12) + p->lo, p->copy + p->lo, p->hi - p->lo))
-			return false;
+		const uint8_t *page = ram + ((uint64_t)p->ppn << 12);
+		for (uint64_t l = p->lines; l; l &= l - 1) {
+			uint32_t off = (uint32_t)__builtin_ctzll(l) * LINE;
+			if (!same(page + off, p->copy + off, LINE))
+				return false;
+		}
 	}
 	return true;
 }

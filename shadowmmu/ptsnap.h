@@ -1,15 +1,15 @@
 /*
  * ptsnap.h - copies of the guest's page-table entries that a slot's mappings were made
- * from, so that a TLB flush can tell that none changed by comparing a few short ranges
- * of memory instead of walking each mapped page (mmu.c, "Address spaces in processes"
+ * from, so that a TLB flush can tell that none changed by comparing a few lines of
+ * memory instead of walking each mapped page (mmu.c, "Address spaces in processes"
  * in docs/architecture.md).
  *
  * A snapshot belongs to one set of host mappings (a slot). Each mapping's walk read a
  * directory entry and a table entry (struct maprec in mmu.c); the snapshot holds a
  * copy of every such entry, by physical address, in up to PTSNAP_PAGES page-table
- * pages, as the byte range of each page those entries span. The invariant: while the
+ * pages, as the 64-byte lines that hold those entries. The invariant: while the
  * snapshot is valid, the copy of every entry some mapping depends on equals what that
- * mapping's walk read. So when guest memory equals the copy over every range, and the
+ * mapping's walk read. So when guest memory equals the copy over every line, and the
  * key (CR3's directory, or the four PDPTEs under PAE) is the one the entries were
  * found under, a walk of each mapped page would read what its mapping was made from:
  * a TLB flush keeps them all without looking at one.
@@ -52,7 +52,7 @@ bool ptsnap_valid(const struct ptsnap *s);
 void ptsnap_ref(struct ptsnap *s, const uint8_t *ram, uint32_t pa, uint64_t val, unsigned size);
 void ptsnap_unref(struct ptsnap *s, uint32_t pa);
 
-/* Valid, found under key, and ram equal to the copy over every range. */
+/* Valid, found under key, and ram equal to the copy over every line. */
 bool ptsnap_holds(const struct ptsnap *s, const uint8_t *ram, const struct ptsnap_key *key);
 
 #endif
