@@ -78,8 +78,9 @@ struct codecache {
 	uint32_t reserved;              /* start of the open reservation */
 	uint32_t reserved_cold;
 	struct block **blocks;          /* by id */
-	uint8_t *live;                  /* by id: the block is valid (a CR3 load's check
-					 * reads this, not the blocks) */
+	uint8_t *live;                  /* a bit by id: the block is valid (a CR3 load's
+					 * check reads this, not the blocks; bits, not
+					 * bytes: a check's ids then share few lines) */
 	uint32_t nblocks, capblocks;
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
@@ -111,6 +112,19 @@ static struct lookup_entry *table_entry(struct codecache *cc, const struct block
 const struct cc_stats *cc_stats(const struct codecache *cc)
 {
 	return &cc->stats;
+}
+
+static bool is_live(const struct codecache *cc, uint32_t id)
+{
+	return cc->live[id >> 3] & (1u << (id & 7));
+}
+
+static void live_set(struct codecache *cc, uint32_t id, bool on)
+{
+	if (on)
+		cc->live[id >> 3] |= (uint8_t)(1u << (id & 7));
+	else
+		cc->live[id >> 3] &= (uint8_t)~(1u << (id & 7));
 }
 
 static unsigned hash_key(uint32_t eip, uint32_t cs_base, uint32_t mode)
@@ -197,7 +211,7 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 	cc->code_lin_large = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
-	cc->live = malloc(cc->capblocks);
+	cc->live = malloc(cc->capblocks / 8);
 	if (!cc->page_head || !cc->blocks || !cc->live || !cc->code_lin || !cc->code_lin_global ||
 	    !cc->code_lin_large) {
 		free(cc->live);
@@ -346,7 +360,7 @@ const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot
 {
 	const struct exit_slot *x = &from->exit[slot];
 	struct block *b = x->to;
-	if (!x->parked || !b || !cc->live[b->id] || b->cs_base != cs_base ||
+	if (!x->parked || !b || !is_live(cc, b->id) || b->cs_base != cs_base ||
 	    b->cs_limit != cs_limit || b->mode != mode)
 		return NULL;
 	const struct entry *en = NULL;
@@ -389,7 +403,7 @@ struct block *cc_new_block(struct codecache *cc)
 		if (!n)
 			return NULL;
 		cc->blocks = n;
-		uint8_t *l = realloc(cc->live, 2 * cc->capblocks);
+		uint8_t *l = realloc(cc->live, 2 * cc->capblocks / 8);
 		if (!l)
 			return NULL;
 		cc->live = l;
@@ -399,7 +413,7 @@ struct block *cc_new_block(struct codecache *cc)
 	if (!b)
 		return NULL;
 	b->id = cc->nblocks;
-	cc->live[b->id] = 0;
+	live_set(cc, b->id, false);
 	b->host = cc->reserved;
 	b->cold = cc->reserved_cold;
 	return b;
@@ -474,7 +488,7 @@ void cc_commit(struct codecache *cc, struct block *b)
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
 	b->global_epoch = cc->global_epoch;
-	cc->live[b->id] = 1;
+	live_set(cc, b->id, true);
 	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t lpn = block_lpn(b, i);
 		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
@@ -671,7 +685,7 @@ static void invalidate(struct codecache *cc, struct block *b)
 {
 	/* 1. mark */
 	b->valid = false;
-	cc->live[b->id] = 0;
+	live_set(cc, b->id, false);
 	/* 2. unhash, and drop from the lookup table */
 	for (int i = 0; i < b->nentries; i++) {
 		struct entry *en = &b->entries[i];
@@ -827,7 +841,7 @@ static uint32_t detach_local(struct codecache *cc,
 	uint32_t kept = 0, n = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
 		uint32_t id = cc->local[k].id;
-		if (id >= cc->nblocks || !cc->live[id])
+		if (id >= cc->nblocks || !is_live(cc, id))
 			continue;
 		struct block *b = cc->blocks[id];
 		if (gone(cc, b, arg)) {
@@ -899,7 +913,7 @@ static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen
 	uint32_t kept = 0, n = 0, last_key = LOCAL_KEY_NONE, last_ppn = 0;
 	for (uint32_t k = 0; k < cc->nlocal; k++) {
 		struct local_ent l = cc->local[k];
-		if (l.id >= cc->nblocks || !cc->live[l.id])
+		if (l.id >= cc->nblocks || !is_live(cc, l.id))
 			continue;
 		bool maps;
 		if (l.key != LOCAL_KEY_NONE) {
@@ -920,7 +934,9 @@ static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen
 			n++;
 			continue;
 		}
-		cc->local[kept++] = l;
+		if (kept != k)          /* (most stay where they are) */
+			cc->local[kept] = l;
+		kept++;
 	}
 	cc->nlocal = kept;
 	return n;
