@@ -402,8 +402,8 @@ static int cmp_lpn(const void *a, const void *b)
 
 /*
  * The entries a walk of lpn reads now, taken as they are (no checks: the walk that
- * mapped the page made them), into *r; false if lpn has no 4 KiB translation whose
- * entries lie in RAM.
+ * mapped the page made them), into *r; false if lpn has no translation whose entries
+ * lie in RAM. A large page's is its directory entry, twice (as struct walk has it).
  */
 static bool entries_now(const struct mmu *m, uint32_t lpn, struct maprec *r)
 {
@@ -418,8 +418,12 @@ static bool entries_now(const struct mmu *m, uint32_t lpn, struct maprec *r)
 		if (pde_pa + 8 > size)
 			return false;
 		memcpy(&pde, ram + pde_pa, 8);
-		if ((pde & (PTE_P | PTE_PS)) != PTE_P)
+		if (!(pde & PTE_P))
 			return false;
+		if (pde & PTE_PS) {
+			*r = (struct maprec){ (uint32_t)pde_pa, (uint32_t)pde_pa, pde, pde };
+			return true;
+		}
 		pte_pa = (pde & PAE_ADDR) + (lpn & 0x1ff) * 8;
 		if (pte_pa + 8 > size)
 			return false;
@@ -429,8 +433,12 @@ static bool entries_now(const struct mmu *m, uint32_t lpn, struct maprec *r)
 		if (pde_pa + 4 > size)
 			return false;
 		memcpy(&pde, ram + pde_pa, 4);
-		if (!(pde & PTE_P) || ((pde & PTE_PS) && (c->cr4 & CR4_PSE)))
+		if (!(pde & PTE_P))
 			return false;
+		if ((pde & PTE_PS) && (c->cr4 & CR4_PSE)) {
+			*r = (struct maprec){ (uint32_t)pde_pa, (uint32_t)pde_pa, pde, pde };
+			return true;
+		}
 		pte_pa = (pde & ~0xfffull) + (lpn & 0x3ff) * 4;
 		if (pte_pa + 4 > size)
 			return false;
@@ -479,7 +487,7 @@ static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flag
 	m->hm.map[lpn] = ppn << 12 | flags | M_MAPPED;
 	m->hm.pos[lpn] = m->hm.n;
 	struct maprec *r = &m->hm.rec[m->hm.n];
-	if ((flags & M_LARGE) || !entries_now(m, lpn, r))
+	if (!entries_now(m, lpn, r))
 		r->pde_pa = NONE;
 	m->hm.list[m->hm.n++] = lpn;
 	if (!(flags & M_GLOBAL)) {
@@ -665,9 +673,9 @@ static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 		/* A walk per page pays while few are mapped (a process's working set);
 		 * past SYNC_MAX the rest go, as a drop of all would take them. The first
 		 * REMAP_MAX that changed but can be mapped at once are (see can_remap).
-		 * Large pages are neither kept nor mapped again (their book-keeping goes
-		 * by region). */
-		if (!(e & M_LARGE) && rec_holds(m, k, lpn)) {
+		 * A piece of a large page stays while its directory entry does, and is
+		 * not mapped again otherwise (their book-keeping goes by region). */
+		if (rec_holds(m, k, lpn)) {
 			kept++;         /* what a walk would read again: mapped the same */
 			continue;
 		}

@@ -208,6 +208,12 @@ static void test_2m(void)
 	map2m(BIG2, PG_FRAME_A, PG_P | PG_W | 0x1000);
 	invlpg(BIG2);
 	check_eq("pae-2m-pat-bit", pg_rd(BIG2 + 0x1ffffc), 0xa5a50002);
+	/* Moved to another frame with no INVLPG: seen after a CR3 reload. */
+	volatile uint32_t *fb = (volatile uint32_t *)PG_FRAME_B;
+	fb[0x1ffffc / 4] = 0xb5b50002;
+	map2m(BIG2, PG_FRAME_B, PG_P | PG_W);
+	write_cr3(read_cr3());
+	check_eq("pae-2m-moved-cr3-reload", pg_rd(BIG2 + 0x1ffffc), 0xb5b50002);
 	/* Code in a 2 MiB page. */
 	emit_ret((uint8_t *)PG_FRAME_A + 0x5000, 0x2c0de);
 	check_eq("pae-2m-code", run(BIG + 0x5000), 0x2c0de);
