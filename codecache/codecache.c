@@ -43,14 +43,23 @@ struct lookup_entry {
 	uint32_t host;
 };
 
-/* An entry of the local list: a block, and for one that depends on at most two pages
- * (its bytes' one or two, or one and an inlined callee's; a cut block's next page must
- * map nothing) what they must map, so that a CR3 load checks it without reading the
- * block: keys (linear page << 1 | user) and physical pages (~0u: none). */
+/* An entry of the local list: the blocks that depend on the same one or two pages
+ * (their bytes' one or two, or one and an inlined callee's; a cut block's next page
+ * must map nothing), with what those must map, so that a CR3 load checks the pages
+ * once for all of them, without reading a block: keys (linear page << 1 | user) and
+ * physical pages (~0u: none). A block that depends on more pages has an entry of its
+ * own, with key LOCAL_KEY_NONE. Ids of blocks gone since (invalidated) may linger in
+ * an entry whose pages still map as they did: a check skips them when it detaches. */
 #define LOCAL_KEY_NONE 0xffffffffu
+#define LOCAL_INLINE   6
 struct local_ent {
-	uint32_t id, key, ppn, key2, ppn2;
+	uint32_t key, ppn, key2, ppn2;
+	uint32_t n, cap;                /* ids; cap > LOCAL_INLINE: in more */
+	uint32_t next;                  /* the next entry in its hash bucket + 1; 0: none */
+	uint32_t id[LOCAL_INLINE];
+	uint32_t *more;
 };
+#define LOCAL_HASH_BITS 10
 
 /*
  * The blocks a lookup attached again in an address space (by CR3) since it was last
@@ -88,7 +97,13 @@ struct codecache {
 	uint8_t *code_lin_global;       /* ... and global blocks */
 	uint8_t *code_lin_large;        /* ... and blocks from large pages (INVLPG) */
 	struct local_ent *local;        /* blocks not on global pages (CR3 loads) */
-	uint32_t nlocal, caplocal;
+	uint32_t nlocal, caplocal;      /* entries */
+	uint32_t nlocal_blocks;         /* the ids they hold */
+	uint32_t local_hash[1u << LOCAL_HASH_BITS];     /* entry + 1 by pages; 0: none */
+	struct { uint32_t *ids, cap; } spare[64];       /* id arrays of entries gone, to
+							 * reuse (the monitor's malloc
+							 * saves the guest's FPU state) */
+	uint32_t nspare;
 	bool local_lost;
 	struct space_blocks spaces[SPACES];     /* cc_switch_space */
 	struct space_blocks *space;             /* the current address space's, or NULL */
@@ -238,6 +253,8 @@ static void free_blocks(struct codecache *cc)
 	cc->nblocks = 0;
 }
 
+static void local_clear(struct codecache *cc);
+
 void cc_destroy(struct codecache *cc)
 {
 	if (!cc)
@@ -249,11 +266,88 @@ void cc_destroy(struct codecache *cc)
 	free(cc->code_lin);
 	free(cc->code_lin_global);
 	free(cc->code_lin_large);
+	local_clear(cc);
 	free(cc->local);
 	free(cc);
 }
 
 uint32_t cc_generation(struct codecache *cc) { return cc->generation; }
+
+/* ---- the local list ---- */
+
+static uint32_t *local_ids(struct local_ent *l)
+{
+	return l->cap > LOCAL_INLINE ? l->more : l->id;
+}
+
+static unsigned local_hash_of(uint32_t key, uint32_t ppn, uint32_t key2, uint32_t ppn2)
+{
+	uint32_t h = key * 0x9e3779b1u ^ ppn * 0x85ebca6bu ^ key2 * 0xc2b2ae35u ^ ppn2;
+	return (h * 0x9e3779b1u) >> (32 - LOCAL_HASH_BITS);
+}
+
+/* The link in the hash that leads to entry k (which has a key). */
+static uint32_t *local_link(struct codecache *cc, uint32_t k)
+{
+	const struct local_ent *l = &cc->local[k];
+	uint32_t *p = &cc->local_hash[local_hash_of(l->key, l->ppn, l->key2, l->ppn2)];
+	while (*p != k + 1)
+		p = &cc->local[*p - 1].next;
+	return p;
+}
+
+/* An id array no entry uses now: kept for the next (or freed past 64). */
+static void local_release(struct codecache *cc, uint32_t *ids, uint32_t cap)
+{
+	if (cc->nspare < sizeof(cc->spare) / sizeof(cc->spare[0])) {
+		cc->spare[cc->nspare].ids = ids;
+		cc->spare[cc->nspare++].cap = cap;
+	} else {
+		free(ids);
+	}
+}
+
+/* Entry k goes (its ids are no longer on the list): the last takes its place. */
+static void local_remove(struct codecache *cc, uint32_t k)
+{
+	struct local_ent *l = &cc->local[k];
+	uint32_t last = cc->nlocal - 1;
+	cc->nlocal_blocks -= l->n;
+	if (l->cap > LOCAL_INLINE)
+		local_release(cc, l->more, l->cap);
+	if (l->key != LOCAL_KEY_NONE) {
+		uint32_t *p = local_link(cc, k);
+		*p = l->next;
+	}
+	if (k != last) {
+		if (cc->local[last].key != LOCAL_KEY_NONE)
+			*local_link(cc, last) = k + 1;
+		cc->local[k] = cc->local[last];
+	}
+	cc->nlocal = last;
+}
+
+static void local_clear(struct codecache *cc)
+{
+	while (cc->nlocal)
+		local_remove(cc, cc->nlocal - 1);
+	memset(cc->local_hash, 0, sizeof(cc->local_hash));
+	while (cc->nspare)
+		free(cc->spare[--cc->nspare].ids);
+}
+
+/* Room for at least cap ids: a spare array, or a new one. */
+static uint32_t *local_alloc(struct codecache *cc, uint32_t *cap)
+{
+	for (uint32_t i = cc->nspare; i-- > 0;)
+		if (cc->spare[i].cap >= *cap) {
+			uint32_t *ids = cc->spare[i].ids;
+			*cap = cc->spare[i].cap;
+			cc->spare[i] = cc->spare[--cc->nspare];
+			return ids;
+		}
+	return malloc(*cap * sizeof(uint32_t));
+}
 
 static void local_add(struct codecache *cc, struct block *b);
 static void attach(struct codecache *cc, struct block *b);
@@ -449,34 +543,64 @@ static void local_add(struct codecache *cc, struct block *b)
 {
 	if (b->global || b->in_local)
 		return;
-	if (cc->nlocal == cc->caplocal) {
-		uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 4096;
-		struct local_ent *n = realloc(cc->local, cap * sizeof(*n));
-		if (n) {
+	uint32_t user = (b->mode & 3) == 3;
+	uint32_t key = LOCAL_KEY_NONE, ppn = 0, key2 = LOCAL_KEY_NONE, ppn2 = 0;
+	if (b->npages + b->xpage + b->cut <= 2) {
+		key = (block_lpn(b, 0) & 0xfffff) << 1 | user;
+		ppn = b->page[0];
+		if (b->cut) {
+			key2 = ((block_lpn(b, 0) + 1) & 0xfffff) << 1 | user;
+			ppn2 = ~0u;
+		} else if (b->npages + b->xpage == 2) {
+			key2 = (block_lpn(b, 1) & 0xfffff) << 1 | user;
+			ppn2 = b->page[1];
+		}
+	}
+	struct local_ent *l = NULL;
+	unsigned h = local_hash_of(key, ppn, key2, ppn2);
+	if (key != LOCAL_KEY_NONE)
+		for (uint32_t k = cc->local_hash[h]; k; k = cc->local[k - 1].next) {
+			struct local_ent *e = &cc->local[k - 1];
+			if (e->key == key && e->ppn == ppn && e->key2 == key2 && e->ppn2 == ppn2) {
+				l = e;
+				break;
+			}
+		}
+	if (!l) {
+		if (cc->nlocal == cc->caplocal) {
+			uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 1024;
+			struct local_ent *n = realloc(cc->local, cap * sizeof(*n));
+			if (!n) {
+				cc->local_lost = true;  /* flush_linear looks at every block */
+				return;
+			}
 			cc->local = n;
 			cc->caplocal = cap;
 		}
-	}
-	if (cc->nlocal < cc->caplocal) {
-		struct local_ent *l = &cc->local[cc->nlocal++];
-		l->id = b->id;
-		uint32_t user = (b->mode & 3) == 3;
-		l->key = l->key2 = LOCAL_KEY_NONE;
-		if (b->npages + b->xpage + b->cut <= 2) {
-			l->key = (block_lpn(b, 0) & 0xfffff) << 1 | user;
-			l->ppn = b->page[0];
-			if (b->cut) {
-				l->key2 = ((block_lpn(b, 0) + 1) & 0xfffff) << 1 | user;
-				l->ppn2 = ~0u;
-			} else if (b->npages + b->xpage == 2) {
-				l->key2 = (block_lpn(b, 1) & 0xfffff) << 1 | user;
-				l->ppn2 = b->page[1];
-			}
+		l = &cc->local[cc->nlocal++];
+		*l = (struct local_ent){ .key = key, .ppn = ppn, .key2 = key2, .ppn2 = ppn2,
+					 .cap = LOCAL_INLINE };
+		if (key != LOCAL_KEY_NONE) {
+			l->next = cc->local_hash[h];
+			cc->local_hash[h] = cc->nlocal;
 		}
-		b->in_local = true;
-	} else {
-		cc->local_lost = true;  /* no memory: flush_linear looks at every block */
 	}
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap * 2;
+		uint32_t *more = local_alloc(cc, &cap);
+		if (!more) {
+			cc->local_lost = true;
+			return;
+		}
+		memcpy(more, local_ids(l), l->n * sizeof(*more));
+		if (l->cap > LOCAL_INLINE)
+			local_release(cc, l->more, l->cap);
+		l->more = more;
+		l->cap = cap;
+	}
+	local_ids(l)[l->n++] = b->id;
+	cc->nlocal_blocks++;
+	b->in_local = true;
 }
 
 void cc_commit(struct codecache *cc, struct block *b)
@@ -838,21 +962,30 @@ static void attach(struct codecache *cc, struct block *b)
 static uint32_t detach_local(struct codecache *cc,
 			     bool (*gone)(struct codecache *, const struct block *, void *), void *arg)
 {
-	uint32_t kept = 0, n = 0;
-	for (uint32_t k = 0; k < cc->nlocal; k++) {
-		uint32_t id = cc->local[k].id;
-		if (id >= cc->nblocks || !is_live(cc, id))
-			continue;
-		struct block *b = cc->blocks[id];
-		if (gone(cc, b, arg)) {
-			detach(cc, b);
-			b->in_local = false;
-			n++;
-			continue;
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < cc->nlocal;) {
+		struct local_ent *l = &cc->local[k];
+		uint32_t *ids = local_ids(l), kept = 0;
+		for (uint32_t i = 0; i < l->n; i++) {
+			uint32_t id = ids[i];
+			if (id >= cc->nblocks || !is_live(cc, id))
+				continue;
+			struct block *b = cc->blocks[id];
+			if (gone(cc, b, arg)) {
+				detach(cc, b);
+				b->in_local = false;
+				n++;
+				continue;
+			}
+			ids[kept++] = id;
 		}
-		cc->local[kept++] = cc->local[k];
+		cc->nlocal_blocks -= l->n - kept;
+		l->n = kept;
+		if (kept)
+			k++;
+		else
+			local_remove(cc, k);
 	}
-	cc->nlocal = kept;
 	return n;
 }
 
@@ -910,35 +1043,32 @@ static bool maps_now(struct codecache *cc, const struct block *b)
  */
 static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen)
 {
-	uint32_t kept = 0, n = 0, last_key = LOCAL_KEY_NONE, last_ppn = 0;
-	for (uint32_t k = 0; k < cc->nlocal; k++) {
-		struct local_ent l = cc->local[k];
-		if (l.id >= cc->nblocks || !is_live(cc, l.id))
-			continue;
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < cc->nlocal;) {
+		struct local_ent *l = &cc->local[k];
+		uint32_t *ids = local_ids(l);
 		bool maps;
-		if (l.key != LOCAL_KEY_NONE) {
-			if (l.key != last_key) {
-				last_key = l.key;
-				last_ppn = cached_ppn(cc, seen, l.key >> 1, l.key & 1);
-			}
-			maps = last_ppn == l.ppn &&
-			       (l.key2 == LOCAL_KEY_NONE ||
-				cached_ppn(cc, seen, l.key2 >> 1, l.key2 & 1) == l.ppn2);
-		} else {
-			maps = maps_as_translated(cc, cc->blocks[l.id], seen);
+		if (l->key != LOCAL_KEY_NONE)
+			maps = cached_ppn(cc, seen, l->key >> 1, l->key & 1) == l->ppn &&
+			       (l->key2 == LOCAL_KEY_NONE ||
+				cached_ppn(cc, seen, l->key2 >> 1, l->key2 & 1) == l->ppn2);
+		else
+			maps = ids[0] < cc->nblocks && is_live(cc, ids[0]) &&
+			       maps_as_translated(cc, cc->blocks[ids[0]], seen);
+		if (maps) {
+			k++;
+			continue;
 		}
-		if (!maps) {
-			struct block *b = cc->blocks[l.id];
+		for (uint32_t i = 0; i < l->n; i++) {
+			if (ids[i] >= cc->nblocks || !is_live(cc, ids[i]))
+				continue;
+			struct block *b = cc->blocks[ids[i]];
 			detach(cc, b);
 			b->in_local = false;
 			n++;
-			continue;
 		}
-		if (kept != k)          /* (most stay where they are) */
-			cc->local[kept] = l;
-		kept++;
+		local_remove(cc, k);
 	}
-	cc->nlocal = kept;
 	return n;
 }
 
@@ -967,7 +1097,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 		/* Only the blocks of non-global pages (user code, for Linux), and of those
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
-		cc->stats.cr3_checked += cc->nlocal;
+		cc->stats.cr3_checked += cc->nlocal_blocks;
 		cc->stats.cr3_detached += detach_remapped(cc, seen);
 	}
 	cc->generation++;
@@ -1060,7 +1190,7 @@ void cc_flush(struct codecache *cc)
 	memset(cc->code_lin, 0, 1u << 17);
 	memset(cc->code_lin_global, 0, 1u << 17);
 	memset(cc->code_lin_large, 0, 1u << 17);
-	cc->nlocal = 0;
+	local_clear(cc);
 	cc->local_lost = false;
 	memset(cc->spaces, 0, sizeof(cc->spaces));      /* their ids name nothing now */
 	cc->space = NULL;

@@ -63,6 +63,21 @@ struct mtlb {
 };
 
 /*
+ * The monitor TLB's large pages: a walk that found a 4 MiB (2 MiB) page fills one 4
+ * KiB entry of the TLB above, and the page whole here, so that the other 4 KiB pieces
+ * of it need no walk of their own (a kernel's text in large pages that are not
+ * global, as under page-table isolation: a CR3 load's check of the code cache asks
+ * for hundreds of them). Flushed with the TLB (the same epochs), and by INVLPG of any
+ * address in the page.
+ */
+#define MLARGE 4
+struct mlarge {
+	uint32_t first1;        /* the large page's first linear page + 1; 0 = empty */
+	uint32_t npg;
+	struct mtlb t;          /* t.ppn: the first physical page */
+};
+
+/*
  * The working set of an address space (a page directory, named by CR3): the linear
  * pages host faults mapped while it was current, the last ASPACE_PAGES of them, each
  * with the number of times a fault mapped it. When a CR3 load comes back to it, those
@@ -91,7 +106,7 @@ struct aspace {
  * same way, and a TLB flush keeps the mapping without walking (rec_holds).
  */
 struct maprec {
-	uint32_t pde_pa, pte_pa;        /* pde_pa NONE: not a 4 KiB page's (never kept so) */
+	uint32_t pde_pa, pte_pa;        /* pde_pa NONE: none; a large page: its PDE twice */
 	uint64_t pde, pte;
 };
 
@@ -139,6 +154,8 @@ struct mmu {
 	struct guest_mem *mem;
 	struct mmu_hooks h;
 	struct mtlb tlb[MTLB_SIZE];
+	struct mlarge large_tlb[MLARGE];
+	unsigned large_next;
 	uint32_t tlb_epoch, tlb_gepoch; /* a flush starts a new one instead of clearing */
 	struct hostmap hm;      /* the running process's mappings */
 	uint32_t *scratch;      /* room for as many pages as are mapped (mmu_flush_tlb) */
@@ -216,10 +233,14 @@ static void mtlb_flush(struct mmu *m, bool keep_global)
 	bool wrap = ++m->tlb_epoch == 0;
 	if (!keep_global)
 		wrap |= ++m->tlb_gepoch == 0;
-	if (wrap)
+	if (wrap) {
 		for (int k = 0; k < MTLB_SIZE; k++)
 			if (!(keep_global && m->tlb[k].global))
 				m->tlb[k].lpn1 = 0;
+		for (int k = 0; k < MLARGE; k++)
+			if (!(keep_global && m->large_tlb[k].t.global))
+				m->large_tlb[k].first1 = 0;
+	}
 }
 
 /* The cached translation of lin's page if it allows the access acc (a write also
@@ -247,12 +268,39 @@ static void mtlb_fill(struct mmu *m, uint32_t lin, const struct walk *w)
 	if (!w->accessed || !w->dir_accessed)
 		return;
 	bool global = w->global && (m->cpu->cr4 & CR4_PGE);
-	m->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
+	struct mtlb *t = &m->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
+	*t = (struct mtlb){
 		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12),
 		.epoch = global ? m->tlb_gepoch : m->tlb_epoch, .user = w->user,
 		.rw = w->rw, .dirty = w->dirty, .nx = w->nx, .global = global,
 		.large = w->size > 4096,
 	};
+	if (t->large) {
+		struct mlarge *l = &m->large_tlb[m->large_next++ % MLARGE];
+		l->first1 = (uint32_t)((lin & ~(w->size - 1)) >> 12) + 1;
+		l->npg = w->size >> 12;
+		l->t = *t;
+		l->t.ppn = (uint32_t)(w->page >> 12);
+	}
+}
+
+/* A 4 KiB piece of a large page the monitor TLB holds, as a TLB entry of its own
+ * allowing acc; NULL if none. */
+static const struct mtlb *mlarge_hit(struct mmu *m, uint32_t lin, unsigned acc, bool need_dirty)
+{
+	uint32_t lpn = lin >> 12;
+	for (int k = 0; k < MLARGE; k++) {
+		const struct mlarge *l = &m->large_tlb[k];
+		if (!l->first1 || lpn - (l->first1 - 1) >= l->npg ||
+		    l->t.epoch != (l->t.global ? m->tlb_gepoch : m->tlb_epoch))
+			continue;
+		struct mtlb *t = &m->tlb[lpn & (MTLB_SIZE - 1)];
+		*t = l->t;
+		t->lpn1 = lpn + 1;
+		t->ppn = l->t.ppn + (lpn - (l->first1 - 1));
+		return mtlb_hit(m, lin, acc, need_dirty);
+	}
+	return NULL;
 }
 
 struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_hooks *hooks)
@@ -986,6 +1034,11 @@ void mmu_invlpg(struct mmu *m, uint32_t lin)
 		    (t->large && t->lpn1 > first && t->lpn1 <= first + npg))
 			t->lpn1 = 0;
 	}
+	for (int k = 0; k < MLARGE; k++) {
+		struct mlarge *l = &m->large_tlb[k];
+		if (l->first1 && lpn - (l->first1 - 1) < l->npg)
+			l->first1 = 0;
+	}
 	bool large = false;
 	for (uint32_t r = first >> REGION_SHIFT; r < (first + npg) >> REGION_SHIFT; r++)
 		large |= m->hm.large[r];
@@ -1033,6 +1086,8 @@ static inline int translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t 
 		return 0;
 	}
 	const struct mtlb *t = mtlb_hit(m, lin, acc, raise);
+	if (!t)
+		t = mlarge_hit(m, lin, acc, raise);
 	if (t) {
 		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
 		return 0;

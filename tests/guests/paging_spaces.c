@@ -9,7 +9,9 @@
  * nothing: the tables of a space change while it is not current (a page remapped,
  * a page unmapped), one physical page of code is mapped in spaces that map its
  * neighbour, where a block runs on into, differently, and one is a user page in one
- * space and a supervisor page in another, where ring 3 may not fetch from it.
+ * space and a supervisor page in another, where ring 3 may not fetch from it. And
+ * code in two neighbouring 4 MiB pages, the second mapped to another frame in B: the
+ * check of a CR3 load may take a large page whole from one walk, but no further.
  */
 #include "guest.h"
 #include "ring.h"
@@ -221,6 +223,32 @@ static void test_user_page(void)
 	check(user_calls(T_K, 0x77), "spaces-user-page-a-again");
 }
 
+#define LG      0x58000000u    /* two 4 MiB pages: A, B in A; A, A in B */
+static void test_large_pages(void)
+{
+	uint8_t *fa = (uint8_t *)PG_FRAME_A, *fb = (uint8_t *)PG_FRAME_B;
+	emit_ret(fa + 0x100, 0xa1);
+	emit_ret(fa + 0x3ff100, 0xa2);
+	emit_ret(fb + 0x100, 0xb1);
+	write_cr4(read_cr4() | CR4_PSE);
+	pg_map_4m(pda, LG, PG_FRAME_A, PG_P | PG_W);
+	pg_map_4m(pda, LG + 0x400000, PG_FRAME_B, PG_P | PG_W);
+	pg_map_4m(pdb, LG, PG_FRAME_A, PG_P | PG_W);
+	pg_map_4m(pdb, LG + 0x400000, PG_FRAME_A, PG_P | PG_W);
+	int ok = 1;
+	for (int i = 0; i < 20; i++) {
+		space(i & 1 ? pdb : pda);
+		ok &= calls(LG + 0x100, 0xa1);
+		ok &= calls(LG + 0x3ff100, 0xa2);
+		ok &= calls(LG + 0x400100, i & 1 ? 0xa1 : 0xb1);
+	}
+	check(ok, "spaces-large-pages");
+	*pg_pde(pda, LG) = *pg_pde(pda, LG + 0x400000) = 0;
+	*pg_pde(pdb, LG) = *pg_pde(pdb, LG + 0x400000) = 0;
+	space(pda);
+	write_cr4(read_cr4() & ~CR4_PSE);
+}
+
 void test_main(void)
 {
 	guest_init();
@@ -237,6 +265,7 @@ void test_main(void)
 	test_changed_while_away();
 	test_shared_page();
 	test_user_page();
+	test_large_pages();
 	write_cr4(read_cr4() & ~CR4_PGE);
 	/* The same without CR4.PGE. */
 	space(pdb);
