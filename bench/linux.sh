@@ -90,6 +90,7 @@ for e in ${ENGINES:-native native1 trapeze qemu}; do
 		case $e in native) native ;; native1) native 1 ;; *) run $e ;; esac >>"$tmp/$e.all"
 	done
 done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 col() {
 	[ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min |
 		awk '{ printf "%.3f\n", $1 }'
@@ -105,9 +106,9 @@ for i in 1 5 2 3 4 6 7 8; do
 		8) name="400k system calls" ;; esac
 	n=$(col native $i); n1=$(col native1 $i); t=$(col trapeze $i); q=$(col qemu $i)
 	r1=-; r3=-; r2=-
-	[ -n "$n" ] && [ -n "$t" ] && r1=$(echo "scale=2; $t / $n" | bc)x
-	[ -n "$n1" ] && [ -n "$t" ] && r3=$(echo "scale=2; $t / $n1" | bc)x
-	[ -n "$t" ] && [ -n "$q" ] && r2=$(echo "scale=2; $q / $t" | bc)x
+	[ -n "$n" ] && [ -n "$t" ] && r1=$(ratio "$t" "$n")
+	[ -n "$n1" ] && [ -n "$t" ] && r3=$(ratio "$t" "$n1")
+	[ -n "$t" ] && [ -n "$q" ] && r2=$(ratio "$q" "$t")
 	printf '%-22s %8s %8s %8s %8s %15s %16s %17s\n' "$name" "${n:--}" "${n1:--}" "${t:-FAIL}" \
 		"${q:-FAIL}" "$r1" "$r3" "$r2"
 done
