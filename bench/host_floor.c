@@ -10,6 +10,10 @@
  *   remap          the same over a page that was read since, then read: the old page
  *                  table entry goes, the new one comes with the read's minor fault in
  *                  the host kernel (what nano's ptemod cannot cost less than)
+ *   park           a page of a memfd, written, made PROT_NONE and given back read-write,
+ *                  then written: the host's page-table entry stays under PROT_NONE, so
+ *                  the write takes no fault (what a parked page costs trapeze, taken
+ *                  away and given back: shadowmmu/mmu.c, park_run)
  *   signal         a SIGSEGV on a PROT_NONE page, its handler steps over the access
  *   signal+mmap    a SIGSEGV whose handler maps the page (a memfd page, MAP_FIXED),
  *                  the access then retried: what a guest page fault cannot cost less
@@ -89,6 +93,16 @@ static uint64_t round_of(int op)
 			mmap(area, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, memfd, (i & 1) * PAGE);
 			(void)*(volatile char *)area;
 			break;
+		case 6:
+			if (i == 0) {
+				mmap(area, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+				     memfd, 0);
+				touch(area);
+			}
+			mprotect(area, PAGE, PROT_NONE);
+			mprotect(area, PAGE, PROT_READ | PROT_WRITE);
+			touch(area);
+			break;
 		}
 	}
 	return (__rdtsc() - t0) / N;
@@ -137,7 +151,7 @@ static uint64_t handoff(bool yield)
 int main(void)
 {
 	static const char *const names[] = { "syscall", "mprotect", "mmap", "signal", "signal+mmap",
-					     "remap" };
+					     "remap", "park" };
 	memfd = memfd_create("host_floor", 0);
 	area = mmap(NULL, (size_t)N * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		    -1, 0);
@@ -147,7 +161,7 @@ int main(void)
 	}
 	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO };
 	sigaction(SIGSEGV, &sa, NULL);
-	for (int op = 0; op < 6; op++) {
+	for (int op = 0; op < 7; op++) {
 		uint64_t best = UINT64_MAX;
 		for (int r = 0; r < ROUNDS; r++) {
 			uint64_t c = round_of(op);

@@ -370,9 +370,9 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ms->pages_kept, (unsigned long long)ms->snap_flushes);
 	if (ms->host_calls)
 		fprintf(f, "  paging host calls        %llu (pages mapped again at once %llu, "
-			"from working sets %llu)\n",
+			"from working sets %llu; parked pages given back by an mprotect %llu)\n",
 			(unsigned long long)ms->host_calls, (unsigned long long)ms->remaps,
-			(unsigned long long)ms->ws_maps);
+			(unsigned long long)ms->ws_maps, (unsigned long long)ms->unparked);
 	csh cs;
 	bool names = cs_open(CS_ARCH_X86, CS_MODE_32, &cs) == CS_ERR_OK;
 	for (int i = 0; i < STATS_INSN_IDS; i++)

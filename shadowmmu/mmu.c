@@ -134,6 +134,11 @@ struct hostmap {
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
 	struct ptsnap *snap;    /* the entries of the non-global pages' walks (ptsnap.h) */
 	bool stale;             /* its process's low 4 GiB is as it was forked: drop all */
+	/* Parked pages: host mappings of a frame left in place with no access (PROT_NONE)
+	 * when the guest's mapping went, so that mapping the same frame there again is an
+	 * mprotect, with the host's page-table entry still there (see park_run). */
+	uint32_t *parked;       /* per linear page: the frame + 1 parked there; 0: none */
+	uint32_t *park_list, *park_pos, npark;
 };
 
 /* What another slot's mappings must undergo before its process runs the guest again:
@@ -328,6 +333,9 @@ static void free_hostmap(struct hostmap *hm)
 	free(hm->ng_pos);
 	free(hm->large);
 	ptsnap_free(hm->snap);
+	free(hm->parked);
+	free(hm->park_list);
+	free(hm->park_pos);
 }
 
 void mmu_destroy(struct mmu *m)
@@ -357,8 +365,12 @@ static int alloc_hostmap(struct mmu *m, struct hostmap *hm)
 	hm->ng_pos = calloc(NPAGES, sizeof(uint32_t));
 	hm->large = calloc(NREGIONS, 1);
 	hm->snap = ptsnap_new();
+	hm->parked = calloc(NPAGES, sizeof(uint32_t));
+	hm->park_list = calloc(NPAGES, sizeof(uint32_t));
+	hm->park_pos = calloc(NPAGES, sizeof(uint32_t));
 	if (!hm->map || !hm->pos || !hm->alias || !hm->alias_head || !hm->list || !hm->rec ||
-	    !hm->ng_list || !hm->ng_pos || !hm->large || !hm->snap)
+	    !hm->ng_list || !hm->ng_pos || !hm->large || !hm->snap || !hm->parked ||
+	    !hm->park_list || !hm->park_pos)
 		return -ENOMEM;
 	memset(hm->alias_head, 0xff, nppn * sizeof(uint32_t));
 	hm->sup_low = NPAGES;
@@ -385,6 +397,9 @@ static void drop_all(struct mmu *m)
 		m->hm.alias_head[m->hm.map[lpn] >> 12] = NONE;
 		m->hm.map[lpn] = 0;
 	}
+	for (uint32_t k = 0; k < m->hm.npark; k++)
+		m->hm.parked[m->hm.park_list[k]] = 0;
+	m->hm.npark = 0;
 	m->hm.n = 0;
 	m->hm.nng = 0;
 	m->hm.vmas = 0;
@@ -427,19 +442,58 @@ static void forget_page(struct mmu *m, uint32_t lpn)
 	m->hm.map[lpn] = 0;
 }
 
-static void unmap_host(struct mmu *m, uint32_t lpn, uint32_t npg)
+static void unpark(struct mmu *m, uint32_t lpn)
+{
+	if (!m->hm.parked[lpn])
+		return;
+	m->hm.parked[lpn] = 0;
+	uint32_t k = m->hm.park_pos[lpn], last = m->hm.park_list[--m->hm.npark];
+	m->hm.park_list[k] = last;
+	m->hm.park_pos[last] = k;
+}
+
+/*
+ * Take the guest's access to npg mapped pages from lpn away, in one host call: their
+ * host mappings stay, with no access (PROT_NONE), each parked with its frame. A guest
+ * page that comes back to the same frame (a process's text after a fork or an exec, a
+ * stack page the guest's allocator hands out again) is then an mprotect again, and no
+ * host fault after it: the host's page-table entries stay under PROT_NONE. Replacing
+ * the mapping instead (an mmap), then the host fault of the first access, costs about
+ * five times that (host-floor: remap against mprotect). Their book-keeping goes with
+ * forget_page, after.
+ */
+static void park_run(struct mmu *m, uint32_t lpn, uint32_t npg)
 {
 	m->stats.host_calls++;
-	mmap(host_of(lpn), (size_t)npg << 12, PROT_NONE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (mprotect(host_of(lpn), (size_t)npg << 12, PROT_NONE) < 0) {
+		fail(m, "cannot take guest page %#x away: %s", lpn << 12, strerror(errno));
+		return;
+	}
+	for (uint32_t k = 0; k < npg; k++) {
+		uint32_t p = lpn + k;
+		if (!m->hm.parked[p]) {
+			m->hm.park_pos[p] = m->hm.npark;
+			m->hm.park_list[m->hm.npark++] = p;
+		}
+		m->hm.parked[p] = (m->hm.map[p] >> 12) + 1;
+	}
 }
 
 static void unmap_page(struct mmu *m, uint32_t lpn)
 {
 	if (!m->hm.map[lpn])
 		return;
-	unmap_host(m, lpn, 1);
+	park_run(m, lpn, 1);
 	forget_page(m, lpn);
+}
+
+/* Whether npg pages from lpn are parked with frames from ppn on. */
+static bool run_parked(const struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg)
+{
+	for (uint32_t k = 0; k < npg; k++)
+		if (m->hm.parked[lpn + k] != ppn + k + 1)
+			return false;
+	return true;
 }
 
 static int cmp_lpn(const void *a, const void *b)
@@ -568,12 +622,23 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 		drop_all(m);
 	int prot = PROT_READ | ((flags & M_WRITE) ? PROT_WRITE : 0);
 	m->stats.host_calls++;
-	void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED, m->mem->fd,
-		       (off_t)ppn << 12);
-	if (p == MAP_FAILED) {
-		fail(m, "cannot map guest page %#x: %s", lpn << 12, strerror(errno));
-		return -1;
+	if (run_parked(m, lpn, ppn, npg)) {
+		/* The frames are mapped there already, with no access (park_run). */
+		if (mprotect(host_of(lpn), (size_t)npg << 12, prot) < 0) {
+			fail(m, "cannot map guest page %#x: %s", lpn << 12, strerror(errno));
+			return -1;
+		}
+		m->stats.unparked += npg;
+	} else {
+		void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED,
+			       m->mem->fd, (off_t)ppn << 12);
+		if (p == MAP_FAILED) {
+			fail(m, "cannot map guest page %#x: %s", lpn << 12, strerror(errno));
+			return -1;
+		}
 	}
+	for (uint32_t k = 0; k < npg; k++)
+		unpark(m, lpn + k);
 	m->hm.vmas++;
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
@@ -748,7 +813,7 @@ static void flush_host(struct mmu *m, bool keep_global, uint32_t sync_max)
 			uint32_t run = 1;
 			while (k + run < n && gone[k + run] == gone[k] + run)
 				run++;
-			unmap_host(m, gone[k], run);
+			park_run(m, gone[k], run);
 			k += run;
 		}
 		for (uint32_t k = 0; k < n; k++)

@@ -79,6 +79,7 @@ struct mmu_stats {
 	uint64_t remaps;                /* pages mapped again at once by INVLPG or a TLB flush */
 	uint64_t ws_maps;               /* pages of a working set mapped as its CR3 came back */
 	uint64_t host_calls;            /* mmap, munmap and mprotect calls */
+	uint64_t unparked;              /* pages mapped again by an mprotect (park_run) */
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);
 

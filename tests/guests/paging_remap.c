@@ -224,6 +224,72 @@ static void test_dir_entry_changed(void)
 	pg_flush();
 }
 
+/*
+ * A page taken away (its entry made not present, then INVLPG or a CR3 load away and
+ * back) and given back: with the same frame and fewer rights, with another frame, and
+ * after a change of CR0.WP that drops every mapping. trapeze leaves the host mapping of
+ * such a page in place with no access and gives it back with an mprotect when the same
+ * frame returns (docs/architecture.md, "Parked pages"); these fail if it comes back
+ * with the rights it had, or the frame it had when the entry names another, or the
+ * parked frame after everything was dropped.
+ */
+#define L4      0x30005000u
+static void test_park(void)
+{
+	uint32_t *x = tagged_page(0x12120000), *y = tagged_page(0x34340000);
+	pte_t *e = pg_pte(pa, L4);
+	write_cr3((uint32_t)pa);
+	pg_set_wp(1);
+	*e = frame(x) | PG_P | PG_W | PG_A | PG_D;
+	invlpg(L4);
+	pg_wr(L4 + 4, 0x1212aaaa);
+	*e = 0;
+	invlpg(L4);
+	PF_EXPECT("park-not-present-faults", 0, L4 + 4, pg_rd_insn, pg_rd(L4 + 4));
+	*e = frame(x) | PG_P | PG_A | PG_D;
+	invlpg(L4);
+	check_eq("park-same-frame-read-only-read", pg_rd(L4 + 4), 0x1212aaaa);
+	PF_EXPECT("park-same-frame-read-only-write-faults", PF_P | PF_W, L4 + 8, pg_wr_insn,
+		  pg_wr(L4 + 8, 0));
+	check_eq("park-same-frame-read-only-left-frame", x[2], 0x12120002);
+
+	*e = frame(y) | PG_P | PG_W | PG_A | PG_D;
+	invlpg(L4);
+	pg_wr(L4 + 8, 0x3434bbbb);
+	*e = 0;
+	invlpg(L4);
+	*e = frame(x) | PG_P | PG_W | PG_A | PG_D;
+	invlpg(L4);
+	check_eq("park-other-frame-read", pg_rd(L4 + 8), 0x12120002);
+	pg_wr(L4 + 12, 0x1212cccc);
+	check(x[3] == 0x1212cccc && y[3] == 0x34340003 && y[2] == 0x3434bbbb,
+	      "park-other-frame-write");
+
+	/* Taken away by a CR3 load: not present while A was away. */
+	write_cr3((uint32_t)pb);
+	*e = 0;
+	write_cr3((uint32_t)pa);
+	PF_EXPECT("park-switch-not-present-faults", 0, L4 + 4, pg_rd_insn, pg_rd(L4 + 4));
+	write_cr3((uint32_t)pb);
+	*e = frame(x) | PG_P | PG_A | PG_D;
+	write_cr3((uint32_t)pa);
+	check_eq("park-switch-read-only-read", pg_rd(L4 + 12), 0x1212cccc);
+	PF_EXPECT("park-switch-read-only-write-faults", PF_P | PF_W, L4 + 16, pg_wr_insn,
+		  pg_wr(L4 + 16, 0));
+
+	/* Taken away, then every mapping dropped (CR0.WP changes the rights of all). */
+	*e = 0;
+	invlpg(L4);
+	pg_set_wp(0);
+	*e = frame(x) | PG_P | PG_W | PG_A | PG_D;
+	invlpg(L4);
+	check_eq("park-after-drop-all-read", pg_rd(L4 + 12), 0x1212cccc);
+	pg_wr(L4 + 20, 0x1212dddd);
+	check_eq("park-after-drop-all-write", x[5], 0x1212dddd);
+	*e = 0;
+	invlpg(L4);
+}
+
 /* ---- a data breakpoint's page stays unmapped whatever maps pages at once ---- */
 
 #define L3      0x30003000u
@@ -280,6 +346,7 @@ void test_main(void)
 	test_switch();
 	test_table_reuse();
 	test_dir_entry_changed();
+	test_park();
 	test_watch();
 	pg_off();
 }
