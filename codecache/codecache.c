@@ -53,11 +53,17 @@ struct lookup_entry {
 #define LOCAL_KEY_NONE 0xffffffffu
 #define LOCAL_INLINE   6
 struct local_ent {
-	uint32_t key, ppn, key2, ppn2;
 	uint32_t n, cap;                /* ids; cap > LOCAL_INLINE: in more */
 	uint32_t next;                  /* the next entry in its hash bucket + 1; 0: none */
 	uint32_t id[LOCAL_INLINE];
 	uint32_t *more;
+};
+/* An entry's keys and pages, in an array of their own beside the entries: all a CR3
+ * load's check reads of an entry whose pages still map as they did (16 bytes, where
+ * the entry takes a cache line: the guest evicts the list between two loads, and md5sum
+ * through a pipe checks ~48 entries 40,000 times a run). */
+struct local_key {
+	uint32_t key, ppn, key2, ppn2;
 };
 #define LOCAL_HASH_BITS 10
 
@@ -97,6 +103,7 @@ struct codecache {
 	uint8_t *code_lin_global;       /* ... and global blocks */
 	uint8_t *code_lin_large;        /* ... and blocks from large pages (INVLPG) */
 	struct local_ent *local;        /* blocks not on global pages (CR3 loads) */
+	struct local_key *lkey;         /* ... their keys, by the same index */
 	uint32_t nlocal, caplocal;      /* entries */
 	uint32_t nlocal_blocks;         /* the ids they hold */
 	uint32_t local_hash[1u << LOCAL_HASH_BITS];     /* entry + 1 by pages; 0: none */
@@ -268,6 +275,7 @@ void cc_destroy(struct codecache *cc)
 	free(cc->code_lin_large);
 	local_clear(cc);
 	free(cc->local);
+	free(cc->lkey);
 	free(cc);
 }
 
@@ -289,7 +297,7 @@ static unsigned local_hash_of(uint32_t key, uint32_t ppn, uint32_t key2, uint32_
 /* The link in the hash that leads to entry k (which has a key). */
 static uint32_t *local_link(struct codecache *cc, uint32_t k)
 {
-	const struct local_ent *l = &cc->local[k];
+	const struct local_key *l = &cc->lkey[k];
 	uint32_t *p = &cc->local_hash[local_hash_of(l->key, l->ppn, l->key2, l->ppn2)];
 	while (*p != k + 1)
 		p = &cc->local[*p - 1].next;
@@ -315,14 +323,15 @@ static void local_remove(struct codecache *cc, uint32_t k)
 	cc->nlocal_blocks -= l->n;
 	if (l->cap > LOCAL_INLINE)
 		local_release(cc, l->more, l->cap);
-	if (l->key != LOCAL_KEY_NONE) {
+	if (cc->lkey[k].key != LOCAL_KEY_NONE) {
 		uint32_t *p = local_link(cc, k);
 		*p = l->next;
 	}
 	if (k != last) {
-		if (cc->local[last].key != LOCAL_KEY_NONE)
+		if (cc->lkey[last].key != LOCAL_KEY_NONE)
 			*local_link(cc, last) = k + 1;
 		cc->local[k] = cc->local[last];
+		cc->lkey[k] = cc->lkey[last];
 	}
 	cc->nlocal = last;
 }
@@ -560,9 +569,9 @@ static void local_add(struct codecache *cc, struct block *b)
 	unsigned h = local_hash_of(key, ppn, key2, ppn2);
 	if (key != LOCAL_KEY_NONE)
 		for (uint32_t k = cc->local_hash[h]; k; k = cc->local[k - 1].next) {
-			struct local_ent *e = &cc->local[k - 1];
+			const struct local_key *e = &cc->lkey[k - 1];
 			if (e->key == key && e->ppn == ppn && e->key2 == key2 && e->ppn2 == ppn2) {
-				l = e;
+				l = &cc->local[k - 1];
 				break;
 			}
 		}
@@ -570,16 +579,19 @@ static void local_add(struct codecache *cc, struct block *b)
 		if (cc->nlocal == cc->caplocal) {
 			uint32_t cap = cc->caplocal ? cc->caplocal * 2 : 1024;
 			struct local_ent *n = realloc(cc->local, cap * sizeof(*n));
-			if (!n) {
+			if (n)
+				cc->local = n;
+			struct local_key *nk = n ? realloc(cc->lkey, cap * sizeof(*nk)) : NULL;
+			if (!nk) {
 				cc->local_lost = true;  /* flush_linear looks at every block */
 				return;
 			}
-			cc->local = n;
+			cc->lkey = nk;
 			cc->caplocal = cap;
 		}
+		cc->lkey[cc->nlocal] = (struct local_key){ key, ppn, key2, ppn2 };
 		l = &cc->local[cc->nlocal++];
-		*l = (struct local_ent){ .key = key, .ppn = ppn, .key2 = key2, .ppn2 = ppn2,
-					 .cap = LOCAL_INLINE };
+		*l = (struct local_ent){ .cap = LOCAL_INLINE };
 		if (key != LOCAL_KEY_NONE) {
 			l->next = cc->local_hash[h];
 			cc->local_hash[h] = cc->nlocal;
@@ -1045,20 +1057,23 @@ static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen
 {
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < cc->nlocal;) {
-		struct local_ent *l = &cc->local[k];
-		uint32_t *ids = local_ids(l);
+		const struct local_key *lk = &cc->lkey[k];
 		bool maps;
-		if (l->key != LOCAL_KEY_NONE)
-			maps = cached_ppn(cc, seen, l->key >> 1, l->key & 1) == l->ppn &&
-			       (l->key2 == LOCAL_KEY_NONE ||
-				cached_ppn(cc, seen, l->key2 >> 1, l->key2 & 1) == l->ppn2);
-		else
-			maps = ids[0] < cc->nblocks && is_live(cc, ids[0]) &&
-			       maps_as_translated(cc, cc->blocks[ids[0]], seen);
+		if (lk->key != LOCAL_KEY_NONE) {
+			maps = cached_ppn(cc, seen, lk->key >> 1, lk->key & 1) == lk->ppn &&
+			       (lk->key2 == LOCAL_KEY_NONE ||
+				cached_ppn(cc, seen, lk->key2 >> 1, lk->key2 & 1) == lk->ppn2);
+		} else {
+			uint32_t id = local_ids(&cc->local[k])[0];
+			maps = id < cc->nblocks && is_live(cc, id) &&
+			       maps_as_translated(cc, cc->blocks[id], seen);
+		}
 		if (maps) {
 			k++;
 			continue;
 		}
+		struct local_ent *l = &cc->local[k];
+		uint32_t *ids = local_ids(l);
 		for (uint32_t i = 0; i < l->n; i++) {
 			if (ids[i] >= cc->nblocks || !is_live(cc, ids[i]))
 				continue;
