@@ -1002,14 +1002,19 @@ static uint32_t detach_local(struct codecache *cc,
 }
 
 /* Linear page -> physical page for a fetch in the current address space (~0u: none),
- * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. */
+ * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. A CR3
+ * load's check (once) asks about each page once and fills no TLB entry with it; a
+ * block's own check (a parked chain taken) asks as lookups do, and the next block of
+ * its page finds the monitor's TLB filled. */
 struct mapping_cache {
 	struct { uint32_t key, ppn; } e[64];
+	bool once;
 };
 
-static void mapping_cache_init(struct mapping_cache *seen)
+static void mapping_cache_init(struct mapping_cache *seen, bool once)
 {
-	memset(seen, 0xff, sizeof(*seen));     /* no key: lpn << 1 | user < 2^21 */
+	memset(seen->e, 0xff, sizeof(seen->e));        /* no key: lpn << 1 | user < 2^21 */
+	seen->once = once;
 }
 
 static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uint32_t lpn,
@@ -1018,9 +1023,12 @@ static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uin
 	uint32_t key = (lpn & 0xfffff) << 1 | user;
 	unsigned h = (key * 0x9e3779b1u) >> 26;
 	if (seen->e[h].key != key) {
-		uint64_t ppn = fetch_ppn(cc, lpn << 12, user);
+		uint64_t pa;
+		int r = seen->once && cc->host.peek_once ?
+				cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa) :
+				cc->host.peek(cc->host.opaque, lpn << 12, user, &pa);
 		seen->e[h].key = key;
-		seen->e[h].ppn = ppn == ~0ull ? ~0u : (uint32_t)ppn;
+		seen->e[h].ppn = r < 0 ? ~0u : (uint32_t)(pa >> 12);
 	}
 	return seen->e[h].ppn;
 }
@@ -1043,7 +1051,7 @@ static bool maps_as_translated(struct codecache *cc, const struct block *b,
 static bool maps_now(struct codecache *cc, const struct block *b)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
+	mapping_cache_init(&seen, false);
 	return maps_as_translated(cc, b, &seen);
 }
 
@@ -1121,7 +1129,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
+	mapping_cache_init(&seen, true);
 	flush_linear(cc, keep_global, &seen);
 }
 
@@ -1163,7 +1171,7 @@ static void enter_space(struct codecache *cc, uint32_t cr3, struct mapping_cache
 void cc_switch_space(struct codecache *cc, uint32_t cr3)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
+	mapping_cache_init(&seen, true);
 	flush_linear(cc, true, &seen);
 	enter_space(cc, cr3, &seen);
 }

@@ -147,6 +147,8 @@ struct cc_host {
 	 * translation would see it now, without raising #PF or setting accessed bits:
 	 * 0, or -1 where nothing is mapped. */
 	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* The same for the many pages a CR3 load checks, each once: nothing cached. */
+	int (*peek_once)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
 	/* Whether the current tables map linear lin by a global translation (CR4.PGE). */
 	bool (*global)(void *opaque, uint32_t lin);
 	/* Guest physical page ppn holds translated code (readonly) or no longer does:

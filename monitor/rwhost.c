@@ -31,6 +31,12 @@ static int host_peek(void *opaque, uint32_t lin, bool user, uint64_t *pa)
 	return mmu_peek(vm->mmu, lin, fetch_acc(user), pa);
 }
 
+static int host_peek_once(void *opaque, uint32_t lin, bool user, uint64_t *pa)
+{
+	struct vm *vm = opaque;
+	return mmu_peek_fetch(vm->mmu, lin, user, pa);
+}
+
 static bool host_global(void *opaque, uint32_t lin)
 {
 	struct vm *vm = opaque;
@@ -79,8 +85,8 @@ static bool host_page_is(void *opaque, uint32_t lin, unsigned attr)
 void rwhost_create(struct vm *vm)
 {
 	const struct cc_host cch = {
-		.peek = host_peek, .global = host_global, .protect_code = host_protect_code,
-		.opaque = vm,
+		.peek = host_peek, .peek_once = host_peek_once, .global = host_global,
+		.protect_code = host_protect_code, .opaque = vm,
 	};
 	const struct rw_host rwh = {
 		.translate = host_translate, .peek = host_peek, .phys = host_phys,

@@ -1180,6 +1180,25 @@ int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 	return translate(m, lin, acc, pa, false);
 }
 
+int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
+{
+	if (!m || !m->paging) {
+		*pa = lin;
+		return 0;
+	}
+	/* The TLB as translate() reads it, so that the check and the lookups agree while
+	 * the guest changes an entry it has not invalidated; a walk fills nothing. */
+	unsigned acc = PF_ACC_FETCH | (user ? PF_ACC_USER : 0);
+	const struct mtlb *t = mtlb_hit(m, lin, acc, false);
+	if (!t)
+		t = mlarge_hit(m, lin, acc, false);
+	if (t) {
+		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+		return 0;
+	}
+	return walk_fetch(m->cpu, m->mem, lin, user, pa) ? 0 : -1;
+}
+
 static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp);
 
 int mmu_fault(struct mmu *m, uint32_t lin, bool write)

@@ -216,6 +216,27 @@ uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, uns
 	return walk_common(c, mem, lin, acc, w, false);
 }
 
+bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, bool user,
+		uint64_t *pa)
+{
+	if (!(c->cr0 & CR0_PG)) {
+		*pa = lin;
+		return true;
+	}
+	bool pae = c->cr4 & CR4_PAE;
+	struct entries e;
+	if (pae ? lookup_pae(c, mem, lin, &e) : lookup_32(c, mem, lin, &e))
+		return false;
+	/* access_ok() for a fetch: CPL 3 needs U/S at every level, CPL 0-2 nothing (no
+	 * SMEP); and XD as walk_common checks it. */
+	if (user && !((uint32_t)(e.pde & e.final) & PTE_US))
+		return false;
+	if (pae && (c->efer & EFER_NXE) && ((e.pde | e.final) & PTE_XD))
+		return false;
+	*pa = e.page | (lin & (e.size - 1));
+	return true;
+}
+
 bool walk_load_pdptes(struct cpu *c, const struct guest_mem *mem, uint32_t cr3)
 {
 	uint64_t pdpte[4];

@@ -877,6 +877,84 @@ START_TEST(walk_without_vm)
 }
 END_TEST
 
+/* walk_fetch() decides every fetch as walk_peek() does, on tables of random entries
+ * (present or not, large or not, U/S, XD and reserved bits set at random, frames in
+ * RAM or past it), under 32-bit paging with and without CR4.PSE and PAE with and
+ * without EFER.NXE, at CPL 3 and below. */
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 17;
+	rnd_state ^= rnd_state << 5;
+	return rnd_state;
+}
+
+static uint64_t rnd_entry(bool pae, uint32_t npages)
+{
+	uint64_t frame = rnd() % 8 ? rnd() % npages : rnd() % (4 * npages);
+	uint64_t e = frame << 12 | (rnd() & 0xfff & ~(uint32_t)(rnd() % 4 ? 0 : PTE_P));
+	if (rnd() % 3 == 0)
+		e &= ~(uint64_t)PTE_PS;
+	if (pae) {
+		if (rnd() % 4 == 0)
+			e |= PTE_XD;
+		if (rnd() % 16 == 0)
+			e |= 1ull << (36 + rnd() % 27);         /* reserved above MAXPHYADDR */
+	} else if (rnd() % 16 == 0) {
+		e |= 1u << (13 + rnd() % 9);                    /* 4 MiB PDE reserved bits */
+	}
+	return e;
+}
+
+START_TEST(walk_fetch_agrees)
+{
+	enum { NPAGES = 16 };
+	static uint8_t ram[NPAGES * 4096] __attribute__((aligned(4096)));
+	uint8_t code[NPAGES] = { 0 };
+	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .code = code,
+				 .code_written = count_code_written };
+	uint32_t checked = 0, ok = 0;
+	for (int round = 0; round < 400; round++) {
+		int mode = round % 4;                   /* 32-bit, +PSE, PAE, PAE+NXE */
+		bool pae = mode >= 2;
+		for (uint32_t k = 0; k < sizeof(ram); k += pae ? 8 : 4) {
+			uint64_t e = rnd_entry(pae, NPAGES);
+			memcpy(ram + k, &e, pae ? 8 : 4);
+		}
+		struct cpu c = { .cr0 = CR0_PE | CR0_PG, .cr3 = (rnd() % NPAGES) << 12 };
+		if (mode == 1)
+			c.cr4 = CR4_PSE;
+		if (pae) {
+			c.cr4 = CR4_PAE;
+			c.efer = mode == 3 ? EFER_NXE : 0;
+			for (int i = 0; i < 4; i++)
+				c.pdpte[i] = (uint64_t)(rnd() % NPAGES) << 12 | (rnd() % 4 ? PTE_P : 0);
+		}
+		for (int i = 0; i < 256; i++) {
+			uint32_t lin = rnd();
+			for (int user = 0; user < 2; user++) {
+				struct walk w;
+				uint64_t pa = 0;
+				uint32_t r = walk_peek(&c, &mem, lin,
+						       PF_ACC_FETCH | (user ? PF_ACC_USER : 0), &w);
+				bool got = walk_fetch(&c, &mem, lin, user, &pa);
+				ck_assert_msg(got == (r == 0), "mode %d lin %#x user %d: walk %#x fetch %d",
+					      mode, lin, user, r, got);
+				if (got)
+					ck_assert_uint_eq(pa, w.pa);
+				checked++;
+				ok += got;
+			}
+		}
+	}
+	ck_assert_uint_eq(code_writes, 0);
+	/* Both outcomes were seen often enough to mean something. */
+	ck_assert_uint_gt(ok, checked / 50);
+	ck_assert_uint_lt(ok, checked - checked / 20);
+}
+END_TEST
+
 static void no_setup(void) {}
 static void no_teardown(void) {}
 
@@ -896,7 +974,7 @@ static Suite *walk_suite(void)
 		{ "pae", pae_setup, { pae_4k, pae_2m_page, pae_rights, pae_reserved_bits,
 				      pae_pdpte_load, pae_peek_and_ad } },
 		{ "nx", pae_setup, { pae_nx, pae_nx_off, pae_nx_translate } },
-		{ "alone", no_setup, { walk_without_vm } },
+		{ "alone", no_setup, { walk_without_vm, walk_fetch_agrees } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
 	for (size_t g = 0; g < ngroups; g++) {
