@@ -1196,7 +1196,24 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
 		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
 		return 0;
 	}
-	return walk_fetch(m->cpu, m->mem, lin, user, pa) ? 0 : -1;
+	struct walk_entries e;
+	if (!walk_fetch(m->cpu, m->mem, lin, user, pa, &e))
+		return -1;
+	/* A 4 KiB page whose entries have A set goes into the TLB as mtlb_fill would put
+	 * it (the lookup that follows a CR3 load, at the instruction after it, hits). */
+	if (e.size == 4096 && (e.pde & e.final & PTE_A)) {
+		uint32_t rights = (uint32_t)(e.pde & e.final);
+		bool global = (e.final & PTE_G) && (m->cpu->cr4 & CR4_PGE);
+		m->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
+			.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(*pa >> 12),
+			.epoch = global ? m->tlb_gepoch : m->tlb_epoch, .user = rights & PTE_US,
+			.rw = rights & PTE_RW, .dirty = e.final & PTE_D,
+			.nx = (m->cpu->cr4 & CR4_PAE) && (m->cpu->efer & EFER_NXE) &&
+			      ((e.pde | e.final) & PTE_XD),
+			.global = global,
+		};
+	}
+	return 0;
 }
 
 static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp);

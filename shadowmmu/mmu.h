@@ -148,9 +148,10 @@ int mmu_translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 /* As mmu_translate, but neither raising #PF nor setting accessed or dirty bits. */
 int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 
-/* mmu_peek for an instruction fetch at CPL 3 (user) or not, filling nothing: the
- * monitor's TLB if it holds the page, else the tables (walk_fetch). For the pages a
- * CR3 load's check of the code cache asks about once each. */
+/* mmu_peek for an instruction fetch at CPL 3 (user) or not, by the shorter walk: the
+ * monitor's TLB if it holds the page, else the tables (walk_fetch), a 4 KiB page with
+ * A set then filling the TLB. For the pages a CR3 load's check of the code cache asks
+ * about once each. */
 int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa);
 
 /* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop

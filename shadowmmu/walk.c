@@ -217,10 +217,12 @@ uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, uns
 }
 
 bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, bool user,
-		uint64_t *pa)
+		uint64_t *pa, struct walk_entries *we)
 {
 	if (!(c->cr0 & CR0_PG)) {
 		*pa = lin;
+		*we = (struct walk_entries){ PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D,
+					     PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D, 4096 };
 		return true;
 	}
 	bool pae = c->cr4 & CR4_PAE;
@@ -234,6 +236,7 @@ bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, 
 	if (pae && (c->efer & EFER_NXE) && ((e.pde | e.final) & PTE_XD))
 		return false;
 	*pa = e.page | (lin & (e.size - 1));
+	*we = (struct walk_entries){ e.pde, e.final, e.size };
 	return true;
 }
 

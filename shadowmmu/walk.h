@@ -89,9 +89,14 @@ uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, uns
 /* What walk_peek(c, mem, lin, PF_ACC_FETCH | (user ? PF_ACC_USER : 0), w) decides,
  * and nothing else: true with the physical address in *pa if that fetch would
  * succeed, false if it would fault. For the many pages a CR3 load's check of the code
- * cache asks about, without the rest of struct walk. */
+ * cache asks about, without the rest of struct walk; the entries it used (for a large
+ * page the PDE twice) and the page size go to *e, for a TLB of the caller's. */
+struct walk_entries {
+	uint64_t pde, final;
+	uint32_t size;
+};
 bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, bool user,
-		uint64_t *pa);
+		uint64_t *pa, struct walk_entries *e);
 
 /* Read the four PDPTEs of the table at cr3 (bits 31:5) in mem into c->pdpte, as a MOV
  * to CR3 under PAE paging, or a MOV to CR0/CR4 that turns PAE paging on, does (SDM

@@ -938,11 +938,16 @@ START_TEST(walk_fetch_agrees)
 				uint64_t pa = 0;
 				uint32_t r = walk_peek(&c, &mem, lin,
 						       PF_ACC_FETCH | (user ? PF_ACC_USER : 0), &w);
-				bool got = walk_fetch(&c, &mem, lin, user, &pa);
+				struct walk_entries e;
+				bool got = walk_fetch(&c, &mem, lin, user, &pa, &e);
 				ck_assert_msg(got == (r == 0), "mode %d lin %#x user %d: walk %#x fetch %d",
 					      mode, lin, user, r, got);
-				if (got)
+				if (got) {
 					ck_assert_uint_eq(pa, w.pa);
+					ck_assert_uint_eq(e.size, w.size);
+					ck_assert(!(e.final & PTE_A) == !w.accessed);
+					ck_assert(!(e.final & PTE_D) == !w.dirty);
+				}
 				checked++;
 				ok += got;
 			}
