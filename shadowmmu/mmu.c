@@ -629,6 +629,7 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 			return -1;
 		}
 		m->stats.unparked += npg;
+		m->hm.vmas += 2;        /* a run out of a longer parked one splits it in three */
 	} else {
 		void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED,
 			       m->mem->fd, (off_t)ppn << 12);
