@@ -128,7 +128,9 @@ struct hostmap {
 	uint32_t *ng_list;      /* the mapped pages that are not global (a TLB flush's) */
 	uint32_t *ng_pos;       /* index in ng_list[] of such a page */
 	uint32_t n, nng;
-	uint32_t vmas;          /* host mappings made since the last drop_all (a bound) */
+	uint32_t vmas;          /* a bound on the host mappings (VMAs) made since the last
+				 * drop_all: each host call counts what it can add, 2 (a
+				 * mapping amid others splits one in three) */
 	uint32_t sup_low;       /* lowest linear page mapped for the supervisor only */
 	uint32_t user_high;     /* highest linear page mapped for CPL 3 too, + 1 */
 	uint8_t *large;         /* per 2 MiB region: some page mapped from a large page */
@@ -629,7 +631,6 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 			return -1;
 		}
 		m->stats.unparked += npg;
-		m->hm.vmas += 2;        /* a run out of a longer parked one splits it in three */
 	} else {
 		void *p = mmap(host_of(lpn), (size_t)npg << 12, prot, MAP_SHARED | MAP_FIXED,
 			       m->mem->fd, (off_t)ppn << 12);
@@ -640,18 +641,23 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 	}
 	for (uint32_t k = 0; k < npg; k++)
 		unpark(m, lpn + k);
-	m->hm.vmas++;
+	m->hm.vmas += 2;
+	int r = 0;
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
 		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
 			m->stats.host_calls++;
-			mprotect(host_of(lpn + k), 4096, PROT_READ);
-			f &= ~M_WRITE;
 			m->hm.vmas += 2;
+			if (mprotect(host_of(lpn + k), 4096, PROT_READ) < 0 && !r) {
+				fail(m, "cannot write-protect guest page %#x: %s", (lpn + k) << 12,
+				     strerror(errno));
+				r = -1;
+			}
+			f &= ~M_WRITE;
 		}
 		note_mapped(m, lpn + k, ppn + k, f);
 	}
-	return 0;
+	return r;
 }
 
 static int map_page(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
@@ -1406,16 +1412,27 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 	}
 }
 
-/* Every writable mapping of physical page ppn becomes read-only. */
+/* Every writable mapping of physical page ppn becomes read-only (or, with the budget
+ * spent, every mapping goes). A protection that fails stops the VM: the page would
+ * stay writable under code translated from it. */
 static void protect_aliases(struct mmu *m, uint32_t ppn)
 {
 	for (uint32_t lpn = m->hm.alias_head[ppn]; lpn != NONE; lpn = m->hm.alias[lpn]) {
 		uint32_t *e = &m->hm.map[lpn];
-		if (*e & M_WRITE) {
-			m->stats.host_calls++;
-			mprotect(host_of(lpn), 4096, PROT_READ);
-			*e &= ~M_WRITE;
+		if (!(*e & M_WRITE))
+			continue;
+		if (m->hm.vmas >= MMU_BUDGET) {
+			drop_all(m);
+			return;
 		}
+		m->stats.host_calls++;
+		m->hm.vmas += 2;        /* a page out of a run splits it in three */
+		if (mprotect(host_of(lpn), 4096, PROT_READ) < 0) {
+			fail(m, "cannot write-protect guest page %#x: %s", lpn << 12,
+			     strerror(errno));
+			return;
+		}
+		*e &= ~M_WRITE;
 	}
 }
 

@@ -83,9 +83,13 @@ struct mmu_stats {
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);
 
-/* Host mappings made before everything is dropped (a bound on the VMAs they take,
- * well under vm.max_map_count = 65530). A large page is one mapping. */
-#define MMU_BUDGET 32768
+/* What the host mappings may take before everything is dropped, in VMAs: each host
+ * call that makes or changes one counts 2, what it can add (a 4 KiB mapping amid
+ * others splits one in three), so that the count bounds the VMAs, under
+ * vm.max_map_count = 65530 with room for the monitor's own. Before 2026-12-07 a
+ * mapping counted 1, and a guest touching every other page of 256 MiB ran the host
+ * out of VMAs and stopped the VM. */
+#define MMU_BUDGET 60000
 
 /* The shadow MMU of the guest CPU c over the RAM mem (both outlive it), with paging
  * off; NULL if out of memory. */

@@ -6,6 +6,7 @@
  * 4 GiB, fetches from execute-disabled pages.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "../common/testvm.h"
@@ -16,7 +17,8 @@
 #define PD      0x10000u        /* page directory; page tables follow */
 #define PT0     0x11000u
 #define FRAMES  0x200000u       /* the frames the mappings point at (2 MiB of them) */
-#define NTABLES 33              /* 132 MiB of linear space: past the budget */
+#define NTABLES 70              /* 280 MiB of linear space: past the budget, even for
+				   pages mapped every other one */
 
 static struct vm vm;
 
@@ -70,17 +72,86 @@ END_TEST
 START_TEST(budget_drops_everything_when_full)
 {
 	build_tables(false);
-	uint32_t n = MMU_BUDGET + 100, p0 = GUEST_LOW >> 12;
+	/* A mapping counts 2 VMAs (mmu.h): the budget holds MMU_BUDGET / 2 of them. */
+	uint32_t n = MMU_BUDGET / 2 + 100, p0 = GUEST_LOW >> 12;
 	ck_assert_uint_le(p0 + n, NTABLES * 1024u);
 	for (uint32_t p = p0; p < p0 + n; p++) {
 		ck_assert_int_eq(mmu_fault(vm.mmu, p << 12, false), 1);
-		ck_assert_uint_le(mmu_mapped_count(vm.mmu), MMU_BUDGET);
+		ck_assert_uint_le(mmu_mapped_count(vm.mmu), MMU_BUDGET / 2);
 	}
 	/* The budget ran out once: the first pages are gone, the last ones there. */
 	ck_assert_uint_eq(mmu_mapped_count(vm.mmu), 100);
 	ck_assert(!mapped(p0 << 12));
 	ck_assert(mapped((p0 + n - 1) << 12));
 	ck_assert_uint_ge(mmu_stats(vm.mmu)->tlb_flushes, 2);
+}
+END_TEST
+
+/* Every other page mapped: each mapping sits between PROT_NONE pages and is a VMA of
+ * its own, plus the PROT_NONE one after it. More of them than vm.max_map_count / 2
+ * (65530 by default) must still never fail: before 2026-12-07 the budget counted a
+ * mapping once and the 32,732nd such fault stopped the VM (ENOMEM). */
+START_TEST(budget_holds_for_scattered_pages)
+{
+	build_tables(false);
+	uint32_t n = 34000, p0 = GUEST_LOW >> 12;
+	ck_assert_uint_le(p0 + 2 * n, NTABLES * 1024u);
+	for (uint32_t k = 0; k < n; k++)
+		ck_assert_int_eq(mmu_fault(vm.mmu, (p0 + 2 * k) << 12, false), 1);
+	ck_assert(mapped((p0 + 2 * (n - 1)) << 12));
+	ck_assert_uint_ge(mmu_stats(vm.mmu)->tlb_flushes, 2);  /* the budget ran out */
+}
+END_TEST
+
+/* Runs of 8 writable pages, all mapping the same 8 frames, each run amid PROT_NONE:
+ * ~51,000 VMAs. Then one of the frames holds translated code: every alias of it must
+ * become read-only on the host (or go), though that splits thousands of runs, past
+ * vm.max_map_count without the budget. Before 2026-12-07 the splits were not counted
+ * and a failed mprotect went unnoticed: aliases stayed writable under code translated
+ * from the frame. */
+#define RUNS      25568
+#define RUN_PD    0x80000u      /* a directory and tables of their own, below FRAMES */
+
+START_TEST(code_protection_past_the_budget)
+{
+	uint32_t lin0 = 1u << 22, npages = RUNS * 9, ntables = (npages + 1023) / 1024;
+	ck_assert_uint_le(RUN_PD + (1 + ntables) * 0x1000u, FRAMES);
+	for (uint32_t t = 0; t < ntables; t++)
+		tvm_wr32(&vm, RUN_PD + 4 * ((lin0 >> 22) + t), (RUN_PD + (1 + t) * 0x1000) | 0x27);
+	for (uint32_t k = 0; k < npages; k++) {
+		uint32_t in_run = k % 9;        /* 8 pages, then one not present */
+		tvm_wr32(&vm, RUN_PD + 0x1000 + 4 * k,
+			 in_run < 8 ? (FRAMES + in_run * 0x1000) | 0x67 : 0);
+	}
+	vm.cpu.cr3 = RUN_PD;
+	mmu_flush_tlb(vm.mmu);
+	for (uint32_t r = 0; r < RUNS; r++)
+		ck_assert_int_eq(mmu_fault(vm.mmu, lin0 + r * 9 * 0x1000, true), 1);
+	mmu_protect_code(vm.mmu, (FRAMES >> 12) + 3, true);
+	ck_assert_int_eq(vm.stop, STOP_NONE);
+	/* What the host says (/proc/self/maps): no alias of the frame writable. */
+	FILE *f = fopen("/proc/self/maps", "r");
+	ck_assert_ptr_nonnull(f);
+	static uint64_t lo[70000], hi[70000];
+	static bool w[70000];
+	uint32_t n = 0;
+	char line[512], perms[8];
+	while (n < 70000 && fgets(line, sizeof(line), f)) {
+		unsigned long long a, b;
+		if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) == 3) {
+			lo[n] = a, hi[n] = b, w[n] = perms[1] == 'w';
+			n++;
+		}
+	}
+	fclose(f);
+	uint32_t writable = 0;
+	for (uint32_t r = 0, i = 0; r < RUNS; r++) {
+		uint64_t a = lin0 + (r * 9 + 3) * 0x1000ull;
+		while (i < n && hi[i] <= a)
+			i++;
+		writable += i < n && lo[i] <= a && w[i];
+	}
+	ck_assert_uint_eq(writable, 0);
 }
 END_TEST
 
@@ -334,6 +405,8 @@ static Suite *mmu_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, fault_maps_page);
 	tcase_add_test(tc, budget_drops_everything_when_full);
+	tcase_add_test(tc, budget_holds_for_scattered_pages);
+	tcase_add_test(tc, code_protection_past_the_budget);
 	tcase_add_test(tc, cr3_load_keeps_global_pages);
 	tcase_add_test(tc, invlpg_drops_one_page);
 	tcase_add_test(tc, cr3_load_back_maps_working_set);
