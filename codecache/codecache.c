@@ -1002,19 +1002,15 @@ static uint32_t detach_local(struct codecache *cc,
 }
 
 /* Linear page -> physical page for a fetch in the current address space (~0u: none),
- * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. A CR3
- * load's check (once) asks about each page once and fills no TLB entry with it; a
- * block's own check (a parked chain taken) asks as lookups do, and the next block of
- * its page finds the monitor's TLB filled. */
+ * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. Each
+ * is asked once, by the host's shorter walk (peek_once). */
 struct mapping_cache {
 	struct { uint32_t key, ppn; } e[64];
-	bool once;
 };
 
-static void mapping_cache_init(struct mapping_cache *seen, bool once)
+static void mapping_cache_init(struct mapping_cache *seen)
 {
-	memset(seen->e, 0xff, sizeof(seen->e));        /* no key: lpn << 1 | user < 2^21 */
-	seen->once = once;
+	memset(seen, 0xff, sizeof(*seen));     /* no key: lpn << 1 | user < 2^21 */
 }
 
 static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uint32_t lpn,
@@ -1024,9 +1020,8 @@ static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uin
 	unsigned h = (key * 0x9e3779b1u) >> 26;
 	if (seen->e[h].key != key) {
 		uint64_t pa;
-		int r = seen->once && cc->host.peek_once ?
-				cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa) :
-				cc->host.peek(cc->host.opaque, lpn << 12, user, &pa);
+		int r = cc->host.peek_once ? cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa)
+					   : cc->host.peek(cc->host.opaque, lpn << 12, user, &pa);
 		seen->e[h].key = key;
 		seen->e[h].ppn = r < 0 ? ~0u : (uint32_t)(pa >> 12);
 	}
@@ -1051,7 +1046,7 @@ static bool maps_as_translated(struct codecache *cc, const struct block *b,
 static bool maps_now(struct codecache *cc, const struct block *b)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen, false);
+	mapping_cache_init(&seen);
 	return maps_as_translated(cc, b, &seen);
 }
 
@@ -1129,7 +1124,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen, true);
+	mapping_cache_init(&seen);
 	flush_linear(cc, keep_global, &seen);
 }
 
@@ -1171,7 +1166,7 @@ static void enter_space(struct codecache *cc, uint32_t cr3, struct mapping_cache
 void cc_switch_space(struct codecache *cc, uint32_t cr3)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen, true);
+	mapping_cache_init(&seen);
 	flush_linear(cc, true, &seen);
 	enter_space(cc, cr3, &seen);
 }

@@ -147,7 +147,7 @@ struct cc_host {
 	 * translation would see it now, without raising #PF or setting accessed bits:
 	 * 0, or -1 where nothing is mapped. */
 	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
-	/* The same for the many pages a CR3 load checks, each once: nothing cached. */
+	/* The same for the many pages a CR3 load checks, each once, by a shorter walk. */
 	int (*peek_once)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
 	/* Whether the current tables map linear lin by a global translation (CR4.PGE). */
 	bool (*global)(void *opaque, uint32_t lin);

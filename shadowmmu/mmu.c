@@ -1194,7 +1194,7 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
 		return 0;
 	}
 	/* The TLB as translate() reads it, so that the check and the lookups agree while
-	 * the guest changes an entry it has not invalidated; a walk fills nothing. */
+	 * the guest changes an entry it has not invalidated. */
 	unsigned acc = PF_ACC_FETCH | (user ? PF_ACC_USER : 0);
 	const struct mtlb *t = mtlb_hit(m, lin, acc, false);
 	if (!t)
