@@ -1148,6 +1148,20 @@ static void page_fault(struct mmu *m, uint32_t lin, uint32_t err)
 	m->h.page_fault(m->h.opaque, lin, err & ~PF_FAULT);
 }
 
+/* The monitor TLB's translation of lin for acc (mtlb_hit, then a large page it
+ * holds) into *pa; false if it has none. */
+static inline bool tlb_read(struct mmu *m, uint32_t lin, unsigned acc, bool need_dirty,
+			    uint64_t *pa)
+{
+	const struct mtlb *t = mtlb_hit(m, lin, acc, need_dirty);
+	if (!t)
+		t = mlarge_hit(m, lin, acc, need_dirty);
+	if (!t)
+		return false;
+	*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+	return true;
+}
+
 /* mmu_translate (raise: set A/D, raise #PF, a write hits the TLB only once D is set)
  * and mmu_peek (neither). Inlined into each with raise a constant. */
 static inline int translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa,
@@ -1157,13 +1171,8 @@ static inline int translate(struct mmu *m, uint32_t lin, unsigned acc, uint64_t 
 		*pa = lin;
 		return 0;
 	}
-	const struct mtlb *t = mtlb_hit(m, lin, acc, raise);
-	if (!t)
-		t = mlarge_hit(m, lin, acc, raise);
-	if (t) {
-		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+	if (tlb_read(m, lin, acc, raise, pa))
 		return 0;
-	}
 	struct walk w;
 	uint32_t r = raise ? walk(m->cpu, m->mem, lin, acc, &w) :
 			     walk_peek(m->cpu, m->mem, lin, acc, &w);
@@ -1195,14 +1204,8 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
 	}
 	/* The TLB as translate() reads it, so that the check and the lookups agree while
 	 * the guest changes an entry it has not invalidated. */
-	unsigned acc = PF_ACC_FETCH | (user ? PF_ACC_USER : 0);
-	const struct mtlb *t = mtlb_hit(m, lin, acc, false);
-	if (!t)
-		t = mlarge_hit(m, lin, acc, false);
-	if (t) {
-		*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
+	if (tlb_read(m, lin, PF_ACC_FETCH | (user ? PF_ACC_USER : 0), false, pa))
 		return 0;
-	}
 	struct walk_entries e;
 	if (!walk_fetch(m->cpu, m->mem, lin, user, pa, &e))
 		return -1;
