@@ -1020,8 +1020,7 @@ static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uin
 	unsigned h = (key * 0x9e3779b1u) >> 26;
 	if (seen->e[h].key != key) {
 		uint64_t pa;
-		int r = cc->host.peek_once ? cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa)
-					   : cc->host.peek(cc->host.opaque, lpn << 12, user, &pa);
+		int r = cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa);
 		seen->e[h].key = key;
 		seen->e[h].ppn = r < 0 ? ~0u : (uint32_t)(pa >> 12);
 	}

@@ -639,12 +639,11 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 			return -1;
 		}
 	}
-	for (uint32_t k = 0; k < npg; k++)
-		unpark(m, lpn + k);
 	m->hm.vmas += 2;
 	int r = 0;
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
+		unpark(m, lpn + k);
 		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
 			m->stats.host_calls++;
 			m->hm.vmas += 2;
@@ -1209,19 +1208,20 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
 	struct walk_entries e;
 	if (!walk_fetch(m->cpu, m->mem, lin, user, pa, &e))
 		return -1;
-	/* A 4 KiB page whose entries have A set goes into the TLB as mtlb_fill would put
-	 * it (the lookup that follows a CR3 load, at the instruction after it, hits). */
-	if (e.size == 4096 && (e.pde & e.final & PTE_A)) {
+	/* A 4 KiB page goes into the TLB as a walk's would (mtlb_fill: only with A set on
+	 * both entries), so the lookup that follows a CR3 load, at the instruction after
+	 * it, hits. */
+	if (e.size == 4096) {
 		uint32_t rights = (uint32_t)(e.pde & e.final);
-		bool global = (e.final & PTE_G) && (m->cpu->cr4 & CR4_PGE);
-		m->tlb[(lin >> 12) & (MTLB_SIZE - 1)] = (struct mtlb){
-			.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(*pa >> 12),
-			.epoch = global ? m->tlb_gepoch : m->tlb_epoch, .user = rights & PTE_US,
-			.rw = rights & PTE_RW, .dirty = e.final & PTE_D,
+		const struct walk w = {
+			.pa = *pa, .page = *pa & ~0xfffull, .size = 4096,
+			.user = rights & PTE_US, .rw = rights & PTE_RW, .global = e.final & PTE_G,
+			.dirty = e.final & PTE_D, .accessed = e.final & PTE_A,
+			.dir_accessed = e.pde & PTE_A,
 			.nx = (m->cpu->cr4 & CR4_PAE) && (m->cpu->efer & EFER_NXE) &&
 			      ((e.pde | e.final) & PTE_XD),
-			.global = global,
 		};
+		mtlb_fill(m, lin, &w);
 	}
 	return 0;
 }
