@@ -197,6 +197,9 @@
 #define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
 #define EXIT_IC_REFILL  6u      /* its misses counted down: info = block << 3 | first slot */
 #define EXIT_BREAK      7u      /* an instruction breakpoint at VC_EIP (monitor/debug.h) */
+#define EXIT_GUARD      8u      /* a jump into a detached block's entry: info = block << 3 |
+				   entry (codecache.c, "guards") */
+#define EXIT_REASONS    16
 #define EXIT_SHIFT      28
 #define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
 

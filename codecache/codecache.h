@@ -77,6 +77,7 @@ struct entry {
 	uint32_t eip;
 	uint32_t host;
 	uint32_t thost;                 /* its table prologue: restores EAX/ECX, then host */
+	uint32_t guard_exit;            /* the exit a closed guard at host jumps to */
 	struct block *block;
 	struct entry *hash_next;
 };
@@ -97,7 +98,10 @@ struct block {
 	uint32_t global_epoch;          /* ... as seen when global translations last went */
 	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
 	bool in_local;                  /* attached: on the list of non-global blocks with
-					   links; not: detached (its incoming chains parked) */
+					   links; not: detached (guarded, or chains parked) */
+	bool guarded;                   /* its entries' guards are closed (detached) */
+	bool has_parked;                /* chains into it were parked (a guard exit found
+					   it not mapped as translated) */
 	bool callout_first;             /* starts with a callout: emulate without entering */
 	uint16_t guest_len;
 	uint16_t ninsn;
@@ -133,6 +137,9 @@ struct cc_stats {
 	uint64_t attached;              /* detached blocks a lookup attached again */
 	uint64_t unparked;              /* ... of them, found by the parked chain taken */
 	uint64_t chains_unparked;       /* parked chains whose jump was restored */
+	uint64_t guards_opened;         /* ... found by a jump through a closed guard */
+	uint64_t guards_parked;         /* closed guards taken into a block that did not map:
+					   its incoming chains parked */
 	uint64_t globals_demoted;       /* global blocks found on pages no longer global */
 	uint64_t page_flushes;          /* INVLPGs that detached one page's blocks */
 	uint64_t ic_refills;            /* inline-cache entries given another target */
@@ -173,6 +180,12 @@ struct block *cc_lookup(struct codecache *cc, uint32_t eip, uint32_t cs_base, ui
  * would, without the hash walk. NULL otherwise (then look it up). */
 const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot, uint32_t eip,
 			      uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
+/* A jump reached entry number idx of block id through its closed guard (EXIT_GUARD):
+ * the entry, attached, if it is eip's for (cs_base, cs_limit, mode) and its pages map
+ * as translated; NULL otherwise (then look it up: the chains into the block are parked
+ * so that their sources find what this space runs there). */
+const struct entry *cc_guard_exit(struct codecache *cc, uint32_t id, int idx, uint32_t eip,
+				  uint32_t cs_base, uint32_t cs_limit, uint32_t mode);
 /* Any entry point for (eip, cs_base, cs_limit, mode): a block start or a call
  * continuation, whose pages the guest still maps as when it was translated. Counts a
  * dispatcher lookup. */

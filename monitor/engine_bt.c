@@ -24,6 +24,7 @@
 #include "vm.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
+#include "../rewriter/x86emit.h"
 #include "../shadowmmu/mmu.h"
 
 /* An indirect branch in a limited code segment left for a target past the limit:
@@ -99,6 +100,7 @@ static void link_from(struct vm *vm, struct block *from, int slot, uint32_t gen)
 static void bt_redirected(struct vm *vm)
 {
 	vm->bt_link.from = NULL;
+	vm->bt_link.guard = 0;
 }
 
 /* The entry to run at CS:EIP and its block (*bp): found, or translated (one
@@ -119,10 +121,16 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 		vm->one_step = false;
 		b = rw_translate(vm->rw, c->sh->eip, true);
 	} else {
-		/* A chain parked by a CR3 load, taken: its block, if valid again, is the
-		 * one (most lookups of a forked or exec'd process's code). */
+		/* A jump into a block a CR3 load detached, or a chain parked since: that
+		 * block, if valid again, is the one (most lookups of a forked or exec'd
+		 * process's code). */
 		struct block *f = vm->bt_link.from;
-		if (f && cc_generation(vm->cc) == vm->bt_link.gen)
+		uint32_t g = vm->bt_link.guard;
+		vm->bt_link.guard = 0;
+		if (g && cc_generation(vm->cc) == vm->bt_link.gen)
+			en = cc_guard_exit(vm->cc, (g - 1) >> SLOT_BITS, (int)((g - 1) & (MAX_EXITS - 1)),
+					   c->sh->eip, base, c->seg[SR_CS].limit, mode);
+		else if (f && cc_generation(vm->cc) == vm->bt_link.gen)
 			en = cc_unpark(vm->cc, f, vm->bt_link.slot, c->sh->eip, base,
 				       c->seg[SR_CS].limit, mode);
 		if (!en)
@@ -190,7 +198,7 @@ static bool enter_block(struct vm *vm, struct block *b, const struct entry *en,
 	}
 	if (vm->fpu_check)
 		check_fpu(vm);
-	*word = tz_enter(en->host, frame_rsp);
+	*word = tz_enter(en->host + GUARD_LEN, frame_rsp);       /* found valid: past the guard */
 	vm->rt.entering = NULL;
 	fs_alt_catch_up(vm);
 	gs_cache_catch_up(vm);          /* GS loads run at CPL 0: their shadows are CPL 0's */
@@ -213,7 +221,7 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 	struct block *from;
 	int slot = (int)(info & (MAX_EXITS - 1));
 	uint32_t gen;                   /* the cache's generation, before a fill can change it */
-	vm->stats.exits[reason & 7]++;
+	vm->stats.exits[reason & (EXIT_REASONS - 1)]++;
 	if (vm->cfg.trace)
 		fprintf(stderr, "trapeze: exit %u info %#x eip %#x (entered %#x at %#x)\n", reason,
 			info, c->sh->eip, en->eip, en->host);
@@ -253,6 +261,11 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 	case EXIT_CALLOUT:
 		vm->callout_cut = info & CALLOUT_CUT;
 		return RUN_CALLOUT;
+	case EXIT_GUARD:
+		/* A jump into a detached block: the next run asks whether it maps here. */
+		vm->bt_link.guard = info + 1;
+		vm->bt_link.gen = cc_generation(vm->cc);
+		return RUN_AGAIN;
 	case EXIT_BREAK:
 		dbg_at_break(vm);
 		return RUN_AGAIN;
@@ -290,6 +303,7 @@ static enum run_exit bt_run(struct vm *vm)
 static void bt_attach(struct vm *vm)
 {
 	vm->bt_link.from = NULL;        /* a link left by an earlier run leads nowhere now */
+	vm->bt_link.guard = 0;
 	fpu_attach(vm->cpu.sh);
 	vm->fpu_check = fpu_check_enabled();
 }

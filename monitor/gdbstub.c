@@ -687,7 +687,7 @@ static enum action resume(struct vm *vm, struct gdb *g, bool step, const char *a
 		g->mark_cs = vm->cpu.seg[SR_CS].sel;
 		g->mark_deliveries = vm->cpu.deliveries;
 		g->mark_runs = x[EXIT_CHAIN] + x[EXIT_LOOKUP] + x[EXIT_CALLOUT] + x[EXIT_IC_FILL] +
-			       x[EXIT_IC_REFILL] + vm->stats.direct_callouts;
+			       x[EXIT_IC_REFILL] + x[EXIT_GUARD] + vm->stats.direct_callouts;
 	}
 	dbg_host_resume(vm);
 	return ACT_RESUME;
@@ -923,7 +923,7 @@ void gdb_after_run(struct vm *vm)
 		return;
 	const uint64_t *x = vm->stats.exits;
 	uint64_t runs = x[EXIT_CHAIN] + x[EXIT_LOOKUP] + x[EXIT_CALLOUT] + x[EXIT_IC_FILL] +
-			x[EXIT_IC_REFILL] + vm->stats.direct_callouts;
+			x[EXIT_IC_REFILL] + x[EXIT_GUARD] + vm->stats.direct_callouts;
 	/* Done: it moved on, raised or delivered an event, or ran and came back without
 	 * asking to run again (a jump to itself). A host fault that mapped a page, or a
 	 * breakpoint exit, leaves it to start again. */

@@ -57,7 +57,7 @@ static void x86_host_fault(struct vm *vm)
 	switch (f->trapno) {
 	case -1: {
 		uint64_t ran = 0;
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < EXIT_REASONS; k++)
 			ran += vm->stats.exits[k];
 		if (ran)        /* it worked before: the state entered is wrong */
 			vm_stop(vm, STOP_MONITOR_ERROR, 6,

@@ -317,11 +317,12 @@ void vm_stop(struct vm *vm, enum vm_stop why, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *const exit_names[8] = {
+static const char *const exit_names[EXIT_REASONS] = {
 	[EXIT_CHAIN] = "branch (unchained)", [EXIT_LOOKUP] = "indirect lookup miss",
 	[EXIT_CALLOUT] = "callout", [EXIT_FAULT] = "host fault",
 	[EXIT_IC_FILL] = "indirect branch, first",
-	[EXIT_IC_REFILL] = "indirect branch, refill",
+	[EXIT_IC_REFILL] = "indirect branch, refill", [EXIT_BREAK] = "breakpoint",
+	[EXIT_GUARD] = "detached entry",
 };
 
 void vm_print_stats(struct vm *vm)
@@ -332,10 +333,10 @@ void vm_print_stats(struct vm *vm)
 	const struct rw_stats *rs = rw_stats(vm->rw);
 	FILE *f = stderr;
 	uint64_t total = 0;
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < EXIT_REASONS; i++)
 		total += s->exits[i];
 	fprintf(f, "trapeze stats:\n  monitor exits            %llu\n", (unsigned long long)total);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < EXIT_REASONS; i++)
 		if (s->exits[i])
 			fprintf(f, "    %-22s %llu\n", exit_names[i] ? exit_names[i] : "?",
 				(unsigned long long)s->exits[i]);
@@ -353,10 +354,12 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ccs->globals_demoted);
 	if (ccs->cr3_checked)
 		fprintf(f, "  blocks checked by CR3 loads %llu; detached blocks attached again by a "
-			"lookup %llu (found by their parked chain %llu), by a CR3 load back %llu; "
-			"parked chains restored with them %llu\n",
+			"lookup %llu (found through their closed guard %llu, by their parked chain "
+			"%llu), by a CR3 load back %llu; guards taken into another space's code %llu, "
+			"parked chains restored %llu\n",
 			(unsigned long long)ccs->cr3_checked, (unsigned long long)ccs->attached,
-			(unsigned long long)ccs->unparked, (unsigned long long)ccs->space_attached,
+			(unsigned long long)ccs->guards_opened, (unsigned long long)ccs->unparked,
+			(unsigned long long)ccs->space_attached, (unsigned long long)ccs->guards_parked,
 			(unsigned long long)ccs->chains_unparked);
 	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "

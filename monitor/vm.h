@@ -63,7 +63,7 @@ struct config {
 #define CPUID_HOST_LEAVES 7
 
 struct stats {
-	uint64_t exits[8];              /* by EXIT_* reason */
+	uint64_t exits[EXIT_REASONS];   /* by EXIT_* reason */
 	uint64_t callouts[STATS_INSN_IDS];      /* by Capstone instruction id */
 	uint64_t direct_callouts;       /* callouts emulated without entering guest code */
 	uint64_t kick_retries;          /* kicks that landed outside every block */
@@ -146,6 +146,7 @@ struct vm {
 		struct block *from;
 		int slot;
 		uint32_t gen;           /* the cache's generation at that exit */
+		uint32_t guard;         /* EXIT_GUARD's info (block << 3 | entry) + 1, or 0 */
 	} bt_link;
 	bool io_dirty;                  /* the guest touched a timed device: deadlines may move
 					 * (set by the I/O bus, board_create) */

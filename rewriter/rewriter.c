@@ -221,6 +221,7 @@ static bool begin_block(struct rewriter *rw, struct tblock *t, bool oneshot)
 			      .cc = rw->cc, .far_exit = rw->host.far_exit,
 			      .lookup_miss = rw->host.lookup_miss };
 	t->entries[t->nentries++] = (struct entry){ .eip = t->eip, .host = xb_here(&t->e.b) };
+	emit_guard(&t->e.b);
 	return true;
 }
 
@@ -418,8 +419,11 @@ static void finish_block(struct tblock *t, uint32_t next)
 	struct block *blk = t->blk;
 	if (!t->ended) {
 		/* A call's continuation that got no code is no entry point. */
-		if (t->nentries > 1 && t->entries[t->nentries - 1].host == xb_here(&e->b))
+		if (t->nentries > 1 &&
+		    t->entries[t->nentries - 1].host + GUARD_LEN == xb_here(&e->b)) {
 			t->nentries--;
+			e->b.p -= GUARD_LEN;
+		}
 		add_slot(t, emit_jmp_rel32(&e->b, 0), next);
 	}
 	assert(t->nslots <= MAX_EXITS);
@@ -435,8 +439,12 @@ static void finish_block(struct tblock *t, uint32_t next)
 		emit_exit_word(e, x->target,
 			       EXIT_CHAIN << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)s);
 	}
-	for (int i = 0; i < t->nentries; i++)
+	for (int i = 0; i < t->nentries; i++) {
 		t->entries[i].thost = emit_table_stub(e, t->entries[i].host);
+		t->entries[i].guard_exit = xb_here(&e->b);
+		emit_exit_word(e, t->entries[i].eip,
+			       EXIT_GUARD << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)i);
+	}
 	swap_cold(e);
 	assert(e->b.p - e->start < MAX_HOST && e->cold - e->cold_start < MAX_HOST);
 }

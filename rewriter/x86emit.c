@@ -20,6 +20,17 @@ void patch_imm32(uint32_t at, uint32_t v)
 	memcpy((void *)(uintptr_t)at, &v, 4);
 }
 
+void patch_guard(uint32_t at, bool closed, uint32_t exit)
+{
+	uint8_t code[GUARD_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	if (closed) {
+		int32_t rel = (int32_t)(exit - (at + GUARD_LEN));
+		code[0] = 0xe9;
+		memcpy(code + 1, &rel, 4);
+	}
+	memcpy((void *)(uintptr_t)at, code, GUARD_LEN);
+}
+
 uint32_t read_imm32(uint32_t at)
 {
 	uint32_t v;

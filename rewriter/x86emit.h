@@ -51,6 +51,20 @@ static inline uint32_t emit_jmp_rel32(struct xbuf *b, uint32_t dest)
 	return field;
 }
 
+/*
+ * An entry's guard: a 5-byte NOP (0F 1F 44 00 00) in front of the entry's code, which
+ * jumps from other pages and the lookup table pass through. Detaching the block turns
+ * it into jmp rel32 to the entry's guard exit (patch_guard) instead of unchaining every
+ * jump into it; attaching it makes it the NOP again. Jumps from the block's own pages,
+ * and the dispatcher, enter GUARD_LEN bytes in.
+ */
+#define GUARD_LEN       5
+static inline void emit_guard(struct xbuf *b)
+{
+	static const uint8_t nop5[GUARD_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	xb_putn(b, nop5, GUARD_LEN);
+}
+
 /* jcc rel32 (0F 80+cc) to dest; returns the address of the rel32. */
 static inline uint32_t emit_jcc_rel32(struct xbuf *b, unsigned cc, uint32_t dest)
 {
@@ -379,6 +393,8 @@ void patch_rel32(uint32_t field, uint32_t dest);
 /* The imm32 at host address at: write, read. */
 void patch_imm32(uint32_t at, uint32_t v);
 uint32_t read_imm32(uint32_t at);
+/* The guard at host address at: closed (jmp rel32 to exit), or open (the NOP). */
+void patch_guard(uint32_t at, bool closed, uint32_t exit);
 
 /*
  * An inline cache's compares (the rewriter's emit_ic): the first, lea ecx, [eax - t1],

@@ -17,6 +17,7 @@
 #include "../../codecache/codecache.h"
 #include "../../monitor/segments.h"
 #include "../../rewriter/rewriter.h"
+#include "../../rewriter/x86emit.h"
 
 static struct vm vm;
 
@@ -184,9 +185,10 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_uint_eq(rel32_dest(a->exit[0].field), a->exit[0].stub);
 	ck_assert_uint_eq(b->incoming, 0);
 
+	/* All on one page: the chains jump past the entries' guards (codecache.c). */
 	cc_chain(vm.cc, a, 0, b);
 	ck_assert_ptr_eq(a->exit[0].to, b);
-	ck_assert_uint_eq(rel32_dest(a->exit[0].field), b->entries[0].host);
+	ck_assert_uint_eq(rel32_dest(a->exit[0].field), b->entries[0].host + GUARD_LEN);
 	ck_assert_uint_eq(b->incoming, slot_ref(a, 0));
 	ck_assert_uint_eq(cc_stats(vm.cc)->chained, 1);
 	cc_chain(vm.cc, a, 0, b);                               /* already chained */
@@ -208,7 +210,7 @@ START_TEST(chain_patches_and_records_incoming)
 	ck_assert_uint_eq(d->exit[1].target, AB_C);
 	cc_chain(vm.cc, d, 1, c);
 	ck_assert_uint_eq(c->incoming, slot_ref(d, 1));
-	ck_assert_uint_eq(rel32_dest(d->exit[1].field), c->entries[0].host);
+	ck_assert_uint_eq(rel32_dest(d->exit[1].field), c->entries[0].host + GUARD_LEN);
 	ck_assert_uint_eq(rel32_dest(d->exit[0].field), d->exit[0].stub);
 	ck_assert_uint_eq(j->incoming, 0);
 
@@ -302,6 +304,20 @@ START_TEST(invalidate_page_removes_every_block)
 }
 END_TEST
 
+/* Run q (five calls of p1 through qloop) and find its blocks: qloop, p1, back. */
+static void run_q_p1(struct block **qb, struct block **pb, struct block **bb)
+{
+	load_q_p1();
+	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
+	ck_assert_uint_eq(REG(R_EAX), 35);
+	*qb = cc_lookup(vm.cc, Q_QLOOP, 0, CS_LIMIT, MODE);
+	*pb = cc_lookup(vm.cc, 0x100000, 0, CS_LIMIT, MODE);
+	*bb = cc_lookup(vm.cc, Q_BACK, 0, CS_LIMIT, MODE);
+	ck_assert_ptr_nonnull(*qb);
+	ck_assert_ptr_nonnull(*pb);
+	ck_assert_ptr_nonnull(*bb);
+}
+
 /* q (page 0x101) loops five times through p1 (page 0x100): eax = 35. Invalidating
  * page 0x100 removes p1 only, unchains the jumps into it (from the block at q and the
  * one at qloop) and p1's own jump back, and
@@ -309,15 +325,8 @@ END_TEST
  * again. */
 START_TEST(invalidate_page_unchains_other_pages)
 {
-	load_q_p1();
-	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
-	ck_assert_uint_eq(REG(R_EAX), 35);
-	struct block *qb = cc_lookup(vm.cc, Q_QLOOP, 0, CS_LIMIT, MODE);
-	struct block *pb = cc_lookup(vm.cc, 0x100000, 0, CS_LIMIT, MODE);
-	struct block *bb = cc_lookup(vm.cc, Q_BACK, 0, CS_LIMIT, MODE);
-	ck_assert_ptr_nonnull(qb);
-	ck_assert_ptr_nonnull(pb);
-	ck_assert_ptr_nonnull(bb);
+	struct block *qb, *pb, *bb;
+	run_q_p1(&qb, &pb, &bb);
 	struct block *sb = cc_lookup(vm.cc, Q_Q, 0, CS_LIMIT, MODE);          /* also jumps to p1 */
 	ck_assert_ptr_nonnull(sb);
 	ck_assert_ptr_eq(sb->exit[0].to, pb);
@@ -492,6 +501,47 @@ START_TEST(oneshot_block_is_not_listed)
 }
 END_TEST
 
+/* ---- detach ---- */
+
+static const uint8_t nop5[GUARD_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+
+/* Detaching a block (here: an INVLPG of its page) closes its entry's guard and leaves
+ * the chains into it as they are; the first jump through the guard attaches it again
+ * (one exit, no translation), and the guard stays open after. A chain from the block's
+ * own page jumps past the guard. */
+START_TEST(detach_closes_the_guard)
+{
+	struct block *qb, *pb, *bb;
+	run_q_p1(&qb, &pb, &bb);
+	ck_assert_ptr_eq(qb->exit[0].to, pb);
+	uint32_t g = pb->entries[0].host;
+	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), g);    /* another page: the guard */
+	ck_assert_ptr_eq(bb->exit[0].to, qb);                   /* back -> qloop, one page */
+	ck_assert_uint_eq(rel32_dest(bb->exit[0].field), qb->entries[0].host + GUARD_LEN);
+	ck_assert_mem_eq((const void *)(uintptr_t)g, nop5, GUARD_LEN);
+	ck_assert(!pb->guarded);
+
+	cc_flush_linear_page(vm.cc, 0x100);
+	ck_assert(pb->guarded);
+	ck_assert_uint_eq(*(const uint8_t *)(uintptr_t)g, 0xe9);
+	ck_assert_uint_eq(rel32_dest(g + 1), pb->entries[0].guard_exit);
+	ck_assert_ptr_eq(qb->exit[0].to, pb);                   /* the chain stays */
+	ck_assert_uint_eq(rel32_dest(qb->exit[0].field), g);
+	ck_assert(!qb->guarded);
+
+	uint64_t blocks = cc_stats(vm.cc)->blocks;
+	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
+	ck_assert_uint_eq(REG(R_EAX), 35);
+	ck_assert_uint_eq(vm.stats.exits[EXIT_GUARD], 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->guards_opened, 1);
+	ck_assert_uint_eq(cc_stats(vm.cc)->blocks, blocks);     /* nothing retranslated */
+	ck_assert(!pb->guarded);
+	ck_assert_mem_eq((const void *)(uintptr_t)g, nop5, GUARD_LEN);
+	ck_assert_int_eq(tvm_run(&vm, Q_Q), TVM_EXIT(35));
+	ck_assert_uint_eq(vm.stats.exits[EXIT_GUARD], 1);
+}
+END_TEST
+
 /* ---- flush ---- */
 
 /* cc_flush drops every block, releases every page, empties the lookup table, starts
@@ -643,7 +693,8 @@ START_TEST(block_at_and_side_lookup)
 		if (i)
 			ck_assert_uint_gt(b1->side[i].hoff, b1->side[i - 1].hoff);
 	}
-	ck_assert_uint_eq(b1->side[0].hoff, b1->entries[0].host - b1->host);  /* after the table prologue */
+	/* after the entry's guard */
+	ck_assert_uint_eq(b1->side[0].hoff, b1->entries[0].host + GUARD_LEN - b1->host);
 	ck_assert_uint_eq(b1->side[3].flags, 0);  /* ret: a fault at its POP leaves ECX as it was */
 	ck_assert_uint_eq(b1->side[0].flags, 0);
 	static const uint8_t mov_eax_1[] = { 0xb8, 0x01, 0x00, 0x00, 0x00 };
@@ -770,6 +821,7 @@ static Suite *codecache_suite(void)
 				  spanning_block_invalidated_from_either_page,
 				  guest_patches_spanning_block_on_either_page,
 				  oneshot_block_is_not_listed } },
+		{ "detach", { detach_closes_the_guard } },
 		{ "flush", { flush_empties_everything, small_cache_flushes_while_running } },
 		{ "addresses", { block_at_and_side_lookup, fault_host_eip_maps_to_guest_eip } },
 		{ "regressions", { lookup_table_refilled_after_key_switch } },

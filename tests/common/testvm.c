@@ -71,7 +71,7 @@ int tvm_run_code(struct vm *vm, const void *code, size_t len)
 uint64_t tvm_exits(const struct vm *vm)
 {
 	uint64_t n = 0;
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < EXIT_REASONS; i++)
 		n += vm->stats.exits[i];
 	return n;
 }
