@@ -200,6 +200,7 @@
 #define EXIT_GUARD      8u      /* a jump into a detached block's entry: info = block << 3 |
 				   entry (codecache.c, "guards") */
 #define EXIT_REASONS    16
+#define GUARD_LEN       5       /* an entry's guard: a 5-byte NOP, or jmp rel32 */
 #define EXIT_SHIFT      28
 #define EXIT_INFO_MASK  ((1u << EXIT_SHIFT) - 1)
 

@@ -469,7 +469,8 @@ const struct entry *cc_unpark(struct codecache *cc, struct block *from, int slot
 		return NULL;
 	const struct entry *en = NULL;
 	for (int i = 0; i < b->nentries && !en; i++)
-		if (x->to_host - b->entries[i].host <= GUARD_LEN && b->entries[i].eip == eip)
+		if ((x->to_host == b->entries[i].host || x->to_host == entry_inside(&b->entries[i])) &&
+		    b->entries[i].eip == eip)
 			en = &b->entries[i];
 	if (!en || !maps_now(cc, b))
 		return NULL;
@@ -760,7 +761,7 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 	 * leaves such a chain as it is (detach), so it must not lead to a closed guard. */
 	uint32_t dest = en->host;
 	if (!from->global && pages_within(to, from))
-		dest += GUARD_LEN;
+		dest = entry_inside(en);
 	patch_rel32(x->field, dest);
 	/* Both ran or are about to in this space: attached (from may have been entered
 	 * past its closed guard, from a block of its own pages). */
@@ -962,12 +963,15 @@ static void set_guards(struct block *b, bool closed)
  * Closing the guards writes 5 bytes at each of b's entries (1.3 on average for Linux's
  * user code); parking, as detaching was before, walked every chain into b (about 3,
  * each a cache miss on the source's exit slot and another on its code) and cleared b's
- * table entries, and attaching walked them back.
+ * table entries, and attaching walked them back. A block translated from global pages
+ * has no guards (no CR3 load detaches it while they stay global): detaching one that
+ * no longer is parks it.
  */
 static void detach(struct codecache *cc, struct block *b)
 {
-	(void)cc;
-	if (!b->guarded)
+	if (!b->entries[0].guard_exit)
+		park(cc, b);            /* translated from global pages: no guards */
+	else if (!b->guarded)
 		set_guards(b, true);
 }
 
@@ -976,7 +980,7 @@ static void detach(struct codecache *cc, struct block *b)
  * block runs at that EIP in this space. The chains into b are parked (their jumps lead
  * to their exit stubs, and they stay on b's incoming list for attach to restore), but
  * those from blocks of b's own pages (detach says why), and b's entries leave the
- * lookup table; its guards stay closed.
+ * lookup table; its guards, if it has them, stay closed.
  */
 static void park(struct codecache *cc, struct block *b)
 {

@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../arch/layout.h"
+
 /* One entry of the side table: the guest instruction that starts at host offset hoff. */
 struct side_entry {
 	uint32_t eip;
@@ -77,10 +79,17 @@ struct entry {
 	uint32_t eip;
 	uint32_t host;
 	uint32_t thost;                 /* its table prologue: restores EAX/ECX, then host */
-	uint32_t guard_exit;            /* the exit a closed guard at host jumps to */
+	uint32_t guard_exit;            /* the exit a closed guard at host jumps to; 0: no
+					   guard (a block translated from global pages) */
 	struct block *block;
 	struct entry *hash_next;
 };
+
+/* Where an entry's code starts: past its guard. */
+static inline uint32_t entry_inside(const struct entry *en)
+{
+	return en->guard_exit ? en->host + GUARD_LEN : en->host;
+}
 #define MAX_EXITS       8       /* direct exits per block; exit info is id << 3 | slot */
 #define SLOT_BITS       3
 

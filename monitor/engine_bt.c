@@ -24,7 +24,6 @@
 #include "vm.h"
 #include "../codecache/codecache.h"
 #include "../rewriter/rewriter.h"
-#include "../rewriter/x86emit.h"
 #include "../shadowmmu/mmu.h"
 
 /* An indirect branch in a limited code segment left for a target past the limit:
@@ -114,6 +113,8 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 		kentry_invalidate(vm);  /* the in-line SYSENTER/SYSEXIT jump through it */
 	const struct entry *en = NULL;
 	struct block *b;
+	uint32_t g = vm->bt_link.guard;         /* taken by this run, whichever way */
+	vm->bt_link.guard = 0;
 	if (vm->one_step) {
 		/* Redo a write into translated code (the write may land in the very block it
 		 * belongs to: run it alone with its page writable), or run the instruction
@@ -125,8 +126,6 @@ static const struct entry *find_entry(struct vm *vm, struct block **bp)
 		 * block, if valid again, is the one (most lookups of a forked or exec'd
 		 * process's code). */
 		struct block *f = vm->bt_link.from;
-		uint32_t g = vm->bt_link.guard;
-		vm->bt_link.guard = 0;
 		if (g && cc_generation(vm->cc) == vm->bt_link.gen)
 			en = cc_guard_exit(vm->cc, (g - 1) >> SLOT_BITS, (int)((g - 1) & (MAX_EXITS - 1)),
 					   c->sh->eip, base, c->seg[SR_CS].limit, mode);
@@ -198,7 +197,7 @@ static bool enter_block(struct vm *vm, struct block *b, const struct entry *en,
 	}
 	if (vm->fpu_check)
 		check_fpu(vm);
-	*word = tz_enter(en->host + GUARD_LEN, frame_rsp);       /* found valid: past the guard */
+	*word = tz_enter(entry_inside(en), frame_rsp);  /* found valid: past the guard */
 	vm->rt.entering = NULL;
 	fs_alt_catch_up(vm);
 	gs_cache_catch_up(vm);          /* GS loads run at CPL 0: their shadows are CPL 0's */

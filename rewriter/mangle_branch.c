@@ -109,8 +109,7 @@ void emit_direct_call(struct tblock *t, const struct tinsn *in)
 	}
 	emit_push_imm32(b, in->after);
 	add_slot(t, emit_jmp_rel32(b, 0), target);
-	t->entries[t->nentries++] = (struct entry){ .eip = in->after, .host = xb_here(b) };
-	emit_guard(b);
+	add_entry(t, in->after);
 	check_room(t);
 }
 

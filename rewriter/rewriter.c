@@ -197,6 +197,14 @@ static bool fetch_block(struct rewriter *rw, struct tblock *t, uint32_t eip)
 	return true;
 }
 
+/* An entry point at eip starts here: its guard first, if the block has them. */
+void add_entry(struct tblock *t, uint32_t eip)
+{
+	t->entries[t->nentries++] = (struct entry){ .eip = eip, .host = xb_here(&t->e.b) };
+	if (t->guards)
+		emit_guard(&t->e.b);
+}
+
 /* Phase 2: room in the cache (flushing it, and the sites learnt, when it is full) and
  * a new block whose first entry point is its start. False if the VM stopped. */
 static bool begin_block(struct rewriter *rw, struct tblock *t, bool oneshot)
@@ -220,8 +228,10 @@ static bool begin_block(struct rewriter *rw, struct tblock *t, bool oneshot)
 			      .mode = t->mode, .limited = rw->cpu->seg[SR_CS].limit != 0xffffffffu,
 			      .cc = rw->cc, .far_exit = rw->host.far_exit,
 			      .lookup_miss = rw->host.lookup_miss };
-	t->entries[t->nentries++] = (struct entry){ .eip = t->eip, .host = xb_here(&t->e.b) };
-	emit_guard(&t->e.b);
+	/* What a CR3 load may detach gets guards: not code on global pages (a block
+	 * that runs on into a page that is not global has none, and is parked). */
+	t->guards = !oneshot && !rw->host.page_is(rw->host.opaque, t->lin, RW_PAGE_GLOBAL);
+	add_entry(t, t->eip);
 	return true;
 }
 
@@ -419,10 +429,10 @@ static void finish_block(struct tblock *t, uint32_t next)
 	struct block *blk = t->blk;
 	if (!t->ended) {
 		/* A call's continuation that got no code is no entry point. */
-		if (t->nentries > 1 &&
-		    t->entries[t->nentries - 1].host + GUARD_LEN == xb_here(&e->b)) {
+		uint32_t guard = t->guards ? GUARD_LEN : 0;
+		if (t->nentries > 1 && t->entries[t->nentries - 1].host + guard == xb_here(&e->b)) {
 			t->nentries--;
-			e->b.p -= GUARD_LEN;
+			e->b.p -= guard;
 		}
 		add_slot(t, emit_jmp_rel32(&e->b, 0), next);
 	}
@@ -441,6 +451,8 @@ static void finish_block(struct tblock *t, uint32_t next)
 	}
 	for (int i = 0; i < t->nentries; i++) {
 		t->entries[i].thost = emit_table_stub(e, t->entries[i].host);
+		if (!t->guards)
+			continue;
 		t->entries[i].guard_exit = xb_here(&e->b);
 		emit_exit_word(e, t->entries[i].eip,
 			       EXIT_GUARD << EXIT_SHIFT | blk->id << SLOT_BITS | (uint32_t)i);

@@ -124,6 +124,7 @@ struct tblock {
 	bool stop;                      /* no room for another instruction's exits */
 	bool ended;                     /* the last instruction ends it */
 	bool oneshot;
+	bool guards;                    /* its entries start with guards (x86emit.h) */
 	uint32_t mode;
 	uint32_t eip, lin;              /* where it starts */
 	uint64_t pa, pa_next;           /* the physical addresses of its start and next page */
@@ -149,6 +150,10 @@ static inline void add_slot(struct tblock *t, uint32_t field, uint32_t target)
 {
 	t->slots[t->nslots++] = (struct pending_slot){ field, target };
 }
+
+/* rewriter.c: an entry point at guest eip starts at the current place (its guard
+ * first, in a block that has them). */
+void add_entry(struct tblock *t, uint32_t eip);
 
 /* mangle_branch.c: one emitter per kind of branch. */
 void emit_jcc(struct tblock *t, const struct tinsn *in);

@@ -56,9 +56,9 @@ static inline uint32_t emit_jmp_rel32(struct xbuf *b, uint32_t dest)
  * jumps from other pages and the lookup table pass through. Detaching the block turns
  * it into jmp rel32 to the entry's guard exit (patch_guard) instead of unchaining every
  * jump into it; attaching it makes it the NOP again. Jumps from the block's own pages,
- * and the dispatcher, enter GUARD_LEN bytes in.
+ * and the dispatcher, enter GUARD_LEN bytes in. Only blocks a CR3 load may detach
+ * have guards (not those translated from global pages).
  */
-#define GUARD_LEN       5
 static inline void emit_guard(struct xbuf *b)
 {
 	static const uint8_t nop5[GUARD_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };

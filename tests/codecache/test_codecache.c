@@ -17,7 +17,6 @@
 #include "../../codecache/codecache.h"
 #include "../../monitor/segments.h"
 #include "../../rewriter/rewriter.h"
-#include "../../rewriter/x86emit.h"
 
 static struct vm vm;
 
