@@ -118,7 +118,11 @@ static void setup_tasks(void)
 }
 
 /* IRQ 0 requests left pending from before (the BIOS's timer) delivered through an
- * interrupt gate, so that each IRQ event below is one PIT edge. */
+ * interrupt gate, so that each IRQ event below is one PIT edge. Counter 0 is left
+ * waiting for a count (mode 0, control word only: OUT low, no edge until an event
+ * writes one): a count left running would end 55 ms later, and on a busy host that
+ * edge, latched while IRQ 0 is masked, came before the first IRQ event's own (the
+ * handler task ran twice in it). */
 static void irq0_drain(void)
 {
 	irq_install();
@@ -128,6 +132,7 @@ static void irq0_drain(void)
 	sti();
 	tb_wait_us(2000);
 	cli();
+	outb(PIT_CMD, 0x30);            /* counter 0, LSB then MSB, mode 0: no count yet */
 	pic_mask(0xff, 0xff);
 }
 
