@@ -816,7 +816,11 @@ const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)
 	if (a - b->host >= b->host_len)
 		return NULL;            /* out of line: no guest instruction faults there */
 	uint32_t off = a - b->host;
-	/* The start entry's guard (5 bytes of NOP) stands for the first instruction. */
+	/* The start entry's guard stands for the first instruction; a call continuation's
+	 * would stand for the call before it, which has run: none (nothing faults there). */
+	for (int i = 1; i < b->nentries; i++)
+		if (b->entries[i].guard_exit && a - b->entries[i].host < GUARD_LEN)
+			return NULL;
 	const struct side_entry *best = b->nside ? &b->side[0] : NULL;
 	for (int i = 0; i < b->nside && b->side[i].hoff <= off; i++)
 		best = &b->side[i];

@@ -747,6 +747,30 @@ static const uint8_t divz[] = {
 	0xe6, 0xf4,                              /* 100019  out 0xf4,al */
 };
 
+/* A call's continuation is an entry point with a guard of its own: a host address in
+ * it stands for no guest instruction (the call before it has run), past it for the
+ * next one. */
+START_TEST(side_lookup_in_a_continuation_guard)
+{
+	static const uint8_t code[] = {
+		0xe8, 0x06, 0x00, 0x00, 0x00,   /* 100000  call 0x10000b */
+		0xb8, 0x01, 0x00, 0x00, 0x00,   /* 100005  mov eax,0x1 */
+		0xf4,                           /* 10000a  hlt */
+		0xc3,                           /* 10000b  ret */
+	};
+	tvm_load(&vm, TVM_CODE, code, sizeof(code));
+	struct block *b = translate(TVM_CODE);
+	ck_assert_uint_eq(b->nentries, 2);
+	const struct entry *en = &b->entries[1];
+	ck_assert_uint_eq(en->eip, TVM_CODE + 5);
+	ck_assert_uint_ne(en->guard_exit, 0);
+	for (uint32_t k = 0; k < GUARD_LEN; k++)
+		ck_assert_ptr_null(cc_side_lookup(b, en->host + k));
+	ck_assert_uint_eq(cc_side_lookup(b, en->host + GUARD_LEN)->eip, TVM_CODE + 5);
+	ck_assert_uint_eq(cc_side_lookup(b, b->entries[0].host)->eip, TVM_CODE);
+}
+END_TEST
+
 /* A real host fault: the host EIP the signal handler recorded maps back through
  * cc_block_at and cc_side_lookup to the div, the fifth instruction of its block, after
  * a gs: instruction whose translation is longer than its guest bytes. */
@@ -822,7 +846,8 @@ static Suite *codecache_suite(void)
 				  oneshot_block_is_not_listed } },
 		{ "detach", { detach_closes_the_guard } },
 		{ "flush", { flush_empties_everything, small_cache_flushes_while_running } },
-		{ "addresses", { block_at_and_side_lookup, fault_host_eip_maps_to_guest_eip } },
+		{ "addresses", { block_at_and_side_lookup, fault_host_eip_maps_to_guest_eip,
+				 side_lookup_in_a_continuation_guard } },
 		{ "regressions", { lookup_table_refilled_after_key_switch } },
 	};
 	size_t ngroups = sizeof(groups) / sizeof(groups[0]);
