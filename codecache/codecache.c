@@ -22,6 +22,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,9 @@ struct codecache {
 					 * check reads this, not the blocks; bits, not
 					 * bytes: a check's ids then share few lines) */
 	uint32_t nblocks, capblocks;
+	struct { uint32_t host, cold; } *at;    /* by id: where each block's code starts
+						 * (cc_block_at searches these, in
+						 * ascending order, not the blocks) */
 	struct entry *hash[1u << HASH_BITS];
 	struct block **page_head;       /* by guest physical page number */
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
@@ -130,6 +134,9 @@ struct codecache {
 static void unlink_incoming(struct block *b, int slot);
 static void unchain_slot(struct codecache *cc, struct block *b, int slot);
 static struct lookup_entry *table_entry(struct codecache *cc, const struct block *b, uint32_t eip);
+
+_Static_assert(offsetof(struct block, host) + 4 <= 64,
+	       "what lookups and CR3 loads read of a block lies in its first 64 bytes");
 
 const struct cc_stats *cc_stats(const struct codecache *cc)
 {
@@ -234,8 +241,10 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
 	cc->live = malloc(cc->capblocks / 8);
-	if (!cc->page_head || !cc->blocks || !cc->live || !cc->code_lin || !cc->code_lin_global ||
-	    !cc->code_lin_large) {
+	cc->at = malloc(cc->capblocks * sizeof(*cc->at));
+	if (!cc->page_head || !cc->blocks || !cc->live || !cc->at || !cc->code_lin ||
+	    !cc->code_lin_global || !cc->code_lin_large) {
+		free(cc->at);
 		free(cc->live);
 		free(cc->code_lin);
 		free(cc->code_lin_global);
@@ -253,7 +262,6 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 static void free_blocks(struct codecache *cc)
 {
 	for (uint32_t i = 0; i < cc->nblocks; i++) {
-		free(cc->blocks[i]->entries);
 		free(cc->blocks[i]->side);
 		free(cc->blocks[i]);
 	}
@@ -269,6 +277,7 @@ void cc_destroy(struct codecache *cc)
 	free_blocks(cc);
 	free(cc->blocks);
 	free(cc->live);
+	free(cc->at);
 	free(cc->page_head);
 	free(cc->code_lin);
 	free(cc->code_lin_global);
@@ -523,6 +532,13 @@ uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold)
 	return (uint8_t *)(uintptr_t)cc->alloc;
 }
 
+/* A block of its own line, with room for n entries after it. */
+static struct block *block_alloc(int n)
+{
+	size_t size = sizeof(struct block) + (size_t)n * sizeof(struct entry);
+	return aligned_alloc(64, (size + 63) & ~(size_t)63);
+}
+
 struct block *cc_new_block(struct codecache *cc)
 {
 	if (cc->nblocks == cc->capblocks) {
@@ -534,11 +550,16 @@ struct block *cc_new_block(struct codecache *cc)
 		if (!l)
 			return NULL;
 		cc->live = l;
+		void *at = realloc(cc->at, 2 * cc->capblocks * sizeof(*cc->at));
+		if (!at)
+			return NULL;
+		cc->at = at;
 		cc->capblocks *= 2;
 	}
-	struct block *b = calloc(1, sizeof(*b));
+	struct block *b = block_alloc(0);
 	if (!b)
 		return NULL;
+	memset(b, 0, sizeof(*b));
 	b->id = cc->nblocks;
 	live_set(cc, b->id, false);
 	b->host = cc->reserved;
@@ -546,10 +567,24 @@ struct block *cc_new_block(struct codecache *cc)
 	return b;
 }
 
+struct block *cc_set_entries(struct codecache *cc, struct block *b, const struct entry *en,
+			     int n)
+{
+	(void)cc;
+	struct block *nb = block_alloc(n);
+	if (!nb)
+		return NULL;
+	memcpy(nb, b, sizeof(*b));
+	nb->nentries = (uint8_t)n;
+	nb->entries = (struct entry *)(nb + 1);
+	memcpy(nb->entries, en, (size_t)n * sizeof(*en));
+	free(b);
+	return nb;
+}
+
 void cc_abandon(struct codecache *cc, struct block *b)
 {
 	(void)cc;
-	free(b->entries);
 	free(b->side);
 	free(b);
 }
@@ -645,6 +680,8 @@ void cc_commit(struct codecache *cc, struct block *b)
 	assert(b->cold == cc->reserved_cold);
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
+	cc->at[cc->nblocks].host = b->host;
+	cc->at[cc->nblocks].cold = b->cold;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = true;
 	b->global_epoch = cc->global_epoch;
@@ -692,6 +729,8 @@ void cc_commit_oneshot(struct codecache *cc, struct block *b)
 	assert(b->host == cc->reserved && b->host_len > 0 && b->cold == cc->reserved_cold);
 	cc->alloc = (b->host + b->host_len + 15) & ~15u;
 	cc->alloc_cold = (b->cold + b->cold_len + 15) & ~15u;
+	cc->at[cc->nblocks].host = b->host;
+	cc->at[cc->nblocks].cold = b->cold;
 	cc->blocks[cc->nblocks++] = b;
 	b->valid = false;
 }
@@ -795,20 +834,22 @@ struct block *cc_block(struct codecache *cc, uint32_t id)
 
 struct block *cc_block_at(struct codecache *cc, uint32_t a)
 {
+	/* The last block starting at or below a (blocks are allocated upwards in both
+	 * zones; one with no cold code starts where the next does), then its extent. */
 	bool cold = a >= cc->cold_base;
 	uint32_t lo = 0, hi = cc->nblocks;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		struct block *b = cc->blocks[mid];
-		uint32_t start = cold ? b->cold : b->host, len = cold ? b->cold_len : b->host_len;
-		if (a < start)
-			hi = mid;
-		else if (a >= start + len)
+		if ((cold ? cc->at[mid].cold : cc->at[mid].host) <= a)
 			lo = mid + 1;
 		else
-			return b;
+			hi = mid;
 	}
-	return NULL;
+	if (!lo)
+		return NULL;
+	struct block *b = cc->blocks[lo - 1];
+	uint32_t start = cold ? b->cold : b->host, len = cold ? b->cold_len : b->host_len;
+	return a - start < len ? b : NULL;
 }
 
 const struct side_entry *cc_side_lookup(const struct block *b, uint32_t a)

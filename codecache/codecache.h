@@ -94,35 +94,39 @@ static inline uint32_t entry_inside(const struct entry *en)
 #define SLOT_BITS       3
 
 struct block {
+	/* The first 64 bytes: what lookups, CR3 loads' checks, detaching and attaching
+	 * read. */
 	uint32_t eip, cs_base, cs_limit, mode;
 	uint32_t page[3];               /* guest physical page numbers of the bytes, then of
 					   an inlined callee's (xpage) */
 	uint8_t npages;                 /* consecutive linear pages of the bytes: 1 or 2 */
 	bool xpage;                     /* page[npages] is an inlined callee's page ... */
-	uint32_t xlpn;                  /* ... at this linear page */
+	uint8_t nentries;
 	uint8_t nexits;
+	uint32_t xlpn;                  /* ... at this linear page */
 	bool valid;
 	bool cut;                       /* its last instruction ran into an absent page */
 	bool global;                    /* its pages are global (CR4.PGE): CR3 loads keep it */
-	uint32_t global_epoch;          /* ... as seen when global translations last went */
 	bool large;                     /* a page of it is part of a 4 MiB or 2 MiB page */
+	uint32_t global_epoch;          /* ... as seen when global translations last went */
 	bool in_local;                  /* attached: on the list of non-global blocks with
 					   links; not: detached (guarded, or chains parked) */
 	bool guarded;                   /* its entries' guards are closed (detached) */
 	bool has_parked;                /* chains into it were parked (a guard exit found
 					   it not mapped as translated) */
 	bool callout_first;             /* starts with a callout: emulate without entering */
-	uint16_t guest_len;
-	uint16_t ninsn;
+	struct entry *entries;          /* [0] is the start; then call continuations (in
+					   the block's allocation, after it) */
 	uint32_t id;
 	uint32_t host;                  /* host address of the code */
+
 	uint32_t host_len;
+	uint16_t guest_len;
+	uint16_t ninsn;
 	uint32_t cold;                  /* host address of its out-of-line code (exit stubs, */
 	uint32_t cold_len;              /* inline caches' misses, table stubs), or 0 */
 	struct exit_slot exit[MAX_EXITS];
 	uintptr_t incoming;             /* list of (block | slot) chained into this one */
-	uint8_t nentries;
-	struct entry *entries;          /* [0] is the start; then call continuations */
 	struct block *page_next[3];
 	uint16_t nside;
 	struct side_entry *side;
@@ -209,6 +213,11 @@ uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold);
 /* A new block whose code was emitted at the reserved address; the caller fills it
  * in, entries included, and then calls cc_commit(). */
 struct block *cc_new_block(struct codecache *cc);
+/* b with its n entry points (en) in the same allocation, right after it, where the
+ * checks of detaching and attaching it find them: b itself is freed (NULL, and b
+ * kept, when memory is short). */
+struct block *cc_set_entries(struct codecache *cc, struct block *b, const struct entry *en,
+			     int n);
 /* Drop a block from cc_new_block() that will not be committed. */
 void cc_abandon(struct codecache *cc, struct block *b);
 /* Make a filled-in block visible: hash it, list it on its pages (write-protecting

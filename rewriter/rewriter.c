@@ -498,9 +498,6 @@ static void describe_block(struct rewriter *rw, struct tblock *t, uint32_t next)
 	blk->host_len = (uint32_t)(t->e.b.p - t->e.start);
 	blk->cold_len = (uint32_t)(t->e.cold - t->e.cold_start);
 	blk->nside = (uint16_t)t->ninsn;
-	blk->nentries = (uint8_t)t->nentries;
-	blk->entries = malloc(t->nentries * sizeof(*blk->entries));
-	memcpy(blk->entries, t->entries, t->nentries * sizeof(*blk->entries));
 	blk->side = malloc(t->ninsn * sizeof(*blk->side));
 	memcpy(blk->side, rw->side, t->ninsn * sizeof(*blk->side));
 }
@@ -548,6 +545,13 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		}
 	}
 	finish_block(&t, cur.next);
+	struct block *b = cc_set_entries(rw->cc, t.blk, t.entries, t.nentries);
+	if (!b) {
+		cc_abandon(rw->cc, t.blk);
+		rw_stop(rw, "out of memory for translations");
+		return NULL;
+	}
+	t.blk = b;
 	describe_block(rw, &t, cur.next);
 	if (oneshot)
 		cc_commit_oneshot(rw->cc, t.blk);
