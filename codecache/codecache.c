@@ -787,6 +787,16 @@ void cc_chain(struct codecache *cc, struct block *from, int slot, struct block *
 	cc_chain_entry(cc, from, slot, &to->entries[0]);
 }
 
+/* b runs in the current space: attached, if it was not (guards closed, chains parked),
+ * and on the local list. */
+static void attached_here(struct codecache *cc, struct block *b)
+{
+	if (b->guarded || b->has_parked)
+		attach(cc, b);
+	else
+		local_add(cc, b);
+}
+
 void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const struct entry *en)
 {
 	struct exit_slot *x = &from->exit[slot];
@@ -804,14 +814,8 @@ void cc_chain_entry(struct codecache *cc, struct block *from, int slot, const st
 	patch_rel32(x->field, dest);
 	/* Both ran or are about to in this space: attached (from may have been entered
 	 * past its closed guard, from a block of its own pages). */
-	if (from->guarded || from->has_parked)
-		attach(cc, from);
-	else
-		local_add(cc, from);
-	if (to->guarded || to->has_parked)
-		attach(cc, to);
-	else
-		local_add(cc, to);
+	attached_here(cc, from);
+	attached_here(cc, to);
 	x->to = to;
 	x->to_host = dest;
 	x->in_next = to->incoming;
