@@ -193,6 +193,8 @@
 #define EXIT_LOOKUP     2u      /* indirect branch missed the table: target in VC_EIP */
 #define EXIT_CALLOUT    3u      /* instruction at VC_EIP needs the monitor; info: */
 #define CALLOUT_CUT     1u      /* ... it runs into a page that was absent (a cut block) */
+#define CALLOUT_CR3     2u      /* ... it is MOV CR3, r32 (0F 22 D8+r, no prefix), r in */
+#define CALLOUT_REG_SHIFT 2     /*     bits 2-4: the monitor needs not decode it */
 #define EXIT_FAULT      4u      /* a host signal in translated code (set by the handler) */
 #define EXIT_IC_FILL    5u      /* an indirect branch site's first run: info as EXIT_CHAIN */
 #define EXIT_IC_REFILL  6u      /* its misses counted down: info = block << 3 | first slot */

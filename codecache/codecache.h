@@ -123,6 +123,7 @@ struct block {
 	uint32_t host_len;
 	uint16_t guest_len;
 	uint16_t ninsn;
+	uint32_t callout_info;          /* a callout_first block's exit info (EXIT_CALLOUT) */
 	uint32_t cold;                  /* host address of its out-of-line code (exit stubs, */
 	uint32_t cold_len;              /* inline caches' misses, table stubs), or 0 */
 	struct exit_slot exit[MAX_EXITS];

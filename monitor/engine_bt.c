@@ -258,7 +258,7 @@ static enum run_exit handle_exit(struct vm *vm, uint32_t word, const struct entr
 		return RUN_AGAIN;
 	}
 	case EXIT_CALLOUT:
-		vm->callout_cut = info & CALLOUT_CUT;
+		vm->callout_info = info;
 		return RUN_CALLOUT;
 	case EXIT_GUARD:
 		/* A jump into a detached block: the next run asks whether it maps here. */
@@ -280,13 +280,13 @@ static enum run_exit bt_run(struct vm *vm)
 {
 	struct block *b;
 	const struct entry *en = find_entry(vm, &b);
-	vm->callout_cut = false;
+	vm->callout_info = 0;
 	if (!en)
 		return RUN_AGAIN;
 	if (b->callout_first && en == &b->entries[0]) {
 		/* Nothing to run before the callout: skip the round trip. */
 		vm->stats.direct_callouts++;
-		vm->callout_cut = b->cut;
+		vm->callout_info = b->callout_info;
 		return RUN_CALLOUT;
 	}
 	uint64_t frame_rsp;

@@ -132,7 +132,7 @@ struct vm {
 	uint8_t fpu_at_exit[512] __attribute__((aligned(16)));
 	struct stats stats;
 	uint32_t cut_retry;             /* linear + 1 of the last stale cut block (emulate.c) */
-	bool callout_cut;               /* this callout is a cut block's (CALLOUT_CUT) */
+	uint32_t callout_info;          /* this callout's exit info: CALLOUT_CUT, CALLOUT_CR3 */
 	struct aspaces *asp;            /* the processes of address spaces, or NULL (aspaces.c) */
 	struct hostrt rt;               /* signals, timer, console (hostrt.h) */
 	bool one_step;                  /* run the next instruction as a one-shot block */

@@ -341,11 +341,19 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 	return k;
 }
 
-/* The monitor emulates the instruction; the block ends with it. */
+/* The monitor emulates the instruction; the block ends with it. A load of CR3 (each
+ * guest context switch) says which register it loads, so that the monitor need not
+ * fetch and decode it again: in 32-bit code, without a prefix, as 0F 22 with mod 11
+ * (the CPU ignores mod there; other forms take the general way). */
 static void emit_callout(struct tblock *t, const struct tinsn *in)
 {
-	emit_callout_exit(&t->e, in->eip);
+	uint32_t info = 0;
+	if ((t->mode & 4) && in->npfx == 0 && in->len == 3 && in->op[0] == 0x0f &&
+	    in->op[1] == 0x22 && (in->op[2] & 0xf8) == 0xd8)
+		info = CALLOUT_CR3 | (uint32_t)(in->op[2] & 7) << CALLOUT_REG_SHIFT;
+	emit_exit_word(&t->e, in->eip, EXIT_CALLOUT << EXIT_SHIFT | info);
 	t->blk->callout_first = t->ninsn == 1;
+	t->blk->callout_info = info;
 	t->ended = true;
 }
 
@@ -400,8 +408,8 @@ static bool translate_insn(struct rewriter *rw, struct tblock *t, struct cursor 
 		 * #PF of the next page). A block whose last instruction was cut off by a
 		 * missing page is good only while that page is. */
 		t->blk->cut = t->next_missing && cur->size < 15;
-		emit_exit_word(&t->e, cur->next, EXIT_CALLOUT << EXIT_SHIFT |
-			       (t->blk->cut ? CALLOUT_CUT : 0));
+		t->blk->callout_info = t->blk->cut ? CALLOUT_CUT : 0;
+		emit_exit_word(&t->e, cur->next, EXIT_CALLOUT << EXIT_SHIFT | t->blk->callout_info);
 		t->blk->callout_first = t->ninsn == 1;
 		t->ended = true;
 		return true;
