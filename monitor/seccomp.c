@@ -83,6 +83,12 @@ int sandbox_enter(bool sockets, bool gdb, const int *peers, int npeers)
 		return -ENOMEM;
 	/* A call from another ABI (i386 from compatibility mode, x32) traps as well. */
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+	/* The filter as a binary tree of syscall numbers, not a list tried in order: every
+	 * host call runs it, and the hot ones (sched_yield at each vCPU hand-over, mprotect,
+	 * mmap, rt_sigreturn) sat deep in the list (a probe: 20-80 ns a call down to 0-20,
+	 * AMD EPYC Zen 5). The same rules either way. */
+	if (r == 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	for (size_t i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	/* (recvfrom and sendto are among the network back end's calls already.) */
