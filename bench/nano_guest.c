@@ -8,6 +8,10 @@
  * then `NANO-DONE`, and exits through port 0xf4 with 0 (process status 1 under QEMU and
  * trapeze). NANO_SMALL=1 divides the counts by NANO_SMALL_DIV (the smoke test).
  *
+ * Words on the command line (trapeze run --append, QEMU -append) narrow a run down for a
+ * profile or paired runs: `only=NAME` runs that operation alone, `x=N` multiplies its
+ * iterations by N (1-1000): `--append "only=ctxsw x=50"` is 10^6 address-space switches.
+ *
  * The kernel side is as small as an OS's fast paths can be: INT 0x80 goes through a DPL-3
  * interrupt gate to a handler that is one IRET, #DE to one that steps EIP over the 2-byte
  * DIV and IRETs. Ring 3 is ring.h's: user_run() IRETs to the loop, INT 0x81 comes back.
@@ -55,6 +59,29 @@ static const struct {
 #undef NANO_ENTRY
 };
 
+/* The value of word key= on the command line (up to a space), or NULL. */
+static const char *cmd_word(const char *cmd, const char *key)
+{
+	for (const char *p = cmd; *p; p++) {
+		if (p != cmd && p[-1] != ' ')
+			continue;
+		const char *k = key, *q = p;
+		while (*k && *q == *k)
+			k++, q++;
+		if (!*k && *q == '=')
+			return q + 1;
+	}
+	return NULL;
+}
+
+/* Whether the word at w (ended by a space or the end) is name. */
+static int word_is(const char *w, const char *name)
+{
+	while (*name && *w == *name)
+		w++, name++;
+	return !*name && (!*w || *w == ' ');
+}
+
 /* Cycles for loop(n) at CPL `ring`; the way in and out of ring 3 is inside, but it
  * happens once per call and is also inside the baseline. */
 static uint8_t sysenter_stack[256] __attribute__((aligned(16)));
@@ -85,8 +112,16 @@ void test_main(void)
 	wrmsr(0x175, (uint32_t)sysenter_stack + sizeof(sysenter_stack));
 	wrmsr(0x176, (uint32_t)nano_sysenter_entry);
 	printf("NANO-START guest size=%s\n", NANO_SMALL ? "small" : "full");
+	const char *cmd = guest_cmdline(), *only = cmd_word(cmd, "only"), *xw = cmd_word(cmd, "x");
+	uint32_t times = 0;
+	while (xw && *xw >= '0' && *xw <= '9' && times <= 1000)
+		times = times * 10 + (uint32_t)(*xw++ - '0');
+	if (times < 1 || times > 1000)
+		times = 1;
 	for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		uint32_t n = ops[i].n, round = ops[i].round ? ops[i].round : n;
+		if (only && !word_is(only, ops[i].name))
+			continue;
+		uint32_t n = ops[i].n * times, round = ops[i].round ? ops[i].round : n;
 		uint64_t base = 0, t = 0;
 		for (uint32_t done = 0, k; done < n; done += k) {
 			k = n - done < round ? n - done : round;

@@ -14,11 +14,14 @@
 _start:
 	cli
 	cld
+	mov %eax, %edx                  /* the loader's magic; EBX: its information */
 	mov $__bss_start, %edi          /* the loader zeroes .bss; do it anyway */
 	mov $__bss_end, %ecx
 	sub %edi, %ecx
 	xor %eax, %eax
 	rep stosb
+	mov %edx, mb_magic
+	mov %ebx, mb_info
 	mov $stack_top, %esp
 	call test_main
 	call guest_finish
@@ -109,6 +112,10 @@ exc_recover:
 	jmp *%ecx
 
 	.data
+	.globl mb_magic, mb_info
+	.align 4
+mb_magic:	.long 0
+mb_info:	.long 0
 	.globl rec_armed
 	.align 4
 rec_armed:	.long 0

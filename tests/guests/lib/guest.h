@@ -68,6 +68,10 @@ __attribute__((noreturn)) void guest_finish(void);     /* exit 0 if no FAIL, els
  * pending, and sti must not deliver it). Every test calls this first. */
 void guest_init(void);
 
+/* The command line the multiboot loader passed (trapeze run --append, QEMU -append:
+ * the kernel's path first, then the words appended), or "" if it passed none. */
+const char *guest_cmdline(void);
+
 /* ---- GDT: 0 null, 1 flat code (0x08), 2 flat data (0x10), 3.. free ---- */
 #define SEL_CODE    0x08
 #define SEL_DATA    0x10

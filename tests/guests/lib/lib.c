@@ -165,6 +165,17 @@ void check_eq_sdm(const char *name, uint32_t got, uint32_t want, const char *why
 		check_eq(name, got, want);
 }
 
+extern uint32_t mb_magic, mb_info;     /* boot.S: EAX and EBX at entry */
+
+const char *guest_cmdline(void)
+{
+	/* Multiboot 1: EAX 0x2badb002; flags bit 2: the cmdline field (offset 16) is set. */
+	const uint32_t *mbi = (const uint32_t *)mb_info;
+	if (mb_magic != 0x2badb002u || !mbi || !(mbi[0] & 4) || !mbi[4])
+		return "";
+	return (const char *)mbi[4];
+}
+
 void guest_init(void)
 {
 	putchar_serial('\n');  /* SeaBIOS leaves "Booting from ROM.." unterminated */
