@@ -121,7 +121,9 @@ void test_main(void)
 	for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (only && !word_is(only, ops[i].name))
 			continue;
-		uint32_t n = ops[i].n * times, round = ops[i].round ? ops[i].round : n;
+		uint64_t want = (uint64_t)ops[i].n * times;
+		uint32_t n = want > 0xffffffffu ? 0xffffffffu : (uint32_t)want;
+		uint32_t round = ops[i].round ? ops[i].round : n;
 		uint64_t base = 0, t = 0;
 		for (uint32_t done = 0, k; done < n; done += k) {
 			k = n - done < round ? n - done : round;
