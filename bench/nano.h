@@ -37,7 +37,7 @@
 	X(pgfault,   40960,    0, 1, 4096) /* write to a not-present page: #PF, PTE, IRET */ \
 	X(ptemod,    20000,    0, 0, 0)    /* PTE to the other frame; INVLPG; read */        \
 	X(ctxsw,     20000,    0, 0, 0)    /* MOV CR3 to the other address space; read */    \
-	X(touch64m,  16384,    0, 1, 0)    /* first write to each page of 64 MiB */
+	X(touch64m,  16384,    0, 1, 16384) /* first write to each page of 64 MiB */
 #define NANO_SMALL_DIV 100
 
 #define NANO_ENUM(name, n, ring, native, round) NANO_OP_##name,

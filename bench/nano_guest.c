@@ -59,9 +59,12 @@ static const struct {
 #undef NANO_ENTRY
 };
 
-/* The value of word key= on the command line (up to a space), or NULL. */
+/* The value of word key= on the command line (up to a space), or NULL. The first
+ * word is the kernel's path. */
 static const char *cmd_word(const char *cmd, const char *key)
 {
+	while (*cmd && *cmd != ' ')
+		cmd++;
 	for (const char *p = cmd; *p; p++) {
 		if (p != cmd && p[-1] != ' ')
 			continue;
@@ -113,14 +116,18 @@ void test_main(void)
 	wrmsr(0x176, (uint32_t)nano_sysenter_entry);
 	printf("NANO-START guest size=%s\n", NANO_SMALL ? "small" : "full");
 	const char *cmd = guest_cmdline(), *only = cmd_word(cmd, "only"), *xw = cmd_word(cmd, "x");
-	uint32_t times = 0;
+	uint32_t times = xw ? 0 : 1;
 	while (xw && *xw >= '0' && *xw <= '9' && times <= 1000)
 		times = times * 10 + (uint32_t)(*xw++ - '0');
-	if (times < 1 || times > 1000)
+	if (times < 1 || times > 1000 || (xw && *xw && *xw != ' ')) {
+		fail("nano-args", "x= wants a number from 1 to 1000");
 		times = 1;
+	}
+	int ran = 0;
 	for (unsigned i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (only && !word_is(only, ops[i].name))
 			continue;
+		ran++;
 		uint64_t want = (uint64_t)ops[i].n * times;
 		uint32_t n = want > 0xffffffffu ? 0xffffffffu : (uint32_t)want;
 		uint32_t round = ops[i].round ? ops[i].round : n;
@@ -137,5 +144,7 @@ void test_main(void)
 		uint32_t x = nano_tenths(t, base, n, &neg);
 		printf("NANO %s %s%u.%u\n", ops[i].name, neg ? "-" : "", x / 10, x % 10);
 	}
+	if (!ran)
+		fail("nano-args", "only= names no operation");
 	printf("NANO-DONE\n");
 }

@@ -208,12 +208,14 @@ int nano_pg_check(enum nano_op op, uint32_t n)
 		want = alternating(n, MARK_A, MARK_B);
 		write_cr3((uint32_t)pd_main);
 		break;
-	case NANO_OP_touch64m:          /* every page written once: A and D set */
+	case NANO_OP_touch64m: {        /* every page of the last round written once */
+		uint32_t last = (n - 1) % T_PAGES + 1;
 		name = "nano-touch64m";
-		want = n;
-		for (uint32_t i = 0; i < n; i++)
+		want = last;
+		for (uint32_t i = 0; i < last; i++)
 			got += (pt_touch[i] & (PG_A | PG_D)) == (PG_A | PG_D);
 		break;
+	}
 	default:
 		return 0;
 	}
