@@ -12,6 +12,9 @@
  * space and a supervisor page in another, where ring 3 may not fetch from it. And
  * code in two neighbouring 4 MiB pages, the second mapped to another frame in B: the
  * check of a CR3 load may take a large page whole from one walk, but no further.
+ * And code that two spaces map to the same frame, so that what was translated from it
+ * is good in both and may stay so across their switches, until one of them maps that
+ * page elsewhere, or not at all, while the other runs.
  */
 #include "guest.h"
 #include "ring.h"
@@ -22,6 +25,7 @@
 #define U       0x50020000u    /* P in A, B and D; nothing in C */
 #define U1      0x50021000u    /* QA in A, QB in B and D */
 #define K       0x50030000u    /* one frame: a user page in A, supervisor in B */
+#define V       0x50040000u    /* VA in A and B; VB in B later, then nothing */
 #define FL_U    0x2u           /* EFLAGS for ring 3: bit 1, IF clear */
 
 /* The callers on T: call rel32 to a target; ret. */
@@ -31,9 +35,10 @@
 #define T_U_A   (T + 0x0c0)     /* U+0xff8 (runs on into U1), called in A and D */
 #define T_U     (T + 0x100)     /* U+0x100 */
 #define T_K     (T + 0x140)     /* K, called at CPL 3 */
+#define T_V     (T + 0x180)     /* V, called everywhere */
 
 static pte_t *kpd, *pda, *pdb, *pdc, *pdd;
-static uint8_t *sa, *sb, *sc, *p, *qa, *qb;
+static uint8_t *sa, *sb, *sc, *p, *qa, *qb, *va, *vb;
 
 static void put32(uint8_t *q, uint32_t v) { *(volatile uint32_t *)q = v; }
 
@@ -88,6 +93,7 @@ static void setup(void)
 	emit_caller(t, T_U_A - T, U + 0xff8);
 	emit_caller(t, T_U - T, U + 0x100);
 	emit_caller(t, T_K - T, K);
+	emit_caller(t, T_V - T, V);
 	for (int k = 0; k < 4; k++) {
 		pg_share_identity(pds[k], kpd);
 		pg_map(pds[k], T, (uint32_t)t, PG_P | PG_W | PG_U);
@@ -120,6 +126,10 @@ static void setup(void)
 	pg_map(pdb, U1, (uint32_t)qb, PG_P | PG_W);
 	pg_map(pdd, U1, (uint32_t)qb, PG_P | PG_W);
 	pg_pte(pdc, U);                         /* C: a page table, U not present */
+	va = s_page(0xd0);
+	vb = s_page(0xe0);
+	pg_map(pda, V, (uint32_t)va, PG_P | PG_W);
+	pg_map(pdb, V, (uint32_t)va, PG_P | PG_W);
 }
 
 /* Different code at S in A and B, called through the same caller while switching. */
@@ -174,6 +184,38 @@ static void test_changed_while_away(void)
 	space(pdb);
 	space(pda);
 	check(calls(T_S_A, 0xa0), "spaces-back-after-invlpg");
+}
+
+/* V maps VA in A and B: its code runs in both, through the same caller, at every
+ * switch. Then B's entry for V changes while A is current (no INVLPG: B's tables are
+ * not in use, and the switch to B is a CR3 load): B must run VB, and after that not
+ * find V at all; A keeps VA throughout. */
+static void test_shared_code_changed(void)
+{
+	int ok = 1;
+	for (int i = 0; i < 20; i++) {
+		space(i & 1 ? pdb : pda);
+		ok &= calls(T_V, 0xd0) & calls(V + 0x100, 0xd1);
+	}
+	check(ok, "spaces-shared-code");
+	space(pda);
+	pg_map(pdb, V, (uint32_t)vb, PG_P | PG_W);
+	check(calls(T_V, 0xd0), "spaces-shared-code-a-unchanged");
+	space(pdb);
+	check(calls(T_V, 0xe0), "spaces-shared-code-remapped-while-away-chain");
+	check(calls(V + 0x100, 0xe1), "spaces-shared-code-remapped-while-away-lookup");
+	space(pda);
+	check(calls(T_V, 0xd0), "spaces-shared-code-a-again");
+	pg_map(pdb, V, (uint32_t)va, PG_P | PG_W);
+	space(pdb);
+	check(calls(T_V, 0xd0), "spaces-shared-code-back");
+	space(pda);
+	check(calls(T_V, 0xd0), "spaces-shared-code-a-after-back");
+	*pg_pte(pdb, V) = 0;
+	space(pdb);
+	PF_EXPECT("spaces-shared-code-unmapped-while-away", 0, V, (void *)V, pg_call(T_V));
+	space(pda);
+	check(calls(T_V, 0xd0), "spaces-shared-code-a-last");
 }
 
 /* One frame of code (P) at U in A, B and D, where the block at U+0xff8 runs on into
@@ -263,6 +305,7 @@ void test_main(void)
 	write_cr4(read_cr4() | CR4_PGE);
 	test_alternate();
 	test_changed_while_away();
+	test_shared_code_changed();
 	test_shared_page();
 	test_user_page();
 	test_large_pages();
