@@ -60,11 +60,14 @@ struct local_ent {
 	uint32_t *more;
 };
 /* An entry's keys and pages, in an array of their own beside the entries: all a CR3
- * load's check reads of an entry whose pages still map as they did (16 bytes, where
+ * load's check reads of an entry whose pages still map as they did (24 bytes, where
  * the entry takes a cache line: the guest evicts the list between two loads, and md5sum
- * through a pipe checks ~48 entries 40,000 times a run). */
+ * through a pipe checks ~48 entries 40,000 times a run). ok_spaces: the address spaces
+ * (a bit by index in spaces[]) whose traced tables were found to map the pages so,
+ * while the trace epoch is still ok_epoch (see detach_remapped). */
 struct local_key {
 	uint32_t key, ppn, key2, ppn2;
+	uint32_t ok_epoch, ok_spaces;
 };
 #define LOCAL_HASH_BITS 10
 
@@ -80,9 +83,16 @@ struct local_key {
 struct space_blocks {
 	uint32_t key;           /* CR3 & ~0x1f, with use != 0 */
 	uint32_t use;           /* LRU stamp; 0 = free */
+	uint32_t loads;         /* CR3 loads into it since it took this slot */
 	uint32_t n;
 	uint32_t id[SPACE_BLOCKS];
+	uint32_t ok[SPACE_BLOCKS];      /* the trace epoch in which id's pages were found
+					   mapped as translated by traced tables; 0: never */
 };
+/* A space's CR3 checks ask for traced answers (and so trace its tables) from its
+ * TRACE_LOADS-th load on: a short-lived process (a fork that execs, an exec that
+ * exits) writes its tables too soon after its first loads for tracing to pay. */
+#define TRACE_LOADS 8
 
 struct codecache {
 	struct cc_host host;            /* the guest's memory, as the monitor sees it */
@@ -106,6 +116,7 @@ struct codecache {
 	uint8_t *code_lin;              /* bit per guest linear page that blocks came from */
 	uint8_t *code_lin_global;       /* ... and global blocks */
 	uint8_t *code_lin_large;        /* ... and blocks from large pages (INVLPG) */
+	uint8_t *code_lin_local;        /* ... and blocks on the local list */
 	struct local_ent *local;        /* blocks not on global pages (CR3 loads) */
 	struct local_key *lkey;         /* ... their keys, by the same index */
 	uint32_t nlocal, caplocal;      /* entries */
@@ -238,17 +249,19 @@ struct codecache *cc_create(uint32_t size, uint32_t ram_pages, uint32_t empty_hi
 	cc->code_lin = calloc(1u << 17, 1);
 	cc->code_lin_global = calloc(1u << 17, 1);
 	cc->code_lin_large = calloc(1u << 17, 1);
+	cc->code_lin_local = calloc(1u << 17, 1);
 	cc->capblocks = 4096;
 	cc->blocks = malloc(cc->capblocks * sizeof(*cc->blocks));
 	cc->live = malloc(cc->capblocks / 8);
 	cc->at = malloc(cc->capblocks * sizeof(*cc->at));
 	if (!cc->page_head || !cc->blocks || !cc->live || !cc->at || !cc->code_lin ||
-	    !cc->code_lin_global || !cc->code_lin_large) {
+	    !cc->code_lin_global || !cc->code_lin_large || !cc->code_lin_local) {
 		free(cc->at);
 		free(cc->live);
 		free(cc->code_lin);
 		free(cc->code_lin_global);
 		free(cc->code_lin_large);
+		free(cc->code_lin_local);
 		free(cc->page_head);
 		free(cc->blocks);
 		free(cc);
@@ -282,6 +295,7 @@ void cc_destroy(struct codecache *cc)
 	free(cc->code_lin);
 	free(cc->code_lin_global);
 	free(cc->code_lin_large);
+	free(cc->code_lin_local);
 	local_clear(cc);
 	free(cc->local);
 	free(cc->lkey);
@@ -611,6 +625,13 @@ static void local_add(struct codecache *cc, struct block *b)
 {
 	if (b->global || b->in_local)
 		return;
+	for (int i = 0; i <= b->npages + b->xpage; i++) {
+		if (i == b->npages + b->xpage && !b->cut)
+			break;
+		uint32_t lpn = (i < b->npages + b->xpage ? block_lpn(b, i) : block_lpn(b, 0) + 1) &
+			       0xfffff;
+		cc->code_lin_local[lpn >> 3] |= (uint8_t)(1u << (lpn & 7));
+	}
 	uint32_t user = (b->mode & 3) == 3;
 	uint32_t key = LOCAL_KEY_NONE, ppn = 0, key2 = LOCAL_KEY_NONE, ppn2 = 0;
 	if (b->npages + b->xpage + b->cut <= 2) {
@@ -648,7 +669,7 @@ static void local_add(struct codecache *cc, struct block *b)
 			cc->lkey = nk;
 			cc->caplocal = cap;
 		}
-		cc->lkey[cc->nlocal] = (struct local_key){ key, ppn, key2, ppn2 };
+		cc->lkey[cc->nlocal] = (struct local_key){ key, ppn, key2, ppn2, 0, 0 };
 		l = &cc->local[cc->nlocal++];
 		*l = (struct local_ent){ .cap = LOCAL_INLINE };
 		if (key != LOCAL_KEY_NONE) {
@@ -1129,50 +1150,73 @@ static uint32_t detach_local(struct codecache *cc,
 
 /* Linear page -> physical page for a fetch in the current address space (~0u: none),
  * at CPL 3 or not, for the blocks a change of mapping checks: many share a page. Each
- * is asked once, by the host's shorter walk (peek_once). */
+ * is asked once, by the host's shorter walk (peek_once); with trace, for traced
+ * answers. */
 struct mapping_cache {
 	struct { uint32_t key, ppn; } e[64];
+	uint64_t traced;                /* a bit by entry: its answer is traced */
+	bool trace;
 };
 
-static void mapping_cache_init(struct mapping_cache *seen)
+static void mapping_cache_init(struct mapping_cache *seen, bool trace)
 {
-	memset(seen, 0xff, sizeof(*seen));     /* no key: lpn << 1 | user < 2^21 */
+	memset(seen->e, 0xff, sizeof(seen->e));         /* no key: lpn << 1 | user < 2^21 */
+	seen->traced = 0;
+	seen->trace = trace;
 }
 
+/* The answer for (lpn, user); *traced (if not NULL) becomes false unless it is traced. */
 static uint32_t cached_ppn(struct codecache *cc, struct mapping_cache *seen, uint32_t lpn,
-			   bool user)
+			   bool user, bool *traced)
 {
 	uint32_t key = (lpn & 0xfffff) << 1 | user;
 	unsigned h = (key * 0x9e3779b1u) >> 26;
 	if (seen->e[h].key != key) {
 		uint64_t pa;
-		int r = cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa);
+		bool t = false;
+		int r = cc->host.peek_once(cc->host.opaque, lpn << 12, user, &pa,
+					   seen->trace ? &t : NULL);
 		seen->e[h].key = key;
 		seen->e[h].ppn = r < 0 ? ~0u : (uint32_t)(pa >> 12);
+		seen->traced = (seen->traced & ~(1ull << h)) | (uint64_t)t << h;
 	}
+	if (traced && !(seen->traced >> h & 1))
+		*traced = false;
 	return seen->e[h].ppn;
 }
 
 /* Whether the current address space maps each of b's pages to the physical page it
  * was translated from, for a fetch at b's privilege (a supervisor page is no user
  * code, whatever frame it maps), and, for a block cut off by a missing page, still
- * maps no page there: what cc_lookup_entry checks. */
+ * maps no page there: what cc_lookup_entry checks. *traced as cached_ppn's. */
 static bool maps_as_translated(struct codecache *cc, const struct block *b,
-			       struct mapping_cache *seen)
+			       struct mapping_cache *seen, bool *traced)
 {
 	bool user = (b->mode & 3) == 3;
 	for (int i = 0; i < b->npages + b->xpage; i++)
-		if (cached_ppn(cc, seen, block_lpn(b, i), user) != b->page[i])
+		if (cached_ppn(cc, seen, block_lpn(b, i), user, traced) != b->page[i])
 			return false;
-	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user) == ~0u;
+	return !b->cut || cached_ppn(cc, seen, block_lpn(b, 0) + 1, user, traced) == ~0u;
 }
 
 /* maps_as_translated, for one block now. */
 static bool maps_now(struct codecache *cc, const struct block *b)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
-	return maps_as_translated(cc, b, &seen);
+	mapping_cache_init(&seen, false);
+	return maps_as_translated(cc, b, &seen, NULL);
+}
+
+static uint32_t trace_epoch(const struct codecache *cc)
+{
+	return *cc->host.trace_epoch;
+}
+
+/* Whatever was found under traced tables holds no more. */
+static void trace_forget(struct codecache *cc)
+{
+	if (++*cc->host.trace_epoch == 0)
+		*cc->host.trace_epoch = 1;
 }
 
 /*
@@ -1180,21 +1224,38 @@ static bool maps_now(struct codecache *cc, const struct block *b)
  * A CR3 load checks a few hundred blocks of a few dozen pages: one that lies in one
  * page is checked by its local entry, without reading the block but for its validity,
  * and a run of entries of one page walks it once.
+ *
+ * Into address space si (an index in spaces[]; -1: none known), an entry whose pages
+ * its traced tables mapped so in the current trace epoch is kept without asking: no
+ * write has reached those tables since, so they map them so still (mmu.c, "Traced
+ * page tables"). What is asked again and found traced is dated so.
  */
-static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen)
+static uint32_t detach_remapped(struct codecache *cc, struct mapping_cache *seen, int si)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, epoch = trace_epoch(cc), bit = si >= 0 ? 1u << si : 0;
 	for (uint32_t k = 0; k < cc->nlocal;) {
-		const struct local_key *lk = &cc->lkey[k];
+		struct local_key *lk = &cc->lkey[k];
 		bool maps;
 		if (lk->key != LOCAL_KEY_NONE) {
-			maps = cached_ppn(cc, seen, lk->key >> 1, lk->key & 1) == lk->ppn &&
+			if (lk->ok_epoch == epoch && (lk->ok_spaces & bit)) {
+				cc->stats.cr3_kept_traced++;
+				k++;
+				continue;
+			}
+			bool traced = true;
+			maps = cached_ppn(cc, seen, lk->key >> 1, lk->key & 1, &traced) == lk->ppn &&
 			       (lk->key2 == LOCAL_KEY_NONE ||
-				cached_ppn(cc, seen, lk->key2 >> 1, lk->key2 & 1) == lk->ppn2);
+				cached_ppn(cc, seen, lk->key2 >> 1, lk->key2 & 1, &traced) == lk->ppn2);
+			if (maps && traced && bit) {
+				if (lk->ok_epoch != epoch)
+					lk->ok_spaces = 0;
+				lk->ok_epoch = epoch;
+				lk->ok_spaces |= bit;
+			}
 		} else {
 			uint32_t id = local_ids(&cc->local[k])[0];
 			maps = id < cc->nblocks && is_live(cc, id) &&
-			       maps_as_translated(cc, cc->blocks[id], seen);
+			       maps_as_translated(cc, cc->blocks[id], seen, NULL);
 		}
 		if (maps) {
 			k++;
@@ -1222,8 +1283,9 @@ static bool on_page(struct codecache *cc, const struct block *b, void *arg)
 }
 
 /* cc_flush_linear, with the walks of the pages it checks cached in *seen (a CR3 load's
- * switch of space uses them again). */
-static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_cache *seen)
+ * switch of space uses them again), into address space si (-1: none known). */
+static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_cache *seen,
+			 int si)
 {
 	cc->stats.linear_flushes++;
 	if (!keep_global) {
@@ -1241,7 +1303,7 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 		 * only the ones whose pages the new address space does not map to the same
 		 * physical pages (two processes running one binary share its code pages). */
 		cc->stats.cr3_checked += cc->nlocal_blocks;
-		cc->stats.cr3_detached += detach_remapped(cc, seen);
+		cc->stats.cr3_detached += detach_remapped(cc, seen, si);
 	}
 	cc->generation++;
 }
@@ -1249,14 +1311,13 @@ static void flush_linear(struct codecache *cc, bool keep_global, struct mapping_
 void cc_flush_linear(struct codecache *cc, bool keep_global)
 {
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
-	flush_linear(cc, keep_global, &seen);
+	mapping_cache_init(&seen, false);
+	flush_linear(cc, keep_global, &seen, -1);
 }
 
-/* The address space named by cr3 is current now (a CR3 load): the blocks lookups
- * attached again in its last turn are attached at once where its tables map them as
- * translated, and the list starts over with what lookups attach this time. */
-static void enter_space(struct codecache *cc, uint32_t cr3, struct mapping_cache *seen)
+/* The address space named by cr3, current now: its entry, taken from the least
+ * recently used if it has none (what was dated in that one's index goes). */
+static struct space_blocks *space_of(struct codecache *cc, uint32_t cr3)
 {
 	uint32_t key = cr3 & ~0x1fu;
 	struct space_blocks *sp = &cc->spaces[0];
@@ -1269,31 +1330,54 @@ static void enter_space(struct codecache *cc, uint32_t cr3, struct mapping_cache
 		if (s->use < sp->use)
 			sp = s;
 	}
-	if (!sp->use || sp->key != key)
+	if (!sp->use || sp->key != key) {
+		if (sp->loads >= TRACE_LOADS)
+			trace_forget(cc);       /* local entries' ok_spaces name its index */
 		*sp = (struct space_blocks){ .key = key };
+	}
 	sp->use = ++cc->space_clock;
+	sp->loads++;
 	cc->space = sp;
+	return sp;
+}
+
+/* Address space sp is current now (a CR3 load): the blocks lookups attached again in
+ * its last turn are attached at once where its tables map them as translated (known
+ * without asking where traced tables did in this trace epoch), and the list starts
+ * over with what lookups attach this time. */
+static void enter_space(struct codecache *cc, struct space_blocks *sp, struct mapping_cache *seen)
+{
 	if (cc->local_lost)
 		return;
-	uint32_t n = sp->n;
+	uint32_t n = sp->n, epoch = trace_epoch(cc);
 	sp->n = 0;
 	for (uint32_t k = 0; k < n; k++) {
-		uint32_t id = sp->id[k];
+		uint32_t id = sp->id[k], ok = sp->ok[k];
 		struct block *b = id < cc->nblocks ? cc->blocks[id] : NULL;
-		if (!b || !b->valid || b->in_local || b->global || !maps_as_translated(cc, b, seen))
+		if (!b || !b->valid || b->in_local || b->global)
 			continue;
+		if (ok == epoch) {
+			cc->stats.space_kept_traced++;
+		} else {
+			bool traced = true;
+			if (!maps_as_translated(cc, b, seen, &traced))
+				continue;
+			ok = traced ? epoch : 0;
+		}
 		attach(cc, b);
-		sp->id[sp->n++] = id;
+		sp->id[sp->n] = id;
+		sp->ok[sp->n++] = ok;
 		cc->stats.space_attached++;
 	}
 }
 
 void cc_switch_space(struct codecache *cc, uint32_t cr3)
 {
+	struct space_blocks *sp = space_of(cc, cr3);
 	struct mapping_cache seen;
-	mapping_cache_init(&seen);
-	flush_linear(cc, true, &seen);
-	enter_space(cc, cr3, &seen);
+	mapping_cache_init(&seen, sp->loads >= TRACE_LOADS);
+	flush_linear(cc, true, &seen, (int)(sp - cc->spaces));
+	enter_space(cc, sp, &seen);
 }
 
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
@@ -1316,6 +1400,24 @@ bool cc_region_has_large_code(struct codecache *cc, uint32_t first, uint32_t npg
 	return false;
 }
 
+bool cc_local_code_in(struct codecache *cc, uint32_t first, uint32_t npg)
+{
+	for (uint32_t p = first & 0xfffff, end = p + npg; p < end;) {
+		if (!(p & 63) && end - p >= 64) {       /* a large page's: 64 at a time */
+			uint64_t w;
+			memcpy(&w, cc->code_lin_local + (p >> 3), sizeof(w));
+			if (w)
+				return true;
+			p += 64;
+		} else {
+			if (cc->code_lin_local[p >> 3] & (1u << (p & 7)))
+				return true;
+			p++;
+		}
+	}
+	return false;
+}
+
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn)
 {
 	return cc->code_lin[lpn >> 3] & (1u << (lpn & 7));
@@ -1333,6 +1435,7 @@ void cc_flush(struct codecache *cc)
 	memset(cc->code_lin, 0, 1u << 17);
 	memset(cc->code_lin_global, 0, 1u << 17);
 	memset(cc->code_lin_large, 0, 1u << 17);
+	memset(cc->code_lin_local, 0, 1u << 17);
 	local_clear(cc);
 	cc->local_lost = false;
 	memset(cc->spaces, 0, sizeof(cc->spaces));      /* their ids name nothing now */

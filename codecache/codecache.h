@@ -147,6 +147,8 @@ struct cc_stats {
 	uint64_t linear_flushes;        /* translations unchained for a changed mapping */
 	uint64_t cr3_detached;          /* blocks unchained by CR3 loads (their pages moved) */
 	uint64_t cr3_checked;           /* attached blocks whose pages CR3 loads checked */
+	uint64_t cr3_kept_traced;       /* ... local entries kept by traced tables, unasked */
+	uint64_t space_kept_traced;     /* blocks attached by a CR3 load back, so */
 	uint64_t space_attached;        /* attached again by a CR3 load back (cc_switch_space) */
 	uint64_t attached;              /* detached blocks a lookup attached again */
 	uint64_t unparked;              /* ... of them, found by the parked chain taken */
@@ -168,13 +170,18 @@ struct cc_host {
 	 * translation would see it now, without raising #PF or setting accessed bits:
 	 * 0, or -1 where nothing is mapped. */
 	int (*peek)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
-	/* The same for the many pages a CR3 load checks, each once, by a shorter walk. */
-	int (*peek_once)(void *opaque, uint32_t lin, bool user, uint64_t *pa);
+	/* The same for the many pages a CR3 load checks, each once, by a shorter walk;
+	 * with traced, whether the answer holds for the current address space while
+	 * *trace_epoch stays (asking may start tracing the tables it read). */
+	int (*peek_once)(void *opaque, uint32_t lin, bool user, uint64_t *pa, bool *traced);
 	/* Whether the current tables map linear lin by a global translation (CR4.PGE). */
 	bool (*global)(void *opaque, uint32_t lin);
 	/* Guest physical page ppn holds translated code (readonly) or no longer does:
 	 * write-protect it, or lift that. */
 	void (*protect_code)(void *opaque, uint32_t ppn, bool readonly);
+	/* Advances whenever a traced answer of peek_once may have changed; the cache
+	 * advances it too (never to 0). */
+	uint32_t *trace_epoch;
 	void *opaque;
 };
 
@@ -277,6 +284,9 @@ void cc_switch_space(struct codecache *cc, uint32_t cr3);
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn);
 /* Did blocks come from guest linear page lpn (since the last flush)? */
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn);
+/* Whether blocks a CR3 load checks (not global) came from linear pages
+ * [first, first + npg), now or since the last flush of the cache. */
+bool cc_local_code_in(struct codecache *cc, uint32_t first, uint32_t npg);
 /* Whether blocks came from a large page somewhere in linear pages [first, first + npg)
  * (npg a multiple of 8). */
 bool cc_region_has_large_code(struct codecache *cc, uint32_t first, uint32_t npg);

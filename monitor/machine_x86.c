@@ -83,10 +83,11 @@ static void x86_host_fault(struct vm *vm)
 			r = mmu_fault(vm->mmu, lin, f->err & 2);
 		} else if (lin >= GUEST_LOW && lin < vm->mem.size) {
 			uint32_t ppn = lin >> 12;
-			if (!(f->err & 2) || !mem_page_has_code(&vm->mem, ppn))
+			unsigned wp = mem_page_wp(&vm->mem, ppn);
+			if (!(f->err & 2) || !wp)
 				break;
 			/* Self-modifying code: drop the page's blocks and redo the write. */
-			vm->mem.code_written(vm->mem.opaque, ppn, true);
+			vm->mem.written(vm->mem.opaque, ppn, wp, true);
 			return;
 		}
 		/* No RAM there (device memory), or memory the host cannot map (the lowest

@@ -4,7 +4,7 @@
  * The shadow MMU and guest memory know nothing of the monitor: they call these
  * through function pointers with the VM as the opaque pointer. Each is what the
  * shadow MMU did itself before it had hooks; the fault path reaches only
- * code_written (a write to translated code) and page_fault.
+ * page_written (a write to translated code or a traced page table) and page_fault.
  */
 #include "mmuhost.h"
 
@@ -15,11 +15,16 @@
 #include "../codecache/codecache.h"
 #include "../shadowmmu/mmu.h"
 
-/* A write reaches translated code: its blocks go. The guest's own write, faulted in
- * translated code, is then redone as a one-shot block with its page writable. */
-static void code_written(void *opaque, uint32_t ppn, bool guest)
+/* A write reaches a traced page table (its tracing ends), or translated code: its
+ * blocks go, and the guest's own write, faulted in translated code, is then redone
+ * as a one-shot block with its page writable. */
+static void page_written(void *opaque, uint32_t ppn, unsigned what, bool guest)
 {
 	struct vm *vm = opaque;
+	if (what & MEM_WP_TABLE)
+		mmu_table_written(vm->mmu, ppn);
+	if (!(what & MEM_WP_CODE))
+		return;
 	vm->stats.smc_invalidations++;
 	cc_invalidate_page(vm->cc, ppn);
 	if (guest)
@@ -45,6 +50,12 @@ static bool linear_has_code(void *opaque, uint32_t lpn)
 {
 	struct vm *vm = opaque;
 	return cc_linear_has_code(vm->cc, lpn);
+}
+
+static bool local_code_in(void *opaque, uint32_t first, uint32_t npg)
+{
+	struct vm *vm = opaque;
+	return cc_local_code_in(vm->cc, first, npg);
 }
 
 static bool region_has_large_code(void *opaque, uint32_t first, uint32_t npg)
@@ -79,12 +90,13 @@ int mmuhost_init(struct vm *vm)
 		.flush_linear = flush_linear,
 		.flush_linear_page = flush_linear_page,
 		.linear_has_code = linear_has_code,
+		.local_code_in = local_code_in,
 		.region_has_large_code = region_has_large_code,
 		.page_fault = page_fault,
 		.segs_stale = segs_stale,
 		.fail = fail,
 	};
-	vm->mem.code_written = code_written;
+	vm->mem.written = page_written;
 	vm->mem.opaque = vm;
 	vm->mmu = mmu_create(&vm->cpu, &vm->mem, &hooks);
 	return vm->mmu ? 0 : -ENOMEM;

@@ -31,10 +31,10 @@ static int host_peek(void *opaque, uint32_t lin, bool user, uint64_t *pa)
 	return mmu_peek(vm->mmu, lin, fetch_acc(user), pa);
 }
 
-static int host_peek_once(void *opaque, uint32_t lin, bool user, uint64_t *pa)
+static int host_peek_once(void *opaque, uint32_t lin, bool user, uint64_t *pa, bool *traced)
 {
 	struct vm *vm = opaque;
-	return mmu_peek_fetch(vm->mmu, lin, user, pa);
+	return mmu_peek_fetch(vm->mmu, lin, user, pa, traced);
 }
 
 static bool host_global(void *opaque, uint32_t lin)
@@ -86,7 +86,8 @@ void rwhost_create(struct vm *vm)
 {
 	const struct cc_host cch = {
 		.peek = host_peek, .peek_once = host_peek_once, .global = host_global,
-		.protect_code = host_protect_code, .opaque = vm,
+		.protect_code = host_protect_code, .trace_epoch = &vm->mem.trace_epoch,
+		.opaque = vm,
 	};
 	const struct rw_host rwh = {
 		.translate = host_translate, .peek = host_peek, .phys = host_phys,

@@ -98,7 +98,8 @@ static void board_stopped(void *opaque, enum board_stop why, int status, const c
 }
 
 /* Guest RAM as the board's bus masters reach it (devices/dma.h): a range to be
- * written has its translated code dropped first, as mem_write_phys() does. */
+ * written is reported first (its translated code dropped, its page tables no longer
+ * traced), as mem_write_phys() does. */
 static void *guest_dma_map(void *opaque, uint64_t pa, uint64_t len, bool write)
 {
 	struct guest_mem *mem = opaque;
@@ -106,8 +107,8 @@ static void *guest_dma_map(void *opaque, uint64_t pa, uint64_t len, bool write)
 	if (!p || !write)
 		return p;
 	for (uint64_t ppn = pa >> 12; len && ppn <= (pa + len - 1) >> 12; ppn++)
-		if (mem_page_has_code(mem, (uint32_t)ppn))
-			mem->code_written(mem->opaque, (uint32_t)ppn, false);
+		if (mem_page_wp(mem, (uint32_t)ppn))
+			mem->written(mem->opaque, (uint32_t)ppn, mem->wp[ppn], false);
 	return p;
 }
 
@@ -361,6 +362,12 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ccs->guards_opened, (unsigned long long)ccs->unparked,
 			(unsigned long long)ccs->space_attached, (unsigned long long)ccs->guards_parked,
 			(unsigned long long)ccs->chains_unparked);
+	if (ms->tables_traced)
+		fprintf(f, "  traced page tables: made read-only %llu, written %llu; kept by them "
+			"unasked: local entries %llu, blocks attached by a CR3 load back %llu\n",
+			(unsigned long long)ms->tables_traced, (unsigned long long)ms->tables_written,
+			(unsigned long long)ccs->cr3_kept_traced,
+			(unsigned long long)ccs->space_kept_traced);
 	if (ms->pages_mapped || ms->tlb_flushes)
 		fprintf(f, "  paging: pages mapped %llu (%llu ahead of a fault, %llu as their entry was "
 			"written), host faults served %llu, guest #PF %llu (%llu mapped at the IRET), "

@@ -1,6 +1,6 @@
 /*
  * mem.c - guest RAM on a memfd, the low-4-GiB reservation and the monitor window
- * (see mem.h). Owns the memfd, the physmap and the per-page "holds code" bytes; the
+ * (see mem.h). Owns the memfd, the physmap and the per-page write-protection bytes; the
  * guest's own mappings of the RAM belong to the shadow MMU (mmu.c).
  */
 #define _GNU_SOURCE
@@ -30,8 +30,8 @@ int mem_init(struct guest_mem *mem, uint64_t size)
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		goto err_reserve;
-	mem->code = calloc(size >> 12, 1);
-	if (!mem->code) {
+	mem->wp = calloc(size >> 12, 1);
+	if (!mem->wp) {
 		errno = ENOMEM;
 		goto err_reserve;
 	}
@@ -56,7 +56,7 @@ err_physmap:
 err_fd:
 	close(mem->fd);
 err_code:
-	free(mem->code);
+	free(mem->wp);
 err_reserve:;
 	int e = errno;
 	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
@@ -70,10 +70,10 @@ void mem_exit(struct guest_mem *mem)
 		return;
 	munmap(mem->ram, mem->size);
 	close(mem->fd);
-	free(mem->code);
+	free(mem->wp);
 	munmap((void *)(uintptr_t)GUEST_LOW, FOUR_GIB - GUEST_LOW);
 	mem->ram = NULL;
-	mem->code = NULL;
+	mem->wp = NULL;
 	mem->fd = -1;
 }
 
@@ -90,8 +90,18 @@ bool mem_write_phys(struct guest_mem *mem, uint64_t pa, const void *src, uint64_
 	if (!dst)
 		return false;
 	for (uint64_t p = pa >> 12; len && p <= (pa + len - 1) >> 12; p++)
-		if (mem_page_has_code(mem, (uint32_t)p))
-			mem->code_written(mem->opaque, (uint32_t)p, false);
+		if (mem->wp[p])
+			mem->written(mem->opaque, (uint32_t)p, mem->wp[p], false);
 	memcpy(dst, src, len);
 	return true;
+}
+
+void mem_write_ad(struct guest_mem *mem, uint64_t pa, uint32_t v)
+{
+	uint32_t ppn = (uint32_t)(pa >> 12);
+	if (!mem_phys(mem, pa, 4))
+		return;
+	if (mem->wp[ppn] & MEM_WP_CODE)
+		mem->written(mem->opaque, ppn, MEM_WP_CODE, false);
+	memcpy(mem->ram + pa, &v, 4);
 }

@@ -184,6 +184,8 @@ struct mmu {
 	uint32_t slot_cr3[MMU_SLOTS];   /* the address space each serves (CR3 & ~0x1f) */
 	uint32_t slot_use[MMU_SLOTS];   /* LRU stamps */
 	struct pending pend[MMU_SLOTS];
+	uint8_t *table_writes;  /* per physical page: writes that ended its tracing */
+	uint32_t trace_writes;  /* ... of all pages, since the counts started over */
 	struct mmu_stats stats;
 };
 
@@ -270,11 +272,20 @@ static const struct mtlb *mtlb_hit(const struct mmu *m, uint32_t lin, unsigned a
 	return t;
 }
 
+static void trace_bump(struct mmu *m);
+static bool trace_walk(struct mmu *m, const struct walk_entries *e);
+static void trace_none(struct mmu *m);
+
 static void mtlb_fill(struct mmu *m, uint32_t lin, const struct walk *w)
 {
 	if (!w->accessed || !w->dir_accessed)
 		return;
 	bool global = w->global && (m->cpu->cr4 & CR4_PGE);
+	/* A global translation answers fetch peeks (mmu_peek_fetch) before the tables:
+	 * where non-global code was translated, what traced tables said may no longer be
+	 * the answer. */
+	if (global && m->h.local_code_in(m->h.opaque, (lin & ~(w->size - 1)) >> 12, w->size >> 12))
+		trace_bump(m);
 	struct mtlb *t = &m->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
 	*t = (struct mtlb){
 		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12),
@@ -320,6 +331,13 @@ struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_ho
 	m->h = *hooks;
 	m->nslots = 1;
 	m->want = -1;
+	m->table_writes = calloc(mem->size >> 12, 1);
+	if (!m->table_writes) {
+		free(m);
+		return NULL;
+	}
+	if (!mem->trace_epoch)
+		mem->trace_epoch = 1;
 	return m;
 }
 
@@ -349,6 +367,7 @@ void mmu_destroy(struct mmu *m)
 		if (k != m->slot)
 			free_hostmap(&m->slots[k]);
 	free(m->scratch);
+	free(m->table_writes);
 	free(m);
 }
 
@@ -644,7 +663,7 @@ static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint
 	for (uint32_t k = 0; k < npg; k++) {
 		uint32_t f = flags;
 		unpark(m, lpn + k);
-		if ((f & M_WRITE) && npg > 1 && mem_page_has_code(m->mem, ppn + k)) {
+		if ((f & M_WRITE) && npg > 1 && mem_page_wp(m->mem, ppn + k)) {
 			m->stats.host_calls++;
 			m->hm.vmas += 2;
 			if (mprotect(host_of(lpn + k), 4096, PROT_READ) < 0 && !r) {
@@ -697,13 +716,14 @@ void mmu_paging_changed(struct mmu *m)
 		drop_all(m);
 	pend_drop_all(m);
 	mtlb_flush(m, false);
+	trace_none(m);
 	m->paging = on;
 	m->cur = NULL;          /* the next host fault picks CR3's working set */
 	if (!on) {
 		identity_map(m);
 		/* Translated code keeps its pages read-only in the new mappings too. */
 		for (uint32_t p = 0; p < m->mem->size >> 12; p++)
-			if (mem_page_has_code(m->mem, p))
+			if (mem_page_wp(m->mem, p))
 				protect_identity(p, true);
 		for (int k = 0; k < m->nwatch; k++)
 			if (held(m, m->watch[k]))
@@ -1198,8 +1218,10 @@ int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa)
 	return translate(m, lin, acc, pa, false);
 }
 
-int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
+int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa, bool *traced)
 {
+	if (traced)
+		*traced = false;
 	if (!m || !m->paging) {
 		*pa = lin;
 		return 0;
@@ -1209,7 +1231,10 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa)
 	if (tlb_read(m, lin, PF_ACC_FETCH | (user ? PF_ACC_USER : 0), false, pa))
 		return 0;
 	struct walk_entries e;
-	if (!walk_fetch(m->cpu, m->mem, lin, user, pa, &e))
+	bool found = walk_fetch(m->cpu, m->mem, lin, user, pa, &e);
+	if (traced)
+		*traced = trace_walk(m, &e);
+	if (!found)
 		return -1;
 	/* A 4 KiB page goes into the TLB as a walk's would (mtlb_fill: only with A set on
 	 * both entries), so the lookup that follows a CR3 load, at the instruction after
@@ -1315,7 +1340,7 @@ static uint32_t map_flags(struct mmu *m, const struct walk *w, uint32_t ppn)
 	 * mapping serves every CPL: a user page that only a supervisor may write (CR0.WP
 	 * clear) stays read-only, and the supervisor's writes to it are emulated. */
 	bool sup_only = w->user && !w->rw;
-	if (w->writable && w->dirty && !sup_only && !mem_page_has_code(m->mem, ppn))
+	if (w->writable && w->dirty && !sup_only && !mem_page_wp(m->mem, ppn))
 		flags |= M_WRITE;
 	return flags;
 }
@@ -1331,10 +1356,12 @@ static int fill(struct mmu *m, uint32_t lin, bool write, const struct walk *wp)
 		return 2;               /* the host cannot map it: the access is emulated */
 	if (held(m, lpn))
 		return 3;               /* watched by a data breakpoint: the monitor steps it */
-	if (write && mem_page_has_code(m->mem, ppn)) {
+	unsigned watched = write ? mem_page_wp(m->mem, ppn) : 0;
+	if (watched) {
 		/* Self-modifying code: the page's blocks go, and the dispatcher redoes the
-		 * write alone, with the page writable. */
-		m->mem->code_written(m->mem->opaque, ppn, true);
+		 * write alone, with the page writable. A traced page table is no longer
+		 * traced, and the write is redone at once. */
+		m->mem->written(m->mem->opaque, ppn, watched, true);
 	}
 	uint32_t flags = map_flags(m, &w, ppn);
 	/* The supervisor writes a user page that only it may write: map it (read-only)
@@ -1401,21 +1428,115 @@ uint64_t mmu_user_top(struct mmu *m)
 	return m && m->paging ? (uint64_t)m->hm.sup_low << 12 : FOUR_GIB;
 }
 
-void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
+/* Physical page ppn is what (MEM_WP_*) now, besides what it was: every writable
+ * mapping of it becomes read-only, here and in the other slots. */
+static void write_protect(struct mmu *m, uint32_t ppn, unsigned what)
 {
-	m->mem->code[ppn] = readonly;
+	uint8_t *wp = &m->mem->wp[ppn];
+	bool was = *wp;
+	*wp |= (uint8_t)what;
+	if (was)
+		return;
 	if (!m->paging) {
 		if (!held(m, ppn))
-			protect_identity(ppn, readonly);
+			protect_identity(ppn, true);
 		return;
 	}
-	/* Released pages become writable again at their next write fault, which checks
-	 * the guest's rights and dirty bit. */
-	if (readonly) {
-		protect_aliases(m, ppn);
-		if (m->nslots > 1)
-			pend_protect(m, ppn);
+	protect_aliases(m, ppn);
+	if (m->nslots > 1)
+		pend_protect(m, ppn);
+}
+
+/* Physical page ppn is no longer what: with nothing else left, writable again, at
+ * once with paging off, else at its next write fault in each slot (which checks the
+ * guest's rights and dirty bit). */
+static void write_release(struct mmu *m, uint32_t ppn, unsigned what)
+{
+	uint8_t *wp = &m->mem->wp[ppn];
+	*wp &= (uint8_t)~what;
+	if (!*wp && !m->paging && !held(m, ppn))
+		protect_identity(ppn, false);
+}
+
+void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
+{
+	if (readonly)
+		write_protect(m, ppn, MEM_WP_CODE);
+	else
+		write_release(m, ppn, MEM_WP_CODE);
+}
+
+/*
+ * Traced page tables. The code cache's check at a CR3 load asks, for each page of
+ * code it keeps, where the new tables map it (mmu_peek_fetch); an answer read from
+ * page tables that are all traced holds until one of them is written: they are
+ * read-only in every slot (as pages of translated code are), and every write to them,
+ * by the guest (a host fault), the monitor or a device (mem_write_phys, DMA), ends
+ * their tracing and advances mem->trace_epoch, by which the cache dates what it kept
+ * (codecache.c, detach_remapped). The walk's own A and D bits change no answer and do
+ * not count (mem_write_ad). A table written TRACE_GIVE_UP times is traced no more
+ * (a process's tables that fork's copy-on-write writes at every fork) until the
+ * counts start over, every TRACE_FORGET writes of traced tables.
+ */
+#define TRACE_GIVE_UP 3
+#define TRACE_FORGET  4096
+
+static void trace_bump(struct mmu *m)
+{
+	if (++m->mem->trace_epoch == 0)
+		m->mem->trace_epoch = 1;        /* 0 dates nothing (codecache.c) */
+}
+
+/* Page table ppn is traced now, or was already: false if it cannot be. */
+static bool trace_table(struct mmu *m, uint32_t ppn)
+{
+	if (ppn >= m->mem->size >> 12)
+		return false;
+	if (m->mem->wp[ppn] & MEM_WP_TABLE)
+		return true;
+	if (m->table_writes[ppn] >= TRACE_GIVE_UP)
+		return false;
+	m->stats.tables_traced++;
+	write_protect(m, ppn, MEM_WP_TABLE);
+	return true;
+}
+
+/* Whether what a fetch walk read (e) holds while mem->trace_epoch stays: every entry
+ * it read lies in a traced table, and under PAE the PDPTE registers it started from
+ * read as their table, which is traced too (the next load of this CR3 loads them
+ * from there again). */
+static bool trace_walk(struct mmu *m, const struct walk_entries *e)
+{
+	const struct cpu *c = m->cpu;
+	if (c->cr4 & CR4_PAE) {
+		uint32_t at = c->cr3 & ~0x1fu;
+		const void *p = mem_phys(m->mem, at, sizeof(c->pdpte));
+		if (!p || memcmp(p, c->pdpte, sizeof(c->pdpte)) || !trace_table(m, at >> 12))
+			return false;
 	}
+	return (e->pde_pa == WALK_NO_ENTRY || trace_table(m, (uint32_t)(e->pde_pa >> 12))) &&
+	       (e->pte_pa == WALK_NO_ENTRY || trace_table(m, (uint32_t)(e->pte_pa >> 12)));
+}
+
+void mmu_table_written(struct mmu *m, uint32_t ppn)
+{
+	if (!(m->mem->wp[ppn] & MEM_WP_TABLE))
+		return;
+	write_release(m, ppn, MEM_WP_TABLE);
+	trace_bump(m);
+	m->stats.tables_written++;
+	if (m->table_writes[ppn] < 255)
+		m->table_writes[ppn]++;
+	if (++m->trace_writes % TRACE_FORGET == 0)
+		memset(m->table_writes, 0, m->mem->size >> 12);
+}
+
+/* Nothing is traced any more (paging changes how tables translate). */
+static void trace_none(struct mmu *m)
+{
+	for (uint32_t p = 0; p < m->mem->size >> 12; p++)
+		m->mem->wp[p] &= (uint8_t)~MEM_WP_TABLE;
+	trace_bump(m);
 }
 
 /* Every writable mapping of physical page ppn becomes read-only (or, with the budget
@@ -1450,7 +1571,7 @@ static void identity_hold(struct mmu *m, uint32_t ppn, bool hold)
 	if (hold)
 		mprotect(host_of(ppn), 4096, PROT_NONE);
 	else
-		protect_identity(ppn, mem_page_has_code(m->mem, ppn));
+		protect_identity(ppn, mem_page_wp(m->mem, ppn));
 }
 
 /* Take lpn's host mapping away (hold), or let it be mapped as usual again. */

@@ -54,6 +54,9 @@ struct mmu_hooks {
 	void (*flush_linear_page)(void *opaque, uint32_t lpn);
 	/* Is there code translated from linear page lpn? */
 	bool (*linear_has_code)(void *opaque, uint32_t lpn);
+	/* Is there non-global code (any the code cache's CR3 check asks about) translated
+	 * from linear pages [first, first + npg)? */
+	bool (*local_code_in)(void *opaque, uint32_t first, uint32_t npg);
 	/* Is there code translated from a large page in linear pages [first, first + npg)? */
 	bool (*region_has_large_code)(void *opaque, uint32_t first, uint32_t npg);
 	/* Raise #PF with CR2 = lin and error code err (SDM Vol. 3, 4.7). */
@@ -80,6 +83,8 @@ struct mmu_stats {
 	uint64_t ws_maps;               /* pages of a working set mapped as its CR3 came back */
 	uint64_t host_calls;            /* mmap, munmap and mprotect calls */
 	uint64_t unparked;              /* pages mapped again by an mprotect (park_run) */
+	uint64_t tables_traced;         /* page tables made read-only to trace them */
+	uint64_t tables_written;        /* ... whose tracing a write ended */
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);
 
@@ -156,7 +161,14 @@ int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
  * monitor's TLB if it holds the page, else the tables (walk_fetch), a 4 KiB page with
  * A set then filling the TLB. For the pages a CR3 load's check of the code cache asks
  * about once each. */
-int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa);
+int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa, bool *traced);
+/* With traced: whether the answer was read from the tables alone (not the TLB), all
+ * of them traced now (or, which may fail, made so): it then holds for the address
+ * space while mem->trace_epoch stays what it is. */
+
+/* A write is about to reach page table ppn (the monitor's page_written hook): if it
+ * was traced, it is not any more, and mem->trace_epoch advances. */
+void mmu_table_written(struct mmu *m, uint32_t ppn);
 
 /* The guest goes to CPL 3: if supervisor pages are mapped below user pages, drop
  * them (a segment cut cannot hide them). */

@@ -2,15 +2,14 @@
  * walk.c - the guest page-table walker for 32-bit and PAE paging (see walk.h).
  *
  * Reads the guest's paging registers from struct cpu and its tables through the
- * physmap (mem_phys); the A/D bits are written with mem_write_phys(), the path of
- * every monitor write to guest memory, so a page table that shares a page with
- * translated code still invalidates that code. Nothing here is cached but the PDPTE
+ * physmap (mem_phys); the A/D bits are written with mem_write_ad(), which reports
+ * the write to translated code on the page (a page table that shares a page with
+ * code) but leaves its tracing alone: A and D change no translation. Nothing here is cached but the PDPTE
  * registers, which the CPU itself keeps: the shadow MMU owns what it maps and drops
  * it on CR3 loads and INVLPG.
  */
 #include "walk.h"
 
-#include <assert.h>
 #include <string.h>
 
 #include "mem.h"
@@ -40,9 +39,7 @@ static void entry_set(struct guest_mem *mem, uint64_t pa, uint32_t bits)
 	if ((v & bits) == bits)
 		return;
 	v |= bits;
-	bool ok = mem_write_phys(mem, pa, &v, 4);
-	assert(ok);     /* entry_read() found it present, hence in RAM */
-	(void)ok;
+	mem_write_ad(mem, pa, v);
 }
 
 /* Is access acc allowed where the entries used have AND-ed R/W and U/S bits rights
@@ -222,12 +219,16 @@ bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, 
 	if (!(c->cr0 & CR0_PG)) {
 		*pa = lin;
 		*we = (struct walk_entries){ PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D,
-					     PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D, 4096 };
+					     PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D, 4096,
+					     WALK_NO_ENTRY, WALK_NO_ENTRY };
 		return true;
 	}
 	bool pae = c->cr4 & CR4_PAE;
-	struct entries e;
-	if (pae ? lookup_pae(c, mem, lin, &e) : lookup_32(c, mem, lin, &e))
+	struct entries e = { .pde_pa = WALK_NO_ENTRY, .pte_pa = WALK_NO_ENTRY };
+	bool found = !(pae ? lookup_pae(c, mem, lin, &e) : lookup_32(c, mem, lin, &e));
+	we->pde_pa = e.pde_pa;
+	we->pte_pa = e.pte_pa;
+	if (!found)
 		return false;
 	/* access_ok() for a fetch: CPL 3 needs U/S at every level, CPL 0-2 nothing (no
 	 * SMEP); and XD as walk_common checks it. */
@@ -236,7 +237,7 @@ bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, 
 	if (pae && (c->efer & EFER_NXE) && ((e.pde | e.final) & PTE_XD))
 		return false;
 	*pa = e.page | (lin & (e.size - 1));
-	*we = (struct walk_entries){ e.pde, e.final, e.size };
+	*we = (struct walk_entries){ e.pde, e.final, e.size, e.pde_pa, e.pte_pa };
 	return true;
 }
 

@@ -90,10 +90,14 @@ uint32_t walk_peek(const struct cpu *c, struct guest_mem *mem, uint32_t lin, uns
  * and nothing else: true with the physical address in *pa if that fetch would
  * succeed, false if it would fault. For the many pages a CR3 load's check of the code
  * cache asks about, without the rest of struct walk; the entries it used (for a large
- * page the PDE twice) and the page size go to *e, for a TLB of the caller's. */
+ * page the PDE twice) and the page size go to *e, for a TLB of the caller's, and,
+ * whether it succeeds or not, where the entries it read lie (WALK_NO_ENTRY for a level
+ * it did not reach; the PDPTEs are registers), for the caller's tracing. */
+#define WALK_NO_ENTRY (~0ull)
 struct walk_entries {
 	uint64_t pde, final;
 	uint32_t size;
+	uint64_t pde_pa, pte_pa;
 };
 bool walk_fetch(const struct cpu *c, const struct guest_mem *mem, uint32_t lin, bool user,
 		uint64_t *pa, struct walk_entries *e);

@@ -834,24 +834,28 @@ END_TEST
 
 /* ---- the walker alone ---- */
 
-static uint32_t code_writes, code_written_ppn;
-static void count_code_written(void *opaque, uint32_t ppn, bool guest)
+static uint32_t code_writes, code_written_ppn, table_writes;
+static void count_code_written(void *opaque, uint32_t ppn, unsigned what, bool guest)
 {
 	ck_assert_ptr_null(opaque);
 	ck_assert(!guest);
+	if (what & MEM_WP_TABLE)
+		table_writes++;
+	if (!(what & MEM_WP_CODE))
+		return;
 	code_writes++;
 	code_written_ppn = ppn;
 }
 
 /* walk.c needs the paging registers and guest memory, nothing of a VM: tables in a
- * buffer, A/D set through mem_write_phys(), which reports a write to a page marked
- * as holding code. */
+ * buffer, A/D set through mem_write_ad(), which reports a write to a page marked as
+ * holding code, and not one to a traced table (A and D change no translation). */
 START_TEST(walk_without_vm)
 {
 	static uint8_t ram[4 * 4096] __attribute__((aligned(4096)));
-	uint8_t code[4] = { 0, 1, 0, 0 };              /* the page table's page "holds code" */
-	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .code = code,
-				 .code_written = count_code_written };
+	uint8_t wp[4] = { MEM_WP_TABLE, MEM_WP_CODE | MEM_WP_TABLE, 0, 0 };
+	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .wp = wp,
+				 .written = count_code_written };
 	struct cpu c = { .cr0 = CR0_PE | CR0_PG, .cr3 = 0 };     /* page directory at 0 */
 	uint32_t pde = 0x1000 | P | RW | US, pte = 0x2000 | P | RW | US;
 	memcpy(ram, &pde, 4);                                   /* linear 0-4 MiB: PT at 0x1000 */
@@ -870,6 +874,7 @@ START_TEST(walk_without_vm)
 	ck_assert_uint_eq(pte & (A | D), A | D);
 	ck_assert_uint_eq(code_writes, 1);                      /* the PTE's write; not the PDE's */
 	ck_assert_uint_eq(code_written_ppn, 1);
+	ck_assert_uint_eq(table_writes, 0);
 	ck_assert_uint_eq(walk(&c, &mem, 0x6000, RD, &w), PF_FAULT);
 	c.cr0 = CR0_PE;                                         /* paging off: identity */
 	ck_assert_uint_eq(walk(&c, &mem, 0x1234567, RD, &w), 0);
@@ -911,9 +916,9 @@ START_TEST(walk_fetch_agrees)
 {
 	enum { NPAGES = 16 };
 	static uint8_t ram[NPAGES * 4096] __attribute__((aligned(4096)));
-	uint8_t code[NPAGES] = { 0 };
-	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .code = code,
-				 .code_written = count_code_written };
+	uint8_t wp[NPAGES] = { 0 };
+	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .wp = wp,
+				 .written = count_code_written };
 	uint32_t checked = 0, ok = 0;
 	for (int round = 0; round < 400; round++) {
 		int mode = round % 4;                   /* 32-bit, +PSE, PAE, PAE+NXE */
