@@ -363,9 +363,11 @@ void vm_print_stats(struct vm *vm)
 			(unsigned long long)ccs->space_attached, (unsigned long long)ccs->guards_parked,
 			(unsigned long long)ccs->chains_unparked);
 	if (ms->tables_traced)
-		fprintf(f, "  traced page tables: made read-only %llu, written %llu; kept by them "
-			"unasked: local entries %llu, blocks attached by a CR3 load back %llu\n",
+		fprintf(f, "  traced page tables: made read-only %llu, written %llu (global TLB "
+			"fills over local code %llu); kept by them unasked: local entries %llu, "
+			"blocks attached by a CR3 load back %llu\n",
 			(unsigned long long)ms->tables_traced, (unsigned long long)ms->tables_written,
+			(unsigned long long)ms->trace_global_fills,
 			(unsigned long long)ccs->cr3_kept_traced,
 			(unsigned long long)ccs->space_kept_traced);
 	if (ms->pages_mapped || ms->tlb_flushes)

@@ -156,6 +156,11 @@ struct pending {
 	uint32_t e[SLOT_PENDING];
 };
 
+/* Traced page tables (mmu_peek_fetch, below): a table written this many times is
+ * traced no more, until the counts start over every TRACE_FORGET CR3 loads. */
+#define TRACE_GIVE_UP 3
+#define TRACE_FORGET  65536
+
 struct mmu {
 	struct cpu *cpu;        /* the guest's paging registers and CPL */
 	struct guest_mem *mem;
@@ -185,7 +190,7 @@ struct mmu {
 	uint32_t slot_use[MMU_SLOTS];   /* LRU stamps */
 	struct pending pend[MMU_SLOTS];
 	uint8_t *table_writes;  /* per physical page: writes that ended its tracing */
-	uint32_t trace_writes;  /* ... of all pages, since the counts started over */
+	uint32_t trace_loads;   /* CR3 loads since the counts started over */
 	struct mmu_stats stats;
 };
 
@@ -284,8 +289,10 @@ static void mtlb_fill(struct mmu *m, uint32_t lin, const struct walk *w)
 	/* A global translation answers fetch peeks (mmu_peek_fetch) before the tables:
 	 * where non-global code was translated, what traced tables said may no longer be
 	 * the answer. */
-	if (global && m->h.local_code_in(m->h.opaque, (lin & ~(w->size - 1)) >> 12, w->size >> 12))
+	if (global && m->h.local_code_in(m->h.opaque, (lin & ~(w->size - 1)) >> 12, w->size >> 12)) {
+		m->stats.trace_global_fills++;
 		trace_bump(m);
+	}
 	struct mtlb *t = &m->tlb[(lin >> 12) & (MTLB_SIZE - 1)];
 	*t = (struct mtlb){
 		.lpn1 = (lin >> 12) + 1, .ppn = (uint32_t)(w->pa >> 12),
@@ -1080,6 +1087,8 @@ void mmu_slot_enter(struct mmu *m, int slot)
 int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 {
 	struct cpu *c = m->cpu;
+	if (++m->trace_loads % TRACE_FORGET == 0)
+		memset(m->table_writes, 0, m->mem->size >> 12);
 	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(c, m->mem, cr3))
 		return -1;
 	c->cr3 = cr3;
@@ -1476,10 +1485,9 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
  * (codecache.c, detach_remapped). The walk's own A and D bits change no answer and do
  * not count (mem_write_ad). A table written TRACE_GIVE_UP times is traced no more
  * (a process's tables that fork's copy-on-write writes at every fork) until the
- * counts start over, every TRACE_FORGET writes of traced tables.
+ * counts start over, every TRACE_FORGET CR3 loads (a table that boot wrote three
+ * times, the kernel's half of the directories under PAE, is traced again later).
  */
-#define TRACE_GIVE_UP 3
-#define TRACE_FORGET  4096
 
 static void trace_bump(struct mmu *m)
 {
@@ -1527,8 +1535,6 @@ void mmu_table_written(struct mmu *m, uint32_t ppn)
 	m->stats.tables_written++;
 	if (m->table_writes[ppn] < 255)
 		m->table_writes[ppn]++;
-	if (++m->trace_writes % TRACE_FORGET == 0)
-		memset(m->table_writes, 0, m->mem->size >> 12);
 }
 
 /* Nothing is traced any more (paging changes how tables translate). */

@@ -85,6 +85,7 @@ struct mmu_stats {
 	uint64_t unparked;              /* pages mapped again by an mprotect (park_run) */
 	uint64_t tables_traced;         /* page tables made read-only to trace them */
 	uint64_t tables_written;        /* ... whose tracing a write ended */
+	uint64_t trace_global_fills;    /* global TLB fills over local code (the same) */
 };
 const struct mmu_stats *mmu_stats(const struct mmu *m);
 
