@@ -6,10 +6,10 @@
  * guest page is mapped at host = linear when the guest first touches it (a host
  * fault, then a walk of the guest's page tables): the memfd page of its physical
  * address, read-only until the guest's dirty bit is set or while the page holds
- * translated code. The
- * mappings play the part of the TLB: INVLPG drops one, a CR3 load the non-global ones
- * (the guest's page tables are not traced), and a budget below vm.max_map_count is
- * kept by dropping everything when it runs out.
+ * translated code or a traced page table. The mappings play the part of the TLB:
+ * INVLPG drops one, a CR3 load the non-global ones (the page tables are traced only
+ * for the code cache's CR3 check: mmu_peek_fetch), and a budget below
+ * vm.max_map_count is kept by dropping everything when it runs out.
  *
  * User/supervisor: the mappings do not know the CPL. At CPL 3 the guest's data
  * segment shadows are cut below the lowest supervisor page mapped (mmu_user_top()),
@@ -161,11 +161,10 @@ int mmu_peek(struct mmu *m, uint32_t lin, unsigned acc, uint64_t *pa);
 /* mmu_peek for an instruction fetch at CPL 3 (user) or not, by the shorter walk: the
  * monitor's TLB if it holds the page, else the tables (walk_fetch), a 4 KiB page with
  * A set then filling the TLB. For the pages a CR3 load's check of the code cache asks
- * about once each. */
+ * about once each. With traced: whether the answer was read from the tables alone
+ * (not the TLB), all of them traced now (made so here if they may be): it then holds
+ * for the address space while mem->trace_epoch stays what it is. */
 int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa, bool *traced);
-/* With traced: whether the answer was read from the tables alone (not the TLB), all
- * of them traced now (or, which may fail, made so): it then holds for the address
- * space while mem->trace_epoch stays what it is. */
 
 /* A write is about to reach page table ppn (the monitor's page_written hook): if it
  * was traced, it is not any more, and mem->trace_epoch advances. */
