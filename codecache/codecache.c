@@ -83,11 +83,13 @@ struct local_key {
 struct space_blocks {
 	uint32_t key;           /* CR3 & ~0x1f, with use != 0 */
 	uint32_t use;           /* LRU stamp; 0 = free */
-	uint32_t loads;         /* CR3 loads into it since it took this slot */
+	uint32_t loads;         /* CR3 loads into it since it took this slot, up to
+				   TRACE_LOADS */
 	uint32_t n;
 	uint32_t id[SPACE_BLOCKS];
 	uint32_t ok[SPACE_BLOCKS];      /* the trace epoch in which id's pages were found
-					   mapped as translated by traced tables; 0: never */
+					   mapped as translated by traced tables; 0: not
+					   so (a lookup attached it) */
 };
 /* A space's CR3 checks ask for traced answers (and so trace its tables) from its
  * TRACE_LOADS-th load on: a short-lived process (a fork that execs, an exec that
@@ -130,6 +132,7 @@ struct codecache {
 	struct space_blocks spaces[SPACES];     /* cc_switch_space */
 	struct space_blocks *space;             /* the current address space's, or NULL */
 	uint32_t space_clock;
+	uint32_t trace_high;            /* the trace epoch's high half the dates are of */
 	uint32_t npages;
 	uint32_t generation;
 	uint32_t global_epoch;          /* flushes of global translations (INVLPG of a
@@ -394,6 +397,7 @@ static void space_note(struct codecache *cc, const struct block *b)
 	for (uint32_t k = 0; k < sp->n; k++)
 		if (sp->id[k] == b->id)
 			return;
+	sp->ok[sp->n] = 0;              /* found by a lookup, not by traced tables */
 	sp->id[sp->n++] = b->id;
 }
 
@@ -1207,16 +1211,26 @@ static bool maps_now(struct codecache *cc, const struct block *b)
 	return maps_as_translated(cc, b, &seen, NULL);
 }
 
-static uint32_t trace_epoch(const struct codecache *cc)
+/* The trace epoch's low half, by which entries are dated. When the high half moves
+ * (2^32 advances), every date goes, or an old one could match again. */
+static uint32_t trace_epoch(struct codecache *cc)
 {
-	return *cc->host.trace_epoch;
+	uint64_t e = *cc->host.trace_epoch;
+	if (e >> 32 != cc->trace_high) {
+		cc->trace_high = e >> 32;
+		for (uint32_t k = 0; k < cc->nlocal; k++)
+			cc->lkey[k].ok_epoch = cc->lkey[k].ok_spaces = 0;
+		for (int k = 0; k < SPACES; k++)
+			memset(cc->spaces[k].ok, 0, sizeof(cc->spaces[k].ok));
+	}
+	return (uint32_t)e;
 }
 
 /* Whatever was found under traced tables holds no more. */
 static void trace_forget(struct codecache *cc)
 {
-	if (++*cc->host.trace_epoch == 0)
-		*cc->host.trace_epoch = 1;
+	if ((uint32_t)++*cc->host.trace_epoch == 0)
+		++*cc->host.trace_epoch;        /* a low half of 0 dates nothing */
 }
 
 /*
@@ -1336,7 +1350,8 @@ static struct space_blocks *space_of(struct codecache *cc, uint32_t cr3)
 		*sp = (struct space_blocks){ .key = key };
 	}
 	sp->use = ++cc->space_clock;
-	sp->loads++;
+	if (sp->loads < TRACE_LOADS)
+		sp->loads++;
 	cc->space = sp;
 	return sp;
 }

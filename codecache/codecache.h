@@ -180,8 +180,8 @@ struct cc_host {
 	 * write-protect it, or lift that. */
 	void (*protect_code)(void *opaque, uint32_t ppn, bool readonly);
 	/* Advances whenever a traced answer of peek_once may have changed; the cache
-	 * advances it too (never to 0). */
-	uint32_t *trace_epoch;
+	 * advances it too (its low half never to 0). */
+	uint64_t *trace_epoch;
 	void *opaque;
 };
 

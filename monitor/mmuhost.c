@@ -21,7 +21,7 @@
 static void page_written(void *opaque, uint32_t ppn, unsigned what, bool guest)
 {
 	struct vm *vm = opaque;
-	if (what & MEM_WP_TABLE)
+	if ((what & MEM_WP_TABLE) && vm->mmu)
 		mmu_table_written(vm->mmu, ppn);
 	if (!(what & MEM_WP_CODE))
 		return;

@@ -32,8 +32,9 @@ struct guest_mem {
 	/* Advanced whenever a MEM_WP_TABLE page is written or stops being one, and at
 	 * whatever else changes how the tables translate (paging modes): a translation
 	 * read from such pages alone holds while this stays (the code cache's CR3 check,
-	 * codecache.c). Anyone may advance it. */
-	uint32_t trace_epoch;
+	 * codecache.c, which dates by its low half and forgets every date when the high
+	 * half moves). Anyone may advance it; its low half is never 0. */
+	uint64_t trace_epoch;
 	/* A write is about to reach physical page ppn, which is what (MEM_WP_*): drop its
 	 * translations, its tracing. guest: the guest's own write, faulted in translated
 	 * code and redone once this returns; else one by the monitor (mem_write_phys). */

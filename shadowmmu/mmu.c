@@ -343,8 +343,8 @@ struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_ho
 		free(m);
 		return NULL;
 	}
-	if (!mem->trace_epoch)
-		mem->trace_epoch = 1;
+	if (!(uint32_t)mem->trace_epoch)
+		mem->trace_epoch++;
 	return m;
 }
 
@@ -639,7 +639,8 @@ static void note_mapped(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flag
 }
 
 /* Map npg linear pages from lpn to physical pages from ppn with flags (M_*), in one
- * host mapping; pages holding translated code stay read-only. */
+ * host mapping; pages whose writes must be seen (mem->wp: translated code, traced
+ * tables) stay read-only. */
 static int map_run(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t npg, uint32_t flags)
 {
 	/* The new mapping replaces an old one in the same host call (MAP_FIXED). */
@@ -690,7 +691,8 @@ static int map_page(struct mmu *m, uint32_t lpn, uint32_t ppn, uint32_t flags)
 	return map_run(m, lpn, ppn, 1, flags);
 }
 
-/* Paging off: physical page ppn at host = physical, read-only while it holds code. */
+/* Paging off: physical page ppn at host = physical, read-only while its writes must be
+ * seen (mem->wp). */
 static void protect_identity(uint32_t ppn, bool readonly)
 {
 	if (ppn < GUEST_LOW >> 12)
@@ -1181,12 +1183,17 @@ static void page_fault(struct mmu *m, uint32_t lin, uint32_t err)
 
 /* The monitor TLB's translation of lin for acc (mtlb_hit, then a large page it
  * holds) into *pa; false if it has none. */
+static inline const struct mtlb *tlb_entry(struct mmu *m, uint32_t lin, unsigned acc,
+					   bool need_dirty)
+{
+	const struct mtlb *t = mtlb_hit(m, lin, acc, need_dirty);
+	return t ? t : mlarge_hit(m, lin, acc, need_dirty);
+}
+
 static inline bool tlb_read(struct mmu *m, uint32_t lin, unsigned acc, bool need_dirty,
 			    uint64_t *pa)
 {
-	const struct mtlb *t = mtlb_hit(m, lin, acc, need_dirty);
-	if (!t)
-		t = mlarge_hit(m, lin, acc, need_dirty);
+	const struct mtlb *t = tlb_entry(m, lin, acc, need_dirty);
 	if (!t)
 		return false;
 	*pa = (uint64_t)t->ppn << 12 | (lin & 0xfff);
@@ -1236,11 +1243,22 @@ int mmu_peek_fetch(struct mmu *m, uint32_t lin, bool user, uint64_t *pa, bool *t
 		return 0;
 	}
 	/* The TLB as translate() reads it, so that the check and the lookups agree while
-	 * the guest changes an entry it has not invalidated. */
-	if (tlb_read(m, lin, PF_ACC_FETCH | (user ? PF_ACC_USER : 0), false, pa))
+	 * the guest changes an entry it has not invalidated. A global entry is no
+	 * traced answer; a non-global one was filled since the CR3 load, by this check's
+	 * walks of the same tables: walked again for its tracing (its lines are warm). */
+	const struct mtlb *t = tlb_entry(m, lin, PF_ACC_FETCH | (user ? PF_ACC_USER : 0), false);
+	uint32_t tlb_ppn = t ? t->ppn : 0;
+	if (t && (!traced || t->global)) {
+		*pa = (uint64_t)tlb_ppn << 12 | (lin & 0xfff);
 		return 0;
+	}
 	struct walk_entries e;
 	bool found = walk_fetch(m->cpu, m->mem, lin, user, pa, &e);
+	if (t) {
+		*traced = found && *pa >> 12 == tlb_ppn && trace_walk(m, &e);
+		*pa = (uint64_t)tlb_ppn << 12 | (lin & 0xfff);
+		return 0;
+	}
 	if (traced)
 		*traced = trace_walk(m, &e);
 	if (!found)
@@ -1491,39 +1509,51 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
 
 static void trace_bump(struct mmu *m)
 {
-	if (++m->mem->trace_epoch == 0)
-		m->mem->trace_epoch = 1;        /* 0 dates nothing (codecache.c) */
+	if ((uint32_t)++m->mem->trace_epoch == 0)
+		m->mem->trace_epoch++;          /* low half 0 dates nothing (codecache.c) */
 }
 
-/* Page table ppn is traced now, or was already: false if it cannot be. */
-static bool trace_table(struct mmu *m, uint32_t ppn)
+/* Whether the table at guest physical address pa (WALK_NO_ENTRY: none) is traced
+ * or may be. */
+static bool traceable(const struct mmu *m, uint64_t pa)
 {
-	if (ppn >= m->mem->size >> 12)
-		return false;
-	if (m->mem->wp[ppn] & MEM_WP_TABLE)
+	if (pa == WALK_NO_ENTRY)
 		return true;
-	if (m->table_writes[ppn] >= TRACE_GIVE_UP)
+	if (pa >= m->mem->size)
 		return false;
+	uint32_t ppn = (uint32_t)(pa >> 12);
+	return (m->mem->wp[ppn] & MEM_WP_TABLE) || m->table_writes[ppn] < TRACE_GIVE_UP;
+}
+
+/* ... and traced now, if it was not. */
+static void trace_table(struct mmu *m, uint64_t pa)
+{
+	if (pa == WALK_NO_ENTRY || (m->mem->wp[pa >> 12] & MEM_WP_TABLE))
+		return;
 	m->stats.tables_traced++;
-	write_protect(m, ppn, MEM_WP_TABLE);
-	return true;
+	write_protect(m, (uint32_t)(pa >> 12), MEM_WP_TABLE);
 }
 
 /* Whether what a fetch walk read (e) holds while mem->trace_epoch stays: every entry
- * it read lies in a traced table, and under PAE the PDPTE registers it started from
- * read as their table, which is traced too (the next load of this CR3 loads them
- * from there again). */
+ * it read lies in a traced table (traced here if it may be), and under PAE the PDPTE
+ * registers it started from read as their table, which is traced too (the next load
+ * of this CR3 loads them from there again). */
 static bool trace_walk(struct mmu *m, const struct walk_entries *e)
 {
 	const struct cpu *c = m->cpu;
+	uint64_t pdpt = WALK_NO_ENTRY;
 	if (c->cr4 & CR4_PAE) {
-		uint32_t at = c->cr3 & ~0x1fu;
-		const void *p = mem_phys(m->mem, at, sizeof(c->pdpte));
-		if (!p || memcmp(p, c->pdpte, sizeof(c->pdpte)) || !trace_table(m, at >> 12))
+		pdpt = c->cr3 & ~0x1fu;
+		const void *p = mem_phys(m->mem, pdpt, sizeof(c->pdpte));
+		if (!p || memcmp(p, c->pdpte, sizeof(c->pdpte)))
 			return false;
 	}
-	return (e->pde_pa == WALK_NO_ENTRY || trace_table(m, (uint32_t)(e->pde_pa >> 12))) &&
-	       (e->pte_pa == WALK_NO_ENTRY || trace_table(m, (uint32_t)(e->pte_pa >> 12)));
+	if (!traceable(m, pdpt) || !traceable(m, e->pde_pa) || !traceable(m, e->pte_pa))
+		return false;
+	trace_table(m, pdpt);
+	trace_table(m, e->pde_pa);
+	trace_table(m, e->pte_pa);
+	return true;
 }
 
 void mmu_table_written(struct mmu *m, uint32_t ppn)

@@ -4,9 +4,9 @@
  * Reads the guest's paging registers from struct cpu and its tables through the
  * physmap (mem_phys); the A/D bits are written with mem_write_ad(), which reports
  * the write to translated code on the page (a page table that shares a page with
- * code) but leaves its tracing alone: A and D change no translation. Nothing here is cached but the PDPTE
- * registers, which the CPU itself keeps: the shadow MMU owns what it maps and drops
- * it on CR3 loads and INVLPG.
+ * code) but leaves its tracing alone: A and D change no translation. Nothing here is
+ * cached but the PDPTE registers, which the CPU itself keeps: the shadow MMU owns
+ * what it maps and drops it on CR3 loads and INVLPG.
  */
 #include "walk.h"
 

@@ -11,8 +11,9 @@
  * host process in trapeze) to A's PTE, to its PDE, a PTE cleared, a store in A itself
  * followed by a reload of CR3, a table two spaces share, a write the monitor makes
  * for the guest (SIDT, which trapeze emulates, storing onto the PTE), tables written
- * at every switch (more than a tracer keeps tracing), and under PAE a PTE and a PDPTE
- * written while away. Each case starts with a new A (its directory and table in new
+ * at every switch (more than a tracer keeps tracing), a page whose table was never
+ * traced remapped while code on it waits to be attached back, and under PAE a PTE
+ * and a PDPTE written while away. Each case starts with a new A (its directory and table in new
  * frames, then warmed up): a tracer may give up on tables written often. Every check
  * is the same under QEMU TCG, which traces nothing.
  */
@@ -185,6 +186,42 @@ static void test_32(void)
 	warm("trace-shared-table-back", to_a, to_b, 0xa0);
 }
 
+/* Four pages of code X0-X3 at X in A alone, and Y at Y_AT (another page table) that A
+ * runs once before the switches and again after X3's frame is written: Y comes back
+ * by a lookup where X3 was on what A runs first after a switch. Then Y's PTE changes
+ * while A is away; Y's table was never traced, and Y must not be taken back unasked
+ * for X3's sake. */
+#define X       0x58000000u
+#define Y_AT    0x58800000u
+static void test_list_reuse(void)
+{
+	pte_t *pa = pg_dir();
+	pg_share_identity(pa, kpd);
+	uint8_t *fx[4];
+	for (int k = 0; k < 4; k++) {
+		fx[k] = code_page(0x10 + k);
+		pg_map(pa, X + k * PAGE, (uint32_t)fx[k], PG_P | PG_W);
+	}
+	pg_map(pa, Y_AT, (uint32_t)fa, PG_P | PG_W);
+	space(pa);
+	int ok = pg_call(Y_AT) == 0xa0;
+	for (int i = 0; i < 24; i++) {
+		space(pdb);
+		space(pa);
+		for (int k = 0; k < 4; k++)
+			ok &= pg_call(X + k * PAGE) == 0x10u + k;
+	}
+	check(ok, "trace-list-warm");
+	space(pdb);
+	fx[3][6] = 0x90;                        /* X3's frame written: its code goes */
+	space(pa);
+	check(pg_call(Y_AT) == 0xa0, "trace-list-y-again");
+	space(pdb);
+	*pg_pte(pa, Y_AT) = (uint32_t)fc | PG_P | PG_W;
+	space(pa);
+	check(pg_call(Y_AT) == 0xc0, "trace-list-y-remapped-away");
+}
+
 /* ---- PAE: PDPTE 0 maps the kernel (2 MiB pages), PDPTE 1 the test pages ---- */
 
 typedef volatile uint64_t pae_t;
@@ -311,6 +348,7 @@ void test_main(void)
 	/* CR3 loads under CR4.PGE, as Linux does them (no page here is global). */
 	write_cr4(read_cr4() | CR4_PGE);
 	test_32();
+	test_list_reuse();
 	write_cr4(read_cr4() & ~CR4_PGE);
 	test_pae();
 	space(kpd);

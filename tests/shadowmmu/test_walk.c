@@ -835,7 +835,7 @@ END_TEST
 /* ---- the walker alone ---- */
 
 static uint32_t code_writes, code_written_ppn, table_writes;
-static void count_code_written(void *opaque, uint32_t ppn, unsigned what, bool guest)
+static void count_written(void *opaque, uint32_t ppn, unsigned what, bool guest)
 {
 	ck_assert_ptr_null(opaque);
 	ck_assert(!guest);
@@ -855,7 +855,7 @@ START_TEST(walk_without_vm)
 	static uint8_t ram[4 * 4096] __attribute__((aligned(4096)));
 	uint8_t wp[4] = { MEM_WP_TABLE, MEM_WP_CODE | MEM_WP_TABLE, 0, 0 };
 	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .wp = wp,
-				 .written = count_code_written };
+				 .written = count_written };
 	struct cpu c = { .cr0 = CR0_PE | CR0_PG, .cr3 = 0 };     /* page directory at 0 */
 	uint32_t pde = 0x1000 | P | RW | US, pte = 0x2000 | P | RW | US;
 	memcpy(ram, &pde, 4);                                   /* linear 0-4 MiB: PT at 0x1000 */
@@ -874,7 +874,11 @@ START_TEST(walk_without_vm)
 	ck_assert_uint_eq(pte & (A | D), A | D);
 	ck_assert_uint_eq(code_writes, 1);                      /* the PTE's write; not the PDE's */
 	ck_assert_uint_eq(code_written_ppn, 1);
-	ck_assert_uint_eq(table_writes, 0);
+	ck_assert_uint_eq(table_writes, 0);                     /* A and D: no table write */
+	uint32_t v = 0;                                         /* any other write is one */
+	ck_assert(mem_write_phys(&mem, 0x10, &v, 4));
+	ck_assert_uint_eq(table_writes, 1);
+	ck_assert_uint_eq(code_writes, 1);
 	ck_assert_uint_eq(walk(&c, &mem, 0x6000, RD, &w), PF_FAULT);
 	c.cr0 = CR0_PE;                                         /* paging off: identity */
 	ck_assert_uint_eq(walk(&c, &mem, 0x1234567, RD, &w), 0);
@@ -918,7 +922,7 @@ START_TEST(walk_fetch_agrees)
 	static uint8_t ram[NPAGES * 4096] __attribute__((aligned(4096)));
 	uint8_t wp[NPAGES] = { 0 };
 	struct guest_mem mem = { .ram = ram, .size = sizeof(ram), .fd = -1, .wp = wp,
-				 .written = count_code_written };
+				 .written = count_written };
 	uint32_t checked = 0, ok = 0;
 	for (int round = 0; round < 400; round++) {
 		int mode = round % 4;                   /* 32-bit, +PSE, PAE, PAE+NXE */
@@ -947,9 +951,26 @@ START_TEST(walk_fetch_agrees)
 				bool got = walk_fetch(&c, &mem, lin, user, &pa, &e);
 				ck_assert_msg(got == (r == 0), "mode %d lin %#x user %d: walk %#x fetch %d",
 					      mode, lin, user, r, got);
+				/* Where the entries read lie (what tracing watches):
+				 * the walk's, and a failed one's as far as it went. */
+				if (!pae) {
+					uint64_t pde_pa = (c.cr3 & ~0xfffu) + (lin >> 22) * 4;
+					ck_assert_uint_eq(e.pde_pa, pde_pa);
+					uint32_t pde;
+					memcpy(&pde, ram + pde_pa, 4);
+					if (!(pde & PTE_P))
+						ck_assert_uint_eq(e.pte_pa, WALK_NO_ENTRY);
+					else if (!((c.cr4 & CR4_PSE) && (pde & PTE_PS)))
+						ck_assert_uint_eq(e.pte_pa, (pde & ~0xfffu) +
+								  ((lin >> 12) & 0x3ff) * 4);
+				} else if (!(c.pdpte[lin >> 30] & PTE_P)) {
+					ck_assert_uint_eq(e.pde_pa, WALK_NO_ENTRY);
+				}
 				if (got) {
 					ck_assert_uint_eq(pa, w.pa);
 					ck_assert_uint_eq(e.size, w.size);
+					ck_assert_uint_eq(e.pde_pa, w.pde_pa);
+					ck_assert_uint_eq(e.pte_pa, w.pte_pa);
 					ck_assert(!(e.final & PTE_A) == !w.accessed);
 					ck_assert(!(e.final & PTE_D) == !w.dirty);
 				}
