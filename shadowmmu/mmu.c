@@ -156,10 +156,10 @@ struct pending {
 	uint32_t e[SLOT_PENDING];
 };
 
-/* Traced page tables (mmu_peek_fetch, below): a table written this many times is
- * traced no more, until the counts start over every TRACE_FORGET CR3 loads. */
+/* Traced page tables (mmu_peek_fetch, below): a table written this many times within
+ * one window of TRACE_WINDOW CR3 loads is traced no more in that window. */
 #define TRACE_GIVE_UP 3
-#define TRACE_FORGET  65536
+#define TRACE_WINDOW  4096
 
 struct mmu {
 	struct cpu *cpu;        /* the guest's paging registers and CPL */
@@ -189,8 +189,9 @@ struct mmu {
 	uint32_t slot_cr3[MMU_SLOTS];   /* the address space each serves (CR3 & ~0x1f) */
 	uint32_t slot_use[MMU_SLOTS];   /* LRU stamps */
 	struct pending pend[MMU_SLOTS];
-	uint8_t *table_writes;  /* per physical page: writes that ended its tracing */
-	uint32_t trace_loads;   /* CR3 loads since the counts started over */
+	uint16_t *table_writes; /* per physical page: writes that ended its tracing, in
+				   the low byte, within the window in the high byte */
+	uint32_t trace_loads;   /* CR3 loads: the window is trace_loads / TRACE_WINDOW */
 	struct mmu_stats stats;
 };
 
@@ -338,7 +339,7 @@ struct mmu *mmu_create(struct cpu *c, struct guest_mem *mem, const struct mmu_ho
 	m->h = *hooks;
 	m->nslots = 1;
 	m->want = -1;
-	m->table_writes = calloc(mem->size >> 12, 1);
+	m->table_writes = calloc(mem->size >> 12, sizeof(*m->table_writes));
 	if (!m->table_writes) {
 		free(m);
 		return NULL;
@@ -1089,8 +1090,7 @@ void mmu_slot_enter(struct mmu *m, int slot)
 int mmu_load_cr3(struct mmu *m, uint32_t cr3)
 {
 	struct cpu *c = m->cpu;
-	if (++m->trace_loads % TRACE_FORGET == 0)
-		memset(m->table_writes, 0, m->mem->size >> 12);
+	m->trace_loads++;
 	if ((c->cr0 & CR0_PG) && (c->cr4 & CR4_PAE) && !walk_load_pdptes(c, m->mem, cr3))
 		return -1;
 	c->cr3 = cr3;
@@ -1501,16 +1501,31 @@ void mmu_protect_code(struct mmu *m, uint32_t ppn, bool readonly)
  * by the guest (a host fault), the monitor or a device (mem_write_phys, DMA), ends
  * their tracing and advances mem->trace_epoch, by which the cache dates what it kept
  * (codecache.c, detach_remapped). The walk's own A and D bits change no answer and do
- * not count (mem_write_ad). A table written TRACE_GIVE_UP times is traced no more
- * (a process's tables that fork's copy-on-write writes at every fork) until the
- * counts start over, every TRACE_FORGET CR3 loads (a table that boot wrote three
- * times, the kernel's half of the directories under PAE, is traced again later).
+ * not count (mem_write_ad). A table written TRACE_GIVE_UP times within a window of
+ * TRACE_WINDOW CR3 loads is traced no more in that window (a shell's tables, which
+ * fork's copy-on-write writes at every fork): a few host faults a window at most, and
+ * a frame given up is traceable again in the next (the kernel's directories that boot
+ * wrote, under PAE; the frames of short-lived processes' tables, which a long-lived
+ * one gets next).
  */
 
 static void trace_bump(struct mmu *m)
 {
 	if ((uint32_t)++m->mem->trace_epoch == 0)
 		m->mem->trace_epoch++;          /* low half 0 dates nothing (codecache.c) */
+}
+
+static unsigned trace_window(const struct mmu *m)
+{
+	return (m->trace_loads / TRACE_WINDOW) & 0xff;
+}
+
+/* The writes that ended page ppn's tracing in this window. (A window's byte comes back
+ * after 256 windows: a count that old only keeps a table untraced for a window.) */
+static unsigned table_writes_now(const struct mmu *m, uint32_t ppn)
+{
+	uint16_t w = m->table_writes[ppn];
+	return w >> 8 == trace_window(m) ? w & 0xff : 0;
 }
 
 /* Whether the table at guest physical address pa (WALK_NO_ENTRY: none) is traced
@@ -1522,7 +1537,7 @@ static bool traceable(const struct mmu *m, uint64_t pa)
 	if (pa >= m->mem->size)
 		return false;
 	uint32_t ppn = (uint32_t)(pa >> 12);
-	return (m->mem->wp[ppn] & MEM_WP_TABLE) || m->table_writes[ppn] < TRACE_GIVE_UP;
+	return (m->mem->wp[ppn] & MEM_WP_TABLE) || table_writes_now(m, ppn) < TRACE_GIVE_UP;
 }
 
 /* ... and traced now, if it was not. */
@@ -1563,8 +1578,8 @@ void mmu_table_written(struct mmu *m, uint32_t ppn)
 	write_release(m, ppn, MEM_WP_TABLE);
 	trace_bump(m);
 	m->stats.tables_written++;
-	if (m->table_writes[ppn] < 255)
-		m->table_writes[ppn]++;
+	unsigned n = table_writes_now(m, ppn);
+	m->table_writes[ppn] = (uint16_t)(trace_window(m) << 8 | (n < 255 ? n + 1 : n));
 }
 
 /* Nothing is traced any more (paging changes how tables translate). */
