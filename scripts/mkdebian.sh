@@ -27,6 +27,9 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 need=()
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+# mmdebstrap checks with arch-test that the host runs i386 code (a Recommends of
+# mmdebstrap, which --no-install-recommends leaves out).
+command -v arch-test >/dev/null || need+=(arch-test)
 command -v mke2fs >/dev/null || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "mkdebian: installing ${need[*]}" >&2
