@@ -618,6 +618,19 @@ static struct lookup_entry *table_entry(struct codecache *cc, const struct block
 	return &e[eip & (LOOKUP_ENTRIES - 1)];
 }
 
+/* The bitmaps by guest linear page (code_lin and its kin). */
+static void lin_set(uint8_t *map, uint32_t lpn)
+{
+	lpn &= 0xfffff;
+	map[lpn >> 3] |= (uint8_t)(1u << (lpn & 7));
+}
+
+static bool lin_has(const uint8_t *map, uint32_t lpn)
+{
+	lpn &= 0xfffff;
+	return map[lpn >> 3] & (1u << (lpn & 7));
+}
+
 /*
  * The local list: the non-global blocks that may have links (chains in or out, lookup
  * table entries), which a CR3 load must check. A block leaves it when a CR3 load
@@ -629,13 +642,10 @@ static void local_add(struct codecache *cc, struct block *b)
 {
 	if (b->global || b->in_local)
 		return;
-	for (int i = 0; i <= b->npages + b->xpage; i++) {
-		if (i == b->npages + b->xpage && !b->cut)
-			break;
-		uint32_t lpn = (i < b->npages + b->xpage ? block_lpn(b, i) : block_lpn(b, 0) + 1) &
-			       0xfffff;
-		cc->code_lin_local[lpn >> 3] |= (uint8_t)(1u << (lpn & 7));
-	}
+	for (int i = 0; i < b->npages + b->xpage; i++)
+		lin_set(cc->code_lin_local, block_lpn(b, i));
+	if (b->cut)
+		lin_set(cc->code_lin_local, block_lpn(b, 0) + 1);
 	uint32_t user = (b->mode & 3) == 3;
 	uint32_t key = LOCAL_KEY_NONE, ppn = 0, key2 = LOCAL_KEY_NONE, ppn2 = 0;
 	if (b->npages + b->xpage + b->cut <= 2) {
@@ -713,11 +723,11 @@ void cc_commit(struct codecache *cc, struct block *b)
 	live_set(cc, b->id, true);
 	for (int i = 0; i < b->npages + b->xpage; i++) {
 		uint32_t lpn = block_lpn(b, i);
-		cc->code_lin[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+		lin_set(cc->code_lin, lpn);
 		if (b->global)
-			cc->code_lin_global[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+			lin_set(cc->code_lin_global, lpn);
 		if (b->large)
-			cc->code_lin_large[(lpn & 0xfffff) >> 3] |= (uint8_t)(1u << (lpn & 7));
+			lin_set(cc->code_lin_large, lpn);
 	}
 	local_add(cc, b);
 	for (int i = 0; i < b->nentries; i++) {
@@ -1401,7 +1411,7 @@ void cc_switch_space(struct codecache *cc, uint32_t cr3)
 void cc_flush_linear_page(struct codecache *cc, uint32_t lpn)
 {
 	lpn &= 0xfffff;
-	if (cc->local_lost || (cc->code_lin_global[lpn >> 3] & (1u << (lpn & 7)))) {
+	if (cc->local_lost || lin_has(cc->code_lin_global, lpn)) {
 		cc_flush_linear(cc, false);
 		return;
 	}
@@ -1428,7 +1438,7 @@ bool cc_local_code_in(struct codecache *cc, uint32_t first, uint32_t npg)
 				return true;
 			p += 64;
 		} else {
-			if (cc->code_lin_local[p >> 3] & (1u << (p & 7)))
+			if (lin_has(cc->code_lin_local, p))
 				return true;
 			p++;
 		}
@@ -1438,7 +1448,7 @@ bool cc_local_code_in(struct codecache *cc, uint32_t first, uint32_t npg)
 
 bool cc_linear_has_code(struct codecache *cc, uint32_t lpn)
 {
-	return cc->code_lin[lpn >> 3] & (1u << (lpn & 7));
+	return lin_has(cc->code_lin, lpn);
 }
 
 void cc_flush(struct codecache *cc)

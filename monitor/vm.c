@@ -104,11 +104,8 @@ static void *guest_dma_map(void *opaque, uint64_t pa, uint64_t len, bool write)
 {
 	struct guest_mem *mem = opaque;
 	uint8_t *p = mem_phys(mem, pa, len);
-	if (!p || !write)
-		return p;
-	for (uint64_t ppn = pa >> 12; len && ppn <= (pa + len - 1) >> 12; ppn++)
-		if (mem_page_wp(mem, (uint32_t)ppn))
-			mem->written(mem->opaque, (uint32_t)ppn, mem->wp[ppn], false);
+	if (p && write)
+		mem_report_write(mem, pa, len);
 	return p;
 }
 

@@ -89,11 +89,16 @@ bool mem_write_phys(struct guest_mem *mem, uint64_t pa, const void *src, uint64_
 	uint8_t *dst = mem_phys(mem, pa, len);
 	if (!dst)
 		return false;
+	mem_report_write(mem, pa, len);
+	memcpy(dst, src, len);
+	return true;
+}
+
+void mem_report_write(struct guest_mem *mem, uint64_t pa, uint64_t len)
+{
 	for (uint64_t p = pa >> 12; len && p <= (pa + len - 1) >> 12; p++)
 		if (mem->wp[p])
 			mem->written(mem->opaque, (uint32_t)p, mem->wp[p], false);
-	memcpy(dst, src, len);
-	return true;
 }
 
 void mem_write_ad(struct guest_mem *mem, uint64_t pa, uint32_t v)

@@ -65,6 +65,10 @@ static inline unsigned mem_page_wp(const struct guest_mem *mem, uint32_t ppn)
  * false if the range is not all RAM. */
 bool mem_write_phys(struct guest_mem *mem, uint64_t pa, const void *src, uint64_t len);
 
+/* The report mem_write_phys makes, for a write to RAM [pa, pa + len) about to happen
+ * another way (a device's DMA into a buffer the monitor maps). */
+void mem_report_write(struct guest_mem *mem, uint64_t pa, uint64_t len);
+
 /* Write the 32-bit paging-structure entry at pa, whose value differs from the one
  * there only in its A and D bits: what the entry says of its page, not where or how
  * it maps it, so a traced translation read from it still holds (only translated code

@@ -1181,8 +1181,8 @@ static void page_fault(struct mmu *m, uint32_t lin, uint32_t err)
 	m->h.page_fault(m->h.opaque, lin, err & ~PF_FAULT);
 }
 
-/* The monitor TLB's translation of lin for acc (mtlb_hit, then a large page it
- * holds) into *pa; false if it has none. */
+/* The monitor TLB's entry for lin allowing acc (mtlb_hit, then a large page it
+ * holds), or NULL. */
 static inline const struct mtlb *tlb_entry(struct mmu *m, uint32_t lin, unsigned acc,
 					   bool need_dirty)
 {
@@ -1190,6 +1190,7 @@ static inline const struct mtlb *tlb_entry(struct mmu *m, uint32_t lin, unsigned
 	return t ? t : mlarge_hit(m, lin, acc, need_dirty);
 }
 
+/* Its translation of lin into *pa; false if it has none. */
 static inline bool tlb_read(struct mmu *m, uint32_t lin, unsigned acc, bool need_dirty,
 			    uint64_t *pa)
 {
