@@ -398,6 +398,9 @@ void vm_print_stats(struct vm *vm)
 	if (ccs->guest_insns)
 		fprintf(f, "  cycles per guest insn    %llu (translation)\n",
 			(unsigned long long)(rs->translate_cycles / ccs->guest_insns));
+	if (rs->decodes)
+		fprintf(f, "  decodes kept by bytes    %llu of %llu (Capstone not asked again)\n",
+			(unsigned long long)rs->decodes_kept, (unsigned long long)rs->decodes);
 	fprintf(f, "  chained jumps            %llu\n", (unsigned long long)ccs->chained);
 	fprintf(f, "  unchained jumps          %llu\n", (unsigned long long)ccs->unchained);
 	fprintf(f, "  dispatcher lookups       %llu\n", (unsigned long long)ccs->lookups);

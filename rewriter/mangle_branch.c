@@ -272,16 +272,6 @@ static void emit_ic(struct tblock *t, int ret_pop)
 	swap_cold(e);
 }
 
-/* A memory operand with an index register: jmp [table + reg*4]. */
-static bool jump_table(const cs_insn *in)
-{
-	const cs_x86 *x = &in->detail->x86;
-	for (int k = 0; k < x->op_count; k++)
-		if (x->operands[k].type == X86_OP_MEM && x->operands[k].mem.index != X86_REG_INVALID)
-			return true;
-	return false;
-}
-
 /* Save EAX/ECX and load the target: FF /2 or FF /4 r/m32 becomes 8B /0, mov eax, r/m32
  * (the same addressing, through FS for a cs: or gs: prefix). */
 static void emit_load_target(struct tblock *t, const struct tinsn *in)
@@ -312,7 +302,7 @@ void emit_indirect_jmp(struct tblock *t, const struct tinsn *in)
 	emit_load_target(t, in);
 	t->e.site_eip = in->eip;
 	t->e.site_delta = 0;
-	if (jump_table(in->insn))
+	if (in->xflags & XI_MEM_INDEX)         /* jmp [table + reg*4] */
 		emit_lookup(&t->e);
 	else
 		emit_ic(t, 0);

@@ -169,7 +169,7 @@ static uint8_t emit_gs_linear(struct emit *e, const uint8_t *b, int npfx, int le
 
 void emit_ident(struct tblock *t, const struct tinsn *in, bool code16)
 {
-	bool wrap = !code16 && rw_gs_wrap_view(in->insn, in->site);
+	bool wrap = !code16 && ((in->site & SITE_GS_WRAP) || (in->xflags & XI_GS_HIGH));
 	if (wrap && (in->se->flags = emit_gs_linear(&t->e, in->b, in->npfx, in->len)))
 		return;
 	emit_ident_view(&t->e, in->b, in->npfx, in->len, wrap);

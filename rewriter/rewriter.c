@@ -34,9 +34,16 @@
  * call with its inline cache and lookup is the largest, about 330 bytes) and the exit
  * stubs of MAX_EXITS slots. */
 #define HOST_MARGIN     1024
+/* Decodes kept by their bytes (xdecode.h): 2^16 of 32 bytes (2 MiB). A Debian 12
+ * boot with systemd and 300 runs of a dynamic program found 92% of 34.7M decodes
+ * there (95% with 2^17). */
+#define XDECODE_BITS    16
 
-const struct rw_stats *rw_stats(const struct rewriter *rw)
+const struct rw_stats *rw_stats(struct rewriter *rw)
 {
+	const struct xdecode_stats *x = xd_stats(rw->xd);
+	rw->stats.decodes = x->hits + x->misses;
+	rw->stats.decodes_kept = x->hits;
 	return &rw->stats;
 }
 
@@ -58,6 +65,11 @@ struct rewriter *rw_create(const struct rw_host *host, const struct cpu *cpu, st
 	}
 	cs_option(rw->cs, CS_OPT_DETAIL, CS_OPT_ON);
 	rw->insn = cs_malloc(rw->cs);
+	rw->xd = xd_create(XDECODE_BITS);
+	if (!rw->insn || !rw->xd) {
+		rw_destroy(rw);
+		return NULL;
+	}
 	return rw;
 }
 
@@ -65,7 +77,9 @@ void rw_destroy(struct rewriter *rw)
 {
 	if (!rw)
 		return;
-	cs_free(rw->insn, 1);
+	xd_destroy(rw->xd);
+	if (rw->insn)
+		cs_free(rw->insn, 1);
 	cs_close(&rw->cs);
 	free(rw);
 }
@@ -266,7 +280,8 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 	if (code16 && (glen <= 0 || nl > 15))
 		return false;
 	rw_bsf_form((uint8_t *)dcode, (int)(dsize < 15 ? dsize : 15));  /* in rw->code or n16 */
-	if (!cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn)) {
+	struct xinsn x;
+	if (!xd_decode(rw->xd, rw->cs, rw->insn, dcode, dsize, daddr, &x)) {
 		/* A reserved NOP Capstone rejects is decoded as the NOP it is (its bytes,
 		 * made 0F 1F, are what the block copies). */
 		uint8_t *b = code16 ? n16 : (uint8_t *)cur->code;     /* in rw->code */
@@ -281,19 +296,20 @@ static bool decode_insn(struct rewriter *rw, const struct tblock *t, struct curs
 		if ((!serialize && !rw_reserved_nop(b, (int)(bn < 15 ? bn : 15))) ||
 		    !cs_disasm_iter(rw->cs, &dcode, &dsize, &daddr, rw->insn))
 			return false;
+		x = xd_summary(rw->insn);
 	}
-	if (code16 && rw->insn->size != nl)
+	if (code16 && x.len != nl)
 		return false;
 	if (!code16)
-		glen = rw->insn->size;
+		glen = x.len;
 	*gavail = code16 ? (size_t)nl : cur->size;
 	in->b = code16 ? n16 : cur->code;
-	in->len = rw->insn->size;
+	in->len = x.len;
 	in->npfx = rw_prefix_len(in->b, in->len);
 	in->op = in->b + in->npfx;
 	in->eip = cur->next;
 	in->after = cur->next + (uint32_t)glen;
-	in->insn = rw->insn;
+	in->xflags = x.flags;
 	cur->code += glen;
 	cur->size -= (size_t)glen;
 	cur->addr += (uint64_t)glen;
@@ -315,7 +331,7 @@ static enum kind classify_insn(struct rewriter *rw, const struct tblock *t, stru
 	/* With CR0.TS or EM set, FPU, MMX and SSE instructions fault (#NM/#UD). */
 	if ((mode & MODE_FPU_TRAP) && k == K_IDENT && rw_is_fpu(op, in->len - in->npfx))
 		k = K_CALLOUT;
-	if ((mode & MODE_NO_SSE) && k == K_IDENT && rw_is_sse(in->insn))
+	if ((mode & MODE_NO_SSE) && k == K_IDENT && (in->xflags & XI_SSE))
 		k = K_CALLOUT;
 	if ((k == K_CLI || k == K_STI) && !(mode & MODE_IO_OK))
 		k = K_CALLOUT;          /* #GP(0) */
@@ -420,8 +436,9 @@ static bool translate_insn(struct rewriter *rw, struct tblock *t, struct cursor 
 		/* Copying bytes whose length the CPU may see otherwise is how a guest
 		 * would smuggle an unclassified instruction past the rewriter. */
 		rw_stop(rw, "eip %#x: decoders disagree on the instruction's length (Capstone %d, "
-			"trapeze %d): %s %s", in.eip, in.len, x86_insn_len(in.b, (int)gavail),
-			rw->insn->mnemonic, rw->insn->op_str);
+			"trapeze %d): bytes %02x %02x %02x %02x %02x %02x ...", in.eip, in.len,
+			x86_insn_len(in.b, (int)gavail), in.b[0], in.b[1], in.b[2], in.b[3], in.b[4],
+			in.b[5]);
 		return false;
 	}
 	emit_insn(t, k, &in);

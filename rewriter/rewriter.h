@@ -62,8 +62,9 @@ struct rw_host {
 struct rw_stats {
 	uint64_t thunks_inlined;        /* calls of PC thunks translated in line */
 	uint64_t translate_cycles;      /* host cycles spent translating */
+	uint64_t decodes, decodes_kept; /* instructions decoded; of them from xdecode's cache */
 };
-const struct rw_stats *rw_stats(const struct rewriter *rw);
+const struct rw_stats *rw_stats(struct rewriter *rw);
 
 /* Open the decoder; NULL on failure. The translator reads cpu (mode, CS, GDT), asks
  * sites how to translate an instruction (and empties it with the cache), emits into

@@ -18,6 +18,8 @@
 
 #include <capstone/capstone.h>
 
+#include "xdecode.h"
+
 #include "rewriter.h"
 #include "x86emit.h"
 #include "../arch/vcpu.h"
@@ -52,6 +54,7 @@ struct rewriter {
 	FILE *perf_map;
 	csh cs;                         /* Capstone, 32-bit (16-bit code: normalize16) */
 	cs_insn *insn;
+	struct xdecode *xd;             /* the translator's decodes, by bytes */
 	struct side_entry side[MAX_INSNS];
 	struct decoded dcache[DECODE_CACHE];
 	uint8_t code[4096 + 16];        /* the guest bytes of the block being translated */
@@ -141,7 +144,7 @@ struct tinsn {
 	int npfx, len;
 	uint32_t eip, after;
 	unsigned site;
-	const cs_insn *insn;            /* as Capstone decoded it */
+	unsigned xflags;                /* what Capstone's decode says (XI_*, xdecode.h) */
 	struct side_entry *se;          /* its side-table entry: the emitter sets the flags */
 };
 
