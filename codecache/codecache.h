@@ -218,16 +218,16 @@ const struct entry *cc_lookup_entry(struct codecache *cc, uint32_t eip, uint32_t
  * holds at least two reservations (the smallest cache, 16 KiB, holds many blocks). */
 #define CC_RESERVE      4096
 uint8_t *cc_reserve(struct codecache *cc, uint8_t **cold);
-/* A new block whose code was emitted at the reserved address; the caller fills it
- * in, entries included, and then calls cc_commit(). */
+/* A new block whose code was emitted at the reserved address: the cache's scratch
+ * record, which the caller fills in and hands to cc_set_entries(); a block not
+ * committed is just left. */
 struct block *cc_new_block(struct codecache *cc);
-/* b with its n entry points (en) in the same allocation, right after it, where the
- * checks of detaching and attaching it find them: b itself is freed (NULL, and b
- * kept, when memory is short). */
+/* The block's own record: b with its n entry points (en) and its side table (nside
+ * entries) in the same allocation, right after it, where the checks of detaching and
+ * attaching it find them (NULL when memory is short). It lives until the next
+ * flush; cc_commit() it. */
 struct block *cc_set_entries(struct codecache *cc, struct block *b, const struct entry *en,
-			     int n);
-/* Drop a block from cc_new_block() that will not be committed. */
-void cc_abandon(struct codecache *cc, struct block *b);
+			     int n, const struct side_entry *side, int nside);
 /* Make a filled-in block visible: hash it, list it on its pages (write-protecting
  * them) and enter it in the lookup table. */
 void cc_commit(struct codecache *cc, struct block *b);

@@ -522,9 +522,6 @@ static void describe_block(struct rewriter *rw, struct tblock *t, uint32_t next)
 		     (xpage && is(h, t->xlpn << 12, RW_PAGE_LARGE));
 	blk->host_len = (uint32_t)(t->e.b.p - t->e.start);
 	blk->cold_len = (uint32_t)(t->e.cold - t->e.cold_start);
-	blk->nside = (uint16_t)t->ninsn;
-	blk->side = malloc(t->ninsn * sizeof(*blk->side));
-	memcpy(blk->side, rw->side, t->ninsn * sizeof(*blk->side));
 }
 
 /* Phase 6, after the commit: --trace and --perf-map. */
@@ -564,15 +561,12 @@ struct block *rw_translate(struct rewriter *rw, uint32_t eip, bool oneshot)
 		/* A breakpointed instruction starts a block of its own. */
 		if (t.ninsn > 0 && rw->nbrk && at_break(rw, lin))
 			break;
-		if (!translate_insn(rw, &t, &cur)) {
-			cc_abandon(rw->cc, t.blk);
+		if (!translate_insn(rw, &t, &cur))
 			return NULL;
-		}
 	}
 	finish_block(&t, cur.next);
-	struct block *b = cc_set_entries(rw->cc, t.blk, t.entries, t.nentries);
+	struct block *b = cc_set_entries(rw->cc, t.blk, t.entries, t.nentries, rw->side, t.ninsn);
 	if (!b) {
-		cc_abandon(rw->cc, t.blk);
 		rw_stop(rw, "out of memory for translations");
 		return NULL;
 	}
