@@ -431,7 +431,7 @@ static bool translate_insn(struct rewriter *rw, struct tblock *t, struct cursor 
 		return true;
 	}
 	enum kind k = classify_insn(rw, t, &in);
-	if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) &&
+	if ((k == K_IDENT || k == K_CALL_IND || k == K_JMP_IND) && !(in.xflags & XI_LEN_AGREES) &&
 	    x86_insn_len(in.b, (int)gavail) != in.len) {
 		/* Copying bytes whose length the CPU may see otherwise is how a guest
 		 * would smuggle an unclassified instruction past the rewriter. */

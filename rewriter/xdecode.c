@@ -78,13 +78,31 @@ struct xinsn xd_summary(const cs_insn *in)
 	return s;
 }
 
-static struct xentry *slot(struct xdecode *xd, const uint8_t *b, int len)
+/* The instruction's len bytes as two words, the rest zero; size: how many can be read. */
+static void key_words(const uint8_t *b, size_t size, int len, uint64_t *w0, uint64_t *w1)
 {
-	uint64_t w0 = 0, w1 = 0;
+	if (size >= 16) {
+		memcpy(w0, b, 8);
+		memcpy(w1, b + 8, 8);
+		if (len < 8) {
+			*w0 &= (1ull << (8 * len)) - 1;
+			*w1 = 0;
+		} else {
+			*w1 &= len == 8 ? 0 : ~0ull >> (8 * (16 - len));
+		}
+		return;
+	}
+	*w0 = *w1 = 0;
 	for (int i = 0; i < len && i < 8; i++)
-		w0 |= (uint64_t)b[i] << (8 * i);
+		*w0 |= (uint64_t)b[i] << (8 * i);
 	for (int i = 8; i < len; i++)
-		w1 |= (uint64_t)b[i] << (8 * (i - 8));
+		*w1 |= (uint64_t)b[i] << (8 * (i - 8));
+}
+
+static struct xentry *slot(struct xdecode *xd, const uint8_t *b, size_t size, int len)
+{
+	uint64_t w0, w1;
+	key_words(b, size, len, &w0, &w1);
 	uint64_t h = (w0 * 0x9e3779b97f4a7c15ull) ^ (w1 * 0xc2b2ae3d27d4eb4full) ^ (uint64_t)len;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
@@ -103,25 +121,28 @@ static void fetch_next(struct xdecode *xd, const uint8_t *code, size_t size, int
 	size_t rest = size - (size_t)len;
 	int next_len = x86_insn_len(code + len, (int)(rest < 15 ? rest : 15));
 	if (next_len > 0)
-		__builtin_prefetch(slot(xd, code + len, next_len));
+		__builtin_prefetch(slot(xd, code + len, rest, next_len));
 }
 
 bool xd_decode(struct xdecode *xd, csh cs, cs_insn *scratch, const uint8_t *code, size_t size,
 	       uint64_t addr, struct xinsn *out)
 {
 	int len = x86_insn_len(code, (int)(size < 15 ? size : 15));
-	struct xentry *e = len > 0 ? slot(xd, code, len) : NULL;
+	struct xentry *e = len > 0 ? slot(xd, code, size, len) : NULL;
 	if (len > 0)
 		fetch_next(xd, code, size, len);
 	if (e && e->len == len && !memcmp(e->bytes, code, (size_t)len)) {
 		xd->stats.hits++;
 		*out = e->x;
+		out->flags |= XI_LEN_AGREES;
 		return true;
 	}
 	if (!cs_disasm_iter(cs, &code, &size, &addr, scratch))
 		return false;
 	xd->stats.misses++;
 	*out = xd_summary(scratch);
+	if (scratch->size == len)
+		out->flags |= XI_LEN_AGREES;
 	if (e && scratch->size == len) {
 		memcpy(e->bytes, scratch->bytes, (size_t)len);
 		e->len = (uint8_t)len;

@@ -26,6 +26,8 @@ struct xinsn {
 #define XI_SSE          1u      /* an XMM operand, or LDMXCSR/STMXCSR (rw_is_sse) */
 #define XI_MEM_INDEX    2u      /* a memory operand with an index register */
 #define XI_GS_HIGH      4u      /* gs:[disp32] alone, disp32 >= 2 GiB (rw_gs_wrap_view) */
+#define XI_LEN_AGREES   8u      /* x86len.c gave these bytes the same length (xd_decode
+				   only: not part of the summary) */
 
 struct xdecode;
 
