@@ -256,7 +256,7 @@ static void *meta_alloc(struct codecache *cc, size_t size)
 			c->used = 0;
 	}
 	if (!c) {
-		c = malloc(sizeof(*c));
+		c = aligned_alloc(64, sizeof(*c));
 		if (!c)
 			return NULL;
 		c->next = NULL;
