@@ -33,6 +33,9 @@ struct xdecode {
 	unsigned bits;
 	struct xentry *table;           /* 2^bits, mapped: pages are taken as entries fill */
 	struct xdecode_stats stats;
+	const uint8_t *expect, *end;    /* the stream fetched ahead (fetch_ahead) */
+	const uint8_t *ahead;           /* ... up to here, */
+	int nahead;                     /* ... so many instructions past the current one */
 };
 
 struct xdecode *xd_create(unsigned bits)
@@ -111,17 +114,35 @@ static struct xentry *slot(struct xdecode *xd, const uint8_t *b, size_t size, in
 
 /*
  * The table is far bigger than the host's L2 and each lookup a miss to memory (a
- * quarter of a translation's time when measured): the entry of the instruction after
- * this one is fetched ahead while the translator emits this one.
+ * quarter of a translation's time when measured): the entries of the next AHEAD
+ * instructions are fetched while the translator emits this one. The stream is the
+ * caller's buffer as long as each call starts where the last instruction ended and
+ * the buffer ends at the same place; the lengths found ahead serve the prefetches
+ * only (each lookup measures its instruction again: the caller may rewrite bytes in
+ * between, as rw_bsf_form does).
  */
-static void fetch_next(struct xdecode *xd, const uint8_t *code, size_t size, int len)
+#define AHEAD 3
+
+static void fetch_ahead(struct xdecode *xd, const uint8_t *code, size_t size, int len)
 {
-	if ((size_t)len >= size)
-		return;
-	size_t rest = size - (size_t)len;
-	int next_len = x86_insn_len(code + len, (int)(rest < 15 ? rest : 15));
-	if (next_len > 0)
-		__builtin_prefetch(slot(xd, code + len, rest, next_len));
+	const uint8_t *end = code + size;
+	if (code != xd->expect || end != xd->end || xd->nahead == 0) {
+		xd->ahead = code + len;         /* a new stream */
+		xd->nahead = 0;
+		xd->end = end;
+	} else {
+		xd->nahead--;                   /* this one was fetched ahead */
+	}
+	xd->expect = code + len;
+	while (xd->nahead < AHEAD && xd->ahead < end) {
+		size_t rest = (size_t)(end - xd->ahead);
+		int n = x86_insn_len(xd->ahead, (int)(rest < 15 ? rest : 15));
+		if (n <= 0)
+			break;
+		__builtin_prefetch(slot(xd, xd->ahead, rest, n));
+		xd->ahead += n;
+		xd->nahead++;
+	}
 }
 
 bool xd_decode(struct xdecode *xd, csh cs, cs_insn *scratch, const uint8_t *code, size_t size,
@@ -130,7 +151,7 @@ bool xd_decode(struct xdecode *xd, csh cs, cs_insn *scratch, const uint8_t *code
 	int len = x86_insn_len(code, (int)(size < 15 ? size : 15));
 	struct xentry *e = len > 0 ? slot(xd, code, size, len) : NULL;
 	if (len > 0)
-		fetch_next(xd, code, size, len);
+		fetch_ahead(xd, code, size, len);
 	if (e && e->len == len && !memcmp(e->bytes, code, (size_t)len)) {
 		xd->stats.hits++;
 		*out = e->x;
