@@ -26,7 +26,8 @@
  * the PROM); CR.STP sets ISR.RST (QEMU sets it only at the reset port); the Send Packet
  * command loads RSAR and RBCR from the packet at BNRY and advances BNRY (QEMU ignores
  * it); page 2 reads back the configuration registers (QEMU reads 0); the PROM is read
- * only (QEMU lets remote DMA write it); memory past 0x7fff is absent (QEMU has 32 KiB).
+ * only (QEMU lets remote DMA write it); memory past 0x7fff is absent (QEMU has 32 KiB);
+ * a ring short of room reports PRX again once the driver has cleared it (rx_remind()).
  * As QEMU: the loopback modes of TCR still send to the back end, the data port moves
  * bytes whatever CR.RD says, and a remote DMA with RBCR 0 reports RDC at once.
  *
@@ -256,6 +257,24 @@ static void rx_frame(struct ne2000 *n, unsigned len)
 	rx_store(n, n->frame, len);
 }
 
+/* A running card whose ring is short of room while ISR.PRX is clear: the driver
+ * acknowledged PRX with frames still unread, and since none can be stored nothing
+ * would set PRX again. The driver's race: Linux's ei_receive() reads CURR, takes the
+ * frames up to it (nine at most) and only then writes PRX to ISR, so frames stored in
+ * between (a board update can come between any two guest instructions) are
+ * acknowledged unseen; a full ring of them, with more waiting in the back end, stalled
+ * the guest's receive for good (its TCP then waits on a sender whose frames can never
+ * be stored). The DP8390D would get out of it by dropping the next frame with OVW
+ * (7.0); this card, which holds frames back instead, reports PRX again, so the driver
+ * reads the ring and frees it. Never for an empty ring, in either BNRY convention:
+ * both leave it room. */
+static void rx_remind(struct ne2000 *n)
+{
+	if (!(n->isr & ISR_PRX) && !(n->cr & CR_STP) && ring_valid(n) &&
+	    ring_free(n) <= frame_pages(NETDEV_MTU_FRAME))
+		raise_isr(n, ISR_PRX);
+}
+
 void ne2000_poll(struct ne2000 *n)
 {
 	/* Stopped, or no room: the frames wait in the host socket, as in QEMU (which does
@@ -265,9 +284,10 @@ void ne2000_poll(struct ne2000 *n)
 	for (int k = 0; k < RX_BATCH && rx_room(n); k++) {
 		ssize_t r = netdev_recv(n->net, n->frame, sizeof(n->frame));
 		if (r <= 0)
-			return;
+			break;
 		rx_frame(n, (unsigned)r);
 	}
+	rx_remind(n);
 }
 
 int ne2000_wait_fd(struct ne2000 *n)

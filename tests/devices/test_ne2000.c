@@ -4,7 +4,8 @@
  * chosen at random: transmit (the peer gets the bytes; bad lengths and addresses send
  * nothing), receive into the ring (header, padding, filter), a ring short of room for
  * a full frame leaving frames in the socket (no OVW, nothing missed) and its wait
- * descriptor -1, a stopped receiver leaving frames in the socket, Send Packet, the
+ * descriptor -1, PRX reported again for a ring left full with PRX acknowledged, a
+ * stopped receiver leaving frames in the socket, Send Packet, the
  * read-only PROM, the reset port, and random register and data-port traffic against
  * random frames.
  */
@@ -260,6 +261,46 @@ START_TEST(short_ring_holds)
 }
 END_TEST
 
+/* Linux's race (ne2000.c, rx_remind()): the driver acknowledges PRX after frames it did
+ * not see filled the ring. Nothing more can be stored, so the card reports PRX again,
+ * and raises the line, at its next poll or ISR read; the driver reads the ring and the
+ * waiting frame comes. A ring with room, an empty one above all, gets no such PRX. */
+START_TEST(full_ring_reminds)
+{
+	ring(0x46, 0x50, 0x04);                         /* 9 pages free */
+	outb(NE + 0x0f, 0x01);                          /* IMR: PRX */
+	uint8_t f[600] = { 0 };
+	memset(f, 0xff, 6);
+	wire(f, sizeof(f));                             /* 3 pages: 6 left, short */
+	ck_assert_int_eq(irq_level, 1);
+	wire(f, sizeof(f));                             /* waits in the socket */
+	outb(ISR, 0x01);                /* acknowledged unseen: the line drops */
+	ck_assert_int_eq(irq_level, 0);
+	ne2000_poll(ne);
+	ck_assert_int_eq(irq_level, 1);                 /* told again */
+	ck_assert_uint_eq(inb(ISR) & 0x15, 0x01);        /* PRX; no RXE, no OVW */
+	outb(ISR, 0x01);
+	ck_assert_uint_eq(inb(ISR) & 0x01, 0x01);        /* the ISR read polls too */
+	outb(NE + 3, 0x48);             /* the guest read the frame: the second comes */
+	outb(ISR, 0x01);
+	ne2000_poll(ne);
+	ck_assert_uint_eq(curr(), 0x4c);
+	ck_assert_uint_eq(inb(ISR) & 0x01, 0x01);
+	outb(NE + 3, 0x4b);             /* read too: the ring is empty, PRX stays clear */
+	outb(ISR, 0x01);
+	ne2000_poll(ne);
+	ck_assert_uint_eq(inb(ISR) & 0x01, 0);
+	ck_assert_int_eq(irq_level, 0);
+	/* A stopped card reports nothing. */
+	wire(f, sizeof(f));
+	ck_assert_uint_eq(curr(), 0x4f);                /* 3 pages again: 6 left */
+	outb(CR, 0x21);
+	outb(ISR, 0x01);
+	ne2000_poll(ne);
+	ck_assert_uint_eq(inb(ISR) & 0x01, 0);
+}
+END_TEST
+
 /* A stopped card takes nothing from the back end (QEMU does not receive while stopped;
  * a para-x86 guest's network device may be using the same back end): the frame waits
  * in the socket and arrives once the card is started. */
@@ -372,6 +413,7 @@ int main(void)
 	tcase_add_test(t, tx_to_peer);
 	tcase_add_test(t, rx_ring_and_filter);
 	tcase_add_test(t, short_ring_holds);
+	tcase_add_test(t, full_ring_reminds);
 	tcase_add_test(t, stopped_holds);
 	tcase_add_test(t, send_packet);
 	tcase_add_test(t, prom_and_reset);
