@@ -1,9 +1,10 @@
 #!/bin/bash
 # Install what trapeze needs on Debian 12 x86-64, by package name, if it is missing.
-# Needs root (or sudo) only when something is missing.
+# Needs root (or sudo) only when something is missing. python3: tests/gdb and
+# bench/debian/drive.py; bc: the benchmarks' arithmetic.
 set -eu
 pkgs=(build-essential cmake pkg-config libcapstone-dev libseccomp-dev check
-      gcc-multilib qemu-system-x86 libslirp-dev gdb)
+      gcc-multilib qemu-system-x86 libslirp-dev gdb python3 bc)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
