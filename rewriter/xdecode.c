@@ -19,7 +19,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct xentry {
 	uint8_t bytes[15];
@@ -31,7 +30,7 @@ _Static_assert(sizeof(struct xentry) == 32, "an entry is half a cache line");
 
 struct xdecode {
 	unsigned bits;
-	struct xentry *table;           /* 2^bits, mapped: pages are taken as entries fill */
+	struct xentry *table;           /* 2^bits */
 	struct xdecode_stats stats;
 	const uint8_t *expect, *end;    /* the stream fetched ahead (fetch_ahead) */
 	const uint8_t *ahead;           /* ... up to here, */
@@ -44,13 +43,14 @@ struct xdecode *xd_create(unsigned bits)
 	if (!xd)
 		return NULL;
 	xd->bits = bits;
-	xd->table = mmap(NULL, sizeof(struct xentry) << bits, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (xd->table == MAP_FAILED) {
+	/* From the monitor's heap, which all the VM's processes share (aspaces.c): each
+	 * of them translates, and they learn into one table. A large block comes zero
+	 * and untouched (sharedmem.c). */
+	xd->table = calloc((size_t)1 << bits, sizeof(struct xentry));
+	if (!xd->table) {
 		free(xd);
 		return NULL;
 	}
-	madvise(xd->table, sizeof(struct xentry) << bits, MADV_HUGEPAGE);      /* fewer TLB misses */
 	return xd;
 }
 
@@ -58,7 +58,7 @@ void xd_destroy(struct xdecode *xd)
 {
 	if (!xd)
 		return;
-	munmap(xd->table, sizeof(struct xentry) << xd->bits);
+	free(xd->table);
 	free(xd);
 }
 
