@@ -266,12 +266,14 @@ static void rx_frame(struct ne2000 *n, unsigned len)
  * the guest's receive for good (its TCP then waits on a sender whose frames can never
  * be stored). The DP8390D would get out of it by dropping the next frame with OVW
  * (7.0); this card, which holds frames back instead, reports PRX again, so the driver
- * reads the ring and frees it. Never for an empty ring, in either BNRY convention:
- * both leave it room. */
+ * reads the ring and frees it. Only for a ring holding something: empty is BNRY at
+ * CURR or one page behind it (the two conventions drivers use), and a ring smaller
+ * than the largest frame is short of room even then. */
 static void rx_remind(struct ne2000 *n)
 {
 	if (!(n->isr & ISR_PRX) && !(n->cr & CR_STP) && ring_valid(n) &&
-	    ring_free(n) <= frame_pages(NETDEV_MTU_FRAME))
+	    ring_free(n) <= frame_pages(NETDEV_MTU_FRAME) &&
+	    ring_free(n) + 1 < (unsigned)(n->pstop - n->pstart))
 		raise_isr(n, ISR_PRX);
 }
 

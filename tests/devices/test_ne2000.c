@@ -298,6 +298,14 @@ START_TEST(full_ring_reminds)
 	outb(ISR, 0x01);
 	ne2000_poll(ne);
 	ck_assert_uint_eq(inb(ISR) & 0x01, 0);
+	/* A ring smaller than the largest frame is short of room even empty: it holds
+	 * nothing unread, so nothing to tell (a reminder there raised PRX at every poll
+	 * and ISR read, with the ring empty). */
+	ring(0x46, 0x4a, 0x04);                         /* 4 pages, empty */
+	outb(NE + 0x0f, 0x01);
+	ne2000_poll(ne);
+	ck_assert_uint_eq(inb(ISR) & 0x01, 0);
+	ck_assert_int_eq(irq_level, 0);
 }
 END_TEST
 
