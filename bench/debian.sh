@@ -55,18 +55,9 @@ run() {
 		awk '/^boot/ { print $2, $4, $6; next } { print "NA NA NA" }'
 }
 
-min() { sort -g | head -1; }
-for e in ${ENGINES:-native trapeze qemu}; do
-	: >"$tmp/$e.all"
-	for _ in $(seq "$runs"); do
-		case $e in native) native ;; *) run "$e" ;; esac >>"$tmp/$e.all"
-	done
-done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-col() {
-	[ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min |
-		awk '{ printf "%.3f\n", $1 }'
-}
+. "$here/table.sh"
+engine_run() { case $1 in native) native ;; *) run "$1" ;; esac; }
+run_engines "native trapeze qemu"
 echo "trapeze Debian 12 benchmark: $runs run(s) per engine, minimum; seconds"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 printf '%-34s %8s %8s %8s %17s %17s\n' measure native-1 trapeze QEMU-TCG trapeze/native-1 \

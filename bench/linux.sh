@@ -83,18 +83,9 @@ native() {
 	     "$(echo "$t4 - $t3" | bc) $(echo "$t5 - $t4" | bc) $(echo "$t6 - $t5" | bc)"
 }
 
-min() { sort -g | head -1; }
-for e in ${ENGINES:-native native1 trapeze qemu}; do
-	: >"$tmp/$e.all"
-	for _ in $(seq "$runs"); do
-		case $e in native) native ;; native1) native 1 ;; *) run $e ;; esac >>"$tmp/$e.all"
-	done
-done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-col() {
-	[ -f "$tmp/$1.all" ] && awk -v c="$2" '{ print $c }' "$tmp/$1.all" | grep -v NA | min |
-		awk '{ printf "%.3f\n", $1 }'
-}
+. "$here/table.sh"
+engine_run() { case $1 in native) native ;; native1) native 1 ;; *) run "$1" ;; esac; }
+run_engines "native native1 trapeze qemu"
 echo "trapeze Linux benchmark: $runs run(s) per engine, minimum; seconds"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 printf '%-22s %8s %8s %8s %8s %15s %16s %17s\n' measure native native-1 trapeze QEMU-TCG \
