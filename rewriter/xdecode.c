@@ -162,12 +162,13 @@ bool xd_decode(struct xdecode *xd, csh cs, cs_insn *scratch, const uint8_t *code
 		return false;
 	xd->stats.misses++;
 	*out = xd_summary(scratch);
-	if (scratch->size == len)
-		out->flags |= XI_LEN_AGREES;
-	if (e && scratch->size == len) {
+	if (scratch->size != len)
+		return true;            /* not kept: a hit must be what Capstone says */
+	if (e) {
 		memcpy(e->bytes, scratch->bytes, (size_t)len);
 		e->len = (uint8_t)len;
 		e->x = *out;
 	}
+	out->flags |= XI_LEN_AGREES;
 	return true;
 }
